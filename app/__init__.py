@@ -1,0 +1,94 @@
+"""The chat application factory."""
+import logging
+import sys
+
+from flask import Flask, g
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app.config import Config
+
+
+class InstanceHeader:
+    """WSGI middleware: X-Instance on every response, Socket.IO's included."""
+
+    def __init__(self, wsgi_app, instance_id):
+        self.wsgi_app = wsgi_app
+        self.header = ("X-Instance", instance_id)
+
+    def __call__(self, environ, start_response):
+        def start(status, headers, exc_info=None):
+            return start_response(status, [*headers, self.header], exc_info)
+        return self.wsgi_app(environ, start)
+
+
+def _async_mode(config):
+    """The configured mode if its library has patched the process, else threading.
+
+    Servers (gunicorn's eventlet/gevent workers) patch before the app loads;
+    CLI commands do not, and need no cooperative I/O.
+    """
+    # Only look at a library that is already loaded: importing it here would not
+    # patch anything (and eventlet warns on import).
+    if config.ASYNC_MODE == "eventlet" and "eventlet.patcher" in sys.modules:
+        if sys.modules["eventlet.patcher"].is_monkey_patched("socket"):
+            return "eventlet"
+    if config.ASYNC_MODE == "gevent" and "gevent.monkey" in sys.modules:
+        if sys.modules["gevent.monkey"].is_module_patched("socket"):
+            return "gevent"
+    return "threading"
+
+
+def create_app(config=None):
+    config = config or Config.from_env()
+    app = Flask(__name__)
+    app.config.from_mapping(config.as_flask_config())
+    logging.basicConfig(level=config.LOG_LEVEL,
+                        format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+    for quiet in ("alembic.runtime.plugins", "alembic.runtime.migration"):
+        logging.getLogger(quiet).setLevel(logging.WARNING)
+
+    # Extensions
+    from app.extensions import api, db, limiter, migrate, socketio
+    from app.health import MIGRATIONS_DIR
+    from app.realtime.presence import presence
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
+    limiter.init_app(app)
+    presence.init_app(app)
+    socketio.init_app(
+        app, async_mode=_async_mode(config), message_queue=config.REDIS_URL,
+        channel="chat-socketio", cors_allowed_origins=config.cors_allowed_origins,
+        ping_interval=20, ping_timeout=20, max_http_buffer_size=config.MAX_CONTENT_LENGTH)
+    api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
+        "bearerAuth": {"type": "http", "scheme": "bearer"}}}})
+
+    # Blueprints and Socket.IO events
+    from app import metrics
+    from app.api import auth, messages, rooms, users
+    from app.health import bp as health_bp
+    from app.realtime import events  # noqa: F401  (registers the handlers)
+    from app.web import bp as web_bp
+    for module in (auth, users, rooms, messages):
+        api.register_blueprint(module.blp)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(web_bp)
+    metrics.init_app(app)
+
+    # Errors (registered after the API's own, which they replace)
+    from app.errors import register_error_handlers
+    register_error_handlers(app)
+
+    @app.after_request
+    def rate_limit_headers(response):
+        response.headers.update(g.get("rate_limit_headers") or {})
+        return response
+
+    # CLI
+    from app.cli import register_commands
+    register_commands(app)
+
+    if config.PROXY_HOPS:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.PROXY_HOPS,
+                                x_proto=config.PROXY_HOPS, x_host=config.PROXY_HOPS)
+    app.wsgi_app = InstanceHeader(app.wsgi_app, config.INSTANCE_ID)
+    return app

@@ -1,0 +1,42 @@
+"""REST blueprints, one module per resource, and the decorators they share."""
+from flask_smorest import Blueprint
+
+from app.auth import token_required
+from app.schemas import ErrorSchema
+
+BEARER = [{"bearerAuth": []}]
+
+ERROR_DESCRIPTIONS = {
+    400: "Malformed request (e.g. invalid JSON)",
+    401: "Missing, invalid or expired token",
+    403: "Not allowed",
+    404: "Not found (also a private room the caller is not in)",
+    409: "Conflict",
+    413: "Request body over 64 KiB",
+    422: "Invalid fields",
+    429: "Rate limited",
+    503: "A backing service is unavailable",
+}
+
+
+def api_blueprint(name, import_name, url_prefix, description):
+    return Blueprint(name, import_name, url_prefix=url_prefix, description=description)
+
+
+def documented_errors(blp, *statuses):
+    """Documents the error responses a view can give, all in the one error shape."""
+    def decorator(view):
+        for status in (400, 413, 503, *statuses):
+            view = blp.alt_response(status, schema=ErrorSchema,
+                                    description=ERROR_DESCRIPTIONS[status])(view)
+        return view
+    return decorator
+
+
+def authenticated(blp, *statuses):
+    """A view that needs a bearer token (401 without a good one)."""
+    def decorator(view):
+        view = token_required(view)
+        view = blp.doc(security=BEARER)(view)
+        return documented_errors(blp, 401, *statuses)(view)
+    return decorator

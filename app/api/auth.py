@@ -1,0 +1,35 @@
+"""Registration and login."""
+from flask import current_app
+
+from app import chat
+from app.api import api_blueprint, documented_errors
+from app.extensions import limiter
+from app.schemas import AuthResponseSchema, LoginSchema, RegisterSchema
+
+blp = api_blueprint("auth", __name__, "/api/auth", "Register and log in")
+
+
+def _auth_limit():
+    return current_app.config["AUTH_RATE_LIMIT"]
+
+
+@blp.route("/register", methods=["POST"])
+@limiter.limit(_auth_limit)
+@documented_errors(blp, 409, 422, 429)
+@blp.arguments(RegisterSchema)
+@blp.response(201, AuthResponseSchema)
+def register(data):
+    """Create a user and return it with a token."""
+    user, token = chat.register(data["username"], data["password"], data.get("display_name"))
+    return {"user": user, "token": token}
+
+
+@blp.route("/login", methods=["POST"])
+@limiter.limit(_auth_limit)
+@documented_errors(blp, 401, 422, 429)
+@blp.arguments(LoginSchema)
+@blp.response(200, AuthResponseSchema)
+def login(data):
+    """Log in with a username and password; returns a token."""
+    user, token = chat.login(data["username"], data["password"])
+    return {"user": user, "token": token}

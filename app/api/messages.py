@@ -1,0 +1,49 @@
+"""Message history, sending, editing and deleting."""
+from flask import g
+
+from app import chat
+from app.api import api_blueprint, authenticated
+from app.schemas import (HistoryQuerySchema, MessageCreateSchema, MessageEditSchema,
+                         MessagePageSchema, MessageSchema)
+
+blp = api_blueprint("messages", __name__, "/api", "Messages")
+
+
+@blp.route("/rooms/<name>/messages", methods=["GET"])
+@authenticated(blp, 403, 404, 422)
+@blp.arguments(HistoryQuerySchema, location="query")
+@blp.response(200, MessagePageSchema)
+def history(args, name):
+    """A page of history, oldest first; `before`/`after` are message ids."""
+    messages, has_more = chat.history(g.user, name, args.get("before"), args.get("after"),
+                                      args["limit"])
+    return {"messages": messages, "has_more": has_more}
+
+
+@blp.route("/rooms/<name>/messages", methods=["POST"])
+@authenticated(blp, 403, 404, 422, 429)
+@blp.arguments(MessageCreateSchema)
+@blp.response(201, MessageSchema)
+@blp.alt_response(200, schema=MessageSchema,
+                  description="The message already sent with this client_id")
+def send(data, name):
+    """Send a message; it is also delivered live to the room's sockets everywhere."""
+    message, created = chat.send_message(g.user, name, data["body"], data.get("client_id"))
+    return message, 201 if created else 200
+
+
+@blp.route("/messages/<int:message_id>", methods=["PATCH"])
+@authenticated(blp, 403, 404, 409, 422)
+@blp.arguments(MessageEditSchema)
+@blp.response(200, MessageSchema)
+def edit(data, message_id):
+    """Edit my message."""
+    return chat.edit_message(g.user, message_id, data["body"])
+
+
+@blp.route("/messages/<int:message_id>", methods=["DELETE"])
+@authenticated(blp, 403, 404)
+@blp.response(200, MessageSchema)
+def delete(message_id):
+    """Delete my message; it keeps its id, with an empty body."""
+    return chat.delete_message(g.user, message_id)

@@ -1,0 +1,158 @@
+"""Flask commands: seed, wait-db, upgrade-once, check-schema."""
+import json
+import os
+import time
+
+import click
+from flask import current_app
+from flask_migrate import upgrade
+from sqlalchemy import select, text
+
+from app import auth
+from app.extensions import db
+from app.health import schema_status
+from app.models import Membership, Message, Room, User
+
+SEEDS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "seeds")
+# Any constant unique to this app: the key of the PostgreSQL advisory lock
+# that makes concurrent migrators run one after the other.
+MIGRATION_LOCK_KEY = 7_414_252_601
+
+
+def _load(name):
+    with open(os.path.join(SEEDS_DIR, name), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def load_seeds():
+    """Insert the seed data that is missing; returns what was added, by kind."""
+    added = {"users": 0, "rooms": 0, "memberships": 0, "messages": 0}
+    users = {}
+    for item in _load("users.json"):
+        user = db.session.scalar(select(User).where(User.username == item["username"]))
+        if user is None:
+            user = User(username=item["username"], display_name=item["display_name"],
+                        password_hash=auth.hash_password(item["password"]))
+            db.session.add(user)
+            added["users"] += 1
+        users[user.username] = user
+    db.session.flush()
+    rooms = {}
+    for item in _load("rooms.json"):
+        room = db.session.scalar(select(Room).where(Room.name == item["name"]))
+        if room is None:
+            room = Room(name=item["name"], title=item.get("title", ""),
+                        kind="private" if item.get("private") else "public")
+            db.session.add(room)
+            db.session.flush()
+            added["rooms"] += 1
+        rooms[room.name] = room
+        for username in item.get("members", []):
+            if db.session.get(Membership, (room.id, users[username].id)) is None:
+                db.session.add(Membership(room_id=room.id, user_id=users[username].id))
+                added["memberships"] += 1
+    db.session.flush()
+    for item in _load("messages.json"):
+        room, author = rooms[item["room"]], users[item["author"]]
+        exists = db.session.scalar(select(Message.id).where(
+            Message.room_id == room.id, Message.author_id == author.id,
+            Message.client_id == item["client_id"]))
+        if exists is None:
+            db.session.add(Message(room_id=room.id, author_id=author.id, body=item["body"],
+                                   client_id=item["client_id"]))
+            db.session.flush()
+            added["messages"] += 1
+    db.session.commit()
+    return added
+
+
+def _wait(what, probe, timeout, interval=1.0):
+    """Calls probe() until it returns a true value or timeout; logs while waiting."""
+    deadline = time.monotonic() + timeout
+    last_reason = None
+    while True:
+        try:
+            result, reason = probe()
+        except Exception as exc:
+            result, reason = None, f"{exc.__class__.__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        if result:
+            return result
+        if reason != last_reason:
+            click.echo(f"waiting for {what}: {reason}", err=True)
+            last_reason = reason
+        if time.monotonic() >= deadline:
+            raise click.ClickException(f"gave up waiting for {what} after {timeout:g}s: {reason}")
+        time.sleep(interval)
+        db.session.remove()
+
+
+def register_commands(app):
+    @app.cli.command("seed")
+    def seed():
+        """Load seeds/ (idempotent: a second run adds nothing)."""
+        added = load_seeds()
+        click.echo("seed: added " + ", ".join(f"{n} {k}" for k, n in added.items()))
+
+    @app.cli.command("wait-db")
+    @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait.")
+    def wait_db(timeout):
+        """Wait until the database accepts connections."""
+        def probe():
+            db.session.execute(text("SELECT 1"))
+            return True, "connected"
+        _wait("the database", probe, timeout)
+        click.echo("database is reachable")
+
+    @app.cli.command("upgrade-once")
+    @click.option("--seed/--no-seed", default=True, show_default=True)
+    def upgrade_once(seed):
+        """Migrate to head and seed, under a lock, so concurrent migrators run once."""
+        engine = db.engine
+        if engine.dialect.name != "postgresql":
+            upgrade()
+            if seed:
+                click.echo("seed: added " + ", ".join(
+                    f"{n} {k}" for k, n in load_seeds().items()))
+            return
+        with engine.connect() as lock_conn:
+            click.echo("taking the migration lock", err=True)
+            lock_conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+            try:
+                state, detail = schema_status(engine)
+                click.echo(f"schema before: {state} ({detail})", err=True)
+                if state == "unknown":
+                    raise click.ClickException(detail)
+                if state != "at_head":
+                    upgrade()
+                    click.echo("migrated to head", err=True)
+                else:
+                    click.echo("already at head; nothing to migrate", err=True)
+                if seed:
+                    click.echo("seed: added " + ", ".join(
+                        f"{n} {k}" for k, n in load_seeds().items()))
+            finally:
+                lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"),
+                                  {"k": MIGRATION_LOCK_KEY})
+                lock_conn.commit()
+
+    @app.cli.command("check-schema")
+    @click.option("--wait", "wait_seconds", default=0.0, show_default=True,
+                  help="Seconds to wait for the database to reach the head revision.")
+    def check_schema(wait_seconds):
+        """Exit 0 when the database is at the code's head revision.
+
+        Exits 3 at once on a revision this code does not know; exits 1 if the
+        database is still behind (or unreachable) when --wait runs out.
+        """
+        def probe():
+            state, detail = schema_status()
+            if state == "unknown":
+                raise SystemExit(_refuse(detail))
+            return state == "at_head", f"{state}: {detail}"
+        _wait("the schema to reach the code's head revision", probe, wait_seconds)
+        click.echo("schema is at the code's head revision")
+
+
+def _refuse(detail):
+    click.echo(f"error: refusing to start: {detail}", err=True)
+    return 3

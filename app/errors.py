@@ -1,0 +1,134 @@
+"""The one error type and the handlers that turn every failure into its JSON shape."""
+import logging
+
+from flask import jsonify
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+STATUS = {
+    "bad_request": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "conflict": 409,
+    "payload_too_large": 413,
+    "validation_error": 422,
+    "rate_limited": 429,
+    "internal_error": 500,
+    "unavailable": 503,
+}
+CODE_FOR_STATUS = {status: code for code, status in STATUS.items()}
+
+
+class ApiError(Exception):
+    """A failure a client should see: a code from the contract, a message, maybe fields."""
+
+    def __init__(self, code, message, fields=None, headers=None):
+        super().__init__(message)
+        if code not in STATUS:
+            raise ValueError(f"unknown error code {code!r}")
+        self.code = code
+        self.message = message
+        self.fields = fields
+        self.headers = headers or {}
+
+    @property
+    def status(self):
+        return STATUS[self.code]
+
+    def to_dict(self):
+        error = {"code": self.code, "message": self.message}
+        if self.fields:
+            error["fields"] = self.fields
+        return {"error": error}
+
+
+def flatten_fields(messages, prefix=""):
+    """Marshmallow's nested {field: [msgs]} as {"field": "msg; msg"}."""
+    flat = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, dict):
+                flat.update(flatten_fields(value, name))
+            elif isinstance(value, (list, tuple)):
+                flat[name] = "; ".join(str(v) for v in value)
+            else:
+                flat[name] = str(value)
+    elif messages:
+        flat[prefix or "_schema"] = "; ".join(map(str, messages))
+    return flat
+
+
+def validation_error(messages):
+    return ApiError("validation_error", "The request has invalid fields.",
+                    fields=flatten_fields(messages))
+
+
+def from_http_exception(exc):
+    """An ApiError for a werkzeug/webargs HTTPException."""
+    if exc.code == 422:
+        messages = getattr(exc, "data", {}).get("messages", {})
+        # webargs nests errors by location ({"json": {...}, "query": {...}})
+        merged = {}
+        for value in messages.values() if isinstance(messages, dict) else []:
+            if isinstance(value, dict):
+                merged.update(value)
+        return validation_error(merged or messages)
+    code = CODE_FOR_STATUS.get(exc.code, "internal_error" if (exc.code or 500) >= 500
+                               else "bad_request")
+    messages = {
+        "bad_request": "The request could not be understood (is the body valid JSON?).",
+        "not_found": "No such resource.",
+        "method_not_allowed": f"Method not allowed here; allowed: "
+                              f"{', '.join(sorted(getattr(exc, 'valid_methods', None) or []))}",
+        "payload_too_large": "The request body is larger than 64 KiB.",
+        "rate_limited": "Too many requests; slow down.",
+    }
+    message = messages.get(code) or exc.description or exc.name
+    return ApiError(code, message)
+
+
+def error_response(error):
+    response = jsonify(error.to_dict())
+    response.status_code = error.status
+    response.headers.update(error.headers)
+    return response
+
+
+def is_database_down(exc):
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
+def register_error_handlers(app):
+    """Every exception, REST-side, leaves as the one JSON error shape."""
+
+    @app.errorhandler(ApiError)
+    def handle_api_error(error):
+        return error_response(error)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(exc):
+        error = from_http_exception(exc)
+        if exc.code == 429 and getattr(exc, "retry_after", None):
+            error.headers["Retry-After"] = str(exc.retry_after)
+        response = error_response(error)
+        if exc.code == 405 and getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc):
+        from app.extensions import db
+        db.session.rollback()
+        if is_database_down(exc):
+            log.warning("database unavailable: %s", exc.__class__.__name__)
+            return error_response(ApiError(
+                "unavailable", "The database is unavailable; try again shortly.",
+                headers={"Retry-After": "2"}))
+        log.exception("unhandled error")
+        return error_response(ApiError("internal_error", "Something went wrong on our side."))

@@ -1,0 +1,35 @@
+"""Extensions, created unbound here and bound in create_app()."""
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_migrate import Migrate
+from flask_smorest import Api
+from flask_socketio import SocketIO
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+from app.schemas import ErrorSchema
+
+
+class Base(DeclarativeBase):
+    # Named constraints, so that migrations can drop and alter them on every backend.
+    metadata = MetaData(naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    })
+
+
+class ChatApi(Api):
+    """flask-smorest's Api, documenting errors in this app's one error shape."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+api = ChatApi()
+socketio = SocketIO()
+limiter = Limiter(key_func=get_remote_address)

@@ -1,0 +1,27 @@
+"""gunicorn settings, the same for the local cluster, compose and `make run`.
+
+    gunicorn -c python:app.gunicorn_conf wsgi:app
+
+One worker per process: Socket.IO keeps per-connection state in the worker,
+so throughput comes from more instances behind nginx, not more workers.
+"""
+import os
+
+_WORKER_CLASSES = {"eventlet": "eventlet", "gevent": "gevent"}
+_mode = os.environ.get("ASYNC_MODE", "eventlet")
+if _mode not in _WORKER_CLASSES:
+    raise SystemExit(f"ASYNC_MODE={_mode!r} cannot be served by gunicorn; "
+                     f"use one of {', '.join(_WORKER_CLASSES)}")
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"
+workers = 1
+worker_class = _WORKER_CLASSES[_mode]
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "2000"))
+# Long-lived sockets: the worker's heartbeat, not a request, is what timeout watches.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "20"))
+keepalive = 5
+accesslog = os.environ.get("ACCESS_LOG", "-") or None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+proc_name = f"chat-{os.environ.get('INSTANCE_ID', 'app')}"

@@ -1,0 +1,86 @@
+"""Liveness, readiness, and where the database stands against the code's migrations."""
+import functools
+import os
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Blueprint, current_app, jsonify
+from sqlalchemy import text
+
+from app.extensions import db
+from app.realtime.presence import presence
+
+bp = Blueprint("health", __name__)
+
+MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+
+
+@functools.lru_cache(maxsize=None)
+def code_heads():
+    """The head revisions of migrations/ (what this code expects)."""
+    return frozenset(ScriptDirectory(MIGRATIONS_DIR).get_heads())
+
+
+@functools.lru_cache(maxsize=None)
+def known_revisions():
+    return frozenset(s.revision for s in ScriptDirectory(MIGRATIONS_DIR).walk_revisions())
+
+
+def schema_status(engine=None):
+    """(state, detail): state is at_head, empty, behind or unknown."""
+    engine = engine or db.engine
+    with engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    heads = code_heads()
+    if current == heads:
+        return "at_head", f"at {', '.join(sorted(heads))}"
+    if not current:
+        return "empty", "no migration has run yet"
+    unknown = current - known_revisions()
+    if unknown:
+        return "unknown", (
+            f"the database is at revision {', '.join(sorted(unknown))}, which this code does "
+            f"not know (its head is {', '.join(sorted(heads))}); it was probably migrated by "
+            "newer code. Deploy that code, or downgrade the database.")
+    return "behind", f"at {', '.join(sorted(current))}, the code expects {', '.join(sorted(heads))}"
+
+
+def _check_database():
+    state, detail = schema_status()
+    return state == "at_head", detail
+
+
+def _check_message_queue():
+    if not current_app.config.get("REDIS_URL"):
+        return True, "in-process (no REDIS_URL)"
+    presence.ping()
+    return True, "redis reachable"
+
+
+@bp.get("/healthz")
+def healthz():
+    """200 while the process runs."""
+    return {"status": "ok", "instance": current_app.config["INSTANCE_ID"]}
+
+
+@bp.get("/readyz")
+def readyz():
+    """200 when the database is at the code's head and the message queue answers."""
+    checks, ready = {}, True
+    for name, check in (("database", _check_database), ("message_queue", _check_message_queue)):
+        try:
+            ok, detail = check()
+        except Exception as exc:  # the check failed: report it, never a 500
+            ok, detail = False, f"unreachable: {exc.__class__.__name__}"
+        checks[name] = {"ok": ok, "detail": detail}
+        ready = ready and ok
+    if ready:
+        return {"status": "ready", "checks": checks}
+    db.session.rollback()
+    response = jsonify({"status": "unavailable", "checks": checks,
+                        "error": {"code": "unavailable",
+                                  "message": "Not ready: " + "; ".join(
+                                      f"{k}: {v['detail']}" for k, v in checks.items()
+                                      if not v["ok"])}})
+    response.status_code = 503
+    return response

@@ -1,0 +1,43 @@
+"""Prometheus metrics for this process, served at /metrics."""
+import time
+
+from flask import Response, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import generate_latest
+
+registry = CollectorRegistry()
+
+HTTP_REQUESTS = Counter(
+    "chat_http_requests_total", "HTTP requests served", ["method", "endpoint", "status"],
+    registry=registry)
+HTTP_LATENCY = Histogram(
+    "chat_http_request_duration_seconds", "HTTP request latency", ["endpoint"],
+    registry=registry)
+MESSAGES_SENT = Counter(
+    "chat_messages_sent_total", "Messages stored (REST and Socket.IO)", registry=registry)
+SOCKETS = Gauge(
+    "chat_socketio_connections", "Socket.IO connections open on this instance",
+    registry=registry)
+SOCKET_EVENTS = Counter(
+    "chat_socketio_events_total", "Socket.IO events handled", ["event", "outcome"],
+    registry=registry)
+
+
+def init_app(app):
+    @app.before_request
+    def start_timer():
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def record(response):
+        endpoint = request.endpoint or "unmatched"
+        HTTP_REQUESTS.labels(request.method, endpoint, response.status_code).inc()
+        started = g.get("request_started")
+        if started is not None:
+            HTTP_LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/metrics")
+    def metrics():
+        """Prometheus metrics of this instance."""
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

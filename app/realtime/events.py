@@ -1,0 +1,172 @@
+"""Socket.IO event handlers (default namespace).
+
+Each handler authenticates the socket's user, validates the payload with the
+same schema REST uses, calls app.chat, and acknowledges with
+{"ok": true, ...} or the contract's error shape.
+"""
+import functools
+import logging
+
+from flask import current_app, request, session
+from flask_socketio import ConnectionRefusedError, join_room, leave_room
+from sqlalchemy import select
+
+from app import chat, metrics
+from app.auth import user_for_token
+from app.errors import ApiError, is_database_down
+from app.extensions import db, socketio
+from app.models import Membership, Room, User
+from app.realtime import broadcast, room_channel, user_channel
+from app.realtime.presence import presence
+from app.schemas import (ReadEventSchema, RoomRefSchema, SendEventSchema, SyncEventSchema,
+                         TypingEventSchema, load_or_raise, message_schema)
+
+log = logging.getLogger(__name__)
+_heartbeat_started = False
+
+
+def _error_ack(exc):
+    db.session.rollback()
+    if isinstance(exc, ApiError):
+        return exc.to_dict()
+    if is_database_down(exc):
+        return ApiError("unavailable", "The database is unavailable; try again shortly.").to_dict()
+    log.exception("error in a Socket.IO handler")
+    return ApiError("internal_error", "Something went wrong on our side.").to_dict()
+
+
+def _current_user():
+    user = db.session.get(User, session.get("user_id"))
+    if user is None:
+        raise ApiError("unauthorized", "The socket's user no longer exists.")
+    return user
+
+
+def event(name, schema=None):
+    """Registers `on_<name>`: validates the payload, passes the user, shapes the ack."""
+    def decorator(handler):
+        @socketio.on(name)
+        @functools.wraps(handler)
+        def wrapper(payload=None, *extra):
+            try:
+                data = load_or_raise(schema, payload) if schema is not None else None
+                result = handler(_current_user(), data) or {}
+                metrics.SOCKET_EVENTS.labels(name, "ok").inc()
+                return {"ok": True, **result}
+            except Exception as exc:  # every failure becomes an error ack
+                metrics.SOCKET_EVENTS.labels(name, "error").inc()
+                return _error_ack(exc)
+        return wrapper
+    return decorator
+
+
+def _room_names_of(user_id):
+    return db.session.scalars(
+        select(Room.name).join(Membership, Membership.room_id == Room.id)
+        .where(Membership.user_id == user_id)).all()
+
+
+def _announce(user, online):
+    broadcast.presence_changed(_room_names_of(user.id), user, online)
+
+
+def _heartbeat_loop(app):
+    interval = max(1, app.config["PRESENCE_TTL_SECONDS"] / 3)
+    while True:
+        socketio.sleep(interval)
+        try:
+            with app.app_context():
+                for user_id in presence.heartbeat():
+                    user = db.session.get(User, user_id)
+                    if user is not None:
+                        _announce(user, False)
+        except Exception:
+            log.exception("presence heartbeat failed; retrying")
+
+
+def _start_heartbeat():
+    global _heartbeat_started
+    if not _heartbeat_started:
+        _heartbeat_started = True
+        socketio.start_background_task(_heartbeat_loop, current_app._get_current_object())
+
+
+@socketio.on("connect")
+def on_connect(auth=None):
+    """A client connects with {"token": ...} as auth (or ?token=)."""
+    token = auth.get("token") if isinstance(auth, dict) else None
+    token = token or request.args.get("token")
+    try:
+        user = user_for_token(token)
+    except ApiError as exc:
+        raise ConnectionRefusedError(exc.message, exc.to_dict()) from None
+    session["user_id"] = user.id
+    join_room(user_channel(user.id))
+    _start_heartbeat()
+    metrics.SOCKETS.inc()
+    if presence.connect(request.sid, user.id):
+        _announce(user, True)
+
+
+@socketio.on("disconnect")
+def on_disconnect(*reason):
+    """A client's socket closed (or timed out)."""
+    user_id = session.get("user_id")
+    if user_id is None:
+        return
+    metrics.SOCKETS.dec()
+    try:
+        if presence.disconnect(request.sid, user_id):
+            user = db.session.get(User, user_id)
+            if user is not None:
+                _announce(user, False)
+    except Exception:
+        log.exception("presence update on disconnect failed")
+
+
+@event("join", RoomRefSchema())
+def on_join(user, data):
+    """A client starts receiving a room's live events (joining a public room if needed)."""
+    room = chat.join_room(user, data["room"])
+    chat.member_room(user, room.name)
+    join_room(room_channel(room))
+    return {"room": chat.room_view(user, room)}
+
+
+@event("leave", RoomRefSchema())
+def on_leave(user, data):
+    """A client stops receiving a room's live events; the membership stays."""
+    leave_room(f"room:{data['room']}")
+
+
+@event("send", SendEventSchema())
+def on_send(user, data):
+    """A client sends a message; it is stored, then broadcast, then acknowledged."""
+    message, _ = chat.send_message(user, data["room"], data["body"], data.get("client_id"))
+    return {"message": message_schema.dump(message)}
+
+
+@event("typing", TypingEventSchema())
+def on_typing(user, data):
+    """A client starts or stops typing in a room."""
+    chat.set_typing(user, data["room"], data["typing"], skip_sid=request.sid)
+
+
+@event("read", ReadEventSchema())
+def on_read(user, data):
+    """A client has read a room up to a message."""
+    chat.mark_read(user, data["room"], data["message_id"])
+
+
+@event("sync", SyncEventSchema())
+def on_sync(user, data):
+    """A (re)connected client asks for what it missed after a message id."""
+    messages, has_more = chat.sync(user, data["room"], data["after"], data["limit"])
+    return {"messages": message_schema.dump(messages, many=True), "has_more": has_more}
+
+
+@socketio.on("*")
+def on_unknown(event_name, *args):
+    """Any event the contract does not define."""
+    metrics.SOCKET_EVENTS.labels("unknown", "error").inc()
+    return ApiError("bad_request", f"Unknown event {str(event_name)[:64]!r}.").to_dict()

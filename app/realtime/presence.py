@@ -1,0 +1,173 @@
+"""Who is online, across every instance.
+
+With Redis, each instance keeps its sockets under its own id and refreshes an
+"alive" key with a short expiry; a user is online while any socket of theirs
+lives on an instance whose alive key exists. An instance that dies without
+cleaning up stops counting when its key expires, and the next sweep by any
+live instance removes its sockets and announces who went offline.
+Without Redis (embedded mode) the same interface is kept in memory.
+"""
+import logging
+import threading
+
+import redis
+
+log = logging.getLogger(__name__)
+
+
+class MemoryPresence:
+    def __init__(self):
+        self._sids = {}  # user_id -> set of sids
+        self._lock = threading.Lock()
+
+    def connect(self, sid, user_id):
+        with self._lock:
+            sids = self._sids.setdefault(user_id, set())
+            was_online = bool(sids)
+            sids.add(sid)
+        return not was_online
+
+    def disconnect(self, sid, user_id):
+        with self._lock:
+            sids = self._sids.get(user_id, set())
+            sids.discard(sid)
+            if not sids:
+                self._sids.pop(user_id, None)
+                return True
+        return False
+
+    def online_user_ids(self, user_ids):
+        return {uid for uid in user_ids if self._sids.get(uid)}
+
+    def sids_of(self, user_id):
+        return list(self._sids.get(user_id, ()))
+
+    def heartbeat(self):
+        return []
+
+    def forget_instance(self):
+        with self._lock:
+            self._sids.clear()
+
+
+class RedisPresence:
+    PREFIX = "presence"
+
+    def __init__(self, url, instance_id, ttl):
+        self.redis = redis.Redis.from_url(
+            url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=15,
+            decode_responses=True)
+        self.instance = instance_id
+        self.ttl = ttl
+
+    def _key(self, *parts):
+        return ":".join((self.PREFIX, *map(str, parts)))
+
+    def _alive_instances(self):
+        instances = sorted(self.redis.smembers(self._key("instances")))
+        if not instances:
+            return set()
+        alive = self.redis.mget([self._key("alive", i) for i in instances])
+        return {i for i, flag in zip(instances, alive) if flag}
+
+    def _live_sids(self, members, alive):
+        return [m.split("|", 1)[1] for m in members if m.split("|", 1)[0] in alive]
+
+    def _user_members(self, user_ids):
+        pipe = self.redis.pipeline(transaction=False)
+        for uid in user_ids:
+            pipe.smembers(self._key("user", uid))
+        return dict(zip(user_ids, pipe.execute()))
+
+    def _mark_alive(self, pipe):
+        pipe.set(self._key("alive", self.instance), "1", ex=self.ttl)
+        pipe.sadd(self._key("instances"), self.instance)
+
+    def connect(self, sid, user_id):
+        alive = self._alive_instances() | {self.instance}
+        before = self._user_members([user_id])[user_id]
+        pipe = self.redis.pipeline()
+        self._mark_alive(pipe)
+        pipe.sadd(self._key("user", user_id), f"{self.instance}|{sid}")
+        pipe.hset(self._key("sids", self.instance), sid, user_id)
+        pipe.execute()
+        return not self._live_sids(before, alive)
+
+    def disconnect(self, sid, user_id):
+        pipe = self.redis.pipeline()
+        pipe.srem(self._key("user", user_id), f"{self.instance}|{sid}")
+        pipe.hdel(self._key("sids", self.instance), sid)
+        pipe.execute()
+        return user_id not in self.online_user_ids([user_id])
+
+    def online_user_ids(self, user_ids):
+        user_ids = list(user_ids)
+        if not user_ids:
+            return set()
+        alive = self._alive_instances()
+        members = self._user_members(user_ids)
+        return {uid for uid in user_ids if self._live_sids(members[uid], alive)}
+
+    def sids_of(self, user_id):
+        alive = self._alive_instances()
+        return self._live_sids(self._user_members([user_id])[user_id], alive)
+
+    def heartbeat(self):
+        """Refresh this instance, sweep dead ones; returns user ids now offline."""
+        pipe = self.redis.pipeline()
+        self._mark_alive(pipe)
+        pipe.execute()
+        alive = self._alive_instances()
+        gone = []
+        for instance in self.redis.smembers(self._key("instances")):
+            if instance in alive:
+                continue
+            # One sweeper per dead instance.
+            if not self.redis.set(self._key("sweep", instance), self.instance, nx=True,
+                                  ex=self.ttl):
+                continue
+            sockets = self.redis.hgetall(self._key("sids", instance))
+            pipe = self.redis.pipeline()
+            for sid, uid in sockets.items():
+                pipe.srem(self._key("user", uid), f"{instance}|{sid}")
+            pipe.delete(self._key("sids", instance))
+            pipe.srem(self._key("instances"), instance)
+            pipe.execute()
+            log.info("presence: swept %d sockets of dead instance %s", len(sockets), instance)
+            users = {int(uid) for uid in sockets.values()}
+            gone.extend(sorted(users - self.online_user_ids(users)))
+        return gone
+
+    def forget_instance(self):
+        """On a clean shutdown: drop this instance's sockets at once."""
+        sockets = self.redis.hgetall(self._key("sids", self.instance))
+        pipe = self.redis.pipeline()
+        for sid, uid in sockets.items():
+            pipe.srem(self._key("user", uid), f"{self.instance}|{sid}")
+        pipe.delete(self._key("sids", self.instance), self._key("alive", self.instance))
+        pipe.srem(self._key("instances"), self.instance)
+        pipe.execute()
+
+    def ping(self):
+        return self.redis.ping()
+
+
+class Presence:
+    """Proxy bound to the backend chosen by create_app()."""
+
+    def __init__(self):
+        self.backend = MemoryPresence()
+
+    def init_app(self, app):
+        url = app.config.get("REDIS_URL")
+        if url:
+            self.backend = RedisPresence(url, app.config["INSTANCE_ID"],
+                                         app.config["PRESENCE_TTL_SECONDS"])
+        else:
+            self.backend = MemoryPresence()
+
+    def __getattr__(self, name):
+        return getattr(self.backend, name)
+
+
+presence = Presence()

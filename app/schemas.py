@@ -1,0 +1,235 @@
+"""Request and response schemas, shared by REST and Socket.IO.
+
+The same schema validates a REST body and the matching Socket.IO payload, and
+the same schema shapes an object for a REST response and a broadcast.
+"""
+from datetime import timezone
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates
+
+USERNAME = validate.Regexp(r"^[a-z0-9_]{3,32}$",
+                           error="3 to 32 characters of a-z, 0-9 and _.")
+ROOM_NAME = validate.Regexp(r"^[a-z0-9_-]{1,64}$",
+                            error="1 to 64 characters of a-z, 0-9, - and _.")
+# A DM's name is derived from the usernames (dm-alice-bob); usernames have no
+# hyphen, so rooms whose names start with "dm-" are reserved for DMs.
+DM_PREFIX = "dm-"
+BODY_MAX = 4000
+
+
+class UTCDateTime(fields.DateTime):
+    """ISO 8601 in UTC with a Z."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace(
+            "+00:00", "Z")
+
+
+class StrictInt(fields.Integer):
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, **kwargs)
+
+
+class StrictBool(fields.Boolean):
+    truthy = {True}
+    falsy = {False}
+
+
+class BodyField(fields.String):
+    """A message body: trimmed, then 1 to 4000 characters."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text:
+            raise ValidationError("The message is empty.")
+        if len(text) > BODY_MAX:
+            raise ValidationError(f"At most {BODY_MAX} characters.")
+        return text
+
+
+class InputSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+# --- requests -------------------------------------------------------------
+
+class RegisterSchema(InputSchema):
+    username = fields.String(required=True, validate=USERNAME)
+    password = fields.String(required=True, validate=validate.Length(8, 128),
+                             load_only=True)
+    display_name = fields.String(validate=validate.Length(1, 64), allow_none=True)
+
+    @pre_load
+    def lower_username(self, data, **kwargs):
+        if isinstance(data, dict) and isinstance(data.get("username"), str):
+            data = {**data, "username": data["username"].strip().lower()}
+        return data
+
+    @validates("display_name")
+    def display_name_not_blank(self, value, **kwargs):
+        if value is not None and not value.strip():
+            raise ValidationError("Must not be blank.")
+
+
+class LoginSchema(InputSchema):
+    username = fields.String(required=True, validate=validate.Length(1, 64))
+    password = fields.String(required=True, validate=validate.Length(1, 128), load_only=True)
+
+
+class RoomCreateSchema(InputSchema):
+    name = fields.String(required=True, validate=ROOM_NAME)
+    title = fields.String(validate=validate.Length(max=120), load_default="")
+    private = StrictBool(load_default=False)
+
+    @validates("name")
+    def not_reserved(self, value, **kwargs):
+        if value.startswith(DM_PREFIX):
+            raise ValidationError(f"Names starting with {DM_PREFIX!r} are reserved "
+                                  "for direct messages.")
+
+
+class MemberAddSchema(InputSchema):
+    username = fields.String(validate=validate.Length(1, 64))
+
+
+class HistoryQuerySchema(InputSchema):
+    before = fields.Integer(validate=validate.Range(min=1))
+    after = fields.Integer(validate=validate.Range(min=0))
+    limit = fields.Integer(validate=validate.Range(1, 100), load_default=50)
+
+
+class MessageCreateSchema(InputSchema):
+    body = BodyField(required=True)
+    client_id = fields.String(validate=validate.Length(1, 64), allow_none=True)
+
+
+class MessageEditSchema(InputSchema):
+    body = BodyField(required=True)
+
+
+class ReadSchema(InputSchema):
+    message_id = StrictInt(required=True, validate=validate.Range(min=1))
+
+
+class UserQuerySchema(InputSchema):
+    q = fields.String(load_default="", validate=validate.Length(max=32))
+
+
+class RoomRefSchema(InputSchema):
+    room = fields.String(required=True, validate=validate.Length(1, 80))
+
+
+class SendEventSchema(RoomRefSchema, MessageCreateSchema):
+    pass
+
+
+class TypingEventSchema(RoomRefSchema):
+    typing = StrictBool(required=True)
+
+
+class ReadEventSchema(RoomRefSchema, ReadSchema):
+    pass
+
+
+class SyncEventSchema(RoomRefSchema):
+    after = StrictInt(required=True, validate=validate.Range(min=0))
+    limit = StrictInt(validate=validate.Range(1, 100), load_default=100)
+
+
+# --- responses ------------------------------------------------------------
+
+class UserSchema(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    display_name = fields.String()
+    created_at = UTCDateTime()
+
+
+class AuthorSchema(Schema):
+    username = fields.String()
+    display_name = fields.String()
+
+
+class RoomSchema(Schema):
+    """A room as its caller sees it (built by chat.room_view)."""
+
+    id = fields.Integer()
+    name = fields.String()
+    title = fields.String()
+    private = fields.Boolean()
+    kind = fields.String(metadata={"enum": ["public", "private", "dm"]})
+    created_at = UTCDateTime()
+    member_count = fields.Integer()
+    member = fields.Boolean()
+    unread = fields.Integer(metadata={"description": "Only for members."})
+    last_read_id = fields.Integer(allow_none=True, metadata={"description": "Only for members."})
+    peer = fields.Nested(UserSchema, metadata={"description": "Only for direct messages."})
+
+
+class MessageSchema(Schema):
+    id = fields.Integer()
+    room = fields.Function(lambda m: m.room.name)
+    author = fields.Function(lambda m: {"username": m.author.username,
+                                        "display_name": m.author.display_name},
+                             metadata={"type": "object"})
+    body = fields.Function(lambda m: "" if m.deleted_at else m.body)
+    client_id = fields.String(allow_none=True)
+    created_at = UTCDateTime()
+    edited_at = UTCDateTime(allow_none=True)
+    deleted = fields.Boolean()
+
+
+class AuthResponseSchema(Schema):
+    user = fields.Nested(UserSchema)
+    token = fields.String()
+
+
+class RoomListSchema(Schema):
+    rooms = fields.List(fields.Nested(RoomSchema))
+
+
+class MemberSchema(Schema):
+    user = fields.Nested(UserSchema)
+    online = fields.Boolean()
+
+
+class MemberListSchema(Schema):
+    members = fields.List(fields.Nested(MemberSchema))
+
+
+class MessagePageSchema(Schema):
+    messages = fields.List(fields.Nested(MessageSchema))
+    has_more = fields.Boolean()
+
+
+class UserListSchema(Schema):
+    users = fields.List(fields.Nested(UserSchema))
+
+
+class ErrorDetailSchema(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    fields_ = fields.Dict(keys=fields.String(), values=fields.String(), data_key="fields")
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorDetailSchema, required=True)
+
+
+user_schema = UserSchema()
+message_schema = MessageSchema()
+room_schema = RoomSchema()
+
+
+def load_or_raise(schema, data):
+    """Validate a Socket.IO payload (or any dict) the way REST bodies are validated."""
+    from app.errors import ApiError, validation_error
+    if not isinstance(data, dict):
+        raise ApiError("bad_request", "The payload must be a JSON object.")
+    try:
+        return schema.load(data)
+    except ValidationError as err:
+        raise validation_error(err.messages) from None

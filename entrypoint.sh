@@ -1,0 +1,39 @@
+#!/bin/sh
+# Roles for running many instances of one image:
+#   entrypoint.sh migrate <server command...>   wait for the database, take the
+#       migration lock, `flask db upgrade`, `flask seed`, then exec the server.
+#   entrypoint.sh serve <server command...>     wait until the database is at the
+#       code's head revision, then exec the server; exit 3 on an unknown revision.
+# Without a server command, gunicorn with the project's settings is started.
+set -eu
+
+export FLASK_APP="${FLASK_APP:-app:create_app}"
+DB_WAIT_SECONDS="${DB_WAIT_SECONDS:-60}"
+SCHEMA_WAIT_SECONDS="${SCHEMA_WAIT_SECONDS:-120}"
+
+log() { echo "entrypoint[$role]: $*" >&2; }
+
+role="${1:-}"
+[ $# -gt 0 ] && shift
+if [ $# -eq 0 ]; then
+    set -- gunicorn -c python:app.gunicorn_conf wsgi:app
+fi
+
+case "$role" in
+    migrate)
+        log "waiting up to ${DB_WAIT_SECONDS}s for the database"
+        flask wait-db --timeout "$DB_WAIT_SECONDS"
+        log "migrating (under the advisory lock) and seeding"
+        flask upgrade-once
+        ;;
+    serve)
+        log "waiting up to ${SCHEMA_WAIT_SECONDS}s for the schema to reach the code's head"
+        flask check-schema --wait "$SCHEMA_WAIT_SECONDS"
+        ;;
+    *)
+        echo "usage: entrypoint.sh migrate|serve [server command...]" >&2
+        exit 2
+        ;;
+esac
+log "starting: $*"
+exec "$@"

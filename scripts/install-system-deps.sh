@@ -1,0 +1,32 @@
+#!/bin/sh
+# Installs the Debian packages the tests run for real, when missing:
+# PostgreSQL, Redis, nginx and Chromium. Needs root (or does nothing but say so).
+set -eu
+
+missing=""
+have() { command -v "$1" >/dev/null 2>&1; }
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
+[ -n "$(pg_bin)" ] || missing="$missing postgresql"
+have redis-server || missing="$missing redis-server"
+have nginx || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+have chromium || missing="$missing chromium"
+
+if [ -z "$missing" ]; then
+    echo "system deps: all present"
+    exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+    echo "system deps: missing:$missing; run as root or install them with apt-get" >&2
+    exit 1
+fi
+echo "system deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# The packages' own services are not used: tests start private instances.
+for svc in redis-server nginx postgresql; do
+    if have service; then service "$svc" stop >/dev/null 2>&1 || true; fi
+done
+echo "system deps: done"

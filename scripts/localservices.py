@@ -1,0 +1,220 @@
+"""Private PostgreSQL, Redis and nginx servers on loopback, for tests and the local cluster.
+
+Each server gets its own directory and a free port, runs in the foreground as
+a child process, and is stopped (and its directory removed if temporary) by
+stop(). PostgreSQL refuses to run as root, so as root it runs as `postgres`.
+"""
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+def free_port(host="127.0.0.1"):
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, host="127.0.0.1", timeout=30.0, proc=None, what="server", log=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise ServiceError(f"{what} exited with {proc.returncode}" + _tail(log))
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise ServiceError(f"{what} did not listen on {host}:{port} within {timeout}s" + _tail(log))
+
+
+def _tail(path, lines=20):
+    if not path or not os.path.exists(path):
+        return ""
+    with open(path, errors="replace") as f:
+        return "\n--- " + path + " ---\n" + "".join(f.readlines()[-lines:])
+
+
+def _find_binary(name, patterns=()):
+    found = shutil.which(name)
+    if found:
+        return found
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern))
+        if matches:
+            return matches[-1]
+    raise ServiceError(f"{name} not found; run `make system-deps` (as root) to install it")
+
+
+def stop_process(proc, sig=signal.SIGTERM, timeout=15.0):
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(5)
+
+
+class Service:
+    name = "service"
+
+    def __init__(self, base_dir=None, port=None):
+        self._own_dir = base_dir is None
+        self.dir = base_dir or tempfile.mkdtemp(prefix=f"chat-{self.name}-")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = port or free_port()
+        self.proc = None
+        self.log_path = os.path.join(self.dir, f"{self.name}.log")
+
+    def _spawn(self, argv, user=None, env=None):
+        log = open(self.log_path, "ab")
+        if user and os.geteuid() == 0:
+            argv = ["runuser", "-u", user, "--", *argv]
+        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+        log.close()
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def stop(self, remove=None):
+        stop_process(self.proc)
+        self.proc = None
+        if remove if remove is not None else self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class Postgres(Service):
+    name = "postgres"
+    user = "postgres"
+
+    def __init__(self, base_dir=None, port=None):
+        super().__init__(base_dir, port)
+        # Debian keeps the server binaries in /usr/lib/postgresql/<version>/bin.
+        self.bin = os.path.dirname(os.path.realpath(_find_binary(
+            "initdb", ["/usr/lib/postgresql/*/bin/initdb"])))
+        self.data = os.path.join(self.dir, "data")
+        self.sockets = os.path.join(self.dir, "sock")
+
+    def _run_as(self, argv):
+        if os.geteuid() == 0:
+            argv = ["runuser", "-u", self.user, "--", *argv]
+        return subprocess.run(argv, check=True, capture_output=True, text=True)
+
+    def start(self):
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, self.user)
+            os.chmod(self.dir, 0o755)
+        if not os.path.exists(os.path.join(self.data, "PG_VERSION")):
+            self._run_as([os.path.join(self.bin, "initdb"), "-D", self.data, "-U", "postgres",
+                          "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "-N"])
+        os.makedirs(self.sockets, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.sockets, self.user)
+            if os.path.exists(self.log_path):
+                shutil.chown(self.log_path, self.user)
+        self._spawn([os.path.join(self.bin, "postgres"), "-D", self.data,
+                     "-p", str(self.port), "-h", "127.0.0.1", "-k", self.sockets,
+                     "-c", "fsync=off", "-c", "synchronous_commit=off",
+                     "-c", "full_page_writes=off", "-c", "max_connections=200"],
+                    user=self.user)
+        wait_for_port(self.port, proc=self.proc, what="PostgreSQL", log=self.log_path)
+        deadline = time.monotonic() + 30
+        while True:
+            ready = subprocess.run([os.path.join(self.bin, "pg_isready"), "-h", "127.0.0.1",
+                                    "-p", str(self.port)], capture_output=True)
+            if ready.returncode == 0:
+                return self
+            if time.monotonic() > deadline:
+                raise ServiceError("PostgreSQL is not accepting connections" + _tail(self.log_path))
+            time.sleep(0.2)
+
+    def psql(self, sql, dbname="postgres"):
+        return self._run_as([os.path.join(self.bin, "psql"), "-h", "127.0.0.1", "-p",
+                             str(self.port), "-U", "postgres", "-d", dbname, "-v",
+                             "ON_ERROR_STOP=1", "-Atc", sql]).stdout
+
+    def create_database(self, name):
+        self.psql(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def drop_database(self, name):
+        self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def url(self, dbname="postgres"):
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
+
+    def stop(self, remove=None):
+        # SIGINT is PostgreSQL's fast shutdown.
+        stop_process(self.proc, signal.SIGINT)
+        self.proc = None
+        if remove if remove is not None else self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Redis(Service):
+    name = "redis"
+
+    def start(self):
+        self._spawn([_find_binary("redis-server", ["/usr/bin/redis-server"]),
+                     "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                     "--appendonly", "no", "--dir", self.dir, "--protected-mode", "yes"])
+        wait_for_port(self.port, proc=self.proc, what="Redis", log=self.log_path)
+        return self
+
+    def url(self, db=0):
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+
+class Nginx(Service):
+    """nginx with a config file the caller renders (it must use self.dir for its paths)."""
+
+    name = "nginx"
+
+    def __init__(self, config_text, base_dir=None, port=None):
+        super().__init__(base_dir, port)
+        self.config_path = os.path.join(self.dir, "nginx.conf")
+        with open(self.config_path, "w") as f:
+            f.write(config_text)
+
+    def binary(self):
+        return _find_binary("nginx", ["/usr/sbin/nginx"])
+
+    def test_config(self):
+        return subprocess.run([self.binary(), "-t", "-c", self.config_path, "-p", self.dir,
+                               "-e", os.path.join(self.dir, "error.log")],
+                              capture_output=True, text=True)
+
+    def start(self):
+        self._spawn([self.binary(), "-c", self.config_path, "-p", self.dir,
+                     "-e", os.path.join(self.dir, "error.log"), "-g", "daemon off;"])
+        wait_for_port(self.port, proc=self.proc, what="nginx",
+                      log=os.path.join(self.dir, "error.log"))
+        return self
+
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
