@@ -21,6 +21,14 @@ def _env_int(env, name, default):
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def database_uri(url):
+    """postgres:// and postgresql:// mean psycopg2 here (SQLAlchemy 2.1 would pick psycopg 3)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
 def _default_instance_id():
     return f"{socket.gethostname()}-{os.getpid()}"
 
@@ -72,7 +80,8 @@ class Config:
         return cls(
             APP_ENV=app_env,
             SECRET_KEY=secret,
-            SQLALCHEMY_DATABASE_URI=env.get("DATABASE_URL") or cls.SQLALCHEMY_DATABASE_URI,
+            SQLALCHEMY_DATABASE_URI=database_uri(
+                env.get("DATABASE_URL") or cls.SQLALCHEMY_DATABASE_URI),
             REDIS_URL=env.get("REDIS_URL") or None,
             INSTANCE_ID=env.get("INSTANCE_ID") or _default_instance_id(),
             ASYNC_MODE=async_mode,
@@ -107,10 +116,11 @@ class Config:
 
     @property
     def cors_allowed_origins(self):
-        """Socket.IO CORS: a list, or '*' in development when nothing is set."""
+        """Socket.IO CORS: the listed origins; unset, same origin only in production
+        (None, python-engineio's default) and any origin in development."""
         origins = [o.strip() for o in self.CORS_ORIGINS.split(",") if o.strip()]
         if origins == ["*"]:
             return "*"
         if not origins:
-            return "*" if self.APP_ENV != "production" else []
+            return "*" if self.APP_ENV != "production" else None
         return origins

@@ -19,7 +19,7 @@ from app.models import Membership, Room, User
 from app.realtime import broadcast, room_channel, user_channel
 from app.realtime.presence import presence
 from app.schemas import (ReadEventSchema, RoomRefSchema, SendEventSchema, SyncEventSchema,
-                         TypingEventSchema, load_or_raise, message_schema)
+                         TypingEventSchema, load_or_raise, message_schema, room_schema)
 
 log = logging.getLogger(__name__)
 _heartbeat_started = False
@@ -130,7 +130,7 @@ def on_join(user, data):
     room = chat.join_room(user, data["room"])
     chat.member_room(user, room.name)
     join_room(room_channel(room))
-    return {"room": chat.room_view(user, room)}
+    return {"room": room_schema.dump(chat.room_view(user, room))}
 
 
 @event("leave", RoomRefSchema())

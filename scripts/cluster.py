@@ -1,0 +1,413 @@
+#!/usr/bin/env python3
+"""The compose topology as local processes, without Docker.
+
+A private PostgreSQL and Redis, N app instances started through entrypoint.sh
+(instance 1 in the `migrate` role, the rest in the `serve` role, all at once,
+so the replicas really wait for the migrator), and nginx rendered from
+nginx/cluster.conf.template with ip_hash in front of them.
+
+    scripts/cluster.py up --instances 4 --port 8080 --state-dir .cluster [--async-mode gevent]
+    scripts/cluster.py status --state-dir .cluster      # JSON
+    scripts/cluster.py down --state-dir .cluster
+    scripts/cluster.py run --instances 4 --port 8080    # foreground; Ctrl-C stops all
+
+Tests use the Cluster class directly.
+"""
+import argparse
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from localservices import (Nginx, Postgres, Redis, ServiceError, free_port,  # noqa: E402
+                           stop_process)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SERVER_COMMAND = ["gunicorn", "-c", "python:app.gunicorn_conf", "wsgi:app"]
+TEMPLATE = os.path.join(ROOT, "nginx", "cluster.conf.template")
+
+
+def say(message):
+    print(f"cluster: {message}", file=sys.stderr, flush=True)
+
+
+def http_get(url, timeout=2.0, source=None):
+    """(status, headers, body) for a GET; status 0 if nothing answered."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+    except (urllib.error.URLError, OSError):
+        return 0, {}, b""
+
+
+class Instance:
+    def __init__(self, index, port, role, log_path):
+        self.index = index
+        self.id = f"api-{index}"
+        self.port = port
+        self.role = role
+        self.log_path = log_path
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def to_dict(self):
+        return {"id": self.id, "port": self.port, "pid": self.pid, "role": self.role,
+                "url": self.url, "log": self.log_path}
+
+
+class Cluster:
+    def __init__(self, instances=4, port=None, state_dir=None, async_mode="eventlet",
+                 extra_env=None, access_log=False):
+        if instances < 1:
+            raise ValueError("at least one instance")
+        self.count = instances
+        self.port = port or free_port()
+        self._own_dir = state_dir is None
+        self.state_dir = os.path.abspath(state_dir or tempfile.mkdtemp(prefix="chat-cluster-"))
+        self.async_mode = async_mode
+        self.extra_env = dict(extra_env or {})
+        self.access_log = access_log
+        self.secret = secrets.token_urlsafe(32)
+        self.postgres = self.redis = self.nginx = None
+        self.instances = []
+        self.database_url = None
+
+    # --- lifecycle --------------------------------------------------------
+
+    def start(self, timeout=120):
+        os.makedirs(os.path.join(self.state_dir, "logs"), exist_ok=True)
+        try:
+            say(f"state in {self.state_dir}")
+            self.postgres = Postgres(os.path.join(self.state_dir, "postgres")).start()
+            self.database_url = self.postgres.create_database("chat")
+            say(f"PostgreSQL on port {self.postgres.port}")
+            self.redis = Redis(os.path.join(self.state_dir, "redis")).start()
+            say(f"Redis on port {self.redis.port}")
+            for index in range(1, self.count + 1):
+                role = "migrate" if index == 1 else "serve"
+                log = os.path.join(self.state_dir, "logs", f"api-{index}.log")
+                self.instances.append(Instance(index, free_port(), role, log))
+            for instance in self.instances:
+                self._spawn(instance)
+            say(f"started {self.count} instance(s) ({self.async_mode}); waiting until ready")
+            self.wait_ready(timeout=timeout)
+            self.nginx = Nginx(self._nginx_config(), os.path.join(self.state_dir, "nginx"),
+                               port=self.port).start()
+            say(f"nginx on {self.url}")
+            self.save_state()
+            return self
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self):
+        for instance in self.instances:
+            stop_process(instance.proc, signal.SIGTERM, timeout=25)
+        for service in (self.nginx, self.redis, self.postgres):
+            if service is not None:
+                service.stop(remove=False)
+        if self._own_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # --- instances --------------------------------------------------------
+
+    def env_for(self, instance):
+        env = dict(os.environ)
+        venv_bin = os.path.dirname(sys.executable)
+        env.update({
+            "PATH": f"{venv_bin}:{env.get('PATH', '')}",
+            "FLASK_APP": "app:create_app",
+            "APP_ENV": "production",
+            "SECRET_KEY": self.secret,
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis.url(),
+            "INSTANCE_ID": instance.id,
+            "ASYNC_MODE": self.async_mode,
+            "HOST": "127.0.0.1",
+            "PORT": str(instance.port),
+            "PROXY_HOPS": "1",
+            "ACCESS_LOG": "-" if self.access_log else "",
+            "PYTHONUNBUFFERED": "1",
+        })
+        env.update(self.extra_env)
+        return env
+
+    def _spawn(self, instance, role=None):
+        role = role or instance.role
+        log = open(instance.log_path, "ab")
+        instance.proc = subprocess.Popen(
+            [os.path.join(ROOT, "entrypoint.sh"), role, *SERVER_COMMAND],
+            cwd=ROOT, env=self.env_for(instance), stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+
+    def wait_ready(self, instances=None, timeout=120):
+        pending = list(instances or self.instances)
+        deadline = time.monotonic() + timeout
+        while pending:
+            for instance in list(pending):
+                if not instance.alive():
+                    raise ServiceError(f"{instance.id} exited with {instance.proc.returncode}; "
+                                       f"see {instance.log_path}\n" + _tail(instance.log_path))
+                status, _, _ = http_get(instance.url + "/readyz", timeout=1)
+                if status == 200:
+                    pending.remove(instance)
+            if pending and time.monotonic() > deadline:
+                raise ServiceError("not ready in time: " + ", ".join(i.id for i in pending))
+            time.sleep(0.2)
+
+    def kill_instance(self, index, sig=signal.SIGKILL, wait=True):
+        """Signal instance `index` (1-based); by default wait for it to exit."""
+        instance = self.instances[index - 1]
+        try:
+            os.killpg(instance.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        if wait:
+            instance.proc.wait(30)
+        return instance
+
+    def restart_instance(self, index, timeout=60):
+        """Start instance `index` again on its port, in the serve role."""
+        instance = self.instances[index - 1]
+        if instance.alive():
+            self.kill_instance(index, signal.SIGTERM)
+        self._spawn(instance, role="serve")
+        self.wait_ready([instance], timeout=timeout)
+        self.save_state()
+        return instance
+
+    # --- nginx and state --------------------------------------------------
+
+    def _nginx_config(self):
+        nginx_dir = os.path.join(self.state_dir, "nginx")
+        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            path = os.path.join(nginx_dir, "tmp", sub)
+            os.makedirs(path, exist_ok=True)
+            os.chmod(path, 0o777)  # nginx workers may run as nobody
+        servers = "\n".join(f"        server 127.0.0.1:{i.port} max_fails=1 fail_timeout=2s;"
+                            for i in self.instances)
+        with open(TEMPLATE) as f:
+            template = f.read()
+        return render_template(
+            template, STATE_DIR=nginx_dir, PORT=self.port, UPSTREAM_SERVERS=servers,
+            ACCESS_LOG=os.path.join(nginx_dir, "access.log") if self.access_log else "off")
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def status(self):
+        return {
+            "nginx_url": self.url,
+            "nginx_pid": self.nginx.pid if self.nginx else None,
+            "async_mode": self.async_mode,
+            "instances": [i.to_dict() for i in self.instances],
+            "database_url": self.database_url,
+            "redis_url": self.redis.url() if self.redis else None,
+            "postgres_pid": self.postgres.pid if self.postgres else None,
+            "redis_pid": self.redis.pid if self.redis else None,
+            "state_dir": self.state_dir,
+        }
+
+    def save_state(self):
+        with open(os.path.join(self.state_dir, "state.json"), "w") as f:
+            json.dump(self.status(), f, indent=2)
+
+
+def render_template(template, **values):
+    """Fills ${UPPER_CASE} placeholders; nginx's own $variables are left alone."""
+    def fill(match):
+        if match.group(1) not in values:
+            raise KeyError(f"no value for ${{{match.group(1)}}} in the nginx template")
+        return str(values[match.group(1)])
+    return re.sub(r"\$\{([A-Z_]+)\}", fill, template)
+
+
+def _tail(path, lines=30):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError:
+        return ""
+
+
+# --- command line -----------------------------------------------------------
+
+def _read_state(state_dir):
+    path = os.path.join(os.path.abspath(state_dir), "state.json")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def _pid_alive(pid):
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def cmd_status(args):
+    state = _read_state(args.state_dir)
+    if state is None:
+        print(json.dumps({"running": False, "state_dir": os.path.abspath(args.state_dir)}))
+        return 1
+    for instance in state["instances"]:
+        instance["alive"] = _pid_alive(instance["pid"])
+        status, _, _ = http_get(instance["url"] + "/readyz", timeout=1)
+        instance["ready"] = status == 200
+    state["running"] = any(i["alive"] for i in state["instances"])
+    print(json.dumps(state, indent=2))
+    return 0
+
+
+def cmd_down(args):
+    state = _read_state(args.state_dir)
+    if state is None:
+        say(f"nothing running from {args.state_dir}")
+        return 0
+    apps = [i["pid"] for i in state["instances"]]
+    services = [state.get("nginx_pid"), state.get("redis_pid")]
+    # The apps first, so that they close their sockets while Redis still answers.
+    for group in (apps, services):
+        for pid in group:
+            _signal_group(pid, signal.SIGTERM)
+        _wait_gone(group, 25)
+    pids = apps + services
+    # PostgreSQL last, with its fast-shutdown signal, once the apps are gone.
+    _signal_group(state.get("postgres_pid"), signal.SIGINT)
+    _wait_gone([state.get("postgres_pid")], 20)
+    for pid in pids + [state.get("postgres_pid")]:
+        _signal_group(pid, signal.SIGKILL)
+    os.remove(os.path.join(os.path.abspath(args.state_dir), "state.json"))
+    say("stopped")
+    return 0
+
+
+def _signal_group(pid, sig):
+    if not pid:
+        return
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _wait_gone(pids, timeout):
+    deadline = time.monotonic() + timeout
+    while any(_pid_alive(p) for p in pids if p) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def _print_summary(cluster):
+    print(f"chat cluster ready: {cluster.url}  ({cluster.count} instances, {cluster.async_mode})")
+    for i in cluster.instances:
+        print(f"  {i.id:8} {i.role:8} {i.url}  pid {i.pid}  log {i.log_path}")
+    print(f"  database {cluster.database_url}")
+    print(f"  redis    {cluster.redis.url()}")
+    sys.stdout.flush()
+
+
+def cmd_up(args, foreground=False):
+    state_dir = args.state_dir or (None if foreground else ".cluster")
+    if state_dir and _read_state(state_dir):
+        say(f"a cluster is already recorded in {state_dir}; run `down` first")
+        return 1
+    cluster = Cluster(instances=args.instances, port=args.port, state_dir=state_dir,
+                      async_mode=args.async_mode, access_log=args.access_log)
+    cluster.start()
+    _print_summary(cluster)
+    if not foreground:
+        # The processes run in their own sessions and outlive this command.
+        return 0
+    stopping = []
+
+    def on_signal(signum, frame):
+        stopping.append(signum)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    print("Ctrl-C stops everything.", flush=True)
+    try:
+        while not stopping:
+            for instance in cluster.instances:
+                if not instance.alive() and not stopping:
+                    say(f"{instance.id} exited ({instance.proc.returncode}); see {instance.log_path}")
+                    instance.proc = None
+            time.sleep(0.5)
+    finally:
+        say("stopping")
+        cluster.stop()
+        if state_dir:
+            try:
+                os.remove(os.path.join(cluster.state_dir, "state.json"))
+            except FileNotFoundError:
+                pass
+        say("stopped")
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("up", "run"):
+        p = sub.add_parser(name, help="start (up: in the background; run: in the foreground)")
+        p.add_argument("--instances", type=int, default=4)
+        p.add_argument("--port", type=int, default=8080)
+        p.add_argument("--state-dir", default=".cluster" if name == "up" else None)
+        p.add_argument("--async-mode", choices=("eventlet", "gevent"), default="eventlet")
+        p.add_argument("--access-log", action="store_true", help="log every request")
+    for name in ("status", "down"):
+        p = sub.add_parser(name)
+        p.add_argument("--state-dir", default=".cluster")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            return cmd_up(args)
+        if args.command == "run":
+            return cmd_up(args, foreground=True)
+        if args.command == "status":
+            return cmd_status(args)
+        return cmd_down(args)
+    except ServiceError as exc:
+        say(f"error: {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
