@@ -55,6 +55,10 @@ def create_app(config=None):
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     limiter.init_app(app)
     presence.init_app(app)
+    # Handlers must be registered before init_app: Flask-SocketIO hands its list to
+    # each new server, but a handler declared after a server exists goes to that
+    # server only, and a second app (tests, tools) would get none.
+    from app.realtime import events  # noqa: F401  (registers the handlers)
     socketio.init_app(
         app, async_mode=_async_mode(config), message_queue=config.REDIS_URL,
         channel="chat-socketio", cors_allowed_origins=config.cors_allowed_origins,
@@ -62,11 +66,10 @@ def create_app(config=None):
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
         "bearerAuth": {"type": "http", "scheme": "bearer"}}}})
 
-    # Blueprints and Socket.IO events
+    # Blueprints
     from app import metrics
     from app.api import auth, messages, rooms, users
     from app.health import bp as health_bp
-    from app.realtime import events  # noqa: F401  (registers the handlers)
     from app.web import bp as web_bp
     for module in (auth, users, rooms, messages):
         api.register_blueprint(module.blp)

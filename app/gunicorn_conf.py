@@ -25,3 +25,23 @@ accesslog = os.environ.get("ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = f"chat-{os.environ.get('INSTANCE_ID', 'app')}"
+
+
+def post_worker_init(worker):
+    """Drain on SIGTERM: gunicorn stops accepting; the app then closes its sockets
+    so clients reconnect elsewhere instead of hanging until graceful_timeout."""
+    import signal
+    import sys
+
+    from app.realtime.lifecycle import start_drain
+
+    flask_app = sys.modules["wsgi"].app
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum, frame):
+        worker.log.info("SIGTERM: draining (no new connections; closing sockets)")
+        start_drain(flask_app)
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)

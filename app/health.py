@@ -66,6 +66,12 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     """200 when the database is at the code's head and the message queue answers."""
+    if current_app.config.get("DRAINING"):
+        response = jsonify({"status": "draining", "checks": {},
+                            "error": {"code": "unavailable",
+                                      "message": "This instance is shutting down."}})
+        response.status_code = 503
+        return response
     checks, ready = {}, True
     for name, check in (("database", _check_database), ("message_queue", _check_message_queue)):
         try:

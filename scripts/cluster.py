@@ -97,6 +97,7 @@ class Cluster:
 
     def start(self, timeout=120):
         os.makedirs(os.path.join(self.state_dir, "logs"), exist_ok=True)
+        os.chmod(self.state_dir, 0o755)  # PostgreSQL runs as its own user below it
         try:
             say(f"state in {self.state_dir}")
             self.postgres = Postgres(os.path.join(self.state_dir, "postgres")).start()

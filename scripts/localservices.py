@@ -123,7 +123,11 @@ class Postgres(Service):
     def _run_as(self, argv):
         if os.geteuid() == 0:
             argv = ["runuser", "-u", self.user, "--", *argv]
-        return subprocess.run(argv, check=True, capture_output=True, text=True)
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ServiceError(f"{' '.join(argv)} failed ({done.returncode}):\n"
+                               f"{done.stdout}{done.stderr}")
+        return done
 
     def start(self):
         if os.geteuid() == 0:

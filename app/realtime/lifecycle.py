@@ -1,0 +1,41 @@
+"""Draining an instance: on SIGTERM, stop being ready, then close every socket
+so that clients reconnect (through nginx) to another instance, and forget this
+instance's presence at once rather than after the expiry."""
+import logging
+
+from app.extensions import socketio
+from app.realtime.presence import presence
+
+log = logging.getLogger(__name__)
+
+# Seconds between refusing new connections and closing the open sockets, so
+# that reconnecting clients find the listening socket closed and move on.
+CLOSE_DELAY = 1.5
+
+
+def local_sids(namespace="/"):
+    """The sockets connected to this instance (room None holds them all)."""
+    return [sid for sid, _ in socketio.server.manager.get_participants(namespace, None)]
+
+
+def drain(app):
+    app.config["DRAINING"] = True
+    socketio.sleep(CLOSE_DELAY)
+    sids = local_sids()
+    log.info("draining: closing %d sockets", len(sids))
+    for sid in sids:
+        try:
+            socketio.server.disconnect(sid, namespace="/")
+        except Exception:
+            log.exception("draining: could not close socket %s", sid)
+    try:
+        with app.app_context():
+            presence.forget_instance()
+    except Exception:
+        log.exception("draining: could not clear presence")
+
+
+def start_drain(app):
+    """Called from the worker's SIGTERM handler: do the work outside the handler."""
+    if not app.config.get("DRAINING"):
+        socketio.start_background_task(drain, app)
