@@ -1,9 +1,12 @@
-"""The chat application factory."""
+"""The chat application factory.
+
+Keep this module's top-level imports light (no Flask, no extensions):
+gunicorn imports app.gunicorn_conf, and so this package, before its eventlet
+or gevent worker monkey-patches the standard library; whatever is imported
+that early keeps unpatched locks and sockets. Imports go inside create_app().
+"""
 import logging
 import sys
-
-from flask import Flask, g
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import Config
 
@@ -39,6 +42,9 @@ def _async_mode(config):
 
 
 def create_app(config=None):
+    from flask import Flask, g
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
     config = config or Config.from_env()
     app = Flask(__name__)
     app.config.from_mapping(config.as_flask_config())

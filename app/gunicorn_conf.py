@@ -25,6 +25,9 @@ accesslog = os.environ.get("ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = f"chat-{os.environ.get('INSTANCE_ID', 'app')}"
+# gunicorn 25's control socket has one default path per user: several
+# instances on one host (the local cluster) would fight over it. Unused here.
+control_socket_disable = True
 
 
 def post_worker_init(worker):

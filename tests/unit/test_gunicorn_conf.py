@@ -1,0 +1,54 @@
+"""The gunicorn settings file shared by make run, the local cluster and compose."""
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def load_conf(**env):
+    """The settings module's values as loaded in a fresh interpreter with `env`."""
+    code = ("import json, sys, app.gunicorn_conf as c; "
+            "heavy = [m for m in ('flask', 'werkzeug', 'sqlalchemy', 'redis', 'socketio') "
+            "if m in sys.modules]; "
+            "print(json.dumps({'workers': c.workers, 'worker_class': c.worker_class, "
+            "'bind': c.bind, 'control_socket_disable': c.control_socket_disable, "
+            "'heavy': heavy}))")
+    full_env = {k: v for k, v in os.environ.items() if k not in ("ASYNC_MODE", "HOST", "PORT")}
+    full_env.update(env)
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_one_worker_of_the_eventlet_class_by_default():
+    import json
+    result = load_conf()
+    assert result.returncode == 0, result.stderr
+    conf = json.loads(result.stdout)
+    assert conf["workers"] == 1
+    assert conf["worker_class"] == "eventlet"
+    assert conf["bind"] == "0.0.0.0:5000"
+
+
+def test_async_mode_gevent_picks_the_gevent_worker_and_host_port_bind():
+    import json
+    conf = json.loads(load_conf(ASYNC_MODE="gevent", HOST="127.0.0.1", PORT="5123").stdout)
+    assert conf["worker_class"] == "gevent"
+    assert conf["bind"] == "127.0.0.1:5123"
+
+
+def test_an_async_mode_gunicorn_cannot_serve_is_refused_with_a_message():
+    result = load_conf(ASYNC_MODE="threading")
+    assert result.returncode != 0
+    assert "ASYNC_MODE='threading' cannot be served by gunicorn" in result.stderr
+
+
+def test_loading_the_settings_imports_nothing_that_must_be_monkey_patched_first():
+    import json
+    conf = json.loads(load_conf().stdout)
+    assert conf["heavy"] == []
+
+
+def test_the_per_user_control_socket_is_disabled_so_instances_can_share_a_host():
+    import json
+    assert json.loads(load_conf().stdout)["control_socket_disable"] is True
