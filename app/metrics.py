@@ -40,4 +40,4 @@ def init_app(app):
     @app.get("/metrics")
     def metrics():
         """Prometheus metrics of this instance."""
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -33,8 +33,12 @@ class StrictInt(fields.Integer):
 
 
 class StrictBool(fields.Boolean):
-    truthy = {True}
-    falsy = {False}
+    """JSON true or false only (a set of {True} would also hold 1, since 1 == True)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 class BodyField(fields.String):

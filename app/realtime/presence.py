@@ -8,6 +8,7 @@ live instance removes its sockets and announces who went offline.
 Without Redis (embedded mode) the same interface is kept in memory.
 """
 import logging
+import secrets
 import threading
 
 import redis
@@ -57,7 +58,11 @@ class RedisPresence:
         self.redis = redis.Redis.from_url(
             url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=15,
             decode_responses=True)
-        self.instance = instance_id
+        # Sockets are kept under this process's incarnation of the instance, not the
+        # bare id: an instance restarted after a crash (same id) must not revive the
+        # dead process's sockets. Those stay under the old incarnation, whose alive
+        # key expires, and a sweep removes them and announces who went offline.
+        self.instance = f"{instance_id}#{secrets.token_hex(4)}"
         self.ttl = ttl
 
     def _key(self, *parts):

@@ -1,4 +1,5 @@
 """The gunicorn settings file shared by make run, the local cluster and compose."""
+import json
 import os
 import subprocess
 import sys
@@ -21,7 +22,6 @@ def load_conf(**env):
 
 
 def test_one_worker_of_the_eventlet_class_by_default():
-    import json
     result = load_conf()
     assert result.returncode == 0, result.stderr
     conf = json.loads(result.stdout)
@@ -31,7 +31,6 @@ def test_one_worker_of_the_eventlet_class_by_default():
 
 
 def test_async_mode_gevent_picks_the_gevent_worker_and_host_port_bind():
-    import json
     conf = json.loads(load_conf(ASYNC_MODE="gevent", HOST="127.0.0.1", PORT="5123").stdout)
     assert conf["worker_class"] == "gevent"
     assert conf["bind"] == "127.0.0.1:5123"
@@ -44,11 +43,9 @@ def test_an_async_mode_gunicorn_cannot_serve_is_refused_with_a_message():
 
 
 def test_loading_the_settings_imports_nothing_that_must_be_monkey_patched_first():
-    import json
     conf = json.loads(load_conf().stdout)
     assert conf["heavy"] == []
 
 
 def test_the_per_user_control_socket_is_disabled_so_instances_can_share_a_host():
-    import json
     assert json.loads(load_conf().stdout)["control_socket_disable"] is True
