@@ -1,0 +1,244 @@
+"""Fixtures for the integration tests on real services (loopback only).
+
+- `postgres`: one private PostgreSQL for the whole session (scripts/localservices.py),
+  started the first time a test asks for it and stopped at the end.
+- `database`: a fresh, empty database on it for each test, dropped afterwards.
+- `make_app`: the Flask app in this process, on a given database URL (test client,
+  in-process migrations); its connections are closed after the test.
+- `service_env`, `spawn`, `run`: run the real commands (`flask ...`, `entrypoint.sh`,
+  gunicorn) as subprocesses, each in its own process group, with a timeout, their
+  output in files, and every one of them stopped after the test.
+"""
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+for _path in (ROOT, os.path.join(ROOT, "scripts")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from localservices import Postgres  # noqa: E402
+
+VENV_BIN = os.path.join(ROOT, ".venv", "bin")
+# Cheap hashing: the tests are not about password strength.
+FAST_HASH = "pbkdf2:sha256:1000"
+CHAT_TABLES = ("users", "rooms", "memberships", "messages")
+
+# Settings the app, entrypoint.sh or gunicorn read: never inherited from the
+# environment that runs the tests (a REDIS_URL there would change every result).
+_APP_VARIABLES = {
+    "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "APP_ENV", "INSTANCE_ID", "ASYNC_MODE",
+    "LOG_LEVEL", "TOKEN_TTL_SECONDS", "PASSWORD_HASH_METHOD", "CORS_ORIGINS",
+    "SEND_RATE_LIMIT", "AUTH_RATE_LIMIT", "RATELIMIT_ENABLED", "PRESENCE_TTL_SECONDS",
+    "PROXY_HOPS", "FLASK_APP", "FLASK_DEBUG", "DB_WAIT_SECONDS", "SCHEMA_WAIT_SECONDS",
+    "HOST", "PORT", "WORKER_CONNECTIONS", "GUNICORN_TIMEOUT", "GRACEFUL_TIMEOUT",
+    "ACCESS_LOG", "GUNICORN_CMD_ARGS",
+}
+
+
+# --- PostgreSQL ---------------------------------------------------------------
+
+@dataclasses.dataclass
+class Database:
+    """One database on the private server: its name, URL, and psql on it."""
+
+    server: Postgres
+    name: str
+    url: str
+
+    def psql(self, sql):
+        return self.server.psql(sql, self.name).strip()
+
+    def tables(self):
+        return self.psql("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                         "ORDER BY tablename").split()
+
+    def revisions(self):
+        return self.psql("SELECT version_num FROM alembic_version ORDER BY 1").split()
+
+    def counts(self):
+        """Rows per table of the chat schema, e.g. {"users": 3, ...}."""
+        row = self.psql("SELECT " + ", ".join(f"(SELECT count(*) FROM {t})"
+                                              for t in CHAT_TABLES))
+        return dict(zip(CHAT_TABLES, map(int, row.split("|"))))
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    server = Postgres().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def database(postgres):
+    name = f"it_{uuid.uuid4().hex[:12]}"
+    url = postgres.create_database(name)
+    yield Database(postgres, name, url)
+    postgres.drop_database(name)
+
+
+# --- the app in this process --------------------------------------------------
+
+@pytest.fixture
+def make_app():
+    """make_app(url) -> a Flask app on that database (threading mode, test settings)."""
+    from app import create_app
+    from app.config import Config, database_uri
+    from app.extensions import db
+
+    apps = []
+
+    def make(url, **overrides):
+        settings = dict(
+            APP_ENV="testing", SECRET_KEY="integration-secret",
+            SQLALCHEMY_DATABASE_URI=database_uri(url), ASYNC_MODE="threading",
+            PASSWORD_HASH_METHOD=FAST_HASH, INSTANCE_ID="integration-1",
+            AUTH_RATE_LIMIT="1000 per minute")
+        settings.update(overrides)
+        app = create_app(Config(**settings))
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+# --- subprocesses ----------------------------------------------------------------
+
+@pytest.fixture
+def service_env():
+    """service_env(database_url, **more) -> the environment for flask/entrypoint/gunicorn."""
+    def make(database_url, **more):
+        env = {k: v for k, v in os.environ.items() if k not in _APP_VARIABLES}
+        env.update(
+            PATH=VENV_BIN + os.pathsep + env.get("PATH", "/usr/bin:/bin"),
+            FLASK_APP="app:create_app",
+            DATABASE_URL=database_url,
+            SECRET_KEY="integration-secret",
+            APP_ENV="production",
+            INSTANCE_ID="integration-sub",
+            ASYNC_MODE="eventlet",
+            PASSWORD_HASH_METHOD=FAST_HASH,
+            PYTHONUNBUFFERED="1",
+            # Short enough that a test never hangs on a default of minutes.
+            DB_WAIT_SECONDS="20",
+            SCHEMA_WAIT_SECONDS="60",
+            GRACEFUL_TIMEOUT="3",
+        )
+        env.update({k: str(v) for k, v in more.items()})
+        return env
+    return make
+
+
+class Process:
+    """A command in its own process group; stdout and stderr go to files."""
+
+    def __init__(self, argv, env, out_dir, name):
+        self.argv = list(argv)
+        self.name = name
+        self.stdout_path = os.path.join(out_dir, f"{name}.out")
+        self.stderr_path = os.path.join(out_dir, f"{name}.err")
+        self.started = time.monotonic()
+        self.elapsed = None
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                                          stdout=out, stderr=err, start_new_session=True)
+
+    @property
+    def pid(self):
+        return self.popen.pid
+
+    @property
+    def returncode(self):
+        return self.popen.returncode
+
+    @property
+    def stdout(self):
+        with open(self.stdout_path, errors="replace") as f:
+            return f.read()
+
+    @property
+    def stderr(self):
+        with open(self.stderr_path, errors="replace") as f:
+            return f.read()
+
+    def poll(self):
+        return self.popen.poll()
+
+    def wait(self, timeout):
+        """Waits for the exit; a timeout kills the group and fails the test."""
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop(signal.SIGKILL)
+            pytest.fail(f"{self.name} did not finish within {timeout}s\n{self.report()}")
+        self.elapsed = time.monotonic() - self.started
+        return self
+
+    def wait_for_output(self, text, timeout, stream="stderr"):
+        """Polls stdout or stderr until it contains text; fails on exit or timeout."""
+        deadline = time.monotonic() + timeout
+        while text not in getattr(self, stream):
+            if self.poll() is not None:
+                pytest.fail(f"{self.name} exited ({self.returncode}) before printing "
+                            f"{text!r}\n{self.report()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"{self.name} did not print {text!r} within {timeout}s\n"
+                            f"{self.report()}")
+            time.sleep(0.1)
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        """Signals the whole group, waits for the leader, then kills what is left."""
+        for s in (sig, signal.SIGKILL):
+            try:
+                os.killpg(self.popen.pid, s)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self.popen.wait(timeout)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        try:  # stragglers (e.g. a worker whose master is gone)
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def report(self):
+        return (f"$ {' '.join(self.argv)}\nexit: {self.popen.returncode}\n"
+                f"--- stdout ---\n{self.stdout[-4000:]}\n--- stderr ---\n{self.stderr[-4000:]}")
+
+
+@pytest.fixture
+def spawn(tmp_path):
+    """spawn(argv, env, name=...) -> a running Process, stopped after the test."""
+    started = []
+
+    def start(argv, env, name=None):
+        name = name or f"p{len(started)}-{os.path.basename(argv[0])}"
+        process = Process(argv, env, str(tmp_path), name)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def run(spawn):
+    """run(argv, env, timeout=60) -> a finished Process (returncode, stdout, stderr)."""
+    def run_(argv, env, timeout=60, name=None):
+        return spawn(argv, env, name).wait(timeout)
+    return run_
