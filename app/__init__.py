@@ -65,9 +65,15 @@ def create_app(config=None):
     # each new server, but a handler declared after a server exists goes to that
     # server only, and a second app (tests, tools) would get none.
     from app.realtime import events  # noqa: F401  (registers the handlers)
+    # Always pass client_manager: Flask-SocketIO keeps options between init_app
+    # calls, and None (the in-process manager) must replace an earlier Redis one.
+    queue = None
+    if config.REDIS_URL:
+        from app.realtime.queue import ChatRedisManager
+        queue = ChatRedisManager(config.REDIS_URL, channel="chat-socketio")
     socketio.init_app(
-        app, async_mode=_async_mode(config), message_queue=config.REDIS_URL,
-        channel="chat-socketio", cors_allowed_origins=config.cors_allowed_origins,
+        app, async_mode=_async_mode(config), client_manager=queue,
+        cors_allowed_origins=config.cors_allowed_origins,
         ping_interval=20, ping_timeout=20, max_http_buffer_size=config.MAX_CONTENT_LENGTH)
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
         "bearerAuth": {"type": "http", "scheme": "bearer"}}}})

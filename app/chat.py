@@ -4,6 +4,7 @@ Each operation authorises, changes state, commits, and then hands the result
 to the broadcast helpers, so a change made through REST reaches Socket.IO
 clients exactly as one made through Socket.IO does.
 """
+from redis.exceptions import RedisError
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -211,7 +212,11 @@ def list_members(user, name):
     users = db.session.scalars(
         select(User).join(Membership, Membership.user_id == User.id)
         .where(Membership.room_id == room.id).order_by(User.username)).all()
-    online = presence.online_user_ids([u.id for u in users])
+    try:
+        online = presence.online_user_ids([u.id for u in users])
+    except RedisError:
+        raise ApiError("unavailable", "Presence is unavailable right now; try again shortly.",
+                       headers={"Retry-After": "2"}) from None
     return [{"user": u, "online": u.id in online} for u in users]
 
 

@@ -105,6 +105,9 @@ class Config:
             RATELIMIT_STORAGE_URI=self.REDIS_URL or "memory://",
             RATELIMIT_HEADERS_ENABLED=True,
             RATELIMIT_STRATEGY="moving-window",
+            # Redis down: count in memory per instance rather than fail requests.
+            RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
+            RATELIMIT_SWALLOW_ERRORS=True,
             API_TITLE="Chat API",
             API_VERSION="1.0",
             OPENAPI_VERSION="3.0.3",

@@ -31,14 +31,17 @@ control_socket_disable = True
 
 
 def post_worker_init(worker):
-    """Drain on SIGTERM: gunicorn stops accepting; the app then closes its sockets
-    so clients reconnect elsewhere instead of hanging until graceful_timeout."""
+    """Start presence heartbeats, and drain on SIGTERM: gunicorn stops accepting;
+    the app then closes its sockets so clients reconnect elsewhere instead of
+    hanging until graceful_timeout."""
     import signal
     import sys
 
+    from app.realtime.events import start_heartbeat
     from app.realtime.lifecycle import start_drain
 
     flask_app = sys.modules["wsgi"].app
+    start_heartbeat(flask_app)
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_sigterm(signum, frame):

@@ -2,16 +2,35 @@
 
 It uses Flask-Limiter's storage (memory, or Redis when REDIS_URL is set) and
 its moving-window strategy: "20 per 2 seconds" is a burst of 20 and 10 per
-second sustained.
+second sustained. If Redis is unreachable, each instance counts in its own
+memory until it is back: sends go on, limited per instance, rather than fail.
 """
+import logging
 import math
 import time
 
 from flask import current_app, g, has_request_context
 from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from app.errors import ApiError
 from app.extensions import limiter
+
+log = logging.getLogger(__name__)
+_fallback = MovingWindowRateLimiter(MemoryStorage())
+
+
+def _hit(item, user_id):
+    """(allowed, window stats), from the shared storage or, failing that, memory."""
+    key = ("send", str(user_id))
+    try:
+        strategy = limiter.limiter
+        return strategy.hit(item, *key), strategy.get_window_stats(item, *key)
+    except Exception as exc:  # the storage (Redis) is down
+        log.warning("rate limit storage unavailable (%s); counting in memory",
+                    exc.__class__.__name__)
+        return _fallback.hit(item, *key), _fallback.get_window_stats(item, *key)
 
 
 def check_send_allowed(user_id):
@@ -19,9 +38,7 @@ def check_send_allowed(user_id):
     if not current_app.config["RATELIMIT_ENABLED"]:
         return
     item = parse(current_app.config["SEND_RATE_LIMIT"])
-    strategy = limiter.limiter
-    allowed = strategy.hit(item, "send", str(user_id))
-    stats = strategy.get_window_stats(item, "send", str(user_id))
+    allowed, stats = _hit(item, user_id)
     reset_in = max(0, math.ceil(stats.reset_time - time.time()))
     headers = {
         "X-RateLimit-Limit": str(item.amount),

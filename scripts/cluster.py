@@ -34,6 +34,12 @@ from localservices import (Nginx, Postgres, Redis, ServiceError, free_port,  # n
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVER_COMMAND = ["gunicorn", "-c", "python:app.gunicorn_conf", "wsgi:app"]
 TEMPLATE = os.path.join(ROOT, "nginx", "cluster.conf.template")
+INHERITED_SETTINGS_DROPPED = {
+    "GUNICORN_CMD_ARGS", "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "APP_ENV", "INSTANCE_ID",
+    "ASYNC_MODE", "CORS_ORIGINS", "SEND_RATE_LIMIT", "AUTH_RATE_LIMIT", "RATELIMIT_ENABLED",
+    "PRESENCE_TTL_SECONDS", "PASSWORD_HASH_METHOD", "TOKEN_TTL_SECONDS", "PROXY_HOPS",
+    "LOG_LEVEL", "WORKER_CONNECTIONS", "GUNICORN_TIMEOUT", "GRACEFUL_TIMEOUT",
+}
 
 
 def say(message):
@@ -123,6 +129,13 @@ class Cluster:
             raise
 
     def stop(self):
+        # Signal every instance first, then wait: they drain in parallel.
+        for instance in self.instances:
+            if instance.alive():
+                try:
+                    os.killpg(instance.proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
         for instance in self.instances:
             stop_process(instance.proc, signal.SIGTERM, timeout=25)
         for service in (self.nginx, self.redis, self.postgres):
@@ -140,7 +153,9 @@ class Cluster:
     # --- instances --------------------------------------------------------
 
     def env_for(self, instance):
-        env = dict(os.environ)
+        # The outer environment minus anything that would change how the app or
+        # gunicorn runs: the cluster sets those itself.
+        env = {k: v for k, v in os.environ.items() if k not in INHERITED_SETTINGS_DROPPED}
         venv_bin = os.path.dirname(sys.executable)
         env.update({
             "PATH": f"{venv_bin}:{env.get('PATH', '')}",

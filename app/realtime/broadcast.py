@@ -1,8 +1,14 @@
 """The one place events leave the server. Called after a commit, never before."""
+import logging
+
+from redis.exceptions import RedisError
+
 from app.extensions import socketio
 from app.realtime import room_channel
 from app.realtime.presence import presence
 from app.schemas import message_schema
+
+log = logging.getLogger(__name__)
 
 
 def _author(user):
@@ -44,5 +50,12 @@ def presence_changed(room_names, user, online):
 def member_left(room, user):
     """A user who left a room stops getting its live events, on every instance."""
     channel = room_channel(room)
-    for sid in presence.sids_of(user.id):
+    try:
+        sids = presence.sids_of(user.id)
+    except RedisError:
+        # Without Redis no event crosses instances anyway; the membership is gone,
+        # so a later join is refused.
+        log.warning("could not look up %s's sockets to leave %s", user.username, channel)
+        return
+    for sid in sids:
         socketio.server.leave_room(sid, channel, namespace="/")

@@ -84,11 +84,15 @@ def _heartbeat_loop(app):
             log.exception("presence heartbeat failed; retrying")
 
 
-def _start_heartbeat():
+def start_heartbeat(app):
+    """Keep this instance's presence alive and sweep dead instances' (once per process).
+
+    gunicorn starts it when the worker boots (app/gunicorn_conf.py); the first
+    connection starts it in any other server."""
     global _heartbeat_started
     if not _heartbeat_started:
         _heartbeat_started = True
-        socketio.start_background_task(_heartbeat_loop, current_app._get_current_object())
+        socketio.start_background_task(_heartbeat_loop, app)
 
 
 @socketio.on("connect")
@@ -102,10 +106,13 @@ def on_connect(auth=None):
         raise ConnectionRefusedError(exc.message, exc.to_dict()) from None
     session["user_id"] = user.id
     join_room(user_channel(user.id))
-    _start_heartbeat()
+    start_heartbeat(current_app._get_current_object())
     metrics.SOCKETS.inc()
-    if presence.connect(request.sid, user.id):
-        _announce(user, True)
+    try:
+        if presence.connect(request.sid, user.id):
+            _announce(user, True)
+    except Exception:  # presence is a hint; a Redis outage must not refuse sockets
+        log.exception("presence update on connect failed")
 
 
 @socketio.on("disconnect")

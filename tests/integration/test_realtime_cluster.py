@@ -1,0 +1,521 @@
+"""Real-time chat across the instances of a local cluster (scripts/cluster.py).
+
+One cluster of 4 instances per async mode (eventlet, then gevent), started once
+for the module. Clients connect either straight to one instance (to choose where
+each socket lives) or through nginx from a chosen loopback source address (to
+let ip_hash choose). Every wait polls with a deadline; the only fixed pauses
+are short settles (SETTLE) that give a duplicate or a leaked event the time to
+show up before a test says it did not.
+"""
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+
+import psycopg2
+import pytest
+import redis
+import requests
+
+from socket_clients import ChatClient, http_session, register, unique_name
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from cluster import Cluster  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+# Presence expiry shortened from the default 30 s to 9 s, so that the tests that
+# kill an instance wait seconds, not half a minute: the dead instance's alive key
+# expires within PRESENCE_TTL, and a live instance sweeps it at its next heartbeat
+# (every PRESENCE_TTL / 3). Not shorter: restarting an instance takes ~5 s here,
+# and the restart test needs that to happen before the dead one's key expires.
+PRESENCE_TTL = 9
+SWEEP_INTERVAL = PRESENCE_TTL / 3
+CLUSTER_ENV = {
+    "PRESENCE_TTL_SECONDS": str(PRESENCE_TTL),
+    # Cheap password hashing and generous limits: the tests register many users
+    # from one address and are not about the limits.
+    "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+    "AUTH_RATE_LIMIT": "10000 per minute",
+    "SEND_RATE_LIMIT": "1000 per second",
+}
+INSTANCES = 4
+SETTLE = 0.5  # seconds to wait for an event that must NOT arrive
+SOURCES = [f"127.0.{n}.1" for n in range(1, 17)]  # 16 different /24s for ip_hash
+
+
+# --- fixtures -----------------------------------------------------------------
+
+@pytest.fixture(scope="module", params=["eventlet", "gevent"])
+def cluster(request):
+    """A 4-instance cluster behind nginx, in one async mode; stopped after the module."""
+    running = Cluster(instances=INSTANCES, async_mode=request.param, extra_env=CLUSTER_ENV)
+    request.addfinalizer(running.stop)
+    return running.start()
+
+
+@pytest.fixture(autouse=True)
+def all_instances_up(cluster):
+    """Every test starts with 4 live instances, even if an earlier one failed mid-kill."""
+    for instance in cluster.instances:
+        if not instance.alive():
+            cluster.restart_instance(instance.index)
+    return cluster
+
+
+@pytest.fixture
+def user(cluster):
+    """Registers a fresh user (through nginx) and returns its Account."""
+    accounts = []
+
+    def make():
+        account = register(cluster.url)
+        accounts.append(account)
+        return account
+
+    yield make
+    for account in accounts:
+        account.session.close()
+
+
+@pytest.fixture
+def connect(cluster):
+    """connect(account, where, **options): a connected ChatClient.
+
+    `where` is an instance number (1-4; the socket goes straight to it) or a URL
+    (nginx's, usually). Every client is disconnected when the test ends.
+    """
+    clients = []
+
+    def make(account, where, **options):
+        url = cluster.instances[where - 1].url if isinstance(where, int) else where
+        name = f"{account.username}@{where}"
+        client = ChatClient(url, account.token, name=name, **options)
+        clients.append(client)
+        return client.connect()
+
+    yield make
+    for client in clients:
+        client.disconnect()
+
+
+@pytest.fixture
+def redis_client(cluster):
+    client = redis.Redis.from_url(cluster.redis.url(), decode_responses=True)
+    yield client
+    client.close()
+
+
+# --- helpers ------------------------------------------------------------------
+
+def wait_until(condition, timeout=10, interval=0.05, message="condition"):
+    """Polls `condition` until it returns something truthy; returns that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} not met within {timeout}s")
+        time.sleep(interval)
+
+
+def instance_url(cluster, number):
+    return cluster.instances[number - 1].url
+
+
+def client_id():
+    return uuid.uuid4().hex
+
+
+def is_message(message_id):
+    return lambda payload: payload["id"] == message_id
+
+
+def presence_of(room, username, online):
+    return lambda p: (p["room"] == room and p["user"]["username"] == username
+                      and p["online"] is online)
+
+
+def instance_holding(redis_client, sid):
+    """The instance a Socket.IO session lives on, as its presence entry in Redis says
+    (presence:sids:<instance id>#<process incarnation> maps sid -> user id)."""
+    for key in redis_client.scan_iter(match="presence:sids:*"):
+        if redis_client.hexists(key, sid):
+            return key.split(":", 2)[2].split("#", 1)[0]
+    return None
+
+
+def assert_error(ack, code):
+    assert set(ack) == {"error"}, ack
+    assert ack["error"]["code"] == code, ack
+    assert isinstance(ack["error"]["message"], str) and ack["error"]["message"], ack
+
+
+# --- tests --------------------------------------------------------------------
+
+def test_message_sent_on_one_instance_reaches_each_other_instance_exactly_once(
+        cluster, user, connect):
+    room = unique_name("fanout")
+    author = user()
+    author.create_room(room)
+    sender = connect(author, 1)
+    sender.join(room)
+    receivers = []
+    for number in (2, 3, 4):
+        receiver = connect(user(), number)
+        receiver.join(room)
+        assert set(receiver.session.instances) == {f"api-{number}"}
+        receivers.append(receiver)
+
+    cid = client_id()
+    ack = sender.call("send", {"room": room, "body": "hello, every instance", "client_id": cid})
+
+    assert ack["ok"] is True, ack
+    message = ack["message"]
+    assert isinstance(message["id"], int)
+    assert message["body"] == "hello, every instance"
+    assert message["client_id"] == cid
+    assert message["room"] == room
+    assert message["author"]["username"] == author.username
+    for receiver in receivers:
+        receiver.wait_for("message", is_message(message["id"]))
+    time.sleep(SETTLE)  # room for a duplicate to arrive
+    for receiver in receivers:
+        assert receiver.received("message") == [message], receiver.name
+
+
+def test_nginx_keeps_each_source_address_on_one_instance_for_every_transport(
+        cluster, user, connect, redis_client):
+    account = user()
+    room = unique_name("sticky")
+    account.create_room(room)
+
+    # REST: several requests from one address are served by one instance, and
+    # the 16 addresses together reach all four.
+    instance_of = {}
+    for source in SOURCES:
+        session = http_session(source)
+        try:
+            for _ in range(3):
+                assert session.get(cluster.url + "/healthz", timeout=5).status_code == 200
+            me = session.get(cluster.url + "/api/me", timeout=5,
+                             headers={"Authorization": f"Bearer {account.token}"})
+            assert me.status_code == 200, me.text
+        finally:
+            session.close()
+        assert len(set(session.instances)) == 1, (source, session.instances)
+        instance_of[source] = session.instances[0]
+    assert set(instance_of.values()) == {f"api-{n}" for n in range(1, INSTANCES + 1)}, \
+        instance_of
+
+    # Socket.IO from the same addresses: long-polling only, polling upgraded to
+    # WebSocket, and WebSocket only. Each lands on its address's instance.
+    clients = []
+    for source in SOURCES:
+        for transports, expected in ((["polling"], "polling"), (None, "websocket"),
+                                     (["websocket"], "websocket")):
+            client = connect(account, cluster.url, source=source, transports=transports)
+            assert client.transport() == expected, (source, transports)
+            clients.append((source, client))
+    for source, client in clients:
+        client.join(room)
+        # The polling requests (handshake, connect, polls) all came from one instance...
+        assert set(client.session.instances) <= {instance_of[source]}, \
+            (source, client.session.instances)
+        # ...and the session lives there (a WebSocket handshake carries no X-Instance).
+        assert instance_holding(redis_client, client.sid) == instance_of[source], source
+
+    # They all keep working after the upgrade: a message reaches every one of them.
+    message = account.post_message(room, "to every transport").json()
+    for _, client in clients:
+        client.wait_for("message", is_message(message["id"]))
+    polling = [client for _, client in clients if client.transports == ["polling"]]
+    assert all(len(client.session.instances) >= 3 for client in polling)
+
+
+def test_rest_post_on_one_instance_arrives_live_on_the_others(cluster, user, connect):
+    room = unique_name("rest")
+    author = user()
+    author.create_room(room)
+    receivers = []
+    for number in (2, 3, 4):
+        receiver = connect(user(), number)
+        receiver.join(room)
+        receivers.append(receiver)
+
+    cid = client_id()
+    response = author.post_message(room, "posted through REST", client_id=cid,
+                                   base_url=instance_url(cluster, 1))
+
+    assert response.headers["X-Instance"] == "api-1"
+    message = response.json()
+    assert message["client_id"] == cid
+    for receiver in receivers:
+        receiver.wait_for("message", is_message(message["id"]))
+    time.sleep(SETTLE)
+    for receiver in receivers:
+        assert receiver.received("message") == [message], receiver.name
+
+
+def test_presence_follows_a_users_sockets_across_instances_and_a_killed_instance(
+        cluster, user, connect, redis_client):
+    room = unique_name("presence")
+    watcher_account = user()
+    watcher_account.create_room(room)
+    person = user()
+    person.join_room(room)
+    name = person.username
+    members_url = instance_url(cluster, 3)
+    watcher = connect(watcher_account, 3)
+    watcher.join(room)
+    assert watcher_account.members(room, base_url=members_url)[name] is False
+
+    # Connecting on instance 2 makes the person online for a member on instance 3.
+    first = connect(person, 2)
+    watcher.wait_for("presence", presence_of(room, name, True))
+    assert watcher_account.members(room, base_url=members_url)[name] is True
+
+    # Two sockets: closing one keeps the person online.
+    second = connect(person, 4)
+    first_sid = first.sid
+    first.disconnect()
+    wait_until(lambda: not any(m.endswith("|" + first_sid) for m in
+                               redis_client.smembers(f"presence:user:{person.user['id']}")),
+               message="the first socket's disconnect handled")
+    time.sleep(SETTLE)
+    assert watcher.received("presence", presence_of(room, name, False)) == []
+    assert watcher_account.members(room, base_url=members_url)[name] is True
+
+    # Closing the last socket makes the person offline.
+    second.disconnect()
+    watcher.wait_for("presence", presence_of(room, name, False))
+    assert watcher_account.members(room, base_url=members_url)[name] is False
+
+    # An instance killed outright: its sockets stop counting once its alive key
+    # expires and another instance sweeps it.
+    watcher.clear()
+    connect(person, 2)
+    watcher.wait_for("presence", presence_of(room, name, True))
+    assert watcher_account.members(room, base_url=members_url)[name] is True
+    try:
+        cluster.kill_instance(2, signal.SIGKILL)
+        killed_at = time.monotonic()
+        bound = PRESENCE_TTL + SWEEP_INTERVAL + 2  # expiry + one sweep + slack
+        watcher.wait_for("presence", presence_of(room, name, False), timeout=bound)
+        assert time.monotonic() - killed_at <= bound
+        assert watcher_account.members(room, base_url=members_url)[name] is False
+    finally:
+        cluster.restart_instance(2)
+
+
+def test_reconnected_client_gets_exactly_the_missed_messages_from_sync(cluster, user, connect):
+    room = unique_name("sync")
+    reader_account = user()
+    reader_account.create_room(room)
+    writer_account = user()
+    writer = connect(writer_account, 3)
+    writer.join(room)
+    reader = connect(reader_account, 1)
+    reader.join(room)
+
+    def send(body):
+        ack = writer.call("send", {"room": room, "body": body, "client_id": client_id()})
+        assert ack["ok"] is True, ack
+        return ack["message"]
+
+    seen = [send("before 1"), send("before 2")]
+    for message in seen:
+        reader.wait_for("message", is_message(message["id"]))
+    last_id = max(message["id"] for message in reader.received("message"))
+    reader.disconnect()
+
+    missed = [send("missed 1"), send("missed 2"), send("missed 3")]
+    missed += [writer_account.post_message(room, f"missed via REST {n}",
+                                           base_url=instance_url(cluster, 4)).json()
+               for n in (1, 2)]
+
+    again = connect(reader_account, 2)
+    again.join(room)
+    ack = again.call("sync", {"room": room, "after": last_id})
+
+    assert ack["ok"] is True, ack
+    assert ack["has_more"] is False
+    ids = [message["id"] for message in ack["messages"]]
+    assert ids == sorted(set(ids)), "ordered by id, no duplicates"
+    assert ids == [message["id"] for message in missed]
+    assert [m["body"] for m in ack["messages"]] == [m["body"] for m in missed]
+    assert [m["id"] for m in reader.received("message")] == [m["id"] for m in seen]
+
+
+def test_typing_and_read_events_reach_other_instances(cluster, user, connect):
+    room = unique_name("typing")
+    typist_account = user()
+    typist_account.create_room(room)
+    other_account = user()
+    typist = connect(typist_account, 1)
+    typist.join(room)
+    other = connect(other_account, 2)
+    other.join(room)
+    author = {"username": typist_account.username,
+              "display_name": typist_account.user["display_name"]}
+
+    assert typist.call("typing", {"room": room, "typing": True}) == {"ok": True}
+    assert other.wait_for("typing", lambda p: p["typing"] is True) == \
+        {"room": room, "user": author, "typing": True}
+    assert typist.call("typing", {"room": room, "typing": False}) == {"ok": True}
+    other.wait_for("typing", lambda p: p["typing"] is False)
+
+    message = other_account.post_message(room, "read me",
+                                         base_url=instance_url(cluster, 3)).json()
+    typist.wait_for("message", is_message(message["id"]))
+    assert typist.call("read", {"room": room, "message_id": message["id"]}) == {"ok": True}
+    assert other.wait_for("read") == {"room": room, "username": typist_account.username,
+                                      "message_id": message["id"]}
+    time.sleep(SETTLE)
+    assert typist.received("typing") == [], "the typist's own socket is skipped"
+
+
+def test_private_room_non_member_receives_nothing_from_it(cluster, user, connect):
+    room = unique_name("private")
+    owner_account = user()
+    owner_account.create_room(room, private=True)
+    member_account = user()
+    owner_account.add_member(room, member_account.username)
+    outsider = connect(user(), 3)
+
+    assert_error(outsider.call("join", {"room": room}), "not_found")
+    assert_error(outsider.call("typing", {"room": room, "typing": True}), "not_found")
+    assert_error(outsider.call("send", {"room": room, "body": "let me in",
+                                        "client_id": client_id()}), "not_found")
+    assert_error(outsider.call("sync", {"room": room, "after": 0}), "not_found")
+
+    # The members see the room's events (so they were emitted) while the outsider
+    # sees none: presence, typing, a message and a read.
+    owner = connect(owner_account, 1)
+    owner.join(room)
+    member = connect(member_account, 2)
+    owner.wait_for("presence", presence_of(room, member_account.username, True))
+    member.join(room)
+    owner.call("typing", {"room": room, "typing": True})
+    member.wait_for("typing")
+    ack = owner.call("send", {"room": room, "body": "members only", "client_id": client_id()})
+    assert ack["ok"] is True, ack
+    member.wait_for("message", is_message(ack["message"]["id"]))
+    member.call("read", {"room": room, "message_id": ack["message"]["id"]})
+    owner.wait_for("read")
+    time.sleep(SETTLE)
+
+    assert outsider.events == []
+
+
+def test_repeated_client_id_returns_the_first_message_and_broadcasts_nothing(
+        cluster, user, connect):
+    room = unique_name("idem")
+    author = user()
+    author.create_room(room)
+    sender = connect(author, 1)
+    sender.join(room)
+    receiver = connect(user(), 3)
+    receiver.join(room)
+    cid = client_id()
+
+    first = sender.call("send", {"room": room, "body": "only once", "client_id": cid})
+    assert first["ok"] is True, first
+    receiver.wait_for("message", is_message(first["message"]["id"]))
+    sender.wait_for("message", is_message(first["message"]["id"]))
+    again = sender.call("send", {"room": room, "body": "a retry", "client_id": cid})
+
+    assert again == first
+    time.sleep(SETTLE)
+    assert receiver.received("message") == [first["message"]]
+    assert sender.received("message") == [first["message"]]
+    history = author.request("GET", f"/api/rooms/{room}/messages").json()["messages"]
+    assert [m["id"] for m in history if m["client_id"] == cid] == [first["message"]["id"]]
+
+
+def test_send_waiting_on_a_row_lock_does_not_block_its_instance(cluster, user, connect):
+    """psycopg2 waits cooperatively: a send stuck on the room's row lock leaves the
+    rest of its instance answering, in both async modes.
+
+    Under gevent this rests on psycogreen's patch in wsgi.py (without it /healthz
+    hangs here); under eventlet, eventlet's own monkey_patch() greens psycopg2 as
+    well, so this shows the behaviour rather than which patch provides it.
+    """
+    number = 2
+    url = instance_url(cluster, number)
+    room = unique_name("lock")
+    account = user()
+    account.create_room(room)
+    sender = connect(account, number)
+    sender.join(room)
+
+    holder = psycopg2.connect(cluster.database_url)
+    observer = psycopg2.connect(cluster.database_url)
+    observer.autocommit = True
+    acks = []
+    acked = threading.Event()
+    try:
+        with holder.cursor() as cursor:  # psycopg2 opens the transaction (BEGIN) itself
+            cursor.execute("SELECT id FROM rooms WHERE name = %s FOR UPDATE", (room,))
+        sender.sio.emit("send", {"room": room, "body": "after the lock",
+                                 "client_id": client_id()},
+                        callback=lambda ack: (acks.append(ack), acked.set()))
+
+        def send_is_blocked_on_the_lock():
+            with observer.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM pg_stat_activity "
+                               "WHERE %s = ANY(pg_blocking_pids(pid))",
+                               (holder.get_backend_pid(),))
+                return cursor.fetchone()[0] > 0
+        wait_until(send_is_blocked_on_the_lock, message="the send waiting on the row lock")
+
+        for path, headers in (("/healthz", {}),
+                              ("/api/me", {"Authorization": f"Bearer {account.token}"})):
+            started = time.monotonic()
+            response = requests.get(url + path, headers=headers, timeout=5)
+            elapsed = time.monotonic() - started
+            assert response.status_code == 200, (path, response.text)
+            assert response.headers["X-Instance"] == f"api-{number}"
+            assert elapsed < 1.0, f"{path} took {elapsed:.2f}s while a send waited on a lock"
+        assert not acked.is_set(), acks
+        assert send_is_blocked_on_the_lock()
+    finally:
+        holder.rollback()
+        holder.close()
+        observer.close()
+
+    assert acked.wait(10), "the send did not complete after the lock was released"
+    assert acks[0]["ok"] is True, acks
+    assert acks[0]["message"]["body"] == "after the lock"
+
+
+
+def test_instance_restarted_right_after_a_crash_does_not_revive_its_dead_sockets(
+        cluster, user, connect):
+    room = unique_name("ghost")
+    watcher_account = user()
+    watcher_account.create_room(room)
+    person = user()
+    person.join_room(room)
+    watcher = connect(watcher_account, 3)
+    watcher.join(room)
+    connect(person, 2)
+    watcher.wait_for("presence", presence_of(room, person.username, True))
+
+    # Back under the same id, with sockets of its own again (so it refreshes its
+    # presence), before the dead process's alive key expires: at the earliest
+    # PRESENCE_TTL - SWEEP_INTERVAL after the kill.
+    cluster.kill_instance(2, signal.SIGKILL)
+    killed_at = time.monotonic()
+    cluster.restart_instance(2)
+    connect(user(), 2)
+
+    bound = PRESENCE_TTL + SWEEP_INTERVAL + 2
+    watcher.wait_for("presence", presence_of(room, person.username, False),
+                     timeout=max(0.1, bound - (time.monotonic() - killed_at)))
+    assert watcher_account.members(room, base_url=instance_url(cluster, 3))[
+        person.username] is False
