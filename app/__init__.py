@@ -79,7 +79,7 @@ def create_app(config=None):
         "bearerAuth": {"type": "http", "scheme": "bearer"}}}})
 
     # Blueprints
-    from app import metrics
+    from app import metrics, security
     from app.api import auth, messages, rooms, users
     from app.health import bp as health_bp
     from app.web import bp as web_bp
@@ -88,6 +88,7 @@ def create_app(config=None):
     app.register_blueprint(health_bp)
     app.register_blueprint(web_bp)
     metrics.init_app(app)
+    security.init_app(app)
 
     # Errors (registered after the API's own, which they replace)
     from app.errors import register_error_handlers
