@@ -46,6 +46,7 @@ def create_app(config=None):
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     config = config or Config.from_env()
+    config.validate()
     app = Flask(__name__)
     app.config.from_mapping(config.as_flask_config())
     logging.basicConfig(level=config.LOG_LEVEL,
@@ -59,6 +60,17 @@ def create_app(config=None):
     from app.realtime.presence import presence
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
+    # after_request hooks run in reverse order: registered before the limiter's,
+    # this one sees the headers Flask-Limiter adds. It adds the send limit's
+    # headers, and drops Retry-After, which Flask-Limiter puts on every response
+    # of a limited route but which only means something on a refusal.
+    @app.after_request
+    def rate_limit_headers(response):
+        response.headers.update(g.get("rate_limit_headers") or {})
+        if response.status_code not in (429, 503):
+            response.headers.pop("Retry-After", None)
+        return response
+
     limiter.init_app(app)
     presence.init_app(app)
     # Handlers must be registered before init_app: Flask-SocketIO hands its list to
@@ -94,10 +106,6 @@ def create_app(config=None):
     from app.errors import register_error_handlers
     register_error_handlers(app)
 
-    @app.after_request
-    def rate_limit_headers(response):
-        response.headers.update(g.get("rate_limit_headers") or {})
-        return response
 
     # CLI
     from app.cli import register_commands

@@ -97,6 +97,19 @@ class Config:
             TESTING=app_env == "testing",
         )
 
+    def validate(self):
+        """The rules from_env() applies, for a Config built directly too."""
+        if self.APP_ENV == "production" and not self.SECRET_KEY:
+            raise ConfigError("SECRET_KEY is not set. In production (APP_ENV=production) "
+                              "it is required: set it to a long random string shared by "
+                              "every instance.")
+        if self.ASYNC_MODE not in ASYNC_MODES:
+            raise ConfigError(f"ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, "
+                              f"got {self.ASYNC_MODE!r}")
+        if self.APP_ENV == "production" and self.CORS_ORIGINS.strip() == "*":
+            raise ConfigError("CORS_ORIGINS='*' is refused in production: list the origins")
+        return self
+
     def as_flask_config(self):
         """The settings plus the derived keys the extensions read."""
         values = dict(self.__dict__)

@@ -1,0 +1,127 @@
+"""Flask commands through app.test_cli_runner(): seed, check-schema, wait-db, upgrade-once."""
+import pytest
+from sqlalchemy import func, select, text
+
+from app import create_app
+from app.cli import load_seeds
+from app.extensions import db
+from app.models import Membership, Message, Room, User
+from unit_helpers import test_config
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def counts(app):
+    with app.app_context():
+        return {model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
+                for model in (User, Room, Membership, Message)}
+
+
+# --- seed -----------------------------------------------------------------
+
+def test_seed_loads_users_rooms_and_messages(app, runner):
+    result = runner.invoke(args=["seed"])
+    assert result.exit_code == 0, result.output
+    assert "3 users" in result.output
+    assert counts(app) == {"users": 3, "rooms": 2, "memberships": 6, "messages": 3}
+
+
+def test_seed_twice_adds_nothing(app, runner):
+    runner.invoke(args=["seed"])
+    before = counts(app)
+    result = runner.invoke(args=["seed"])
+    assert result.exit_code == 0, result.output
+    assert "added 0 users, 0 rooms, 0 memberships, 0 messages" in result.output
+    assert counts(app) == before
+
+
+def test_load_seeds_reports_nothing_added_the_second_time(app):
+    with app.app_context():
+        assert load_seeds() == {"users": 3, "rooms": 2, "memberships": 6, "messages": 3}
+        assert load_seeds() == {"users": 0, "rooms": 0, "memberships": 0, "messages": 0}
+
+
+@pytest.mark.parametrize("username", ["alice", "bob", "carol"])
+def test_seeded_users_log_in_with_password123(client, runner, username):
+    runner.invoke(args=["seed"])
+    response = client.post("/api/auth/login",
+                           json={"username": username, "password": "password123"})
+    assert response.status_code == 200
+
+
+def test_seeded_rooms_are_public_with_all_three_members(client, runner):
+    runner.invoke(args=["seed"])
+    token = client.post("/api/auth/login", json={"username": "alice", "password": "password123"}
+                        ).get_json()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    for name in ("general", "random"):
+        room = client.get(f"/api/rooms/{name}", headers=headers).get_json()
+        assert room["kind"] == "public"
+        members = client.get(f"/api/rooms/{name}/members", headers=headers).get_json()["members"]
+        assert [m["user"]["username"] for m in members] == ["alice", "bob", "carol"]
+
+
+def test_seed_puts_welcome_messages_in_general(client, runner):
+    runner.invoke(args=["seed"])
+    token = client.post("/api/auth/login", json={"username": "bob", "password": "password123"}
+                        ).get_json()["token"]
+    messages = client.get("/api/rooms/general/messages",
+                          headers={"Authorization": f"Bearer {token}"}).get_json()["messages"]
+    assert len(messages) == 3
+    assert all(m["body"] for m in messages)
+
+
+def test_seed_keeps_rooms_and_users_that_exist(app, runner, make_room, register):
+    alice = register("alice", password="not-the-seed-password")
+    make_room(alice, "general", title="Alice's own")
+    result = runner.invoke(args=["seed"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        general = db.session.scalar(select(Room).where(Room.name == "general"))
+        assert general.title == "Alice's own"
+        assert db.session.scalar(select(func.count()).select_from(User)) == 3
+
+
+# --- check-schema ---------------------------------------------------------
+
+def test_check_schema_fails_on_an_unmigrated_database(runner):
+    result = runner.invoke(args=["check-schema"])
+    assert result.exit_code == 1
+    assert "no migration has run yet" in result.output
+
+
+def test_check_schema_refuses_an_unknown_revision_with_exit_3(app, runner):
+    with app.app_context():
+        db.session.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
+        db.session.execute(text("INSERT INTO alembic_version VALUES ('ffffffffffff')"))
+        db.session.commit()
+    result = runner.invoke(args=["check-schema"])
+    assert result.exit_code == 3
+    assert "refusing to start" in result.output
+    assert "ffffffffffff" in result.output
+
+
+# --- wait-db and upgrade-once ----------------------------------------------
+
+def test_wait_db_returns_once_the_database_answers(runner):
+    result = runner.invoke(args=["wait-db", "--timeout", "1"])
+    assert result.exit_code == 0, result.output
+    assert "reachable" in result.output
+
+
+def test_upgrade_once_migrates_and_seeds_an_empty_database(tmp_path):
+    app = create_app(test_config(tmp_path))
+    result = app.test_cli_runner().invoke(args=["upgrade-once"])
+    assert result.exit_code == 0, result.output
+    assert counts(app)["users"] == 3
+    assert app.test_cli_runner().invoke(args=["check-schema"]).exit_code == 0
+
+
+def test_upgrade_once_without_seed_leaves_the_database_empty(tmp_path):
+    app = create_app(test_config(tmp_path))
+    result = app.test_cli_runner().invoke(args=["upgrade-once", "--no-seed"])
+    assert result.exit_code == 0, result.output
+    assert counts(app) == {"users": 0, "rooms": 0, "memberships": 0, "messages": 0}

@@ -1,0 +1,143 @@
+"""Config.from_env(): settings from the environment, with clear errors."""
+import os
+import socket
+
+import pytest
+
+from app import create_app
+from app.config import Config, ConfigError
+
+
+def test_production_without_secret_key_raises_a_clear_config_error():
+    with pytest.raises(ConfigError, match="SECRET_KEY") as excinfo:
+        Config.from_env({"APP_ENV": "production"})
+    assert "production" in str(excinfo.value)
+
+
+def test_production_with_an_empty_secret_key_raises():
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        Config.from_env({"APP_ENV": "production", "SECRET_KEY": ""})
+
+
+def test_production_with_a_secret_key_is_accepted():
+    config = Config.from_env({"APP_ENV": "production", "SECRET_KEY": "s" * 40})
+    assert config.SECRET_KEY == "s" * 40
+    assert config.APP_ENV == "production"
+
+
+def test_development_invents_a_secret_key():
+    first = Config.from_env({"APP_ENV": "development"})
+    second = Config.from_env({"APP_ENV": "development"})
+    assert len(first.SECRET_KEY) >= 32
+    assert first.SECRET_KEY != second.SECRET_KEY
+
+
+def test_app_env_defaults_to_development():
+    config = Config.from_env({})
+    assert config.APP_ENV == "development"
+    assert config.SECRET_KEY
+
+
+def test_unknown_app_env_raises():
+    with pytest.raises(ConfigError, match="APP_ENV"):
+        Config.from_env({"APP_ENV": "staging"})
+
+
+def test_instance_id_defaults_to_hostname_and_pid():
+    config = Config.from_env({})
+    assert config.INSTANCE_ID == f"{socket.gethostname()}-{os.getpid()}"
+
+
+def test_instance_id_dataclass_default_is_hostname_and_pid():
+    assert Config().INSTANCE_ID == f"{socket.gethostname()}-{os.getpid()}"
+
+
+def test_instance_id_comes_from_the_environment():
+    assert Config.from_env({"INSTANCE_ID": "api-3"}).INSTANCE_ID == "api-3"
+
+
+def test_instance_id_is_sent_as_x_instance(tmp_path):
+    config = Config.from_env({"INSTANCE_ID": "api-7", "APP_ENV": "testing",
+                              "DATABASE_URL": f"sqlite:///{tmp_path}/t.db",
+                              "ASYNC_MODE": "threading"})
+    response = create_app(config).test_client().get("/healthz")
+    assert response.headers["X-Instance"] == "api-7"
+
+
+def test_testing_env_sets_testing():
+    assert Config.from_env({"APP_ENV": "testing"}).TESTING is True
+    assert Config.from_env({"APP_ENV": "development"}).TESTING is False
+
+
+def test_unknown_async_mode_raises():
+    with pytest.raises(ConfigError, match="ASYNC_MODE"):
+        Config.from_env({"ASYNC_MODE": "asyncio"})
+
+
+def test_non_integer_setting_raises_naming_it():
+    with pytest.raises(ConfigError, match="TOKEN_TTL_SECONDS"):
+        Config.from_env({"TOKEN_TTL_SECONDS": "a week"})
+
+
+def test_integer_settings_are_parsed():
+    config = Config.from_env({"TOKEN_TTL_SECONDS": "60", "PROXY_HOPS": "1"})
+    assert (config.TOKEN_TTL_SECONDS, config.PROXY_HOPS) == (60, 1)
+
+
+def test_database_url_defaults_to_sqlite():
+    assert Config.from_env({}).SQLALCHEMY_DATABASE_URI.startswith("sqlite:///")
+
+
+@pytest.mark.parametrize("url", ["postgres://u:p@db/chat", "postgresql://u:p@db/chat"])
+def test_postgres_database_url_uses_psycopg2(url):
+    config = Config.from_env({"DATABASE_URL": url})
+    assert config.SQLALCHEMY_DATABASE_URI == "postgresql+psycopg2://u:p@db/chat"
+
+
+def test_redis_url_empty_means_no_redis():
+    assert Config.from_env({"REDIS_URL": ""}).REDIS_URL is None
+
+
+def test_ratelimit_can_be_disabled():
+    assert Config.from_env({"RATELIMIT_ENABLED": "0"}).RATELIMIT_ENABLED is False
+    assert Config.from_env({}).RATELIMIT_ENABLED is True
+
+
+def test_default_limits_match_the_contract():
+    config = Config.from_env({})
+    assert config.SEND_RATE_LIMIT == "20 per 2 seconds"
+    assert config.MAX_CONTENT_LENGTH == 64 * 1024
+
+
+def test_cors_wildcard_is_refused_in_production():
+    with pytest.raises(ConfigError, match="CORS_ORIGINS"):
+        Config.from_env({"APP_ENV": "production", "SECRET_KEY": "s", "CORS_ORIGINS": "*"})
+
+
+def test_cors_origins_are_a_list():
+    config = Config.from_env({"CORS_ORIGINS": "https://a.example, https://b.example"})
+    assert config.cors_allowed_origins == ["https://a.example", "https://b.example"]
+
+
+def test_cors_unset_allows_any_origin_in_development():
+    assert Config.from_env({}).cors_allowed_origins == "*"
+
+
+def test_cors_unset_means_same_origin_in_production():
+    config = Config.from_env({"APP_ENV": "production", "SECRET_KEY": "s"})
+    assert config.cors_allowed_origins is None
+
+
+def test_flask_config_carries_the_settings():
+    values = Config.from_env({"SECRET_KEY": "k"}).as_flask_config()
+    assert values["SECRET_KEY"] == "k"
+    assert values["MAX_CONTENT_LENGTH"] == 64 * 1024
+    assert values["RATELIMIT_STORAGE_URI"] == "memory://"
+
+
+def test_create_app_refuses_a_production_config_without_secret_key_built_directly():
+    from app import create_app
+    from app.config import Config, ConfigError
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
+        create_app(Config(APP_ENV="production", SECRET_KEY="",
+                          SQLALCHEMY_DATABASE_URI="sqlite://", ASYNC_MODE="threading"))

@@ -1,0 +1,83 @@
+"""/healthz, /readyz (on a database built without migrations) and /metrics."""
+from sqlalchemy import text
+
+from app import create_app
+from app.extensions import db
+from unit_helpers import test_config
+
+
+def test_healthz_is_200_while_the_process_runs(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "ok"
+
+
+def test_healthz_needs_no_token(client):
+    assert client.get("/healthz").status_code == 200
+
+
+def test_readyz_is_503_on_an_unmigrated_database(client):
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["checks"]["database"]["ok"] is False
+    assert body["checks"]["database"]["detail"]
+    assert body["error"]["code"] == "unavailable"
+
+
+def test_readyz_reports_the_message_queue_check_too(client):
+    checks = client.get("/readyz").get_json()["checks"]
+    assert checks["message_queue"]["ok"] is True
+
+
+def test_readyz_is_503_when_the_database_is_at_an_unknown_revision(app, client):
+    with app.app_context():
+        db.session.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
+        db.session.execute(text("INSERT INTO alembic_version VALUES ('ffffffffffff')"))
+        db.session.commit()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert "ffffffffffff" in response.get_json()["checks"]["database"]["detail"]
+
+
+def test_readyz_is_503_not_500_when_the_database_is_unreachable(tmp_path):
+    app = create_app(test_config(
+        tmp_path, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/missing-dir/t.db"))
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["database"]["ok"] is False
+
+
+def test_metrics_is_prometheus_text(client):
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    text_ = response.get_data(as_text=True)
+    assert "# TYPE chat_http_requests_total counter" in text_
+    assert "# TYPE chat_messages_sent_total counter" in text_
+
+
+def test_metrics_content_type_names_the_charset_once(client):
+    content_type = client.get("/metrics").headers["Content-Type"]
+    assert content_type.count("charset") == 1
+
+
+def test_metrics_counts_sent_messages(client, make_room, send, alice):
+    def sent_total():
+        for line in client.get("/metrics").get_data(as_text=True).splitlines():
+            if line.startswith("chat_messages_sent_total "):
+                return float(line.split()[1])
+        raise AssertionError("chat_messages_sent_total missing")
+
+    make_room(alice, "lounge")
+    before = sent_total()
+    send(alice, "lounge")
+    send(alice, "lounge")
+    assert sent_total() == before + 2
+
+
+def test_metrics_counts_http_requests_by_endpoint_and_status(client):
+    client.get("/healthz")
+    text_ = client.get("/metrics").get_data(as_text=True)
+    assert 'chat_http_requests_total{endpoint="health.healthz",method="GET",status="200"}' \
+        in text_
