@@ -15,24 +15,31 @@ from app.models import Membership, Message, Room, User, utcnow
 from app.ratelimit import check_send_allowed
 from app.realtime import broadcast
 from app.realtime.presence import presence
-from app.schemas import DM_PREFIX
+from app.schemas import DM_PREFIX, ID_MAX
 
 USER_SEARCH_LIMIT = 20
 
 
 # --- users ------------------------------------------------------------------
 
-def register(username, password, display_name=None):
-    if db.session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise ApiError("conflict", f"The username {username!r} is taken.")
-    user = User(username=username, display_name=(display_name or username).strip(),
-                password_hash=auth.hash_password(password))
-    db.session.add(user)
+def _add_unique(obj, taken, conflict_message):
+    """Adds and commits a row with a unique name, or raises conflict (also on a race)."""
+    if db.session.scalar(taken) is not None:
+        raise ApiError("conflict", conflict_message)
+    db.session.add(obj)
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise ApiError("conflict", f"The username {username!r} is taken.") from None
+        raise ApiError("conflict", conflict_message) from None
+    return obj
+
+
+def register(username, password, display_name=None):
+    user = User(username=username, display_name=(display_name or username).strip(),
+                password_hash=auth.hash_password(password))
+    _add_unique(user, select(User.id).where(User.username == username),
+                f"The username {username!r} is taken.")
     return user, auth.issue_token(user)
 
 
@@ -44,7 +51,10 @@ def login(username, password):
 
 
 def find_user(username):
-    user = db.session.scalar(select(User).where(User.username == username.strip().lower()))
+    # A name from the URL may hold NUL, which PostgreSQL refuses in a query; no
+    # username has one.
+    user = None if "\x00" in username else db.session.scalar(
+        select(User).where(User.username == username.strip().lower()))
     if user is None:
         raise ApiError("not_found", f"No user named {username!r}.")
     return user
@@ -67,7 +77,7 @@ def membership(user, room):
 
 def visible_room(user, name):
     """The room if the user may see it; 404 for a missing or a foreign private room."""
-    room = db.session.scalar(select(Room).where(Room.name == name))
+    room = None if "\x00" in name else db.session.scalar(select(Room).where(Room.name == name))
     if room is None or (room.private and membership(user, room) is None):
         raise ApiError("not_found", f"No room named {name!r}.")
     return room
@@ -153,17 +163,10 @@ def list_rooms(user):
 
 
 def create_room(user, name, title="", private=False):
-    if db.session.scalar(select(Room.id).where(Room.name == name)) is not None:
-        raise ApiError("conflict", f"A room named {name!r} already exists.")
     room = Room(name=name, title=title.strip(), kind="private" if private else "public")
     room.memberships.append(Membership(user_id=user.id))
-    db.session.add(room)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise ApiError("conflict", f"A room named {name!r} already exists.") from None
-    return room
+    return _add_unique(room, select(Room.id).where(Room.name == name),
+                       f"A room named {name!r} already exists.")
 
 
 def _add_member(room, user):
@@ -321,7 +324,7 @@ def send_message(user, name, body, client_id=None):
 
 
 def _own_message(user, message_id):
-    message = db.session.get(Message, message_id)
+    message = db.session.get(Message, message_id) if message_id <= ID_MAX else None
     if message is None:
         raise ApiError("not_found", f"No message {message_id}.")
     room = message.room
