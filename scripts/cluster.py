@@ -107,7 +107,11 @@ class Cluster:
         try:
             say(f"state in {self.state_dir}")
             self.postgres = Postgres(os.path.join(self.state_dir, "postgres")).start()
-            self.database_url = self.postgres.create_database("chat")
+            # A state dir kept from an earlier `up` still has its database: reuse it.
+            if self.postgres.psql("SELECT 1 FROM pg_database WHERE datname = 'chat'").strip():
+                self.database_url = self.postgres.url("chat")
+            else:
+                self.database_url = self.postgres.create_database("chat")
             say(f"PostgreSQL on port {self.postgres.port}")
             self.redis = Redis(os.path.join(self.state_dir, "redis")).start()
             say(f"Redis on port {self.redis.port}")

@@ -47,6 +47,19 @@ def presence_changed(room_names, user, online):
                       to=f"room:{name}")
 
 
+def member_added(room, user):
+    """Someone added to a room (a DM, a private room) gets its live events at once,
+    on every instance, without a `join` from each of their open sockets."""
+    channel = room_channel(room)
+    try:
+        sids = presence.sids_of(user.id)
+    except RedisError:
+        log.warning("could not look up %s's sockets to enter %s", user.username, channel)
+        return
+    for sid in sids:
+        socketio.server.enter_room(sid, channel, namespace="/")
+
+
 def member_left(room, user):
     """A user who left a room stops getting its live events, on every instance."""
     channel = room_channel(room)

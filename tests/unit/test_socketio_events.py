@@ -420,3 +420,22 @@ def test_every_app_in_a_process_gets_the_event_handlers(tmp_path):
     sock = RecordingSocketClient(second, socketio)
     assert not sock.is_connected()
     assert_error_ack(sock.connect_errors[0]["data"], "unauthorized")
+
+
+def test_a_new_dm_reaches_the_peers_open_socket_without_a_join(client, socket_for, send,
+                                                                alice, bob):
+    sock = socket_for(bob)
+    sock.get_received()
+    dm = client.post("/api/dm/bob", headers=alice.headers).get_json()
+    sent = send(alice, dm["name"], "hello bob").get_json()
+    assert sock.events("message") == [sent]
+
+
+def test_someone_added_to_a_private_room_gets_its_live_events(client, socket_for, send,
+                                                              alice, bob):
+    client.post("/api/rooms", json={"name": "secret", "private": True}, headers=alice.headers)
+    sock = socket_for(bob)
+    sock.get_received()
+    client.post("/api/rooms/secret/members", json={"username": "bob"}, headers=alice.headers)
+    sent = send(alice, "secret", "welcome").get_json()
+    assert sock.events("message") == [sent]
