@@ -1,0 +1,605 @@
+"""The browser chat client (app/templates/index.html, app/static/chat.js), driven
+in Debian's Chromium by Playwright against a local 2-instance cluster.
+
+How two users end up on different instances: nginx's ip_hash sends every
+browser on this machine (all 127.0.0.1) to the same instance, call it X. So one
+user's browser context opens the page through nginx (and lands on X), and the
+other opens it straight from the other instance's own port (Y). The footer of
+each page shows the instance it talks to, and the tests check that they differ.
+
+The outage test kills X with SIGKILL. To hold the page in its "reconnecting"
+state long enough to type a message and take a screenshot, the test also makes
+the browser's Socket.IO requests fail for a few seconds (Playwright's
+page.route) - as if nginx had not yet noticed the dead instance - and then lets
+them through, so the page comes back through nginx, on Y.
+
+Waits are Playwright's auto-waiting assertions with deadlines; the only fixed
+pause is a short settle before checking that a message did NOT arrive twice.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+import uuid
+
+import pytest
+import requests
+from playwright.sync_api import expect, sync_playwright
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from cluster import Cluster  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+CLUSTER_ENV = {
+    # Cheap hashing and a generous login limit: the tests log in often from one address.
+    "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+    "AUTH_RATE_LIMIT": "10000 per minute",
+    # Seeding 120 messages of history through REST should not take 12 s.
+    "SEND_RATE_LIMIT": "1000 per second",
+}
+PASSWORD = "password123"
+SHOTS = os.path.join(ROOT, "tests", "artifacts", "screenshots")
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+TIMEOUT_MS = 15000
+SETTLE = 1.0  # seconds for a duplicate to show up before we say there is none
+
+expect.set_options(timeout=TIMEOUT_MS)
+
+
+# --- fixtures -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cluster(request):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing (make system-deps installs it)")
+    running = Cluster(instances=2, extra_env=CLUSTER_ENV)
+    request.addfinalizer(running.stop)
+    return running.start()
+
+
+@pytest.fixture(scope="module")
+def browser(cluster):
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                             headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(autouse=True)
+def all_instances_up(cluster):
+    """Every test starts with both instances alive, even after a failed outage test."""
+    for instance in cluster.instances:
+        if not instance.alive():
+            cluster.restart_instance(instance.index)
+
+
+@pytest.fixture
+def routes(cluster):
+    """Where the browsers go: `nginx` (lands on instance X) and `direct` (instance Y)."""
+    status = requests.get(cluster.url + "/healthz", timeout=5)
+    nginx_instance = status.json()["instance"]
+    other = next(i for i in cluster.instances if i.id != nginx_instance)
+    return {"nginx": cluster.url, "nginx_instance": nginx_instance,
+            "direct": other.url, "direct_instance": other.id,
+            "nginx_index": next(i.index for i in cluster.instances if i.id == nginx_instance)}
+
+
+@pytest.fixture
+def contexts(browser):
+    """Makes browser contexts (one per user); closes them after the test.
+
+    Any uncaught script error, or anything the page's Content Security Policy
+    blocked, fails the test.
+    """
+    made, problems = [], []
+
+    def on_console(message):
+        if "Content Security Policy" in message.text:
+            problems.append(message.text)
+
+    def make(viewport=DESKTOP, token=None):
+        context = browser.new_context(viewport=viewport)
+        context.set_default_timeout(TIMEOUT_MS)
+        context.on("console", on_console)
+        context.on("weberror", lambda error: problems.append(str(error.error)))
+        if token:
+            # Runs in every document, about:blank too (which has no storage).
+            context.add_init_script(
+                "if (location.protocol.startsWith('http')) "
+                f"localStorage.setItem('chat.token', {json.dumps(token)});")
+        made.append(context)
+        return context
+
+    yield make
+    for context in made:
+        context.close()
+    assert problems == []
+
+
+# --- helpers ------------------------------------------------------------------
+
+class Api:
+    """A REST caller (through nginx) acting as one user."""
+
+    def __init__(self, base, token, user):
+        self.base, self.token, self.user = base, token, user
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
+    @classmethod
+    def login(cls, base, username, password=PASSWORD):
+        r = requests.post(base + "/api/auth/login",
+                          json={"username": username, "password": password}, timeout=10)
+        r.raise_for_status()
+        return cls(base, r.json()["token"], r.json()["user"])
+
+    @classmethod
+    def register(cls, base, display_name=None, username=None):
+        username = username or "u" + uuid.uuid4().hex[:10]
+        body = {"username": username, "password": PASSWORD}
+        if display_name:
+            body["display_name"] = display_name
+        r = requests.post(base + "/api/auth/register", json=body, timeout=10)
+        r.raise_for_status()
+        return cls(base, r.json()["token"], r.json()["user"])
+
+    def call(self, method, path, **kwargs):
+        r = self.session.request(method, self.base + path, timeout=10, **kwargs)
+        assert r.status_code < 400, (r.status_code, r.text)
+        return r.json() if r.content else None
+
+    def create_room(self, prefix, title="", members=(), private=True):
+        """A room for one test; private, so that other tests' users never see it."""
+        name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+        self.call("POST", "/api/rooms", json={"name": name, "title": title,
+                                               "private": private})
+        for member in members:
+            if private:
+                self.call("POST", f"/api/rooms/{name}/members",
+                          json={"username": member.user["username"]})
+            else:
+                member.call("POST", f"/api/rooms/{name}/members")
+        return name
+
+    def send(self, room, body):
+        return self.call("POST", f"/api/rooms/{room}/messages",
+                         json={"body": body, "client_id": uuid.uuid4().hex})
+
+
+def open_chat(context, base, room=None):
+    page = context.new_page()
+    page.goto(base + "/" + (f"#{room}" if room else ""))
+    expect(page.locator("#chat-view")).to_be_visible()
+    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+    if room:
+        expect(page.locator("#room-title")).to_have_text(f"#{room}")
+    return page
+
+
+def log_in(page, username, password=PASSWORD):
+    page.fill("#login-username", username)
+    page.fill("#login-password", password)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#chat-view")).to_be_visible()
+
+
+def bodies(page):
+    return page.locator("#messages li.msg[data-id] .msg-body").all_text_contents()
+
+
+def message_ids(page):
+    return [int(i) for i in page.locator("#messages li.msg[data-id]").evaluate_all(
+        "nodes => nodes.map(n => n.dataset.id)")]
+
+
+def send_from_page(page, text):
+    box = page.locator("#composer-input")
+    box.fill(text)
+    box.press("Enter")
+
+
+def expect_once(page, text):
+    """`text` is shown exactly once, as a confirmed (not pending) message."""
+    confirmed = page.locator("#messages li.msg[data-id] .msg-body", has_text=text)
+    expect(confirmed).to_have_count(1)
+    expect(page.locator("#messages li.msg.pending")).to_have_count(0)
+
+
+def shot(page, name):
+    os.makedirs(SHOTS, exist_ok=True)
+    path = os.path.join(SHOTS, name)
+    page.screenshot(path=path)
+    return path
+
+
+# --- 1. two users, two instances ---------------------------------------------
+
+def test_two_users_on_two_instances_chat_see_typing_and_presence(cluster, routes, contexts):
+    alice_api = Api.login(cluster.url, "alice")
+    bob_api = Api.login(cluster.url, "bob")
+    room = alice_api.create_room("duo", "Alice and Bob", members=[bob_api])
+
+    alice_page = contexts().new_page()
+    alice_page.goto(f"{routes['nginx']}/#{room}")
+    log_in(alice_page, "alice")
+    bob_page = contexts().new_page()
+    bob_page.goto(f"{routes['direct']}/#{room}")
+    log_in(bob_page, "bob")
+    for page in (alice_page, bob_page):
+        expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+        expect(page.locator("#room-title")).to_have_text(f"#{room}")
+
+    # Two different instances, as each page's footer says.
+    expect(alice_page.locator("#instance")).to_have_text(routes["nginx_instance"])
+    expect(bob_page.locator("#instance")).to_have_text(routes["direct_instance"])
+    assert routes["nginx_instance"] != routes["direct_instance"]
+
+    # Presence: each sees the other online.
+    expect(alice_page.locator('#members-online [data-username="bob"]')).to_be_visible()
+    expect(bob_page.locator('#members-online [data-username="alice"]')).to_be_visible()
+
+    # Alice types: Bob sees it; she sends: Bob gets the message and the indicator goes.
+    alice_page.locator("#composer-input").press_sequentially("Hi Bob", delay=30)
+    expect(bob_page.locator("#typing")).to_have_text("Alice is typing…")
+    alice_page.locator("#composer-input").press("Enter")
+    expect_once(bob_page, "Hi Bob")
+    expect(bob_page.locator("#typing")).to_have_text("")
+    expect_once(alice_page, "Hi Bob")
+
+    # And back.
+    bob_page.locator("#composer-input").press_sequentially("Hello Alice", delay=30)
+    expect(alice_page.locator("#typing")).to_have_text("Bob is typing…")
+    bob_page.locator("#composer-input").press("Shift+Enter")
+    bob_page.locator("#composer-input").press_sequentially("two lines", delay=10)
+    bob_page.locator("#composer-input").press("Enter")
+    expect_once(alice_page, "Hello Alice\ntwo lines")
+    expect_once(bob_page, "Hello Alice\ntwo lines")
+    assert bodies(alice_page) == bodies(bob_page) == ["Hi Bob", "Hello Alice\ntwo lines"]
+
+    # Alice edits, then deletes, her message; Bob's page follows.
+    mine = alice_page.locator("#messages li.msg.own[data-id]").first
+    mine.hover()
+    mine.get_by_role("button", name="Edit message").click()
+    editor = mine.locator("textarea")
+    expect(editor).to_be_focused()
+    editor.fill("Hi Bob, edited")
+    editor.press("Enter")
+    bobs_copy = bob_page.locator("#messages li.msg[data-id]").first
+    expect(bobs_copy.locator(".msg-body")).to_have_text("Hi Bob, edited")
+    expect(bobs_copy.locator(".msg-edited")).to_have_text("(edited)")
+    mine = alice_page.locator("#messages li.msg.own[data-id]").first
+    mine.hover()
+    mine.get_by_role("button", name="Delete message").click()
+    mine.get_by_role("button", name="Delete", exact=True).click()
+    expect(bobs_copy.locator(".msg-body")).to_have_text("This message was deleted.")
+    expect(alice_page.locator("#messages li.msg[data-id]").first).to_have_class(
+        re.compile(r"\bdeleted\b"))
+    # Bob's own message has the actions; Alice's (on his page) has none.
+    expect(bobs_copy.locator(".msg-actions")).to_have_count(0)
+
+    # Alice starts a direct message from the person search and writes at once.
+    alice_page.click("#new-dm-toggle")
+    alice_page.fill("#user-search", "bo")
+    alice_page.locator('#user-results button[data-username="bob"]').click()
+    expect(alice_page.locator("#room-title")).to_have_text("Bob")
+    send_from_page(alice_page, "psst, a DM")
+    expect_once(alice_page, "psst, a DM")
+    # Bob's list has it, unread, when he next loads the page.
+    bob_page.reload()
+    dm = bob_page.locator("#dm-list a", has_text="Alice")
+    expect(dm.locator(".badge")).to_have_text("1")
+    dm.click()
+    expect_once(bob_page, "psst, a DM")
+    expect(dm.locator(".badge")).to_have_count(0)
+
+    # Bob leaves: Alice sees him go offline.
+    bob_page.close()
+    expect(alice_page.locator('#members-offline [data-username="bob"]')).to_be_visible()
+
+
+# --- 2. history ---------------------------------------------------------------
+
+def test_scrolling_up_loads_older_history_in_order_without_duplicates(cluster, routes,
+                                                                      contexts):
+    owner = Api.register(cluster.url, "Historian")
+    room = owner.create_room("history", "Long history")
+    expected = [f"history message {n:03d}" for n in range(1, 121)]
+    for body in expected:
+        owner.send(room, body)
+
+    page = open_chat(contexts(token=owner.token), routes["nginx"], room)
+    messages = page.locator("#messages li.msg[data-id]")
+    expect(messages).to_have_count(50)
+    expect(page.locator("#load-older")).to_be_visible()
+    assert bodies(page) == expected[-50:]
+
+    scroller = page.locator("#scroller")
+    for count in (100, 120):
+        scroller.hover()
+        page.mouse.wheel(0, -100000)
+        expect(messages).to_have_count(count)
+    expect(page.locator("#history-start")).to_be_visible()
+    expect(page.locator("#load-older")).to_be_hidden()
+
+    scroller.hover()
+    page.mouse.wheel(0, -100000)
+    time.sleep(SETTLE)
+    assert bodies(page) == expected
+    ids = message_ids(page)
+    assert ids == sorted(ids) and len(set(ids)) == 120
+
+
+# --- 3. an instance dies -------------------------------------------------------
+
+def test_killed_instance_page_reconnects_elsewhere_and_loses_nothing(cluster, routes,
+                                                                    contexts):
+    alice_api = Api.login(cluster.url, "alice")
+    bob_api = Api.login(cluster.url, "bob")
+    room = alice_api.create_room("outage", "Outage drill", members=[bob_api])
+
+    # Alice through nginx (instance X, which dies), Bob straight on Y.
+    alice_page = open_chat(contexts(token=alice_api.token), routes["nginx"], room)
+    bob_page = open_chat(contexts(token=bob_api.token), routes["direct"], room)
+    expect(alice_page.locator("#instance")).to_have_text(routes["nginx_instance"])
+
+    send_from_page(bob_page, "before the crash")
+    expect_once(alice_page, "before the crash")
+
+    blocked = {"on": False}
+
+    def socketio_route(route):
+        if blocked["on"]:
+            route.abort()
+        else:
+            route.continue_()
+
+    alice_page.route("**/socket.io/**", socketio_route)
+    blocked["on"] = True
+    cluster.kill_instance(routes["nginx_index"], signal.SIGKILL)
+    try:
+        expect(alice_page.locator("#connection")).to_have_attribute("data-state", "reconnecting")
+        expect(alice_page.locator("#connection")).to_contain_text("Reconnecting")
+
+        missed = [f"missed {n}" for n in range(1, 4)]
+        for text in missed:
+            send_from_page(bob_page, text)
+            expect_once(bob_page, text)
+        send_from_page(alice_page, "typed during the outage")
+        pending = alice_page.locator("#messages li.msg.pending")
+        expect(pending).to_have_count(1)
+        expect(pending.locator(".msg-status")).to_have_text("Waiting for the connection…")
+        shot(alice_page, "reconnecting.png")
+
+        blocked["on"] = False
+        expect(alice_page.locator("#connection")).to_have_attribute(
+            "data-state", "back", timeout=20000)
+        expect(alice_page.locator("#connection")).to_contain_text("3 missed messages")
+        expect(alice_page.locator("#instance")).to_have_text(routes["direct_instance"])
+
+        send_from_page(bob_page, "after the crash")
+        for page in (alice_page, bob_page):
+            expect_once(page, "after the crash")
+            expect_once(page, "typed during the outage")
+        time.sleep(SETTLE)
+        order = ["before the crash", *missed, "typed during the outage", "after the crash"]
+        for page in (alice_page, bob_page):
+            assert bodies(page) == order
+        # Once on the server too.
+        history = alice_api.call("GET", f"/api/rooms/{room}/messages")["messages"]
+        assert [m["body"] for m in history] == order
+    finally:
+        cluster.restart_instance(routes["nginx_index"])
+
+
+# --- 3b. lost frames: a send is retried with its client_id and lands once -------
+
+def _socketio_event(frame):
+    """(event, payload) of a Socket.IO EVENT frame ("42<ack id>[...]"), else None."""
+    if not isinstance(frame, str) or not frame.startswith("42"):
+        return None
+    body = frame[2:].lstrip("0123456789")
+    try:
+        event, *args = json.loads(body)
+    except ValueError:
+        return None
+    return event, (args[0] if args else None)
+
+
+def test_lost_send_or_lost_ack_is_retried_and_lands_once(cluster, routes, contexts):
+    """The browser's WebSocket goes through Playwright (page.route_web_socket),
+    which forwards every frame but can lose some and then cut the connection.
+
+    A: the `send` frame is lost on its way: after the reconnect the page sends
+       it again, with the same client_id, and it lands once.
+    B: the server stores the message but its answers are lost: after the
+       reconnect the page shows it once (from `sync`, or from a re-send that the
+       server recognises by client_id), and the server has it once.
+    """
+    alice_api = Api.login(cluster.url, "alice")
+    room = alice_api.create_room("retry", "Lost frames")
+    sends = []             # (client_id, body) of every send frame the page wrote
+    lose = {"to_server": None, "to_page": False}
+    sockets = []
+
+    def on_websocket(ws):
+        server = ws.connect_to_server()
+        state = {"dead": False}
+        sockets.append((ws, state))
+
+        def to_server(frame):
+            event = _socketio_event(frame)
+            if event and event[0] == "send":
+                sends.append((event[1]["client_id"], event[1]["body"]))
+                if event[1]["body"] == lose["to_server"]:
+                    state["dead"] = True
+                    return  # lost on the way
+            if not state["dead"]:
+                server.send(frame)
+
+        def to_page(frame):
+            if lose["to_page"] or state["dead"]:
+                return
+            ws.send(frame)
+
+        ws.on_message(to_server)
+        server.on_message(to_page)
+
+    context = contexts(token=alice_api.token)
+    page = context.new_page()
+    page.route_web_socket(re.compile(r"/socket\.io/"), on_websocket)
+    page.goto(f"{routes['nginx']}/#{room}")
+    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+    # The WebSocket upgrade happens just after connecting; wait for it.
+    deadline = time.monotonic() + 10
+    while not sockets and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert sockets, "the page never upgraded to a WebSocket"
+
+    def cut_and_wait_back():
+        ws, _ = sockets[-1]
+        count = len(sockets)
+        ws.close()
+        expect(page.locator("#connection")).to_have_attribute("data-state", "back",
+                                                                timeout=20000)
+        assert len(sockets) > count
+
+    # A: the frame never reaches the server.
+    lose["to_server"] = "message A"
+    send_from_page(page, "message A")
+    expect(page.locator("#messages li.msg.pending")).to_have_count(1)
+    lose["to_server"] = None
+    cut_and_wait_back()
+    expect_once(page, "message A")
+    ids_a = [cid for cid, body in sends if body == "message A"]
+    assert len(ids_a) == 2 and ids_a[0] == ids_a[1]
+
+    # B: the server stores it, but the page hears nothing back.
+    lose["to_page"] = True
+    send_from_page(page, "message B")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        history = alice_api.call("GET", f"/api/rooms/{room}/messages")["messages"]
+        if any(m["body"] == "message B" for m in history):
+            break
+        page.wait_for_timeout(100)
+    expect(page.locator("#messages li.msg.pending")).to_have_count(1)
+    lose["to_page"] = False
+    cut_and_wait_back()
+    expect_once(page, "message B")
+    ids_b = {cid for cid, body in sends if body == "message B"}
+    assert len(ids_b) == 1
+
+    time.sleep(SETTLE)
+    assert bodies(page) == ["message A", "message B"]
+    history = alice_api.call("GET", f"/api/rooms/{room}/messages")["messages"]
+    assert [m["body"] for m in history] == ["message A", "message B"]
+
+
+# --- 4. hostile content --------------------------------------------------------
+
+def test_hostile_message_and_display_name_render_as_text(cluster, routes, contexts):
+    alice_api = Api.login(cluster.url, "alice")
+    evil_name = '<img src=x onerror="window.__pwned=2">Mallory'
+    mallory = Api.register(cluster.url, evil_name)
+    room = alice_api.create_room("xss", "Hostile input", members=[mallory])
+
+    page = open_chat(contexts(token=alice_api.token), routes["nginx"], room)
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    payload = "<img src=x onerror=alert(1)>"
+    send_from_page(page, payload)
+    expect_once(page, payload)
+    script = '<script>window.__pwned=1</script><b>bold?</b>'
+    mallory.send(room, script)
+    expect_once(page, script)
+    author = page.locator("#messages li.msg[data-id]").last.locator(".msg-author")
+    expect(author).to_have_text(evil_name)
+    expect(page.locator("#members-offline .member-name", has_text="Mallory")).to_have_text(
+        evil_name)
+
+    # The person search shows the name as text too.
+    page.click("#new-dm-toggle")
+    page.fill("#user-search", mallory.user["username"])
+    expect(page.locator("#user-results .user-display")).to_have_text(evil_name)
+
+    time.sleep(SETTLE)
+    assert dialogs == []
+    assert page.locator("#messages img, #messages script, #messages b").count() == 0
+    assert page.locator("body img").count() == 0
+    assert page.evaluate("window.__pwned") is None
+
+
+# --- 5. how it looks -----------------------------------------------------------
+
+def test_screenshots_of_the_main_screens(cluster, routes, contexts):
+    # People of their own, so that other tests' rooms stay out of the pictures.
+    maya = Api.register(cluster.url, "Maya Chen", username="maya")
+    tom = Api.register(cluster.url, "Tom Okafor", username="tom")
+    priya = Api.register(cluster.url, "Priya Nair", username="priya")
+    for api in (maya, tom, priya):
+        for public in ("general", "random"):
+            api.call("POST", f"/api/rooms/{public}/members")
+    maya.call("POST", "/api/rooms", json={"name": "release", "title": "Release planning"})
+    for api in (tom, priya):
+        api.call("POST", "/api/rooms/release/members")
+    maya.call("POST", "/api/rooms", json={"name": "leads", "title": "Team leads",
+                                          "private": True})
+    maya.call("POST", "/api/rooms/leads/members", json={"username": "priya"})
+    conversation = [
+        (priya, "Morning! The release branch is cut and CI is green."),
+        (tom, "Great. I ran the failover drill on the cluster: killed an instance "
+              "mid-conversation and every client came back with nothing missing."),
+        (tom, "The reconnect took about a second through nginx."),
+        (maya, "Nice work. Anything left before we tag it?"),
+        (priya, "Only the release notes.\nI will draft them after lunch."),
+    ]
+    for api, body in conversation:
+        api.send("release", body)
+    maya.call("POST", "/api/dm/priya")
+    priya.send("random", "Anyone up for lunch at noon?")
+    room = "release"
+
+    # Login screen.
+    login_page = contexts().new_page()
+    login_page.goto(routes["nginx"] + "/")
+    expect(login_page.locator("#login-form")).to_be_visible()
+    shot(login_page, "login.png")
+
+    # Tom is around (and typing) when Maya looks.
+    tom_page = open_chat(contexts(token=tom.token), routes["direct"], room)
+    page = open_chat(contexts(token=maya.token), routes["nginx"], room)
+    expect(page.locator("#messages li.msg[data-id]")).to_have_count(len(conversation))
+    expect(page.locator('#members-online [data-username="tom"]')).to_be_visible()
+    expect(page.locator('#room-list a[data-room="random"] .badge')).to_have_text("1")
+    tom_page.locator("#composer-input").press_sequentially("Tagging it now", delay=20)
+    expect(page.locator("#typing")).to_have_text("Tom Okafor is typing…")
+    page.locator("#composer-input").fill("Ship it!")
+    path = shot(page, "chat-desktop.png")
+    os.makedirs(os.path.join(ROOT, "docs"), exist_ok=True)
+    shutil.copyfile(path, os.path.join(ROOT, "docs", "screenshot-chat.png"))
+
+    # A phone: the room list collapses into a drawer and nothing scrolls sideways.
+    phone = open_chat(contexts(viewport=PHONE, token=maya.token), routes["nginx"], room)
+    expect(phone.locator("#sidebar")).to_be_hidden()
+    expect(phone.locator("#members")).to_be_hidden()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(phone, "chat-phone.png")
+    phone.click("#sidebar-toggle")
+    expect(phone.locator("#sidebar")).to_be_visible()
+    expect(phone.locator("#sidebar-toggle")).to_have_attribute("aria-expanded", "true")
+    phone.wait_for_timeout(300)  # the drawer's slide-in transition
+    shot(phone, "chat-phone-rooms.png")
+    phone.keyboard.press("Escape")
+    expect(phone.locator("#sidebar")).to_be_hidden()

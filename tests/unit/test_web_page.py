@@ -1,0 +1,78 @@
+"""The browser client page at /: served, self-contained, with its vendored Socket.IO client."""
+import os
+import re
+from html.parser import HTMLParser
+
+STATIC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "app", "static")
+SOCKET_IO_VERSION = "4.8.4"
+
+
+class _Sources(HTMLParser):
+    """Collects the src of every <script> and the href of every <link>."""
+
+    def __init__(self):
+        super().__init__()
+        self.scripts, self.links, self.inline_scripts = [], [], 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "script":
+            if attrs.get("src"):
+                self.scripts.append(attrs["src"])
+            else:
+                self.inline_scripts += 1
+        elif tag == "link" and attrs.get("href"):
+            self.links.append(attrs["href"])
+
+
+def _sources(html):
+    parser = _Sources()
+    parser.feed(html)
+    return parser
+
+
+def test_page_is_served_with_the_instance_in_the_footer(client, app):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    assert response.headers["X-Instance"] == app.config["INSTANCE_ID"]
+    html = response.get_data(as_text=True)
+    assert f'data-instance="{app.config["INSTANCE_ID"]}"' in html
+    assert 'id="login-form"' in html and 'id="composer-input"' in html
+
+
+def test_page_loads_only_local_scripts_and_styles(client):
+    html = client.get("/").get_data(as_text=True)
+    found = _sources(html)
+    assert found.scripts == ["/static/vendor/socket.io.min.js", "/static/chat.js"]
+    assert found.inline_scripts == 0
+    for url in found.scripts + found.links:
+        assert not re.match(r"^(https?:)?//", url), url
+        assert url.startswith("/static/"), url
+
+
+def test_every_static_file_the_page_references_is_served(client):
+    found = _sources(client.get("/").get_data(as_text=True))
+    for url in found.scripts + found.links:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        response.close()
+
+
+def test_vendored_socket_io_client_exists_and_its_version_is_noted(client):
+    bundle = os.path.join(STATIC, "vendor", "socket.io.min.js")
+    with open(bundle, encoding="utf-8") as f:
+        assert f"Socket.IO v{SOCKET_IO_VERSION}" in f.read(300)
+    with open(os.path.join(STATIC, "vendor", "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    assert "socket.io-client" in readme and SOCKET_IO_VERSION in readme
+    html = client.get("/").get_data(as_text=True)
+    assert f"socket.io-client {SOCKET_IO_VERSION}" in html
+
+
+def test_client_script_never_writes_html_from_data():
+    with open(os.path.join(STATIC, "chat.js"), encoding="utf-8") as f:
+        source = f.read()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in source, sink
