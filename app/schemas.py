@@ -15,6 +15,8 @@ ROOM_NAME = validate.Regexp(r"^[a-z0-9_-]{1,64}$",
 # hyphen, so rooms whose names start with "dm-" are reserved for DMs.
 DM_PREFIX = "dm-"
 BODY_MAX = 4000
+# Ids are 64-bit at most (SQLite's INTEGER; a larger one makes sqlite3 raise).
+ID_MAX = 2**63 - 1
 
 
 class UTCDateTime(fields.DateTime):
@@ -56,6 +58,19 @@ class BodyField(fields.String):
 class InputSchema(Schema):
     class Meta:
         unknown = EXCLUDE
+
+    @pre_load
+    def refuse_nul_characters(self, data, **kwargs):
+        """PostgreSQL cannot store U+0000 in text (psycopg2 raises before the query),
+        so a string field holding one is invalid input, not a server error."""
+        if hasattr(data, "get"):
+            bad = {field.data_key or name: ["Must not contain NUL (U+0000) characters."]
+                   for name, field in self.load_fields.items()
+                   if isinstance(data.get(field.data_key or name), str)
+                   and "\x00" in data.get(field.data_key or name)}
+            if bad:
+                raise ValidationError(bad)
+        return data
 
 
 # --- requests -------------------------------------------------------------
@@ -100,8 +115,8 @@ class MemberAddSchema(InputSchema):
 
 
 class HistoryQuerySchema(InputSchema):
-    before = fields.Integer(validate=validate.Range(min=1))
-    after = fields.Integer(validate=validate.Range(min=0))
+    before = fields.Integer(validate=validate.Range(1, ID_MAX))
+    after = fields.Integer(validate=validate.Range(0, ID_MAX))
     limit = fields.Integer(validate=validate.Range(1, 100), load_default=50)
 
 
@@ -115,7 +130,7 @@ class MessageEditSchema(InputSchema):
 
 
 class ReadSchema(InputSchema):
-    message_id = StrictInt(required=True, validate=validate.Range(min=1))
+    message_id = StrictInt(required=True, validate=validate.Range(1, ID_MAX))
 
 
 class UserQuerySchema(InputSchema):
@@ -139,7 +154,7 @@ class ReadEventSchema(RoomRefSchema, ReadSchema):
 
 
 class SyncEventSchema(RoomRefSchema):
-    after = StrictInt(required=True, validate=validate.Range(min=0))
+    after = StrictInt(required=True, validate=validate.Range(0, ID_MAX))
     limit = StrictInt(validate=validate.Range(1, 100), load_default=100)
 
 
