@@ -7,7 +7,7 @@ INSTANCES ?= 4
 CLUSTER_PORT ?= 8080
 export FLASK_APP := app:create_app
 
-.PHONY: run test unit integration e2e cluster system-deps clean
+.PHONY: run test unit integration e2e cluster system-deps clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,12 @@ cluster: system-deps $(VENV)/.dev-installed
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
+
+## make bench: the short benchmark (under 5 minutes); `make bench FULL=1` the whole sweep.
+## Figures, table and plots land in bench/results/; docs/performance.md explains them.
+bench: system-deps $(VENV)/.runtime-installed
+	sh bench/install-deps.sh
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	cd bench/peers/node && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
+		npm ci --no-audit --no-fund --loglevel=error; }
+	$(BIN)/python -m bench.run $(if $(FULL),--full)

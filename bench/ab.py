@@ -1,0 +1,80 @@
+"""Before/after: the same bench, alternately against two copies of the code.
+
+    git worktree add /tmp/before HEAD        # or any copy of the tree without the change
+    python -m bench.ab /tmp/before . --rounds 2 --targets eventlet --scenarios fanout,scaling
+
+Runs `python -m bench.run` from each tree in turn (before, after, before, after
+...), so both see the same machine and the same load from others, and prints
+each round's headline figures side by side. The bench code itself comes from
+each tree: copy bench/ into the "before" tree so that only the app differs.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+
+def headline(results):
+    out = {}
+    for name, r in results["targets"].items():
+        fan = r.get("fanout") or {}
+        best = fan.get("best") or {}
+        out[f"{name} fan-out deliveries/s"] = fan.get("max_deliveries_per_s")
+        out[f"{name} fan-out ack p50 ms"] = (best.get("ack_ms") or {}).get("p50")
+        if best.get("offered_deliveries_per_s"):
+            out[f"{name} fan-out app CPU us/delivery"] = round(
+                (best.get("cpu_cores") or {}).get("app", 0)
+                / best["offered_deliveries_per_s"] * 1e6)
+        for n, run in ((r.get("scaling") or {}).get("runs") or {}).items():
+            out[f"{name} REST posts/s x{n}"] = run.get("posts_per_s")
+            cpu = run.get("cpu_cores") or {}
+            if run.get("posts_per_s"):
+                out[f"{name} REST app CPU ms/post x{n}"] = round(
+                    cpu.get("app", 0) / run["posts_per_s"] * 1e3, 1)
+                out[f"{name} REST PostgreSQL CPU ms/post x{n}"] = round(
+                    cpu.get("postgres", 0) / run["posts_per_s"] * 1e3, 2)
+        st = r.get("storm") or {}
+        if st:
+            out[f"{name} storm all synced s"] = st.get("all_synced_s")
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("before")
+    parser.add_argument("after")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--targets", default="eventlet")
+    parser.add_argument("--scenarios", default="fanout,scaling")
+    parser.add_argument("--out", default=None, help="where to keep the JSON of every run")
+    args = parser.parse_args(argv)
+    out = args.out or tempfile.mkdtemp(prefix="bench-ab-")
+    table = {}
+    for r in range(args.rounds):
+        for label, tree in (("before", args.before), ("after", args.after)):
+            run_dir = os.path.join(out, f"{label}-{r}")
+            subprocess.run([sys.executable, "-m", "bench.run", "--targets", args.targets,
+                            "--scenarios", args.scenarios, "--out", run_dir],
+                           cwd=os.path.abspath(tree), check=True)
+            with open(os.path.join(run_dir, "results.json")) as f:
+                results = json.load(f)
+            for key, value in headline(results).items():
+                table.setdefault(key, {})[f"{label} {r + 1}"] = value
+            table.setdefault("load average (1 min)", {})[f"{label} {r + 1}"] = \
+                results["meta"]["loadavg_before"]
+    columns = [f"{label} {r + 1}" for r in range(args.rounds) for label in ("before", "after")]
+    lines = ["| figure | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for key, row in table.items():
+        lines.append(f"| {key} | " + " | ".join(str(row.get(c, "–")) for c in columns) + " |")
+    text = "\n".join(lines)
+    with open(os.path.join(out, "ab.md"), "w") as f:
+        f.write(text + "\n")
+    print(text)
+    print(f"runs kept in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""Turns a run's results (the JSON) into the markdown table and the PNG plots."""
+import os
+
+LABELS = {"eventlet": "chat (eventlet)", "gevent": "chat (gevent)", "node": "Node peer"}
+
+
+def _get(d, *path):
+    for p in path:
+        if not isinstance(d, dict) or p not in d:
+            return None
+        d = d[p]
+    return d
+
+
+def _fmt(v, digits=0):
+    if v is None:
+        return "–"
+    if isinstance(v, str):
+        return v
+    if isinstance(v, float) and digits:
+        return f"{v:,.{digits}f}"
+    return f"{v:,.0f}" if abs(v) >= 100 or digits == 0 else f"{v:g}"
+
+
+def _per(cores, rate, scale):
+    if not isinstance(cores, (int, float)) or not rate:
+        return None
+    return cores / rate * scale
+
+
+def _ratio(a, b):
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or not b:
+        return "–"
+    return f"{a / b:.2f}×"
+
+
+def rows(results):
+    """(label, {target: value}, digits) rows of the main table."""
+    t = results["targets"]
+    out = []
+
+    def add(label, fn, digits=0):
+        out.append((label, {name: fn(t[name]) for name in t}, digits))
+
+    k = results["config"]["fanout"]["clients"]
+    n = results["config"]["instances"]
+    add(f"fan-out K={k} on {n}: max deliveries/s, p99 ≤ 250 ms, none lost",
+        lambda r: _get(r, "fanout", "best", "offered_deliveries_per_s")
+        if _get(r, "fanout", "steps") else None)
+    add("  p50 latency at that rate (ms)",
+        lambda r: _get(r, "fanout", "best", "latency_ms", "p50"), 1)
+    add("  p99 latency at that rate (ms)",
+        lambda r: _get(r, "fanout", "best", "latency_ms", "p99"), 1)
+    add("  send→ack p50 at that rate (ms)", lambda r: _get(r, "fanout", "best", "ack_ms", "p50"), 1)
+    add("  app CPU per delivery at that rate (µs)", lambda r: _per(
+        _get(r, "fanout", "best", "cpu_cores", "app"),
+        _get(r, "fanout", "best", "offered_deliveries_per_s"), 1e6), 1)
+    add("  load generator CPU at that rate (cores)",
+        lambda r: _get(r, "fanout", "best", "cpu_cores", "loadgen"), 2)
+    add("  lost / duplicated (all steps)", lambda r: (
+        "%d / %d" % (sum(s["lost"] for s in r["fanout"]["steps"]),
+                     sum(s["duplicated"] for s in r["fanout"]["steps"]))
+        if _get(r, "fanout", "steps") else None))
+    if any(_get(r, "fanout_small_room", "steps") for r in t.values()):
+        k2 = results["config"]["fanout_small_room"]["clients"]
+        add(f"fan-out K={k2} on {n}: max deliveries/s, p99 ≤ 250 ms, none lost",
+            lambda r: _get(r, "fanout_small_room", "best", "offered_deliveries_per_s")
+            if _get(r, "fanout_small_room", "steps") else None)
+        add("  messages/s sent at that rate", lambda r: _get(
+            r, "fanout_small_room", "best", "rate_msgs"), 1)
+        add("  p99 latency at that rate (ms)",
+            lambda r: _get(r, "fanout_small_room", "best", "latency_ms", "p99"), 1)
+    add("connections: KiB per idle connection (worker RSS)",
+        lambda r: _get(r, "connections", "kib_per_connection"), 1)
+    add("connections: connects/s (through nginx)",
+        lambda r: _get(r, "connections", "connect_per_s"))
+    add("connections: first error at (total, cap %s)" % _fmt(
+        _get(results, "config", "connections", "cap_per_instance") * n
+        if _get(results, "config", "connections", "cap_per_instance") else None),
+        lambda r: (_get(r, "connections", "errors_at") or
+                   ("none" if _get(r, "connections", "opened") else None)))
+    for c in ("1", "2", "4"):
+        add(f"scaling: REST posts/s, {c} instance(s)",
+            lambda r, c=c: _get(r, "scaling", "runs", c, "posts_per_s"))
+    for c in ("2", "4"):
+        add(f"  ratio {c} : 1 instance", lambda r, c=c: _get(r, "scaling", "ratio_to_1", c), 2)
+    add("  app CPU per post, 1 instance (ms)", lambda r: _per(
+        _get(r, "scaling", "runs", "1", "cpu_cores", "app"),
+        _get(r, "scaling", "runs", "1", "posts_per_s"), 1e3), 1)
+    add("storm: s until all clients of the killed instance are back",
+        lambda r: _get(r, "storm", "all_back_s"), 2)
+    add("storm: s until all are synced", lambda r: _get(r, "storm", "all_synced_s"), 2)
+    add("storm: acked messages missing afterwards", lambda r: _get(r, "storm", "lost"))
+    return out
+
+
+def table(results):
+    targets = list(results["targets"])
+    ours = [x for x in targets if x != "node"]
+    has_node = "node" in targets
+    head = ["figure", *[LABELS.get(x, x) for x in targets]]
+    if has_node:
+        head += [f"{x} ÷ node" for x in ours]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, values, digits in rows(results):
+        cells = [label, *[_fmt(values[x], digits) for x in targets]]
+        if has_node:
+            cells += [_ratio(values[x], values["node"]) for x in ours]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def ceilings_table(results):
+    c = results.get("ceilings") or {}
+    if not c:
+        return ""
+    lines = ["| reference ceiling on this machine | figure |", "|---|---|"]
+    r = _get(c, "redis_publish", "publish_per_s")
+    lines.append(f"| Redis PUBLISH/s (redis-benchmark, 50 clients, 200 B) | {_fmt(r)} |")
+    for key, label in (("return_200", "nginx `return 200` req/s"),
+                       ("proxy_to_trivial_upstream", "nginx → trivial upstream req/s")):
+        v = _get(c, "nginx", key)
+        lines.append(f"| {label} ({(v or {}).get('tool', '')}) | "
+                     f"{_fmt((v or {}).get('requests_per_s'))} |")
+    lines.append("| load generator: `message` deliveries parsed per core-second | "
+                 f"{_fmt(_get(c, 'loadgen', 'deliveries_per_core_s'))} |")
+    lp = c.get("loopback") or {}
+    lines.append(f"| loopback TCP round trip between two processes: wall / CPU (µs) | "
+                 f"{_fmt(lp.get('wall_us'), 1)} / {_fmt(lp.get('cpu_us'), 1)} |")
+    return "\n".join(lines)
+
+
+def cpu_table(results):
+    """Where the CPU went during each target's best fan-out step."""
+    names = ["app", "nginx", "redis", "postgres", "loadgen", "other", "machine"]
+    lines = ["| CPU (cores) at the best fan-out step | " + " | ".join(names) + " |",
+             "|---|" + "---|" * len(names)]
+    for target, r in results["targets"].items():
+        cpu = _get(r, "fanout", "best", "cpu_cores") or _get(r, "fanout", "steps", 0,
+                                                             "cpu_cores")
+        if not cpu:
+            continue
+        lines.append(f"| {LABELS.get(target, target)} | " +
+                     " | ".join(_fmt(cpu.get(n), 2) if n in cpu else "–" for n in names) + " |")
+    return "\n".join(lines)
+
+
+def markdown(results):
+    m = results["meta"]
+    parts = [
+        f"# Bench results ({results['config']['mode']})",
+        "",
+        f"{m['started_at']}, {m['duration_s']:.0f} s; {m['cpu_model']}, {m['cores']} cores, "
+        f"{m['memory_gib']} GiB; load average {m['loadavg_before']} before, "
+        f"{m['loadavg_after']} after (other work shares this machine). "
+        f"{results['config']['instances']} instances behind nginx (ip_hash) for every target; "
+        "ratios are ours ÷ the Node peer's.",
+        "",
+        table(results),
+        "",
+        ceilings_table(results),
+        "",
+        cpu_table(results),
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def plots(results, out_dir):
+    """fanout_latency.png and connections_memory.png; returns the paths written."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    written = []
+    colors = {"eventlet": "tab:blue", "gevent": "tab:green", "node": "tab:red"}
+    if not any(_get(r, "fanout", "steps") for r in results["targets"].values()):
+        return written
+    keys = ["fanout"] + (["fanout_small_room"] if any(
+        _get(r, "fanout_small_room", "steps") for r in results["targets"].values()) else [])
+    fig, axes = plt.subplots(1, len(keys), figsize=(8 * len(keys), 5), squeeze=False)
+    limit = results["config"]["fanout"].get("p99_limit_ms", 250)
+    for ax, key in zip(axes[0], keys):
+        for name, r in results["targets"].items():
+            # One point per rate: a retried step replaces the first attempt.
+            by_rate = {}
+            for s in _get(r, key, "steps") or []:
+                if s["latency_ms"]["p50"] is not None:
+                    by_rate[s["offered_deliveries_per_s"]] = s
+            if not by_rate:
+                continue
+            xs = sorted(by_rate)
+            c = colors.get(name)
+            ax.plot(xs, [by_rate[x]["latency_ms"]["p99"] for x in xs], "o-", color=c,
+                    label=f"{LABELS.get(name, name)} p99")
+            ax.plot(xs, [by_rate[x]["latency_ms"]["p50"] for x in xs], "s--", color=c,
+                    alpha=0.6, label=f"{LABELS.get(name, name)} p50")
+        ax.axhline(limit, color="grey", linestyle=":", label=f"{limit:g} ms")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("offered deliveries per second (send rate × room size)")
+        ax.set_ylabel("delivery latency (ms)")
+        k = results["config"][key]["clients"]
+        ax.set_title(f"Fan-out: one room of {k} clients on {results['config']['instances']} "
+                     "instances")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = os.path.join(out_dir, "fanout_latency.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    written.append(path)
+
+    if not any(len(_get(r, "connections", "points") or []) > 1
+               for r in results["targets"].values()):
+        return written
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name, r in results["targets"].items():
+        points = _get(r, "connections", "points") or []
+        if len(points) < 2:
+            continue
+        xs = [p["connections"] for p in points]
+        ys = [sum(v or 0 for v in p["rss_kib"].values()) / 1024 for p in points]
+        ax.plot(xs, ys, "o-", color=colors.get(name), label=LABELS.get(name, name))
+    ax.set_xlabel("open idle connections (all instances)")
+    ax.set_ylabel("RSS of the app processes, summed (MiB)")
+    ax.set_title(f"Memory against connections ({results['config']['instances']} instances)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = os.path.join(out_dir, "connections_memory.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    written.append(path)
+    return written

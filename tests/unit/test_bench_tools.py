@@ -1,0 +1,118 @@
+"""The bench's own parsing and statistics code (bench/): no services, no timing."""
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from bench.httpclient import parse_head  # noqa: E402
+from bench.sio import (decode_packet, encode_connect, encode_event, find_string_field,  # noqa: E402
+                       parse_frames, ws_frame)
+from bench.stats import delivery_counts, percentile, slope, summarize  # noqa: E402
+
+
+def test_percentile_interpolates_between_ranks():
+    values = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert percentile(values, 0) == 1
+    assert percentile(values, 50) == 5.5
+    assert percentile(values, 100) == 10
+    assert percentile(values, 90) == pytest.approx(9.1)
+
+
+def test_percentile_of_one_value_and_of_none():
+    assert percentile([7], 99) == 7
+    assert percentile([], 50) is None
+
+
+def test_percentile_rejects_out_of_range():
+    with pytest.raises(ValueError):
+        percentile([1, 2], 101)
+
+
+def test_summarize_scales_and_sorts():
+    summary = summarize([3_000_000, 1_000_000, 2_000_000], scale=1e-6)
+    assert summary == {"n": 3, "p50": 2.0, "p95": 2.9, "p99": 2.98, "max": 3.0, "mean": 2.0}
+    assert summarize([])["p99"] is None
+
+
+def test_slope_of_a_line_and_of_a_point():
+    assert slope([0, 100, 200], [1000, 1500, 2000]) == pytest.approx(5.0)
+    assert slope([1], [1]) is None
+
+
+def test_delivery_counts_finds_lost_and_duplicated():
+    receivers = 3
+    counts = bytearray(4 * receivers)
+    for seq in range(4):
+        for r in range(receivers):
+            counts[seq * receivers + r] = 1
+    counts[1 * receivers + 2] = 0   # message 1 never reached receiver 2
+    counts[2 * receivers + 0] = 3   # message 2 reached receiver 0 three times
+    assert delivery_counts(counts, receivers, [0, 1, 2, 3]) == (1, 2)
+    assert delivery_counts(counts, receivers, [0, 3]) == (0, 0)
+
+
+def test_encode_event_with_and_without_ack():
+    assert encode_event("join", {"room": "a"}) == '42["join",{"room":"a"}]'
+    assert encode_event("send", {"body": "é"}, ack_id=12) == '4212["send",{"body":"é"}]'
+    assert encode_connect({"token": "t"}) == '40{"token":"t"}'
+    assert encode_connect() == "40"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('0{"sid":"x","pingInterval":20000}', (0, None, None, None, {"sid": "x", "pingInterval": 20000})),
+    ("2", (2, None, None, None, None)),
+    ('40{"sid":"abc"}', (4, 0, "/", None, {"sid": "abc"})),
+    ('4312[{"ok":true}]', (4, 3, "/", 12, [{"ok": True}])),
+    ('42["message",{"id":1}]', (4, 2, "/", None, ["message", {"id": 1}])),
+    ('42/chat,7["x"]', (4, 2, "/chat", 7, ["x"])),
+    ('44{"message":"no"}', (4, 4, "/", None, {"message": "no"})),
+])
+def test_decode_packet(text, expected):
+    assert decode_packet(text) == expected
+
+
+def test_decode_round_trips_the_encoder():
+    assert decode_packet(encode_event("send", {"room": "r", "n": [1, 2]}, 5)) == \
+        (4, 2, "/", 5, ["send", {"room": "r", "n": [1, 2]}])
+
+
+@pytest.mark.parametrize("raw", [
+    b'42["message",{"id": 3, "client_id": "f1-7:123", "body": "b"}]',   # Python's json
+    b'42["message",{"id":3,"client_id":"f1-7:123","body":"b"}]',        # Node's JSON
+])
+def test_find_string_field_reads_both_servers_spacing(raw):
+    assert find_string_field(raw, b"client_id") == b"f1-7:123"
+
+
+def test_find_string_field_absent_or_not_a_string():
+    assert find_string_field(b'{"id": 3}', b"client_id") is None
+    assert find_string_field(b'{"client_id": null}', b"client_id") is None
+
+
+@pytest.mark.parametrize("size", [0, 5, 125, 126, 65535, 65536])
+def test_ws_frames_round_trip_through_the_parser(size):
+    payload = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    frame = ws_frame(payload, opcode=0x2, mask=b"\x01\x02\x03\x04")
+    assert frame[1] & 0x80  # client frames are masked
+    buf = bytearray(frame + b"\x81")  # plus the first byte of a next frame
+    assert parse_frames(buf) == [(True, 0x2, payload)]
+    assert buf == bytearray(b"\x81")
+
+
+def test_parse_frames_waits_for_a_whole_frame():
+    frame = bytes((0x81, 5)) + b"hello"  # an unmasked server frame
+    buf = bytearray(frame[:4])
+    assert parse_frames(buf) == []
+    buf += frame[4:] + frame
+    assert parse_frames(buf) == [(True, 1, b"hello"), (True, 1, b"hello")]
+    assert buf == bytearray()
+
+
+def test_parse_head():
+    status, headers = parse_head(b"HTTP/1.1 201 Created\r\nContent-Length: 12\r\nX-Instance: api-2")
+    assert status == 201
+    assert headers == {"content-length": "12", "x-instance": "api-2"}
