@@ -16,7 +16,7 @@ if _mode not in _WORKER_CLASSES:
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"
 workers = 1
 worker_class = _WORKER_CLASSES[_mode]
-worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "2000"))
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "10000"))
 # Long-lived sockets: the worker's heartbeat, not a request, is what timeout watches.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "20"))

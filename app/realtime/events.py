@@ -95,9 +95,26 @@ def start_heartbeat(app):
         socketio.start_background_task(_heartbeat_loop, app)
 
 
+def _reserved_name_sent_as_event():
+    """True when a client emitted an event named connect or disconnect.
+
+    python-socketio hands such an event to the lifecycle handler, which would
+    let a client mark itself offline or swap its socket's user. A real
+    connect or disconnect runs while the socket is pending (not yet, or no
+    longer, connected); an emitted event only ever comes from a connected one."""
+    return socketio.server.manager.is_connected(request.sid, request.namespace or "/")
+
+
+def _reserved_event_ack(name):
+    metrics.SOCKET_EVENTS.labels("unknown", "error").inc()
+    return ApiError("bad_request", f"Unknown event {name!r}.").to_dict()
+
+
 @socketio.on("connect")
 def on_connect(auth=None):
     """A client connects with {"token": ...} as auth (or ?token=)."""
+    if _reserved_name_sent_as_event():
+        return _reserved_event_ack("connect")
     token = auth.get("token") if isinstance(auth, dict) else None
     token = token or request.args.get("token")
     try:
@@ -118,6 +135,8 @@ def on_connect(auth=None):
 @socketio.on("disconnect")
 def on_disconnect(*reason):
     """A client's socket closed (or timed out)."""
+    if _reserved_name_sent_as_event():
+        return _reserved_event_ack("disconnect")
     user_id = session.get("user_id")
     if user_id is None:
         return

@@ -37,5 +37,9 @@ def drain(app):
 
 def start_drain(app):
     """Called from the worker's SIGTERM handler: do the work outside the handler."""
+    # Set here, not in drain(): the worker gets SIGTERM twice (from the signal to
+    # the process group and from gunicorn's master), and two drains racing to
+    # close the same sockets could keep the worker alive until graceful_timeout.
     if not app.config.get("DRAINING"):
+        app.config["DRAINING"] = True
         socketio.start_background_task(drain, app)

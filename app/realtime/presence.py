@@ -64,6 +64,10 @@ class RedisPresence:
         # key expires, and a sweep removes them and announces who went offline.
         self.instance = f"{instance_id}#{secrets.token_hex(4)}"
         self.ttl = ttl
+        # This process's own sockets (sid -> user id), so that the heartbeat can
+        # write them back if Redis lost them (restarted without persistence, or
+        # down when they connected).
+        self.local = {}
 
     def _key(self, *parts):
         return ":".join((self.PREFIX, *map(str, parts)))
@@ -89,6 +93,7 @@ class RedisPresence:
         pipe.sadd(self._key("instances"), self.instance)
 
     def connect(self, sid, user_id):
+        self.local[sid] = user_id
         alive = self._alive_instances() | {self.instance}
         before = self._user_members([user_id])[user_id]
         pipe = self.redis.pipeline()
@@ -99,6 +104,7 @@ class RedisPresence:
         return not self._live_sids(before, alive)
 
     def disconnect(self, sid, user_id):
+        self.local.pop(sid, None)
         pipe = self.redis.pipeline()
         pipe.srem(self._key("user", user_id), f"{self.instance}|{sid}")
         pipe.hdel(self._key("sids", self.instance), sid)
@@ -121,7 +127,9 @@ class RedisPresence:
         """Refresh this instance, sweep dead ones; returns user ids now offline."""
         pipe = self.redis.pipeline()
         self._mark_alive(pipe)
-        pipe.execute()
+        pipe.hlen(self._key("sids", self.instance))
+        if pipe.execute()[-1] != len(self.local):
+            self._restore_local()
         alive = self._alive_instances()
         gone = []
         for instance in self.redis.smembers(self._key("instances")):
@@ -143,8 +151,29 @@ class RedisPresence:
             gone.extend(sorted(users - self.online_user_ids(users)))
         return gone
 
+    def _restore_local(self):
+        """Writes this instance's sockets to Redis again, from self.local."""
+        local = dict(self.local)
+        pipe = self.redis.pipeline()
+        pipe.delete(self._key("sids", self.instance))
+        for sid, uid in local.items():
+            pipe.sadd(self._key("user", uid), f"{self.instance}|{sid}")
+            pipe.hset(self._key("sids", self.instance), sid, uid)
+        pipe.execute()
+        # A socket that closed meanwhile must not be left behind as online.
+        closed = {sid: uid for sid, uid in local.items() if sid not in self.local}
+        if closed:
+            pipe = self.redis.pipeline()
+            for sid, uid in closed.items():
+                pipe.srem(self._key("user", uid), f"{self.instance}|{sid}")
+                pipe.hdel(self._key("sids", self.instance), sid)
+            pipe.execute()
+        log.info("presence: wrote %d sockets of this instance back to Redis",
+                 len(local) - len(closed))
+
     def forget_instance(self):
         """On a clean shutdown: drop this instance's sockets at once."""
+        self.local.clear()
         sockets = self.redis.hgetall(self._key("sids", self.instance))
         pipe = self.redis.pipeline()
         for sid, uid in sockets.items():
