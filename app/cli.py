@@ -4,7 +4,6 @@ import os
 import time
 
 import click
-from flask import current_app
 from flask_migrate import upgrade
 from sqlalchemy import select, text
 

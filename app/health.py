@@ -5,7 +5,6 @@ import os
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Blueprint, current_app, jsonify
-from sqlalchemy import text
 
 from app.extensions import db
 from app.realtime.presence import presence

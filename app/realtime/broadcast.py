@@ -47,28 +47,28 @@ def presence_changed(room_names, user, online):
                       to=f"room:{name}")
 
 
+def _sockets_of(user, channel):
+    """The user's open sockets on every instance; none if Redis cannot say.
+
+    Without Redis no event crosses instances anyway, and a membership change
+    is in the database, so a later `join` follows it."""
+    try:
+        return presence.sids_of(user.id)
+    except RedisError:
+        log.warning("could not look up %s's sockets for %s", user.username, channel)
+        return []
+
+
 def member_added(room, user):
     """Someone added to a room (a DM, a private room) gets its live events at once,
     on every instance, without a `join` from each of their open sockets."""
     channel = room_channel(room)
-    try:
-        sids = presence.sids_of(user.id)
-    except RedisError:
-        log.warning("could not look up %s's sockets to enter %s", user.username, channel)
-        return
-    for sid in sids:
+    for sid in _sockets_of(user, channel):
         socketio.server.enter_room(sid, channel, namespace="/")
 
 
 def member_left(room, user):
     """A user who left a room stops getting its live events, on every instance."""
     channel = room_channel(room)
-    try:
-        sids = presence.sids_of(user.id)
-    except RedisError:
-        # Without Redis no event crosses instances anyway; the membership is gone,
-        # so a later join is refused.
-        log.warning("could not look up %s's sockets to leave %s", user.username, channel)
-        return
-    for sid in sids:
+    for sid in _sockets_of(user, channel):
         socketio.server.leave_room(sid, channel, namespace="/")

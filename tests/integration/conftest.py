@@ -242,3 +242,30 @@ def run(spawn):
     def run_(argv, env, timeout=60, name=None):
         return spawn(argv, env, name).wait(timeout)
     return run_
+
+
+# --- fixtures for modules that define a `cluster` fixture (scripts/cluster.py) --
+
+@pytest.fixture
+def redis_client(cluster):
+    """A client of the cluster's Redis."""
+    import redis
+    client = redis.Redis.from_url(cluster.redis.url(), decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def load(cluster):
+    """load(tag, **options) -> a started fault_load.ChatLoad, closed after the test."""
+    from fault_load import ChatLoad
+    loads = []
+
+    def make(tag, **options):
+        chat = ChatLoad(cluster, tag, **options)
+        loads.append(chat)
+        return chat.start()
+
+    yield make
+    for chat in loads:
+        chat.close()

@@ -17,10 +17,9 @@ import sys
 import time
 
 import pytest
-import redis
 import requests
 
-from fault_load import ChatLoad, record_figures, rounded, wait_until
+from fault_load import record_figures, rounded, wait_until
 from socket_clients import ChatClient, register
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -63,28 +62,6 @@ def all_instances_up(cluster):
     for instance in cluster.instances:
         if not instance.alive():
             cluster.restart_instance(instance.index)
-
-
-@pytest.fixture
-def load(cluster):
-    """load(tag) -> a started ChatLoad, closed after the test."""
-    loads = []
-
-    def make(tag, **options):
-        chat = ChatLoad(cluster, tag, **options)
-        loads.append(chat)
-        return chat.start()
-
-    yield make
-    for chat in loads:
-        chat.close()
-
-
-@pytest.fixture
-def redis_client(cluster):
-    client = redis.Redis.from_url(cluster.redis.url(), decode_responses=True)
-    yield client
-    client.close()
 
 
 def assert_nothing_lost(figures):

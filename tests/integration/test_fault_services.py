@@ -24,8 +24,8 @@ import uuid
 import pytest
 import requests
 
-from fault_load import (CALL_TIMEOUT, ChatLoad, RestSender, SocketSender, record_figures,
-                        rounded, wait_until)
+from fault_load import (CALL_TIMEOUT, RestSender, SocketSender, record_figures, rounded,
+                        wait_until)
 from socket_clients import ChatClient, http_session, register, unique_name
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -71,20 +71,6 @@ def services_up(cluster):
     for instance in cluster.instances:
         if not instance.alive():
             cluster.restart_instance(instance.index)
-
-
-@pytest.fixture
-def load(cluster):
-    loads = []
-
-    def make(tag, **options):
-        chat = ChatLoad(cluster, tag, **options)
-        loads.append(chat)
-        return chat.start()
-
-    yield make
-    for chat in loads:
-        chat.close()
 
 
 @pytest.fixture

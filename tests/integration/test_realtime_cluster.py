@@ -16,7 +16,6 @@ import uuid
 
 import psycopg2
 import pytest
-import redis
 import requests
 
 from socket_clients import ChatClient, http_session, register, unique_name
@@ -100,13 +99,6 @@ def connect(cluster):
     yield make
     for client in clients:
         client.disconnect()
-
-
-@pytest.fixture
-def redis_client(cluster):
-    client = redis.Redis.from_url(cluster.redis.url(), decode_responses=True)
-    yield client
-    client.close()
 
 
 # --- helpers ------------------------------------------------------------------
