@@ -102,7 +102,11 @@ class Service:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()  # a server that did not come up must not outlive the error
+            raise
 
     def __exit__(self, *exc):
         self.stop()
