@@ -24,7 +24,7 @@ import uuid
 import requests
 import socketio
 
-from socket_clients import ChatClient, http_session, register, unique_name
+from socket_clients import ChatClient, http_session, register, unique_name, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARTIFACT = os.path.join(ROOT, "tests", "artifacts", "reliability.json")
@@ -35,18 +35,6 @@ RETRY_DELAY = 0.25        # between two tries of one send
 GIVE_UP = 60              # seconds a sender keeps retrying one message
 RECONNECT_DELAY = 0.25    # between two reconnection attempts
 RECONNECT_DEADLINE = 60   # seconds a member keeps trying to come back
-
-
-def wait_until(condition, timeout=10, interval=0.05, message="condition"):
-    """Polls `condition` until it returns something truthy; returns that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{message} not met within {timeout}s")
-        time.sleep(interval)
 
 
 def record_figures(scenario, figures):

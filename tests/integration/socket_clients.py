@@ -258,3 +258,15 @@ class ChatClient:
         except Exception:  # already gone (its instance was killed, say)
             pass
         self.session.close()
+
+
+def wait_until(condition, timeout=10, interval=0.05, message="condition"):
+    """Polls `condition` until it returns something truthy; returns that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} not met within {timeout}s")
+        time.sleep(interval)

@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 import requests
 
-from socket_clients import ChatClient, http_session, register, unique_name
+from socket_clients import ChatClient, http_session, register, unique_name, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -102,18 +102,6 @@ def connect(cluster):
 
 
 # --- helpers ------------------------------------------------------------------
-
-def wait_until(condition, timeout=10, interval=0.05, message="condition"):
-    """Polls `condition` until it returns something truthy; returns that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{message} not met within {timeout}s")
-        time.sleep(interval)
-
 
 def instance_url(cluster, number):
     return cluster.instances[number - 1].url
