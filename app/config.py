@@ -5,6 +5,7 @@ import socket
 from dataclasses import dataclass, field
 
 ASYNC_MODES = ("eventlet", "gevent", "threading")
+QUEUE_MODES = ("sharded", "classic")
 
 
 class ConfigError(RuntimeError):
@@ -41,6 +42,7 @@ class Config:
     SECRET_KEY: str = ""
     SQLALCHEMY_DATABASE_URI: str = "sqlite:///chat.db"
     REDIS_URL: str | None = None
+    QUEUE_MODE: str = "sharded"
     INSTANCE_ID: str = field(default_factory=_default_instance_id)
     ASYNC_MODE: str = "eventlet"
     LOG_LEVEL: str = "INFO"
@@ -74,6 +76,7 @@ class Config:
         if async_mode not in ASYNC_MODES:
             raise ConfigError(
                 f"ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, got {async_mode!r}")
+        queue_mode = env.get("QUEUE_MODE") or "sharded"
         cors = env.get("CORS_ORIGINS", "")
         if app_env == "production" and cors.strip() == "*":
             raise ConfigError("CORS_ORIGINS='*' is refused in production: list the origins")
@@ -83,6 +86,7 @@ class Config:
             SQLALCHEMY_DATABASE_URI=database_uri(
                 env.get("DATABASE_URL") or cls.SQLALCHEMY_DATABASE_URI),
             REDIS_URL=env.get("REDIS_URL") or None,
+            QUEUE_MODE=queue_mode,
             INSTANCE_ID=env.get("INSTANCE_ID") or _default_instance_id(),
             ASYNC_MODE=async_mode,
             LOG_LEVEL=env.get("LOG_LEVEL", "INFO").upper(),
@@ -108,6 +112,13 @@ class Config:
                               f"got {self.ASYNC_MODE!r}")
         if self.APP_ENV == "production" and self.CORS_ORIGINS.strip() == "*":
             raise ConfigError("CORS_ORIGINS='*' is refused in production: list the origins")
+        if self.QUEUE_MODE not in QUEUE_MODES:
+            raise ConfigError(f"QUEUE_MODE must be one of {', '.join(QUEUE_MODES)}, "
+                              f"got {self.QUEUE_MODE!r}")
+        if (self.QUEUE_MODE == "classic" and self.REDIS_URL
+                and self.REDIS_URL.startswith("redis+cluster://")):
+            raise ConfigError("QUEUE_MODE=classic needs a single Redis server; a Redis "
+                              "Cluster (redis+cluster://) needs QUEUE_MODE=sharded")
         return self
 
     def as_flask_config(self):

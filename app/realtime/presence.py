@@ -6,12 +6,17 @@ lives on an instance whose alive key exists. An instance that dies without
 cleaning up stops counting when its key expires, and the next sweep by any
 live instance removes its sockets and announces who went offline.
 Without Redis (embedded mode) the same interface is kept in memory.
+
+Every key shares the hash tag {presence}, so that on a Redis Cluster they all
+live in one slot and the multi-key commands and transactions below work
+unchanged (presence is a few commands per connect and per heartbeat: one
+shard carries it easily).
 """
 import logging
 import secrets
 import threading
 
-import redis
+from app.realtime.sharded_queue import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +57,10 @@ class MemoryPresence:
 
 
 class RedisPresence:
-    PREFIX = "presence"
+    PREFIX = "{presence}"
 
     def __init__(self, url, instance_id, ttl):
-        self.redis = redis.Redis.from_url(
+        self.redis = redis_client(
             url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=15,
             decode_responses=True)
         # Sockets are kept under this process's incarnation of the instance, not the

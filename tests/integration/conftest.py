@@ -39,7 +39,7 @@ _APP_VARIABLES = {
     "SEND_RATE_LIMIT", "AUTH_RATE_LIMIT", "RATELIMIT_ENABLED", "PRESENCE_TTL_SECONDS",
     "PROXY_HOPS", "FLASK_APP", "FLASK_DEBUG", "DB_WAIT_SECONDS", "SCHEMA_WAIT_SECONDS",
     "HOST", "PORT", "WORKER_CONNECTIONS", "GUNICORN_TIMEOUT", "GRACEFUL_TIMEOUT",
-    "ACCESS_LOG", "GUNICORN_CMD_ARGS",
+    "ACCESS_LOG", "GUNICORN_CMD_ARGS", "QUEUE_MODE",
 }
 
 
@@ -248,9 +248,9 @@ def run(spawn):
 
 @pytest.fixture
 def redis_client(cluster):
-    """A client of the cluster's Redis."""
-    import redis
-    client = redis.Redis.from_url(cluster.redis.url(), decode_responses=True)
+    """A client of the cluster's Redis (a RedisCluster client on a Redis Cluster)."""
+    from app.realtime.sharded_queue import redis_client as connect
+    client = connect(cluster.redis.url(), decode_responses=True)
     yield client
     client.close()
 
