@@ -5,8 +5,8 @@ app/realtime/sharded_queue.py: one Redis channel per Socket.IO channel, so an
 instance only reads the events of rooms it has sockets in) or `classic`
 (python-socketio's RedisManager on one channel every instance reads; kept for
 A/B measurements, docs/performance.md). Both start listening when the worker
-starts, before it serves (start_queue), and tell local sockets `delivery
-{live}` when they lose Redis and when they are back (LiveDelivery).
+starts, before it serves (app/realtime/lifecycle.py), and tell local sockets
+`delivery {live}` when they lose Redis and when they are back (LiveDelivery).
 
 The classic manager's listener comes back fast:
 
@@ -25,8 +25,6 @@ from socketio.manager import Manager
 
 log = logging.getLogger(__name__)
 
-QUEUE_MODES = ("sharded", "classic")
-START_TIMEOUT = 10.0  # seconds a starting worker waits for the queue before serving anyway
 
 RETRY_MAX = 1.0
 REDIS_OPTIONS = {
@@ -44,16 +42,6 @@ def queue_manager(redis_url, mode="sharded"):
         return ChatRedisManager(redis_url, channel="chat-socketio")
     from app.realtime.sharded_queue import ShardedRedisManager
     return ShardedRedisManager(redis_url, channel="chat")
-
-
-def start_queue(server, timeout=START_TIMEOUT):
-    """Initialises the server's manager now (python-socketio would wait for the
-    first connection) and waits until it listens; False if Redis did not answer."""
-    if not server.manager_initialized:
-        server.manager_initialized = True
-        server.manager.initialize()
-    wait = getattr(server.manager, "wait_live", None)
-    return wait(timeout) if wait else True
 
 
 class LiveDelivery:
