@@ -259,3 +259,20 @@ def test_redis_restart_tells_sockets_and_resubscribes_every_room(
                              "client_id": client_id()})
     assert ack.get("ok") is True, ack
     far.wait_for("message", lambda p: p["id"] == ack["message"]["id"], timeout=5)
+
+
+def test_send_limit_and_presence_are_kept_in_redis(cluster, user, connect, redis_client):
+    """What else uses Redis works on each kind: the send limit counts in Redis
+    (not in the per-instance memory it falls back to when Redis fails), and
+    presence is stored under its one hash tag."""
+    alice = user()
+    room = room_with(alice)
+    client = connect(alice, 3)
+    client.join(room)
+    ack = client.call("send", {"room": room, "body": "counted", "client_id": client_id()})
+    assert ack.get("ok") is True, ack
+    user_id = alice.user["id"]
+    counters = [key for key in redis_client.scan_iter(match="LIMITS*")
+                if f"/send/{user_id}/" in key]
+    assert counters, "no send-limit counter in Redis"
+    assert redis_client.smembers(f"{{presence}}:user:{user_id}")
