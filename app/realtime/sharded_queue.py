@@ -50,6 +50,8 @@ SUBSCRIBE_TIMEOUT = 5.0  # how long a caller waits for Redis to confirm a subscr
 ENTER_TIMEOUT = 3.0      # how long enter_room waits for a remote socket's instance
 SID_SEP = "~"            # <instance tag>~<engine.io id>: a socket id says where it lives
 RESUBSCRIBE_BATCH = 500  # channels per SUBSCRIBE command after a reconnect
+HEALTH_INTERVAL = 5.0    # seconds between PINGs on an idle-looking pub/sub connection
+HEALTH_TIMEOUT = 5.0     # a PING unanswered this long means Redis is unreachable
 CLUSTER_SCHEME = "redis+cluster"
 
 
@@ -165,6 +167,23 @@ class _Shard:
                 self._lost(exc)
             time.sleep(retry)
             retry = min(retry * 2, RETRY_MAX)
+
+    def watch(self):
+        """PINGs Redis every HEALTH_INTERVAL seconds and closes a connection whose
+        PING goes unanswered for HEALTH_TIMEOUT (a hung Redis or a lost network
+        closes nothing by itself), so that the listener starts over and local
+        sockets hear that delivery is off."""
+        while True:
+            time.sleep(HEALTH_INTERVAL)
+            with self.lock:
+                conn = self.conn
+                if conn is None:
+                    continue
+                event = self._send([])
+            if not event.wait(HEALTH_TIMEOUT) and self.conn is conn:
+                log.error("message queue: Redis %s:%s did not answer a PING in %.0f s; "
+                          "reconnecting", *self.address, HEALTH_TIMEOUT)
+                conn.disconnect()
 
     def _connect(self):
         conn = self.connection_class(**self.kwargs)
@@ -300,6 +319,7 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
             shard = _Shard(self, address, node_kwargs, sharded=self.cluster)
             self._shards[address] = shard
             self.server.start_background_task(shard.run)
+            self.server.start_background_task(shard.watch)
 
     def _shard_for(self, channel):
         if not self.cluster:

@@ -13,6 +13,7 @@ The key real-time tests of test_realtime_cluster.py run here too, on each
 Redis kind (imported below, so they use this module's cluster).
 """
 import os
+import signal
 import sys
 import time
 import uuid
@@ -259,6 +260,30 @@ def test_redis_restart_tells_sockets_and_resubscribes_every_room(
                              "client_id": client_id()})
     assert ack.get("ok") is True, ack
     far.wait_for("message", lambda p: p["id"] == ack["message"]["id"], timeout=5)
+
+
+def redis_processes(cluster):
+    return ([node.proc for node in cluster.redis.nodes] if cluster.redis_cluster
+            else [cluster.redis.proc])
+
+
+def test_a_hung_redis_is_noticed_and_sockets_are_told(cluster, user, connect):
+    """Redis that stops answering without closing its connections (SIGSTOP, as a
+    hung server or a lost network would look): the queue's PING goes unanswered,
+    sockets hear `delivery {live: false}`, then `{live: true}` once it answers."""
+    alice = user()
+    client = connect(alice, 2)
+    processes = redis_processes(cluster)
+    for proc in processes:
+        os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        client.wait_for("delivery", lambda p: p == {"live": False}, timeout=20)
+    finally:
+        for proc in processes:
+            os.kill(proc.pid, signal.SIGCONT)
+    client.wait_for("delivery", lambda p: p == {"live": True}, timeout=20)
+    if cluster.redis_cluster:
+        cluster.redis.wait_ok()
 
 
 def test_send_limit_and_presence_are_kept_in_redis(cluster, user, connect, redis_client):
