@@ -47,7 +47,7 @@ RESULTS = os.path.join(ROOT, "bench", "results")
 TARGETS = ("chat-classic", "chat-sharded", "node-classic", "node-sharded")
 LAYOUTS = ("one", "spread1", "spread2")
 MODES = {
-    "short": {"instances": [2, 4], "rooms_per_instance": 4, "messages": 400,
+    "short": {"instances": [2, 4], "rooms_per_instance": 4, "messages": 300,
               "in_flight": 8, "idle_seconds": 3.0},
     "full": {"instances": [2, 4, 8], "rooms_per_instance": 6, "messages": 800,
              "in_flight": 8, "idle_seconds": 4.0},
@@ -129,7 +129,7 @@ async def run_layout(target, layout, cfg, tokens, tag):
     rooms = cfg["rooms_per_instance"] * n
     places = placement(layout, rooms, n)
     ports = target.instance_ports()
-    names = [f"so{tag}{layout[:2]}{k}" for k in range(rooms)]
+    names = [f"so{tag}{layout}-{k}" for k in range(rooms)]
     for k, name in enumerate(names):
         await target.create_room(name, tokens[2 * k])
         await target.join_room(name, tokens[2 * k + 1])
