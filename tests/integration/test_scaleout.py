@@ -249,10 +249,13 @@ def test_redis_restart_tells_sockets_and_resubscribes_every_room(
     try:
         near.wait_for("delivery", lambda p: p == {"live": False}, timeout=10)
         far.wait_for("delivery", lambda p: p == {"live": False}, timeout=10)
+        # A socket that connects meanwhile is told at once.
+        late = connect(alice, 1)
+        late.wait_for("delivery", lambda p: p == {"live": False}, timeout=5)
     finally:
         cluster.redis.start()
-    near.wait_for("delivery", lambda p: p == {"live": True}, timeout=15)
-    far.wait_for("delivery", lambda p: p == {"live": True}, timeout=15)
+    for client in (near, far, late):
+        client.wait_for("delivery", lambda p: p == {"live": True}, timeout=15)
     # Back: both instances have the room's channel again, and it carries messages.
     assert subscribers(cluster, redis_client, room_channel(room)) == 2
     assert subscribers(cluster, redis_client, host_channel(near.sid)) == 1
