@@ -9,8 +9,7 @@ is subscribed to a room's channel) and through what clients receive; the cost
 of a message on the instances without the room's sockets is measured from the
 gunicorn workers' CPU time (/proc/<pid>/stat).
 
-The key real-time tests of test_realtime_cluster.py run here too, on each
-Redis kind (imported below, so they use this module's cluster).
+test_realtime_redis_cluster.py runs the key real-time tests on a Redis Cluster.
 """
 import os
 import signal
@@ -20,16 +19,8 @@ import uuid
 
 import pytest
 
-from socket_clients import ChatClient, register, unique_name, wait_until
-# The key cross-instance tests, collected again here on this module's clusters
-# (their fixtures come along; `cluster` is this module's).
-from test_realtime_cluster import (  # noqa: F401
-    all_instances_up, connect, test_message_sent_on_one_instance_reaches_each_other_instance_exactly_once,
-    test_presence_follows_a_users_sockets_across_instances_and_a_killed_instance,
-    test_private_room_non_member_receives_nothing_from_it,
-    test_reconnected_client_gets_exactly_the_missed_messages_from_sync,
-    test_rest_post_on_one_instance_arrives_live_on_the_others,
-    test_typing_and_read_events_reach_other_instances, user)
+from socket_clients import unique_name, wait_until
+from test_realtime_cluster import all_instances_up, connect, user  # noqa: F401  (fixtures)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
