@@ -1,5 +1,6 @@
-"""The browser chat client (app/templates/index.html, app/static/chat.js), driven
-in Debian's Chromium by Playwright against a local 2-instance cluster.
+"""The browser chat client (app/templates/index.html, the ES modules in
+app/static/js/), driven in Debian's Chromium by Playwright against a local
+2-instance cluster, on a desktop and on a phone viewport.
 
 How two users end up on different instances: nginx's ip_hash sends every
 browser on this machine (all 127.0.0.1) to the same instance, call it X. So one
@@ -99,8 +100,8 @@ def routes(cluster):
 def contexts(browser):
     """Makes browser contexts (one per user); closes them after the test.
 
-    Any uncaught script error, or anything the page's Content Security Policy
-    blocked, fails the test.
+    Any uncaught script error, anything the page's Content Security Policy
+    blocked, or a page file (module, style) that failed to load fails the test.
     """
     made, problems = [], []
 
@@ -108,11 +109,21 @@ def contexts(browser):
         if "Content Security Policy" in message.text:
             problems.append(message.text)
 
+    def on_request_failed(request):
+        if "/static/" in request.url:
+            problems.append(f"{request.url}: {request.failure}")
+
+    def on_response(response):
+        if "/static/" in response.url and response.status >= 400:
+            problems.append(f"{response.url}: {response.status}")
+
     def make(viewport=DESKTOP, token=None):
         context = browser.new_context(viewport=viewport)
         context.set_default_timeout(TIMEOUT_MS)
         context.on("console", on_console)
         context.on("weberror", lambda error: problems.append(str(error.error)))
+        context.on("requestfailed", on_request_failed)
+        context.on("response", on_response)
         if token:
             # Runs in every document, about:blank too (which has no storage).
             context.add_init_script(
@@ -188,10 +199,31 @@ def open_chat(context, base, room=None):
 
 
 def log_in(page, username, password=PASSWORD):
-    page.fill("#login-username", username)
-    page.fill("#login-password", password)
-    page.click("#login-form button[type=submit]")
+    page.get_by_role("textbox", name="Username").fill(username)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Log in", exact=True).click()
     expect(page.locator("#chat-view")).to_be_visible()
+
+
+CONTROL = re.compile(r'^\s*- (button|tab|link|textbox|searchbox|checkbox|combobox)\b'
+                     r'(?: "((?:[^"\\]|\\.)*)")?')
+
+
+def controls(page):
+    """(role, accessible name) of every control a screen reader would find now."""
+    found = []
+    for line in page.locator("body").aria_snapshot().splitlines():
+        match = CONTROL.match(line)
+        if match:
+            found.append((match.group(1), match.group(2) or ""))
+    return found
+
+
+def assert_each_control_has_one_clear_name(page):
+    found = controls(page)
+    assert found
+    assert [c for c in found if not c[1].strip()] == [], "controls without a name"
+    assert sorted({c for c in found if found.count(c) > 1}) == [], "controls sharing a name"
 
 
 def bodies(page):
