@@ -340,6 +340,53 @@ def test_two_users_on_two_instances_chat_see_typing_and_presence(cluster, routes
     expect(alice_page.locator('#members-offline [data-username="bob"]')).to_be_visible()
 
 
+# --- 1c. unread counts of the rooms not open ------------------------------------
+
+def test_message_deleted_in_a_room_not_open_lowers_its_unread_count(cluster, routes,
+                                                                   contexts):
+    reader = Api.register(cluster.url, "Reader")
+    writer = Api.register(cluster.url, "Writer")
+    here = reader.create_room("here", members=[writer])
+    there = reader.create_room("there", members=[writer])
+    page = open_chat(contexts(token=reader.token), routes["nginx"], here)
+    opened = time.monotonic()
+    badge = page.locator(f'#room-list a[data-room="{there}"] .badge')
+
+    one = writer.send(there, "one")
+    two = writer.send(there, "two")
+    expect(badge).to_have_text("2")
+    writer.call("DELETE", f"/api/messages/{one['id']}")
+    # At once, not at the room list's 30-second refresh.
+    expect(badge).to_have_text("1", timeout=5000)
+    expect(page).to_have_title(re.compile(r"^\(1\) "))
+
+    # Read "two" in its room, then go back: deleting it now changes nothing.
+    page.locator(f'#room-list a[data-room="{there}"]').click()
+    expect_once(page, "two")
+    deadline = time.monotonic() + 10
+    while reader.call("GET", f"/api/rooms/{there}")["last_read_id"] != two["id"]:
+        assert time.monotonic() < deadline, "the page never marked the room read"
+        page.wait_for_timeout(100)
+    page.locator(f'#room-list a[data-room="{here}"]').click()
+    expect(page.locator("#room-title")).to_have_text(f"#{here}")
+    expect(badge).to_have_count(0)
+    three = writer.send(there, "three")
+    expect(badge).to_have_text("1")
+    writer.call("DELETE", f"/api/messages/{two['id']}")     # already read
+    writer.send(there, "four")
+    expect(badge).to_have_text("2", timeout=5000)           # "three" and "four"
+    writer.call("DELETE", f"/api/messages/{three['id']}")
+    expect(badge).to_have_text("1", timeout=5000)
+    # My own deleted message was never unread.
+    mine = reader.send(there, "mine")
+    reader.call("DELETE", f"/api/messages/{mine['id']}")
+    writer.send(there, "five")
+    expect(badge).to_have_text("2", timeout=5000)           # "four" and "five"
+    assert time.monotonic() - opened < 30, "too slow to tell the fix from the 30-second refresh"
+    # The server agrees.
+    assert reader.call("GET", f"/api/rooms/{there}")["unread"] == 2
+
+
 # --- 2. history ---------------------------------------------------------------
 
 def test_scrolling_up_loads_older_history_in_order_without_duplicates(cluster, routes,

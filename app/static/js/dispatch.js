@@ -3,7 +3,7 @@
 import { receive, update } from "./history.js";
 import { settlePending } from "./pending.js";
 import { onPresence } from "./presence.js";
-import { countUnread, loadRooms } from "./rooms.js";
+import { countUnread, loadRooms, uncountUnread } from "./rooms.js";
 import { isOpen, rooms } from "./state.js";
 import { onTyping } from "./typing.js";
 
@@ -24,6 +24,7 @@ function onMessageEdited(m) {
 
 function onMessageDeleted(m) {
   if (isOpen(m.room)) update(m);
+  else uncountUnread(m);
 }
 
 export const serverEvents = {

@@ -1,5 +1,6 @@
 // Read markers: what the open room has been read up to, sent with `read`.
 import { emitAck, connection } from "./socket.js";
+import { noteRead } from "./rooms.js";
 import { current, maxId } from "./state.js";
 
 const READ_DELAY_MS = 400;
@@ -16,6 +17,7 @@ export function markRead() {
     const res = await emitAck("read", { room, message_id: id });
     if (res && res.ok) {
       sent.set(room, Math.max(sent.get(room) || 0, id));
+      noteRead(room, id);
     }
   }, READ_DELAY_MS);
 }

@@ -34,6 +34,22 @@ export function countUnread(m) {
   renderRooms();
 }
 
+// A message of a room that is not open was deleted: if it was one of that
+// room's unread ones (by someone else, after my last read), it no longer is.
+export function uncountUnread(m) {
+  const room = rooms.get(m.room);
+  if (!room || !room.member || isMine(m) || !(room.unread > 0)) return;
+  if (m.id <= (room.last_read_id || 0)) return;
+  room.unread -= 1;
+  renderRooms();
+}
+
+// The server took my read marker for `name` up to `id`.
+export function noteRead(name, id) {
+  const room = rooms.get(name);
+  if (room && !(room.last_read_id >= id)) room.last_read_id = id;
+}
+
 export function markOpened(room) {
   room.unread = 0;
   renderRooms();
