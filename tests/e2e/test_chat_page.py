@@ -340,6 +340,60 @@ def test_two_users_on_two_instances_chat_see_typing_and_presence(cluster, routes
     expect(alice_page.locator('#members-offline [data-username="bob"]')).to_be_visible()
 
 
+# --- 1b. the log-in / register switch ------------------------------------------
+
+def test_log_in_and_register_are_tabs_and_each_control_has_one_name(cluster, routes,
+                                                                     contexts):
+    page = contexts().new_page()
+    page.goto(routes["nginx"] + "/")
+    expect(page.get_by_role("tablist", name="Log in or create an account")).to_be_visible()
+    tabs = page.get_by_role("tab")
+    expect(tabs).to_have_text(["Log in", "Create account"])
+    log_in_tab = page.get_by_role("tab", name="Log in")
+    register_tab = page.get_by_role("tab", name="Create account")
+    expect(log_in_tab).to_have_attribute("aria-selected", "true")
+    expect(register_tab).to_have_attribute("aria-selected", "false")
+    # One button named "Log in": the form's, inside the panel its tab names.
+    expect(page.get_by_role("button", name="Log in", exact=True)).to_have_count(1)
+    expect(page.get_by_role("tabpanel")).to_have_count(1)
+    expect(page.get_by_role("tabpanel", name="Log in").get_by_role(
+        "button", name="Log in", exact=True)).to_be_visible()
+    assert_each_control_has_one_clear_name(page)
+
+    # The keyboard moves between tabs (arrows, Home/End); only the chosen one is a tab stop.
+    log_in_tab.focus()
+    page.keyboard.press("ArrowRight")
+    expect(register_tab).to_be_focused()
+    expect(register_tab).to_have_attribute("aria-selected", "true")
+    expect(log_in_tab).to_have_attribute("aria-selected", "false")
+    expect(log_in_tab).to_have_attribute("tabindex", "-1")
+    expect(page.get_by_role("tabpanel")).to_have_count(1)
+    panel = page.get_by_role("tabpanel", name="Create account")
+    expect(panel).to_be_visible()
+    expect(page.get_by_role("button", name="Create account", exact=True)).to_have_count(1)
+    expect(page.get_by_role("button", name="Log in", exact=True)).to_have_count(0)
+    assert_each_control_has_one_clear_name(page)
+    page.keyboard.press("Home")
+    expect(log_in_tab).to_be_focused()
+    expect(log_in_tab).to_have_attribute("aria-selected", "true")
+    page.keyboard.press("End")
+    expect(register_tab).to_have_attribute("aria-selected", "true")
+
+    # A click on a tab puts the cursor in its first field; the panel creates an account.
+    log_in_tab.click()
+    register_tab.click()
+    expect(panel.get_by_role("textbox", name="Username")).to_be_focused()
+    username = "t" + uuid.uuid4().hex[:10]
+    panel.get_by_role("textbox", name="Username").fill(username)
+    panel.get_by_role("textbox", name="Display name (optional)").fill("Tab Tester")
+    panel.get_by_role("textbox", name="Password").fill(PASSWORD)
+    panel.get_by_role("button", name="Create account", exact=True).click()
+    expect(page.locator("#chat-view")).to_be_visible()
+    expect(page.locator("#me-username")).to_have_text("@" + username)
+    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+    assert_each_control_has_one_clear_name(page)
+
+
 # --- 1c. unread counts of the rooms not open ------------------------------------
 
 def test_message_deleted_in_a_room_not_open_lowers_its_unread_count(cluster, routes,
@@ -620,7 +674,57 @@ def test_hostile_message_and_display_name_render_as_text(cluster, routes, contex
     assert page.evaluate("window.__pwned") is None
 
 
-# --- 5. how it looks -----------------------------------------------------------
+# --- 5. a phone ------------------------------------------------------------------
+
+def test_phone_user_chats_through_the_drawers(cluster, routes, contexts):
+    pocket = Api.register(cluster.url, "Pocket Alice")
+    desk = Api.register(cluster.url, "Desk Bob")
+    first = pocket.create_room("pocket", members=[desk])
+    second = pocket.create_room("desk", members=[desk])
+
+    phone = contexts(viewport=PHONE).new_page()
+    phone.goto(f"{routes['nginx']}/#{first}")
+    log_in(phone, pocket.user["username"])
+    desk_page = open_chat(contexts(token=desk.token), routes["direct"], first)
+    expect(phone.locator("#connection")).to_have_attribute("data-state", "connected")
+    expect(phone.locator("#room-title")).to_have_text(f"#{first}")
+    expect(phone.locator("#instance")).to_have_text(routes["nginx_instance"])
+    expect(desk_page.locator("#instance")).to_have_text(routes["direct_instance"])
+    expect(phone.locator("#sidebar")).to_be_hidden()
+    expect(phone.locator("#members")).to_be_hidden()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert_each_control_has_one_clear_name(phone)
+
+    send_from_page(phone, "from the phone")
+    expect_once(desk_page, "from the phone")
+    send_from_page(desk_page, "from the desk")
+    expect_once(phone, "from the desk")
+
+    # News in the other room: a dot on the room-list button; the drawer opens it.
+    desk.send(second, "over here")
+    expect(phone.locator("#sidebar-unread")).to_be_visible()
+    phone.get_by_role("button", name="Show the room list").click()
+    expect(phone.locator("#sidebar")).to_be_visible()
+    expect(phone.locator(f'#room-list a[data-room="{second}"] .badge')).to_have_text("1")
+    phone.locator(f'#room-list a[data-room="{second}"]').click()
+    expect(phone.locator("#sidebar")).to_be_hidden()
+    expect(phone.locator("#room-title")).to_have_text(f"#{second}")
+    expect_once(phone, "over here")
+    expect(phone.locator("#sidebar-unread")).to_be_hidden()
+    expect(phone.locator("#composer-input")).to_be_focused()
+
+    # The people drawer shows who is online; Esc closes it.
+    phone.get_by_role("button", name=re.compile(r"^Show who is in the room")).click()
+    expect(phone.locator("#members")).to_be_visible()
+    expect(phone.locator(f'#members-online [data-username="{desk.user["username"]}"]')
+           ).to_be_visible()
+    phone.keyboard.press("Escape")
+    expect(phone.locator("#members")).to_be_hidden()
+    send_from_page(phone, "back at my desk soon")
+    expect_once(phone, "back at my desk soon")
+
+
+# --- 6. how it looks -----------------------------------------------------------
 
 def test_screenshots_of_the_main_screens(cluster, routes, contexts):
     # People of their own, so that other tests' rooms stay out of the pictures.
