@@ -35,19 +35,19 @@ def _sources(html):
 
 
 def _module_graph(entry):
-    """Every module the client imports, following `from "./x.js"` from `entry` (a /static/ URL)."""
-    found, todo = set(), [entry]
+    """{module: [modules it imports]} from `entry` (a /static/ URL), following `from "./x.js"`."""
+    graph, todo = {}, [entry]
     while todo:
         url = todo.pop()
-        if url in found:
+        if url in graph:
             continue
-        found.add(url)
         with open(os.path.join(STATIC, url.removeprefix("/static/")), encoding="utf-8") as f:
             source = f.read()
         base = url.rsplit("/", 1)[0]
-        for name in re.findall(r"""\bfrom\s+["']\./([\w.-]+\.js)["']""", source):
-            todo.append(f"{base}/{name}")
-    return found
+        graph[url] = [f"{base}/{name}" for name in
+                      re.findall(r"""\bfrom\s+["']\./([\w.-]+\.js)["']""", source)]
+        todo.extend(graph[url])
+    return graph
 
 
 def test_page_is_served_with_the_instance_in_the_footer(client, app):
@@ -80,7 +80,7 @@ def test_every_static_file_the_page_references_is_served(client):
 
 
 def test_every_client_module_is_served_as_javascript(client):
-    modules = _module_graph("/static/js/main.js")
+    modules = set(_module_graph("/static/js/main.js"))
     on_disk = {f"/static/js/{name}" for name in os.listdir(os.path.join(STATIC, "js"))}
     assert modules == on_disk   # every module is imported, every import exists
     for url in modules:
@@ -100,6 +100,24 @@ def test_vendored_socket_io_client_exists_and_its_version_is_noted(client):
     assert "socket.io-client" in readme and SOCKET_IO_VERSION in readme
     html = client.get("/").get_data(as_text=True)
     assert f"socket.io-client {SOCKET_IO_VERSION}" in html
+
+
+def test_client_modules_import_each_other_without_cycles():
+    graph = _module_graph("/static/js/main.js")
+    done, path = set(), []
+
+    def visit(module):
+        assert module not in path, " -> ".join(path[path.index(module):] + [module])
+        if module in done:
+            return
+        path.append(module)
+        for imported in graph[module]:
+            visit(imported)
+        path.pop()
+        done.add(module)
+
+    visit("/static/js/main.js")
+    assert len(done) == len(graph) > 10
 
 
 def test_client_modules_never_write_html_from_data():

@@ -1,6 +1,7 @@
 // Which handler each Socket.IO server event goes to: the one table to extend
 // when the server announces something new.
-import { receive, update } from "./history.js";
+import { receive } from "./history.js";
+import { insertMessage } from "./message-list.js";
 import { settlePending } from "./pending.js";
 import { onPresence } from "./presence.js";
 import { countUnread, loadRooms, uncountUnread } from "./rooms.js";
@@ -18,12 +19,14 @@ function onMessage(m) {
   countUnread(m);
 }
 
+// An edit or a deletion: the open room shows it; another room's unread count
+// drops if a deleted message was unread there.
 function onMessageEdited(m) {
-  if (isOpen(m.room)) update(m);
+  if (isOpen(m.room)) insertMessage(m);
 }
 
 function onMessageDeleted(m) {
-  if (isOpen(m.room)) update(m);
+  if (isOpen(m.room)) insertMessage(m);
   else uncountUnread(m);
 }
 

@@ -119,11 +119,6 @@ export function receive(messages, fromSync) {
   return added;
 }
 
-// A message of the open room changed (edited or deleted).
-export function update(m) {
-  insertMessage(m);
-}
-
 // Fetches what the open room missed after the last id we have, then goes
 // live. Resolves to {missed, complete}; not complete means too far behind.
 export async function catchUp(name) {

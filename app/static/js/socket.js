@@ -19,11 +19,12 @@ export const connection = {
 const inflight = new Set();   // ack waiters to settle if the socket drops
 let joined = new Map();       // room -> join ack promise, for this connection
 
-// Opens the connection. `hooks`: onConnect(isReconnect), onDisconnect(reason),
-// onRefused(error) and the server events, {event: handler}.
-export function connect(token, hooks) {
+// Opens the connection; getToken() is asked at every (re)connect. `hooks`:
+// onConnect(isReconnect), onDisconnect(reason), onRefused(error), and
+// `events`, {server event: handler}.
+export function connect(getToken, hooks) {
   const socket = io({
-    auth: (cb) => cb({ token: token() }),
+    auth: (cb) => cb({ token: getToken() }),
     reconnectionDelay: 500,
     reconnectionDelayMax: 3000,
     timeout: 8000,
