@@ -101,17 +101,14 @@ def contexts(browser):
     """Makes browser contexts (one per user); closes them after the test.
 
     Any uncaught script error, anything the page's Content Security Policy
-    blocked, or a page file (module, style) that failed to load fails the test.
+    blocked, or a page file (module, style) that the server did not serve
+    fails the test.
     """
     made, problems = [], []
 
     def on_console(message):
         if "Content Security Policy" in message.text:
             problems.append(message.text)
-
-    def on_request_failed(request):
-        if "/static/" in request.url:
-            problems.append(f"{request.url}: {request.failure}")
 
     def on_response(response):
         if "/static/" in response.url and response.status >= 400:
@@ -122,7 +119,6 @@ def contexts(browser):
         context.set_default_timeout(TIMEOUT_MS)
         context.on("console", on_console)
         context.on("weberror", lambda error: problems.append(str(error.error)))
-        context.on("requestfailed", on_request_failed)
         context.on("response", on_response)
         if token:
             # Runs in every document, about:blank too (which has no storage).
@@ -724,7 +720,41 @@ def test_phone_user_chats_through_the_drawers(cluster, routes, contexts):
     expect_once(phone, "back at my desk soon")
 
 
-# --- 6. how it looks -----------------------------------------------------------
+# --- 6. a file that does not arrive -------------------------------------------------
+
+def test_page_reloads_when_one_of_its_modules_fails_to_load(cluster, routes, contexts):
+    """Any module lost on the way fails the whole module graph (Chromium loses
+    requests in flight when a network interface comes or goes, e.g. a Docker
+    network): the page reloads itself, up to three times, then says so."""
+    user = Api.register(cluster.url, "Flaky Network")
+    context = contexts(token=user.token)
+    page = context.new_page()
+    losses = {"left": 2}
+
+    def lose_twice(route):
+        if losses["left"]:
+            losses["left"] -= 1
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    page.route("**/static/js/reads.js", lose_twice)
+    page.goto(routes["nginx"] + "/")
+    expect(page.locator("#chat-view")).to_be_visible()
+    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+    assert losses["left"] == 0
+    expect(page.locator("#load-failed")).to_be_hidden()
+    assert page.evaluate("sessionStorage.getItem('chat.loadRetries')") is None
+
+    lost = context.new_page()
+    lost.route("**/static/js/reads.js", lambda route: route.abort("internetdisconnected"))
+    lost.goto(routes["nginx"] + "/")
+    expect(lost.get_by_role("alert").filter(has_text="could not load")).to_be_visible()
+    expect(lost.locator("#chat-view")).to_be_hidden()
+    expect(lost.locator("#auth-view")).to_be_hidden()
+
+
+# --- 7. how it looks -----------------------------------------------------------
 
 def test_screenshots_of_the_main_screens(cluster, routes, contexts):
     # People of their own, so that other tests' rooms stay out of the pictures.

@@ -63,7 +63,8 @@ def test_page_is_served_with_the_instance_in_the_footer(client, app):
 def test_page_loads_only_local_scripts_and_styles(client):
     html = client.get("/").get_data(as_text=True)
     found = _sources(html)
-    assert found.scripts == ["/static/vendor/socket.io.min.js", "/static/js/main.js"]
+    assert found.scripts == ["/static/vendor/socket.io.min.js", "/static/js/main.js",
+                             "/static/boot.js"]
     assert found.modules == ["/static/js/main.js"]
     assert found.inline_scripts == 0
     for url in found.scripts + found.links:
@@ -120,12 +121,12 @@ def test_client_modules_import_each_other_without_cycles():
     assert len(done) == len(graph) > 10
 
 
-def test_client_modules_never_write_html_from_data():
+def test_client_scripts_never_write_html_from_data():
     folder = os.path.join(STATIC, "js")
-    names = sorted(os.listdir(folder))
-    assert "main.js" in names
-    for name in names:
-        with open(os.path.join(folder, name), encoding="utf-8") as f:
+    paths = [os.path.join(folder, name) for name in sorted(os.listdir(folder))]
+    assert os.path.join(folder, "main.js") in paths
+    for name in paths + [os.path.join(STATIC, "boot.js")]:
+        with open(name, encoding="utf-8") as f:
             source = f.read()
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write",
                      "eval(", "new Function"):
