@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import signal
-import sys
 import time
 import uuid
 
@@ -30,9 +29,9 @@ import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
 
+from cluster import Cluster  # scripts/ is on sys.path (tests/conftest.py)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from cluster import Cluster  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
