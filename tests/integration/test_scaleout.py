@@ -229,6 +229,25 @@ def test_the_last_local_socket_leaving_unsubscribes_the_instance(
     assert not first.received("message")
 
 
+def test_leaving_and_joining_again_at_once_keeps_the_room_live(
+        cluster, user, connect, redis_client):
+    """An UNSUBSCRIBE still in flight when the room is subscribed again must not
+    look like Redis dropping the channel (which makes the queue start over)."""
+    alice, bob = user(), user()
+    room = room_with(alice, bob)
+    client, sender = connect(alice, 1), connect(bob, 2)
+    sender.join(room)
+    for _ in range(20):
+        client.join(room)
+        assert client.call("leave", {"room": room}) == {"ok": True}
+    client.join(room)
+    assert subscribers(cluster, redis_client, room_channel(room)) == 2
+    ack = sender.call("send", {"room": room, "body": "still live", "client_id": client_id()})
+    client.wait_for("message", lambda p: p["id"] == ack["message"]["id"], timeout=5)
+    time.sleep(SETTLE)
+    assert not client.received("delivery")
+
+
 def test_redis_restart_tells_sockets_and_resubscribes_every_room(
         cluster, user, connect, redis_client):
     alice, bob = user(), user()
