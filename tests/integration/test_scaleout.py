@@ -13,20 +13,15 @@ test_realtime_redis_cluster.py runs the key real-time tests on a Redis Cluster.
 """
 import os
 import signal
-import sys
 import time
 import uuid
 
 import pytest
 
 from socket_clients import unique_name, wait_until
-from test_realtime_cluster import all_instances_up, connect, user  # noqa: F401  (fixtures)
+from test_realtime_cluster import connect, user  # noqa: F401  (fixtures)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from cluster import Cluster  # noqa: E402
-
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("all_instances_up")]
 
 INSTANCES = 4
 PRESENCE_TTL = 9  # as in test_realtime_cluster.py (its presence test kills an instance)
@@ -49,12 +44,10 @@ IDLE_BUDGET_PER_MESSAGE = 10e-6
 
 @pytest.fixture(scope="module", params=[("single", "eventlet"), ("cluster", "gevent")],
                 ids=["redis", "redis-cluster"])
-def cluster(request):
+def cluster_options(request):
     kind, async_mode = request.param
-    running = Cluster(instances=INSTANCES, async_mode=async_mode, extra_env=CLUSTER_ENV,
-                      redis_cluster=kind == "cluster")
-    request.addfinalizer(running.stop)
-    return running.start()
+    return {"instances": INSTANCES, "async_mode": async_mode, "extra_env": CLUSTER_ENV,
+            "redis_cluster": kind == "cluster"}
 
 
 # --- helpers --------------------------------------------------------------------
