@@ -453,6 +453,9 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
         self._publish({"method": "enter_room", "sid": sid, "room": room,
                        "namespace": namespace or "/", "host_id": self.host_id,
                        "request": request, "reply_to": self.tag})
+        if not self.live:  # no answer could reach this instance now
+            self._replies.pop(request, None)
+            return
         if not event.wait(ENTER_TIMEOUT):
             self._replies.pop(request, None)
             log.warning("message queue: no answer putting remote socket %s in %s", sid, room)
