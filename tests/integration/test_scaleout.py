@@ -35,11 +35,14 @@ CLUSTER_ENV = {
 SETTLE = 0.5          # seconds for a duplicate or stray event to show up
 PREFIX = "chat"       # the sharded queue's channel prefix (app/realtime/queue.py)
 CLOCK_TICK = 1 / os.sysconf("SC_CLK_TCK")
-MESSAGES = 500        # for the CPU measurement
+MESSAGES = 500       # for the CPU measurement
 # What an instance without the room's sockets may spend on its messages: the
-# issue's bound (10 us a message) plus two clock ticks of /proc granularity.
-# The one-channel manager spent ~370 us a message there (docs/performance.md).
+# issue's bound (10 us a message) plus what an idle stretch of the same length
+# varies by here (heartbeats, sweeps; up to 4 clock ticks seen), 5 ticks. The
+# one-channel manager spent ~370 us a message there, 185 ms for these 500
+# (docs/performance.md); Redis shows the instance is not even subscribed.
 IDLE_BUDGET_PER_MESSAGE = 10e-6
+IDLE_NOISE = 5 * CLOCK_TICK
 
 
 @pytest.fixture(scope="module", params=[("single", "eventlet"), ("cluster", "gevent")],
@@ -139,7 +142,7 @@ def test_room_on_one_instance_costs_the_other_instances_nothing(
     print(f"\n{MESSAGES} messages in {busy_wall:.1f} s; instance with the room: "
           f"{own_per_message * 1e6:.0f} us CPU/message; other instances, busy - idle CPU: "
           + ", ".join(f"{name} {seconds * 1e3:.0f} ms" for name, seconds in extra.items()))
-    budget = MESSAGES * IDLE_BUDGET_PER_MESSAGE + 2 * CLOCK_TICK
+    budget = MESSAGES * IDLE_BUDGET_PER_MESSAGE + IDLE_NOISE
     for name, seconds in extra.items():
         assert seconds <= budget, (
             f"{name} spent {seconds * 1e3:.0f} ms of CPU on {MESSAGES} messages of a room "
