@@ -76,6 +76,7 @@ def include_in_autogenerate(name, type_, parent_names):
 # the word `or`, a leading `-` to exclude, and plain words.
 _TOKENS = re.compile(r'(-?)"([^"]*)"?|(-?)([^\s"]+)')
 _WORD = re.compile(r"\w")
+_PIECES = re.compile(r"\w+(?:-\w+)*")
 
 
 def _fts5_string(text):
@@ -97,14 +98,20 @@ def fts5_query(q):
         if word and word.lower() == "or" and not word_minus:
             pending_or = bool(included or excluded)
             continue
-        text = phrase if phrase else word
-        if not _WORD.search(text):
+        # A bare word holding punctuation is several words (col:near is col AND
+        # near), as in PostgreSQL; hyphenated words stay together (a phrase).
+        pieces = [phrase] if phrase else _PIECES.findall(word)
+        pieces = [p for p in pieces if _WORD.search(p)]
+        if not pieces:
             continue
         if pending_or:
             groups.append((included, excluded))
             included, excluded = [], []
             pending_or = False
-        (excluded if (phrase_minus or word_minus) else included).append(_fts5_string(text))
+        if phrase_minus or word_minus:
+            excluded.append(_fts5_string(" ".join(pieces)))
+        else:
+            included.extend(_fts5_string(p) for p in pieces)
     groups.append((included, excluded))
     parts = []
     for inc, exc in groups:

@@ -17,7 +17,9 @@ from app.search_index import fts5_query, include_in_autogenerate
     ("cats -dogs", '"cats" NOT "dogs"'),
     ('cats -"hot dogs"', '"cats" NOT "hot dogs"'),
     ("or cats or", '"cats"'),
-    ("it's", '"it\'s"'),
+    ("it's", '"it" AND "s"'),
+    ("col:near foo-bar", '"col" AND "near" AND "foo-bar"'),
+    ("-col:near cats", '"cats" NOT "col near"'),
 ])
 def test_websearch_syntax_becomes_an_fts5_expression(q, expected):
     assert fts5_query(q) == expected
@@ -30,7 +32,7 @@ def test_a_query_that_can_match_nothing_gives_none(q):
 
 def test_fts5_special_characters_are_quoted_not_interpreted():
     assert fts5_query('a"b') == '"a" AND "b"'
-    assert fts5_query("NEAR(x y) col:z *") == '"NEAR(x" AND "y)" AND "col:z"'
+    assert fts5_query("NEAR(x y) col:z *") == '"NEAR" AND "x" AND "y" AND "col" AND "z"'
 
 
 def test_the_index_is_hidden_from_autogenerate_and_nothing_else():
