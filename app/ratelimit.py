@@ -21,14 +21,12 @@ from app.extensions import limiter
 log = logging.getLogger(__name__)
 _fallback = MovingWindowRateLimiter(MemoryStorage())
 
-# kind -> (setting, its default, what the user is doing too fast). The defaults
-# are the contract's: react 10 a second sustained with bursts of 30, search 2 a
-# second with bursts of 10 (a moving window of N per T seconds is a burst of N
-# and N/T a second sustained).
+# kind -> (the setting holding its limit, what the user is doing too fast).
+# The defaults (app/config.py) are the contract's.
 USER_LIMITS = {
-    "send": ("SEND_RATE_LIMIT", "20 per 2 seconds", "sending"),
-    "react": ("REACT_RATE_LIMIT", "30 per 3 seconds", "reacting"),
-    "search": ("SEARCH_RATE_LIMIT", "10 per 5 seconds", "searching"),
+    "send": ("SEND_RATE_LIMIT", "sending"),
+    "react": ("REACT_RATE_LIMIT", "reacting"),
+    "search": ("SEARCH_RATE_LIMIT", "searching"),
 }
 
 
@@ -54,8 +52,8 @@ def check_allowed(kind, user_id):
     ApiError(rate_limited)."""
     if not current_app.config["RATELIMIT_ENABLED"]:
         return
-    setting, default, doing = USER_LIMITS[kind]
-    item = parse(current_app.config.get(setting) or default)
+    setting, doing = USER_LIMITS[kind]
+    item = parse(current_app.config[setting])
     allowed, stats = _hit(item, kind, user_id)
     reset_in = max(0, math.ceil(stats.reset_time - time.time()))
     headers = {
