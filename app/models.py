@@ -115,11 +115,25 @@ class Message(db.Model):
         order_by="Reaction.id", lazy="selectin", cascade="all, delete-orphan",
         passive_deletes=True)
     mentions: Mapped[list["Mention"]] = relationship(
-        lazy="selectin", cascade="all, delete-orphan", passive_deletes=True)
+        order_by="Mention.position", lazy="selectin", cascade="all, delete-orphan",
+        passive_deletes=True)
 
     @property
     def deleted(self):
         return self.deleted_at is not None
+
+    @property
+    def mentioned_usernames(self):
+        """In the order the body names them."""
+        return [mention.user.username for mention in self.mentions]
+
+    @property
+    def reaction_list(self):
+        """[{"emoji", "usernames"}] in the order each emoji was first used."""
+        groups = {}
+        for reaction in self.reactions:  # ordered by id: the order of use
+            groups.setdefault(reaction.emoji, []).append(reaction.user.username)
+        return [{"emoji": emoji, "usernames": names} for emoji, names in groups.items()]
 
     def __repr__(self):
         return f"<Message {self.id} in room {self.room_id}>"
@@ -161,6 +175,8 @@ class Mention(db.Model):
         ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    # Where the body first names the user, counting mentions: 0, 1, ...
+    position: Mapped[int] = mapped_column(Integer, default=0)
 
     user: Mapped[User] = relationship(lazy="joined")
 

@@ -78,6 +78,7 @@ def upgrade():
         "mentions",
         sa.Column("message_id", BigId, nullable=False),
         sa.Column("user_id", BigId, nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["message_id"], ["messages.id"],
                                 name=op.f("fk_mentions_message_id_messages"),
                                 ondelete="CASCADE"),
