@@ -3,7 +3,8 @@ import pytest
 
 from unit_helpers import assert_error
 
-MESSAGE_KEYS = {"id", "room", "author", "body", "client_id", "created_at", "edited_at", "deleted"}
+MESSAGE_KEYS = {"id", "room", "author", "body", "client_id", "created_at", "edited_at", "deleted",
+                "mentions", "reactions"}
 
 
 @pytest.fixture
