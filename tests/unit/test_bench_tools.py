@@ -8,6 +8,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from bench import search  # noqa: E402
 from bench.httpclient import parse_head  # noqa: E402
 from bench.sio import (decode_packet, encode_connect, encode_event, find_string_field,  # noqa: E402
                        parse_frames, ws_frame)
@@ -116,3 +117,19 @@ def test_parse_head():
     status, headers = parse_head(b"HTTP/1.1 201 Created\r\nContent-Length: 12\r\nX-Instance: api-2")
     assert status == 201
     assert headers == {"content-length": "12", "x-instance": "api-2"}
+
+
+def test_search_results_render_as_a_table_per_query_class():
+    lat = {"n": 4, "p50": 1.5, "p95": 9.0, "p99": 9.5, "max": 10.0, "mean": 3.0}
+    result = {"messages": 1_000_000, "repeat": 4, "gin_index_mb": 70, "load_s": 60.0,
+              "index_build_s": 30.0,
+              "classes": {"rare word": {"latency_ms": lat, "db_cpu_ms_per_query": 0.5,
+                                        "app_cpu_ms_per_query": 2.0, "page_filled": 3.0}},
+              "planner_alone": {"rare word": {"latency_ms": lat}}}
+    text = search.markdown(result)
+    assert "1,000,000 messages" in text
+    assert "| rare word | 1.5 | 9.0 | 0.5 | 2.0 | 3.0 |" in text
+    assert "| rare word | 1.5 | 9.0 |" in text.split("no CTE fence")[1]
+    assert search.markdown(None) == ""
+    assert "failed" in search.markdown({"error": "boom"})
+
