@@ -197,10 +197,6 @@ class SyncEventSchema(RoomRefSchema):
 
 # --- responses ------------------------------------------------------------
 
-REACTION = {"type": "object", "properties": {
-    "emoji": {"type": "string"}, "usernames": {"type": "array", "items": {"type": "string"}}}}
-
-
 class UserSchema(Schema):
     id = fields.Integer()
     username = fields.String()
@@ -231,6 +227,11 @@ class RoomSchema(Schema):
     peer = fields.Nested(UserSchema, metadata={"description": "Only for direct messages."})
 
 
+class ReactionSchema(Schema):
+    emoji = fields.String()
+    usernames = fields.List(fields.String(), metadata={"description": "In the order they reacted."})
+
+
 class MessageSchema(Schema):
     id = fields.Integer()
     room = fields.Function(lambda m: m.room.name)
@@ -244,8 +245,8 @@ class MessageSchema(Schema):
     deleted = fields.Boolean()
     mentions = fields.List(fields.String(), attribute="mentioned_usernames", metadata={
         "description": "Usernames the body names as @username who can read the room."})
-    reactions = fields.List(fields.Dict(), attribute="reaction_list", metadata={
-        "items": REACTION, "description": "In the order each emoji was first used."})
+    reactions = fields.List(fields.Nested(ReactionSchema), attribute="reaction_list", metadata={
+        "description": "In the order each emoji was first used."})
 
 
 class AuthResponseSchema(Schema):
