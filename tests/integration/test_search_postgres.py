@@ -161,3 +161,33 @@ def test_embedded_mode_gives_the_same_answers(database, make_app, tmp_path):
     assert answers["sqlite"] == answers["postgresql"]
     # ... and they are not all empty: the comparison means something.
     assert sum(bool(hits) for hits in answers["postgresql"].values()) >= 15
+
+
+# --- reactions under concurrency (PostgreSQL row locks) -------------------------------------
+
+def test_concurrent_new_emoji_never_make_more_than_20(database, make_app):
+    import threading
+    app = _migrated(make_app, database.url)
+    owner = Api(app, "owner")
+    owner.call("POST", "/api/rooms", status=201, json={"name": "busy"})
+    sent = owner.call("POST", "/api/rooms/busy/messages", status=201, json={"body": "react!"})
+    reactors = [Api(app, f"user{n}") for n in range(30)]
+    for reactor in reactors:
+        reactor.call("POST", "/api/rooms/busy/members")
+    statuses = []
+    start = threading.Barrier(len(reactors))
+
+    def react(reactor, n):
+        start.wait()
+        response = reactor.client.put(f"/api/messages/{sent['id']}/reactions/:e{n}:",
+                                      headers=reactor.headers)
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=react, args=(r, n)) for n, r in enumerate(reactors)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(statuses) == [200] * 20 + [409] * 10
+    assert database.psql(f"SELECT count(DISTINCT emoji) FROM reactions "
+                         f"WHERE message_id = {sent['id']}") == "20"
