@@ -8,6 +8,7 @@ per-user limit (app/ratelimit.py) counts every search. The matching itself
 is the database's full-text index (app/search_index.py).
 """
 from sqlalchemy import or_, select
+from sqlalchemy.orm import joinedload
 
 from app import search_index
 from app.chat.rooms import visible_room
@@ -31,23 +32,15 @@ def search(user, q, room_name=None, before=None, limit=SEARCH_PAGE):
     room = visible_room(user, room_name) if room_name is not None else None
     check_allowed("search", user.id)
     dialect = db.session.get_bind().dialect.name
-    hits = select(Message.id).where(search_index.matches(q, dialect),
-                                    Message.deleted_at.is_(None))
+    query = select(Message).where(search_index.matches(q, dialect),
+                                  Message.deleted_at.is_(None))
     if room is not None:
-        hits = hits.where(Message.room_id == room.id)
+        query = query.where(Message.room_id == room.id)
     else:
-        hits = hits.where(Message.room_id.in_(readable_room_ids(user)))
+        query = query.where(Message.room_id.in_(readable_room_ids(user)))
     if before is not None:
-        hits = hits.where(Message.id < before)
-    if dialect == "postgresql":
-        # The GIN index finds every hit, then the newest are taken. Left to
-        # itself, the planner walks the primary key backwards and tests each
-        # message until it has a page: quick for a common word, a scan of the
-        # whole table for a rare one, whose frequency it guesses far too high
-        # (docs/performance.md, "Search").
-        hits = hits.cte("hits").prefix_with("MATERIALIZED")
-        query = select(Message).join(hits, hits.c.id == Message.id).order_by(hits.c.id.desc())
-    else:
-        query = select(Message).where(Message.id.in_(hits)).order_by(Message.id.desc())
-    rows = db.session.scalars(query.limit(limit + 1)).all()
+        query = query.where(Message.id < before)
+    # Hits come from many rooms and authors: load those with the page, not one by one.
+    query = query.options(joinedload(Message.room), joinedload(Message.author))
+    rows = db.session.scalars(query.order_by(Message.id.desc()).limit(limit + 1)).all()
     return rows[:limit], len(rows) > limit

@@ -125,11 +125,11 @@ def test_search_results_render_as_a_table_per_query_class():
               "index_build_s": 30.0,
               "classes": {"rare word": {"latency_ms": lat, "db_cpu_ms_per_query": 0.5,
                                         "app_cpu_ms_per_query": 2.0, "page_filled": 3.0}},
-              "planner_alone": {"rare word": {"latency_ms": lat}}}
+              "gin_forced": {"rare word": {"latency_ms": lat}}}
     text = search.markdown(result)
     assert "1,000,000 messages" in text
     assert "| rare word | 1.5 | 9.0 | 0.5 | 2.0 | 3.0 |" in text
-    assert "| rare word | 1.5 | 9.0 |" in text.split("no CTE fence")[1]
+    assert "| rare word | 1.5 | 9.0 |" in text.split("forced for every word")[1]
     assert search.markdown(None) == ""
     assert "failed" in search.markdown({"error": "boom"})
 
