@@ -168,3 +168,11 @@ def test_search_is_rate_limited_past_a_burst_of_10_for_that_user_only(search, al
     assert_error(response, 429, "rate_limited")
     assert "Retry-After" in response.headers
     assert search(bob, q="x").status_code == 200
+
+
+@pytest.mark.parametrize("q", ["_", "__init__", "é", "'", "\\", "a:b", "(", ")", "*", "^x",
+                               "NOT", "AND OR", '"', '""""', "-", "--x", "x -", "\u200d",
+                               "\N{THUMBS UP SIGN}", "a\tb", "NEAR", "x+y", "{col}: z"])
+def test_odd_queries_are_words_or_nothing_never_an_error(search, send, lounge, alice, q):
+    send(alice, lounge, "some text with __init__ and a:b")
+    assert search(alice, q=q).status_code == 200
