@@ -12,13 +12,6 @@ FAMILY = "\N{MAN}\N{ZERO WIDTH JOINER}\N{WOMAN}\N{ZERO WIDTH JOINER}\N{GIRL}"
 
 
 @pytest.fixture
-def lounge(make_room, join, alice, bob):
-    make_room(alice, "lounge")
-    join(bob, "lounge")
-    return "lounge"
-
-
-@pytest.fixture
 def message_id(send, lounge, alice):
     return send(alice, lounge, "react to me").get_json()["id"]
 
