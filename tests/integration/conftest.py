@@ -8,9 +8,9 @@
 - `service_env`, `spawn`, `run`: run the real commands (`flask ...`, `entrypoint.sh`,
   gunicorn) as subprocesses, each in its own process group, with a timeout, their
   output in files, and every one of them stopped after the test.
-- `cluster` (built from the module's `cluster_options`), `user` (a fresh account
-  through nginx) and `connect` (a Socket.IO client on a chosen instance), for the
-  modules that run a local cluster.
+- `user` (a fresh account through nginx) and `connect` (a Socket.IO client on a
+  chosen instance), for the modules that run a local cluster (the `cluster`
+  fixture itself is in tests/conftest.py).
 """
 import dataclasses
 import os
