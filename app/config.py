@@ -45,6 +45,8 @@ class Config:
     ASYNC_MODE: str = "eventlet"
     LOG_LEVEL: str = "INFO"
     TOKEN_TTL_SECONDS: int = 7 * 24 * 3600
+    # How long a process serves a token's user from memory (app/auth.py); 0: never.
+    USER_CACHE_SECONDS: int = 10
     PASSWORD_HASH_METHOD: str = "scrypt"
     CORS_ORIGINS: str = ""
     SEND_RATE_LIMIT: str = "20 per 2 seconds"
@@ -87,6 +89,7 @@ class Config:
             ASYNC_MODE=async_mode,
             LOG_LEVEL=env.get("LOG_LEVEL", "INFO").upper(),
             TOKEN_TTL_SECONDS=_env_int(env, "TOKEN_TTL_SECONDS", cls.TOKEN_TTL_SECONDS),
+            USER_CACHE_SECONDS=_env_int(env, "USER_CACHE_SECONDS", cls.USER_CACHE_SECONDS),
             PASSWORD_HASH_METHOD=env.get("PASSWORD_HASH_METHOD") or cls.PASSWORD_HASH_METHOD,
             CORS_ORIGINS=cors,
             SEND_RATE_LIMIT=env.get("SEND_RATE_LIMIT") or cls.SEND_RATE_LIMIT,
