@@ -11,7 +11,7 @@ from flask import current_app, request, session
 from flask_socketio import ConnectionRefusedError, join_room, leave_room
 
 from app import chat, metrics
-from app.auth import user_for_token
+from app.auth import cached_user, user_for_token
 from app.errors import ApiError, unexpected_error
 from app.extensions import db, socketio
 from app.models import User
@@ -32,7 +32,7 @@ def _error_ack(exc):
 
 
 def _current_user():
-    user = db.session.get(User, session.get("user_id"))
+    user = cached_user(session.get("user_id"))
     if user is None:
         raise ApiError("unauthorized", "The socket's user no longer exists.")
     return user
@@ -104,7 +104,7 @@ def on_disconnect(*reason):
     metrics.SOCKETS.dec()
     try:
         if presence.disconnect(request.sid, user_id):
-            user = db.session.get(User, user_id)
+            user = cached_user(user_id)
             if user is not None:
                 announce(user, False)
     except Exception:
