@@ -14,7 +14,6 @@ from app import chat, metrics
 from app.auth import cached_user, user_for_token
 from app.errors import ApiError, unexpected_error
 from app.extensions import db, socketio
-from app.models import User
 from app.realtime import room_channel, user_channel
 from app.realtime.lifecycle import start_heartbeat
 from app.realtime.presence import announce, presence
