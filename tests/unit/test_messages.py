@@ -3,18 +3,9 @@ import pytest
 from sqlalchemy import event
 
 from app.extensions import db
-
 from unit_helpers import assert_error
 
 MESSAGE_KEYS = {"id", "room", "author", "body", "client_id", "created_at", "edited_at", "deleted"}
-
-
-@pytest.fixture
-def lounge(make_room, join, alice, bob):
-    """A public room with alice and bob in it."""
-    make_room(alice, "lounge")
-    join(bob, "lounge")
-    return "lounge"
 
 
 # --- POST /api/rooms/{name}/messages --------------------------------------
