@@ -110,3 +110,20 @@ def test_parse_head():
     status, headers = parse_head(b"HTTP/1.1 201 Created\r\nContent-Length: 12\r\nX-Instance: api-2")
     assert status == 201
     assert headers == {"content-length": "12", "x-instance": "api-2"}
+
+
+def test_report_compares_the_chat_with_the_fair_peer_only():
+    from bench.report import table
+    fan = {"steps": [{"lost": 0, "duplicated": 0}],
+           "best": {"offered_deliveries_per_s": 4000, "cpu_cores": {"app": 0.4}}}
+    results = {"config": {"fanout": {"clients": 200}, "instances": 4,
+                          "connections": {"cap_per_instance": 400}},
+               "targets": {"eventlet": {"fanout": fan},
+                           "node": {"fanout": {**fan, "best": {
+                               "offered_deliveries_per_s": 8000, "cpu_cores": {"app": 0.4}}}},
+                           "node-redis": {"fanout": fan}}}
+    lines = table(results).splitlines()
+    assert lines[0] == ("| figure | chat (eventlet) | Node peer (PostgreSQL) | "
+                        "Node peer (Redis only) | eventlet ÷ node |")
+    delivery = next(line for line in lines if line.startswith("| fan-out K=200"))
+    assert delivery.endswith("| 0.50× |")
