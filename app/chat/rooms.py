@@ -76,10 +76,11 @@ def member_room(user, name, lock=False):
     With `lock`, the room's row stays locked until the transaction ends: sends to
     one room serialise on it (DESIGN.md)."""
     room, member = _room_and_membership(user, name, lock)
-    _visible(room, member, name)
     if member is None:
+        visible = room is not None and not room.private
         if lock:
-            db.session.rollback()
+            db.session.rollback()  # no lock held past a refusal
+        _visible(room if visible else None, member, name)
         raise ApiError("forbidden", f"Join {name!r} first.")
     return room, member
 
