@@ -6,8 +6,8 @@
 
 Targets: eventlet and gevent (the chat, scripts/cluster.py), node (the Node
 Socket.IO peer on the chat's PostgreSQL tables) and node-redis (the same peer
-keeping messages in Redis only; not run unless named), each with the same number of instances behind the same nginx
-config. Scenarios: ceilings, fanout, connections, scaling, storm.
+keeping messages in Redis only; not run unless named), each with the same
+number of instances behind the same nginx config. Scenarios: ceilings, fanout, connections, scaling, storm.
 """
 import argparse
 import asyncio

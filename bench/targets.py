@@ -31,7 +31,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 from cluster import TEMPLATE, Cluster, render_template  # noqa: E402
-from localservices import Nginx, Postgres, Redis, ServiceError, free_port, stop_process  # noqa: E402
+from localservices import (Nginx, Postgres, Redis, ServiceError, free_port,  # noqa: E402
+                           stop_process)
 
 from bench.httpclient import HttpConnection  # noqa: E402
 
