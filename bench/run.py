@@ -7,7 +7,9 @@
 Targets: eventlet and gevent (the chat, scripts/cluster.py), node (the Node
 Socket.IO peer on the chat's PostgreSQL tables) and node-redis (the same peer
 keeping messages in Redis only; not run unless named), each with the same
-number of instances behind the same nginx config. Scenarios: ceilings, fanout, connections, scaling, storm.
+number of instances behind the same nginx config. Scenarios: ceilings, fanout,
+connections, scaling, storm, and search (latency of GET /api/search over many
+stored messages on PostgreSQL; bench/search.py).
 """
 import argparse
 import asyncio
@@ -30,6 +32,7 @@ from bench.fanout import fanout
 from bench.httpclient import HttpConnection
 from bench.load import probe_sources
 from bench.scaling import scaling
+from bench.search import run_search
 from bench.storm import storm
 from bench.targets import ROOT, log, make_target, run_token
 
@@ -48,6 +51,7 @@ MODES = {
                     "targets": ["eventlet"]},
         "storm": {"clients": 200, "send_rate": 20.0},
         "ceilings": {"seconds": 2.0},
+        "search": {"messages": 200_000, "repeat": 20},
     },
     "full": {
         "users": 256,
@@ -61,6 +65,7 @@ MODES = {
                     "targets": ["eventlet", "gevent"]},
         "storm": {"clients": 1000, "send_rate": 20.0},
         "ceilings": {"seconds": 5.0},
+        "search": {"messages": 1_000_000, "repeat": 40},
     },
 }
 
@@ -171,7 +176,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="the whole sweep (long)")
     parser.add_argument("--targets", default="eventlet,gevent,node")
-    parser.add_argument("--scenarios", default="ceilings,fanout,connections,scaling,storm")
+    parser.add_argument("--scenarios",
+                        default="ceilings,fanout,connections,scaling,storm,search")
     parser.add_argument("--instances", type=int, default=4)
     parser.add_argument("--out", default=None, help="results directory "
                         "(default bench/results/<mode>)")
@@ -221,6 +227,13 @@ def main(argv=None):
         except Exception as exc:
             traceback.print_exc()
             results["ceilings"] = {"error": repr(exc)}
+    if "search" in scenarios:
+        log(f"search over {cfg['search']['messages']:,} messages")
+        try:
+            results["search"] = run_search(**cfg["search"])
+        except Exception as exc:
+            traceback.print_exc()
+            results["search"] = {"error": repr(exc)[:500]}
     for name in targets:
         try:
             results["targets"][name] = asyncio.run(run_target(name, cfg, scenarios,
