@@ -75,3 +75,12 @@ compose-down:
 		SECRET_KEY="$${SECRET_KEY:-unused-by-down}" POSTGRES_PASSWORD="$${POSTGRES_PASSWORD:-unused-by-down}" \
 		docker compose down --volumes --remove-orphans; fi
 	sh scripts/docker-env.sh stop-engine
+
+## make swarm: deploy/swarm/docker-stack.yml on a single-node Docker Swarm here
+## (initialised if needed), SCALE api replicas, nginx on CHAT_PORT; docs/swarm.md.
+## make swarm-down: the stack, its secrets and volumes removed; the swarm left if make swarm made it.
+swarm:
+	SCALE=$(SCALE) CHAT_PORT=$(CHAT_PORT) sh scripts/swarm.sh up
+
+swarm-down:
+	sh scripts/swarm.sh down
