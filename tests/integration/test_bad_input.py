@@ -15,8 +15,6 @@ The number of generated cases goes to tests/artifacts/reliability.json.
 """
 import collections
 import json
-import os
-import sys
 import time
 import uuid
 
@@ -34,11 +32,8 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, ignored
                                                status_code_conformance)
 
 from fault_load import record_figures, rounded
-from socket_clients import ChatClient, login, register, unique_name
+from socket_clients import ChatClient, assert_error_shape, login, register, unique_name
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from cluster import Cluster  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -68,10 +63,8 @@ FUZZ_SETTINGS = dict(deadline=None, database=None, derandomize=False,
 
 
 @pytest.fixture(scope="module")
-def cluster(request):
-    running = Cluster(instances=1, extra_env=CLUSTER_ENV)
-    request.addfinalizer(running.stop)
-    return running.start()
+def cluster_options():
+    return {"instances": 1, "extra_env": CLUSTER_ENV}
 
 
 @pytest.fixture(scope="module")
@@ -85,12 +78,6 @@ def alice(cluster):
     account = login(cluster.url, "alice")
     yield account
     account.session.close()
-
-
-def assert_error_shape(body, code):
-    assert set(body) == {"error"}, body
-    assert body["error"]["code"] == code, body
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
 
 
 def can_be_negated(document, operation):
