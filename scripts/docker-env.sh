@@ -176,22 +176,31 @@ standin_context() {
     echo "$ctx"
 }
 
+# A stand-in is rebuilt when docker/standins/ changed since it was built; an
+# image without the stand-in label (a real one) is never touched.
+standin_hash() { cat "$STANDINS"/* | sha256sum | cut -c1-16; }
+standin_current() {
+    label="$(docker image inspect -f '{{index .Config.Labels "chat.standin"}}' "$1" 2>/dev/null)" \
+        || return 1
+    [ "$label" = "<no value>" ] || [ -z "$label" ] || [ "$label" = "$(standin_hash)" ]
+}
+
 cmd_standins() {
     missing=""
     for pair in $IMAGES; do
-        image_present "${pair%%=*}" || missing="$missing $pair"
+        standin_current "${pair%%=*}" || missing="$missing $pair"
     done
     [ -n "$missing" ] || return 0
     for pair in $missing; do
         name="${pair%%=*}"
-        if docker pull -q "$name" >/dev/null 2>&1; then
+        if ! image_present "$name" && docker pull -q "$name" >/dev/null 2>&1; then
             say "pulled $name"
         else
             still="${still:-} $pair"
         fi
     done
     [ -n "${still:-}" ] || return 0
-    say "no registry reachable for:$(for p in $still; do printf ' %s' "${p%%=*}"; done)"
+    say "no registry reachable (or stand-in changed) for:$(for p in $still; do printf ' %s' "${p%%=*}"; done)"
     say "building LOCAL STAND-INS from the OS package archive (docker/standins/)."
     say "They stand in for the real images only on a machine without a registry;"
     say "where one is reachable, the real images are pulled and used unchanged."
@@ -209,7 +218,9 @@ cmd_standins() {
         docker build -q $proxy_args --build-arg "BASE=$BASE_IMAGE" \
             --build-arg "MIRROR=$(apt_mirror)" \
             --label "org.opencontainers.image.description=LOCAL STAND-IN for $name, built from Debian packages" \
-            -f "$ctx/${pair#*=}.Dockerfile" -t "$name" "$ctx" >/dev/null
+            --label "chat.standin=$(standin_hash)" \
+            -f "$ctx/${pair#*=}.Dockerfile" -t "$name" "$ctx" >"$ctx/build.log" 2>&1 \
+            || { tail -n 30 "$ctx/build.log" >&2; exit 1; }
     done
     rm -rf "$ctx"
 }

@@ -2,8 +2,11 @@
 # The real postgres image's first-start behaviour, reduced to what the
 # container files use: an empty $PGDATA is initialised with POSTGRES_USER as
 # superuser (password POSTGRES_PASSWORD, scram-sha-256 over the network) and
-# POSTGRES_DB created; then the server runs as the postgres user.
+# POSTGRES_DB created (POSTGRES_PASSWORD_FILE may replace POSTGRES_PASSWORD); then the server runs as the postgres user.
 set -eu
+if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then  # a Docker secret, as the real image allows
+    POSTGRES_PASSWORD="$(cat "$POSTGRES_PASSWORD_FILE")"
+fi
 : "${POSTGRES_USER:=postgres}"
 : "${POSTGRES_DB:=$POSTGRES_USER}"
 as_postgres() { setpriv --reuid postgres --regid postgres --init-groups "$@"; }
