@@ -59,9 +59,14 @@ def free_port():
         return s.getsockname()[1]
 
 
+# Outside Docker's default address pools (172.17-31.0.0/16, 192.168.0.0/16),
+# so no network Docker allocates by itself meanwhile (a stack's backend, the
+# swarm's docker_gwbridge) can take the range between choosing and using it.
+TEST_SUBNETS = ["172.16.0.0/16", "10.200.0.0/16", "10.201.0.0/16"]
+
+
 def free_subnet():
-    """A private /16 that no Docker network here uses yet, from 172.29.0.0/16
-    down: Docker hands out its own networks (the stack's backend) from 172.17 up."""
+    """A private /16 for a test stack's frontend that no Docker network uses."""
     used = set()
     names = docker("network", "ls", "-q").stdout.split()
     if names:
@@ -69,11 +74,10 @@ def free_subnet():
             for config in (net.get("IPAM") or {}).get("Config") or []:
                 if config.get("Subnet"):
                     used.add(ipaddress.ip_network(config["Subnet"], strict=False))
-    for second in range(29, 19, -1):
-        candidate = ipaddress.ip_network(f"172.{second}.0.0/16")
+    for candidate in map(ipaddress.ip_network, TEST_SUBNETS):
         if not any(candidate.overlaps(u) for u in used):
             return candidate
-    raise AssertionError(f"no free 172.20-29.0.0/16 among Docker's networks: {used}")
+    raise AssertionError(f"none of {TEST_SUBNETS} is free among Docker's networks: {used}")
 
 
 def unique_project(prefix):

@@ -225,5 +225,10 @@ def test_scaling_to_6_new_replicas_get_traffic_without_touching_nginx(stack, cli
 def test_compose_down_leaves_no_container_network_or_volume(stack, client):
     assert project_resources(stack.project)["volumes"], "the database volume should exist"
     client.stop()  # not the project's: it would hold the frontend network
+    # With no instance left, nginx answers in the API's error shape.
+    stack.compose("kill", "api", "migrator")
+    response = requests.get(stack.url("/api/rooms"), timeout=15)
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "unavailable"
     stack.make("compose-down", timeout=300)
     assert project_resources(stack.project) == {"containers": [], "networks": [], "volumes": []}
