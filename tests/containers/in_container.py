@@ -16,6 +16,7 @@ the local-cluster fault tests use.
 """
 import json
 import sys
+import time
 import uuid
 
 import requests
@@ -169,13 +170,24 @@ class ContainerChatLoad(fault_load.ChatLoad):
         account = self.accounts[0]
         rows, after = [], 0
         while True:
-            r = account.request("GET", f"/api/rooms/{self.room}/messages?after={after}&limit=100")
-            r.raise_for_status()
+            r = self._history_page(account, after)
             page = r.json()["messages"]
             rows += [(m["id"], m["client_id"] or "") for m in page]
             if not page or not r.json()["has_more"]:
                 return rows
             after = page[-1]["id"]
+
+
+    def _history_page(self, account, after, attempts=10):
+        """One page, retried while nginx has no instance for this client yet
+        (its replica was just killed); the audit must not fail on that."""
+        for _ in range(attempts):
+            r = account.request("GET", f"/api/rooms/{self.room}/messages?after={after}&limit=100")
+            if r.status_code not in (502, 503, 504):
+                break
+            time.sleep(1)
+        r.raise_for_status()
+        return r
 
 
 class NginxCluster:
