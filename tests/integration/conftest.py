@@ -8,6 +8,9 @@
 - `service_env`, `spawn`, `run`: run the real commands (`flask ...`, `entrypoint.sh`,
   gunicorn) as subprocesses, each in its own process group, with a timeout, their
   output in files, and every one of them stopped after the test.
+- `user` (a fresh account through nginx) and `connect` (a Socket.IO client on a
+  chosen instance), for the modules that run a local cluster (the `cluster`
+  fixture itself is in tests/conftest.py).
 """
 import dataclasses
 import os
@@ -19,8 +22,8 @@ import uuid
 import pytest
 
 from app.config import env_names
-from cluster import Cluster
 from localservices import Postgres
+from socket_clients import ChatClient, register
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -235,31 +238,42 @@ def run(spawn):
     return run_
 
 
-# --- a local cluster (scripts/cluster.py), started once per module ---------------
+# --- fixtures on the module's `cluster` (tests/conftest.py) ----------------------
 
-@pytest.fixture(scope="module")
-def cluster_options():
-    """How the module's cluster is built: Cluster(**options). A module overrides
-    this fixture (scope module, maybe parametrized) to choose its own."""
-    return {}
+@pytest.fixture
+def user(cluster):
+    """Registers a fresh user (through nginx) and returns its Account."""
+    accounts = []
 
+    def make():
+        account = register(cluster.url)
+        accounts.append(account)
+        return account
 
-@pytest.fixture(scope="module")
-def cluster(request, cluster_options):
-    """The module's cluster behind nginx, stopped after the module."""
-    running = Cluster(**cluster_options)
-    request.addfinalizer(running.stop)
-    return running.start()
+    yield make
+    for account in accounts:
+        account.session.close()
 
 
 @pytest.fixture
-def all_instances_up(cluster):
-    """Every test starts with every instance alive, even after one an earlier test
-    killed (modules use it with `pytest.mark.usefixtures`)."""
-    for instance in cluster.instances:
-        if not instance.alive():
-            cluster.restart_instance(instance.index)
-    return cluster
+def connect(cluster):
+    """connect(account, where, **options): a connected ChatClient.
+
+    `where` is an instance number (1-4; the socket goes straight to it) or a URL
+    (nginx's, usually). Every client is disconnected when the test ends.
+    """
+    clients = []
+
+    def make(account, where, **options):
+        url = cluster.instances[where - 1].url if isinstance(where, int) else where
+        name = f"{account.username}@{where}"
+        client = ChatClient(url, account.token, name=name, **options)
+        clients.append(client)
+        return client.connect()
+
+    yield make
+    for client in clients:
+        client.disconnect()
 
 
 @pytest.fixture
