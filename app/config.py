@@ -112,6 +112,9 @@ class Config:
     CORS_ORIGINS: str = _setting("", "CORS_ORIGINS", empty_is_default=False)
     SEND_RATE_LIMIT: str = _setting("20 per 2 seconds", "SEND_RATE_LIMIT")
     AUTH_RATE_LIMIT: str = _setting("30 per minute", "AUTH_RATE_LIMIT")
+    # N per T seconds in a moving window: bursts of N, N/T a second sustained.
+    REACT_RATE_LIMIT: str = _setting("30 per 3 seconds", "REACT_RATE_LIMIT")
+    SEARCH_RATE_LIMIT: str = _setting("10 per 5 seconds", "SEARCH_RATE_LIMIT")
     RATELIMIT_ENABLED: bool = _setting(True, "RATELIMIT_ENABLED", _flag,
                                        empty_is_default=False)
     PRESENCE_TTL_SECONDS: int = _setting(30, "PRESENCE_TTL_SECONDS", int)

@@ -1,4 +1,5 @@
-"""The per-user send limit, shared by REST and Socket.IO and by every instance.
+"""Per-user limits (sending, reacting, searching), shared by REST and Socket.IO
+and by every instance.
 
 It uses Flask-Limiter's storage (memory, or Redis when REDIS_URL is set) and
 its moving-window strategy: "20 per 2 seconds" is a burst of 20 and 10 per
@@ -20,10 +21,18 @@ from app.extensions import limiter
 log = logging.getLogger(__name__)
 _fallback = MovingWindowRateLimiter(MemoryStorage())
 
+# kind -> (the setting holding its limit, what the user is doing too fast).
+# The defaults (app/config.py) are the contract's.
+USER_LIMITS = {
+    "send": ("SEND_RATE_LIMIT", "sending"),
+    "react": ("REACT_RATE_LIMIT", "reacting"),
+    "search": ("SEARCH_RATE_LIMIT", "searching"),
+}
 
-def _hit(item, user_id):
+
+def _hit(item, kind, user_id):
     """(allowed, window stats), from the shared storage or, failing that, memory."""
-    key = ("send", str(user_id))
+    key = (kind, str(user_id))
     try:
         strategy = limiter.limiter
         return strategy.hit(item, *key), strategy.get_window_stats(item, *key)
@@ -35,10 +44,17 @@ def _hit(item, user_id):
 
 def check_send_allowed(user_id):
     """Counts one send for the user, or raises ApiError(rate_limited)."""
+    check_allowed("send", user_id)
+
+
+def check_allowed(kind, user_id):
+    """Counts one action of a kind in USER_LIMITS for the user, or raises
+    ApiError(rate_limited)."""
     if not current_app.config["RATELIMIT_ENABLED"]:
         return
-    item = parse(current_app.config["SEND_RATE_LIMIT"])
-    allowed, stats = _hit(item, user_id)
+    setting, doing = USER_LIMITS[kind]
+    item = parse(current_app.config[setting])
+    allowed, stats = _hit(item, kind, user_id)
     reset_in = max(0, math.ceil(stats.reset_time - time.time()))
     headers = {
         "X-RateLimit-Limit": str(item.amount),
@@ -50,6 +66,6 @@ def check_send_allowed(user_id):
     if not allowed:
         raise ApiError(
             "rate_limited",
-            f"You are sending too fast (limit {item.amount} per "
+            f"You are {doing} too fast (limit {item.amount} per "
             f"{item.get_expiry()} seconds); wait a moment.",
             headers={**headers, "Retry-After": str(max(1, reset_in))})

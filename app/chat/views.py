@@ -1,14 +1,15 @@
 """Rooms as one user sees them: member count, membership, unread count, DM peer.
 
 Rules here: what counts as unread (messages by others, not deleted, after the
-user's read marker), and that a DM shows the other person (from its name when
-they have left).
+user's read marker), and as an unread mention (such a message that mentions
+the user), and that a DM shows the other person (from its name when they have
+left).
 """
 from sqlalchemy import and_, func, or_, select
 
 from app.chat.rooms import dm_peer_from_name, visible_rooms
 from app.extensions import db
-from app.models import Membership, Message, User
+from app.models import Membership, Mention, Message, User
 
 
 def _member_counts(room_ids):
@@ -18,17 +19,23 @@ def _member_counts(room_ids):
     return dict(rows.all())
 
 
-def _unread_counts(user, memberships):
-    """Messages by others after each membership's last read message, per room."""
-    if not memberships:
-        return {}
+def _unread(user, memberships):
+    """Messages by others after each membership's last read message (not deleted)."""
     conditions = [and_(Message.room_id == m.room_id, Message.id > (m.last_read_id or 0))
                   for m in memberships]
-    rows = db.session.execute(
-        select(Message.room_id, func.count())
-        .where(or_(*conditions), Message.author_id != user.id, Message.deleted_at.is_(None))
-        .group_by(Message.room_id))
-    return dict(rows.all())
+    return select(Message.room_id, func.count()).where(
+        or_(*conditions), Message.author_id != user.id, Message.deleted_at.is_(None)
+    ).group_by(Message.room_id)
+
+
+def _unread_counts(user, memberships):
+    """Unread messages, and unread messages that mention the user, per room."""
+    if not memberships:
+        return {}, {}
+    unread = db.session.execute(_unread(user, memberships))
+    mentioning = db.session.execute(_unread(user, memberships).join(
+        Mention, and_(Mention.message_id == Message.id, Mention.user_id == user.id)))
+    return dict(unread.all()), dict(mentioning.all())
 
 
 def _dm_peers(user, rooms):
@@ -47,7 +54,7 @@ def room_views(user, rooms):
     counts = _member_counts(ids)
     mine = {m.room_id: m for m in db.session.scalars(
         select(Membership).where(Membership.user_id == user.id, Membership.room_id.in_(ids)))}
-    unread = _unread_counts(user, list(mine.values()))
+    unread, mentions = _unread_counts(user, list(mine.values()))
     peers = _dm_peers(user, rooms)
     views = []
     for room in rooms:
@@ -57,6 +64,7 @@ def room_views(user, rooms):
         if room.id in mine:
             view["unread"] = unread.get(room.id, 0)
             view["last_read_id"] = mine[room.id].last_read_id
+            view["mentions"] = mentions.get(room.id, 0)
         if room.kind == "dm":
             view["peer"] = peers.get(room.id) or dm_peer_from_name(user, room)
         views.append(view)

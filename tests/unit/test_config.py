@@ -154,7 +154,8 @@ def test_every_variable_the_app_reads_is_listed_once_in_env_names():
            "SECRET_KEY": "k", "INSTANCE_ID": "api-9", "LOG_LEVEL": "debug",
            "TOKEN_TTL_SECONDS": "61", "PASSWORD_HASH_METHOD": "pbkdf2",
            "CORS_ORIGINS": "https://a.example", "SEND_RATE_LIMIT": "1 per second",
-           "AUTH_RATE_LIMIT": "2 per second", "RATELIMIT_ENABLED": "0",
+           "AUTH_RATE_LIMIT": "2 per second", "REACT_RATE_LIMIT": "3 per second",
+           "SEARCH_RATE_LIMIT": "4 per second", "RATELIMIT_ENABLED": "0",
            "PRESENCE_TTL_SECONDS": "9", "PROXY_HOPS": "2", "ASYNC_MODE": "gevent",
            "APP_ENV": "development"}
     assert env_names("app") == set(env)
