@@ -7,7 +7,7 @@ INSTANCES ?= 4
 CLUSTER_PORT ?= 8080
 export FLASK_APP := app:create_app
 
-.PHONY: run test unit integration e2e cluster system-deps clean bench
+.PHONY: run test unit integration e2e cluster system-deps clean bench bench-scaleout
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,3 +56,11 @@ bench: system-deps $(VENV)/.runtime-installed
 	cd bench/peers/node && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
 		npm ci --no-audit --no-fund --loglevel=error; }
 	$(BIN)/python -m bench.run $(if $(FULL),--full)
+
+## make bench-scaleout: CPU per message at 2 and 4 instances (FULL=1: 2, 4, 8), chat
+## classic vs sharded queue beside the Node peer's two adapters; bench/results/scaleout-*.
+bench-scaleout: system-deps $(VENV)/.runtime-installed
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	cd bench/peers/node && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
+		npm ci --no-audit --no-fund --loglevel=error; }
+	$(BIN)/python -m bench.scaleout $(if $(FULL),--full)
