@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages the tests run for real, when missing:
-# PostgreSQL, Redis, nginx and Chromium. Needs root (or does nothing but say so).
+# PostgreSQL, Redis, nginx and Chromium (with a colour emoji font, so that the
+# page's reactions show in the browser tests and screenshots). Needs root (or does nothing but say so).
 set -eu
 
 missing=""
@@ -11,6 +12,7 @@ pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 have redis-server || missing="$missing redis-server"
 have nginx || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
 have chromium || missing="$missing chromium"
+[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing="$missing fonts-noto-color-emoji"
 
 if [ -z "$missing" ]; then
     echo "system deps: all present"

@@ -80,7 +80,10 @@ async function runSearch(more) {
     const page = await api("GET", path);
     if (seq !== query.seq) return;
     const words = terms(query.q);
-    page.messages.forEach((m) => $("search-results").appendChild(hitItem(m, words)));
+    const items = page.messages.map((m) => hitItem(m, words));
+    $("search-results").append(...items);
+    // "More results": the focus goes to the first new hit (the button may go).
+    if (more && items.length) items[0].querySelector("button").focus();
     query.shown += page.messages.length;
     query.before = page.messages.length ? page.messages[page.messages.length - 1].id : null;
     moreButton.hidden = !page.has_more;
@@ -121,12 +124,9 @@ export function wireSearch() {
     if (q.length > 200) { flash("A search can be at most 200 characters."); return; }
     openSearch(q);
   });
-  $("search-input").addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && !$("search-panel").hidden) closeSearch(true);
-  });
   $("search-close").addEventListener("click", () => closeSearch(true));
   $("search-more").addEventListener("click", () => runSearch(true));
-  $("search-panel").addEventListener("keydown", (e) => {
-    if (e.key === "Escape") { e.stopPropagation(); closeSearch(true); }
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && !$("search-panel").hidden) closeSearch(true);
   });
 }
