@@ -325,13 +325,14 @@ def test_delivery_paused_shows_a_banner_and_the_page_catches_up(cluster, routes,
     try:
         expect(banner).to_be_visible(timeout=20000)
         expect(bob_page.locator("#delivery-banner")).to_be_visible(timeout=20000)
-        path = shot(alice_page, "delivery-paused.png")
-        shutil.copyfile(path, os.path.join(ROOT, "docs", "screenshot-delivery.png"))
         # Sent on Y while the queue is down: no live event reaches X, but
         # Alice's page catches up by itself (no reload, no reconnect).
         send_from_page(bob_page, "sent while the queue is down")
         expect_once(bob_page, "sent while the queue is down")
         expect_once(alice_page, "sent while the queue is down")
+        expect(banner).to_be_visible()
+        path = shot(alice_page, "delivery-paused.png")
+        shutil.copyfile(path, os.path.join(ROOT, "docs", "screenshot-delivery.png"))
         bob.send(side, "elsewhere, meanwhile")
         expect(alice_page.locator(f'#room-list a[data-room="{side}"] .badge')).to_have_text(
             "1", timeout=15000)
