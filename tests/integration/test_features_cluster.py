@@ -2,18 +2,12 @@
 local cluster (scripts/cluster.py): 4 instances behind nginx, Redis, PostgreSQL,
 started once for the module. Sockets connect straight to a chosen instance, so
 that each event has to cross the message queue to reach them."""
-import os
-import sys
 import time
 import uuid
 
 import pytest
 
-from socket_clients import ChatClient, register, unique_name
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from cluster import Cluster  # noqa: E402
+from socket_clients import unique_name
 
 pytestmark = pytest.mark.integration
 
@@ -29,41 +23,8 @@ THUMBS = "\N{THUMBS UP SIGN}"
 
 
 @pytest.fixture(scope="module")
-def cluster(request):
-    running = Cluster(instances=4, async_mode="eventlet", extra_env=CLUSTER_ENV)
-    request.addfinalizer(running.stop)
-    return running.start()
-
-
-@pytest.fixture
-def user(cluster):
-    """user(): a fresh registered Account (through nginx)."""
-    accounts = []
-
-    def make():
-        account = register(cluster.url)
-        accounts.append(account)
-        return account
-
-    yield make
-    for account in accounts:
-        account.session.close()
-
-
-@pytest.fixture
-def connect(cluster):
-    """connect(account, instance number): a socket straight to that instance."""
-    clients = []
-
-    def make(account, number):
-        client = ChatClient(cluster.instances[number - 1].url, account.token,
-                            name=f"{account.username}@{number}")
-        clients.append(client)
-        return client.connect()
-
-    yield make
-    for client in clients:
-        client.disconnect()
+def cluster_options():
+    return {"instances": 4, "async_mode": "eventlet", "extra_env": CLUSTER_ENV}
 
 
 def on(cluster, number):

@@ -73,7 +73,8 @@ def test_search_uses_the_gin_index_over_many_messages(database, make_app):
     database.psql(
         "INSERT INTO messages (room_id, author_id, body, created_at) "
         f"SELECT {room['id']}, {alice.user_id}, "
-        "'w' || (i::bigint * 7919) % 3000 || ' w' || (i::bigint * 104729) % 2999 || ' w' || i % 2997 || "
+        "'w' || (i::bigint * 7919) % 3000 || ' w' || (i::bigint * 104729) % 2999 || "
+        "' w' || i % 2997 || "
         "' about ' || (ARRAY['cats', 'dogs', 'birds', 'fish', 'trains'])[1 + i % 5] || "
         "CASE WHEN i % 10000 = 0 THEN ' zeppelin' ELSE '' END, now() "
         "FROM generate_series(1, 50000) AS i")

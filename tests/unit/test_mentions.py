@@ -1,12 +1,4 @@
 """Mentions: `mentions` on messages, the `mention` event, and unread mention counts."""
-import pytest
-
-
-@pytest.fixture
-def lounge(make_room, join, alice, bob):
-    make_room(alice, "lounge")
-    join(bob, "lounge")
-    return "lounge"
 
 
 def _room(client, user, name):

@@ -12,13 +12,6 @@ FAMILY = "\N{MAN}\N{ZERO WIDTH JOINER}\N{WOMAN}\N{ZERO WIDTH JOINER}\N{GIRL}"
 
 
 @pytest.fixture
-def lounge(make_room, join, alice, bob):
-    make_room(alice, "lounge")
-    join(bob, "lounge")
-    return "lounge"
-
-
-@pytest.fixture
 def message_id(send, lounge, alice):
     return send(alice, lounge, "react to me").get_json()["id"]
 
@@ -237,3 +230,16 @@ def test_react_event_is_rate_limited_past_a_burst_of_30(socket_for, message_id, 
                       callback=True) for n in range(31)]
     assert all(ack.get("ok") for ack in acks[:30]), acks[:30]
     assert_error_ack(acks[30], "rate_limited")
+
+
+def test_rest_and_socket_reactions_share_one_limit(socket_for, react, message_id, bob, alice):
+    sock = socket_for(bob)
+    for n in range(15):
+        assert sock.emit("react", {"message_id": message_id, "emoji": THUMBS, "on": True},
+                         callback=True)["ok"]
+    for n in range(15):
+        assert react(bob, message_id, THUMBS).status_code == 200
+    response = react(bob, message_id, THUMBS)
+    assert_error(response, 429, "rate_limited")
+    assert "Retry-After" in response.headers
+    assert react(alice, message_id, THUMBS).status_code == 200  # others unaffected

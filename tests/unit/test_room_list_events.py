@@ -5,6 +5,7 @@ import pytest
 
 @pytest.fixture
 def lounge(make_room, alice):
+    """A public room of alice's alone (the shared one already has bob in it)."""
     make_room(alice, "lounge")
     return "lounge"
 
