@@ -1,6 +1,7 @@
-"""Fixtures of the browser tests: one local 2-instance cluster and one Chromium
-per test module, browser contexts that fail the test on a script error, a CSP
-report or a page file not served, and the two ways in (nginx, one instance)."""
+"""Fixtures of the browser tests: one local 2-instance cluster (tests/conftest.py
+builds it from cluster_options) and one Chromium per test module, browser
+contexts that fail the test on a script error, a CSP report or a page file
+not served, and the two ways in (nginx, one instance)."""
 import json
 import os
 
@@ -9,16 +10,20 @@ import requests
 from playwright.sync_api import sync_playwright
 
 from browser_kit import CHROMIUM, CHROMIUM_ARGS, CLUSTER_ENV, DESKTOP, TIMEOUT_MS
-from cluster import Cluster  # scripts/ is on sys.path (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
-def cluster(request):
+def cluster_options():
+    """The browser tests' cluster: two instances, cheap logins and sends."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing (make system-deps installs it)")
-    running = Cluster(instances=2, extra_env=CLUSTER_ENV)
-    request.addfinalizer(running.stop)
-    return running.start()
+    return {"instances": 2, "extra_env": CLUSTER_ENV}
+
+
+@pytest.fixture(autouse=True)
+def instances_up(all_instances_up):
+    """Every test starts with both instances alive, even after a failed outage
+    test (the module's cluster and all_instances_up come from tests/conftest.py)."""
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +33,6 @@ def browser(cluster):
                                              headless=True)
         yield browser
         browser.close()
-
-
-@pytest.fixture(autouse=True)
-def all_instances_up(cluster):
-    """Every test starts with both instances alive, even after a failed outage test."""
-    for instance in cluster.instances:
-        if not instance.alive():
-            cluster.restart_instance(instance.index)
 
 
 @pytest.fixture
