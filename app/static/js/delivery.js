@@ -36,8 +36,6 @@ export function onDelivery(data) {
   schedule();
 }
 
-export function isPaused() { return paused; }
-
 // A new connection (maybe to another instance) starts live: it says
 // otherwise if it cannot reach the queue. Also used at log-out.
 export function resetDelivery() {

@@ -8,14 +8,14 @@ import { isMe } from "./session.js";
 import { connection, emitAck } from "./socket.js";
 import { isOpen, timeline } from "./state.js";
 
-export const COMMON_EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "🙏"];
+const COMMON_EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "🙏"];
 
 function names(usernames) {
   if (usernames.length <= 1) return usernames.join("");
   return usernames.slice(0, -1).join(", ") + " and " + usernames[usernames.length - 1];
 }
 
-function chip(m, reaction) {
+function chip(reaction) {
   const mine = reaction.usernames.some((u) => isMe(u));
   const count = reaction.usernames.length;
   const b = button("reaction" + (mine ? " mine" : ""));
@@ -31,7 +31,7 @@ function chip(m, reaction) {
 // The bar under a message (empty when it has no reactions).
 export function reactionBar(m) {
   const bar = el("div", "reactions");
-  (m.reactions || []).forEach((r) => { if (r.usernames.length) bar.appendChild(chip(m, r)); });
+  (m.reactions || []).forEach((r) => { if (r.usernames.length) bar.appendChild(chip(r)); });
   bar.hidden = !bar.childNodes.length;
   return bar;
 }
