@@ -196,10 +196,16 @@ def test_mention_badge_highlight_and_notification(cluster, routes, contexts):
                       "body": f"@{username} over here too"}]
     page.evaluate("window.__hidden = false")
 
-    # Opening the room clears its badge; my name is marked in the bodies, as text.
+    # Opening the room clears its badge (here, and on my other tab, which hears
+    # my `read`); my name is marked in the bodies, as text.
+    other_tab = open_chat(context, routes["direct"], here)
+    other_badge = other_tab.locator(f'#room-list a[data-room="{there}"] .badge-mention')
+    expect(other_badge).to_have_text("@2")
     page.locator(f'#room-list a[data-room="{there}"]').click()
     expect_once(page, "no mention here")
     expect(badge).to_have_count(0)
+    expect(other_badge).to_have_count(0, timeout=LIVE_MS)
+    expect(other_tab.locator(f'#room-list a[data-room="{there}"] .badge')).to_have_count(0)
     marks = page.locator("#messages mark.mention-me")
     expect(marks).to_have_count(2)
     expect(marks.first).to_have_text(f"@{username}")

@@ -10,8 +10,10 @@ import { settlePending } from "./pending.js";
 import { onPresence } from "./presence.js";
 import { onReaction } from "./reactions.js";
 import { defaultRoom, navigate, openRoom } from "./room-view.js";
-import { addRoom, countUnread, loadRooms, removeRoom, uncountUnread } from "./rooms.js";
-import { endSession, sessionEndedText } from "./session.js";
+import {
+  addRoom, countUnread, loadRooms, refreshRoom, removeRoom, uncountUnread,
+} from "./rooms.js";
+import { endSession, isMe, sessionEndedText } from "./session.js";
 import { forgetJoin } from "./socket.js";
 import { isOpen, rooms } from "./state.js";
 import { onTyping } from "./typing.js";
@@ -58,6 +60,14 @@ function onRoomRemoved(data) {
   if (next) navigate(next);
 }
 
+// I read a room on another tab (or device): its unread and mention badges
+// here are asked afresh.
+function onRead(data) {
+  if (data && isMe(data.username) && !isOpen(data.room) && rooms.has(data.room)) {
+    refreshRoom(data.room);
+  }
+}
+
 // Someone named me: a badge on the room; a notification if the tab is hidden.
 function onMention(data) {
   if (!data || !data.message) return;
@@ -74,6 +84,7 @@ export const serverEvents = {
   message_deleted: onMessageDeleted,
   typing: onTyping,
   presence: onPresence,
+  read: onRead,
   reaction: onReaction,
   room_added: onRoomAdded,
   room_removed: onRoomRemoved,

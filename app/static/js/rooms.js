@@ -1,5 +1,5 @@
 // The room list: public and private rooms, DMs, unread counts, the page title.
-import { api } from "./api.js";
+import { api, roomPath } from "./api.js";
 import { $, avatar, el } from "./dom.js";
 import { roomLabel, roomName } from "./labels.js";
 import { isMine } from "./session.js";
@@ -18,6 +18,18 @@ export async function loadRooms() {
 export function putRoom(room) {
   if (isOpen(room.name)) { room.unread = 0; room.mentions = 0; }
   rooms.set(room.name, room);
+}
+
+// A room's counts afresh from the server (e.g. after I read it on another tab).
+export async function refreshRoom(name) {
+  try {
+    const room = await api("GET", roomPath(name));
+    if (!rooms.has(name)) return;
+    putRoom(room);
+    renderRooms();
+  } catch {
+    // The next reload of the list has it.
+  }
 }
 
 // Server event `room_added`: a room I became a member of (on another tab, or
