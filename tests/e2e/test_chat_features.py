@@ -82,6 +82,51 @@ def test_room_list_follows_membership_without_reload(cluster, routes, contexts):
     assert "after you left" not in bodies(page)
 
 
+def test_a_room_added_while_the_list_reloads_stays_listed(cluster, routes, contexts):
+    """After a reconnect the page reloads its room list; a `room_added` heard
+    while that answer is on its way must survive the (older) answer."""
+    me = Api.register(cluster.url, "Racing Rae")
+    other = Api.register(routes["direct"], "Other Otto")
+    home = me.create_room("racehome")
+    sockets, held = [], []
+
+    def on_websocket(ws):
+        server = ws.connect_to_server()
+        sockets.append(ws)
+        ws.on_message(server.send)
+        server.on_message(ws.send)
+
+    def hold_room_list(route):
+        if route.request.method == "GET" and sockets and len(sockets) > 1:
+            held.append((route, route.fetch()))   # answered now, delivered later
+        else:
+            route.continue_()
+
+    page = contexts(token=me.token).new_page()
+    page.route_web_socket(re.compile(r"/socket\.io/"), on_websocket)
+    page.route(re.compile(r"/api/rooms$"), hold_room_list)
+    page.goto(f"{routes['nginx']}/#{home}")
+    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+    deadline = time.monotonic() + 10
+    while not sockets and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert sockets, "the page never upgraded to a WebSocket"
+
+    sockets[-1].close()   # the page reconnects and asks for its rooms again
+    deadline = time.monotonic() + 15
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert held, "the page did not reload its room list after the reconnect"
+    dm = other.call("POST", f"/api/dm/{me.user['username']}")
+    link = page.locator(f'#dm-list a[data-room="{dm["name"]}"]')
+    expect(link).to_be_visible(timeout=LIVE_MS)
+    route, response = held.pop()
+    route.fulfill(response=response)     # the list from before the DM existed
+    expect(page.locator("#connection")).to_have_attribute("data-state", "back")
+    time.sleep(1)
+    expect(link).to_be_visible()
+
+
 # --- reactions ---------------------------------------------------------------------
 
 def test_reactions_show_for_both_users_and_toggle(cluster, routes, contexts):

@@ -1,16 +1,31 @@
-// The room list: public and private rooms, DMs, unread counts, the page title.
+// The room list: public and private rooms, DMs, unread and mention badges,
+// membership changes as they happen, the page title.
 import { api, roomPath } from "./api.js";
 import { $, avatar, el } from "./dom.js";
 import { roomLabel, roomName } from "./labels.js";
 import { isMine } from "./session.js";
 import { currentRoom, isOpen, rooms } from "./state.js";
 
+// Membership changes (room_added / room_removed) heard while a list is being
+// fetched: applied again on top of it, since the answer may predate them.
+const loads = new Set();
+
+function record(change) {
+  loads.forEach((changes) => changes.push(change));
+}
+
 export async function loadRooms() {
-  const data = await api("GET", "/api/rooms");
+  const changes = [];
+  loads.add(changes);
+  let data;
+  try {
+    data = await api("GET", "/api/rooms");
+  } finally {
+    loads.delete(changes);
+  }
   rooms.clear();
-  data.rooms.forEach((room) => {
-    putRoom(room);
-  });
+  data.rooms.forEach(putRoom);
+  changes.forEach((change) => change());
   renderRooms();
 }
 
@@ -37,12 +52,19 @@ export async function refreshRoom(name) {
 export function addRoom(room) {
   if (!room || !room.name) return;
   putRoom(room);
+  record(() => putRoom(room));
   renderRooms();
 }
 
 // Server event `room_removed` {room}: I left it (e.g. on another tab). A
 // public room stays listed, to join again; a private room or DM goes.
 export function removeRoom(name) {
+  dropMembership(name);
+  record(() => dropMembership(name));
+  renderRooms();
+}
+
+function dropMembership(name) {
   const room = rooms.get(name);
   if (!room) return;
   if (room.kind === "public") {
@@ -50,7 +72,6 @@ export function removeRoom(name) {
   } else {
     rooms.delete(name);
   }
-  renderRooms();
 }
 
 // Messages by others that are unread in the rooms not open (members only).
