@@ -41,9 +41,11 @@ test: system-deps $(VENV)/.dev-installed
 unit: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest tests/unit
 
-## make cluster: the compose topology as local processes (Ctrl-C stops it all)
+## make cluster: the compose topology as local processes (Ctrl-C stops it all);
+## REDIS_CLUSTER=1: on a local 3-master Redis Cluster instead of one Redis
 cluster: system-deps $(VENV)/.dev-installed
-	$(BIN)/python scripts/cluster.py run --instances $(INSTANCES) --port $(CLUSTER_PORT)
+	$(BIN)/python scripts/cluster.py run --instances $(INSTANCES) --port $(CLUSTER_PORT) \
+		$(if $(REDIS_CLUSTER),--redis-cluster)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -10,6 +10,8 @@ pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 
 [ -n "$(pg_bin)" ] || missing="$missing postgresql"
 have redis-server || missing="$missing redis-server"
+# redis-cli joins the local Redis Cluster (scripts/localservices.py RedisCluster).
+have redis-cli || missing="$missing redis-tools"
 have nginx || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
 have chromium || missing="$missing chromium"
 [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing="$missing fonts-noto-color-emoji"

@@ -23,6 +23,8 @@ import time
 from socketio import RedisManager
 from socketio.manager import Manager
 
+from app.extensions import socketio
+
 log = logging.getLogger(__name__)
 
 
@@ -42,6 +44,14 @@ def queue_manager(redis_url, mode="sharded"):
         return ChatRedisManager(redis_url, channel="chat-socketio")
     from app.realtime.sharded_queue import ShardedRedisManager
     return ShardedRedisManager(redis_url, channel="chat")
+
+
+def tell_if_not_live(sid):
+    """A socket that connects while this instance is without the queue hears
+    `delivery {live: false}` at once (the others heard it when it happened)."""
+    manager = socketio.server.manager
+    if getattr(manager, "live", True) is False:  # the in-process manager is always live
+        Manager.emit(manager, "delivery", {"live": False}, namespace="/", room=sid)
 
 
 class LiveDelivery:

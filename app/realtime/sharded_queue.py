@@ -110,6 +110,7 @@ class _Shard:
         self.sent = set()   # channels subscribed (or being subscribed) on self.conn
         self.pending = {}   # channel -> event of the PING that confirms its SUBSCRIBE
         self.tokens = {}    # PING token -> event
+        self.leaving = {}   # channel -> UNSUBSCRIBEs sent and not yet confirmed
         self.ready = None   # the event of the PING that ends a (re)subscription
 
     # --- callers (request and event handlers) ------------------------------
@@ -135,10 +136,14 @@ class _Shard:
         with self.lock:
             if self.conn is None or channel not in self.sent or wanted():
                 return
-            self.conn.send_packed_command(
-                self.conn.pack_command(self.unsubscribe, channel), check_health=False)
             self.sent.discard(channel)
             self.pending.pop(channel, None)
+            self.leaving[channel] = self.leaving.get(channel, 0) + 1
+            try:
+                self.conn.send_packed_command(
+                    self.conn.pack_command(self.unsubscribe, channel), check_health=False)
+            except Exception:
+                pass  # the listener sees the broken connection and resubscribes what is wanted
 
     def _send(self, commands):
         """Writes commands then a PING with a fresh token; returns the PING's event."""
@@ -224,9 +229,15 @@ class _Shard:
                 if event is self.ready and not self.up:
                     self.up = True
                     self.manager.shard_changed()
-        elif kind == b"sunsubscribe" and reply[1].decode() in self.sent:
-            # Redis dropped a channel we did not leave: its slot moved to another node.
-            raise redis.ConnectionError(f"sharded channel {reply[1]!r} moved")
+        elif kind in (b"unsubscribe", b"sunsubscribe"):
+            channel = reply[1].decode()
+            if self.leaving.get(channel):
+                self.leaving[channel] -= 1
+                if not self.leaving[channel]:
+                    del self.leaving[channel]
+            elif channel in self.sent:
+                # Redis dropped a channel we did not leave: its slot moved to another node.
+                raise redis.ConnectionError(f"sharded channel {channel!r} moved")
 
     def _lost(self, exc):
         with self.lock:
@@ -236,6 +247,7 @@ class _Shard:
             events = list(self.tokens.values())
             self.tokens.clear()
             self.pending.clear()
+            self.leaving.clear()
         for event in events:
             event.set()  # nobody waits for a reply that will not come
         if conn is not None:
@@ -441,6 +453,9 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
         self._publish({"method": "enter_room", "sid": sid, "room": room,
                        "namespace": namespace or "/", "host_id": self.host_id,
                        "request": request, "reply_to": self.tag})
+        if not self.live:  # no answer could reach this instance now
+            self._replies.pop(request, None)
+            return
         if not event.wait(ENTER_TIMEOUT):
             self._replies.pop(request, None)
             log.warning("message queue: no answer putting remote socket %s in %s", sid, room)
