@@ -388,6 +388,12 @@ def test_delivery_paused_shows_a_banner_and_the_page_catches_up(cluster, routes,
         expect(alice_page.locator(f'#room-list a[data-room="{side}"] .badge')).to_have_text(
             "1", timeout=15000)
         expect(alice_page.locator("#connection")).to_have_attribute("data-state", "connected")
+        # A page that connects while its instance is without the queue hears
+        # it at once (the event may come before the socket's "connect").
+        alice_page.reload()
+        expect(alice_page.locator("#connection")).to_have_attribute("data-state", "connected")
+        expect(banner).to_be_visible()
+        expect_once(alice_page, "sent while the queue is down")
     finally:
         cluster.redis.start()
     expect(banner).to_be_hidden(timeout=20000)

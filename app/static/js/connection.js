@@ -37,7 +37,6 @@ async function catchUpAll() {
 }
 
 async function onConnect(isReconnect) {
-  resetDelivery();
   setStatus(isReconnect ? "reconnecting" : "connecting", isReconnect ? "Catching up…" : "Connecting…");
   refreshInstance();
   renderPendingStatuses();
@@ -51,7 +50,11 @@ async function onConnect(isReconnect) {
   setStatus(isReconnect ? "back" : "connected", isReconnect ? missedText(missed) : undefined);
 }
 
+// The connection's instance said whether it had live delivery; the next
+// instance says `delivery {live: false}` as it connects if it has not (that
+// event can come before "connect").
 function onDisconnect() {
+  resetDelivery();
   timeline.live = false;
   forgetMyTyping();
   renderPendingStatuses();

@@ -36,8 +36,8 @@ export function onDelivery(data) {
   schedule();
 }
 
-// A new connection (maybe to another instance) starts live: it says
-// otherwise if it cannot reach the queue. Also used at log-out.
+// The connection dropped (its next instance says if it cannot reach the
+// queue), or I logged out.
 export function resetDelivery() {
   paused = false;
   clearTimeout(timer);
