@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian packages the tests run for real, when missing:
 # PostgreSQL, Redis, nginx and Chromium (with a colour emoji font, so that the
-# page's reactions show in the browser tests and screenshots). Needs root (or does nothing but say so).
+# page's reactions show in the browser tests and screenshots). Needs root (or
+# does nothing but say so).
 set -eu
 
 missing=""
