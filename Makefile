@@ -9,7 +9,7 @@ SCALE ?= 4
 CHAT_PORT ?= 8080
 export FLASK_APP := app:create_app
 
-.PHONY: run test unit integration e2e cluster system-deps clean bench \
+.PHONY: run test unit integration e2e cluster system-deps clean bench bench-scaleout \
 	compose compose-down swarm swarm-down
 
 $(BIN)/python:
@@ -44,9 +44,11 @@ test: system-deps $(VENV)/.dev-installed
 unit: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest tests/unit
 
-## make cluster: the compose topology as local processes (Ctrl-C stops it all)
+## make cluster: the compose topology as local processes (Ctrl-C stops it all);
+## REDIS_CLUSTER=1: on a local 3-master Redis Cluster instead of one Redis
 cluster: system-deps $(VENV)/.dev-installed
-	$(BIN)/python scripts/cluster.py run --instances $(INSTANCES) --port $(CLUSTER_PORT)
+	$(BIN)/python scripts/cluster.py run --instances $(INSTANCES) --port $(CLUSTER_PORT) \
+		$(if $(REDIS_CLUSTER),--redis-cluster)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
@@ -59,6 +61,14 @@ bench: system-deps $(VENV)/.runtime-installed
 	cd bench/peers/node && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
 		npm ci --no-audit --no-fund --loglevel=error; }
 	$(BIN)/python -m bench.run $(if $(FULL),--full)
+
+## make bench-scaleout: CPU per message at 2 and 4 instances (FULL=1: 2, 4, 8), chat
+## classic vs sharded queue beside the Node peer's two adapters; bench/results/scaleout-*.
+bench-scaleout: system-deps $(VENV)/.runtime-installed
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	cd bench/peers/node && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
+		npm ci --no-audit --no-fund --loglevel=error; }
+	$(BIN)/python -m bench.scaleout $(if $(FULL),--full)
 
 ## make compose: docker-compose.yml up for real on this machine, SCALE api replicas
 ## (default 4) behind nginx on CHAT_PORT (default 8080). Prepares what is missing

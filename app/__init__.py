@@ -83,10 +83,8 @@ def create_app(config=None):
     from app.realtime import events  # noqa: F401  (registers the handlers)
     # Always pass client_manager: Flask-SocketIO keeps options between init_app
     # calls, and None (the in-process manager) must replace an earlier Redis one.
-    queue = None
-    if config.REDIS_URL:
-        from app.realtime.queue import ChatRedisManager
-        queue = ChatRedisManager(config.REDIS_URL, channel="chat-socketio")
+    from app.realtime.queue import queue_manager
+    queue = queue_manager(config.REDIS_URL, config.QUEUE_MODE)
     socketio.init_app(
         app, async_mode=_async_mode(config), client_manager=queue,
         cors_allowed_origins=config.cors_allowed_origins,

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 APP_ENVS = ("development", "production", "testing")
 ASYNC_MODES = ("eventlet", "gevent", "threading")
+# The Socket.IO queue over Redis: one channel per room, or python-socketio's one channel.
+QUEUE_MODES = ("sharded", "classic")
 # The modes a gunicorn worker class serves (threading is for CLI commands and tests).
 SERVER_ASYNC_MODES = ("eventlet", "gevent")
 # The largest request body and Socket.IO packet, and how errors and docs say it.
@@ -104,6 +106,7 @@ class Config:
     SECRET_KEY: str = _setting("", "SECRET_KEY", empty_is_default=False)
     SQLALCHEMY_DATABASE_URI: str = _setting("sqlite:///chat.db", "DATABASE_URL", database_uri)
     REDIS_URL: str | None = _setting(None, "REDIS_URL", _text_or_none)
+    QUEUE_MODE: str = _setting("sharded", "QUEUE_MODE")
     INSTANCE_ID: str = _setting(_default_instance_id, "INSTANCE_ID")
     ASYNC_MODE: str = _setting("eventlet", "ASYNC_MODE", empty_is_default=False)
     LOG_LEVEL: str = _setting("INFO", "LOG_LEVEL", str.upper, empty_is_default=False)
@@ -154,6 +157,13 @@ class Config:
         if self.ASYNC_MODE not in ASYNC_MODES:
             raise ConfigError(f"ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, "
                               f"got {self.ASYNC_MODE!r}")
+        if self.QUEUE_MODE not in QUEUE_MODES:
+            raise ConfigError(f"QUEUE_MODE must be one of {', '.join(QUEUE_MODES)}, "
+                              f"got {self.QUEUE_MODE!r}")
+        if (self.QUEUE_MODE == "classic" and self.REDIS_URL
+                and self.REDIS_URL.startswith("redis+cluster://")):
+            raise ConfigError("QUEUE_MODE=classic needs a single Redis server; a Redis "
+                              "Cluster (redis+cluster://) needs QUEUE_MODE=sharded")
         if self.APP_ENV == "production" and self.CORS_ORIGINS.strip() == "*":
             raise ConfigError("CORS_ORIGINS='*' is refused in production: list the origins")
         return self

@@ -34,15 +34,19 @@ control_socket_disable = True
 
 
 def post_worker_init(worker):
-    """Start presence heartbeats, and drain on SIGTERM: gunicorn stops accepting;
-    the app then closes its sockets so clients reconnect elsewhere instead of
-    hanging until graceful_timeout."""
+    """Listen to the message queue and start presence heartbeats before serving,
+    and drain on SIGTERM: gunicorn stops accepting; the app then closes its
+    sockets so clients reconnect elsewhere instead of hanging until
+    graceful_timeout."""
     import signal
     import sys
 
-    from app.realtime.lifecycle import start_drain, start_heartbeat
+    from app.realtime.lifecycle import start_drain, start_heartbeat, start_queue
 
     flask_app = sys.modules["wsgi"].app
+    if not start_queue():
+        worker.log.error("message queue: not listening yet (Redis unreachable?); serving "
+                         "anyway, live delivery starts when Redis answers")
     start_heartbeat(flask_app)
     previous = signal.getsignal(signal.SIGTERM)
 

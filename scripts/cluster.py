@@ -32,8 +32,8 @@ for _path in (ROOT, os.path.join(ROOT, "scripts")):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 from app.config import env_names  # noqa: E402  (the standard library only)
-from localservices import (Nginx, Postgres, Redis, ServiceError, free_port,  # noqa: E402
-                           stop_process)
+from localservices import (Nginx, Postgres, Redis, RedisCluster, ServiceError,  # noqa: E402
+                           free_port, stop_process)
 
 SERVER_COMMAND = ["gunicorn", "-c", "python:app.gunicorn_conf", "wsgi:app"]
 TEMPLATE = os.path.join(ROOT, "nginx", "cluster.conf.template")
@@ -83,7 +83,7 @@ class Instance:
 
 class Cluster:
     def __init__(self, instances=4, port=None, state_dir=None, async_mode="eventlet",
-                 extra_env=None, access_log=False):
+                 extra_env=None, access_log=False, redis_cluster=False):
         if instances < 1:
             raise ValueError("at least one instance")
         self.count = instances
@@ -93,6 +93,7 @@ class Cluster:
         self.async_mode = async_mode
         self.extra_env = dict(extra_env or {})
         self.access_log = access_log
+        self.redis_cluster = redis_cluster  # a 3-master Redis Cluster instead of one server
         self.secret = secrets.token_urlsafe(32)
         self.postgres = self.redis = self.nginx = None
         self.instances = []
@@ -112,8 +113,12 @@ class Cluster:
             else:
                 self.database_url = self.postgres.create_database("chat")
             say(f"PostgreSQL on port {self.postgres.port}")
-            self.redis = Redis(os.path.join(self.state_dir, "redis")).start()
-            say(f"Redis on port {self.redis.port}")
+            if self.redis_cluster:
+                self.redis = RedisCluster(os.path.join(self.state_dir, "redis")).start()
+                say(f"Redis Cluster on {self.redis.url()}")
+            else:
+                self.redis = Redis(os.path.join(self.state_dir, "redis")).start()
+                say(f"Redis on port {self.redis.port}")
             for index in range(1, self.count + 1):
                 role = "migrate" if index == 1 else "serve"
                 log = os.path.join(self.state_dir, "logs", f"api-{index}.log")
@@ -252,7 +257,10 @@ class Cluster:
             "database_url": self.database_url,
             "redis_url": self.redis.url() if self.redis else None,
             "postgres_pid": self.postgres.pid if self.postgres else None,
-            "redis_pid": self.redis.pid if self.redis else None,
+            "redis_pid": (self.redis.pids[0] if self.redis_cluster else self.redis.pid)
+            if self.redis else None,
+            "redis_pids": (self.redis.pids if self.redis_cluster else [self.redis.pid])
+            if self.redis else [],
             "state_dir": self.state_dir,
         }
 
@@ -321,7 +329,7 @@ def cmd_down(args):
         say(f"nothing running from {args.state_dir}")
         return 0
     apps = [i["pid"] for i in state["instances"]]
-    services = [state.get("nginx_pid"), state.get("redis_pid")]
+    services = [state.get("nginx_pid"), *(state.get("redis_pids") or [state.get("redis_pid")])]
     # The apps first, so that they close their sockets while Redis still answers.
     for group in (apps, services):
         for pid in group:
@@ -368,7 +376,8 @@ def cmd_up(args, foreground=False):
         say(f"a cluster is already recorded in {state_dir}; run `down` first")
         return 1
     cluster = Cluster(instances=args.instances, port=args.port, state_dir=state_dir,
-                      async_mode=args.async_mode, access_log=args.access_log)
+                      async_mode=args.async_mode, access_log=args.access_log,
+                      redis_cluster=args.redis_cluster)
     cluster.start()
     _print_summary(cluster)
     if not foreground:
@@ -411,6 +420,8 @@ def main(argv=None):
         p.add_argument("--state-dir", default=".cluster" if name == "up" else None)
         p.add_argument("--async-mode", choices=("eventlet", "gevent"), default="eventlet")
         p.add_argument("--access-log", action="store_true", help="log every request")
+        p.add_argument("--redis-cluster", action="store_true",
+                       help="a local 3-master Redis Cluster instead of one Redis server")
     for name in ("status", "down"):
         p = sub.add_parser(name)
         p.add_argument("--state-dir", default=".cluster")

@@ -18,6 +18,7 @@ from app.models import User
 from app.realtime import room_channel, user_channel
 from app.realtime.lifecycle import start_heartbeat
 from app.realtime.presence import announce, presence
+from app.realtime.queue import tell_if_not_live
 from app.schemas import (ReactEventSchema, ReadEventSchema, RoomRefSchema, SendEventSchema,
                          SyncEventSchema, TypingEventSchema, load_or_raise, message_schema,
                          room_schema)
@@ -85,6 +86,7 @@ def on_connect(auth=None):
         raise ConnectionRefusedError(exc.message, exc.to_dict()) from None
     session["user_id"] = user.id
     join_room(user_channel(user.id))
+    tell_if_not_live(request.sid)
     start_heartbeat(current_app._get_current_object())
     metrics.SOCKETS.inc()
     try:

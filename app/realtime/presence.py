@@ -7,6 +7,11 @@ cleaning up stops counting when its key expires, and the next sweep by any
 live instance removes its sockets and announces who went offline.
 Without Redis (embedded mode) the same interface is kept in memory.
 
+Every key shares the hash tag {presence}, so that on a Redis Cluster they all
+live in one slot and the multi-key commands and transactions below work
+unchanged (presence is a few commands per connect and per heartbeat: one
+shard carries it easily).
+
 Also here: the `presence` events that tell a user's rooms they came online or
 went offline, and the heartbeat that keeps this instance alive and sweeps dead
 ones (started once per process by app/realtime/lifecycle.py).
@@ -15,12 +20,11 @@ import logging
 import secrets
 import threading
 
-import redis
-
 from app import chat
 from app.extensions import db, socketio
 from app.models import User
 from app.realtime import room_channel
+from app.realtime.sharded_queue import redis_client
 from app.schemas import author_schema
 
 log = logging.getLogger(__name__)
@@ -62,10 +66,10 @@ class MemoryPresence:
 
 
 class RedisPresence:
-    PREFIX = "presence"
+    PREFIX = "{presence}"
 
     def __init__(self, url, instance_id, ttl):
-        self.redis = redis.Redis.from_url(
+        self.redis = redis_client(
             url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=15,
             decode_responses=True)
         # Sockets are kept under this process's incarnation of the instance, not the

@@ -70,8 +70,8 @@ def presence_of(room, username, online):
 
 def instance_holding(redis_client, sid):
     """The instance a Socket.IO session lives on, as its presence entry in Redis says
-    (presence:sids:<instance id>#<process incarnation> maps sid -> user id)."""
-    for key in redis_client.scan_iter(match="presence:sids:*"):
+    ({presence}:sids:<instance id>#<process incarnation> maps sid -> user id)."""
+    for key in redis_client.scan_iter(match="{presence}:sids:*"):
         if redis_client.hexists(key, sid):
             return key.split(":", 2)[2].split("#", 1)[0]
     return None
@@ -212,7 +212,7 @@ def test_presence_follows_a_users_sockets_across_instances_and_a_killed_instance
     first_sid = first.sid
     first.disconnect()
     wait_until(lambda: not any(m.endswith("|" + first_sid) for m in
-                               redis_client.smembers(f"presence:user:{person.user['id']}")),
+                               redis_client.smembers(f"{{presence}}:user:{person.user['id']}")),
                message="the first socket's disconnect handled")
     time.sleep(SETTLE)
     assert watcher.received("presence", presence_of(room, name, False)) == []

@@ -12,13 +12,16 @@
 // chat's database write; nothing touches a disk.
 const http = require('http');
 const { Server } = require('socket.io');
-const { createAdapter } = require('@socket.io/redis-adapter');
+const { createAdapter, createShardedAdapter } = require('@socket.io/redis-adapter');
 const { createClient } = require('redis');
 
 const PORT = Number(process.env.PORT || 3000);
 const HOST = process.env.HOST || '127.0.0.1';
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379/0';
 const INSTANCE_ID = process.env.INSTANCE_ID || `node-${process.pid}`;
+// ADAPTER=sharded: the adapter's sharded mode (SSUBSCRIBE/SPUBLISH, one Redis
+// channel per room); classic (the default): one channel every instance reads.
+const ADAPTER = process.env.ADAPTER || 'classic';
 const HISTORY = 5000;
 
 // KEYS: seq, history (zset), client ids (hash). ARGV: client_id, json, history size.
@@ -59,7 +62,9 @@ async function main() {
     }
   });
   const io = new Server(httpServer, {
-    adapter: createAdapter(redis, sub, { key: 'bench-node' }),
+    adapter: ADAPTER === 'sharded'
+      ? createShardedAdapter(redis, sub, { channelPrefix: 'bench-node' })
+      : createAdapter(redis, sub, { key: 'bench-node' }),
     pingInterval: 20000,
     pingTimeout: 20000,
     cors: { origin: '*' },
