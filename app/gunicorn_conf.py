@@ -22,6 +22,10 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "20"))
 keepalive = 5
 accesslog = os.environ.get("ACCESS_LOG", "-") or None
+# gunicorn's default format logs the request line with its query string, where a
+# Socket.IO client may carry ?token=: log the path (%(U)s) without the query.
+access_log_format = ('%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s '
+                     '"%(f)s" "%(a)s" %(M)sms')
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = f"chat-{os.environ.get('INSTANCE_ID', 'app')}"
