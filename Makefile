@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 INSTANCES ?= 4
 CLUSTER_PORT ?= 8080
+# e.g. CLUSTER_ARGS="--state-dir .cluster --async-mode gevent"
+CLUSTER_ARGS ?=
 export FLASK_APP := app:create_app
 
 .PHONY: run test unit integration e2e cluster system-deps clean bench
@@ -41,9 +43,10 @@ test: system-deps $(VENV)/.dev-installed
 unit: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest tests/unit
 
-## make cluster: the compose topology as local processes (Ctrl-C stops it all)
+## make cluster: the compose topology as local processes; a dead instance is
+## restarted on its port (Ctrl-C stops it all)
 cluster: system-deps $(VENV)/.dev-installed
-	$(BIN)/python scripts/cluster.py run --instances $(INSTANCES) --port $(CLUSTER_PORT)
+	$(BIN)/python scripts/cluster.py run --instances $(INSTANCES) --port $(CLUSTER_PORT) $(CLUSTER_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
