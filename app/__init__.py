@@ -83,8 +83,10 @@ def create_app(config=None):
     if config.REDIS_URL:
         from app.realtime.queue import ChatRedisManager
         queue = ChatRedisManager(config.REDIS_URL, channel="chat-socketio")
+    from app.jsonlimits import ChatPacket, SocketJSON
     socketio.init_app(
         app, async_mode=_async_mode(config), client_manager=queue,
+        json=SocketJSON, serializer=ChatPacket,
         cors_allowed_origins=config.cors_allowed_origins,
         ping_interval=20, ping_timeout=20, max_http_buffer_size=config.MAX_CONTENT_LENGTH)
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
