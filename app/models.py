@@ -1,4 +1,4 @@
-"""SQLAlchemy models: users, rooms, memberships and messages."""
+"""SQLAlchemy models: users, rooms, memberships, messages, and the seed's record."""
 from datetime import datetime, timezone
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -40,6 +40,9 @@ class User(db.Model):
     display_name: Mapped[str] = mapped_column(String(64))
     password_hash: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Tokens carry the generation they were issued under; a password change
+    # increments it, which ends every older token (app/auth.py).
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     def __repr__(self):
         return f"<User {self.username}>"
@@ -109,3 +112,16 @@ class Message(db.Model):
 
     def __repr__(self):
         return f"<Message {self.id} in room {self.room_id}>"
+
+
+class SeedItem(db.Model):
+    """A seed item `flask seed` has loaded once ("user:alice", "membership:general:bob"...):
+    a later run skips it, so what an operator deleted stays deleted."""
+
+    __tablename__ = "seed_items"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self):
+        return f"<SeedItem {self.key}>"
