@@ -73,6 +73,10 @@ def create_app(config=None):
 
     limiter.init_app(app)
     presence.init_app(app)
+    # What the domain announces (app/chat/notify.py) goes out as Socket.IO events.
+    from app.chat import notify
+    from app.realtime.broadcast import SocketIOListener
+    notify.init_app(app, SocketIOListener())
     # Handlers must be registered before init_app: Flask-SocketIO hands its list to
     # each new server, but a handler declared after a server exists goes to that
     # server only, and a second app (tests, tools) would get none.
@@ -107,7 +111,6 @@ def create_app(config=None):
     # Errors (registered after the API's own, which they replace)
     from app.errors import register_error_handlers
     register_error_handlers(app)
-
 
     # CLI
     from app.cli import register_commands

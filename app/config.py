@@ -1,24 +1,31 @@
-"""Every setting, read from environment variables in one place."""
+"""Every setting, declared once: its environment variable, default, type and checks.
+
+`Config` holds the app's settings, each field naming the variable it is read
+from; `SERVER_SETTINGS` the variables only gunicorn (app/gunicorn_conf.py) or
+entrypoint.sh read. `env_names()` lists them for tools that must not let an
+outer environment leak into the processes they start (scripts/cluster.py, the
+integration tests).
+
+This module imports nothing outside the standard library: gunicorn_conf.py
+reads ASYNC_MODE through it before the worker monkey-patches.
+"""
+import dataclasses
 import os
 import secrets
 import socket
 from dataclasses import dataclass, field
 
+APP_ENVS = ("development", "production", "testing")
 ASYNC_MODES = ("eventlet", "gevent", "threading")
+# The modes a gunicorn worker class serves (threading is for CLI commands and tests).
+SERVER_ASYNC_MODES = ("eventlet", "gevent")
+# The largest request body and Socket.IO packet, and how errors and docs say it.
+MAX_REQUEST_BYTES = 64 * 1024
+MAX_REQUEST_TEXT = f"{MAX_REQUEST_BYTES // 1024} KiB"
 
 
 class ConfigError(RuntimeError):
     """A setting is missing or malformed; the message says which and why."""
-
-
-def _env_int(env, name, default):
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
 
 
 def database_uri(url):
@@ -33,76 +40,124 @@ def _default_instance_id():
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+def _text(raw):
+    return raw
+
+
+def _text_or_none(raw):
+    return raw or None
+
+
+def _upper(raw):
+    return raw.upper()
+
+
+def _integer(raw):
+    return int(raw)
+
+
+def _flag(raw):
+    return raw not in ("0", "false", "no")
+
+
+def _setting(default, env=None, parse=_text, empty_is_default=True, **kwargs):
+    """A Config field read from the environment variable `env` (None: not read)."""
+    metadata = {"env": env, "parse": parse, "empty_is_default": empty_is_default}
+    if callable(default):
+        return field(default_factory=default, metadata=metadata, **kwargs)
+    return field(default=default, metadata=metadata, **kwargs)
+
+
+@dataclass(frozen=True)
+class ServerSetting:
+    """A variable read by gunicorn_conf.py or entrypoint.sh, not by the app."""
+
+    env: str
+    default: str | None
+    read_by: str  # "gunicorn" or "entrypoint"
+
+
+SERVER_SETTINGS = (
+    ServerSetting("HOST", "0.0.0.0", "gunicorn"),
+    ServerSetting("PORT", "5000", "gunicorn"),
+    ServerSetting("WORKER_CONNECTIONS", "10000", "gunicorn"),
+    ServerSetting("GUNICORN_TIMEOUT", "60", "gunicorn"),
+    ServerSetting("GRACEFUL_TIMEOUT", "20", "gunicorn"),
+    ServerSetting("ACCESS_LOG", "-", "gunicorn"),
+    ServerSetting("GUNICORN_CMD_ARGS", "", "gunicorn"),
+    # entrypoint.sh, a shell script, holds these defaults itself.
+    ServerSetting("FLASK_APP", None, "entrypoint"),
+    ServerSetting("FLASK_DEBUG", None, "entrypoint"),
+    ServerSetting("DB_WAIT_SECONDS", None, "entrypoint"),
+    ServerSetting("SCHEMA_WAIT_SECONDS", None, "entrypoint"),
+)
+
+
+def server_setting(name, env=None):
+    """A gunicorn/entrypoint variable's value, or its declared default."""
+    env = os.environ if env is None else env
+    default = next(s.default for s in SERVER_SETTINGS if s.env == name)
+    return env.get(name, default)
+
+
+def async_mode(env=None):
+    """ASYNC_MODE as set (checked by Config.validate, or by gunicorn_conf.py for a server)."""
+    env = os.environ if env is None else env
+    return env.get("ASYNC_MODE", Config.ASYNC_MODE)
+
+
 @dataclass
 class Config:
     """Typed settings; `Config.from_env()` builds one from the environment."""
 
-    APP_ENV: str = "development"
-    SECRET_KEY: str = ""
-    SQLALCHEMY_DATABASE_URI: str = "sqlite:///chat.db"
-    REDIS_URL: str | None = None
-    INSTANCE_ID: str = field(default_factory=_default_instance_id)
-    ASYNC_MODE: str = "eventlet"
-    LOG_LEVEL: str = "INFO"
-    TOKEN_TTL_SECONDS: int = 7 * 24 * 3600
-    PASSWORD_HASH_METHOD: str = "scrypt"
-    CORS_ORIGINS: str = ""
-    SEND_RATE_LIMIT: str = "20 per 2 seconds"
-    AUTH_RATE_LIMIT: str = "30 per minute"
-    RATELIMIT_ENABLED: bool = True
-    PRESENCE_TTL_SECONDS: int = 30
-    MAX_CONTENT_LENGTH: int = 64 * 1024
-    PROXY_HOPS: int = 0
+    APP_ENV: str = _setting("development", "APP_ENV", empty_is_default=False)
+    SECRET_KEY: str = _setting("", "SECRET_KEY", empty_is_default=False)
+    SQLALCHEMY_DATABASE_URI: str = _setting("sqlite:///chat.db", "DATABASE_URL", database_uri)
+    REDIS_URL: str | None = _setting(None, "REDIS_URL", _text_or_none)
+    INSTANCE_ID: str = _setting(_default_instance_id, "INSTANCE_ID")
+    ASYNC_MODE: str = _setting("eventlet", "ASYNC_MODE", empty_is_default=False)
+    LOG_LEVEL: str = _setting("INFO", "LOG_LEVEL", _upper, empty_is_default=False)
+    TOKEN_TTL_SECONDS: int = _setting(7 * 24 * 3600, "TOKEN_TTL_SECONDS", _integer)
+    PASSWORD_HASH_METHOD: str = _setting("scrypt", "PASSWORD_HASH_METHOD")
+    CORS_ORIGINS: str = _setting("", "CORS_ORIGINS", empty_is_default=False)
+    SEND_RATE_LIMIT: str = _setting("20 per 2 seconds", "SEND_RATE_LIMIT")
+    AUTH_RATE_LIMIT: str = _setting("30 per minute", "AUTH_RATE_LIMIT")
+    RATELIMIT_ENABLED: bool = _setting(True, "RATELIMIT_ENABLED", _flag,
+                                       empty_is_default=False)
+    PRESENCE_TTL_SECONDS: int = _setting(30, "PRESENCE_TTL_SECONDS", _integer)
+    MAX_CONTENT_LENGTH: int = MAX_REQUEST_BYTES
+    PROXY_HOPS: int = _setting(0, "PROXY_HOPS", _integer)
     TESTING: bool = False
 
     @classmethod
     def from_env(cls, env=None):
         env = os.environ if env is None else env
-        app_env = env.get("APP_ENV", "development")
-        if app_env not in ("development", "production", "testing"):
-            raise ConfigError(
-                f"APP_ENV must be development, production or testing, got {app_env!r}")
-        secret = env.get("SECRET_KEY", "")
-        if not secret:
-            if app_env == "production":
-                raise ConfigError(
-                    "SECRET_KEY is not set. In production (APP_ENV=production) it is "
-                    "required, so that tokens stay valid across restarts and instances: "
-                    "set SECRET_KEY to a long random string shared by every instance.")
-            secret = secrets.token_urlsafe(32)
-        async_mode = env.get("ASYNC_MODE", "eventlet")
-        if async_mode not in ASYNC_MODES:
-            raise ConfigError(
-                f"ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, got {async_mode!r}")
-        cors = env.get("CORS_ORIGINS", "")
-        if app_env == "production" and cors.strip() == "*":
-            raise ConfigError("CORS_ORIGINS='*' is refused in production: list the origins")
-        return cls(
-            APP_ENV=app_env,
-            SECRET_KEY=secret,
-            SQLALCHEMY_DATABASE_URI=database_uri(
-                env.get("DATABASE_URL") or cls.SQLALCHEMY_DATABASE_URI),
-            REDIS_URL=env.get("REDIS_URL") or None,
-            INSTANCE_ID=env.get("INSTANCE_ID") or _default_instance_id(),
-            ASYNC_MODE=async_mode,
-            LOG_LEVEL=env.get("LOG_LEVEL", "INFO").upper(),
-            TOKEN_TTL_SECONDS=_env_int(env, "TOKEN_TTL_SECONDS", cls.TOKEN_TTL_SECONDS),
-            PASSWORD_HASH_METHOD=env.get("PASSWORD_HASH_METHOD") or cls.PASSWORD_HASH_METHOD,
-            CORS_ORIGINS=cors,
-            SEND_RATE_LIMIT=env.get("SEND_RATE_LIMIT") or cls.SEND_RATE_LIMIT,
-            AUTH_RATE_LIMIT=env.get("AUTH_RATE_LIMIT") or cls.AUTH_RATE_LIMIT,
-            RATELIMIT_ENABLED=env.get("RATELIMIT_ENABLED", "1") not in ("0", "false", "no"),
-            PRESENCE_TTL_SECONDS=_env_int(env, "PRESENCE_TTL_SECONDS", cls.PRESENCE_TTL_SECONDS),
-            PROXY_HOPS=_env_int(env, "PROXY_HOPS", cls.PROXY_HOPS),
-            TESTING=app_env == "testing",
-        )
+        values = {}
+        for f in dataclasses.fields(cls):
+            name = f.metadata.get("env")
+            raw = env.get(name) if name else None
+            if raw is None or (raw == "" and f.metadata["empty_is_default"]):
+                continue
+            try:
+                values[f.name] = f.metadata["parse"](raw)
+            except ValueError:
+                raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        config = cls(**values)
+        config.TESTING = config.APP_ENV == "testing"
+        if not config.SECRET_KEY and config.APP_ENV != "production":
+            config.SECRET_KEY = secrets.token_urlsafe(32)
+        return config.validate()
 
     def validate(self):
-        """The rules from_env() applies, for a Config built directly too."""
+        """Every check on the settings, for a Config from the environment or built directly."""
+        if self.APP_ENV not in APP_ENVS:
+            raise ConfigError(f"APP_ENV must be development, production or testing, "
+                              f"got {self.APP_ENV!r}")
         if self.APP_ENV == "production" and not self.SECRET_KEY:
-            raise ConfigError("SECRET_KEY is not set. In production (APP_ENV=production) "
-                              "it is required: set it to a long random string shared by "
-                              "every instance.")
+            raise ConfigError(
+                "SECRET_KEY is not set. In production (APP_ENV=production) it is "
+                "required, so that tokens stay valid across restarts and instances: "
+                "set SECRET_KEY to a long random string shared by every instance.")
         if self.ASYNC_MODE not in ASYNC_MODES:
             raise ConfigError(f"ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, "
                               f"got {self.ASYNC_MODE!r}")
@@ -140,3 +195,15 @@ class Config:
         if not origins:
             return "*" if self.APP_ENV != "production" else None
         return origins
+
+
+def env_names(*read_by):
+    """The environment variables the app ("app"), gunicorn ("gunicorn") or
+    entrypoint.sh ("entrypoint") read; all of them without arguments."""
+    read_by = set(read_by or ("app", "gunicorn", "entrypoint"))
+    names = set()
+    if "app" in read_by:
+        names.update(f.metadata["env"] for f in dataclasses.fields(Config)
+                     if f.metadata.get("env"))
+    names.update(s.env for s in SERVER_SETTINGS if s.read_by in read_by)
+    return frozenset(names)

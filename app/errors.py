@@ -1,9 +1,12 @@
 """The one error type and the handlers that turn every failure into its JSON shape."""
 import logging
 
-from flask import jsonify
+from flask import current_app, jsonify
+from marshmallow import Schema, fields
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
+
+from app.config import MAX_REQUEST_TEXT
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +24,18 @@ STATUS = {
     "unavailable": 503,
 }
 CODE_FOR_STATUS = {status: code for code, status in STATUS.items()}
+
+
+class ErrorDetailSchema(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    fields_ = fields.Dict(keys=fields.String(), values=fields.String(), data_key="fields")
+
+
+class ErrorSchema(Schema):
+    """The one error shape, REST and Socket.IO alike: {"error": {code, message, fields?}}."""
+
+    error = fields.Nested(ErrorDetailSchema, required=True)
 
 
 class ApiError(Exception):
@@ -85,7 +100,7 @@ def from_http_exception(exc):
         "not_found": "No such resource.",
         "method_not_allowed": f"Method not allowed here; allowed: "
                               f"{', '.join(sorted(getattr(exc, 'valid_methods', None) or []))}",
-        "payload_too_large": "The request body is larger than 64 KiB.",
+        "payload_too_large": f"The request body is larger than {MAX_REQUEST_TEXT}.",
         "rate_limited": "Too many requests; slow down.",
     }
     message = messages.get(code) or exc.description or exc.name
@@ -102,6 +117,20 @@ def error_response(error):
 def is_database_down(exc):
     return isinstance(exc, OperationalError) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
+def unexpected_error(exc):
+    """The ApiError for an exception no handler expected, REST and Socket.IO alike:
+    the session is rolled back, a database outage is 503, anything else is logged
+    and 500."""
+    # The app's Flask-SQLAlchemy (app.extensions imports this module, not the reverse).
+    current_app.extensions["sqlalchemy"].session.rollback()
+    if is_database_down(exc):
+        log.warning("database unavailable: %s", exc.__class__.__name__)
+        return ApiError("unavailable", "The database is unavailable; try again shortly.",
+                        headers={"Retry-After": "2"})
+    log.exception("unhandled error")
+    return ApiError("internal_error", "Something went wrong on our side.")
 
 
 def register_error_handlers(app):
@@ -123,12 +152,4 @@ def register_error_handlers(app):
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc):
-        from app.extensions import db
-        db.session.rollback()
-        if is_database_down(exc):
-            log.warning("database unavailable: %s", exc.__class__.__name__)
-            return error_response(ApiError(
-                "unavailable", "The database is unavailable; try again shortly.",
-                headers={"Retry-After": "2"}))
-        log.exception("unhandled error")
-        return error_response(ApiError("internal_error", "Something went wrong on our side."))
+        return error_response(unexpected_error(exc))

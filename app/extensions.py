@@ -8,7 +8,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
-from app.schemas import ErrorSchema
+from app.errors import ErrorSchema
 
 
 class Base(DeclarativeBase):

@@ -7,27 +7,30 @@ so throughput comes from more instances behind nginx, not more workers.
 """
 import os
 
-_WORKER_CLASSES = {"eventlet": "eventlet", "gevent": "gevent"}
-_mode = os.environ.get("ASYNC_MODE", "eventlet")
-if _mode not in _WORKER_CLASSES:
-    raise SystemExit(f"ASYNC_MODE={_mode!r} cannot be served by gunicorn; "
-                     f"use one of {', '.join(_WORKER_CLASSES)}")
+# Safe before the worker's monkey-patching: app and app.config import only the
+# standard library (tests/unit/test_gunicorn_conf.py checks).
+from app.config import SERVER_ASYNC_MODES, Config, async_mode, server_setting
 
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"
+_mode = async_mode()
+if _mode not in SERVER_ASYNC_MODES:
+    raise SystemExit(f"ASYNC_MODE={_mode!r} cannot be served by gunicorn; "
+                     f"use one of {', '.join(SERVER_ASYNC_MODES)}")
+
+bind = f"{server_setting('HOST')}:{server_setting('PORT')}"
 workers = 1
-worker_class = _WORKER_CLASSES[_mode]
-worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "10000"))
+worker_class = _mode  # gunicorn's worker classes are named after the modes
+worker_connections = int(server_setting("WORKER_CONNECTIONS"))
 # Long-lived sockets: the worker's heartbeat, not a request, is what timeout watches.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
-graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "20"))
+timeout = int(server_setting("GUNICORN_TIMEOUT"))
+graceful_timeout = int(server_setting("GRACEFUL_TIMEOUT"))
 keepalive = 5
-accesslog = os.environ.get("ACCESS_LOG", "-") or None
+accesslog = server_setting("ACCESS_LOG") or None
 # gunicorn's default format logs the request line with its query string, where a
 # Socket.IO client may carry ?token=: log the path (%(U)s) without the query.
 access_log_format = ('%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s '
                      '"%(f)s" "%(a)s" %(M)sms')
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+loglevel = os.environ.get("LOG_LEVEL", Config.LOG_LEVEL).lower()
 proc_name = f"chat-{os.environ.get('INSTANCE_ID', 'app')}"
 # gunicorn 25's control socket has one default path per user: several
 # instances on one host (the local cluster) would fight over it. Unused here.
@@ -41,8 +44,7 @@ def post_worker_init(worker):
     import signal
     import sys
 
-    from app.realtime.events import start_heartbeat
-    from app.realtime.lifecycle import start_drain
+    from app.realtime.lifecycle import start_drain, start_heartbeat
 
     flask_app = sys.modules["wsgi"].app
     start_heartbeat(flask_app)

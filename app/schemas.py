@@ -1,22 +1,21 @@
 """Request and response schemas, shared by REST and Socket.IO.
 
 The same schema validates a REST body and the matching Socket.IO payload, and
-the same schema shapes an object for a REST response and a broadcast.
+the same schema shapes an object for a REST response and a broadcast. The
+limits they check are the domain's (app/chat/); schemas only apply them.
 """
 from datetime import timezone
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates
 
-USERNAME = validate.Regexp(r"^[a-z0-9_]{3,32}$",
-                           error="3 to 32 characters of a-z, 0-9 and _.")
-ROOM_NAME = validate.Regexp(r"^[a-z0-9_-]{1,64}$",
+from app.chat.accounts import USERNAME_PATTERN
+from app.chat.messages import BODY_MAX, HISTORY_PAGE, ID_MAX, PAGE_MAX, SYNC_PAGE
+from app.chat.rooms import DM_PREFIX, ROOM_NAME_PATTERN, is_reserved_name
+from app.errors import ApiError, validation_error
+
+USERNAME = validate.Regexp(USERNAME_PATTERN, error="3 to 32 characters of a-z, 0-9 and _.")
+ROOM_NAME = validate.Regexp(ROOM_NAME_PATTERN,
                             error="1 to 64 characters of a-z, 0-9, - and _.")
-# A DM's name is derived from the usernames (dm-alice-bob); usernames have no
-# hyphen, so rooms whose names start with "dm-" are reserved for DMs.
-DM_PREFIX = "dm-"
-BODY_MAX = 4000
-# Ids are 64-bit at most (SQLite's INTEGER; a larger one makes sqlite3 raise).
-ID_MAX = 2**63 - 1
 
 
 class UTCDateTime(fields.DateTime):
@@ -44,7 +43,7 @@ class StrictBool(fields.Boolean):
 
 
 class BodyField(fields.String):
-    """A message body: trimmed, then 1 to 4000 characters."""
+    """A message body: trimmed, then 1 to BODY_MAX characters."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
@@ -105,7 +104,7 @@ class RoomCreateSchema(InputSchema):
 
     @validates("name")
     def not_reserved(self, value, **kwargs):
-        if value.startswith(DM_PREFIX):
+        if is_reserved_name(value):
             raise ValidationError(f"Names starting with {DM_PREFIX!r} are reserved "
                                   "for direct messages.")
 
@@ -117,7 +116,7 @@ class MemberAddSchema(InputSchema):
 class HistoryQuerySchema(InputSchema):
     before = fields.Integer(validate=validate.Range(1, ID_MAX))
     after = fields.Integer(validate=validate.Range(0, ID_MAX))
-    limit = fields.Integer(validate=validate.Range(1, 100), load_default=50)
+    limit = fields.Integer(validate=validate.Range(1, PAGE_MAX), load_default=HISTORY_PAGE)
 
 
 class MessageCreateSchema(InputSchema):
@@ -155,7 +154,7 @@ class ReadEventSchema(RoomRefSchema, ReadSchema):
 
 class SyncEventSchema(RoomRefSchema):
     after = StrictInt(required=True, validate=validate.Range(0, ID_MAX))
-    limit = StrictInt(validate=validate.Range(1, 100), load_default=100)
+    limit = StrictInt(validate=validate.Range(1, PAGE_MAX), load_default=SYNC_PAGE)
 
 
 # --- responses ------------------------------------------------------------
@@ -173,7 +172,7 @@ class AuthorSchema(Schema):
 
 
 class RoomSchema(Schema):
-    """A room as its caller sees it (built by chat.room_view)."""
+    """A room as its caller sees it (built by app/chat/views.py)."""
 
     id = fields.Integer()
     name = fields.String()
@@ -228,24 +227,14 @@ class UserListSchema(Schema):
     users = fields.List(fields.Nested(UserSchema))
 
 
-class ErrorDetailSchema(Schema):
-    code = fields.String(required=True)
-    message = fields.String(required=True)
-    fields_ = fields.Dict(keys=fields.String(), values=fields.String(), data_key="fields")
-
-
-class ErrorSchema(Schema):
-    error = fields.Nested(ErrorDetailSchema, required=True)
-
-
 user_schema = UserSchema()
+author_schema = AuthorSchema()
 message_schema = MessageSchema()
 room_schema = RoomSchema()
 
 
 def load_or_raise(schema, data):
     """Validate a Socket.IO payload (or any dict) the way REST bodies are validated."""
-    from app.errors import ApiError, validation_error
     if not isinstance(data, dict):
         raise ApiError("bad_request", "The payload must be a JSON object.")
     try:

@@ -33,19 +33,18 @@ import time
 import urllib.error
 import urllib.request
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for _path in (ROOT, os.path.join(ROOT, "scripts")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+from app.config import env_names  # noqa: E402  (the standard library only)
 from localservices import (Nginx, Postgres, Redis, ServiceError, free_port,  # noqa: E402
                            stop_process)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVER_COMMAND = ["gunicorn", "-c", "python:app.gunicorn_conf", "wsgi:app"]
 TEMPLATE = os.path.join(ROOT, "nginx", "cluster.conf.template")
-INHERITED_SETTINGS_DROPPED = {
-    "GUNICORN_CMD_ARGS", "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "APP_ENV", "INSTANCE_ID",
-    "ASYNC_MODE", "CORS_ORIGINS", "SEND_RATE_LIMIT", "AUTH_RATE_LIMIT", "RATELIMIT_ENABLED",
-    "PRESENCE_TTL_SECONDS", "PASSWORD_HASH_METHOD", "TOKEN_TTL_SECONDS", "PROXY_HOPS",
-    "LOG_LEVEL", "WORKER_CONNECTIONS", "GUNICORN_TIMEOUT", "GRACEFUL_TIMEOUT",
-}
+# What the app and gunicorn read: never inherited, the cluster sets those itself.
+INHERITED_SETTINGS_DROPPED = env_names("app", "gunicorn")
 
 
 def say(message):

@@ -5,7 +5,8 @@ from webargs.flaskparser import FlaskParser, is_json_request
 
 from app import jsonlimits
 from app.auth import token_required
-from app.schemas import ErrorSchema
+from app.config import MAX_REQUEST_TEXT
+from app.errors import ErrorSchema
 
 BEARER = [{"bearerAuth": []}]
 
@@ -15,7 +16,7 @@ ERROR_DESCRIPTIONS = {
     403: "Not allowed",
     404: "Not found (also a private room the caller is not in)",
     409: "Conflict",
-    413: "Request body over 64 KiB",
+    413: f"Request body over {MAX_REQUEST_TEXT}",
     422: "Invalid fields",
     429: "Rate limited",
     503: "A backing service is unavailable",

@@ -1,50 +1,17 @@
-"""The one place events leave the server. Called after a commit, never before."""
+"""The one place events leave the server: the domain's announcements
+(app/chat/notify.py) as Socket.IO emits. Called after a commit, never before."""
 import logging
 
 from redis.exceptions import RedisError
 
+from app.chat import notify
+from app.errors import ApiError
 from app.extensions import socketio
 from app.realtime import room_channel
 from app.realtime.presence import presence
-from app.schemas import message_schema
+from app.schemas import author_schema, message_schema
 
 log = logging.getLogger(__name__)
-
-
-def _author(user):
-    return {"username": user.username, "display_name": user.display_name}
-
-
-def message_payload(message):
-    return message_schema.dump(message)
-
-
-def message_created(message):
-    socketio.emit("message", message_payload(message), to=room_channel(message.room))
-
-
-def message_edited(message):
-    socketio.emit("message_edited", message_payload(message), to=room_channel(message.room))
-
-
-def message_deleted(message):
-    socketio.emit("message_deleted", message_payload(message), to=room_channel(message.room))
-
-
-def read(room, user, message_id):
-    socketio.emit("read", {"room": room.name, "username": user.username,
-                           "message_id": message_id}, to=room_channel(room))
-
-
-def typing(room, user, is_typing, skip_sid=None):
-    socketio.emit("typing", {"room": room.name, "user": _author(user), "typing": is_typing},
-                  to=room_channel(room), skip_sid=skip_sid)
-
-
-def presence_changed(room_names, user, online):
-    for name in room_names:
-        socketio.emit("presence", {"room": name, "user": _author(user), "online": online},
-                      to=f"room:{name}")
 
 
 def _sockets_of(user, channel):
@@ -59,16 +26,45 @@ def _sockets_of(user, channel):
         return []
 
 
-def member_added(room, user):
-    """Someone added to a room (a DM, a private room) gets its live events at once,
-    on every instance, without a `join` from each of their open sockets."""
-    channel = room_channel(room)
-    for sid in _sockets_of(user, channel):
-        socketio.server.enter_room(sid, channel, namespace="/")
+class SocketIOListener(notify.Listener):
+    """Tells every socket in the room, on every instance (through the queue)."""
 
+    def _emit_message(self, event, message):
+        socketio.emit(event, message_schema.dump(message), to=room_channel(message.room.name))
 
-def member_left(room, user):
-    """A user who left a room stops getting its live events, on every instance."""
-    channel = room_channel(room)
-    for sid in _sockets_of(user, channel):
-        socketio.server.leave_room(sid, channel, namespace="/")
+    def message_created(self, message):
+        self._emit_message("message", message)
+
+    def message_edited(self, message):
+        self._emit_message("message_edited", message)
+
+    def message_deleted(self, message):
+        self._emit_message("message_deleted", message)
+
+    def read(self, room, user, message_id):
+        socketio.emit("read", {"room": room.name, "username": user.username,
+                               "message_id": message_id}, to=room_channel(room.name))
+
+    def typing(self, room, user, typing, origin=None):
+        socketio.emit("typing", {"room": room.name, "user": author_schema.dump(user), "typing": typing},
+                      to=room_channel(room.name), skip_sid=origin)
+
+    def member_added(self, room, user):
+        """Someone added to a room (a DM, a private room) gets its live events at once,
+        on every instance, without a `join` from each of their open sockets."""
+        channel = room_channel(room.name)
+        for sid in _sockets_of(user, channel):
+            socketio.server.enter_room(sid, channel, namespace="/")
+
+    def member_left(self, room, user):
+        """A user who left a room stops getting its live events, on every instance."""
+        channel = room_channel(room.name)
+        for sid in _sockets_of(user, channel):
+            socketio.server.leave_room(sid, channel, namespace="/")
+
+    def online_user_ids(self, user_ids):
+        try:
+            return presence.online_user_ids(user_ids)
+        except RedisError:
+            raise ApiError("unavailable", "Presence is unavailable right now; try again shortly.",
+                           headers={"Retry-After": "2"}) from None

@@ -9,30 +9,26 @@ import logging
 
 from flask import current_app, request, session
 from flask_socketio import ConnectionRefusedError, join_room, leave_room
-from sqlalchemy import select
 
 from app import chat, metrics
 from app.auth import user_for_token
-from app.errors import ApiError, is_database_down
+from app.errors import ApiError, unexpected_error
 from app.extensions import db, socketio
-from app.models import Membership, Room, User
-from app.realtime import broadcast, room_channel, user_channel
-from app.realtime.presence import presence
+from app.models import User
+from app.realtime import room_channel, user_channel
+from app.realtime.lifecycle import start_heartbeat
+from app.realtime.presence import announce, presence
 from app.schemas import (ReadEventSchema, RoomRefSchema, SendEventSchema, SyncEventSchema,
                          TypingEventSchema, load_or_raise, message_schema, room_schema)
 
 log = logging.getLogger(__name__)
-_heartbeat_started = False
 
 
 def _error_ack(exc):
-    db.session.rollback()
     if isinstance(exc, ApiError):
+        db.session.rollback()
         return exc.to_dict()
-    if is_database_down(exc):
-        return ApiError("unavailable", "The database is unavailable; try again shortly.").to_dict()
-    log.exception("error in a Socket.IO handler")
-    return ApiError("internal_error", "Something went wrong on our side.").to_dict()
+    return unexpected_error(exc).to_dict()
 
 
 def _current_user():
@@ -58,41 +54,6 @@ def event(name, schema=None):
                 return _error_ack(exc)
         return wrapper
     return decorator
-
-
-def _room_names_of(user_id):
-    return db.session.scalars(
-        select(Room.name).join(Membership, Membership.room_id == Room.id)
-        .where(Membership.user_id == user_id)).all()
-
-
-def _announce(user, online):
-    broadcast.presence_changed(_room_names_of(user.id), user, online)
-
-
-def _heartbeat_loop(app):
-    interval = max(1, app.config["PRESENCE_TTL_SECONDS"] / 3)
-    while True:
-        socketio.sleep(interval)
-        try:
-            with app.app_context():
-                for user_id in presence.heartbeat():
-                    user = db.session.get(User, user_id)
-                    if user is not None:
-                        _announce(user, False)
-        except Exception:
-            log.exception("presence heartbeat failed; retrying")
-
-
-def start_heartbeat(app):
-    """Keep this instance's presence alive and sweep dead instances' (once per process).
-
-    gunicorn starts it when the worker boots (app/gunicorn_conf.py); the first
-    connection starts it in any other server."""
-    global _heartbeat_started
-    if not _heartbeat_started:
-        _heartbeat_started = True
-        socketio.start_background_task(_heartbeat_loop, app)
 
 
 def _reserved_name_sent_as_event():
@@ -127,7 +88,7 @@ def on_connect(auth=None):
     metrics.SOCKETS.inc()
     try:
         if presence.connect(request.sid, user.id):
-            _announce(user, True)
+            announce(user, True)
     except Exception:  # presence is a hint; a Redis outage must not refuse sockets
         log.exception("presence update on connect failed")
 
@@ -145,7 +106,7 @@ def on_disconnect(*reason):
         if presence.disconnect(request.sid, user_id):
             user = db.session.get(User, user_id)
             if user is not None:
-                _announce(user, False)
+                announce(user, False)
     except Exception:
         log.exception("presence update on disconnect failed")
 
@@ -155,14 +116,14 @@ def on_join(user, data):
     """A client starts receiving a room's live events (joining a public room if needed)."""
     room = chat.join_room(user, data["room"])
     chat.member_room(user, room.name)
-    join_room(room_channel(room))
+    join_room(room_channel(room.name))
     return {"room": room_schema.dump(chat.room_view(user, room))}
 
 
 @event("leave", RoomRefSchema())
 def on_leave(user, data):
     """A client stops receiving a room's live events; the membership stays."""
-    leave_room(f"room:{data['room']}")
+    leave_room(room_channel(data["room"]))
 
 
 @event("send", SendEventSchema())
@@ -175,7 +136,7 @@ def on_send(user, data):
 @event("typing", TypingEventSchema())
 def on_typing(user, data):
     """A client starts or stops typing in a room."""
-    chat.set_typing(user, data["room"], data["typing"], skip_sid=request.sid)
+    chat.set_typing(user, data["room"], data["typing"], origin=request.sid)
 
 
 @event("read", ReadEventSchema())

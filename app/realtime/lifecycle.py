@@ -1,16 +1,30 @@
-"""Draining an instance: on SIGTERM, stop being ready, then close every socket
-so that clients reconnect (through nginx) to another instance, and forget this
-instance's presence at once rather than after the expiry."""
+"""The worker's life: the presence heartbeat started once per process, and
+draining on SIGTERM (stop being ready, then close every socket so that clients
+reconnect through nginx to another instance, and forget this instance's
+presence at once rather than after the expiry).
+
+gunicorn calls both from app/gunicorn_conf.py when the worker boots; outside
+gunicorn, the first connection starts the heartbeat (app/realtime/events.py).
+"""
 import logging
 
 from app.extensions import socketio
-from app.realtime.presence import presence
+from app.realtime.presence import heartbeat_loop, presence
 
 log = logging.getLogger(__name__)
 
 # Seconds between refusing new connections and closing the open sockets, so
 # that reconnecting clients find the listening socket closed and move on.
 CLOSE_DELAY = 1.5
+_heartbeat_started = False
+
+
+def start_heartbeat(app):
+    """Keep this instance's presence alive and sweep dead instances' (once per process)."""
+    global _heartbeat_started
+    if not _heartbeat_started:
+        _heartbeat_started = True
+        socketio.start_background_task(heartbeat_loop, app)
 
 
 def local_sids(namespace="/"):

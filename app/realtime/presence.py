@@ -6,12 +6,22 @@ lives on an instance whose alive key exists. An instance that dies without
 cleaning up stops counting when its key expires, and the next sweep by any
 live instance removes its sockets and announces who went offline.
 Without Redis (embedded mode) the same interface is kept in memory.
+
+Also here: the `presence` events that tell a user's rooms they came online or
+went offline, and the heartbeat that keeps this instance alive and sweeps dead
+ones (started once per process by app/realtime/lifecycle.py).
 """
 import logging
 import secrets
 import threading
 
 import redis
+
+from app import chat
+from app.extensions import db, socketio
+from app.models import User
+from app.realtime import room_channel
+from app.schemas import author_schema
 
 log = logging.getLogger(__name__)
 
@@ -205,3 +215,26 @@ class Presence:
 
 
 presence = Presence()
+
+
+def announce(user, online):
+    """Tells every room the user is in that they came online or went offline."""
+    for name in chat.room_names_of(user.id):
+        socketio.emit("presence", {"room": name, "user": author_schema.dump(user),
+                                   "online": online}, to=room_channel(name))
+
+
+def heartbeat_loop(app):
+    """Every third of the expiry: refresh this instance, sweep dead ones, and
+    announce the users who went offline with them."""
+    interval = max(1, app.config["PRESENCE_TTL_SECONDS"] / 3)
+    while True:
+        socketio.sleep(interval)
+        try:
+            with app.app_context():
+                for user_id in presence.heartbeat():
+                    user = db.session.get(User, user_id)
+                    if user is not None:
+                        announce(user, False)
+        except Exception:
+            log.exception("presence heartbeat failed; retrying")

@@ -24,6 +24,7 @@ for _path in (ROOT, os.path.join(ROOT, "scripts")):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+from app.config import env_names  # noqa: E402
 from localservices import Postgres  # noqa: E402
 
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
@@ -33,14 +34,7 @@ CHAT_TABLES = ("users", "rooms", "memberships", "messages")
 
 # Settings the app, entrypoint.sh or gunicorn read: never inherited from the
 # environment that runs the tests (a REDIS_URL there would change every result).
-_APP_VARIABLES = {
-    "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "APP_ENV", "INSTANCE_ID", "ASYNC_MODE",
-    "LOG_LEVEL", "TOKEN_TTL_SECONDS", "PASSWORD_HASH_METHOD", "CORS_ORIGINS",
-    "SEND_RATE_LIMIT", "AUTH_RATE_LIMIT", "RATELIMIT_ENABLED", "PRESENCE_TTL_SECONDS",
-    "PROXY_HOPS", "FLASK_APP", "FLASK_DEBUG", "DB_WAIT_SECONDS", "SCHEMA_WAIT_SECONDS",
-    "HOST", "PORT", "WORKER_CONNECTIONS", "GUNICORN_TIMEOUT", "GRACEFUL_TIMEOUT",
-    "ACCESS_LOG", "GUNICORN_CMD_ARGS",
-}
+_APP_VARIABLES = env_names()
 
 
 # --- PostgreSQL ---------------------------------------------------------------

@@ -141,3 +141,39 @@ def test_create_app_refuses_a_production_config_without_secret_key_built_directl
     with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
         create_app(Config(APP_ENV="production", SECRET_KEY="",
                           SQLALCHEMY_DATABASE_URI="sqlite://", ASYNC_MODE="threading"))
+
+
+def test_a_config_built_directly_is_checked_like_one_from_the_environment():
+    with pytest.raises(ConfigError, match="APP_ENV"):
+        Config(APP_ENV="staging").validate()
+
+
+def test_every_variable_the_app_reads_is_listed_once_in_env_names():
+    from app.config import env_names
+    env = {"DATABASE_URL": "postgres://u:p@db/chat", "REDIS_URL": "redis://r",
+           "SECRET_KEY": "k", "INSTANCE_ID": "api-9", "LOG_LEVEL": "debug",
+           "TOKEN_TTL_SECONDS": "61", "PASSWORD_HASH_METHOD": "pbkdf2",
+           "CORS_ORIGINS": "https://a.example", "SEND_RATE_LIMIT": "1 per second",
+           "AUTH_RATE_LIMIT": "2 per second", "RATELIMIT_ENABLED": "0",
+           "PRESENCE_TTL_SECONDS": "9", "PROXY_HOPS": "2", "ASYNC_MODE": "gevent",
+           "APP_ENV": "development"}
+    assert env_names("app") == set(env)
+    base = {"APP_ENV": "testing", "SECRET_KEY": "s", "INSTANCE_ID": "api-8"}
+    for name, value in env.items():
+        assert Config.from_env({**base, name: value}) != Config.from_env(base), name
+
+
+def test_env_names_cover_gunicorn_and_entrypoint_settings():
+    from app.config import env_names
+    assert {"HOST", "PORT", "WORKER_CONNECTIONS", "GUNICORN_CMD_ARGS"} <= env_names("gunicorn")
+    assert {"DB_WAIT_SECONDS", "SCHEMA_WAIT_SECONDS", "FLASK_APP"} <= env_names("entrypoint")
+    assert env_names() == env_names("app") | env_names("gunicorn") | env_names("entrypoint")
+
+
+def test_the_cluster_script_drops_every_inherited_app_and_gunicorn_setting():
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "scripts"))
+    import cluster
+    from app.config import env_names
+    assert cluster.INHERITED_SETTINGS_DROPPED == env_names("app", "gunicorn")

@@ -1,0 +1,32 @@
+"""The chat's rules, which REST (app/api) and Socket.IO (app/realtime) both call.
+
+A module per subject, each owning its constants and checks:
+  accounts  usernames, registering, logging in, finding users
+  rooms     rooms and direct messages: visibility, membership, the DM name
+  views     a room as one user sees it (counts, unread, DM peer)
+  messages  history, sending (idempotent, ordered, rate limited), edit, delete
+  reads     read markers and typing
+  notify    the one way out: what happened, told to the realtime layer
+  store     session helpers the others share
+
+Each operation authorises, changes state, commits, and then announces the
+result through notify, so a change made through REST reaches Socket.IO
+clients exactly as one made through Socket.IO does. The handlers call the
+operations through this package (`chat.send_message(...)`).
+"""
+from app.chat.accounts import find_user, login, register, search_users
+from app.chat.messages import (delete_message, edit_message, history, messages_page,
+                               send_message, sync)
+from app.chat.reads import mark_read, set_typing
+from app.chat.rooms import (add_member, create_room, get_or_create_dm, join_room, leave_room,
+                            list_members, member_room, membership, room_names_of,
+                            visible_room)
+from app.chat.views import list_rooms, room_view, room_views
+
+__all__ = [
+    "add_member", "create_room", "delete_message", "edit_message", "find_user",
+    "get_or_create_dm", "history", "join_room", "leave_room", "list_members", "list_rooms",
+    "login", "mark_read", "member_room", "membership", "messages_page", "register",
+    "room_names_of", "room_view", "room_views", "search_users", "send_message",
+    "set_typing", "sync", "visible_room",
+]

@@ -1,0 +1,56 @@
+"""Accounts: registering, logging in, finding and searching users.
+
+Rules here: what a username is (USERNAME_PATTERN: no hyphen, which keeps DM
+names unambiguous, see rooms.py), that usernames are unique and compared in
+lower case, and how many users a search returns.
+"""
+from sqlalchemy import select
+
+from app import auth
+from app.chat.store import add_unique
+from app.errors import ApiError
+from app.extensions import db
+from app.models import User
+
+USERNAME_PATTERN = r"^[a-z0-9_]{3,32}$"
+USER_SEARCH_LIMIT = 20
+
+
+def register(username, password, display_name=None):
+    user = User(username=username, display_name=(display_name or username).strip(),
+                password_hash=auth.hash_password(password))
+    add_unique(user, select(User.id).where(User.username == username),
+               f"The username {username!r} is taken.")
+    return user, auth.issue_token(user)
+
+
+def login(username, password):
+    user = db.session.scalar(select(User).where(User.username == username.strip().lower()))
+    if not auth.password_matches(user, password):
+        raise ApiError("unauthorized", "Wrong username or password.")
+    return user, auth.issue_token(user)
+
+
+def user_named(username):
+    """The user with that username (any case), or None."""
+    # A name from the URL may hold NUL, which PostgreSQL refuses in a query; no
+    # username has one.
+    if "\x00" in username:
+        return None
+    return db.session.scalar(select(User).where(User.username == username.strip().lower()))
+
+
+def find_user(username):
+    user = user_named(username)
+    if user is None:
+        raise ApiError("not_found", f"No user named {username!r}.")
+    return user
+
+
+def search_users(prefix):
+    prefix = prefix.strip().lower()
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = select(User).order_by(User.username).limit(USER_SEARCH_LIMIT)
+    if prefix:
+        query = query.where(User.username.like(escaped + "%", escape="\\"))
+    return db.session.scalars(query).all()

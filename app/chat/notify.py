@@ -1,0 +1,52 @@
+"""How the domain says what happened: the one way out of app/chat.
+
+Each operation commits, then announces the change here (a message created,
+edited or deleted; a member added or gone; a read marker moved; someone
+typing) and asks here who is online. The domain never talks to sockets, Redis
+or presence itself: create_app() installs the realtime layer's listener
+(app/realtime/broadcast.py) for its app; an app without one tells nobody.
+"""
+from flask import current_app
+
+EXTENSION_KEY = "chat.listener"
+
+
+class Listener:
+    """What the domain announces and asks; this base tells nobody and sees no one online."""
+
+    def message_created(self, message):
+        """A new message was stored."""
+
+    def message_edited(self, message):
+        """Its author changed a message's body."""
+
+    def message_deleted(self, message):
+        """Its author deleted a message (it keeps its id, with an empty body)."""
+
+    def member_added(self, room, user):
+        """A user became a member of a room (joined, was added, a DM was opened)."""
+
+    def member_left(self, room, user):
+        """A user left a room."""
+
+    def read(self, room, user, message_id):
+        """A user's read marker moved forward to message_id."""
+
+    def typing(self, room, user, typing, origin=None):
+        """A user started or stopped typing; `origin`, the socket that said so, is not told."""
+
+    def online_user_ids(self, user_ids):
+        """Those of user_ids online anywhere; may raise ApiError(unavailable)."""
+        return set()
+
+
+def init_app(app, listener):
+    """Installs the listener the app's domain operations announce to."""
+    app.extensions[EXTENSION_KEY] = listener
+
+
+def listener():
+    return current_app.extensions.get(EXTENSION_KEY) or _NOBODY
+
+
+_NOBODY = Listener()

@@ -1,0 +1,159 @@
+"""Rooms and direct messages: who may see a room, who is in it, joining and leaving.
+
+Rules here: a room's name (ROOM_NAME_PATTERN); a private room or DM is
+invisible (404) to non-members; members add people to private rooms, people
+join public rooms themselves; a DM has exactly two people and the name
+`dm-<a>-<b>` (the two usernames sorted), a prefix no other room may take
+(usernames have no hyphen, so a DM's name always says who its two people are).
+"""
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from app.chat import notify
+from app.chat.accounts import find_user, user_named
+from app.chat.store import add_unique
+from app.errors import ApiError
+from app.extensions import db
+from app.models import Membership, Room, User
+
+ROOM_NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
+DM_PREFIX = "dm-"
+
+
+# --- direct message names -----------------------------------------------------
+
+def dm_name(a, b):
+    first, second = sorted([a.username, b.username])
+    return f"{DM_PREFIX}{first}-{second}"
+
+
+def is_reserved_name(name):
+    """True for a name only a DM may have."""
+    return name.startswith(DM_PREFIX)
+
+
+def dm_peer_from_name(user, room):
+    """The other person of a DM, read from its name (either may have left)."""
+    names = room.name[len(DM_PREFIX):].split("-")
+    return user_named(next((n for n in names if n != user.username), user.username))
+
+
+# --- seeing rooms -------------------------------------------------------------
+
+def membership(user, room):
+    return db.session.get(Membership, (room.id, user.id))
+
+
+def visible_room(user, name):
+    """The room if the user may see it; 404 for a missing or a foreign private room."""
+    room = None if "\x00" in name else db.session.scalar(select(Room).where(Room.name == name))
+    if room is None or (room.private and membership(user, room) is None):
+        raise ApiError("not_found", f"No room named {name!r}.")
+    return room
+
+
+def member_room(user, name):
+    """The room and the user's membership; 404 as visible_room, 403 for a non-member."""
+    room = visible_room(user, name)
+    member = membership(user, room)
+    if member is None:
+        raise ApiError("forbidden", f"Join {name!r} first.")
+    return room, member
+
+
+def visible_rooms(user):
+    """Public rooms and the rooms the user is in, by name."""
+    mine = select(Membership.room_id).where(Membership.user_id == user.id)
+    return db.session.scalars(
+        select(Room).where(or_(Room.kind == "public", Room.id.in_(mine))).order_by(Room.name)
+    ).all()
+
+
+def room_names_of(user_id):
+    """The names of the rooms a user is a member of."""
+    return db.session.scalars(
+        select(Room.name).join(Membership, Membership.room_id == Room.id)
+        .where(Membership.user_id == user_id)).all()
+
+
+# --- changing membership --------------------------------------------------------
+
+def create_room(user, name, title="", private=False):
+    room = Room(name=name, title=title.strip(), kind="private" if private else "public")
+    room.memberships.append(Membership(user_id=user.id))
+    return add_unique(room, select(Room.id).where(Room.name == name),
+                      f"A room named {name!r} already exists.")
+
+
+def _add_member(room, user):
+    """Adds a membership if missing; True if it was added. Commits."""
+    if membership(user, room) is not None:
+        return False
+    db.session.add(Membership(room_id=room.id, user_id=user.id))
+    try:
+        db.session.commit()
+    except IntegrityError:  # a concurrent join won; the user is a member either way
+        db.session.rollback()
+        return False
+    notify.listener().member_added(room, user)
+    return True
+
+
+def join_room(user, name):
+    """Join a public room; for a room the user is already in, nothing changes."""
+    room = visible_room(user, name)
+    _add_member(room, user)
+    return room
+
+
+def add_member(user, name, username):
+    """A member of a private room adds someone to it."""
+    room, _ = member_room(user, name)
+    if room.kind == "dm":
+        raise ApiError("forbidden", "A direct message has exactly two people.")
+    if room.kind == "public":
+        raise ApiError("forbidden", "People join public rooms themselves.")
+    other = find_user(username)
+    _add_member(room, other)
+    return room
+
+
+def leave_room(user, name):
+    room = visible_room(user, name)
+    member = membership(user, room)
+    if member is not None:
+        db.session.delete(member)
+        db.session.commit()
+        notify.listener().member_left(room, user)
+
+
+def list_members(user, name):
+    room = visible_room(user, name)
+    users = db.session.scalars(
+        select(User).join(Membership, Membership.user_id == User.id)
+        .where(Membership.room_id == room.id).order_by(User.username)).all()
+    online = notify.listener().online_user_ids([u.id for u in users])
+    return [{"user": u, "online": u.id in online} for u in users]
+
+
+def get_or_create_dm(user, username):
+    other = find_user(username)
+    if other.id == user.id:
+        raise ApiError("bad_request", "You cannot start a direct message with yourself.")
+    name = dm_name(user, other)
+    room = db.session.scalar(select(Room).where(Room.name == name))
+    if room is None:
+        room = Room(name=name, title="", kind="dm")
+        room.memberships.extend([Membership(user_id=user.id), Membership(user_id=other.id)])
+        db.session.add(room)
+        try:
+            db.session.commit()
+            notify.listener().member_added(room, user)
+            notify.listener().member_added(room, other)
+            return room
+        except IntegrityError:  # created concurrently by the other person
+            db.session.rollback()
+            room = db.session.scalar(select(Room).where(Room.name == name))
+    _add_member(room, user)
+    _add_member(room, other)
+    return room

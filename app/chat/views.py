@@ -1,0 +1,72 @@
+"""Rooms as one user sees them: member count, membership, unread count, DM peer.
+
+Rules here: what counts as unread (messages by others, not deleted, after the
+user's read marker), and that a DM shows the other person (from its name when
+they have left).
+"""
+from sqlalchemy import and_, func, or_, select
+
+from app.chat.rooms import dm_peer_from_name, visible_rooms
+from app.extensions import db
+from app.models import Membership, Message, User
+
+
+def _member_counts(room_ids):
+    rows = db.session.execute(
+        select(Membership.room_id, func.count()).where(Membership.room_id.in_(room_ids))
+        .group_by(Membership.room_id))
+    return dict(rows.all())
+
+
+def _unread_counts(user, memberships):
+    """Messages by others after each membership's last read message, per room."""
+    if not memberships:
+        return {}
+    conditions = [and_(Message.room_id == m.room_id, Message.id > (m.last_read_id or 0))
+                  for m in memberships]
+    rows = db.session.execute(
+        select(Message.room_id, func.count())
+        .where(or_(*conditions), Message.author_id != user.id, Message.deleted_at.is_(None))
+        .group_by(Message.room_id))
+    return dict(rows.all())
+
+
+def _dm_peers(user, rooms):
+    dm_ids = [r.id for r in rooms if r.kind == "dm"]
+    if not dm_ids:
+        return {}
+    rows = db.session.execute(
+        select(Membership.room_id, User).join(User, User.id == Membership.user_id)
+        .where(Membership.room_id.in_(dm_ids), Membership.user_id != user.id))
+    return {room_id: peer for room_id, peer in rows.all()}
+
+
+def room_views(user, rooms):
+    """Rooms as the user sees them: counts, membership, unread, DM peer."""
+    ids = [r.id for r in rooms]
+    counts = _member_counts(ids)
+    mine = {m.room_id: m for m in db.session.scalars(
+        select(Membership).where(Membership.user_id == user.id, Membership.room_id.in_(ids)))}
+    unread = _unread_counts(user, list(mine.values()))
+    peers = _dm_peers(user, rooms)
+    views = []
+    for room in rooms:
+        view = {"id": room.id, "name": room.name, "title": room.title,
+                "private": room.private, "kind": room.kind, "created_at": room.created_at,
+                "member_count": counts.get(room.id, 0), "member": room.id in mine}
+        if room.id in mine:
+            view["unread"] = unread.get(room.id, 0)
+            view["last_read_id"] = mine[room.id].last_read_id
+        if room.kind == "dm":
+            view["peer"] = peers.get(room.id) or dm_peer_from_name(user, room)
+        views.append(view)
+    return views
+
+
+def room_view(user, room):
+    return room_views(user, [room])[0]
+
+
+def list_rooms(user):
+    """Public rooms and the user's own, as the user sees them."""
+    return room_views(user, visible_rooms(user))
