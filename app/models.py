@@ -115,7 +115,7 @@ class Message(db.Model):
 
 
 class SeedItem(db.Model):
-    """A seed item `flask seed` has loaded once ("user:alice", "membership:general:bob"...):
+    """A seed item `flask seed` has loaded once (user/alice, membership/general/bob ...):
     a later run skips it, so what an operator deleted stays deleted."""
 
     __tablename__ = "seed_items"

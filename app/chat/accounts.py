@@ -12,7 +12,8 @@ from app.errors import ApiError
 from app.extensions import db
 from app.models import User
 
-USERNAME_PATTERN = r"^[a-z0-9_]{3,32}$"
+# \Z, not $: "$" also matches before a final line break ("bob\n").
+USERNAME_PATTERN = r"^[a-z0-9_]{3,32}\Z"
 USER_SEARCH_LIMIT = 20
 
 

@@ -16,7 +16,8 @@ from app.errors import ApiError
 from app.extensions import db
 from app.models import Membership, Room, User
 
-ROOM_NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
+# \Z, not $: "$" also matches before a final line break ("general\n").
+ROOM_NAME_PATTERN = r"^[a-z0-9_-]{1,64}\Z"
 DM_PREFIX = "dm-"
 
 
