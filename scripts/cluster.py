@@ -181,6 +181,8 @@ class Cluster:
             "PATH": f"{venv_bin}:{env.get('PATH', '')}",
             "FLASK_APP": "app:create_app",
             "APP_ENV": "production",
+            # A local cluster is for trying the chat and for tests: demo users wanted.
+            "SEED_DEMO": "1",
             "SECRET_KEY": self.secret,
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis.url(),
