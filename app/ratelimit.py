@@ -1,9 +1,12 @@
-"""The per-user send limit, shared by REST and Socket.IO and by every instance.
+"""Every per-user limit, shared by REST and Socket.IO and by every instance.
 
-It uses Flask-Limiter's storage (memory, or Redis when REDIS_URL is set) and
-its moving-window strategy: "20 per 2 seconds" is a burst of 20 and 10 per
-second sustained. If Redis is unreachable, each instance counts in its own
-memory until it is back: sends go on, limited per instance, rather than fail.
+One place for them all: LIMITS names each limited action and the setting
+(app/config.py) that holds its rate; callers say `check_allowed(action,
+user_id)`. Counting uses Flask-Limiter's storage (memory, or Redis when
+REDIS_URL is set) and its moving-window strategy, so "20 per 2 seconds" is a
+burst of 20 and 10 per second sustained, cluster-wide. If Redis is
+unreachable, each instance counts in its own memory until it is back: work
+goes on, limited per instance, rather than fail.
 """
 import logging
 import math
@@ -20,10 +23,20 @@ from app.extensions import limiter
 log = logging.getLogger(__name__)
 _fallback = MovingWindowRateLimiter(MemoryStorage())
 
+# action -> (the setting holding its rate, what the refusal tells a person)
+LIMITS = {
+    "send": ("SEND_RATE_LIMIT", "You are sending too fast"),
+    "create_room": ("ROOM_CREATE_RATE_LIMIT", "You are creating rooms too fast"),
+    "socket_event": ("SOCKET_EVENT_RATE_LIMIT", "Too many {scope} events"),
+    "connect": ("CONNECT_RATE_LIMIT", "Too many connections"),
+    "search": ("SEARCH_RATE_LIMIT", "You are searching too fast"),
+}
+# Socket.IO events limited each on its own ("socket_event", scope=the event name).
+LIMITED_SOCKET_EVENTS = frozenset({"join", "typing", "read", "sync", "react"})
 
-def _hit(item, user_id):
+
+def _hit(item, key):
     """(allowed, window stats), from the shared storage or, failing that, memory."""
-    key = ("send", str(user_id))
     try:
         strategy = limiter.limiter
         return strategy.hit(item, *key), strategy.get_window_stats(item, *key)
@@ -33,12 +46,13 @@ def _hit(item, user_id):
         return _fallback.hit(item, *key), _fallback.get_window_stats(item, *key)
 
 
-def check_send_allowed(user_id):
-    """Counts one send for the user, or raises ApiError(rate_limited)."""
+def check_allowed(action, user_id, scope=""):
+    """Counts one `action` (of LIMITS) for the user, or raises ApiError(rate_limited)."""
     if not current_app.config["RATELIMIT_ENABLED"]:
         return
-    item = parse(current_app.config["SEND_RATE_LIMIT"])
-    allowed, stats = _hit(item, user_id)
+    setting, what = LIMITS[action]
+    item = parse(current_app.config[setting])
+    allowed, stats = _hit(item, (action, scope, str(user_id)))
     reset_in = max(0, math.ceil(stats.reset_time - time.time()))
     headers = {
         "X-RateLimit-Limit": str(item.amount),
@@ -50,6 +64,6 @@ def check_send_allowed(user_id):
     if not allowed:
         raise ApiError(
             "rate_limited",
-            f"You are sending too fast (limit {item.amount} per "
+            f"{what.format(scope=scope)} (limit {item.amount} per "
             f"{item.get_expiry()} seconds); wait a moment.",
             headers={**headers, "Retry-After": str(max(1, reset_in))})

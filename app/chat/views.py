@@ -4,7 +4,7 @@ Rules here: what counts as unread (messages by others, not deleted, after the
 user's read marker), and that a DM shows the other person (from its name when
 they have left).
 """
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 
 from app.chat.rooms import dm_peer_from_name, visible_rooms
 from app.extensions import db
@@ -18,15 +18,19 @@ def _member_counts(room_ids):
     return dict(rows.all())
 
 
-def _unread_counts(user, memberships):
-    """Messages by others after each membership's last read message, per room."""
-    if not memberships:
+def _unread_counts(user, room_ids):
+    """Messages by others after the user's read marker, per room of room_ids the
+    user is in: one join with the memberships, whatever their number (one OR
+    term per membership overflowed SQLite's expression tree at about 1,000)."""
+    if not room_ids:
         return {}
-    conditions = [and_(Message.room_id == m.room_id, Message.id > (m.last_read_id or 0))
-                  for m in memberships]
     rows = db.session.execute(
         select(Message.room_id, func.count())
-        .where(or_(*conditions), Message.author_id != user.id, Message.deleted_at.is_(None))
+        .join(Membership, and_(Membership.room_id == Message.room_id,
+                               Membership.user_id == user.id))
+        .where(Message.room_id.in_(room_ids),
+               Message.id > func.coalesce(Membership.last_read_id, 0),
+               Message.author_id != user.id, Message.deleted_at.is_(None))
         .group_by(Message.room_id))
     return dict(rows.all())
 
@@ -47,7 +51,7 @@ def room_views(user, rooms):
     counts = _member_counts(ids)
     mine = {m.room_id: m for m in db.session.scalars(
         select(Membership).where(Membership.user_id == user.id, Membership.room_id.in_(ids)))}
-    unread = _unread_counts(user, list(mine.values()))
+    unread = _unread_counts(user, list(mine))
     peers = _dm_peers(user, rooms)
     views = []
     for room in rooms:
