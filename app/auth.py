@@ -78,13 +78,18 @@ def read_token(token):
                   issued.timestamp() + ttl)
 
 
-def session_problem(user, claims):
-    """Why a token's session has ended ("expired", "revoked", "logged_out"), or None."""
+def session_problem(user, claims, shared=True):
+    """Why a token's session has ended ("expired", "revoked", "logged_out"), or None.
+
+    shared=False looks only at the logouts this process already knows of (no
+    Redis round trip): for each Socket.IO event, while the periodic check of
+    the open sockets (app/realtime/sessions.py) asks Redis for them all."""
     if user is None or user.token_generation != claims.generation:
         return "revoked"
     if claims.expires_at <= time.time():
         return "expired"
-    if claims.token_id and revocations.is_revoked(claims.token_id):
+    if claims.token_id and (revocations.is_revoked(claims.token_id) if shared
+                            else revocations.known_revoked(claims.token_id)):
         return "logged_out"
     return None
 

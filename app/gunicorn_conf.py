@@ -38,16 +38,17 @@ control_socket_disable = True
 
 
 def post_worker_init(worker):
-    """Start presence heartbeats, and drain on SIGTERM: gunicorn stops accepting;
+    """Start presence heartbeats and session checks, and drain on SIGTERM: gunicorn stops accepting;
     the app then closes its sockets so clients reconnect elsewhere instead of
     hanging until graceful_timeout."""
     import signal
     import sys
 
-    from app.realtime.lifecycle import start_drain, start_heartbeat
+    from app.realtime.lifecycle import start_drain, start_heartbeat, start_session_checks
 
     flask_app = sys.modules["wsgi"].app
     start_heartbeat(flask_app)
+    start_session_checks(flask_app)
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_sigterm(signum, frame):

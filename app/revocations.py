@@ -53,6 +53,10 @@ class Revocations:
             ttl = max(1, int(expires_at - time.time()) + 1)
             client.set(PREFIX + jti, "1", ex=ttl)
 
+    def known_revoked(self, jti):
+        """Revoked, as far as this process already knows (no Redis round trip)."""
+        return jti in self._known
+
     def is_revoked(self, jti):
         if jti in self._known:
             return True

@@ -131,6 +131,13 @@ class LoginSchema(InputSchema):
     password = fields.String(required=True, validate=validate.Length(1, 128), load_only=True)
 
 
+class PasswordChangeSchema(InputSchema):
+    current_password = fields.String(required=True, validate=validate.Length(1, 128),
+                                     load_only=True)
+    new_password = fields.String(required=True, validate=validate.Length(8, 128),
+                                 load_only=True)
+
+
 class RoomCreateSchema(InputSchema):
     name = fields.String(required=True, validate=ROOM_NAME)
     title = fields.String(validate=[validate.Length(max=120), no_control_characters],

@@ -32,6 +32,8 @@ ENDPOINTS = [
     ("PATCH", "/api/messages/{msg}", {"body": "edited"}),
     ("DELETE", "/api/messages/{msg}", None),
     ("POST", "/api/dm/{user}", None),
+    ("PUT", "/api/me/password", {"current_password": "x" * 8, "new_password": "y" * 8}),
+    ("POST", "/api/auth/logout", None),
 ]
 EVENTS = [
     ("join", {"room": "{room}"}),
@@ -186,6 +188,8 @@ OUTSIDER_PRIVATE = {
     "PATCH /api/messages/{msg}": 404,
     "DELETE /api/messages/{msg}": 404,
     "POST /api/dm/{user}": 200,
+    "PUT /api/me/password": 422,   # the current password is wrong
+    "POST /api/auth/logout": 204,
 }
 
 
