@@ -104,6 +104,8 @@ def create_app(config=None):
     for module in (auth, users, rooms, messages):
         api.register_blueprint(module.blp)
     app.register_blueprint(health_bp)
+    from app.health import schema_guard
+    schema_guard.init_app(app)
     app.register_blueprint(web_bp)
     metrics.init_app(app)
     security.init_app(app)

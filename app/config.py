@@ -134,6 +134,9 @@ class Config:
     # How often each instance looks for sockets whose token expired or was
     # revoked, and closes them (app/realtime/sessions.py).
     SESSION_CHECK_SECONDS: int = _setting(5, "SESSION_CHECK_SECONDS", _integer)
+    # How often an instance looks whether the database's schema is newer than its
+    # code (it then refuses API work with 503; app/health.py).
+    SCHEMA_CHECK_SECONDS: int = _setting(5, "SCHEMA_CHECK_SECONDS", _integer)
     MAX_CONTENT_LENGTH: int = MAX_REQUEST_BYTES
     PROXY_HOPS: int = _setting(0, "PROXY_HOPS", _integer)
     # The demo users have a published password: with APP_ENV=production,

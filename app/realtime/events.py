@@ -14,6 +14,7 @@ from app import chat, metrics
 from app.auth import SESSION_ENDED_MESSAGES, authenticate
 from app.errors import ApiError, unexpected_error
 from app.extensions import db, socketio
+from app.health import schema_guard
 from app.jsonlimits import INVALID_PACKET_EVENT, MAX_DEPTH
 from app.models import User
 from app.ratelimit import LIMITED_SOCKET_EVENTS, check_allowed
@@ -88,6 +89,9 @@ def on_connect(auth=None):
     token = auth.get("token") if isinstance(auth, dict) else None
     token = token or request.args.get("token")
     try:
+        refusal = schema_guard.refusal()
+        if refusal is not None:
+            raise refusal
         user, claims = authenticate(token)
         check_allowed("connect", user.id)
     except ApiError as exc:

@@ -168,6 +168,8 @@ def test_pages_send_a_strict_content_security_policy(client, path):
     assert csp["script-src"] == ["'self'"]  # no inline script, no eval
     assert csp["object-src"] == ["'none'"]
     assert csp["frame-ancestors"] == ["'none'"]
+    # Same origin only: no ws:/wss: to any host (the page's socket is same-origin).
+    assert csp["connect-src"] == ["'self'"]
     assert csp["base-uri"] == ["'none'"]
     for directive in csp.values():
         assert "'unsafe-inline'" not in directive and "'unsafe-eval'" not in directive
