@@ -35,6 +35,8 @@ proc_name = f"chat-{os.environ.get('INSTANCE_ID', 'app')}"
 # gunicorn 25's control socket has one default path per user: several
 # instances on one host (the local cluster) would fight over it. Unused here.
 control_socket_disable = True
+# Seconds a SIGTERMed worker waits, after the drain, for requests still in flight.
+REQUEST_GRACE = 3
 
 
 def post_worker_init(worker):
@@ -44,7 +46,8 @@ def post_worker_init(worker):
     import signal
     import sys
 
-    from app.realtime.lifecycle import start_drain, start_heartbeat, start_session_checks
+    from app.realtime.lifecycle import (CLOSE_DELAY as DRAIN_SECONDS, start_drain,
+                                        start_heartbeat, start_session_checks)
 
     flask_app = sys.modules["wsgi"].app
     start_heartbeat(flask_app)
@@ -54,6 +57,14 @@ def post_worker_init(worker):
     def on_sigterm(signum, frame):
         worker.log.info("SIGTERM: draining (no new connections; closing sockets)")
         start_drain(flask_app)
+        # The worker then waits for every connection's greenlet, also those
+        # blocked in recv() on an idle keep-alive connection (nginx keeps some)
+        # or a WebSocket whose client has not hung up yet, for all of
+        # graceful_timeout (eventlet joins its pool; gevent polls it). Requests
+        # in flight get the drain and REQUEST_GRACE seconds more; then the
+        # worker exits and the idle connections close with it.
+        worker.cfg.set("graceful_timeout",
+                       min(worker.cfg.graceful_timeout, int(DRAIN_SECONDS + REQUEST_GRACE + 1)))
         if callable(previous):
             previous(signum, frame)
 

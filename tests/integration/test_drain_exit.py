@@ -1,0 +1,53 @@
+"""A SIGTERMed instance exits within seconds once its sockets have moved, in
+both async modes, even with connections idle in recv(): a WebSocket client
+that does not hang up and an idle HTTP keep-alive connection (what nginx's
+upstream keepalive holds). eventlet's worker used to wait for those for the
+whole GRACEFUL_TIMEOUT (issue 14)."""
+import http.client
+import signal
+import time
+
+import pytest
+import requests
+import socketio
+
+from localservices import free_port, wait_for_port
+
+pytestmark = pytest.mark.integration
+
+GRACEFUL_TIMEOUT = 20
+EXIT_BOUND = 8  # seconds from SIGTERM to exit: the drain (~1.5 s) and a little more
+
+
+@pytest.mark.parametrize("mode", ["eventlet", "gevent"])
+def test_sigterm_exits_within_seconds_with_idle_connections_open(
+        mode, tmp_path, run, spawn, service_env):
+    port = free_port()
+    env = service_env(f"sqlite:///{tmp_path}/chat.db", APP_ENV="development",
+                      ASYNC_MODE=mode, HOST="127.0.0.1", PORT=port,
+                      GRACEFUL_TIMEOUT=GRACEFUL_TIMEOUT, XDG_RUNTIME_DIR=tmp_path)
+    migrated = run(["flask", "db", "upgrade"], env, timeout=90, name="upgrade")
+    assert migrated.returncode == 0, migrated.report()
+    server = spawn(["gunicorn", "-c", "python:app.gunicorn_conf", "wsgi:app"], env,
+                   name=f"gunicorn-{mode}")
+    wait_for_port(port, timeout=60, proc=server.popen, what="gunicorn", log=server.stderr_path)
+    base = f"http://127.0.0.1:{port}"
+    token = requests.post(f"{base}/api/auth/register", timeout=10, json={
+        "username": "drainer", "password": "password123"}).json()["token"]
+
+    # A WebSocket client that will not reconnect, and an idle keep-alive connection.
+    client = socketio.Client(reconnection=False)
+    client.connect(base, auth={"token": token}, transports=["websocket"], wait_timeout=10)
+    keepalive = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    keepalive.request("GET", "/healthz")
+    assert keepalive.getresponse().read()
+    try:
+        started = time.monotonic()
+        server.popen.send_signal(signal.SIGTERM)
+        server.wait(GRACEFUL_TIMEOUT + 15)
+        exited_s = time.monotonic() - started
+    finally:
+        client.disconnect()
+        keepalive.close()
+    assert exited_s <= EXIT_BOUND, f"{mode}: exited after {exited_s:.1f} s\n{server.report()}"
+    assert "closing 1 sockets" in server.stderr + server.stdout
