@@ -17,6 +17,8 @@ import time
 import redis
 from flask import current_app
 
+from app.errors import ApiError
+
 log = logging.getLogger(__name__)
 
 PREFIX = "revoked-token:"
@@ -46,12 +48,18 @@ class Revocations:
                 self._known = {k: v for k, v in self._known.items() if v > now}
 
     def revoke(self, jti, expires_at):
-        """Ends the token `jti` everywhere until `expires_at` (epoch seconds)."""
+        """Ends the token `jti` everywhere until `expires_at` (epoch seconds);
+        ApiError(unavailable) if Redis cannot record it (a logout that only this
+        instance knew of would not be one)."""
         self._remember(jti, expires_at)
         client = self._redis()
         if client is not None:
             ttl = max(1, int(expires_at - time.time()) + 1)
-            client.set(PREFIX + jti, "1", ex=ttl)
+            try:
+                client.set(PREFIX + jti, "1", ex=ttl)
+            except redis.RedisError:
+                raise ApiError("unavailable", "Logging out is unavailable right now; "
+                               "try again shortly.", headers={"Retry-After": "2"}) from None
 
     def known_revoked(self, jti):
         """Revoked, as far as this process already knows (no Redis round trip)."""

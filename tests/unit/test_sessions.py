@@ -1,5 +1,6 @@
 """Sessions that end (issue 14, contract): logout, password change, expiry, and
 the sockets of an ended session told `session_ended` and closed."""
+import socket
 import time
 
 import pytest
@@ -9,6 +10,13 @@ from app.realtime.sessions import check_open_sockets
 from unit_helpers import PASSWORD, assert_error, assert_error_ack
 
 NEW_PASSWORD = "a-new-passphrase"
+
+
+def closed_port():
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def login(client, username, password=PASSWORD):
@@ -134,3 +142,20 @@ class TestExpiry:
         assert_error_ack(socket.emit("join", {"room": "lounge"}, callback=True), "unauthorized")
         assert socket.events("session_ended") == [{"reason": "expired"}]
         assert not socket.is_connected()
+
+
+# --- Redis unreachable ------------------------------------------------------------------
+
+def test_without_redis_a_logout_is_refused_as_unavailable_and_checks_fail_open(app):
+    from app.errors import ApiError
+    from app.revocations import revocations
+    with app.test_request_context():
+        app.config["REDIS_URL"] = f"redis://127.0.0.1:{closed_port()}/0"  # nobody there
+        try:
+            with pytest.raises(ApiError) as refused:
+                revocations.revoke("some-token-id", time.time() + 60)
+            assert refused.value.code == "unavailable"
+            assert revocations.is_revoked("another-token-id") is False
+        finally:
+            app.config["REDIS_URL"] = None
+            revocations.clear_local()
