@@ -13,19 +13,16 @@ import dataclasses
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-for _path in (ROOT, os.path.join(ROOT, "scripts")):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+from app.config import env_names
+from cluster import Cluster
+from localservices import Postgres
 
-from app.config import env_names  # noqa: E402
-from localservices import Postgres  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
 # Cheap hashing: the tests are not about password strength.
@@ -238,7 +235,32 @@ def run(spawn):
     return run_
 
 
-# --- fixtures for modules that define a `cluster` fixture (scripts/cluster.py) --
+# --- a local cluster (scripts/cluster.py), started once per module ---------------
+
+@pytest.fixture(scope="module")
+def cluster_options():
+    """How the module's cluster is built: Cluster(**options). A module overrides
+    this fixture (scope module, maybe parametrized) to choose its own."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def cluster(request, cluster_options):
+    """The module's cluster behind nginx, stopped after the module."""
+    running = Cluster(**cluster_options)
+    request.addfinalizer(running.stop)
+    return running.start()
+
+
+@pytest.fixture
+def all_instances_up(cluster):
+    """Every test starts with every instance alive, even after one an earlier test
+    killed (modules use it with `pytest.mark.usefixtures`)."""
+    for instance in cluster.instances:
+        if not instance.alive():
+            cluster.restart_instance(instance.index)
+    return cluster
+
 
 @pytest.fixture
 def redis_client(cluster):

@@ -15,8 +15,6 @@ The number of generated cases goes to tests/artifacts/reliability.json.
 """
 import collections
 import json
-import os
-import sys
 import time
 import uuid
 
@@ -36,9 +34,6 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, ignored
 from fault_load import record_figures, rounded
 from socket_clients import ChatClient, login, register, unique_name
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from cluster import Cluster  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -68,10 +63,8 @@ FUZZ_SETTINGS = dict(deadline=None, database=None, derandomize=False,
 
 
 @pytest.fixture(scope="module")
-def cluster(request):
-    running = Cluster(instances=1, extra_env=CLUSTER_ENV)
-    request.addfinalizer(running.stop)
-    return running.start()
+def cluster_options():
+    return {"instances": 1, "extra_env": CLUSTER_ENV}
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,8 @@ must be stored once and held by every member exactly once, and nothing stored
 may be unacknowledged. The measured figures go to tests/artifacts/reliability.json
 (docs/reliability.md reports a run).
 """
-import os
 import signal
 import statistics
-import sys
 import time
 
 import pytest
@@ -22,11 +20,8 @@ import requests
 from fault_load import record_figures, rounded, wait_until
 from socket_clients import ChatClient, register
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from cluster import Cluster  # noqa: E402
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("all_instances_up")]
 
 ASYNC_MODE = "eventlet"
 INSTANCES = 4
@@ -50,18 +45,8 @@ DRAIN_DISCONNECT_BOUND = 5  # seconds for a draining instance to close its socke
 
 
 @pytest.fixture(scope="module")
-def cluster(request):
-    running = Cluster(instances=INSTANCES, async_mode=ASYNC_MODE, extra_env=CLUSTER_ENV)
-    request.addfinalizer(running.stop)
-    return running.start()
-
-
-@pytest.fixture(autouse=True)
-def all_instances_up(cluster):
-    """Every test starts with every instance alive, even after a failed one."""
-    for instance in cluster.instances:
-        if not instance.alive():
-            cluster.restart_instance(instance.index)
+def cluster_options():
+    return {"instances": INSTANCES, "async_mode": ASYNC_MODE, "extra_env": CLUSTER_ENV}
 
 
 def assert_nothing_lost(figures):

@@ -15,8 +15,6 @@ tests/artifacts/reliability.json.
 """
 import collections
 import concurrent.futures
-import os
-import sys
 import time
 import types
 import uuid
@@ -28,9 +26,6 @@ from fault_load import (CALL_TIMEOUT, RestSender, SocketSender, record_figures, 
                         wait_until)
 from socket_clients import ChatClient, http_session, register, unique_name
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from cluster import Cluster  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -55,22 +50,18 @@ SEND_LIMIT, SEND_WINDOW = 20, 2  # the default SEND_RATE_LIMIT
 
 
 @pytest.fixture(scope="module")
-def cluster(request):
-    running = Cluster(instances=INSTANCES, async_mode=ASYNC_MODE, extra_env=CLUSTER_ENV)
-    request.addfinalizer(running.stop)
-    return running.start()
+def cluster_options():
+    return {"instances": INSTANCES, "async_mode": ASYNC_MODE, "extra_env": CLUSTER_ENV}
 
 
 @pytest.fixture(autouse=True)
-def services_up(cluster):
+def services_up(cluster, request):
     """Every test starts with Redis, PostgreSQL and every instance up, even after
     a failed test."""
     for service in (cluster.redis, cluster.postgres):
         if service.proc is None or service.proc.poll() is not None:
             service.start()
-    for instance in cluster.instances:
-        if not instance.alive():
-            cluster.restart_instance(instance.index)
+    request.getfixturevalue("all_instances_up")
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ let ip_hash choose). Every wait polls with a deadline; the only fixed pauses
 are short settles (SETTLE) that give a duplicate or a leaked event the time to
 show up before a test says it did not.
 """
-import os
 import signal
-import sys
 import threading
 import time
 import uuid
@@ -21,11 +19,8 @@ import requests
 from socket_clients import (PASSWORD, ChatClient, http_session, login, register, unique_name,
                             wait_until)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from cluster import Cluster  # noqa: E402
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("all_instances_up")]
 
 # Presence expiry shortened from the default 30 s to 9 s, so that the tests that
 # kill an instance wait seconds, not half a minute: the dead instance's alive key
@@ -53,20 +48,9 @@ SOURCES = [f"127.0.{n}.1" for n in range(1, 17)]  # 16 different /24s for ip_has
 # --- fixtures -----------------------------------------------------------------
 
 @pytest.fixture(scope="module", params=["eventlet", "gevent"])
-def cluster(request):
-    """A 4-instance cluster behind nginx, in one async mode; stopped after the module."""
-    running = Cluster(instances=INSTANCES, async_mode=request.param, extra_env=CLUSTER_ENV)
-    request.addfinalizer(running.stop)
-    return running.start()
-
-
-@pytest.fixture(autouse=True)
-def all_instances_up(cluster):
-    """Every test starts with 4 live instances, even if an earlier one failed mid-kill."""
-    for instance in cluster.instances:
-        if not instance.alive():
-            cluster.restart_instance(instance.index)
-    return cluster
+def cluster_options(request):
+    """A 4-instance cluster behind nginx, in one async mode, for the whole module."""
+    return {"instances": INSTANCES, "async_mode": request.param, "extra_env": CLUSTER_ENV}
 
 
 @pytest.fixture

@@ -155,6 +155,14 @@ def send(client):
 
 
 @pytest.fixture
+def lounge(make_room, join, alice, bob):
+    """A public room alice made, with bob in it; its name."""
+    make_room(alice, "lounge")
+    join(bob, "lounge")
+    return "lounge"
+
+
+@pytest.fixture
 def join(client):
     """join(user, room): a public room joined through REST (asserts 200)."""
 

@@ -175,9 +175,6 @@ def test_env_names_cover_gunicorn_and_entrypoint_settings():
 
 
 def test_the_cluster_script_drops_every_inherited_app_and_gunicorn_setting():
-    import sys
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))), "scripts"))
-    import cluster
+    import cluster  # scripts/ is on sys.path (tests/conftest.py)
     from app.config import env_names
     assert cluster.INHERITED_SETTINGS_DROPPED == env_names("app", "gunicorn")

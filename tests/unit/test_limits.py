@@ -6,13 +6,6 @@ import pytest
 from unit_helpers import assert_error
 
 
-@pytest.fixture
-def lounge(make_room, join, alice, bob):
-    make_room(alice, "lounge")
-    join(bob, "lounge")
-    return "lounge"
-
-
 # --- message body ---------------------------------------------------------
 
 def test_body_of_4000_characters_is_accepted(send, lounge, alice):

@@ -1,17 +1,7 @@
 """Sending, editing and deleting messages, and who may do it."""
-import pytest
-
 from unit_helpers import assert_error
 
 MESSAGE_KEYS = {"id", "room", "author", "body", "client_id", "created_at", "edited_at", "deleted"}
-
-
-@pytest.fixture
-def lounge(make_room, join, alice, bob):
-    """A public room with alice and bob in it."""
-    make_room(alice, "lounge")
-    join(bob, "lounge")
-    return "lounge"
 
 
 # --- POST /api/rooms/{name}/messages --------------------------------------

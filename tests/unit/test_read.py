@@ -5,13 +5,6 @@ from unit_helpers import assert_error
 
 
 @pytest.fixture
-def lounge(make_room, join, alice, bob):
-    make_room(alice, "lounge")
-    join(bob, "lounge")
-    return "lounge"
-
-
-@pytest.fixture
 def room_of(client):
     def room_of(user, name="lounge"):
         return client.get(f"/api/rooms/{name}", headers=user.headers).get_json()

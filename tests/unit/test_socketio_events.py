@@ -8,14 +8,6 @@ from unit_helpers import RecordingSocketClient, assert_error_ack, test_config
 
 
 @pytest.fixture
-def lounge(make_room, join, alice, bob):
-    """A public room with alice and bob in it."""
-    make_room(alice, "lounge")
-    join(bob, "lounge")
-    return "lounge"
-
-
-@pytest.fixture
 def joined(socket_for, lounge):
     """joined(user) -> a socket that has joined the lounge, its queue emptied."""
 

@@ -1,17 +1,11 @@
-"""The bench's own parsing and statistics code (bench/): no services, no timing."""
-import os
-import sys
-
+"""The bench's own parsing and statistics code (bench/): no services, no timing.
+(The repository root is on sys.path through tests/conftest.py.)"""
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from bench.httpclient import parse_head  # noqa: E402
-from bench.sio import (decode_packet, encode_connect, encode_event, find_string_field,  # noqa: E402
+from bench.httpclient import parse_head
+from bench.sio import (decode_packet, encode_connect, encode_event, find_string_field,
                        parse_frames, ws_frame)
-from bench.stats import delivery_counts, percentile, slope, summarize  # noqa: E402
+from bench.stats import delivery_counts, percentile, slope, summarize
 
 
 def test_percentile_interpolates_between_ranks():
