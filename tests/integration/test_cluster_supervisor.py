@@ -24,8 +24,7 @@ import requests
 from fault_load import ChatLoad, record_figures, rounded, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from localservices import Postgres, free_port  # noqa: E402
+from localservices import Postgres, free_port
 
 pytestmark = pytest.mark.integration
 

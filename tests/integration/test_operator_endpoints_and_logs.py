@@ -9,16 +9,13 @@ gunicorn runs the real app (embedded SQLite) with its access log on stdout.
 """
 import http.server
 import os
-import sys
 import threading
 
 import pytest
 import requests
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from cluster import TEMPLATE, render_template  # noqa: E402
-from localservices import Nginx, free_port, wait_for_port  # noqa: E402
+from cluster import TEMPLATE, render_template
+from localservices import Nginx, free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
 
