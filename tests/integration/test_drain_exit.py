@@ -11,6 +11,7 @@ import pytest
 import requests
 import socketio
 
+from fault_load import record_figures, rounded
 from localservices import free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
@@ -49,5 +50,9 @@ def test_sigterm_exits_within_seconds_with_idle_connections_open(
     finally:
         client.disconnect()
         keepalive.close()
+    record_figures(f"sigterm_exit_{mode}", {
+        "what": f"SIGTERM to a gunicorn {mode} instance holding an idle WebSocket client "
+                "and an idle keep-alive connection (GRACEFUL_TIMEOUT=20)",
+        "exited_s": rounded(exited_s), "bound_s": EXIT_BOUND})
     assert exited_s <= EXIT_BOUND, f"{mode}: exited after {exited_s:.1f} s\n{server.report()}"
     assert "closing 1 sockets" in server.stderr + server.stdout
