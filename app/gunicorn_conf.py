@@ -36,13 +36,14 @@ proc_name = f"chat-{os.environ.get('INSTANCE_ID', 'app')}"
 # instances on one host (the local cluster) would fight over it. Unused here.
 control_socket_disable = True
 # Seconds a SIGTERMed worker waits, after the drain, for requests still in flight.
-REQUEST_GRACE = 3
+REQUEST_GRACE = 2
 
 
 def post_worker_init(worker):
     """Start presence heartbeats and session checks, and drain on SIGTERM: gunicorn stops accepting;
     the app then closes its sockets so clients reconnect elsewhere instead of
     hanging until graceful_timeout."""
+    import math
     import signal
     import sys
 
@@ -64,7 +65,7 @@ def post_worker_init(worker):
         # in flight get the drain and REQUEST_GRACE seconds more; then the
         # worker exits and the idle connections close with it.
         worker.cfg.set("graceful_timeout",
-                       min(worker.cfg.graceful_timeout, int(DRAIN_SECONDS + REQUEST_GRACE + 1)))
+                       min(worker.cfg.graceful_timeout, math.ceil(DRAIN_SECONDS + REQUEST_GRACE)))
         if callable(previous):
             previous(signum, frame)
 
