@@ -15,7 +15,7 @@ from app.health import code_heads, schema_status
 
 pytestmark = pytest.mark.integration
 
-CHAT_TABLES = ["alembic_version", "memberships", "messages", "rooms", "users"]
+CHAT_TABLES = ["alembic_version", "memberships", "messages", "rooms", "seed_items", "users"]
 HEAD = sorted(code_heads())
 
 
