@@ -40,32 +40,22 @@ def _default_instance_id():
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def _text(raw):
-    return raw
-
-
 def _text_or_none(raw):
     return raw or None
-
-
-def _upper(raw):
-    return raw.upper()
-
-
-def _integer(raw):
-    return int(raw)
 
 
 def _flag(raw):
     return raw not in ("0", "false", "no")
 
 
-def _setting(default, env=None, parse=_text, empty_is_default=True, **kwargs):
-    """A Config field read from the environment variable `env` (None: not read)."""
+def _setting(default, env, parse=str, empty_is_default=True):
+    """A Config field read from the environment variable `env`, converted by `parse`
+    (a ValueError names the variable); unset (or empty, unless empty_is_default is
+    False) keeps the default."""
     metadata = {"env": env, "parse": parse, "empty_is_default": empty_is_default}
     if callable(default):
-        return field(default_factory=default, metadata=metadata, **kwargs)
-    return field(default=default, metadata=metadata, **kwargs)
+        return field(default_factory=default, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -116,8 +106,8 @@ class Config:
     REDIS_URL: str | None = _setting(None, "REDIS_URL", _text_or_none)
     INSTANCE_ID: str = _setting(_default_instance_id, "INSTANCE_ID")
     ASYNC_MODE: str = _setting("eventlet", "ASYNC_MODE", empty_is_default=False)
-    LOG_LEVEL: str = _setting("INFO", "LOG_LEVEL", _upper, empty_is_default=False)
-    TOKEN_TTL_SECONDS: int = _setting(7 * 24 * 3600, "TOKEN_TTL_SECONDS", _integer)
+    LOG_LEVEL: str = _setting("INFO", "LOG_LEVEL", str.upper, empty_is_default=False)
+    TOKEN_TTL_SECONDS: int = _setting(7 * 24 * 3600, "TOKEN_TTL_SECONDS", int)
     PASSWORD_HASH_METHOD: str = _setting("scrypt", "PASSWORD_HASH_METHOD")
     CORS_ORIGINS: str = _setting("", "CORS_ORIGINS", empty_is_default=False)
     SEND_RATE_LIMIT: str = _setting("20 per 2 seconds", "SEND_RATE_LIMIT")
@@ -130,15 +120,15 @@ class Config:
     SEARCH_RATE_LIMIT: str = _setting("10 per 5 seconds", "SEARCH_RATE_LIMIT")
     RATELIMIT_ENABLED: bool = _setting(True, "RATELIMIT_ENABLED", _flag,
                                        empty_is_default=False)
-    PRESENCE_TTL_SECONDS: int = _setting(30, "PRESENCE_TTL_SECONDS", _integer)
+    PRESENCE_TTL_SECONDS: int = _setting(30, "PRESENCE_TTL_SECONDS", int)
     # How often each instance looks for sockets whose token expired or was
     # revoked, and closes them (app/realtime/sessions.py).
-    SESSION_CHECK_SECONDS: int = _setting(5, "SESSION_CHECK_SECONDS", _integer)
+    SESSION_CHECK_SECONDS: int = _setting(5, "SESSION_CHECK_SECONDS", int)
     # How often an instance looks whether the database's schema is newer than its
     # code (it then refuses API work with 503; app/health.py).
-    SCHEMA_CHECK_SECONDS: int = _setting(5, "SCHEMA_CHECK_SECONDS", _integer)
+    SCHEMA_CHECK_SECONDS: int = _setting(5, "SCHEMA_CHECK_SECONDS", int)
     MAX_CONTENT_LENGTH: int = MAX_REQUEST_BYTES
-    PROXY_HOPS: int = _setting(0, "PROXY_HOPS", _integer)
+    PROXY_HOPS: int = _setting(0, "PROXY_HOPS", int)
     # The demo users have a published password: with APP_ENV=production,
     # `flask seed` and `flask upgrade-once` load them only when this is set.
     SEED_DEMO: bool = _setting(False, "SEED_DEMO", _flag)

@@ -40,13 +40,14 @@ class Listener:
         return set()
 
 
+_NOBODY = Listener()
+
+
 def init_app(app, listener):
     """Installs the listener the app's domain operations announce to."""
     app.extensions[EXTENSION_KEY] = listener
 
 
 def listener():
+    """The listener of the current app, or one that tells nobody."""
     return current_app.extensions.get(EXTENSION_KEY) or _NOBODY
-
-
-_NOBODY = Listener()

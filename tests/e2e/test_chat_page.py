@@ -1,5 +1,6 @@
-"""The browser chat client (app/templates/index.html, app/static/chat.js), driven
-in Debian's Chromium by Playwright against a local 2-instance cluster.
+"""The browser chat client (app/templates/index.html, the ES modules in
+app/static/js/), driven in Debian's Chromium by Playwright against a local
+2-instance cluster, on a desktop and on a phone viewport.
 
 How two users end up on different instances: nginx's ip_hash sends every
 browser on this machine (all 127.0.0.1) to the same instance, call it X. So one
@@ -21,7 +22,6 @@ import os
 import re
 import shutil
 import signal
-import sys
 import time
 import uuid
 
@@ -29,9 +29,9 @@ import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
 
+from cluster import Cluster  # scripts/ is on sys.path (tests/conftest.py)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from cluster import Cluster  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -99,8 +99,9 @@ def routes(cluster):
 def contexts(browser):
     """Makes browser contexts (one per user); closes them after the test.
 
-    Any uncaught script error, or anything the page's Content Security Policy
-    blocked, fails the test.
+    Any uncaught script error, anything the page's Content Security Policy
+    blocked, or a page file (module, style) that the server did not serve
+    fails the test.
     """
     made, problems = [], []
 
@@ -108,11 +109,16 @@ def contexts(browser):
         if "Content Security Policy" in message.text:
             problems.append(message.text)
 
+    def on_response(response):
+        if "/static/" in response.url and response.status >= 400:
+            problems.append(f"{response.url}: {response.status}")
+
     def make(viewport=DESKTOP, token=None):
         context = browser.new_context(viewport=viewport)
         context.set_default_timeout(TIMEOUT_MS)
         context.on("console", on_console)
         context.on("weberror", lambda error: problems.append(str(error.error)))
+        context.on("response", on_response)
         if token:
             # Runs in every document, about:blank too (which has no storage).
             context.add_init_script(
@@ -188,10 +194,31 @@ def open_chat(context, base, room=None):
 
 
 def log_in(page, username, password=PASSWORD):
-    page.fill("#login-username", username)
-    page.fill("#login-password", password)
-    page.click("#login-form button[type=submit]")
+    page.get_by_role("textbox", name="Username").fill(username)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Log in", exact=True).click()
     expect(page.locator("#chat-view")).to_be_visible()
+
+
+CONTROL = re.compile(r'^\s*- (button|tab|link|textbox|searchbox|checkbox|combobox)\b'
+                     r'(?: "((?:[^"\\]|\\.)*)")?')
+
+
+def controls(page):
+    """(role, accessible name) of every control a screen reader would find now."""
+    found = []
+    for line in page.locator("body").aria_snapshot().splitlines():
+        match = CONTROL.match(line)
+        if match:
+            found.append((match.group(1), match.group(2) or ""))
+    return found
+
+
+def assert_each_control_has_one_clear_name(page):
+    found = controls(page)
+    assert found
+    assert [c for c in found if not c[1].strip()] == [], "controls without a name"
+    assert sorted({c for c in found if found.count(c) > 1}) == [], "controls sharing a name"
 
 
 def bodies(page):
@@ -306,6 +333,107 @@ def test_two_users_on_two_instances_chat_see_typing_and_presence(cluster, routes
     # Bob leaves: Alice sees him go offline.
     bob_page.close()
     expect(alice_page.locator('#members-offline [data-username="bob"]')).to_be_visible()
+
+
+# --- 1b. the log-in / register switch ------------------------------------------
+
+def test_log_in_and_register_are_tabs_and_each_control_has_one_name(cluster, routes,
+                                                                     contexts):
+    page = contexts().new_page()
+    page.goto(routes["nginx"] + "/")
+    expect(page.get_by_role("tablist", name="Log in or create an account")).to_be_visible()
+    tabs = page.get_by_role("tab")
+    expect(tabs).to_have_text(["Log in", "Create account"])
+    log_in_tab = page.get_by_role("tab", name="Log in")
+    register_tab = page.get_by_role("tab", name="Create account")
+    expect(log_in_tab).to_have_attribute("aria-selected", "true")
+    expect(register_tab).to_have_attribute("aria-selected", "false")
+    # One button named "Log in": the form's, inside the panel its tab names.
+    expect(page.get_by_role("button", name="Log in", exact=True)).to_have_count(1)
+    expect(page.get_by_role("tabpanel")).to_have_count(1)
+    expect(page.get_by_role("tabpanel", name="Log in").get_by_role(
+        "button", name="Log in", exact=True)).to_be_visible()
+    assert_each_control_has_one_clear_name(page)
+
+    # The keyboard moves between tabs (arrows, Home/End); only the chosen one is a tab stop.
+    log_in_tab.focus()
+    page.keyboard.press("ArrowRight")
+    expect(register_tab).to_be_focused()
+    expect(register_tab).to_have_attribute("aria-selected", "true")
+    expect(log_in_tab).to_have_attribute("aria-selected", "false")
+    expect(log_in_tab).to_have_attribute("tabindex", "-1")
+    expect(page.get_by_role("tabpanel")).to_have_count(1)
+    panel = page.get_by_role("tabpanel", name="Create account")
+    expect(panel).to_be_visible()
+    expect(page.get_by_role("button", name="Create account", exact=True)).to_have_count(1)
+    expect(page.get_by_role("button", name="Log in", exact=True)).to_have_count(0)
+    assert_each_control_has_one_clear_name(page)
+    page.keyboard.press("Home")
+    expect(log_in_tab).to_be_focused()
+    expect(log_in_tab).to_have_attribute("aria-selected", "true")
+    page.keyboard.press("End")
+    expect(register_tab).to_have_attribute("aria-selected", "true")
+
+    # A click on a tab puts the cursor in its first field; the panel creates an account.
+    log_in_tab.click()
+    register_tab.click()
+    expect(panel.get_by_role("textbox", name="Username")).to_be_focused()
+    username = "t" + uuid.uuid4().hex[:10]
+    panel.get_by_role("textbox", name="Username").fill(username)
+    panel.get_by_role("textbox", name="Display name (optional)").fill("Tab Tester")
+    panel.get_by_role("textbox", name="Password").fill(PASSWORD)
+    panel.get_by_role("button", name="Create account", exact=True).click()
+    expect(page.locator("#chat-view")).to_be_visible()
+    expect(page.locator("#me-username")).to_have_text("@" + username)
+    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+    assert_each_control_has_one_clear_name(page)
+
+
+# --- 1c. unread counts of the rooms not open ------------------------------------
+
+def test_message_deleted_in_a_room_not_open_lowers_its_unread_count(cluster, routes,
+                                                                   contexts):
+    reader = Api.register(cluster.url, "Reader")
+    writer = Api.register(cluster.url, "Writer")
+    here = reader.create_room("here", members=[writer])
+    there = reader.create_room("there", members=[writer])
+    page = open_chat(contexts(token=reader.token), routes["nginx"], here)
+    opened = time.monotonic()
+    badge = page.locator(f'#room-list a[data-room="{there}"] .badge')
+
+    one = writer.send(there, "one")
+    two = writer.send(there, "two")
+    expect(badge).to_have_text("2")
+    writer.call("DELETE", f"/api/messages/{one['id']}")
+    # At once, not at the room list's 30-second refresh.
+    expect(badge).to_have_text("1", timeout=5000)
+    expect(page).to_have_title(re.compile(r"^\(1\) "))
+
+    # Read "two" in its room, then go back: deleting it now changes nothing.
+    page.locator(f'#room-list a[data-room="{there}"]').click()
+    expect_once(page, "two")
+    deadline = time.monotonic() + 10
+    while reader.call("GET", f"/api/rooms/{there}")["last_read_id"] != two["id"]:
+        assert time.monotonic() < deadline, "the page never marked the room read"
+        page.wait_for_timeout(100)
+    page.locator(f'#room-list a[data-room="{here}"]').click()
+    expect(page.locator("#room-title")).to_have_text(f"#{here}")
+    expect(badge).to_have_count(0)
+    three = writer.send(there, "three")
+    expect(badge).to_have_text("1")
+    writer.call("DELETE", f"/api/messages/{two['id']}")     # already read
+    writer.send(there, "four")
+    expect(badge).to_have_text("2", timeout=5000)           # "three" and "four"
+    writer.call("DELETE", f"/api/messages/{three['id']}")
+    expect(badge).to_have_text("1", timeout=5000)
+    # My own deleted message was never unread.
+    mine = reader.send(there, "mine")
+    reader.call("DELETE", f"/api/messages/{mine['id']}")
+    writer.send(there, "five")
+    expect(badge).to_have_text("2", timeout=5000)           # "four" and "five"
+    assert time.monotonic() - opened < 30, "too slow to tell the fix from the 30-second refresh"
+    # The server agrees.
+    assert reader.call("GET", f"/api/rooms/{there}")["unread"] == 2
 
 
 # --- 2. history ---------------------------------------------------------------
@@ -541,7 +669,91 @@ def test_hostile_message_and_display_name_render_as_text(cluster, routes, contex
     assert page.evaluate("window.__pwned") is None
 
 
-# --- 5. how it looks -----------------------------------------------------------
+# --- 5. a phone ------------------------------------------------------------------
+
+def test_phone_user_chats_through_the_drawers(cluster, routes, contexts):
+    pocket = Api.register(cluster.url, "Pocket Alice")
+    desk = Api.register(cluster.url, "Desk Bob")
+    first = pocket.create_room("pocket", members=[desk])
+    second = pocket.create_room("desk", members=[desk])
+
+    phone = contexts(viewport=PHONE).new_page()
+    phone.goto(f"{routes['nginx']}/#{first}")
+    log_in(phone, pocket.user["username"])
+    desk_page = open_chat(contexts(token=desk.token), routes["direct"], first)
+    expect(phone.locator("#connection")).to_have_attribute("data-state", "connected")
+    expect(phone.locator("#room-title")).to_have_text(f"#{first}")
+    expect(phone.locator("#instance")).to_have_text(routes["nginx_instance"])
+    expect(desk_page.locator("#instance")).to_have_text(routes["direct_instance"])
+    expect(phone.locator("#sidebar")).to_be_hidden()
+    expect(phone.locator("#members")).to_be_hidden()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert_each_control_has_one_clear_name(phone)
+
+    send_from_page(phone, "from the phone")
+    expect_once(desk_page, "from the phone")
+    send_from_page(desk_page, "from the desk")
+    expect_once(phone, "from the desk")
+
+    # News in the other room: a dot on the room-list button; the drawer opens it.
+    desk.send(second, "over here")
+    expect(phone.locator("#sidebar-unread")).to_be_visible()
+    phone.get_by_role("button", name="Show the room list").click()
+    expect(phone.locator("#sidebar")).to_be_visible()
+    expect(phone.locator(f'#room-list a[data-room="{second}"] .badge')).to_have_text("1")
+    phone.locator(f'#room-list a[data-room="{second}"]').click()
+    expect(phone.locator("#sidebar")).to_be_hidden()
+    expect(phone.locator("#room-title")).to_have_text(f"#{second}")
+    expect_once(phone, "over here")
+    expect(phone.locator("#sidebar-unread")).to_be_hidden()
+    expect(phone.locator("#composer-input")).to_be_focused()
+
+    # The people drawer shows who is online; Esc closes it.
+    phone.get_by_role("button", name=re.compile(r"^Show who is in the room")).click()
+    expect(phone.locator("#members")).to_be_visible()
+    expect(phone.locator(f'#members-online [data-username="{desk.user["username"]}"]')
+           ).to_be_visible()
+    phone.keyboard.press("Escape")
+    expect(phone.locator("#members")).to_be_hidden()
+    send_from_page(phone, "back at my desk soon")
+    expect_once(phone, "back at my desk soon")
+
+
+# --- 6. a file that does not arrive -------------------------------------------------
+
+def test_page_reloads_when_one_of_its_modules_fails_to_load(cluster, routes, contexts):
+    """Any module lost on the way fails the whole module graph (Chromium loses
+    requests in flight when a network interface comes or goes, e.g. a Docker
+    network): the page reloads itself, up to three times, then says so."""
+    user = Api.register(cluster.url, "Flaky Network")
+    context = contexts(token=user.token)
+    page = context.new_page()
+    losses = {"left": 2}
+
+    def lose_twice(route):
+        if losses["left"]:
+            losses["left"] -= 1
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    page.route("**/static/js/reads.js", lose_twice)
+    page.goto(routes["nginx"] + "/")
+    expect(page.locator("#chat-view")).to_be_visible()
+    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+    assert losses["left"] == 0
+    expect(page.locator("#load-failed")).to_be_hidden()
+    assert page.evaluate("sessionStorage.getItem('chat.loadRetries')") is None
+
+    lost = context.new_page()
+    lost.route("**/static/js/reads.js", lambda route: route.abort("internetdisconnected"))
+    lost.goto(routes["nginx"] + "/")
+    expect(lost.get_by_role("alert").filter(has_text="could not load")).to_be_visible()
+    expect(lost.locator("#chat-view")).to_be_hidden()
+    expect(lost.locator("#auth-view")).to_be_hidden()
+
+
+# --- 7. how it looks -----------------------------------------------------------
 
 def test_screenshots_of_the_main_screens(cluster, routes, contexts):
     # People of their own, so that other tests' rooms stay out of the pictures.

@@ -19,7 +19,6 @@ import uuid
 import pytest
 
 from app.config import env_names
-from cluster import Cluster
 from localservices import Postgres
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -235,32 +234,7 @@ def run(spawn):
     return run_
 
 
-# --- a local cluster (scripts/cluster.py), started once per module ---------------
-
-@pytest.fixture(scope="module")
-def cluster_options():
-    """How the module's cluster is built: Cluster(**options). A module overrides
-    this fixture (scope module, maybe parametrized) to choose its own."""
-    return {}
-
-
-@pytest.fixture(scope="module")
-def cluster(request, cluster_options):
-    """The module's cluster behind nginx, stopped after the module."""
-    running = Cluster(**cluster_options)
-    request.addfinalizer(running.stop)
-    return running.start()
-
-
-@pytest.fixture
-def all_instances_up(cluster):
-    """Every test starts with every instance alive, even after one an earlier test
-    killed (modules use it with `pytest.mark.usefixtures`)."""
-    for instance in cluster.instances:
-        if not instance.alive():
-            cluster.restart_instance(instance.index)
-    return cluster
-
+# --- fixtures on the module's `cluster` (tests/conftest.py) ----------------------
 
 @pytest.fixture
 def redis_client(cluster):

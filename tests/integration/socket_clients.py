@@ -260,6 +260,13 @@ class ChatClient:
         self.session.close()
 
 
+def assert_error_shape(body, code):
+    """A decoded response body (or ack) in the contract's error shape, with this code."""
+    assert set(body) == {"error"}, body
+    assert body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
+
+
 def wait_until(condition, timeout=10, interval=0.05, message="condition"):
     """Polls `condition` until it returns something truthy; returns that."""
     deadline = time.monotonic() + timeout

@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, ignored
                                                status_code_conformance)
 
 from fault_load import record_figures, rounded
-from socket_clients import ChatClient, login, register, unique_name
+from socket_clients import ChatClient, assert_error_shape, login, register, unique_name
 
 
 pytestmark = pytest.mark.integration
@@ -81,12 +81,6 @@ def alice(cluster):
     account = login(cluster.url, "alice")
     yield account
     account.session.close()
-
-
-def assert_error_shape(body, code):
-    assert set(body) == {"error"}, body
-    assert body["error"]["code"] == code, body
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
 
 
 SESSION_ENDING = {"/api/auth/logout", "/api/me/password"}

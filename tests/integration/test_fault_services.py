@@ -24,7 +24,8 @@ import requests
 
 from fault_load import (CALL_TIMEOUT, RestSender, SocketSender, record_figures, rounded,
                         wait_until)
-from socket_clients import ChatClient, http_session, register, unique_name
+from socket_clients import (ChatClient, assert_error_shape, http_session, register,
+                            unique_name)
 
 
 pytestmark = pytest.mark.integration
@@ -83,12 +84,6 @@ def closing():
             thing.session.close()
 
 
-def assert_error_shape(body, code):
-    assert set(body) == {"error"}, body
-    assert body["error"]["code"] == code, body
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
-
-
 def assert_nothing_lost(figures):
     assert figures["gave_up"] == 0, figures
     assert figures["acked_not_stored"] == [], figures
@@ -97,6 +92,17 @@ def assert_nothing_lost(figures):
     assert figures["lost"] == 0, (figures["missing_by_member"], figures["loss_detail"])
     assert figures["delivered"] == figures["expected_deliveries"], figures
     assert figures["duplicated_live"] == 0, figures
+
+
+def get_unavailable(chat, path):
+    """A GET through nginx by the load's first person, during an outage: a 503 in
+    the error shape."""
+    account = chat.accounts[0]
+    response = account.session.get(f"{chat.cluster.url}{path}", timeout=CALL_TIMEOUT,
+                                   headers={"Authorization": f"Bearer {account.token}"})
+    assert response.status_code == 503, response.text
+    assert_error_shape(response.json(), "unavailable")
+    return response
 
 
 def readyz(instance):
@@ -218,11 +224,7 @@ def test_redis_restart_under_load_keeps_sends_acked_and_delivery_resumes(
     time.sleep(1)
     status, body = readyz(cluster.instances[2])
     assert status == 503 and body["checks"]["message_queue"]["ok"] is False, body
-    response = chat.accounts[0].session.get(
-        f"{cluster.url}/api/rooms/{chat.room}/members", timeout=CALL_TIMEOUT,
-        headers={"Authorization": f"Bearer {chat.accounts[0].token}"})
-    assert response.status_code == 503, response.text
-    assert_error_shape(response.json(), "unavailable")
+    get_unavailable(chat, f"/api/rooms/{chat.room}/members")
     late = closing(ChatClient(cluster.instances[3].url, chat.accounts[-1].token, name="late"))
     late.connect().join(chat.room)
     assert not probe(1), "no delivery across instances without the queue"
@@ -312,11 +314,7 @@ def test_postgres_restart_under_load_fails_sends_cleanly_and_recovers(cluster, l
     time.sleep(1)
     status, body = readyz(cluster.instances[1])
     assert status == 503 and body["checks"]["database"]["ok"] is False, body
-    response = chat.accounts[0].session.get(
-        f"{cluster.url}/api/rooms/{chat.room}/messages", timeout=CALL_TIMEOUT,
-        headers={"Authorization": f"Bearer {chat.accounts[0].token}"})
-    assert response.status_code == 503, response.text
-    assert_error_shape(response.json(), "unavailable")
+    response = get_unavailable(chat, f"/api/rooms/{chat.room}/messages")
     assert response.headers.get("Retry-After") == "2"
     time.sleep(max(0, OUTAGE - (time.monotonic() - down_at)))
 

@@ -179,7 +179,7 @@ def test_pages_send_a_strict_content_security_policy(client, path):
 def _responses(client, alice):
     return {
         "page": client.get("/"),
-        "static": client.get("/static/chat.js"),
+        "static": client.get("/static/js/main.js"),
         "json": client.get("/api/me", headers=alice.headers),
         "error 401": client.get("/api/me"),
         "error 404": client.get("/api/nowhere"),

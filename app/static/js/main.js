@@ -1,0 +1,103 @@
+/*
+ * The browser chat client: ES modules, no build step. This module starts it:
+ * it wires each part's controls, logs in (or resumes a session) and logs out.
+ *
+ * The REST API and Socket.IO events follow shared/CONTRACT.md. Rules the
+ * client keeps, each in one module:
+ *  - user content goes into the page as text only (dom.js, textContent);
+ *  - messages are ordered and de-duplicated by id (message-list.js);
+ *  - a message is pending until the server acknowledges it and is re-sent
+ *    with the same client_id after a reconnect (pending.js).
+ * docs/client.md lists what each module holds.
+ */
+import { api } from "./api.js";
+import { showAuth, wireAuth } from "./auth.js";
+import { wireComposer } from "./composer.js";
+import { goOnline, stopPolling } from "./connection.js";
+import { $, avatar, flash } from "./dom.js";
+import { wireMessageActions } from "./edit.js";
+import { wireHistory } from "./history.js";
+import { wireDrawers } from "./layout.js";
+import { clearList } from "./message-list.js";
+import { resetPending } from "./pending.js";
+import { clearMembers } from "./presence.js";
+import { markRead, resetReads } from "./reads.js";
+import { wireRoomForms } from "./room-forms.js";
+import { defaultRoom, navigate, openRoom, roomFromHash } from "./room-view.js";
+import { loadRooms } from "./rooms.js";
+import { clearSession, onSessionEnd, session, startSession } from "./session.js";
+import { disconnect } from "./socket.js";
+import { resetState } from "./state.js";
+import { resetTyping } from "./typing.js";
+
+function showMe(me) {
+  $("me-name").textContent = me.display_name;
+  $("me-username").textContent = "@" + me.username;
+  const face = avatar(me);
+  $("me-avatar").replaceWith(face);
+  face.id = "me-avatar";
+}
+
+async function startChat() {
+  $("auth-view").hidden = true;
+  $("chat-view").hidden = false;
+  showMe(session.me);
+  try {
+    await loadRooms();
+  } catch (err) {
+    if (session.token) flash(err.message);
+    return;
+  }
+  const name = defaultRoom();
+  if (name) navigate(name);
+  goOnline();
+  $("composer-input").focus();
+}
+
+function logout(message) {
+  resetTyping();
+  disconnect();
+  stopPolling();
+  clearSession();
+  resetState();
+  resetPending();
+  resetReads();
+  clearMembers();
+  clearList();
+  showAuth(message);
+}
+
+function wirePage() {
+  wireAuth((result) => {
+    startSession(result.token, result.user);
+    startChat();
+  });
+  wireRoomForms();
+  wireComposer();
+  wireHistory();
+  wireMessageActions();
+  wireDrawers();
+  $("logout").addEventListener("click", () => logout());
+  window.addEventListener("hashchange", () => {
+    const name = roomFromHash();
+    if (name && session.me) openRoom(name);
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") markRead();
+  });
+  onSessionEnd(logout);
+}
+
+async function init() {
+  wirePage();
+  if (!session.token) { showAuth(); return; }
+  try {
+    session.me = await api("GET", "/api/me");
+  } catch (err) {
+    if (err.status !== 401) showAuth(err.message + " Reload to try again, or log in.");
+    return;   // a 401 has logged out already
+  }
+  startChat();
+}
+
+init();

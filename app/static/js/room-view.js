@@ -1,0 +1,95 @@
+// Opening a room: the header, its history, people, typing and my pending
+// sends; deep links (/#room-name) and the last room open.
+import { api, roomPath } from "./api.js";
+import { $, flash } from "./dom.js";
+import { labelComposer } from "./composer.js";
+import { catchUp, clearHistoryTop, loadLatest } from "./history.js";
+import { roomLabel } from "./labels.js";
+import { closeDrawers } from "./layout.js";
+import { clearList, showEmpty } from "./message-list.js";
+import { renderPendingOf } from "./pending.js";
+import { clearMembers, loadMembers } from "./presence.js";
+import { markOpened, putRoom, renderRooms, updateTitle } from "./rooms.js";
+import { connection } from "./socket.js";
+import { current, resetTimeline, rooms } from "./state.js";
+import { renderTyping, stopTyping } from "./typing.js";
+
+const LAST_ROOM_KEY = "chat.lastRoom";
+const ROOM_NAME = /^[a-z0-9_-]{1,80}$/;
+
+export function roomFromHash() {
+  const name = decodeURIComponent(location.hash.replace(/^#/, ""));
+  return ROOM_NAME.test(name) ? name : null;
+}
+
+// The room to open first: the link's, the last one open, #general, any.
+export function defaultRoom() {
+  const wanted = [roomFromHash(), localStorage.getItem(LAST_ROOM_KEY), "general"];
+  for (const name of wanted) {
+    const room = name && rooms.get(name);
+    if (room && (room.member || !room.private)) return room.name;
+  }
+  const first = Array.from(rooms.values()).find((r) => r.member);
+  return first ? first.name : null;
+}
+
+export function navigate(name) {
+  if (location.hash !== "#" + name) location.hash = name;  // hashchange opens it
+  else openRoom(name);
+}
+
+function renderHeader(room) {
+  $("room-title").textContent = roomLabel(room);
+  $("room-subtitle").textContent = room.kind === "dm" ?
+    "Direct message with @" + (room.peer ? room.peer.username : "?") :
+    (room.title || (room.private ? "Private room" : "Public room"));
+  updateTitle();
+}
+
+// Catches the open room up over the socket; too far behind, it reloads it.
+export async function goLive(name) {
+  const { missed, complete } = await catchUp(name);
+  if (!complete) openRoom(name, true);
+  return missed;
+}
+
+// Not in the list yet (a DM someone just started, or a stale link): ask.
+async function fetchAndOpen(name) {
+  try {
+    const room = await api("GET", roomPath(name));
+    putRoom(room);
+    renderRooms();
+    openRoom(room.name, true);
+  } catch (err) {
+    flash(err.message);
+  }
+}
+
+export async function openRoom(name, force) {
+  const room = rooms.get(name);
+  if (!room) { fetchAndOpen(name); return; }
+  if (name === current.name && !force) { closeDrawers(); return; }
+  if (current.name && current.name !== name) stopTyping();
+  current.name = name;
+  current.generation += 1;
+  resetTimeline();
+  clearMembers();
+  localStorage.setItem(LAST_ROOM_KEY, name);
+  markOpened(room);
+  renderHeader(room);
+  renderTyping();
+  clearList();
+  clearHistoryTop();
+  $("join-bar").hidden = room.member;
+  $("composer").hidden = !room.member;
+  labelComposer(roomLabel(room));
+  closeDrawers();
+  loadMembers();
+  if (!room.member) {
+    showEmpty(room.private ? "This room is private." :
+      "Join " + roomLabel(room) + " to read and send messages.");
+    return;
+  }
+  renderPendingOf(name);   // my unsent messages stay last; history goes above them
+  if (await loadLatest(name) && connection.connected) goLive(name);
+}
