@@ -36,8 +36,9 @@ CLUSTER_ENV = {
     "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     "AUTH_RATE_LIMIT": "10000 per minute",
     "SEND_RATE_LIMIT": "1000 per second",
-    # Many sockets of one user in a few tests (not about the connect limit).
+    # Many sockets of one user in a few tests, each joining (not about these limits).
     "CONNECT_RATE_LIMIT": "1000 per minute",
+    "SOCKET_EVENT_RATE_LIMIT": "1000 per second",
     # Sockets whose session ended are looked for every second (default 5).
     "SESSION_CHECK_SECONDS": "1",
 }
