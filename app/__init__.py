@@ -98,10 +98,10 @@ def create_app(config=None):
 
     # Blueprints
     from app import metrics, security
-    from app.api import auth, messages, rooms, users
+    from app.api import auth, messages, reactions, rooms, search, users
     from app.health import bp as health_bp
     from app.web import bp as web_bp
-    for module in (auth, users, rooms, messages):
+    for module in (auth, users, rooms, messages, reactions, search):
         api.register_blueprint(module.blp)
     app.register_blueprint(health_bp)
     from app.health import schema_guard

@@ -117,6 +117,7 @@ class Config:
     ROOM_CREATE_RATE_LIMIT: str = _setting("20 per hour", "ROOM_CREATE_RATE_LIMIT")
     SOCKET_EVENT_RATE_LIMIT: str = _setting("30 per 3 seconds", "SOCKET_EVENT_RATE_LIMIT")
     CONNECT_RATE_LIMIT: str = _setting("30 per minute", "CONNECT_RATE_LIMIT")
+    REACT_RATE_LIMIT: str = _setting("30 per 3 seconds", "REACT_RATE_LIMIT")
     SEARCH_RATE_LIMIT: str = _setting("10 per 5 seconds", "SEARCH_RATE_LIMIT")
     RATELIMIT_ENABLED: bool = _setting(True, "RATELIMIT_ENABLED", _flag,
                                        empty_is_default=False)

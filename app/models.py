@@ -1,10 +1,18 @@
-"""SQLAlchemy models: users, rooms, memberships, messages, and the seed's record."""
+"""SQLAlchemy models: users, rooms, memberships, messages, reactions, mentions, and the
+seed's record.
+
+The full-text index on messages is not declared here (no portable declaration
+exists for a PostgreSQL tsvector column or a SQLite FTS5 table): see
+app/search_index.py.
+"""
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+                        event)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import DateTime, TypeDecorator
 
+from app import search_index
 from app.extensions import db
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a bigint.
@@ -105,13 +113,79 @@ class Message(db.Model):
 
     room: Mapped[Room] = relationship()
     author: Mapped[User] = relationship()
+    # Loaded for a whole page of messages in one query each ("selectin"); a new
+    # message starts with empty lists, so a send loads nothing.
+    reactions: Mapped[list["Reaction"]] = relationship(
+        order_by="Reaction.id", lazy="selectin", cascade="all, delete-orphan",
+        passive_deletes=True)
+    mentions: Mapped[list["Mention"]] = relationship(
+        order_by="Mention.position", lazy="selectin", cascade="all, delete-orphan",
+        passive_deletes=True)
 
     @property
     def deleted(self):
         return self.deleted_at is not None
 
+    @property
+    def mentioned_usernames(self):
+        """In the order the body names them."""
+        return [mention.user.username for mention in self.mentions]
+
+    @property
+    def reaction_list(self):
+        """[{"emoji", "usernames"}] in the order each emoji was first used."""
+        groups = {}
+        for reaction in self.reactions:  # ordered by id: the order of use
+            groups.setdefault(reaction.emoji, []).append(reaction.user.username)
+        return [{"emoji": emoji, "usernames": names} for emoji, names in groups.items()]
+
     def __repr__(self):
         return f"<Message {self.id} in room {self.room_id}>"
+
+
+# The full-text index comes with the table, whoever creates it (create_all).
+event.listen(Message.__table__, "after_create", search_index.create_index)
+
+
+class Reaction(db.Model):
+    """One user's use of one emoji on one message."""
+
+    __tablename__ = "reactions"
+    __table_args__ = (UniqueConstraint("message_id", "user_id", "emoji"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    emoji: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+    def __repr__(self):
+        return f"<Reaction {self.emoji} by {self.user_id} on {self.message_id}>"
+
+
+class Mention(db.Model):
+    """A message naming a user (as @username) who may read its room."""
+
+    __tablename__ = "mentions"
+    __table_args__ = (
+        # Unread mentions: WHERE user_id = ? AND message_id > ?
+        Index("ix_mentions_user_id_message_id", "user_id", "message_id"),
+    )
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    # Where the body first names the user, counting mentions: 0, 1, ...
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+    def __repr__(self):
+        return f"<Mention of {self.user_id} in {self.message_id}>"
 
 
 class SeedItem(db.Model):

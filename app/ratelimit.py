@@ -1,4 +1,5 @@
-"""Every per-user limit, shared by REST and Socket.IO and by every instance.
+"""Every per-user limit (sending, creating rooms, Socket.IO events and connects,
+reacting, searching), shared by REST and Socket.IO and by every instance.
 
 One place for them all: LIMITS names each limited action and the setting
 (app/config.py) that holds its rate; callers say `check_allowed(action,
@@ -30,9 +31,12 @@ LIMITS = {
     "socket_event": ("SOCKET_EVENT_RATE_LIMIT", "Too many {scope} events"),
     "connect": ("CONNECT_RATE_LIMIT", "Too many connections"),
     "search": ("SEARCH_RATE_LIMIT", "You are searching too fast"),
+    # Reacting, REST and Socket.IO alike (app/chat/reactions.py counts it).
+    "react": ("REACT_RATE_LIMIT", "You are reacting too fast"),
 }
 # Socket.IO events limited each on its own ("socket_event", scope=the event name).
-LIMITED_SOCKET_EVENTS = frozenset({"join", "typing", "read", "sync", "react"})
+# `react` is limited by the domain for REST and Socket.IO together ("react").
+LIMITED_SOCKET_EVENTS = frozenset({"join", "typing", "read", "sync"})
 
 
 def _hit(item, key):

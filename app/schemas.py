@@ -7,11 +7,14 @@ limits they check are the domain's (app/chat/); schemas only apply them.
 import re
 from datetime import timezone
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates
+from marshmallow import (EXCLUDE, Schema, ValidationError, fields, pre_load, validate,
+                         validates, validates_schema)
 
 from app.chat.accounts import USERNAME_PATTERN
 from app.chat.messages import BODY_MAX, HISTORY_PAGE, ID_MAX, PAGE_MAX, SYNC_PAGE
+from app.chat.reactions import emoji_problem
 from app.chat.rooms import DM_PREFIX, ROOM_NAME_PATTERN, is_reserved_name
+from app.chat.search import Q_MAX, SEARCH_PAGE, SEARCH_PAGE_MAX
 from app.errors import ApiError, validation_error
 
 USERNAME = validate.Regexp(USERNAME_PATTERN, error="3 to 32 characters of a-z, 0-9 and _.")
@@ -79,6 +82,17 @@ def _unstorable(text):
     except UnicodeEncodeError:
         return "Must not contain lone UTF-16 surrogates."
     return None
+
+
+class EmojiField(fields.String):
+    """A reaction's emoji (the rule is app/chat/reactions.py's)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        problem = emoji_problem(text)
+        if problem:
+            raise ValidationError(problem)
+        return text
 
 
 class InputSchema(Schema):
@@ -158,7 +172,14 @@ class MemberAddSchema(InputSchema):
 class HistoryQuerySchema(InputSchema):
     before = fields.Integer(validate=validate.Range(1, ID_MAX))
     after = fields.Integer(validate=validate.Range(0, ID_MAX))
+    around = fields.Integer(validate=validate.Range(1, ID_MAX), metadata={
+        "description": "A message id: the page centred on it (not with before or after)."})
     limit = fields.Integer(validate=validate.Range(1, PAGE_MAX), load_default=HISTORY_PAGE)
+
+    @validates_schema
+    def around_alone(self, data, **kwargs):
+        if "around" in data and ("before" in data or "after" in data):
+            raise ValidationError("Give around alone, without before or after.", "around")
 
 
 class MessageCreateSchema(InputSchema):
@@ -172,6 +193,17 @@ class MessageEditSchema(InputSchema):
 
 class ReadSchema(InputSchema):
     message_id = StrictInt(required=True, validate=validate.Range(1, ID_MAX))
+
+
+class ReactionPathSchema(InputSchema):
+    emoji = EmojiField(required=True)
+
+
+class SearchQuerySchema(InputSchema):
+    q = fields.String(required=True, validate=validate.Length(1, Q_MAX))
+    room = fields.String(validate=validate.Length(1, 80))
+    before = fields.Integer(validate=validate.Range(1, ID_MAX))
+    limit = fields.Integer(validate=validate.Range(1, SEARCH_PAGE_MAX), load_default=SEARCH_PAGE)
 
 
 class UserQuerySchema(InputSchema):
@@ -192,6 +224,12 @@ class TypingEventSchema(RoomRefSchema):
 
 class ReadEventSchema(RoomRefSchema, ReadSchema):
     pass
+
+
+class ReactEventSchema(InputSchema):
+    message_id = StrictInt(required=True, validate=validate.Range(1, ID_MAX))
+    emoji = EmojiField(required=True)
+    on = StrictBool(required=True)
 
 
 class SyncEventSchema(RoomRefSchema):
@@ -226,7 +264,14 @@ class RoomSchema(Schema):
     member = fields.Boolean()
     unread = fields.Integer(metadata={"description": "Only for members."})
     last_read_id = fields.Integer(allow_none=True, metadata={"description": "Only for members."})
+    mentions = fields.Integer(metadata={
+        "description": "Only for members: unread messages that mention the caller."})
     peer = fields.Nested(UserSchema, metadata={"description": "Only for direct messages."})
+
+
+class ReactionSchema(Schema):
+    emoji = fields.String()
+    usernames = fields.List(fields.String(), metadata={"description": "In the order they reacted."})
 
 
 class MessageSchema(Schema):
@@ -240,6 +285,10 @@ class MessageSchema(Schema):
     created_at = UTCDateTime()
     edited_at = UTCDateTime(allow_none=True)
     deleted = fields.Boolean()
+    mentions = fields.List(fields.String(), attribute="mentioned_usernames", metadata={
+        "description": "Usernames the body names as @username who can read the room."})
+    reactions = fields.List(fields.Nested(ReactionSchema), attribute="reaction_list", metadata={
+        "description": "In the order each emoji was first used."})
 
 
 class AuthResponseSchema(Schema):
@@ -263,6 +312,8 @@ class MemberListSchema(Schema):
 class MessagePageSchema(Schema):
     messages = fields.List(fields.Nested(MessageSchema))
     has_more = fields.Boolean()
+    has_newer = fields.Boolean(metadata={
+        "description": "Only with around: newer messages remain after the page."})
 
 
 class UserListSchema(Schema):

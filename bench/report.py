@@ -1,6 +1,8 @@
 """Turns a run's results (the JSON) into the markdown table and the PNG plots."""
 import os
 
+from bench import search
+
 LABELS = {"eventlet": "chat (eventlet)", "gevent": "chat (gevent)", "node": "Node peer"}
 
 
@@ -161,6 +163,8 @@ def markdown(results):
         ceilings_table(results),
         "",
         cpu_table(results),
+        "",
+        search.markdown(results.get("search")),
         "",
     ]
     return "\n".join(parts)

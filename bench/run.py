@@ -6,7 +6,8 @@
 
 Targets: eventlet and gevent (the chat, scripts/cluster.py) and node (the Node
 Socket.IO peer), each with the same number of instances behind the same nginx
-config. Scenarios: ceilings, fanout, connections, scaling, storm.
+config. Scenarios: ceilings, fanout, connections, scaling, storm, and search (latency
+of GET /api/search over many stored messages on PostgreSQL; bench/search.py).
 """
 import argparse
 import asyncio
@@ -29,6 +30,7 @@ from bench.fanout import fanout
 from bench.httpclient import HttpConnection
 from bench.load import probe_sources
 from bench.scaling import scaling
+from bench.search import run_search
 from bench.storm import storm
 from bench.targets import ROOT, log, make_target, run_token
 
@@ -44,6 +46,7 @@ MODES = {
                     "targets": ["eventlet"]},
         "storm": {"clients": 200, "send_rate": 20.0},
         "ceilings": {"seconds": 2.0},
+        "search": {"messages": 200_000, "repeat": 20},
     },
     "full": {
         "users": 256,
@@ -57,6 +60,7 @@ MODES = {
                     "targets": ["eventlet", "gevent"]},
         "storm": {"clients": 1000, "send_rate": 20.0},
         "ceilings": {"seconds": 5.0},
+        "search": {"messages": 1_000_000, "repeat": 40},
     },
 }
 
@@ -167,7 +171,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="the whole sweep (long)")
     parser.add_argument("--targets", default="eventlet,gevent,node")
-    parser.add_argument("--scenarios", default="ceilings,fanout,connections,scaling,storm")
+    parser.add_argument("--scenarios",
+                        default="ceilings,fanout,connections,scaling,storm,search")
     parser.add_argument("--instances", type=int, default=4)
     parser.add_argument("--out", default=None, help="results directory "
                         "(default bench/results/<mode>)")
@@ -217,6 +222,13 @@ def main(argv=None):
         except Exception as exc:
             traceback.print_exc()
             results["ceilings"] = {"error": repr(exc)}
+    if "search" in scenarios:
+        log(f"search over {cfg['search']['messages']:,} messages")
+        try:
+            results["search"] = run_search(**cfg["search"])
+        except Exception as exc:
+            traceback.print_exc()
+            results["search"] = {"error": repr(exc)[:500]}
     for name in targets:
         try:
             results["targets"][name] = asyncio.run(run_target(name, cfg, scenarios,

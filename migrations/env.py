@@ -5,6 +5,8 @@ from flask import current_app
 
 from alembic import context
 
+from app.search_index import include_in_autogenerate
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -85,6 +87,8 @@ def run_migrations_online():
     conf_args = current_app.extensions['migrate'].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    # The full-text index is made by its migration, not declared in the models.
+    conf_args.setdefault("include_name", include_in_autogenerate)
 
     connectable = get_engine()
 

@@ -14,7 +14,12 @@ blp = api_blueprint("messages", __name__, "/api", "Messages")
 @blp.arguments(HistoryQuerySchema, location="query")
 @blp.response(200, MessagePageSchema)
 def history(args, name):
-    """A page of history, oldest first; `before`/`after` are message ids."""
+    """A page of history, oldest first; `before`/`after` are message ids; `around`
+    gives the page centred on a message (for jumping to a search hit)."""
+    if "around" in args:
+        messages, has_more, has_newer = chat.history_around(g.user, name, args["around"],
+                                                            args["limit"])
+        return {"messages": messages, "has_more": has_more, "has_newer": has_newer}
     messages, has_more = chat.history(g.user, name, args.get("before"), args.get("after"),
                                       args["limit"])
     return {"messages": messages, "has_more": has_more}

@@ -5,6 +5,9 @@ A module per subject, each owning its constants and checks:
   rooms     rooms and direct messages: visibility, membership, the DM name
   views     a room as one user sees it (counts, unread, DM peer)
   messages  history, sending (idempotent, ordered, rate limited), edit, delete
+  mentions  @username in a body: who is mentioned, and telling them
+  reactions emoji on messages
+  search    full-text search over the rooms a user may read
   reads     read markers and typing
   notify    the one way out: what happened, told to the realtime layer
   store     session helpers the others share
@@ -16,18 +19,21 @@ operations through this package (`chat.send_message(...)`).
 """
 from app.chat.accounts import (change_password, find_user, login, logout, register,
                                search_users)
-from app.chat.messages import (delete_message, edit_message, history, messages_page,
-                               send_message, sync)
+from app.chat.messages import (delete_message, edit_message, history, history_around,
+                               messages_page, send_message, sync)
+from app.chat.reactions import react
 from app.chat.reads import mark_read, set_typing
 from app.chat.rooms import (add_member, create_room, get_or_create_dm, is_member_now,
                             join_room, leave_room, list_members, member_room, membership,
                             room_names_of, visible_room)
+from app.chat.search import search
 from app.chat.views import list_rooms, room_view, room_views
 
 __all__ = [
-    "change_password", "logout", "add_member", "create_room", "delete_message", "edit_message", "find_user",
-    "get_or_create_dm", "history", "is_member_now", "join_room", "leave_room", "list_members", "list_rooms",
-    "login", "mark_read", "member_room", "membership", "messages_page", "register",
-    "room_names_of", "room_view", "room_views", "search_users", "send_message",
-    "set_typing", "sync", "visible_room",
+    "add_member", "change_password", "create_room", "delete_message", "edit_message",
+    "find_user", "get_or_create_dm", "history", "history_around", "is_member_now",
+    "join_room", "leave_room", "list_members", "list_rooms", "login", "logout", "mark_read",
+    "member_room", "membership", "messages_page", "react", "register", "room_names_of",
+    "room_view", "room_views", "search", "search_users", "send_message", "set_typing", "sync",
+    "visible_room",
 ]

@@ -5,13 +5,14 @@ most ID_MAX; a send is idempotent per (room, author, client_id); sends to one
 room serialise on the room's row lock, so ids follow commit order (DESIGN.md);
 the per-user send limit (app/ratelimit.py) counts new messages only; only the
 author edits or deletes, and a deleted message keeps its id with an empty body
-and cannot be edited.
+and cannot be edited (its mentions and reactions go); a page `around` a
+message is centred on it.
 """
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import metrics
-from app.chat import notify
+from app.chat import mentions, notify
 from app.chat.rooms import member_room, membership
 from app.chat.store import commit_keeping_loaded
 from app.errors import ApiError
@@ -36,6 +37,29 @@ def history(user, name, before=None, after=None, limit=HISTORY_PAGE):
     """
     room, _ = member_room(user, name)
     return messages_page(room, before=before, after=after, limit=limit)
+
+
+def history_around(user, name, message_id, limit=HISTORY_PAGE):
+    """The page centred on a message: (messages, has_more, has_newer), oldest first.
+
+    Up to half the page before it, the rest after; near either end the other
+    side fills the page. has_more says older messages remain, has_newer newer.
+    """
+    room, _ = member_room(user, name)
+    found = db.session.scalar(select(Message.id).where(
+        Message.id == message_id, Message.room_id == room.id))
+    if found is None:
+        raise ApiError("validation_error", "The request has invalid fields.",
+                       fields={"around": f"No message {message_id} in {name!r}."})
+    in_room = select(Message).where(Message.room_id == room.id)
+    older = db.session.scalars(in_room.where(Message.id < message_id)
+                               .order_by(Message.id.desc()).limit(limit)).all()
+    newer = db.session.scalars(in_room.where(Message.id >= message_id)  # from the message
+                               .order_by(Message.id.asc()).limit(limit + 1)).all()
+    take_older = min(len(older), max((limit - 1) // 2, limit - len(newer)))
+    take_newer = min(len(newer), limit - take_older)
+    page = list(reversed(older[:take_older])) + newer[:take_newer]
+    return page, len(older) > take_older, len(newer) > take_newer
 
 
 def messages_page(room, before=None, after=None, limit=HISTORY_PAGE):
@@ -84,7 +108,10 @@ def send_message(user, name, body, client_id=None):
     if existing is not None:
         db.session.rollback()
         return existing, False
-    message = Message(room_id=room.id, author_id=user.id, body=body, client_id=client_id)
+    # Empty collections, not unloaded ones: shaping the new message reads nothing back.
+    message = Message(room=room, author=user, body=body, client_id=client_id, reactions=[],
+                      mentions=[])
+    mentioned = mentions.update(message, room)
     db.session.add(message)
     try:
         commit_keeping_loaded()
@@ -96,29 +123,43 @@ def send_message(user, name, body, client_id=None):
         return existing, False
     metrics.MESSAGES_SENT.inc()
     notify.listener().message_created(message)
+    mentions.announce(message, mentioned)
     return message, True
 
 
-def _own_message(user, message_id):
+def visible_message(user, message_id):
+    """The message if the user may see its room; 404 for a missing one or one in a
+    private room the user is not in."""
     message = db.session.get(Message, message_id) if message_id <= ID_MAX else None
     if message is None:
         raise ApiError("not_found", f"No message {message_id}.")
     room = message.room
     if room.private and membership(user, room) is None:
         raise ApiError("not_found", f"No message {message_id}.")
+    return message
+
+
+def _own_message(user, message_id):
+    message = visible_message(user, message_id)
     if message.author_id != user.id:
         raise ApiError("forbidden", "Only the author may change a message.")
     return message
 
 
-def _update_if_not_deleted(message, **values):
+def _claim_if_not_deleted(message, **values):
     """Changes the row only while it is not deleted, in the database itself, so an
-    edit racing a delete cannot store text in the deleted row; True if it did."""
+    edit racing a delete cannot store text in the deleted row; True if it did.
+    The row stays locked until the caller commits (the ORM changes that follow
+    are made under that lock); False leaves the session rolled back."""
     result = db.session.execute(
         update(Message).where(Message.id == message.id, Message.deleted_at.is_(None))
         .values(**values).execution_options(synchronize_session=False))
-    db.session.commit()  # expires `message`: it is read back as stored
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        db.session.rollback()  # `message` is read back as stored
+        return False
+    for name, value in values.items():
+        setattr(message, name, value)
+    return True
 
 
 def edit_message(user, message_id, body):
@@ -126,14 +167,20 @@ def edit_message(user, message_id, body):
     if message.deleted:
         raise ApiError("conflict", "The message was deleted; it cannot be edited.")
     if message.body != body:
-        if not _update_if_not_deleted(message, body=body, edited_at=utcnow()):
+        if not _claim_if_not_deleted(message, body=body, edited_at=utcnow()):
             raise ApiError("conflict", "The message was deleted; it cannot be edited.")
+        mentioned = mentions.update(message, message.room)
+        db.session.commit()
         notify.listener().message_edited(message)
+        mentions.announce(message, mentioned)
     return message
 
 
 def delete_message(user, message_id):
     message = _own_message(user, message_id)
-    if not message.deleted and _update_if_not_deleted(message, deleted_at=utcnow(), body=""):
+    if not message.deleted and _claim_if_not_deleted(message, deleted_at=utcnow(), body=""):
+        message.reactions.clear()
+        mentions.update(message, message.room)
+        db.session.commit()
         notify.listener().message_deleted(message)
     return message

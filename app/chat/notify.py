@@ -24,10 +24,17 @@ class Listener:
         """Its author deleted a message (it keeps its id, with an empty body)."""
 
     def member_added(self, room, user):
-        """A user became a member of a room (joined, was added, a DM was opened)."""
+        """A user became a member of a room (created or joined it, was added, a DM
+        was opened)."""
 
     def member_left(self, room, user):
         """A user left a room."""
+
+    def mentioned(self, user, message):
+        """A message (new, or edited) newly mentions a user who may read its room."""
+
+    def reactions_changed(self, message):
+        """A message's reactions changed (one was added or taken back)."""
 
     def read(self, room, user, message_id):
         """A user's read marker moved forward to message_id."""

@@ -90,8 +90,10 @@ def create_room(user, name, title="", private=False):
     check_allowed("create_room", user.id)
     room = Room(name=name, title=title.strip(), kind="private" if private else "public")
     room.memberships.append(Membership(user_id=user.id))
-    return add_unique(room, select(Room.id).where(Room.name == name),
-                      f"A room named {name!r} already exists.")
+    add_unique(room, select(Room.id).where(Room.name == name),
+               f"A room named {name!r} already exists.")
+    notify.listener().member_added(room, user)
+    return room
 
 
 def _add_member(room, user):

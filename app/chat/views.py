@@ -1,14 +1,15 @@
 """Rooms as one user sees them: member count, membership, unread count, DM peer.
 
 Rules here: what counts as unread (messages by others, not deleted, after the
-user's read marker), and that a DM shows the other person (from its name when
-they have left).
+user's read marker), and as an unread mention (such a message that mentions
+the user), and that a DM shows the other person (from its name when they have
+left).
 """
 from sqlalchemy import and_, func, select
 
 from app.chat.rooms import dm_peer_from_name, visible_rooms
 from app.extensions import db
-from app.models import Membership, Message, User
+from app.models import Membership, Mention, Message, User
 
 
 def _member_counts(room_ids):
@@ -18,21 +19,27 @@ def _member_counts(room_ids):
     return dict(rows.all())
 
 
+def _unread(user, room_ids):
+    """Messages by others after the user's read marker (not deleted), per room of
+    room_ids the user is in: one join with the memberships, whatever their number
+    (one OR term per membership overflowed SQLite's expression tree at ~1,000)."""
+    return (select(Message.room_id, func.count())
+            .join(Membership, and_(Membership.room_id == Message.room_id,
+                                   Membership.user_id == user.id))
+            .where(Message.room_id.in_(room_ids),
+                   Message.id > func.coalesce(Membership.last_read_id, 0),
+                   Message.author_id != user.id, Message.deleted_at.is_(None))
+            .group_by(Message.room_id))
+
+
 def _unread_counts(user, room_ids):
-    """Messages by others after the user's read marker, per room of room_ids the
-    user is in: one join with the memberships, whatever their number (one OR
-    term per membership overflowed SQLite's expression tree at about 1,000)."""
+    """Unread messages, and unread messages that mention the user, per room."""
     if not room_ids:
-        return {}
-    rows = db.session.execute(
-        select(Message.room_id, func.count())
-        .join(Membership, and_(Membership.room_id == Message.room_id,
-                               Membership.user_id == user.id))
-        .where(Message.room_id.in_(room_ids),
-               Message.id > func.coalesce(Membership.last_read_id, 0),
-               Message.author_id != user.id, Message.deleted_at.is_(None))
-        .group_by(Message.room_id))
-    return dict(rows.all())
+        return {}, {}
+    unread = db.session.execute(_unread(user, room_ids))
+    mentioning = db.session.execute(_unread(user, room_ids).join(
+        Mention, and_(Mention.message_id == Message.id, Mention.user_id == user.id)))
+    return dict(unread.all()), dict(mentioning.all())
 
 
 def _dm_peers(user, rooms):
@@ -51,7 +58,7 @@ def room_views(user, rooms):
     counts = _member_counts(ids)
     mine = {m.room_id: m for m in db.session.scalars(
         select(Membership).where(Membership.user_id == user.id, Membership.room_id.in_(ids)))}
-    unread = _unread_counts(user, list(mine))
+    unread, mentions = _unread_counts(user, list(mine))
     peers = _dm_peers(user, rooms)
     views = []
     for room in rooms:
@@ -61,6 +68,7 @@ def room_views(user, rooms):
         if room.id in mine:
             view["unread"] = unread.get(room.id, 0)
             view["last_read_id"] = mine[room.id].last_read_id
+            view["mentions"] = mentions.get(room.id, 0)
         if room.kind == "dm":
             view["peer"] = peers.get(room.id) or dm_peer_from_name(user, room)
         views.append(view)

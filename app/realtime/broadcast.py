@@ -4,12 +4,13 @@ import logging
 
 from redis.exceptions import RedisError
 
+from app import chat
 from app.chat import notify
 from app.errors import ApiError
 from app.extensions import socketio
-from app.realtime import room_channel
+from app.realtime import room_channel, user_channel
 from app.realtime.presence import presence
-from app.schemas import author_schema, message_schema
+from app.schemas import author_schema, message_schema, room_schema
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +51,35 @@ class SocketIOListener(notify.Listener):
                       to=room_channel(room.name), skip_sid=origin)
 
     def member_added(self, room, user):
-        """Someone added to a room (a DM, a private room) gets its live events at once,
-        on every instance, without a `join` from each of their open sockets."""
+        """Someone who became a member (a DM, a private room, a join on another tab)
+        gets the room's live events at once, on every instance, without a `join`
+        from each of their open sockets; then `room_added`, the room as they see
+        it, to each of those sockets. The sockets enter first (through the same
+        queue), so nothing sent to the room after `room_added` is missed."""
         channel = room_channel(room.name)
         for sid in _sockets_of(user, channel):
             socketio.server.enter_room(sid, channel, namespace="/")
+        socketio.emit("room_added", room_schema.dump(chat.room_view(user, room)),
+                      to=user_channel(user.id))
 
     def member_left(self, room, user):
-        """A user who left a room stops getting its live events, on every instance."""
+        """A user who left a room stops getting its live events, on every instance,
+        and each of their sockets hears `room_removed`."""
         channel = room_channel(room.name)
         for sid in _sockets_of(user, channel):
             socketio.server.leave_room(sid, channel, namespace="/")
+        socketio.emit("room_removed", {"room": room.name}, to=user_channel(user.id))
+
+    def mentioned(self, user, message):
+        """To every socket of the user, whether or not it has joined the room."""
+        socketio.emit("mention", {"room": message.room.name,
+                                  "message": message_schema.dump(message)},
+                      to=user_channel(user.id))
+
+    def reactions_changed(self, message):
+        socketio.emit("reaction", {"room": message.room.name, "message_id": message.id,
+                                   "reactions": message.reaction_list},
+                      to=room_channel(message.room.name))
 
     def online_user_ids(self, user_ids):
         try:

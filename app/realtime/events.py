@@ -21,8 +21,9 @@ from app.ratelimit import LIMITED_SOCKET_EVENTS, check_allowed
 from app.realtime import room_channel, sessions, user_channel
 from app.realtime.lifecycle import start_heartbeat
 from app.realtime.presence import announce, presence
-from app.schemas import (ReadEventSchema, RoomRefSchema, SendEventSchema, SyncEventSchema,
-                         TypingEventSchema, load_or_raise, message_schema, room_schema)
+from app.schemas import (ReactEventSchema, ReadEventSchema, RoomRefSchema, SendEventSchema,
+                         SyncEventSchema, TypingEventSchema, load_or_raise, message_schema,
+                         room_schema)
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,13 @@ def on_sync(user, data):
     """A (re)connected client asks for what it missed after a message id."""
     messages, has_more = chat.sync(user, data["room"], data["after"], data["limit"])
     return {"messages": message_schema.dump(messages, many=True), "has_more": has_more}
+
+
+@event("react", ReactEventSchema())
+def on_react(user, data):
+    """A client adds (on) or takes back its reaction to a message."""
+    message = chat.react(user, data["message_id"], data["emoji"], data["on"])
+    return {"message": message_schema.dump(message)}
 
 
 @socketio.on(INVALID_PACKET_EVENT)

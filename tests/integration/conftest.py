@@ -8,6 +8,9 @@
 - `service_env`, `spawn`, `run`: run the real commands (`flask ...`, `entrypoint.sh`,
   gunicorn) as subprocesses, each in its own process group, with a timeout, their
   output in files, and every one of them stopped after the test.
+- `user` (a fresh account through nginx) and `connect` (a Socket.IO client on a
+  chosen instance), for the modules that run a local cluster (the `cluster`
+  fixture itself is in tests/conftest.py).
 """
 import dataclasses
 import os
@@ -20,6 +23,7 @@ import pytest
 
 from app.config import env_names
 from localservices import Postgres
+from socket_clients import ChatClient, register
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -235,6 +239,42 @@ def run(spawn):
 
 
 # --- fixtures on the module's `cluster` (tests/conftest.py) ----------------------
+
+@pytest.fixture
+def user(cluster):
+    """Registers a fresh user (through nginx) and returns its Account."""
+    accounts = []
+
+    def make():
+        account = register(cluster.url)
+        accounts.append(account)
+        return account
+
+    yield make
+    for account in accounts:
+        account.session.close()
+
+
+@pytest.fixture
+def connect(cluster):
+    """connect(account, where, **options): a connected ChatClient.
+
+    `where` is an instance number (1-4; the socket goes straight to it) or a URL
+    (nginx's, usually). Every client is disconnected when the test ends.
+    """
+    clients = []
+
+    def make(account, where, **options):
+        url = cluster.instances[where - 1].url if isinstance(where, int) else where
+        name = f"{account.username}@{where}"
+        client = ChatClient(url, account.token, name=name, **options)
+        clients.append(client)
+        return client.connect()
+
+    yield make
+    for client in clients:
+        client.disconnect()
+
 
 @pytest.fixture
 def redis_client(cluster):

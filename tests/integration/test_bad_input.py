@@ -59,7 +59,7 @@ SOCKET_EXAMPLES = 300
 MAX_BODY = 64 * 1024
 CODES = {"bad_request", "validation_error", "unauthorized", "forbidden", "not_found",
          "conflict", "payload_too_large", "rate_limited", "unavailable"}  # not internal_error
-EVENTS = ["join", "leave", "send", "typing", "read", "sync"]
+EVENTS = ["join", "leave", "send", "typing", "read", "sync", "react"]
 
 FUZZ_SETTINGS = dict(deadline=None, database=None, derandomize=False,
                      suppress_health_check=list(HealthCheck))
@@ -192,7 +192,7 @@ ODD = st.text(st.characters(), min_size=0, max_size=200) | st.sampled_from(
     ["\x00", "\u202e", "\ufeff", "\U0001f600" * 50, "a\u0301" * 100, "<script>", "general",
      "random", "dm-alice-bob", " ", "\n" * 10])
 VALUES = JSON | HUGE | ODD | st.binary(max_size=32)
-FIELDS = ["room", "body", "client_id", "typing", "message_id", "after", "limit"]
+FIELDS = ["room", "body", "client_id", "typing", "message_id", "after", "limit", "emoji", "on"]
 PAYLOADS = (
     st.fixed_dictionaries({}, optional={name: VALUES for name in FIELDS})
     | st.fixed_dictionaries({"room": st.sampled_from(["general", "random"])},

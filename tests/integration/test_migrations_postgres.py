@@ -11,18 +11,21 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from app.extensions import db
+from app.search_index import include_in_autogenerate
 from app.health import code_heads, schema_status
 
 pytestmark = pytest.mark.integration
 
-CHAT_TABLES = ["alembic_version", "memberships", "messages", "rooms", "seed_items", "users"]
+CHAT_TABLES = ["alembic_version", "memberships", "mentions", "messages", "reactions", "rooms",
+               "seed_items", "users"]
 HEAD = sorted(code_heads())
 
 
 def model_differences(app):
     """What autogenerate would put in a new migration ([] when models and schema agree)."""
     with app.app_context(), db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts={
+            "compare_type": True, "include_name": include_in_autogenerate})
         return compare_metadata(context, db.metadata)
 
 

@@ -16,7 +16,7 @@ import psycopg2
 import pytest
 import requests
 
-from socket_clients import (PASSWORD, ChatClient, http_session, login, register, unique_name,
+from socket_clients import (PASSWORD, ChatClient, http_session, login, unique_name,
                             wait_until)
 
 
@@ -54,42 +54,6 @@ SOURCES = [f"127.0.{n}.1" for n in range(1, 17)]  # 16 different /24s for ip_has
 def cluster_options(request):
     """A 4-instance cluster behind nginx, in one async mode, for the whole module."""
     return {"instances": INSTANCES, "async_mode": request.param, "extra_env": CLUSTER_ENV}
-
-
-@pytest.fixture
-def user(cluster):
-    """Registers a fresh user (through nginx) and returns its Account."""
-    accounts = []
-
-    def make():
-        account = register(cluster.url)
-        accounts.append(account)
-        return account
-
-    yield make
-    for account in accounts:
-        account.session.close()
-
-
-@pytest.fixture
-def connect(cluster):
-    """connect(account, where, **options): a connected ChatClient.
-
-    `where` is an instance number (1-4; the socket goes straight to it) or a URL
-    (nginx's, usually). Every client is disconnected when the test ends.
-    """
-    clients = []
-
-    def make(account, where, **options):
-        url = cluster.instances[where - 1].url if isinstance(where, int) else where
-        name = f"{account.username}@{where}"
-        client = ChatClient(url, account.token, name=name, **options)
-        clients.append(client)
-        return client.connect()
-
-    yield make
-    for client in clients:
-        client.disconnect()
 
 
 # --- helpers ------------------------------------------------------------------

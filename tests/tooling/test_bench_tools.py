@@ -2,6 +2,7 @@
 (The repository root is on sys.path through tests/conftest.py.)"""
 import pytest
 
+from bench import search
 from bench.httpclient import parse_head
 from bench.sio import (decode_packet, encode_connect, encode_event, find_string_field,
                        parse_frames, ws_frame)
@@ -110,3 +111,19 @@ def test_parse_head():
     status, headers = parse_head(b"HTTP/1.1 201 Created\r\nContent-Length: 12\r\nX-Instance: api-2")
     assert status == 201
     assert headers == {"content-length": "12", "x-instance": "api-2"}
+
+
+def test_search_results_render_as_a_table_per_query_class():
+    lat = {"n": 4, "p50": 1.5, "p95": 9.0, "p99": 9.5, "max": 10.0, "mean": 3.0}
+    result = {"messages": 1_000_000, "repeat": 4, "gin_index_mb": 70, "load_s": 60.0,
+              "index_build_s": 30.0,
+              "classes": {"rare word": {"latency_ms": lat, "db_cpu_ms_per_query": 0.5,
+                                        "app_cpu_ms_per_query": 2.0, "page_filled": 3.0}},
+              "gin_forced": {"rare word": {"latency_ms": lat}}}
+    text = search.markdown(result)
+    assert "1,000,000 messages" in text
+    assert "| rare word | 1.5 | 9.0 | 0.5 | 2.0 | 3.0 |" in text
+    assert "| rare word | 1.5 | 9.0 |" in text.split("forced for every word")[1]
+    assert search.markdown(None) == ""
+    assert "failed" in search.markdown({"error": "boom"})
+

@@ -32,6 +32,9 @@ ENDPOINTS = [
     ("PATCH", "/api/messages/{msg}", {"body": "edited"}),
     ("DELETE", "/api/messages/{msg}", None),
     ("POST", "/api/dm/{user}", None),
+    ("PUT", "/api/messages/{msg}/reactions/%3Atada%3A", None),
+    ("DELETE", "/api/messages/{msg}/reactions/%3Atada%3A", None),
+    ("GET", "/api/search?q=secret", None),
     ("PUT", "/api/me/password", {"current_password": "x" * 8, "new_password": "y" * 8}),
     ("POST", "/api/auth/logout", None),
 ]
@@ -41,8 +44,10 @@ EVENTS = [
     ("typing", {"room": "{room}", "typing": True}),
     ("read", {"room": "{room}", "message_id": "{msg}"}),
     ("sync", {"room": "{room}", "after": 0}),
+    ("react", {"message_id": "{msg}", "emoji": ":tada:", "on": True}),
 ]
-ROOM_EVENTS = ("message", "message_edited", "message_deleted", "typing", "presence", "read")
+ROOM_EVENTS = ("message", "message_edited", "message_deleted", "typing", "presence", "read",
+               "reaction", "mention")
 
 
 def fill(template, **values):
@@ -98,7 +103,8 @@ def test_every_token_operation_is_in_the_table(client):
                   for method, operation in item.items()
                   if isinstance(operation, dict) and operation.get("security")}
     table = {(method, path.split("?")[0].replace("{msg}", "{message_id}")
-              .replace("{user}", "{username}").replace("{room}", "{name}"))
+              .replace("{user}", "{username}").replace("{room}", "{name}")
+              .replace("%3Atada%3A", "{emoji}"))
              for method, path, _ in ENDPOINTS}
     assert documented == table
 
@@ -188,6 +194,9 @@ OUTSIDER_PRIVATE = {
     "PATCH /api/messages/{msg}": 404,
     "DELETE /api/messages/{msg}": 404,
     "POST /api/dm/{user}": 200,
+    "PUT /api/messages/{msg}/reactions/%3Atada%3A": 404,
+    "DELETE /api/messages/{msg}/reactions/%3Atada%3A": 404,
+    "GET /api/search?q=secret": 200,  # and finds nothing of the private room
     "PUT /api/me/password": 422,   # the current password is wrong
     "POST /api/auth/logout": 204,
 }
@@ -240,6 +249,8 @@ OUTSIDER_PUBLIC = {
     "POST /api/rooms/{room}/messages": 403,
     "POST /api/rooms/{room}/read": 403,
     "DELETE /api/rooms/{room}/members/me": 204,
+    "PUT /api/messages/{msg}/reactions/%3Atada%3A": 403,
+    "DELETE /api/messages/{msg}/reactions/%3Atada%3A": 403,
 }
 
 
@@ -276,7 +287,8 @@ def test_socket_events_as_a_non_member_of_a_private_room_are_not_found(
     ("typing", EVENTS[2][1], "forbidden"),
     ("read", EVENTS[3][1], "forbidden"),
     ("sync", EVENTS[4][1], "forbidden"),
-], ids=["send", "typing", "read", "sync"])
+    ("react", EVENTS[5][1], "forbidden"),
+], ids=["send", "typing", "read", "sync", "react"])
 def test_socket_events_as_a_non_member_of_a_public_room_are_forbidden(
         app, socket_for, make_room, send, alice, carol, event, payload, code):
     make_room(alice, "plaza")
@@ -297,9 +309,12 @@ def test_private_room_sends_nothing_live_to_a_non_member(
     member = socket_for(bob)  # presence: bob comes online in hideout
     assert member.emit("join", {"room": "hideout"}, callback=True)["ok"] is True
     owner.emit("typing", {"room": "hideout", "typing": True}, callback=True)
-    sent = owner.emit("send", {"room": "hideout", "body": "live secret", "client_id": "l1"},
-                      callback=True)["message"]
+    sent = owner.emit("send", {"room": "hideout", "body": "live secret @bob @carol",
+                               "client_id": "l1"}, callback=True)["message"]
+    assert sent["mentions"] == ["bob"]  # carol may not read the room
     member.emit("read", {"room": "hideout", "message_id": sent["id"]}, callback=True)
+    member.emit("react", {"message_id": sent["id"], "emoji": ":tada:", "on": True},
+                callback=True)
     call(client, "PATCH", f"/api/messages/{sent['id']}", {"body": "edited secret"},
          alice.token)
     call(client, "DELETE", f"/api/messages/{sent['id']}", token=alice.token)
@@ -308,7 +323,8 @@ def test_private_room_sends_nothing_live_to_a_non_member(
     seen_by_owner = {item["name"] for item in owner.get_received()}
 
     # Every kind of room event did go out to the members...
-    assert {"typing", "message", "message_edited", "message_deleted", "read"} <= seen_by_member
+    assert {"typing", "message", "message_edited", "message_deleted", "read", "reaction",
+            "mention"} <= seen_by_member
     assert "presence" in seen_by_owner
     # ...and none of them to the outsider.
     received = outsider.get_received()

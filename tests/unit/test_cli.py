@@ -87,19 +87,18 @@ def test_seed_keeps_rooms_and_users_that_exist(app, runner, make_room, register)
 
 # --- demo data in production, and what an operator deleted -------------------
 
-def production_app(tmp_path, **overrides):
+def production_app(tmp_path, create_tables=True, **overrides):
     app = create_app(test_config(tmp_path, APP_ENV="production", **overrides))
-    with app.app_context():
-        db.create_all()
+    if create_tables:
+        with app.app_context():
+            db.create_all()
     return app
 
 
 @pytest.mark.parametrize("command", [["seed"], ["upgrade-once", "--seed"]])
 def test_production_loads_no_demo_data_unless_asked(tmp_path, command):
-    app = production_app(tmp_path)
-    if command[0] == "upgrade-once":
-        with app.app_context():
-            db.drop_all()
+    # upgrade-once builds the schema itself, from an empty database.
+    app = production_app(tmp_path, create_tables=command[0] == "seed")
     result = app.test_cli_runner().invoke(args=command)
     assert result.exit_code == 0, result.output
     assert "seed: skipped" in result.output and "SEED_DEMO=1" in result.output

@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 from app.errors import ApiError, is_database_down
 from app.extensions import db
 from app.models import Membership, Message, Room
-from app.ratelimit import LIMITED_SOCKET_EVENTS, check_allowed
+from app.ratelimit import LIMITED_SOCKET_EVENTS, LIMITS, check_allowed
 
 from unit_helpers import assert_error, assert_error_ack
 
@@ -54,8 +54,10 @@ def test_read_events_are_limited_too(alice, make_room, send, socket_for):
                                  callback=True), "rate_limited")
 
 
-def test_react_and_every_contract_event_share_the_one_limit_rule():
-    assert LIMITED_SOCKET_EVENTS == {"join", "typing", "read", "sync", "react"}
+def test_every_event_the_contract_limits_is_limited_in_the_one_table():
+    # react is counted by the domain, for REST and Socket.IO together.
+    assert LIMITED_SOCKET_EVENTS == {"join", "typing", "read", "sync"}
+    assert {"send", "create_room", "socket_event", "connect", "react", "search"} <= set(LIMITS)
 
 
 def test_the_31st_connect_in_a_minute_is_refused_as_rate_limited(alice, bob, socket_for):

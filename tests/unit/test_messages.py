@@ -1,7 +1,8 @@
 """Sending, editing and deleting messages, and who may do it."""
 from unit_helpers import assert_error
 
-MESSAGE_KEYS = {"id", "room", "author", "body", "client_id", "created_at", "edited_at", "deleted"}
+MESSAGE_KEYS = {"id", "room", "author", "body", "client_id", "created_at", "edited_at", "deleted",
+                "mentions", "reactions"}
 
 
 # --- POST /api/rooms/{name}/messages --------------------------------------

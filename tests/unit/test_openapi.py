@@ -18,6 +18,9 @@ CONTRACT_OPERATIONS = [
     ("post", "/api/dm/{username}"),
     ("post", "/api/rooms/{name}/read"),
     ("get", "/api/users"),
+    ("put", "/api/messages/{message_id}/reactions/{emoji}"),
+    ("delete", "/api/messages/{message_id}/reactions/{emoji}"),
+    ("get", "/api/search"),
 ]
 PUBLIC_OPERATIONS = {("post", "/api/auth/register"), ("post", "/api/auth/login")}
 
@@ -91,3 +94,24 @@ def test_browser_client_is_served_at_the_root(client):
     response = client.get("/")
     assert response.status_code == 200
     assert response.mimetype == "text/html"
+
+
+def test_search_and_reactions_document_their_inputs_and_errors(spec):
+    search = spec["paths"]["/api/search"]["get"]
+    params = {p["name"]: p for p in search["parameters"]}
+    assert {"q", "room", "before", "limit"} <= set(params)
+    assert params["q"]["required"] is True
+    assert {"200", "401", "404", "422", "429"} <= set(search["responses"])
+    react = spec["paths"]["/api/messages/{message_id}/reactions/{emoji}"]["put"]
+    assert {"200", "401", "403", "404", "409", "422", "429"} <= set(react["responses"])
+
+
+def test_messages_document_mentions_and_reactions(spec):
+    message = spec["components"]["schemas"]["Message"]["properties"]
+    assert message["mentions"]["type"] == "array"
+    reaction = message["reactions"]["items"]["$ref"].rsplit("/", 1)[1]
+    properties = spec["components"]["schemas"][reaction]["properties"]
+    assert properties["emoji"]["type"] == "string"
+    assert properties["usernames"]["type"] == "array"
+    history = spec["paths"]["/api/rooms/{name}/messages"]["get"]
+    assert "around" in {p["name"] for p in history["parameters"]}

@@ -13,7 +13,7 @@ def test_create_room_returns_201_with_the_room(client, alice):
                            json={"name": "lounge", "title": "The lounge"})
     assert response.status_code == 201
     room = response.get_json()
-    assert set(room) == ROOM_KEYS | {"unread", "last_read_id"}
+    assert set(room) == ROOM_KEYS | {"unread", "last_read_id", "mentions"}
     assert room["name"] == "lounge"
     assert room["title"] == "The lounge"
     assert room["private"] is False

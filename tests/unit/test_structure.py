@@ -67,6 +67,12 @@ class Recording(notify.Listener):
     def read(self, room, user, message_id):
         self.calls.append(("read", room.name, user.username))
 
+    def mentioned(self, user, message):
+        self.calls.append(("mentioned", user.username, message.body))
+
+    def reactions_changed(self, message):
+        self.calls.append(("reactions_changed", [r["emoji"] for r in message.reaction_list]))
+
     def typing(self, room, user, typing, origin=None):
         self.calls.append(("typing", room.name, user.username, typing))
 
@@ -96,7 +102,9 @@ def test_the_domain_announces_what_happened_through_the_notifier(
     make_room(alice, "plans", private=True)
     client.post("/api/rooms/plans/members", json={"username": "bob"}, headers=alice.headers)
     message = send(alice, "plans", "hi").get_json()
-    client.patch(f"/api/messages/{message['id']}", json={"body": "hi!"}, headers=alice.headers)
+    client.patch(f"/api/messages/{message['id']}", json={"body": "hi @bob"},
+                 headers=alice.headers)
+    client.put(f"/api/messages/{message['id']}/reactions/:ok:", headers=bob.headers)
     client.post("/api/rooms/plans/read", json={"message_id": message["id"]},
                 headers=bob.headers)
     members = client.get("/api/rooms/plans/members", headers=bob.headers).get_json()
@@ -104,8 +112,10 @@ def test_the_domain_announces_what_happened_through_the_notifier(
     client.delete(f"/api/messages/{message['id']}", headers=alice.headers)
     client.delete("/api/rooms/plans/members/me", headers=bob.headers)
     assert recording.calls == [
-        ("member_added", "plans", "bob"), ("message_created", "hi"),
-        ("message_edited", "hi!"), ("read", "plans", "bob"), ("online_user_ids", 2),
+        ("member_added", "plans", "alice"), ("member_added", "plans", "bob"),
+        ("message_created", "hi"), ("message_edited", "hi @bob"),
+        ("mentioned", "bob", "hi @bob"), ("reactions_changed", [":ok:"]),
+        ("read", "plans", "bob"), ("online_user_ids", 2),
         ("typing", "plans", "bob", True), ("message_deleted", ""),
         ("member_left", "plans", "bob")]
     assert all(m["online"] for m in members["members"])

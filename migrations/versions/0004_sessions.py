@@ -1,7 +1,7 @@
 """Sessions that can end, and a record of what the seed has loaded.
 
-Revision ID: 0002_sessions
-Revises: 0001_initial
+Revision ID: 0004_sessions
+Revises: 0003_reactions_mentions_search
 Create Date: 2026-11-29
 
 - users.token_generation: every token carries the generation it was issued
@@ -14,8 +14,8 @@ Create Date: 2026-11-29
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_sessions"
-down_revision = "0001_initial"
+revision = "0004_sessions"
+down_revision = "0003_reactions_mentions_search"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,57 @@
+"""Mentions: `@username` in a body, for a user who may read the room.
+
+Rules here: what counts as a mention (MENTION: not inside a word or an
+e-mail address, case-insensitive, the whole name); who may read a room (anyone
+a public room, as search has it; a private room or a DM only its members);
+the rows follow the body (replaced on an edit, dropped on a delete); the
+mentioned user is told at once, except an author mentioning themselves, and
+an edit tells only those it newly mentions.
+"""
+import re
+
+from sqlalchemy import select
+
+from app.chat import notify
+from app.extensions import db
+from app.models import Membership, Mention, User
+
+# Not after a word character or another @ (an e-mail address is no mention),
+# and the whole name: @bobby does not mention bob.
+MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_]{3,32})(?!\w)")
+
+
+def named(body):
+    """The usernames a body names, lower-case, each once, in order."""
+    return list(dict.fromkeys(name.lower() for name in MENTION.findall(body)))
+
+
+def _readers(room, usernames):
+    """The named users who may read the room, in the order named."""
+    if not usernames:
+        return []
+    query = select(User).where(User.username.in_(usernames))
+    if room.private:
+        query = query.join(Membership, Membership.user_id == User.id).where(
+            Membership.room_id == room.id)
+    found = {user.username: user for user in db.session.scalars(query)}
+    return [found[name] for name in usernames if name in found]
+
+
+def update(message, room):
+    """Sets the message's mentions from its body; returns the users newly mentioned."""
+    users = [] if message.deleted else _readers(room, named(message.body))
+    kept = {m.user_id: m for m in message.mentions}
+    mentions = []
+    for position, user in enumerate(users):
+        mention = kept.get(user.id) or Mention(user=user)
+        mention.position = position
+        mentions.append(mention)
+    message.mentions = mentions
+    return [u for u in users if u.id not in kept]
+
+
+def announce(message, users):
+    """Tells each newly mentioned user (but not an author about themselves)."""
+    for user in users:
+        if user.id != message.author_id:
+            notify.listener().mentioned(user, message)

@@ -1,0 +1,46 @@
+"""Search: the messages a user may read that match a query, newest first.
+
+Rules here: a query is 1 to Q_MAX characters; a page is 1 to SEARCH_PAGE_MAX hits
+(SEARCH_PAGE by default); a user may read public rooms (joined or not) and
+the private rooms and DMs they are in, and searching one room needs what
+seeing it needs (404 otherwise); deleted messages are never found; the
+per-user limit (app/ratelimit.py) counts every search. The matching itself
+is the database's full-text index (app/search_index.py).
+"""
+from sqlalchemy import or_, select
+from sqlalchemy.orm import joinedload
+
+from app import search_index
+from app.chat.rooms import visible_room
+from app.extensions import db
+from app.models import Membership, Message, Room
+from app.ratelimit import check_allowed
+
+Q_MAX = 200
+SEARCH_PAGE = 20
+SEARCH_PAGE_MAX = 50
+
+
+def readable_room_ids(user):
+    mine = select(Membership.room_id).where(Membership.user_id == user.id)
+    return select(Room.id).where(or_(Room.kind == "public", Room.id.in_(mine)))
+
+
+def search(user, q, room_name=None, before=None, limit=SEARCH_PAGE):
+    """(messages, has_more): up to `limit` hits with ids below `before`, newest first,
+    in every room the user may read or in the one named."""
+    room = visible_room(user, room_name) if room_name is not None else None
+    check_allowed("search", user.id)
+    dialect = db.session.get_bind().dialect.name
+    query = select(Message).where(search_index.matches(q, dialect),
+                                  Message.deleted_at.is_(None))
+    if room is not None:
+        query = query.where(Message.room_id == room.id)
+    else:
+        query = query.where(Message.room_id.in_(readable_room_ids(user)))
+    if before is not None:
+        query = query.where(Message.id < before)
+    # Hits come from many rooms and authors: load those with the page, not one by one.
+    query = query.options(joinedload(Message.room), joinedload(Message.author))
+    rows = db.session.scalars(query.order_by(Message.id.desc()).limit(limit + 1)).all()
+    return rows[:limit], len(rows) > limit
