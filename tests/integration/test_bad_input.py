@@ -46,6 +46,8 @@ CLUSTER_ENV = {
     "ROOM_CREATE_RATE_LIMIT": "100000 per hour",
     "SOCKET_EVENT_RATE_LIMIT": "100000 per second",
     "CONNECT_RATE_LIMIT": "100000 per minute",
+    "REACT_RATE_LIMIT": "100000 per second",
+    "SEARCH_RATE_LIMIT": "100000 per second",
 }
 # Every check schemathesis has for a single response, except positive_data_acceptance:
 # the API refuses some schema-valid requests by design (documented in docs/api.md):
