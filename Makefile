@@ -7,9 +7,12 @@ INSTANCES ?= 4
 CLUSTER_PORT ?= 8080
 # e.g. CLUSTER_ARGS="--state-dir .cluster --async-mode gevent"
 CLUSTER_ARGS ?=
+SCALE ?= 4
+CHAT_PORT ?= 8080
 export FLASK_APP := app:create_app
 
-.PHONY: run test unit integration e2e cluster system-deps clean bench
+.PHONY: run test unit integration e2e cluster system-deps clean bench \
+	compose compose-down swarm swarm-down
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,3 +62,28 @@ bench: system-deps $(VENV)/.runtime-installed
 	cd bench/peers/node && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
 		npm ci --no-audit --no-fund --loglevel=error; }
 	$(BIN)/python -m bench.run $(if $(FULL),--full)
+
+## make compose: docker-compose.yml up for real on this machine, SCALE api replicas
+## (default 4) behind nginx on CHAT_PORT (default 8080). Prepares what is missing
+## first and says so (scripts/docker-env.sh: engine, compose plugin, .env with
+## random secrets, local stand-ins for base images no registry serves).
+compose:
+	sh scripts/docker-env.sh all
+	CHAT_PORT=$(CHAT_PORT) docker compose up --build --detach --wait --scale api=$(SCALE)
+	@echo "chat: http://localhost:$(CHAT_PORT)/  ($(SCALE) api replicas and the migrator; docs/compose.md)"
+
+## make compose-down: the stack down with its volumes (and dockerd, if `make compose` started it)
+compose-down:
+	@if docker info >/dev/null 2>&1; then \
+		SECRET_KEY="$${SECRET_KEY:-unused-by-down}" POSTGRES_PASSWORD="$${POSTGRES_PASSWORD:-unused-by-down}" \
+		docker compose down --volumes --remove-orphans; fi
+	sh scripts/docker-env.sh stop-engine
+
+## make swarm: deploy/swarm/docker-stack.yml on a single-node Docker Swarm here
+## (initialised if needed), SCALE api replicas, nginx on CHAT_PORT; docs/swarm.md.
+## make swarm-down: the stack, its secrets and volumes removed; the swarm left if make swarm made it.
+swarm:
+	SCALE=$(SCALE) CHAT_PORT=$(CHAT_PORT) sh scripts/swarm.sh up
+
+swarm-down:
+	sh scripts/swarm.sh down

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs the Debian packages the tests run for real, when missing:
-# PostgreSQL, Redis, nginx and Chromium. Needs root (or does nothing but say so).
+# PostgreSQL, Redis, nginx, Chromium, and Docker (docker.io, with debootstrap
+# for the local stand-in images: scripts/docker-env.sh). Needs root (or does
+# nothing but say so).
 set -eu
 
 missing=""
@@ -11,6 +13,8 @@ pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 have redis-server || missing="$missing redis-server"
 have nginx || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
 have chromium || missing="$missing chromium"
+have dockerd || missing="$missing docker.io"
+have debootstrap || [ -x /usr/sbin/debootstrap ] || missing="$missing debootstrap"
 
 if [ -z "$missing" ]; then
     echo "system deps: all present"
