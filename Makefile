@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 INSTANCES ?= 4
 CLUSTER_PORT ?= 8080
+# e.g. CLUSTER_ARGS="--state-dir .cluster --async-mode gevent"
+CLUSTER_ARGS ?=
 SCALE ?= 4
 CHAT_PORT ?= 8080
 export FLASK_APP := app:create_app
@@ -44,11 +46,12 @@ test: system-deps $(VENV)/.dev-installed
 unit: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest tests/unit
 
-## make cluster: the compose topology as local processes (Ctrl-C stops it all);
-## REDIS_CLUSTER=1: on a local 3-master Redis Cluster instead of one Redis
+## make cluster: the compose topology as local processes; a dead instance is
+## restarted on its port (Ctrl-C stops it all); REDIS_CLUSTER=1: on a local
+## 3-master Redis Cluster instead of one Redis
 cluster: system-deps $(VENV)/.dev-installed
 	$(BIN)/python scripts/cluster.py run --instances $(INSTANCES) --port $(CLUSTER_PORT) \
-		$(if $(REDIS_CLUSTER),--redis-cluster)
+		$(if $(REDIS_CLUSTER),--redis-cluster) $(CLUSTER_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
