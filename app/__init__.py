@@ -86,12 +86,12 @@ def create_app(config=None):
     from app.realtime import events  # noqa: F401  (registers the handlers)
     # Always pass client_manager: Flask-SocketIO keeps options between init_app
     # calls, and None (the in-process manager) must replace an earlier Redis one.
-    queue = None
-    if config.REDIS_URL:
-        from app.realtime.queue import ChatRedisManager
-        queue = ChatRedisManager(config.REDIS_URL, channel="chat-socketio")
+    from app.realtime.queue import queue_manager
+    queue = queue_manager(config.REDIS_URL, config.QUEUE_MODE)
+    from app.jsonlimits import ChatPacket, SocketJSON
     socketio.init_app(
         app, async_mode=_async_mode(config), client_manager=queue,
+        json=SocketJSON, serializer=ChatPacket,
         cors_allowed_origins=config.cors_allowed_origins,
         ping_interval=20, ping_timeout=20, max_http_buffer_size=config.MAX_CONTENT_LENGTH)
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
@@ -105,6 +105,8 @@ def create_app(config=None):
     for module in (auth, users, rooms, messages, reactions, search):
         api.register_blueprint(module.blp)
     app.register_blueprint(health_bp)
+    from app.health import schema_guard
+    schema_guard.init_app(app)
     app.register_blueprint(web_bp)
     metrics.init_app(app)
     security.init_app(app)

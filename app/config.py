@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 APP_ENVS = ("development", "production", "testing")
 ASYNC_MODES = ("eventlet", "gevent", "threading")
+# The Socket.IO queue over Redis: one channel per room, or python-socketio's one channel.
+QUEUE_MODES = ("sharded", "classic")
 # The modes a gunicorn worker class serves (threading is for CLI commands and tests).
 SERVER_ASYNC_MODES = ("eventlet", "gevent")
 # The largest request body and Socket.IO packet, and how errors and docs say it.
@@ -104,24 +106,36 @@ class Config:
     SECRET_KEY: str = _setting("", "SECRET_KEY", empty_is_default=False)
     SQLALCHEMY_DATABASE_URI: str = _setting("sqlite:///chat.db", "DATABASE_URL", database_uri)
     REDIS_URL: str | None = _setting(None, "REDIS_URL", _text_or_none)
+    QUEUE_MODE: str = _setting("sharded", "QUEUE_MODE")
     INSTANCE_ID: str = _setting(_default_instance_id, "INSTANCE_ID")
     ASYNC_MODE: str = _setting("eventlet", "ASYNC_MODE", empty_is_default=False)
     LOG_LEVEL: str = _setting("INFO", "LOG_LEVEL", str.upper, empty_is_default=False)
     TOKEN_TTL_SECONDS: int = _setting(7 * 24 * 3600, "TOKEN_TTL_SECONDS", int)
-    # How long a process serves a token's user from memory (app/auth.py); 0: never.
-    USER_CACHE_SECONDS: int = _setting(10, "USER_CACHE_SECONDS", int)
     PASSWORD_HASH_METHOD: str = _setting("scrypt", "PASSWORD_HASH_METHOD")
     CORS_ORIGINS: str = _setting("", "CORS_ORIGINS", empty_is_default=False)
     SEND_RATE_LIMIT: str = _setting("20 per 2 seconds", "SEND_RATE_LIMIT")
     AUTH_RATE_LIMIT: str = _setting("30 per minute", "AUTH_RATE_LIMIT")
-    # N per T seconds in a moving window: bursts of N, N/T a second sustained.
+    # Per user, cluster-wide (app/ratelimit.py); "N per W seconds" in a moving
+    # window is a burst of N and N/W a second sustained.
+    ROOM_CREATE_RATE_LIMIT: str = _setting("20 per hour", "ROOM_CREATE_RATE_LIMIT")
+    SOCKET_EVENT_RATE_LIMIT: str = _setting("30 per 3 seconds", "SOCKET_EVENT_RATE_LIMIT")
+    CONNECT_RATE_LIMIT: str = _setting("30 per minute", "CONNECT_RATE_LIMIT")
     REACT_RATE_LIMIT: str = _setting("30 per 3 seconds", "REACT_RATE_LIMIT")
     SEARCH_RATE_LIMIT: str = _setting("10 per 5 seconds", "SEARCH_RATE_LIMIT")
     RATELIMIT_ENABLED: bool = _setting(True, "RATELIMIT_ENABLED", _flag,
                                        empty_is_default=False)
     PRESENCE_TTL_SECONDS: int = _setting(30, "PRESENCE_TTL_SECONDS", int)
+    # How often each instance looks for sockets whose token expired or was
+    # revoked, and closes them (app/realtime/sessions.py).
+    SESSION_CHECK_SECONDS: int = _setting(5, "SESSION_CHECK_SECONDS", int)
+    # How often an instance looks whether the database's schema is newer than its
+    # code (it then refuses API work with 503; app/health.py).
+    SCHEMA_CHECK_SECONDS: int = _setting(5, "SCHEMA_CHECK_SECONDS", int)
     MAX_CONTENT_LENGTH: int = MAX_REQUEST_BYTES
     PROXY_HOPS: int = _setting(0, "PROXY_HOPS", int)
+    # The demo users have a published password: with APP_ENV=production,
+    # `flask seed` and `flask upgrade-once` load them only when this is set.
+    SEED_DEMO: bool = _setting(False, "SEED_DEMO", _flag)
     TESTING: bool = False
 
     @classmethod
@@ -156,6 +170,13 @@ class Config:
         if self.ASYNC_MODE not in ASYNC_MODES:
             raise ConfigError(f"ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, "
                               f"got {self.ASYNC_MODE!r}")
+        if self.QUEUE_MODE not in QUEUE_MODES:
+            raise ConfigError(f"QUEUE_MODE must be one of {', '.join(QUEUE_MODES)}, "
+                              f"got {self.QUEUE_MODE!r}")
+        if (self.QUEUE_MODE == "classic" and self.REDIS_URL
+                and self.REDIS_URL.startswith("redis+cluster://")):
+            raise ConfigError("QUEUE_MODE=classic needs a single Redis server; a Redis "
+                              "Cluster (redis+cluster://) needs QUEUE_MODE=sharded")
         if self.APP_ENV == "production" and self.CORS_ORIGINS.strip() == "*":
             raise ConfigError("CORS_ORIGINS='*' is refused in production: list the origins")
         return self

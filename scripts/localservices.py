@@ -226,3 +226,111 @@ class Nginx(Service):
 
     def url(self):
         return f"http://127.0.0.1:{self.port}"
+
+
+class RedisCluster:
+    """A Redis Cluster of `masters` redis-server processes in cluster mode (no
+    replicas), each on its own free port with its own bus port, joined with
+    `redis-cli --cluster create`. Each node keeps its nodes.conf in its own
+    directory, so a node stopped with stop_node() and started again with
+    start_node() rejoins the cluster with the same slots (its data is gone:
+    like the single Redis, nothing is persisted)."""
+
+    name = "redis-cluster"
+
+    def __init__(self, base_dir=None, masters=3):
+        self._own_dir = base_dir is None
+        self.dir = base_dir or tempfile.mkdtemp(prefix=f"chat-{self.name}-")
+        os.makedirs(self.dir, exist_ok=True)
+        self.nodes = [_ClusterNode(os.path.join(self.dir, f"node-{i}")) for i in range(masters)]
+
+    @property
+    def port(self):
+        return self.nodes[0].port
+
+    @property
+    def pids(self):
+        return [node.pid for node in self.nodes]
+
+    def start(self):
+        for node in self.nodes:
+            node.start()
+        # Nodes restarted from their nodes.conf already have every slot: they only
+        # need to find each other again.
+        if "cluster_slots_assigned:16384" not in self.nodes[0].cli("CLUSTER", "INFO"):
+            created = subprocess.run(
+                [_find_binary("redis-cli", ["/usr/bin/redis-cli"]), "--cluster", "create",
+                 *[f"127.0.0.1:{node.port}" for node in self.nodes],
+                 "--cluster-replicas", "0", "--cluster-yes"],
+                capture_output=True, text=True, timeout=60)
+            if created.returncode != 0:
+                raise ServiceError(f"redis-cli --cluster create failed:\n{created.stdout}"
+                                   f"{created.stderr}")
+        self.wait_ok()
+        return self
+
+    def wait_ok(self, timeout=30.0):
+        """Until every node says cluster_state:ok and knows every other node."""
+        deadline = time.monotonic() + timeout
+        while not all(self._state_ok(node) for node in self.nodes):
+            if time.monotonic() > deadline:
+                raise ServiceError("Redis Cluster did not reach cluster_state:ok"
+                                   + "".join(_tail(n.log_path) for n in self.nodes))
+            time.sleep(0.2)
+
+    def _state_ok(self, node):
+        info = node.cli("CLUSTER", "INFO", check=False)
+        return ("cluster_state:ok" in info
+                and f"cluster_known_nodes:{len(self.nodes)}" in info)
+
+    def stop_node(self, index):
+        self.nodes[index].stop(remove=False)
+
+    def start_node(self, index):
+        self.nodes[index].start()
+        self.wait_ok()
+
+    def stop(self, remove=None):
+        for node in self.nodes:
+            node.stop(remove=False)
+        if remove if remove is not None else self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def url(self):
+        """The REDIS_URL for the app: every node as a startup node."""
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class _ClusterNode(Redis):
+    name = "redis-node"
+
+    def __init__(self, base_dir):
+        super().__init__(base_dir)
+        self.bus_port = free_port()
+
+    def start(self):
+        self._spawn([_find_binary("redis-server", ["/usr/bin/redis-server"]),
+                     "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                     "--appendonly", "no", "--dir", self.dir, "--protected-mode", "yes",
+                     "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                     "--cluster-port", str(self.bus_port), "--cluster-node-timeout", "3000"])
+        wait_for_port(self.port, proc=self.proc, what="Redis Cluster node", log=self.log_path)
+        return self
+
+    def cli(self, *args, check=True):
+        done = subprocess.run([_find_binary("redis-cli", ["/usr/bin/redis-cli"]), "-h",
+                               "127.0.0.1", "-p", str(self.port), *args],
+                              capture_output=True, text=True, timeout=10)
+        if check and done.returncode != 0:
+            raise ServiceError(f"redis-cli {' '.join(args)} failed: {done.stderr}")
+        return done.stdout

@@ -8,7 +8,7 @@ author edits or deletes, and a deleted message keeps its id with an empty body
 and cannot be edited (its mentions and reactions go); a page `around` a
 message is centred on it.
 """
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -19,7 +19,7 @@ from app.chat.store import commit_keeping_loaded
 from app.errors import ApiError
 from app.extensions import db
 from app.models import Message, utcnow
-from app.ratelimit import check_send_allowed
+from app.ratelimit import check_allowed
 
 BODY_MAX = 4000
 # Ids are 64-bit at most (SQLite's INTEGER; a larger one makes sqlite3 raise).
@@ -108,7 +108,7 @@ def send_message(user, name, body, client_id=None):
         commit_keeping_loaded()  # ends the transaction (and the lock), keeps `existing`
         return existing, False
     try:
-        check_send_allowed(user.id)
+        check_allowed("send", user.id)
     except ApiError:
         db.session.rollback()  # releases the room's lock
         raise
@@ -150,13 +150,29 @@ def _own_message(user, message_id):
     return message
 
 
+def _claim_if_not_deleted(message, **values):
+    """Changes the row only while it is not deleted, in the database itself, so an
+    edit racing a delete cannot store text in the deleted row; True if it did.
+    The row stays locked until the caller commits (the ORM changes that follow
+    are made under that lock); False leaves the session rolled back."""
+    result = db.session.execute(
+        update(Message).where(Message.id == message.id, Message.deleted_at.is_(None))
+        .values(**values).execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        db.session.rollback()  # `message` is read back as stored
+        return False
+    for name, value in values.items():
+        setattr(message, name, value)
+    return True
+
+
 def edit_message(user, message_id, body):
     message = _own_message(user, message_id)
     if message.deleted:
         raise ApiError("conflict", "The message was deleted; it cannot be edited.")
     if message.body != body:
-        message.body = body
-        message.edited_at = utcnow()
+        if not _claim_if_not_deleted(message, body=body, edited_at=utcnow()):
+            raise ApiError("conflict", "The message was deleted; it cannot be edited.")
         mentioned = mentions.update(message, message.room)
         db.session.commit()
         notify.listener().message_edited(message)
@@ -166,9 +182,7 @@ def edit_message(user, message_id, body):
 
 def delete_message(user, message_id):
     message = _own_message(user, message_id)
-    if not message.deleted:
-        message.deleted_at = utcnow()
-        message.body = ""
+    if not message.deleted and _claim_if_not_deleted(message, deleted_at=utcnow(), body=""):
         message.reactions.clear()
         mentions.update(message, message.room)
         db.session.commit()

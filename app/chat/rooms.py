@@ -15,8 +15,10 @@ from app.chat.store import add_unique
 from app.errors import ApiError
 from app.extensions import db
 from app.models import Membership, Room, User
+from app.ratelimit import check_allowed
 
-ROOM_NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
+# \Z, not $: "$" also matches before a final line break ("general\n").
+ROOM_NAME_PATTERN = r"^[a-z0-9_-]{1,64}\Z"
 DM_PREFIX = "dm-"
 
 
@@ -85,6 +87,12 @@ def member_room(user, name, lock=False):
     return room, member
 
 
+def is_member_now(user, room):
+    """Membership as committed now (a fresh query, not the session's copy)."""
+    return db.session.scalar(select(Membership.user_id).where(
+        Membership.room_id == room.id, Membership.user_id == user.id)) is not None
+
+
 def visible_rooms(user):
     """Public rooms and the rooms the user is in, by name."""
     mine = select(Membership.room_id).where(Membership.user_id == user.id)
@@ -103,6 +111,7 @@ def room_names_of(user_id):
 # --- changing membership --------------------------------------------------------
 
 def create_room(user, name, title="", private=False):
+    check_allowed("create_room", user.id)
     room = Room(name=name, title=title.strip(), kind="private" if private else "public")
     room.memberships.append(Membership(user_id=user.id))
     add_unique(room, select(Room.id).where(Room.name == name),

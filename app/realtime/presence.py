@@ -7,6 +7,11 @@ cleaning up stops counting when its key expires, and the next sweep by any
 live instance removes its sockets and announces who went offline.
 Without Redis (embedded mode) the same interface is kept in memory.
 
+Every key shares the hash tag {presence}, so that on a Redis Cluster they all
+live in one slot and the multi-key commands and transactions below work
+unchanged (presence is a few commands per connect and per heartbeat: one
+shard carries it easily).
+
 Also here: the `presence` events that tell a user's rooms they came online or
 went offline, and the heartbeat that keeps this instance alive and sweeps dead
 ones (started once per process by app/realtime/lifecycle.py).
@@ -15,12 +20,11 @@ import logging
 import secrets
 import threading
 
-import redis
-
 from app import chat
 from app.extensions import db, socketio
 from app.models import User
 from app.realtime import room_channel
+from app.realtime.sharded_queue import redis_client
 from app.schemas import author_schema
 
 log = logging.getLogger(__name__)
@@ -63,8 +67,9 @@ class MemoryPresence:
 
 # The Lua below keeps the rules of _alive_instances() and _live_sids(): a socket
 # counts while its instance is in the instances set and its alive key exists.
-# Keys are built in the script (one Redis, not a cluster). ARGV: prefix,
-# instance, sid, user id[, ttl].
+# KEYS[1] is the user's key, so that a Redis Cluster client routes the call to
+# the node of the {presence} hash tag; the other keys, built in the script,
+# share that tag and so that slot. ARGV: prefix, instance, sid, user id[, ttl].
 _ONLINE_LUA = """
 local function online(p, user_key, also_alive)
   for _, member in ipairs(redis.call('SMEMBERS', user_key)) do
@@ -104,10 +109,10 @@ return 1
 
 
 class RedisPresence:
-    PREFIX = "presence"
+    PREFIX = "{presence}"
 
     def __init__(self, url, instance_id, ttl):
-        self.redis = redis.Redis.from_url(
+        self.redis = redis_client(
             url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=15,
             decode_responses=True)
         # Sockets are kept under this process's incarnation of the instance, not the
@@ -150,11 +155,13 @@ class RedisPresence:
 
     def connect(self, sid, user_id):
         self.local[sid] = user_id
-        return bool(self._connect(args=[self.PREFIX, self.instance, sid, user_id, self.ttl]))
+        return bool(self._connect(keys=[self._key("user", user_id)],
+                                  args=[self.PREFIX, self.instance, sid, user_id, self.ttl]))
 
     def disconnect(self, sid, user_id):
         self.local.pop(sid, None)
-        return bool(self._disconnect(args=[self.PREFIX, self.instance, sid, user_id]))
+        return bool(self._disconnect(keys=[self._key("user", user_id)],
+                                     args=[self.PREFIX, self.instance, sid, user_id]))
 
     def online_user_ids(self, user_ids):
         user_ids = list(user_ids)

@@ -109,7 +109,7 @@ def test_sigkill_of_an_instance_under_load_loses_no_acknowledged_message(
         # (and everyone else) are online.
         online = chat.accounts[0].members(chat.room)
         assert all(online[m.account.username] for m in chat.members), online
-        assert not list(redis_client.scan_iter(match=f"presence:sids:{victim_id}#*"))
+        assert not list(redis_client.scan_iter(match=f"{{presence}}:sids:{victim_id}#*"))
     finally:
         ghost.disconnect()
         ghost_account.session.close()

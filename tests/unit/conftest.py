@@ -12,7 +12,7 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import event, inspect, text
 
-from app import auth, create_app, search_index
+from app import create_app, search_index
 from app.extensions import db, limiter, socketio
 from app.realtime.presence import presence
 
@@ -48,7 +48,6 @@ def _empty(app):
     if app.config["RATELIMIT_ENABLED"]:  # disabled, Flask-Limiter has no storage
         limiter.reset()
     presence.forget_instance()
-    auth.forget_all_users()
 
 
 # (module, settings) -> (app, the Socket.IO server it bound). Extensions are
@@ -76,7 +75,6 @@ def app(request, tmp_path_factory, config_overrides, migrated):
     if cached is not None and cached[1] is socketio.server:
         _empty(cached[0])
         return cached[0]
-    auth.forget_all_users()  # a new database reuses the ids of users cached before
     app = _build_app(tmp_path_factory.mktemp("app"), config_overrides, migrated)
     if not migrated:  # a migrated database may be downgraded by its test
         _apps[key] = (app, socketio.server)

@@ -1,9 +1,7 @@
 """POST /api/auth/register, POST /api/auth/login, and bearer tokens."""
 import pytest
-import sqlalchemy
 from itsdangerous import URLSafeTimedSerializer
 
-from app import auth
 from app.extensions import db
 from app.models import User
 from unit_helpers import PASSWORD, assert_error
@@ -135,64 +133,10 @@ def test_token_signed_with_another_secret_is_401(client, alice):
 
 
 def test_token_of_a_deleted_user_is_401(app, client, alice):
-    assert client.get("/api/me", headers=alice.headers).status_code == 200  # cached now
     with app.app_context():
         db.session.delete(db.session.get(User, alice.user["id"]))
         db.session.commit()
-        auth.forget_user(alice.user["id"])
     assert_error(client.get("/api/me", headers=alice.headers), 401, "unauthorized")
-
-
-def _queries_during(app, call):
-    seen = []
-
-    def record(conn, cursor, statement, *args):
-        seen.append(statement)
-    with app.app_context():
-        sqlalchemy.event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        call()
-    finally:
-        with app.app_context():
-            sqlalchemy.event.remove(db.engine, "before_cursor_execute", record)
-    return [s for s in seen if "FROM users" in s]
-
-
-def test_a_token_user_is_read_from_the_database_once_then_from_the_cache(app, client, alice):
-    get_me = lambda: client.get("/api/me", headers=alice.headers)  # noqa: E731
-    assert len(_queries_during(app, get_me)) == 1
-    assert _queries_during(app, get_me) == []
-    assert get_me().get_json()["username"] == "alice"
-
-
-def test_forget_user_makes_the_next_request_read_the_user_again(app, client, alice):
-    before = client.get("/api/me", headers=alice.headers).get_json()["display_name"]
-    with app.app_context():
-        db.session.get(User, alice.user["id"]).display_name = "Alice Renamed"
-        db.session.commit()
-    assert client.get("/api/me", headers=alice.headers).get_json()["display_name"] == before
-    auth.forget_user(alice.user["id"])
-    assert client.get("/api/me", headers=alice.headers).get_json()["display_name"] == \
-        "Alice Renamed"
-
-
-def test_the_cached_user_keeps_no_password_hash(app, client, alice):
-    client.get("/api/me", headers=alice.headers)
-    with app.app_context():
-        cached = auth.cached_user(alice.user["id"])
-        assert "password_hash" not in cached.__dict__
-        assert cached.password_hash.startswith("pbkdf2")  # loaded when asked for
-
-
-class TestUserCacheOff:
-    @pytest.fixture
-    def config_overrides(self):
-        return {"USER_CACHE_SECONDS": 0}
-
-    def test_every_request_reads_the_user(self, app, client, alice):
-        get_me = lambda: client.get("/api/me", headers=alice.headers)  # noqa: E731
-        assert len(_queries_during(app, get_me)) == 1
-        assert len(_queries_during(app, get_me)) == 1
 
 
 class TestExpiredTokens:

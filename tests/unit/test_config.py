@@ -152,13 +152,16 @@ def test_every_variable_the_app_reads_is_listed_once_in_env_names():
     from app.config import env_names
     env = {"DATABASE_URL": "postgres://u:p@db/chat", "REDIS_URL": "redis://r",
            "SECRET_KEY": "k", "INSTANCE_ID": "api-9", "LOG_LEVEL": "debug",
-           "TOKEN_TTL_SECONDS": "61", "USER_CACHE_SECONDS": "3",
-           "PASSWORD_HASH_METHOD": "pbkdf2",
+           "TOKEN_TTL_SECONDS": "61", "PASSWORD_HASH_METHOD": "pbkdf2",
            "CORS_ORIGINS": "https://a.example", "SEND_RATE_LIMIT": "1 per second",
            "AUTH_RATE_LIMIT": "2 per second", "REACT_RATE_LIMIT": "3 per second",
            "SEARCH_RATE_LIMIT": "4 per second", "RATELIMIT_ENABLED": "0",
            "PRESENCE_TTL_SECONDS": "9", "PROXY_HOPS": "2", "ASYNC_MODE": "gevent",
-           "APP_ENV": "development"}
+           "APP_ENV": "development", "QUEUE_MODE": "classic",
+           "ROOM_CREATE_RATE_LIMIT": "1 per hour",
+           "SOCKET_EVENT_RATE_LIMIT": "1 per second", "CONNECT_RATE_LIMIT": "1 per minute",
+           "SESSION_CHECK_SECONDS": "1", "SCHEMA_CHECK_SECONDS": "1",
+           "SEED_DEMO": "1"}
     assert env_names("app") == set(env)
     base = {"APP_ENV": "testing", "SECRET_KEY": "s", "INSTANCE_ID": "api-8"}
     for name, value in env.items():
@@ -176,3 +179,16 @@ def test_the_cluster_script_drops_every_inherited_app_and_gunicorn_setting():
     import cluster  # scripts/ is on sys.path (tests/conftest.py)
     from app.config import env_names
     assert cluster.INHERITED_SETTINGS_DROPPED == env_names("app", "gunicorn")
+
+
+def test_queue_mode_is_sharded_unless_classic_is_asked_for():
+    assert Config.from_env({}).QUEUE_MODE == "sharded"
+    assert Config.from_env({"QUEUE_MODE": "classic"}).QUEUE_MODE == "classic"
+    with pytest.raises(ConfigError, match="QUEUE_MODE must be one of sharded, classic"):
+        Config.from_env({"QUEUE_MODE": "fast"})
+
+
+def test_the_classic_queue_is_refused_on_a_redis_cluster():
+    with pytest.raises(ConfigError, match="Redis Cluster"):
+        Config.from_env({"QUEUE_MODE": "classic",
+                         "REDIS_URL": "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"})

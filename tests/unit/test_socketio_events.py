@@ -1,7 +1,7 @@
 """Socket.IO events through Flask-SocketIO's in-process test client."""
 import pytest
 
-from app import auth, chat, create_app
+from app import chat, create_app
 from app.extensions import db, socketio
 from app.models import User
 from unit_helpers import RecordingSocketClient, assert_error_ack, test_config
@@ -400,7 +400,6 @@ def test_events_after_the_user_is_deleted_are_unauthorized(app, joined, alice):
     with app.app_context():
         db.session.delete(db.session.get(User, alice.user["id"]))
         db.session.commit()
-        auth.forget_user(alice.user["id"])  # what deleting a user must do (app/auth.py)
     ack = sock.emit("typing", {"room": "lounge", "typing": True}, callback=True)
     assert_error_ack(ack, "unauthorized")
 

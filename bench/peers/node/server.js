@@ -15,7 +15,7 @@
 // mode (store-redis.js): messages in Redis, no users or memberships.
 const http = require('http');
 const { Server } = require('socket.io');
-const { createAdapter } = require('@socket.io/redis-adapter');
+const { createAdapter, createShardedAdapter } = require('@socket.io/redis-adapter');
 const { createClient } = require('redis');
 const { postgresStore, StoreError } = require('./store-postgres');
 const { redisStore } = require('./store-redis');
@@ -28,6 +28,9 @@ const INSTANCE_ID = process.env.INSTANCE_ID || `node-${process.pid}`;
 const STORE = process.env.STORE || 'postgres';
 const TOKEN_TTL_SECONDS = Number(process.env.TOKEN_TTL_SECONDS || 7 * 24 * 3600);
 const NAME = /^[a-z0-9_-]{1,64}$/;
+// ADAPTER=sharded: the adapter's sharded mode (SSUBSCRIBE/SPUBLISH, one Redis
+// channel per room); classic (the default): one channel every instance reads.
+const ADAPTER = process.env.ADAPTER || 'classic';
 
 function error(code, message) {
   return { error: { code, message } };
@@ -125,7 +128,9 @@ async function main() {
     });
   });
   const io = new Server(httpServer, {
-    adapter: createAdapter(redis, sub, { key: 'bench-node' }),
+    adapter: ADAPTER === 'sharded'
+      ? createShardedAdapter(redis, sub, { channelPrefix: 'bench-node' })
+      : createAdapter(redis, sub, { key: 'bench-node' }),
     pingInterval: 20000,
     pingTimeout: 20000,
     cors: { origin: '*' },
