@@ -39,11 +39,12 @@ def statements(app):
         event.remove(db.engine, "before_cursor_execute", record)
 
 
-def test_a_send_is_three_statements_in_one_transaction(send, lounge, alice, statements):
-    send(alice, lounge, "warm-up")  # alice's user is cached from here on
+def test_a_send_is_the_user_and_three_statements_in_one_transaction(send, lounge, alice, statements):
     del statements[:]
     assert send(alice, lounge, "hello", client_id="c-1").status_code == 201
-    first, second, third = statements
+    # The token's user is read first (its session may have been revoked: app/auth.py).
+    user, first, second, third = statements
+    assert user.startswith("SELECT users."), user
     # The room and the membership in one query (FOR UPDATE OF rooms on PostgreSQL;
     # SQLite has no row locks), the client_id under it, the INSERT.
     assert first.startswith("SELECT rooms.") and "JOIN memberships" in first, first
@@ -58,11 +59,12 @@ def test_a_repeated_send_reads_the_first_message_and_writes_nothing(send, lounge
     response = send(alice, lounge, "hello", client_id="c-1")
     assert response.status_code == 200
     assert response.get_json()["body"] == "hello"
-    assert statements[0].startswith("SELECT rooms."), statements
-    assert statements[1].startswith("SELECT messages."), statements
+    assert statements[0].startswith("SELECT users."), statements
+    assert statements[1].startswith("SELECT rooms."), statements
+    assert statements[2].startswith("SELECT messages."), statements
     # Then only the first message's mentions and reactions, for its shape.
     assert not [s for s in statements if s.split()[0] in ("INSERT", "UPDATE", "DELETE")]
-    assert len(statements) <= 4, statements
+    assert len(statements) <= 5, statements
 
 
 def test_send_without_client_id_has_a_null_client_id(send, lounge, alice):
