@@ -56,7 +56,7 @@ def test_a_user_comes_online_with_the_first_socket_and_leaves_with_the_last(inst
 def test_sockets_of_a_dead_instance_do_not_count(instances, client):
     a, b = instances
     assert a.connect("s1", 7) is True
-    client.delete(f"presence:alive:{a.instance}")  # a's alive key expired
+    client.delete(a._key("alive", a.instance))  # a's alive key expired
     assert b.connect("s2", 7) is True
     assert b.disconnect("s2", 7) is True
 
@@ -64,7 +64,7 @@ def test_sockets_of_a_dead_instance_do_not_count(instances, client):
 def test_an_instance_swept_from_the_set_does_not_count(instances, client):
     a, b = instances
     a.connect("s1", 7)
-    client.srem("presence:instances", a.instance)
+    client.srem(a._key("instances"), a.instance)
     assert b.connect("s2", 7) is True
 
 
