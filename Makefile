@@ -56,7 +56,7 @@ cluster: system-deps $(VENV)/.dev-installed
 clean:
 	rm -rf $(VENV) instance .pytest_cache
 
-## make bench: the short benchmark (under 5 minutes); `make bench FULL=1` the whole sweep.
+## make bench: the short benchmark (5–7 minutes); `make bench FULL=1` the whole sweep.
 ## Figures, table and plots land in bench/results/; docs/performance.md explains them.
 bench: system-deps $(VENV)/.runtime-installed
 	sh bench/install-deps.sh

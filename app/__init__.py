@@ -59,6 +59,9 @@ def create_app(config=None):
     from app.health import MIGRATIONS_DIR
     from app.realtime.presence import presence
     db.init_app(app)
+    from app import dbpool
+    with app.app_context():
+        dbpool.init_engine(db.engine)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     # after_request hooks run in reverse order: registered before the limiter's,
     # this one sees the headers Flask-Limiter adds. It adds the send limit's

@@ -185,7 +185,9 @@ class Config:
         """The settings plus the derived keys the extensions read."""
         values = dict(self.__dict__)
         values.update(
-            SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+            # No pool_pre_ping: app/dbpool.py checks a connection on checkout
+            # without a round trip.
+            SQLALCHEMY_ENGINE_OPTIONS={},
             RATELIMIT_STORAGE_URI=self.REDIS_URL or "memory://",
             RATELIMIT_HEADERS_ENABLED=True,
             RATELIMIT_STRATEGY="moving-window",

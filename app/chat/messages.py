@@ -10,6 +10,7 @@ message is centred on it.
 """
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import metrics
 from app.chat import mentions, notify
@@ -17,7 +18,7 @@ from app.chat.rooms import member_room, membership
 from app.chat.store import commit_keeping_loaded
 from app.errors import ApiError
 from app.extensions import db
-from app.models import Message, Room, utcnow
+from app.models import Message, utcnow
 from app.ratelimit import check_allowed
 
 BODY_MAX = 4000
@@ -83,31 +84,34 @@ def sync(user, name, after, limit=SYNC_PAGE):
     return messages_page(room, after=after, limit=limit)
 
 
-def _lock_room(room):
-    """Serialise sends to one room, so ids follow commit order (see DESIGN.md)."""
-    db.session.execute(select(Room.id).where(Room.id == room.id).with_for_update())
-
-
 def _existing_send(user, room, client_id):
     if client_id is None:
         return None
-    return db.session.scalar(select(Message).where(
+    found = db.session.scalar(select(Message).where(
         Message.room_id == room.id, Message.author_id == user.id,
         Message.client_id == client_id))
+    if found is not None:  # shaped from what is loaded, not read again
+        set_committed_value(found, "room", room)
+        set_committed_value(found, "author", user)
+    return found
 
 
 def send_message(user, name, body, client_id=None):
-    """Store a message, then announce it. Returns (message, created)."""
-    room, _ = member_room(user, name)
+    """Store a message, then announce it. Returns (message, created).
+
+    One transaction: BEGIN, the room and membership read with the room's row lock
+    taken, the client_id looked up under that lock (only if given), the INSERT,
+    the COMMIT (docs/performance.md)."""
+    room, _ = member_room(user, name, lock=True)
     existing = _existing_send(user, room, client_id)
     if existing is not None:
+        commit_keeping_loaded()  # ends the transaction (and the lock), keeps `existing`
         return existing, False
-    check_allowed("send", user.id)
-    _lock_room(room)
-    existing = _existing_send(user, room, client_id)
-    if existing is not None:
-        db.session.rollback()
-        return existing, False
+    try:
+        check_allowed("send", user.id)
+    except ApiError:
+        db.session.rollback()  # releases the room's lock
+        raise
     # Empty collections, not unloaded ones: shaping the new message reads nothing back.
     message = Message(room=room, author=user, body=body, client_id=client_id, reactions=[],
                       mentions=[])
@@ -115,7 +119,7 @@ def send_message(user, name, body, client_id=None):
     db.session.add(message)
     try:
         commit_keeping_loaded()
-    except IntegrityError:
+    except IntegrityError:  # only if the lock were bypassed; kept as a safety net
         db.session.rollback()
         existing = _existing_send(user, room, client_id)
         if existing is None:
