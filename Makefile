@@ -5,9 +5,14 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 INSTANCES ?= 4
 CLUSTER_PORT ?= 8080
+# e.g. CLUSTER_ARGS="--state-dir .cluster --async-mode gevent"
+CLUSTER_ARGS ?=
+SCALE ?= 4
+CHAT_PORT ?= 8080
 export FLASK_APP := app:create_app
 
-.PHONY: run test unit integration e2e cluster system-deps clean bench bench-scaleout
+.PHONY: run test unit integration e2e cluster system-deps clean bench bench-scaleout \
+	compose compose-down swarm swarm-down
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,16 +46,17 @@ test: system-deps $(VENV)/.dev-installed
 unit: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest tests/unit
 
-## make cluster: the compose topology as local processes (Ctrl-C stops it all);
-## REDIS_CLUSTER=1: on a local 3-master Redis Cluster instead of one Redis
+## make cluster: the compose topology as local processes; a dead instance is
+## restarted on its port (Ctrl-C stops it all); REDIS_CLUSTER=1: on a local
+## 3-master Redis Cluster instead of one Redis
 cluster: system-deps $(VENV)/.dev-installed
 	$(BIN)/python scripts/cluster.py run --instances $(INSTANCES) --port $(CLUSTER_PORT) \
-		$(if $(REDIS_CLUSTER),--redis-cluster)
+		$(if $(REDIS_CLUSTER),--redis-cluster) $(CLUSTER_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
 
-## make bench: the short benchmark (under 5 minutes); `make bench FULL=1` the whole sweep.
+## make bench: the short benchmark (5–7 minutes); `make bench FULL=1` the whole sweep.
 ## Figures, table and plots land in bench/results/; docs/performance.md explains them.
 bench: system-deps $(VENV)/.runtime-installed
 	sh bench/install-deps.sh
@@ -66,3 +72,28 @@ bench-scaleout: system-deps $(VENV)/.runtime-installed
 	cd bench/peers/node && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
 		npm ci --no-audit --no-fund --loglevel=error; }
 	$(BIN)/python -m bench.scaleout $(if $(FULL),--full)
+
+## make compose: docker-compose.yml up for real on this machine, SCALE api replicas
+## (default 4) behind nginx on CHAT_PORT (default 8080). Prepares what is missing
+## first and says so (scripts/docker-env.sh: engine, compose plugin, .env with
+## random secrets, local stand-ins for base images no registry serves).
+compose:
+	sh scripts/docker-env.sh all
+	CHAT_PORT=$(CHAT_PORT) docker compose up --build --detach --wait --scale api=$(SCALE)
+	@echo "chat: http://localhost:$(CHAT_PORT)/  ($(SCALE) api replicas and the migrator; docs/compose.md)"
+
+## make compose-down: the stack down with its volumes (and dockerd, if `make compose` started it)
+compose-down:
+	@if docker info >/dev/null 2>&1; then \
+		SECRET_KEY="$${SECRET_KEY:-unused-by-down}" POSTGRES_PASSWORD="$${POSTGRES_PASSWORD:-unused-by-down}" \
+		docker compose down --volumes --remove-orphans; fi
+	sh scripts/docker-env.sh stop-engine
+
+## make swarm: deploy/swarm/docker-stack.yml on a single-node Docker Swarm here
+## (initialised if needed), SCALE api replicas, nginx on CHAT_PORT; docs/swarm.md.
+## make swarm-down: the stack, its secrets and volumes removed; the swarm left if make swarm made it.
+swarm:
+	SCALE=$(SCALE) CHAT_PORT=$(CHAT_PORT) sh scripts/swarm.sh up
+
+swarm-down:
+	sh scripts/swarm.sh down

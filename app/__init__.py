@@ -59,6 +59,9 @@ def create_app(config=None):
     from app.health import MIGRATIONS_DIR
     from app.realtime.presence import presence
     db.init_app(app)
+    from app import dbpool
+    with app.app_context():
+        dbpool.init_engine(db.engine)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     # after_request hooks run in reverse order: registered before the limiter's,
     # this one sees the headers Flask-Limiter adds. It adds the send limit's
@@ -85,8 +88,10 @@ def create_app(config=None):
     # calls, and None (the in-process manager) must replace an earlier Redis one.
     from app.realtime.queue import queue_manager
     queue = queue_manager(config.REDIS_URL, config.QUEUE_MODE)
+    from app.jsonlimits import ChatPacket, SocketJSON
     socketio.init_app(
         app, async_mode=_async_mode(config), client_manager=queue,
+        json=SocketJSON, serializer=ChatPacket,
         cors_allowed_origins=config.cors_allowed_origins,
         ping_interval=20, ping_timeout=20, max_http_buffer_size=config.MAX_CONTENT_LENGTH)
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
@@ -100,6 +105,8 @@ def create_app(config=None):
     for module in (auth, users, rooms, messages, reactions, search):
         api.register_blueprint(module.blp)
     app.register_blueprint(health_bp)
+    from app.health import schema_guard
+    schema_guard.init_app(app)
     app.register_blueprint(web_bp)
     metrics.init_app(app)
     security.init_app(app)

@@ -1,4 +1,16 @@
-"""Passwords and bearer tokens."""
+"""Passwords and bearer tokens, and how a token's session ends.
+
+A token is signed (itsdangerous) and expires after TOKEN_TTL_SECONDS. It names
+its user, the user's token generation when it was issued, and a random token
+id. It stops working, on every instance, when:
+- it expires;
+- it is logged out: its id is revoked (app/revocations.py);
+- its user changes their password: users.token_generation moves on, and
+  every token of an older generation is refused.
+"""
+import secrets
+import time
+from dataclasses import dataclass
 from functools import wraps
 
 from flask import current_app, g, request
@@ -8,6 +20,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from app.errors import ApiError
 from app.extensions import db
 from app.models import User
+from app.revocations import revocations
 
 # Compared against when the username does not exist, so a login takes as long
 # for an unknown user as for a wrong password.
@@ -32,24 +45,88 @@ def _serializer():
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="auth-token")
 
 
+@dataclass(frozen=True)
+class Claims:
+    """What a valid token says: whose it is, its generation and id, when it expires."""
+
+    user_id: int
+    generation: int
+    token_id: str | None
+    expires_at: float  # epoch seconds
+
+
 def issue_token(user):
-    return _serializer().dumps({"uid": user.id})
+    return _serializer().dumps({"uid": user.id, "gen": user.token_generation or 0,
+                                "jti": secrets.token_urlsafe(16)})
 
 
-def user_for_token(token):
-    """The user a token names, or ApiError(unauthorized) saying why not."""
+def read_token(token):
+    """The claims of a well-signed, unexpired token, or ApiError(unauthorized)."""
     if not token:
         raise ApiError("unauthorized", "A bearer token is required.")
+    ttl = current_app.config["TOKEN_TTL_SECONDS"]
     try:
-        data = _serializer().loads(token, max_age=current_app.config["TOKEN_TTL_SECONDS"])
+        data, issued = _serializer().loads(token, max_age=ttl, return_timestamp=True)
     except SignatureExpired:
         raise ApiError("unauthorized", "The token has expired; log in again.") from None
     except BadSignature:
         raise ApiError("unauthorized", "The token is not valid.") from None
-    user = db.session.get(User, data.get("uid")) if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("uid"), int):
+        raise ApiError("unauthorized", "The token is not valid.")
+    jti = data.get("jti")
+    return Claims(data["uid"], data.get("gen", 0), jti if isinstance(jti, str) else None,
+                  issued.timestamp() + ttl)
+
+
+def session_problem(user, claims, shared=True):
+    """Why a token's session has ended ("expired", "revoked", "logged_out"), or None.
+
+    shared=False looks only at the logouts this process already knows of (no
+    Redis round trip): for each Socket.IO event, while the periodic check of
+    the open sockets (app/realtime/sessions.py) asks Redis for them all."""
+    if user is None or user.token_generation != claims.generation:
+        return "revoked"
+    if claims.expires_at <= time.time():
+        return "expired"
+    if claims.token_id and (revocations.is_revoked(claims.token_id) if shared
+                            else revocations.known_revoked(claims.token_id)):
+        return "logged_out"
+    return None
+
+
+SESSION_ENDED_MESSAGES = {
+    "expired": "The token has expired; log in again.",
+    "logged_out": "The token was logged out; log in again.",
+    "revoked": "The token was revoked (password changed); log in again.",
+}
+
+
+def authenticate(token):
+    """(user, claims) for a token that still works, or ApiError(unauthorized)."""
+    claims = read_token(token)
+    user = db.session.get(User, claims.user_id)
     if user is None:
         raise ApiError("unauthorized", "The token's user no longer exists.")
-    return user
+    problem = session_problem(user, claims)
+    if problem:
+        raise ApiError("unauthorized", SESSION_ENDED_MESSAGES[problem])
+    return user, claims
+
+
+def user_for_token(token):
+    """The user a token names, or ApiError(unauthorized) saying why not."""
+    return authenticate(token)[0]
+
+
+def end_session(claims):
+    """Logout: the token stops working everywhere."""
+    if claims.token_id:
+        revocations.revoke(claims.token_id, claims.expires_at)
+
+
+def end_all_sessions(user):
+    """Every token issued to the user so far stops working (the caller commits)."""
+    user.token_generation = (user.token_generation or 0) + 1
 
 
 def bearer_token():
@@ -61,11 +138,11 @@ def bearer_token():
 
 
 def token_required(view):
-    """Sets g.user from the Authorization header, or answers 401."""
+    """Sets g.user (and g.token_claims) from the Authorization header, or answers 401."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        g.user = user_for_token(bearer_token())
+        g.user, g.token_claims = authenticate(bearer_token())
         return view(*args, **kwargs)
 
     return wrapper

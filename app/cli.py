@@ -4,13 +4,14 @@ import os
 import time
 
 import click
+from flask import current_app
 from flask_migrate import upgrade
 from sqlalchemy import select, text
 
 from app import auth
 from app.extensions import db
 from app.health import schema_status
-from app.models import Membership, Message, Room, User
+from app.models import Membership, Message, Room, SeedItem, User
 
 SEEDS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "seeds")
 # Any constant unique to this app: the key of the PostgreSQL advisory lock
@@ -23,36 +24,77 @@ def _load(name):
         return json.load(f)
 
 
+class _Record:
+    """Which seed items have been loaded before (the seed_items table).
+
+    An item loaded once is never loaded again, even if it is gone: an operator
+    who deleted a demo user or membership does not get it back at the next
+    start. An item found in the database but not recorded (created by hand, or
+    by a seed before this record existed) is recorded and left as it is."""
+
+    def __init__(self):
+        self.keys = set(db.session.scalars(select(SeedItem.key)))
+
+    def __contains__(self, key):
+        return key in self.keys
+
+    def add(self, key):
+        if key not in self.keys:
+            self.keys.add(key)
+            db.session.add(SeedItem(key=key))
+
+
+def seeding_allowed(config):
+    """Demo data has a published password: in production only when asked for."""
+    return config["APP_ENV"] != "production" or config["SEED_DEMO"]
+
+
 def load_seeds():
-    """Insert the seed data that is missing; returns what was added, by kind."""
+    """Insert the seed items never loaded before; returns what was added, by kind."""
     added = {"users": 0, "rooms": 0, "memberships": 0, "messages": 0}
+    record = _Record()
     users = {}
     for item in _load("users.json"):
+        key = f"user/{item['username']}"
         user = db.session.scalar(select(User).where(User.username == item["username"]))
-        if user is None:
+        if user is None and key not in record:
             user = User(username=item["username"], display_name=item["display_name"],
                         password_hash=auth.hash_password(item["password"]))
             db.session.add(user)
             added["users"] += 1
-        users[user.username] = user
+        record.add(key)
+        if user is not None:
+            users[user.username] = user
     db.session.flush()
     rooms = {}
     for item in _load("rooms.json"):
+        key = f"room/{item['name']}"
         room = db.session.scalar(select(Room).where(Room.name == item["name"]))
-        if room is None:
+        if room is None and key not in record:
             room = Room(name=item["name"], title=item.get("title", ""),
                         kind="private" if item.get("private") else "public")
             db.session.add(room)
             db.session.flush()
             added["rooms"] += 1
+        record.add(key)
+        if room is None:
+            continue
         rooms[room.name] = room
         for username in item.get("members", []):
-            if db.session.get(Membership, (room.id, users[username].id)) is None:
-                db.session.add(Membership(room_id=room.id, user_id=users[username].id))
+            key = f"membership/{room.name}/{username}"
+            user = users.get(username)
+            if user is not None and key not in record and \
+                    db.session.get(Membership, (room.id, user.id)) is None:
+                db.session.add(Membership(room_id=room.id, user_id=user.id))
                 added["memberships"] += 1
+            record.add(key)
     db.session.flush()
     for item in _load("messages.json"):
-        room, author = rooms[item["room"]], users[item["author"]]
+        key = f"message/{item['room']}/{item['client_id']}"
+        room, author = rooms.get(item["room"]), users.get(item["author"])
+        if key in record or room is None or author is None:
+            record.add(key)
+            continue
         exists = db.session.scalar(select(Message.id).where(
             Message.room_id == room.id, Message.author_id == author.id,
             Message.client_id == item["client_id"]))
@@ -61,8 +103,17 @@ def load_seeds():
                                    client_id=item["client_id"]))
             db.session.flush()
             added["messages"] += 1
+        record.add(key)
     db.session.commit()
     return added
+
+
+def _seed_and_say():
+    if not seeding_allowed(current_app.config):
+        click.echo("seed: skipped: APP_ENV=production loads no demo data "
+                   "(set SEED_DEMO=1 to load it)")
+        return
+    click.echo("seed: added " + ", ".join(f"{n} {k}" for k, n in load_seeds().items()))
 
 
 def _wait(what, probe, timeout, interval=1.0):
@@ -88,9 +139,9 @@ def _wait(what, probe, timeout, interval=1.0):
 def register_commands(app):
     @app.cli.command("seed")
     def seed():
-        """Load seeds/ (idempotent: a second run adds nothing)."""
-        added = load_seeds()
-        click.echo("seed: added " + ", ".join(f"{n} {k}" for k, n in added.items()))
+        """Load seeds/ once: a later run adds nothing, nor what was deleted since.
+        With APP_ENV=production, only when SEED_DEMO=1."""
+        _seed_and_say()
 
     @app.cli.command("wait-db")
     @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait.")
@@ -110,8 +161,7 @@ def register_commands(app):
         if engine.dialect.name != "postgresql":
             upgrade()
             if seed:
-                click.echo("seed: added " + ", ".join(
-                    f"{n} {k}" for k, n in load_seeds().items()))
+                _seed_and_say()
             return
         with engine.connect() as lock_conn:
             click.echo("taking the migration lock", err=True)
@@ -127,8 +177,7 @@ def register_commands(app):
                 else:
                     click.echo("already at head; nothing to migrate", err=True)
                 if seed:
-                    click.echo("seed: added " + ", ".join(
-                        f"{n} {k}" for k, n in load_seeds().items()))
+                    _seed_and_say()
             finally:
                 lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"),
                                   {"k": MIGRATION_LOCK_KEY})

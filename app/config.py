@@ -115,14 +115,27 @@ class Config:
     CORS_ORIGINS: str = _setting("", "CORS_ORIGINS", empty_is_default=False)
     SEND_RATE_LIMIT: str = _setting("20 per 2 seconds", "SEND_RATE_LIMIT")
     AUTH_RATE_LIMIT: str = _setting("30 per minute", "AUTH_RATE_LIMIT")
-    # N per T seconds in a moving window: bursts of N, N/T a second sustained.
+    # Per user, cluster-wide (app/ratelimit.py); "N per W seconds" in a moving
+    # window is a burst of N and N/W a second sustained.
+    ROOM_CREATE_RATE_LIMIT: str = _setting("20 per hour", "ROOM_CREATE_RATE_LIMIT")
+    SOCKET_EVENT_RATE_LIMIT: str = _setting("30 per 3 seconds", "SOCKET_EVENT_RATE_LIMIT")
+    CONNECT_RATE_LIMIT: str = _setting("30 per minute", "CONNECT_RATE_LIMIT")
     REACT_RATE_LIMIT: str = _setting("30 per 3 seconds", "REACT_RATE_LIMIT")
     SEARCH_RATE_LIMIT: str = _setting("10 per 5 seconds", "SEARCH_RATE_LIMIT")
     RATELIMIT_ENABLED: bool = _setting(True, "RATELIMIT_ENABLED", _flag,
                                        empty_is_default=False)
     PRESENCE_TTL_SECONDS: int = _setting(30, "PRESENCE_TTL_SECONDS", int)
+    # How often each instance looks for sockets whose token expired or was
+    # revoked, and closes them (app/realtime/sessions.py).
+    SESSION_CHECK_SECONDS: int = _setting(5, "SESSION_CHECK_SECONDS", int)
+    # How often an instance looks whether the database's schema is newer than its
+    # code (it then refuses API work with 503; app/health.py).
+    SCHEMA_CHECK_SECONDS: int = _setting(5, "SCHEMA_CHECK_SECONDS", int)
     MAX_CONTENT_LENGTH: int = MAX_REQUEST_BYTES
     PROXY_HOPS: int = _setting(0, "PROXY_HOPS", int)
+    # The demo users have a published password: with APP_ENV=production,
+    # `flask seed` and `flask upgrade-once` load them only when this is set.
+    SEED_DEMO: bool = _setting(False, "SEED_DEMO", _flag)
     TESTING: bool = False
 
     @classmethod
@@ -172,7 +185,9 @@ class Config:
         """The settings plus the derived keys the extensions read."""
         values = dict(self.__dict__)
         values.update(
-            SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+            # No pool_pre_ping: app/dbpool.py checks a connection on checkout
+            # without a round trip.
+            SQLALCHEMY_ENGINE_OPTIONS={},
             RATELIMIT_STORAGE_URI=self.REDIS_URL or "memory://",
             RATELIMIT_HEADERS_ENABLED=True,
             RATELIMIT_STRATEGY="moving-window",

@@ -114,9 +114,29 @@ def error_response(error):
     return response
 
 
+# What a database that cannot serve says (anything else is a bug, 500): SQLSTATE
+# classes 08 connection exception, 53 insufficient resources, 57 operator
+# intervention (shutdown, cannot connect now, statement timeout); SQLite's
+# file and lock errors. An OperationalError with no SQLSTATE at all is the
+# driver failing to reach the server.
+OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57")
+SQLITE_OUTAGE_MESSAGES = ("unable to open database", "database is locked", "disk i/o error",
+                          "readonly database", "database disk image is malformed")
+
+
 def is_database_down(exc):
-    return isinstance(exc, OperationalError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated)
+    """True for a real outage (503 unavailable), not for a failing statement."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    orig = exc.orig
+    sqlstate = getattr(orig, "pgcode", None)
+    if sqlstate:
+        return sqlstate[:2] in OUTAGE_SQLSTATE_CLASSES
+    if type(orig).__module__ == "sqlite3":
+        return any(m in str(orig).lower() for m in SQLITE_OUTAGE_MESSAGES)
+    return True
 
 
 def unexpected_error(exc):

@@ -25,34 +25,51 @@ timeout = int(server_setting("GUNICORN_TIMEOUT"))
 graceful_timeout = int(server_setting("GRACEFUL_TIMEOUT"))
 keepalive = 5
 accesslog = server_setting("ACCESS_LOG") or None
+# gunicorn's default format logs the request line with its query string, where a
+# Socket.IO client may carry ?token=: log the path (%(U)s) without the query.
+access_log_format = ('%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s '
+                     '"%(f)s" "%(a)s" %(M)sms')
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", Config.LOG_LEVEL).lower()
 proc_name = f"chat-{os.environ.get('INSTANCE_ID', 'app')}"
 # gunicorn 25's control socket has one default path per user: several
 # instances on one host (the local cluster) would fight over it. Unused here.
 control_socket_disable = True
+# Seconds a SIGTERMed worker waits, after the drain, for requests still in flight.
+REQUEST_GRACE = 2
 
 
 def post_worker_init(worker):
-    """Listen to the message queue and start presence heartbeats before serving,
-    and drain on SIGTERM: gunicorn stops accepting; the app then closes its
-    sockets so clients reconnect elsewhere instead of hanging until
-    graceful_timeout."""
+    """Listen to the message queue, start presence heartbeats and session
+    checks before serving, and drain on SIGTERM: gunicorn stops accepting; the
+    app then closes its sockets so clients reconnect elsewhere instead of
+    hanging until graceful_timeout."""
+    import math
     import signal
     import sys
 
-    from app.realtime.lifecycle import start_drain, start_heartbeat, start_queue
+    from app.realtime.lifecycle import (CLOSE_DELAY as DRAIN_SECONDS, start_drain,
+                                        start_heartbeat, start_queue, start_session_checks)
 
     flask_app = sys.modules["wsgi"].app
     if not start_queue():
         worker.log.error("message queue: not listening yet (Redis unreachable?); serving "
                          "anyway, live delivery starts when Redis answers")
     start_heartbeat(flask_app)
+    start_session_checks(flask_app)
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_sigterm(signum, frame):
         worker.log.info("SIGTERM: draining (no new connections; closing sockets)")
         start_drain(flask_app)
+        # The worker then waits for every connection's greenlet, also those
+        # blocked in recv() on an idle keep-alive connection (nginx keeps some)
+        # or a WebSocket whose client has not hung up yet, for all of
+        # graceful_timeout (eventlet joins its pool; gevent polls it). Requests
+        # in flight get the drain and REQUEST_GRACE seconds more; then the
+        # worker exits and the idle connections close with it.
+        worker.cfg.set("graceful_timeout",
+                       min(worker.cfg.graceful_timeout, math.ceil(DRAIN_SECONDS + REQUEST_GRACE)))
         if callable(previous):
             previous(signum, frame)
 

@@ -1,11 +1,13 @@
 """Liveness, readiness, and where the database stands against the code's migrations."""
 import functools
 import os
+import time
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 
+from app.errors import ApiError
 from app.extensions import db
 from app.realtime.presence import presence
 
@@ -42,6 +44,50 @@ def schema_status(engine=None):
             f"not know (its head is {', '.join(sorted(heads))}); it was probably migrated by "
             "newer code. Deploy that code, or downgrade the database.")
     return "behind", f"at {', '.join(sorted(current))}, the code expects {', '.join(sorted(heads))}"
+
+
+class SchemaGuard:
+    """Refuses API work (503 unavailable) while the database is at a revision this
+    code does not know: the code is behind the schema, and a request it served
+    could read or write the tables wrongly. nginx then tries the next instance
+    (proxy_next_upstream http_503). The state is looked up at most every
+    SCHEMA_CHECK_SECONDS per app, so it costs nothing per request."""
+
+    KEY = "chat.schema_guard"
+
+    def refusal(self):
+        """An ApiError(unavailable) while the code is behind the schema, else None."""
+        state = current_app.extensions.setdefault(self.KEY, {"checked_at": None,
+                                                             "problem": None})
+        now = time.monotonic()
+        interval = current_app.config["SCHEMA_CHECK_SECONDS"]
+        if state["checked_at"] is None or now - state["checked_at"] >= interval:
+            try:
+                status, detail = schema_status()
+            except Exception:  # the database is down: the request will say so itself
+                db.session.rollback()
+                return None
+            state.update(problem=detail if status == "unknown" else None, checked_at=now)
+        if state["problem"] is None:
+            return None
+        return ApiError("unavailable", "This instance runs code older than the database's "
+                        "schema; try again (another instance will answer).",
+                        headers={"Retry-After": "1"})
+
+    def forget(self):
+        """Look again at the next request (tests)."""
+        current_app.extensions.pop(self.KEY, None)
+
+    def init_app(self, app):
+        @app.before_request
+        def refuse_api_work_when_behind_the_schema():
+            if request.path.startswith("/api/"):
+                refusal = self.refusal()
+                if refusal is not None:
+                    raise refusal
+
+
+schema_guard = SchemaGuard()
 
 
 def _check_database():

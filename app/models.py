@@ -1,4 +1,5 @@
-"""SQLAlchemy models: users, rooms, memberships, messages, reactions and mentions.
+"""SQLAlchemy models: users, rooms, memberships, messages, reactions, mentions, and the
+seed's record.
 
 The full-text index on messages is not declared here (no portable declaration
 exists for a PostgreSQL tsvector column or a SQLite FTS5 table): see
@@ -47,6 +48,9 @@ class User(db.Model):
     display_name: Mapped[str] = mapped_column(String(64))
     password_hash: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Tokens carry the generation they were issued under; a password change
+    # increments it, which ends every older token (app/auth.py).
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     def __repr__(self):
         return f"<User {self.username}>"
@@ -182,3 +186,16 @@ class Mention(db.Model):
 
     def __repr__(self):
         return f"<Mention of {self.user_id} in {self.message_id}>"
+
+
+class SeedItem(db.Model):
+    """A seed item `flask seed` has loaded once (user/alice, membership/general/bob ...):
+    a later run skips it, so what an operator deleted stays deleted."""
+
+    __tablename__ = "seed_items"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self):
+        return f"<SeedItem {self.key}>"

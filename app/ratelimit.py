@@ -1,10 +1,13 @@
-"""Per-user limits (sending, reacting, searching), shared by REST and Socket.IO
-and by every instance.
+"""Every per-user limit (sending, creating rooms, Socket.IO events and connects,
+reacting, searching), shared by REST and Socket.IO and by every instance.
 
-It uses Flask-Limiter's storage (memory, or Redis when REDIS_URL is set) and
-its moving-window strategy: "20 per 2 seconds" is a burst of 20 and 10 per
-second sustained. If Redis is unreachable, each instance counts in its own
-memory until it is back: sends go on, limited per instance, rather than fail.
+One place for them all: LIMITS names each limited action and the setting
+(app/config.py) that holds its rate; callers say `check_allowed(action,
+user_id)`. Counting uses Flask-Limiter's storage (memory, or Redis when
+REDIS_URL is set) and its moving-window strategy, so "20 per 2 seconds" is a
+burst of 20 and 10 per second sustained, cluster-wide. If Redis is
+unreachable, each instance counts in its own memory until it is back: work
+goes on, limited per instance, rather than fail.
 """
 import logging
 import math
@@ -21,18 +24,23 @@ from app.extensions import limiter
 log = logging.getLogger(__name__)
 _fallback = MovingWindowRateLimiter(MemoryStorage())
 
-# kind -> (the setting holding its limit, what the user is doing too fast).
-# The defaults (app/config.py) are the contract's.
-USER_LIMITS = {
-    "send": ("SEND_RATE_LIMIT", "sending"),
-    "react": ("REACT_RATE_LIMIT", "reacting"),
-    "search": ("SEARCH_RATE_LIMIT", "searching"),
+# action -> (the setting holding its rate, what the refusal tells a person)
+LIMITS = {
+    "send": ("SEND_RATE_LIMIT", "You are sending too fast"),
+    "create_room": ("ROOM_CREATE_RATE_LIMIT", "You are creating rooms too fast"),
+    "socket_event": ("SOCKET_EVENT_RATE_LIMIT", "Too many {scope} events"),
+    "connect": ("CONNECT_RATE_LIMIT", "Too many connections"),
+    "search": ("SEARCH_RATE_LIMIT", "You are searching too fast"),
+    # Reacting, REST and Socket.IO alike (app/chat/reactions.py counts it).
+    "react": ("REACT_RATE_LIMIT", "You are reacting too fast"),
 }
+# Socket.IO events limited each on its own ("socket_event", scope=the event name).
+# `react` is limited by the domain for REST and Socket.IO together ("react").
+LIMITED_SOCKET_EVENTS = frozenset({"join", "typing", "read", "sync"})
 
 
-def _hit(item, kind, user_id):
+def _hit(item, key):
     """(allowed, window stats), from the shared storage or, failing that, memory."""
-    key = (kind, str(user_id))
     try:
         strategy = limiter.limiter
         return strategy.hit(item, *key), strategy.get_window_stats(item, *key)
@@ -42,19 +50,13 @@ def _hit(item, kind, user_id):
         return _fallback.hit(item, *key), _fallback.get_window_stats(item, *key)
 
 
-def check_send_allowed(user_id):
-    """Counts one send for the user, or raises ApiError(rate_limited)."""
-    check_allowed("send", user_id)
-
-
-def check_allowed(kind, user_id):
-    """Counts one action of a kind in USER_LIMITS for the user, or raises
-    ApiError(rate_limited)."""
+def check_allowed(action, user_id, scope=""):
+    """Counts one `action` (of LIMITS) for the user, or raises ApiError(rate_limited)."""
     if not current_app.config["RATELIMIT_ENABLED"]:
         return
-    setting, doing = USER_LIMITS[kind]
+    setting, what = LIMITS[action]
     item = parse(current_app.config[setting])
-    allowed, stats = _hit(item, kind, user_id)
+    allowed, stats = _hit(item, (action, scope, str(user_id)))
     reset_in = max(0, math.ceil(stats.reset_time - time.time()))
     headers = {
         "X-RateLimit-Limit": str(item.amount),
@@ -66,6 +68,6 @@ def check_allowed(kind, user_id):
     if not allowed:
         raise ApiError(
             "rate_limited",
-            f"You are {doing} too fast (limit {item.amount} per "
+            f"{what.format(scope=scope)} (limit {item.amount} per "
             f"{item.get_expiry()} seconds); wait a moment.",
             headers={**headers, "Retry-After": str(max(1, reset_in))})

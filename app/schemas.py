@@ -4,6 +4,7 @@ The same schema validates a REST body and the matching Socket.IO payload, and
 the same schema shapes an object for a REST response and a broadcast. The
 limits they check are the domain's (app/chat/); schemas only apply them.
 """
+import re
 from datetime import timezone
 
 from marshmallow import (EXCLUDE, Schema, ValidationError, fields, pre_load, validate,
@@ -45,8 +46,20 @@ class StrictBool(fields.Boolean):
         return value
 
 
+# Control characters: none at all in a one-line text (display name, title);
+# in a body, line breaks and tabs only.
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+BODY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def no_control_characters(value):
+    if CONTROL.search(value):
+        raise ValidationError("Must not contain control characters or line breaks.")
+
+
 class BodyField(fields.String):
-    """A message body: trimmed, then 1 to BODY_MAX characters."""
+    """A message body: trimmed, then 1 to BODY_MAX characters, line breaks and tabs
+    the only control characters."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
@@ -54,7 +67,21 @@ class BodyField(fields.String):
             raise ValidationError("The message is empty.")
         if len(text) > BODY_MAX:
             raise ValidationError(f"At most {BODY_MAX} characters.")
+        if BODY_CONTROL.search(text):
+            raise ValidationError("Must not contain control characters other than "
+                                  "line breaks and tabs.")
         return text
+
+
+def _unstorable(text):
+    """Why a string cannot be stored as text (NUL, a lone UTF-16 surrogate), or None."""
+    if "\x00" in text:
+        return "Must not contain NUL (U+0000) characters."
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "Must not contain lone UTF-16 surrogates."
+    return None
 
 
 class EmojiField(fields.String):
@@ -73,14 +100,19 @@ class InputSchema(Schema):
         unknown = EXCLUDE
 
     @pre_load
-    def refuse_nul_characters(self, data, **kwargs):
-        """PostgreSQL cannot store U+0000 in text (psycopg2 raises before the query),
-        so a string field holding one is invalid input, not a server error."""
+    def refuse_unstorable_text(self, data, **kwargs):
+        """PostgreSQL cannot store U+0000 in text (psycopg2 raises before the query)
+        and no database can store a lone surrogate (JSON's "\\ud800" decodes to
+        one; UTF-8 cannot encode it), so a string field holding either is
+        invalid input, not a server error."""
         if hasattr(data, "get"):
-            bad = {field.data_key or name: ["Must not contain NUL (U+0000) characters."]
-                   for name, field in self.load_fields.items()
-                   if isinstance(data.get(field.data_key or name), str)
-                   and "\x00" in data.get(field.data_key or name)}
+            bad = {}
+            for name, field in self.load_fields.items():
+                key = field.data_key or name
+                value = data.get(key)
+                problem = _unstorable(value) if isinstance(value, str) else None
+                if problem:
+                    bad[key] = [problem]
             if bad:
                 raise ValidationError(bad)
         return data
@@ -92,12 +124,14 @@ class RegisterSchema(InputSchema):
     username = fields.String(required=True, validate=USERNAME)
     password = fields.String(required=True, validate=validate.Length(8, 128),
                              load_only=True)
-    display_name = fields.String(validate=validate.Length(1, 64), allow_none=True)
+    display_name = fields.String(validate=[validate.Length(1, 64), no_control_characters],
+                                 allow_none=True)
 
     @pre_load
     def lower_username(self, data, **kwargs):
+        # Lower case only: whitespace around a username is refused, not trimmed.
         if isinstance(data, dict) and isinstance(data.get("username"), str):
-            data = {**data, "username": data["username"].strip().lower()}
+            data = {**data, "username": data["username"].lower()}
         return data
 
     @validates("display_name")
@@ -111,9 +145,17 @@ class LoginSchema(InputSchema):
     password = fields.String(required=True, validate=validate.Length(1, 128), load_only=True)
 
 
+class PasswordChangeSchema(InputSchema):
+    current_password = fields.String(required=True, validate=validate.Length(1, 128),
+                                     load_only=True)
+    new_password = fields.String(required=True, validate=validate.Length(8, 128),
+                                 load_only=True)
+
+
 class RoomCreateSchema(InputSchema):
     name = fields.String(required=True, validate=ROOM_NAME)
-    title = fields.String(validate=validate.Length(max=120), load_default="")
+    title = fields.String(validate=[validate.Length(max=120), no_control_characters],
+                          load_default="")
     private = StrictBool(load_default=False)
 
     @validates("name")

@@ -27,6 +27,17 @@ def headline(results):
             out[f"{name} fan-out app CPU us/delivery"] = round(
                 (best.get("cpu_cores") or {}).get("app", 0)
                 / best["offered_deliveries_per_s"] * 1e6)
+        small = r.get("fanout_small_room") or {}
+        sbest = small.get("best") or {}
+        if small:
+            out[f"{name} small-room deliveries/s"] = small.get("max_deliveries_per_s")
+        if sbest.get("rate_msgs"):
+            out[f"{name} small-room app CPU ms/message"] = round(
+                (sbest.get("cpu_cores") or {}).get("app", 0) / sbest["rate_msgs"] * 1e3, 2)
+        conn = r.get("connections") or {}
+        if conn:
+            out[f"{name} connects/s"] = conn.get("connect_per_s")
+            out[f"{name} KiB per idle socket"] = conn.get("kib_per_connection")
         for n, run in ((r.get("scaling") or {}).get("runs") or {}).items():
             out[f"{name} REST posts/s x{n}"] = run.get("posts_per_s")
             cpu = run.get("cpu_cores") or {}

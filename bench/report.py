@@ -3,7 +3,13 @@ import os
 
 from bench import search
 
-LABELS = {"eventlet": "chat (eventlet)", "gevent": "chat (gevent)", "node": "Node peer"}
+LABELS = {"eventlet": "chat (eventlet)", "gevent": "chat (gevent)",
+          "node": "Node peer (PostgreSQL)", "node-redis": "Node peer (Redis only)"}
+
+
+def is_peer(name):
+    """The Node peers are what the chat is compared with; `node` is the fair one."""
+    return name.startswith("node")
 
 
 def _get(d, *path):
@@ -72,6 +78,9 @@ def rows(results):
             r, "fanout_small_room", "best", "rate_msgs"), 1)
         add("  p99 latency at that rate (ms)",
             lambda r: _get(r, "fanout_small_room", "best", "latency_ms", "p99"), 1)
+        add(f"  app CPU per message sent, with its {k2} deliveries (ms)", lambda r: _per(
+            _get(r, "fanout_small_room", "best", "cpu_cores", "app"),
+            _get(r, "fanout_small_room", "best", "rate_msgs"), 1e3), 2)
     add("connections: KiB per idle connection (worker RSS)",
         lambda r: _get(r, "connections", "kib_per_connection"), 1)
     add("connections: connects/s (through nginx)",
@@ -98,7 +107,7 @@ def rows(results):
 
 def table(results):
     targets = list(results["targets"])
-    ours = [x for x in targets if x != "node"]
+    ours = [x for x in targets if not is_peer(x)]
     has_node = "node" in targets
     head = ["figure", *[LABELS.get(x, x) for x in targets]]
     if has_node:
@@ -179,7 +188,8 @@ def plots(results, out_dir):
     except ImportError:
         return []
     written = []
-    colors = {"eventlet": "tab:blue", "gevent": "tab:green", "node": "tab:red"}
+    colors = {"eventlet": "tab:blue", "gevent": "tab:green", "node": "tab:red",
+              "node-redis": "tab:orange"}
     if not any(_get(r, "fanout", "steps") for r in results["targets"].values()):
         return written
     keys = ["fanout"] + (["fanout_small_room"] if any(

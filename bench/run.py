@@ -4,10 +4,12 @@
     python -m bench.run --full     # the whole sweep
     python -m bench.run --targets eventlet,node --scenarios fanout,storm
 
-Targets: eventlet and gevent (the chat, scripts/cluster.py) and node (the Node
-Socket.IO peer), each with the same number of instances behind the same nginx
-config. Scenarios: ceilings, fanout, connections, scaling, storm, and search (latency
-of GET /api/search over many stored messages on PostgreSQL; bench/search.py).
+Targets: eventlet and gevent (the chat, scripts/cluster.py), node (the Node
+Socket.IO peer on the chat's PostgreSQL tables) and node-redis (the same peer
+keeping messages in Redis only; not run unless named), each with the same
+number of instances behind the same nginx config. Scenarios: ceilings, fanout,
+connections, scaling, storm, and search (latency of GET /api/search over many
+stored messages on PostgreSQL; bench/search.py).
 """
 import argparse
 import asyncio
@@ -41,6 +43,9 @@ MODES = {
         "users": 64,
         "fanout": {"clients": 200, "start_deliveries": 2000, "factor": 2.0, "max_steps": 4,
                    "seconds": 3.0, "senders": 8, "drain_timeout": 6.0, "p99_limit_ms": 250.0},
+        "fanout_small_room": {"clients": 100, "start_deliveries": 2000, "factor": 2.0,
+                              "max_steps": 4, "seconds": 3.0, "senders": 8,
+                              "drain_timeout": 6.0, "p99_limit_ms": 250.0},
         "connections": {"cap_per_instance": 400, "step_per_instance": 100},
         "scaling": {"seconds": 3.0, "warmup": 1.0, "concurrency": 32, "rooms": 8,
                     "targets": ["eventlet"]},

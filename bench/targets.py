@@ -3,7 +3,14 @@
 - `chat` (eventlet or gevent): the chat itself, scripts/cluster.py's Cluster
   (PostgreSQL, Redis, N gunicorn instances, nginx with ip_hash);
 - `node`: the Node Socket.IO 4 peer of bench/peers/node with the Redis adapter,
-  N node processes on one Redis, the same nginx config.
+  N node processes on one Redis, the same nginx config, keeping users, rooms,
+  memberships and messages in the chat's own PostgreSQL tables (created by the
+  chat's migrations) and checking the same signed tokens: the fair peer;
+- `node-redis`: the same peer in its first mode, messages in Redis only (no
+  users, memberships or PostgreSQL): a floor for the socket path alone.
+
+Every target registers its users, creates and joins rooms over the same REST
+calls (the Node peer answers the three it needs).
 
 Each target can say which process to weigh for memory (the gunicorn worker, or
 the node process) and which processes make up each component, for CPU shares.
@@ -24,7 +31,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 from cluster import TEMPLATE, Cluster, render_template  # noqa: E402
-from localservices import Nginx, Redis, ServiceError, free_port, stop_process  # noqa: E402
+from localservices import (Nginx, Postgres, Redis, ServiceError, free_port,  # noqa: E402
+                           stop_process)
 
 from bench.httpclient import HttpConnection  # noqa: E402
 
@@ -127,14 +135,38 @@ class Target:
     def instance_id(self, index):
         return f"{self.instance_prefix}-{index}"
 
-    async def make_users(self, count, prefix):
-        return ["bench"] * count
+    async def make_users(self, count, prefix, concurrency=8):
+        tokens = [None] * count
+        queue = list(range(count))
+
+        async def worker():
+            conn = HttpConnection(self.host, self.port, timeout=30)
+            try:
+                while queue:
+                    i = queue.pop()
+                    body = await conn.json("POST", "/api/auth/register",
+                                           {"username": f"{prefix}u{i}", "password": PASSWORD})
+                    tokens[i] = body["token"]
+            finally:
+                conn.close()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return tokens
 
     async def create_room(self, name, token):
-        return None
+        conn = HttpConnection(self.host, self.port, timeout=30)
+        try:
+            return await conn.json("POST", "/api/rooms", {"name": name, "title": "bench"}, token)
+        finally:
+            conn.close()
 
-    async def join_room(self, name, token):
-        return None
+    async def join_room(self, name, token, conn=None):
+        own = conn is None
+        conn = conn or HttpConnection(self.host, self.port, timeout=30)
+        try:
+            return await conn.json("POST", f"/api/rooms/{name}/members", None, token)
+        finally:
+            if own:
+                conn.close()
 
     def subset_nginx(self, n):
         """(host, port) of an nginx in front of the first n instances."""
@@ -215,54 +247,35 @@ class ChatTarget(Target):
     def kill_instance(self, index):
         self.cluster.kill_instance(index, signal.SIGKILL)
 
-    async def make_users(self, count, prefix, concurrency=8):
-        tokens = [None] * count
-        queue = list(range(count))
-
-        async def worker():
-            conn = HttpConnection(self.host, self.port, timeout=30)
-            try:
-                while queue:
-                    i = queue.pop()
-                    body = await conn.json("POST", "/api/auth/register",
-                                           {"username": f"{prefix}u{i}", "password": PASSWORD})
-                    tokens[i] = body["token"]
-            finally:
-                conn.close()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return tokens
-
-    async def create_room(self, name, token):
-        conn = HttpConnection(self.host, self.port, timeout=30)
-        try:
-            return await conn.json("POST", "/api/rooms", {"name": name, "title": "bench"}, token)
-        finally:
-            conn.close()
-
-    async def join_room(self, name, token, conn=None):
-        own = conn is None
-        conn = conn or HttpConnection(self.host, self.port, timeout=30)
-        try:
-            return await conn.json("POST", f"/api/rooms/{name}/members", None, token)
-        finally:
-            if own:
-                conn.close()
-
-
 class NodeTarget(Target):
     kind = "node"
-    name = "node"
     instance_prefix = "node"
 
-    def __init__(self, instances):
+    def __init__(self, instances, store="postgres"):
         super().__init__(instances)
+        self.store = store
+        self.name = "node" if store == "postgres" else f"node-{store}"
+        self.secret = secrets.token_urlsafe(32)
         self.state_dir = None
-        self.redis = self.nginx = None
+        self.redis = self.nginx = self.postgres = None
+        self.database_url = None
         self.procs = []
         self.ports = []
 
+    def _migrate(self):
+        """The chat's schema in a fresh database, by the chat's own migrations."""
+        self.database_url = self.postgres.create_database("chat")
+        env = {**os.environ, "FLASK_APP": "app:create_app", "APP_ENV": "production",
+               "SECRET_KEY": self.secret, "DATABASE_URL": self.database_url,
+               "REDIS_URL": self.redis.url()}
+        flask = os.path.join(os.path.dirname(sys.executable), "flask")
+        done = subprocess.run([flask, "upgrade-once", "--no-seed"], cwd=ROOT, env=env,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ServiceError(f"migrating the Node peer's database failed:\n{done.stderr}")
+
     def start(self):
-        log(f"starting the Node peer with {self.count} instances")
+        log(f"starting the Node peer ({self.store}) with {self.count} instances")
         node = shutil.which("node")
         if node is None:
             raise ServiceError("node is not installed")
@@ -273,6 +286,9 @@ class NodeTarget(Target):
         os.chmod(self.state_dir, 0o755)
         try:
             self.redis = Redis(os.path.join(self.state_dir, "redis")).start()
+            if self.store == "postgres":
+                self.postgres = Postgres(os.path.join(self.state_dir, "postgres")).start()
+                self._migrate()
             for index in range(1, self.count + 1):
                 self.ports.append(free_port())
                 self.procs.append(self._spawn(index))
@@ -285,7 +301,9 @@ class NodeTarget(Target):
 
     def _spawn(self, index):
         env = {**os.environ, "PORT": str(self.ports[index - 1]), "HOST": "127.0.0.1",
-               "REDIS_URL": self.redis.url(), "INSTANCE_ID": self.instance_id(index)}
+               "REDIS_URL": self.redis.url(), "INSTANCE_ID": self.instance_id(index),
+               "STORE": self.store, "SECRET_KEY": self.secret,
+               "DATABASE_URL": self.database_url or ""}
         log_file = open(os.path.join(self.state_dir, f"node-{index}.log"), "ab")
         proc = subprocess.Popen([shutil.which("node"), "server.js"], cwd=NODE_DIR, env=env,
                                 stdout=log_file, stderr=subprocess.STDOUT,
@@ -315,10 +333,10 @@ class NodeTarget(Target):
         for proc in self.procs:
             stop_process(proc, signal.SIGTERM, timeout=5)
         self.procs = []
-        for service in (self.nginx, self.redis):
+        for service in (self.nginx, self.redis, self.postgres):
             if service is not None:
                 service.stop(remove=True)
-        self.nginx = self.redis = None
+        self.nginx = self.redis = self.postgres = None
         if self.state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
@@ -333,9 +351,12 @@ class NodeTarget(Target):
         return self.procs[index - 1].pid
 
     def components(self):
-        return {"app": [p.pid for p in self.procs if p.poll() is None],
-                "nginx": [p.pid for p in tree(self.nginx.pid)],
-                "redis": [self.redis.pid]}
+        parts = {"app": [p.pid for p in self.procs if p.poll() is None],
+                 "nginx": [p.pid for p in tree(self.nginx.pid)],
+                 "redis": [self.redis.pid]}
+        if self.postgres is not None:
+            parts["postgres"] = [p.pid for p in tree(self.postgres.pid)]
+        return parts
 
     def kill_instance(self, index):
         proc = self.procs[index - 1]
@@ -351,6 +372,8 @@ def make_target(name, instances):
         return ChatTarget(instances, async_mode=name)
     if name == "node":
         return NodeTarget(instances)
+    if name == "node-redis":
+        return NodeTarget(instances, store="redis")
     raise ValueError(f"unknown target {name!r}")
 
 

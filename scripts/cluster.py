@@ -11,6 +11,12 @@ nginx/cluster.conf.template with ip_hash in front of them.
     scripts/cluster.py down --state-dir .cluster
     scripts/cluster.py run --instances 4 --port 8080    # foreground; Ctrl-C stops all
 
+In the foreground (`run`, what `make cluster` starts) the script supervises
+the instances like compose's `restart: unless-stopped`: an instance that dies
+is reported and started again with the same id and port, in the serve role,
+while the others keep serving; one that keeps dying at once is restarted
+after a growing delay (up to RESTART_DELAY_MAX seconds).
+
 Tests use the Cluster class directly.
 """
 import argparse
@@ -56,6 +62,14 @@ def http_get(url, timeout=2.0, source=None):
         return 0, {}, b""
 
 
+# Restart policy of the foreground supervisor: the first restart at once, then
+# delays doubling from RESTART_DELAY_FIRST while an instance keeps dying within
+# STABLE_SECONDS of its start.
+RESTART_DELAY_FIRST = 1.0
+RESTART_DELAY_MAX = 30.0
+STABLE_SECONDS = 10.0
+
+
 class Instance:
     def __init__(self, index, port, role, log_path):
         self.index = index
@@ -64,6 +78,8 @@ class Instance:
         self.role = role
         self.log_path = log_path
         self.proc = None
+        self.started_at = None
+        self.restarts = 0
 
     @property
     def url(self):
@@ -78,7 +94,7 @@ class Instance:
 
     def to_dict(self):
         return {"id": self.id, "port": self.port, "pid": self.pid, "role": self.role,
-                "url": self.url, "log": self.log_path}
+                "url": self.url, "log": self.log_path, "restarts": self.restarts}
 
 
 class Cluster:
@@ -98,6 +114,7 @@ class Cluster:
         self.postgres = self.redis = self.nginx = None
         self.instances = []
         self.database_url = None
+        self.supervisor_pid = None  # set while `run` supervises the instances
 
     # --- lifecycle --------------------------------------------------------
 
@@ -169,6 +186,8 @@ class Cluster:
             "PATH": f"{venv_bin}:{env.get('PATH', '')}",
             "FLASK_APP": "app:create_app",
             "APP_ENV": "production",
+            # A local cluster is for trying the chat and for tests: demo users wanted.
+            "SEED_DEMO": "1",
             "SECRET_KEY": self.secret,
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis.url(),
@@ -190,6 +209,7 @@ class Cluster:
             [os.path.join(ROOT, "entrypoint.sh"), role, *SERVER_COMMAND],
             cwd=ROOT, env=self.env_for(instance), stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True)
+        instance.started_at = time.monotonic()
         log.close()
 
     def wait_ready(self, instances=None, timeout=120):
@@ -242,7 +262,8 @@ class Cluster:
             template = f.read()
         return render_template(
             template, STATE_DIR=nginx_dir, PORT=self.port, UPSTREAM_SERVERS=servers,
-            ACCESS_LOG=os.path.join(nginx_dir, "access.log") if self.access_log else "off")
+            ACCESS_LOG=f"{os.path.join(nginx_dir, 'access.log')} chat" if self.access_log
+            else "off")
 
     @property
     def url(self):
@@ -262,11 +283,81 @@ class Cluster:
             "redis_pids": (self.redis.pids if self.redis_cluster else [self.redis.pid])
             if self.redis else [],
             "state_dir": self.state_dir,
+            "supervisor_pid": self.supervisor_pid,
         }
 
     def save_state(self):
         with open(os.path.join(self.state_dir, "state.json"), "w") as f:
             json.dump(self.status(), f, indent=2)
+
+
+class Supervisor:
+    """Restarts dead instances of a running cluster, one pass per call of check().
+
+    Like compose's restart policy: the death is reported, the instance starts
+    again in the serve role on its port (so nginx's upstream entry and its id
+    stay the same), and the others are never touched. Nothing here blocks: an
+    instance's readiness is reported by a later pass."""
+
+    def __init__(self, cluster, report=say):
+        self.cluster = cluster
+        self.report = report
+        self.due = {}        # instance id -> monotonic time of its next start
+        self.delays = {}     # instance id -> the delay used for the last restart
+        self.starting = {}   # instance id -> monotonic time it was started again
+        cluster.supervisor_pid = os.getpid()
+        cluster.save_state()
+
+    def check(self):
+        now = time.monotonic()
+        for instance in self.cluster.instances:
+            if instance.alive():
+                self._report_ready(instance, now)
+                continue
+            if instance.id not in self.due:
+                self._schedule(instance, now)
+            elif now >= self.due[instance.id]:
+                del self.due[instance.id]
+                instance.restarts += 1
+                self.cluster._spawn(instance, role="serve")
+                self.starting[instance.id] = now
+                self.cluster.save_state()
+                self.report(f"{instance.id} started again on port {instance.port} "
+                            f"(pid {instance.pid}, restart {instance.restarts})")
+
+    def _schedule(self, instance, now):
+        lived = now - (instance.started_at or now)
+        code = instance.proc.returncode if instance.proc else None
+        # Dying soon after a start doubles the delay; a stable run resets it.
+        previous = self.delays.get(instance.id, 0.0)
+        delay = 0.0 if lived >= STABLE_SECONDS or not previous and instance.restarts == 0 \
+            else min(RESTART_DELAY_MAX, max(RESTART_DELAY_FIRST, 2 * previous))
+        self.delays[instance.id] = delay
+        self.due[instance.id] = now + delay
+        self.starting.pop(instance.id, None)
+        self.report(f"{instance.id} exited ({_exit_reason(code)}) after {lived:.1f} s; "
+                    f"restarting it {f'in {delay:g} s' if delay else 'now'}; "
+                    f"log {instance.log_path}")
+
+    def _report_ready(self, instance, now):
+        started = self.starting.get(instance.id)
+        if started is None:
+            return
+        status, _, _ = http_get(instance.url + "/readyz", timeout=0.5)
+        if status == 200:
+            del self.starting[instance.id]
+            self.report(f"{instance.id} is back and ready after {now - started:.1f} s")
+
+
+def _exit_reason(code):
+    if code is None:
+        return "unknown status"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 def render_template(template, **values):
@@ -328,6 +419,15 @@ def cmd_down(args):
     if state is None:
         say(f"nothing running from {args.state_dir}")
         return 0
+    supervisor = state.get("supervisor_pid")
+    if _pid_alive(supervisor):
+        # A foreground `run` supervises these processes: ask it to stop them all
+        # (it would restart instances stopped behind its back).
+        os.kill(supervisor, signal.SIGTERM)
+        _wait_gone([supervisor], 60)
+        if _read_state(args.state_dir) is None:
+            say("stopped")
+            return 0
     apps = [i["pid"] for i in state["instances"]]
     services = [state.get("nginx_pid"), *(state.get("redis_pids") or [state.get("redis_pid")])]
     # The apps first, so that they close their sockets while Redis still answers.
@@ -391,13 +491,11 @@ def cmd_up(args, foreground=False):
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     print("Ctrl-C stops everything.", flush=True)
+    supervisor = Supervisor(cluster)
     try:
         while not stopping:
-            for instance in cluster.instances:
-                if not instance.alive() and not stopping:
-                    say(f"{instance.id} exited ({instance.proc.returncode}); see {instance.log_path}")
-                    instance.proc = None
-            time.sleep(0.5)
+            supervisor.check()
+            time.sleep(0.2)
     finally:
         say("stopping")
         cluster.stop()

@@ -1,6 +1,9 @@
 #!/bin/sh
 # Installs the Debian packages the tests run for real, when missing:
-# PostgreSQL, Redis, nginx and Chromium. Needs root (or does nothing but say so).
+# PostgreSQL, Redis, nginx, Chromium (with a colour emoji font, so that the
+# page's reactions show in the browser tests and screenshots), and Docker
+# (docker.io, with debootstrap for the local stand-in images:
+# scripts/docker-env.sh). Needs root (or does nothing but say so).
 set -eu
 
 missing=""
@@ -13,6 +16,9 @@ have redis-server || missing="$missing redis-server"
 have redis-cli || missing="$missing redis-tools"
 have nginx || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
 have chromium || missing="$missing chromium"
+[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing="$missing fonts-noto-color-emoji"
+have dockerd || missing="$missing docker.io"
+have debootstrap || [ -x /usr/sbin/debootstrap ] || missing="$missing debootstrap"
 
 if [ -z "$missing" ]; then
     echo "system deps: all present"

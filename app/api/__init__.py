@@ -1,6 +1,9 @@
 """REST blueprints, one module per resource, and the decorators they share."""
 from flask_smorest import Blueprint
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
 
+from app import jsonlimits
 from app.auth import token_required
 from app.config import MAX_REQUEST_TEXT
 from app.errors import ErrorSchema
@@ -20,8 +23,27 @@ ERROR_DESCRIPTIONS = {
 }
 
 
+class ChatParser(FlaskParser):
+    """webargs' Flask parser, with JSON bodies nested at most jsonlimits.MAX_DEPTH deep
+    (deeper is invalid JSON: 400 bad_request instead of a RecursionError)."""
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            return core.missing
+        data = req.get_data(cache=True)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return core.parse_json(data)  # webargs' own error for bad bytes
+        return jsonlimits.loads(text)
+
+
+class ChatBlueprint(Blueprint):
+    ARGUMENTS_PARSER = ChatParser()
+
+
 def api_blueprint(name, import_name, url_prefix, description):
-    return Blueprint(name, import_name, url_prefix=url_prefix, description=description)
+    return ChatBlueprint(name, import_name, url_prefix=url_prefix, description=description)
 
 
 def documented_errors(blp, *statuses):

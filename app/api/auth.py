@@ -1,12 +1,12 @@
-"""Registration and login."""
-from flask import current_app
+"""Registration, login and logout."""
+from flask import current_app, g
 
 from app import chat
-from app.api import api_blueprint, documented_errors
+from app.api import api_blueprint, authenticated, documented_errors
 from app.extensions import limiter
 from app.schemas import AuthResponseSchema, LoginSchema, RegisterSchema
 
-blp = api_blueprint("auth", __name__, "/api/auth", "Register and log in")
+blp = api_blueprint("auth", __name__, "/api/auth", "Register, log in and out")
 
 
 def _auth_limit():
@@ -33,3 +33,11 @@ def login(data):
     """Log in with a username and password; returns a token."""
     user, token = chat.login(data["username"], data["password"])
     return {"user": user, "token": token}
+
+
+@blp.route("/logout", methods=["POST"])
+@authenticated(blp)
+@blp.response(204)
+def logout():
+    """End this token's session: it stops working everywhere, and its sockets close."""
+    chat.logout(g.token_claims)

@@ -18,7 +18,7 @@ def list_rooms():
 
 
 @blp.route("/rooms", methods=["POST"])
-@authenticated(blp, 409, 422)
+@authenticated(blp, 409, 422, 429)
 @blp.arguments(RoomCreateSchema)
 @blp.response(201, RoomSchema)
 def create_room(data):

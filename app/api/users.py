@@ -1,9 +1,11 @@
-"""Users: who am I, and search."""
-from flask import g
+"""Users: who am I, my password, and search."""
+from flask import current_app, g
 
 from app import chat
 from app.api import api_blueprint, authenticated
-from app.schemas import UserListSchema, UserQuerySchema, UserSchema
+from app.extensions import limiter
+from app.schemas import (AuthResponseSchema, PasswordChangeSchema, UserListSchema,
+                         UserQuerySchema, UserSchema)
 
 blp = api_blueprint("users", __name__, "/api", "Users")
 
@@ -14,6 +16,17 @@ blp = api_blueprint("users", __name__, "/api", "Users")
 def me():
     """The user the token belongs to."""
     return g.user
+
+
+@blp.route("/me/password", methods=["PUT"])
+@limiter.limit(lambda: current_app.config["AUTH_RATE_LIMIT"])
+@authenticated(blp, 422, 429)
+@blp.arguments(PasswordChangeSchema)
+@blp.response(200, AuthResponseSchema)
+def change_password(data):
+    """Change my password; every token issued before stops working (a fresh one is returned)."""
+    user, token = chat.change_password(g.user, data["current_password"], data["new_password"])
+    return {"user": user, "token": token}
 
 
 @blp.route("/users", methods=["GET"])

@@ -1,4 +1,4 @@
-"""Accounts: registering, logging in, finding and searching users.
+"""Accounts: registering, logging in and out, passwords, finding and searching users.
 
 Rules here: what a username is (USERNAME_PATTERN: no hyphen, which keeps DM
 names unambiguous, see rooms.py), that usernames are unique and compared in
@@ -12,7 +12,8 @@ from app.errors import ApiError
 from app.extensions import db
 from app.models import User
 
-USERNAME_PATTERN = r"^[a-z0-9_]{3,32}$"
+# \Z, not $: "$" also matches before a final line break ("bob\n").
+USERNAME_PATTERN = r"^[a-z0-9_]{3,32}\Z"
 USER_SEARCH_LIMIT = 20
 
 
@@ -28,6 +29,22 @@ def login(username, password):
     user = db.session.scalar(select(User).where(User.username == username.strip().lower()))
     if not auth.password_matches(user, password):
         raise ApiError("unauthorized", "Wrong username or password.")
+    return user, auth.issue_token(user)
+
+
+def logout(claims):
+    """Ends one token's session, on every instance (its sockets close too)."""
+    auth.end_session(claims)
+
+
+def change_password(user, current_password, new_password):
+    """Sets a new password and ends every session opened before; returns a fresh token."""
+    if not auth.password_matches(user, current_password):
+        raise ApiError("validation_error", "The request has invalid fields.",
+                       fields={"current_password": "Wrong password."})
+    user.password_hash = auth.hash_password(new_password)
+    auth.end_all_sessions(user)
+    db.session.commit()
     return user, auth.issue_token(user)
 
 

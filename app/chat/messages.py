@@ -8,8 +8,9 @@ author edits or deletes, and a deleted message keeps its id with an empty body
 and cannot be edited (its mentions and reactions go); a page `around` a
 message is centred on it.
 """
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import metrics
 from app.chat import mentions, notify
@@ -17,8 +18,8 @@ from app.chat.rooms import member_room, membership
 from app.chat.store import commit_keeping_loaded
 from app.errors import ApiError
 from app.extensions import db
-from app.models import Message, Room, utcnow
-from app.ratelimit import check_send_allowed
+from app.models import Message, utcnow
+from app.ratelimit import check_allowed
 
 BODY_MAX = 4000
 # Ids are 64-bit at most (SQLite's INTEGER; a larger one makes sqlite3 raise).
@@ -83,31 +84,34 @@ def sync(user, name, after, limit=SYNC_PAGE):
     return messages_page(room, after=after, limit=limit)
 
 
-def _lock_room(room):
-    """Serialise sends to one room, so ids follow commit order (see DESIGN.md)."""
-    db.session.execute(select(Room.id).where(Room.id == room.id).with_for_update())
-
-
 def _existing_send(user, room, client_id):
     if client_id is None:
         return None
-    return db.session.scalar(select(Message).where(
+    found = db.session.scalar(select(Message).where(
         Message.room_id == room.id, Message.author_id == user.id,
         Message.client_id == client_id))
+    if found is not None:  # shaped from what is loaded, not read again
+        set_committed_value(found, "room", room)
+        set_committed_value(found, "author", user)
+    return found
 
 
 def send_message(user, name, body, client_id=None):
-    """Store a message, then announce it. Returns (message, created)."""
-    room, _ = member_room(user, name)
+    """Store a message, then announce it. Returns (message, created).
+
+    One transaction: BEGIN, the room and membership read with the room's row lock
+    taken, the client_id looked up under that lock (only if given), the INSERT,
+    the COMMIT (docs/performance.md)."""
+    room, _ = member_room(user, name, lock=True)
     existing = _existing_send(user, room, client_id)
     if existing is not None:
+        commit_keeping_loaded()  # ends the transaction (and the lock), keeps `existing`
         return existing, False
-    check_send_allowed(user.id)
-    _lock_room(room)
-    existing = _existing_send(user, room, client_id)
-    if existing is not None:
-        db.session.rollback()
-        return existing, False
+    try:
+        check_allowed("send", user.id)
+    except ApiError:
+        db.session.rollback()  # releases the room's lock
+        raise
     # Empty collections, not unloaded ones: shaping the new message reads nothing back.
     message = Message(room=room, author=user, body=body, client_id=client_id, reactions=[],
                       mentions=[])
@@ -115,7 +119,7 @@ def send_message(user, name, body, client_id=None):
     db.session.add(message)
     try:
         commit_keeping_loaded()
-    except IntegrityError:
+    except IntegrityError:  # only if the lock were bypassed; kept as a safety net
         db.session.rollback()
         existing = _existing_send(user, room, client_id)
         if existing is None:
@@ -146,13 +150,29 @@ def _own_message(user, message_id):
     return message
 
 
+def _claim_if_not_deleted(message, **values):
+    """Changes the row only while it is not deleted, in the database itself, so an
+    edit racing a delete cannot store text in the deleted row; True if it did.
+    The row stays locked until the caller commits (the ORM changes that follow
+    are made under that lock); False leaves the session rolled back."""
+    result = db.session.execute(
+        update(Message).where(Message.id == message.id, Message.deleted_at.is_(None))
+        .values(**values).execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        db.session.rollback()  # `message` is read back as stored
+        return False
+    for name, value in values.items():
+        setattr(message, name, value)
+    return True
+
+
 def edit_message(user, message_id, body):
     message = _own_message(user, message_id)
     if message.deleted:
         raise ApiError("conflict", "The message was deleted; it cannot be edited.")
     if message.body != body:
-        message.body = body
-        message.edited_at = utcnow()
+        if not _claim_if_not_deleted(message, body=body, edited_at=utcnow()):
+            raise ApiError("conflict", "The message was deleted; it cannot be edited.")
         mentioned = mentions.update(message, message.room)
         db.session.commit()
         notify.listener().message_edited(message)
@@ -162,9 +182,7 @@ def edit_message(user, message_id, body):
 
 def delete_message(user, message_id):
     message = _own_message(user, message_id)
-    if not message.deleted:
-        message.deleted_at = utcnow()
-        message.body = ""
+    if not message.deleted and _claim_if_not_deleted(message, deleted_at=utcnow(), body=""):
         message.reactions.clear()
         mentions.update(message, message.room)
         db.session.commit()

@@ -3,27 +3,33 @@
 Rules here: a read marker names a message of that room and only moves
 forward; typing is only announced to a room by its members, and never stored.
 """
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from app.chat import notify
 from app.chat.rooms import member_room
 from app.errors import ApiError
 from app.extensions import db
-from app.models import Message
+from app.models import Membership, Message
 
 
 def mark_read(user, name, message_id):
     """Move the user's read marker forward to message_id (never back)."""
-    room, member = member_room(user, name)
+    room, _ = member_room(user, name)
     found = db.session.scalar(select(Message.id).where(
         Message.id == message_id, Message.room_id == room.id))
     if found is None:
         raise ApiError("validation_error", "The request has invalid fields.",
                        fields={"message_id": f"No message {message_id} in {name!r}."})
-    if member.last_read_id is not None and member.last_read_id >= message_id:
-        return False
-    member.last_read_id = message_id
+    # Conditional in the database: two reads at once (ids 10 and 5) leave 10,
+    # whichever commits last; a check in Python first could write 5 over 10.
+    result = db.session.execute(
+        update(Membership)
+        .where(Membership.room_id == room.id, Membership.user_id == user.id,
+               or_(Membership.last_read_id.is_(None), Membership.last_read_id < message_id))
+        .values(last_read_id=message_id).execution_options(synchronize_session=False))
     db.session.commit()
+    if result.rowcount != 1:
+        return False
     notify.listener().read(room, user, message_id)
     return True
 

@@ -6,7 +6,7 @@ join public rooms themselves; a DM has exactly two people and the name
 `dm-<a>-<b>` (the two usernames sorted), a prefix no other room may take
 (usernames have no hyphen, so a DM's name always says who its two people are).
 """
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.chat import notify
@@ -15,8 +15,10 @@ from app.chat.store import add_unique
 from app.errors import ApiError
 from app.extensions import db
 from app.models import Membership, Room, User
+from app.ratelimit import check_allowed
 
-ROOM_NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
+# \Z, not $: "$" also matches before a final line break ("general\n").
+ROOM_NAME_PATTERN = r"^[a-z0-9_-]{1,64}\Z"
 DM_PREFIX = "dm-"
 
 
@@ -44,21 +46,51 @@ def membership(user, room):
     return db.session.get(Membership, (room.id, user.id))
 
 
-def visible_room(user, name):
-    """The room if the user may see it; 404 for a missing or a foreign private room."""
-    room = None if "\x00" in name else db.session.scalar(select(Room).where(Room.name == name))
-    if room is None or (room.private and membership(user, room) is None):
+def _room_and_membership(user, name, lock=False):
+    """The room named `name` and the user's membership of it (None if not a member),
+    in one query; with `lock`, the room's row is locked (FOR UPDATE) until commit."""
+    if "\x00" in name:  # a name from the URL may hold NUL, which PostgreSQL refuses
+        return None, None
+    query = select(Room, Membership).outerjoin(
+        Membership, and_(Membership.room_id == Room.id, Membership.user_id == user.id)
+    ).where(Room.name == name)
+    if lock:
+        query = query.with_for_update(of=Room)
+    row = db.session.execute(query).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+def _visible(room, member, name):
+    if room is None or (room.private and member is None):
         raise ApiError("not_found", f"No room named {name!r}.")
     return room
 
 
-def member_room(user, name):
-    """The room and the user's membership; 404 as visible_room, 403 for a non-member."""
-    room = visible_room(user, name)
-    member = membership(user, room)
+def visible_room(user, name):
+    """The room if the user may see it; 404 for a missing or a foreign private room."""
+    room, member = _room_and_membership(user, name)
+    return _visible(room, member, name)
+
+
+def member_room(user, name, lock=False):
+    """The room and the user's membership; 404 as visible_room, 403 for a non-member.
+
+    With `lock`, the room's row stays locked until the transaction ends: sends to
+    one room serialise on it (DESIGN.md)."""
+    room, member = _room_and_membership(user, name, lock)
     if member is None:
+        visible = room is not None and not room.private
+        if lock:
+            db.session.rollback()  # no lock held past a refusal
+        _visible(room if visible else None, member, name)
         raise ApiError("forbidden", f"Join {name!r} first.")
     return room, member
+
+
+def is_member_now(user, room):
+    """Membership as committed now (a fresh query, not the session's copy)."""
+    return db.session.scalar(select(Membership.user_id).where(
+        Membership.room_id == room.id, Membership.user_id == user.id)) is not None
 
 
 def visible_rooms(user):
@@ -79,6 +111,7 @@ def room_names_of(user_id):
 # --- changing membership --------------------------------------------------------
 
 def create_room(user, name, title="", private=False):
+    check_allowed("create_room", user.id)
     room = Room(name=name, title=title.strip(), kind="private" if private else "public")
     room.memberships.append(Membership(user_id=user.id))
     add_unique(room, select(Room.id).where(Room.name == name),

@@ -5,7 +5,7 @@ user's read marker), and as an unread mention (such a message that mentions
 the user), and that a DM shows the other person (from its name when they have
 left).
 """
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 
 from app.chat.rooms import dm_peer_from_name, visible_rooms
 from app.extensions import db
@@ -19,21 +19,25 @@ def _member_counts(room_ids):
     return dict(rows.all())
 
 
-def _unread(user, memberships):
-    """Messages by others after each membership's last read message (not deleted)."""
-    conditions = [and_(Message.room_id == m.room_id, Message.id > (m.last_read_id or 0))
-                  for m in memberships]
-    return select(Message.room_id, func.count()).where(
-        or_(*conditions), Message.author_id != user.id, Message.deleted_at.is_(None)
-    ).group_by(Message.room_id)
+def _unread(user, room_ids):
+    """Messages by others after the user's read marker (not deleted), per room of
+    room_ids the user is in: one join with the memberships, whatever their number
+    (one OR term per membership overflowed SQLite's expression tree at ~1,000)."""
+    return (select(Message.room_id, func.count())
+            .join(Membership, and_(Membership.room_id == Message.room_id,
+                                   Membership.user_id == user.id))
+            .where(Message.room_id.in_(room_ids),
+                   Message.id > func.coalesce(Membership.last_read_id, 0),
+                   Message.author_id != user.id, Message.deleted_at.is_(None))
+            .group_by(Message.room_id))
 
 
-def _unread_counts(user, memberships):
+def _unread_counts(user, room_ids):
     """Unread messages, and unread messages that mention the user, per room."""
-    if not memberships:
+    if not room_ids:
         return {}, {}
-    unread = db.session.execute(_unread(user, memberships))
-    mentioning = db.session.execute(_unread(user, memberships).join(
+    unread = db.session.execute(_unread(user, room_ids))
+    mentioning = db.session.execute(_unread(user, room_ids).join(
         Mention, and_(Mention.message_id == Message.id, Mention.user_id == user.id)))
     return dict(unread.all()), dict(mentioning.all())
 
@@ -54,7 +58,7 @@ def room_views(user, rooms):
     counts = _member_counts(ids)
     mine = {m.room_id: m for m in db.session.scalars(
         select(Membership).where(Membership.user_id == user.id, Membership.room_id.in_(ids)))}
-    unread, mentions = _unread_counts(user, list(mine.values()))
+    unread, mentions = _unread_counts(user, list(mine))
     peers = _dm_peers(user, rooms)
     views = []
     for room in rooms:

@@ -11,11 +11,14 @@ from flask import current_app, request, session
 from flask_socketio import ConnectionRefusedError, join_room, leave_room
 
 from app import chat, metrics
-from app.auth import user_for_token
+from app.auth import SESSION_ENDED_MESSAGES, authenticate
 from app.errors import ApiError, unexpected_error
 from app.extensions import db, socketio
+from app.health import schema_guard
+from app.jsonlimits import INVALID_PACKET_EVENT, MAX_DEPTH
 from app.models import User
-from app.realtime import room_channel, user_channel
+from app.ratelimit import LIMITED_SOCKET_EVENTS, check_allowed
+from app.realtime import room_channel, sessions, user_channel
 from app.realtime.lifecycle import start_heartbeat
 from app.realtime.presence import announce, presence
 from app.realtime.queue import tell_if_not_live
@@ -34,9 +37,13 @@ def _error_ack(exc):
 
 
 def _current_user():
+    """The socket's user while its token's session lasts; otherwise the socket is
+    told `session_ended` and closed, and the event answered `unauthorized`."""
     user = db.session.get(User, session.get("user_id"))
-    if user is None:
-        raise ApiError("unauthorized", "The socket's user no longer exists.")
+    problem = sessions.problem_for_event(user, session["claims"])
+    if problem:
+        sessions.end_socket(request.sid, problem)
+        raise ApiError("unauthorized", SESSION_ENDED_MESSAGES[problem])
     return user
 
 
@@ -47,8 +54,11 @@ def event(name, schema=None):
         @functools.wraps(handler)
         def wrapper(payload=None, *extra):
             try:
+                user = _current_user()
+                if name in LIMITED_SOCKET_EVENTS:
+                    check_allowed("socket_event", user.id, scope=name)
                 data = load_or_raise(schema, payload) if schema is not None else None
-                result = handler(_current_user(), data) or {}
+                result = handler(user, data) or {}
                 metrics.SOCKET_EVENTS.labels(name, "ok").inc()
                 return {"ok": True, **result}
             except Exception as exc:  # every failure becomes an error ack
@@ -81,10 +91,16 @@ def on_connect(auth=None):
     token = auth.get("token") if isinstance(auth, dict) else None
     token = token or request.args.get("token")
     try:
-        user = user_for_token(token)
+        refusal = schema_guard.refusal()
+        if refusal is not None:
+            raise refusal
+        user, claims = authenticate(token)
+        check_allowed("connect", user.id)
     except ApiError as exc:
         raise ConnectionRefusedError(exc.message, exc.to_dict()) from None
     session["user_id"] = user.id
+    session["claims"] = claims
+    sessions.track(request.sid, user.id, claims)
     join_room(user_channel(user.id))
     tell_if_not_live(request.sid)
     start_heartbeat(current_app._get_current_object())
@@ -104,6 +120,7 @@ def on_disconnect(*reason):
     user_id = session.get("user_id")
     if user_id is None:
         return
+    sessions.forget(request.sid)
     metrics.SOCKETS.dec()
     try:
         if presence.disconnect(request.sid, user_id):
@@ -118,8 +135,13 @@ def on_disconnect(*reason):
 def on_join(user, data):
     """A client starts receiving a room's live events (joining a public room if needed)."""
     room = chat.join_room(user, data["room"])
-    chat.member_room(user, room.name)
-    join_room(room_channel(room.name))
+    # Enter the channel first, then check: a leave committed in between removes
+    # the socket from the channel (or is seen here); checking first could miss it.
+    channel = room_channel(room.name)
+    join_room(channel)
+    if not chat.is_member_now(user, room):
+        leave_room(channel)
+        raise ApiError("forbidden", f"Join {room.name!r} first.")
     return {"room": room_schema.dump(chat.room_view(user, room))}
 
 
@@ -160,6 +182,14 @@ def on_react(user, data):
     """A client adds (on) or takes back its reaction to a message."""
     message = chat.react(user, data["message_id"], data["emoji"], data["on"])
     return {"message": message_schema.dump(message)}
+
+
+@socketio.on(INVALID_PACKET_EVENT)
+def on_invalid_packet(*args):
+    """A packet whose JSON nests too deep to decode (app/jsonlimits.py)."""
+    metrics.SOCKET_EVENTS.labels("unknown", "error").inc()
+    return ApiError("bad_request",
+                    f"The payload nests JSON deeper than {MAX_DEPTH} levels.").to_dict()
 
 
 @socketio.on("*")

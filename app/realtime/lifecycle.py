@@ -12,6 +12,7 @@ import logging
 
 from app.extensions import socketio
 from app.realtime.presence import heartbeat_loop, presence
+from app.realtime.sessions import session_check_loop
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,13 @@ def start_heartbeat(app):
     if not _heartbeat_started:
         _heartbeat_started = True
         socketio.start_background_task(heartbeat_loop, app)
+
+
+def start_session_checks(app):
+    """Close this worker's sockets whose session ended, every SESSION_CHECK_SECONDS.
+    Started by gunicorn when the worker boots (a server has one app per process;
+    tests call app.realtime.sessions.check_open_sockets themselves)."""
+    socketio.start_background_task(session_check_loop, app)
 
 
 def local_sids(namespace="/"):

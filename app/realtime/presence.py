@@ -65,6 +65,49 @@ class MemoryPresence:
             self._sids.clear()
 
 
+# The Lua below keeps the rules of _alive_instances() and _live_sids(): a socket
+# counts while its instance is in the instances set and its alive key exists.
+# KEYS[1] is the user's key, so that a Redis Cluster client routes the call to
+# the node of the {presence} hash tag; the other keys, built in the script,
+# share that tag and so that slot. ARGV: prefix, instance, sid, user id[, ttl].
+_ONLINE_LUA = """
+local function online(p, user_key, also_alive)
+  for _, member in ipairs(redis.call('SMEMBERS', user_key)) do
+    local instance = string.match(member, '^(.-)|')
+    if instance == also_alive or (
+        redis.call('SISMEMBER', p .. ':instances', instance) == 1
+        and redis.call('EXISTS', p .. ':alive:' .. instance) == 1) then
+      return true
+    end
+  end
+  return false
+end
+"""
+
+# Marks this instance alive and adds the socket; 1 if the user was offline before.
+CONNECT_SCRIPT = _ONLINE_LUA + """
+local p, instance, sid, uid, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local user_key = p .. ':user:' .. uid
+local was_online = online(p, user_key, instance)
+redis.call('SET', p .. ':alive:' .. instance, '1', 'EX', ttl)
+redis.call('SADD', p .. ':instances', instance)
+redis.call('SADD', user_key, instance .. '|' .. sid)
+redis.call('HSET', p .. ':sids:' .. instance, sid, uid)
+if was_online then return 0 end
+return 1
+"""
+
+# Removes the socket; 1 if the user has no live socket left.
+DISCONNECT_SCRIPT = _ONLINE_LUA + """
+local p, instance, sid, uid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local user_key = p .. ':user:' .. uid
+redis.call('SREM', user_key, instance .. '|' .. sid)
+redis.call('HDEL', p .. ':sids:' .. instance, sid)
+if online(p, user_key, nil) then return 0 end
+return 1
+"""
+
+
 class RedisPresence:
     PREFIX = "{presence}"
 
@@ -82,6 +125,10 @@ class RedisPresence:
         # write them back if Redis lost them (restarted without persistence, or
         # down when they connected).
         self.local = {}
+        # A connect and a disconnect are one round trip each (EVALSHA; redis-py
+        # loads the script again after a Redis restart).
+        self._connect = self.redis.register_script(CONNECT_SCRIPT)
+        self._disconnect = self.redis.register_script(DISCONNECT_SCRIPT)
 
     def _key(self, *parts):
         return ":".join((self.PREFIX, *map(str, parts)))
@@ -108,22 +155,13 @@ class RedisPresence:
 
     def connect(self, sid, user_id):
         self.local[sid] = user_id
-        alive = self._alive_instances() | {self.instance}
-        before = self._user_members([user_id])[user_id]
-        pipe = self.redis.pipeline()
-        self._mark_alive(pipe)
-        pipe.sadd(self._key("user", user_id), f"{self.instance}|{sid}")
-        pipe.hset(self._key("sids", self.instance), sid, user_id)
-        pipe.execute()
-        return not self._live_sids(before, alive)
+        return bool(self._connect(keys=[self._key("user", user_id)],
+                                  args=[self.PREFIX, self.instance, sid, user_id, self.ttl]))
 
     def disconnect(self, sid, user_id):
         self.local.pop(sid, None)
-        pipe = self.redis.pipeline()
-        pipe.srem(self._key("user", user_id), f"{self.instance}|{sid}")
-        pipe.hdel(self._key("sids", self.instance), sid)
-        pipe.execute()
-        return user_id not in self.online_user_ids([user_id])
+        return bool(self._disconnect(keys=[self._key("user", user_id)],
+                                     args=[self.PREFIX, self.instance, sid, user_id]))
 
     def online_user_ids(self, user_ids):
         user_ids = list(user_ids)

@@ -1,10 +1,11 @@
 """The container files: docker/Dockerfile, docker-compose.yml, nginx/nginx.conf.
 
-There is no Docker engine where the tests run, so these files are checked
-statically: their structure against the design, hadolint on the Dockerfile,
-the Compose Specification's JSON schema on the compose file, and `nginx -t`
-on a loopback rendering of nginx.conf. The same topology runs for real, as
-local processes, in the integration tests (scripts/cluster.py); the tests here
+These files are checked statically here: their structure against the
+design, hadolint on the Dockerfile, the Compose Specification's JSON schema on
+the compose file, and `nginx -t` (the host's nginx) on a loopback rendering of
+nginx.conf. They run for real in test_compose.py beside this file (Docker),
+and the same topology runs as local processes in the integration tests
+(scripts/cluster.py); the tests here
 also hold compose to the same entrypoint roles and server command as that
 cluster, and nginx.conf to the cluster's routing.
 

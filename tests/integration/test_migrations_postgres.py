@@ -17,7 +17,7 @@ from app.health import code_heads, schema_status
 pytestmark = pytest.mark.integration
 
 CHAT_TABLES = ["alembic_version", "memberships", "mentions", "messages", "reactions", "rooms",
-               "users"]
+               "seed_items", "users"]
 HEAD = sorted(code_heads())
 
 
@@ -86,7 +86,7 @@ def test_seed_twice_adds_nothing_and_the_seeded_user_logs_in(database, make_app,
     app = make_app(database.url)
     with app.app_context():
         upgrade()
-    env = service_env(database.url)
+    env = service_env(database.url, SEED_DEMO="1")  # APP_ENV=production: asked for
 
     first = run(["flask", "seed"], env, timeout=60, name="seed-1")
     assert first.returncode == 0, first.report()
@@ -136,3 +136,26 @@ def test_readyz_follows_the_schema_on_postgresql(database, make_app):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert "ffff_future" in response.get_json()["checks"]["database"]["detail"]
+
+
+def test_a_production_migrator_seeds_nothing_unless_asked(database, run, service_env):
+    env = service_env(database.url)  # APP_ENV=production, no SEED_DEMO
+    done = run(["flask", "upgrade-once"], env, timeout=120, name="upgrade-once")
+    assert done.returncode == 0, done.report()
+    assert "seed: skipped" in done.stdout
+    assert database.counts() == {"users": 0, "rooms": 0, "memberships": 0, "messages": 0}
+
+
+def test_a_seed_never_puts_back_what_an_operator_deleted(database, run, service_env):
+    env = service_env(database.url, SEED_DEMO="1")
+    assert run(["flask", "upgrade-once"], env, timeout=120, name="first").returncode == 0
+    database.psql("DELETE FROM users WHERE username = 'carol'")
+    database.psql("DELETE FROM memberships WHERE user_id = "
+                  "(SELECT id FROM users WHERE username = 'bob') AND room_id = "
+                  "(SELECT id FROM rooms WHERE name = 'random')")
+    before = database.counts()
+    again = run(["flask", "upgrade-once"], env, timeout=120, name="restart")
+    assert again.returncode == 0, again.report()
+    assert seeded(again) == {"users": 0, "rooms": 0, "memberships": 0, "messages": 0}
+    assert database.counts() == before
+    assert database.psql("SELECT count(*) FROM users WHERE username = 'carol'") == "0"

@@ -16,7 +16,8 @@ import psycopg2
 import pytest
 import requests
 
-from socket_clients import http_session, unique_name, wait_until
+from socket_clients import (PASSWORD, ChatClient, http_session, login, unique_name,
+                            wait_until)
 
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("all_instances_up")]
@@ -35,7 +36,13 @@ CLUSTER_ENV = {
     "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     "AUTH_RATE_LIMIT": "10000 per minute",
     "SEND_RATE_LIMIT": "1000 per second",
+    # Many sockets of one user in a few tests, each joining (not about these limits).
+    "CONNECT_RATE_LIMIT": "1000 per minute",
+    "SOCKET_EVENT_RATE_LIMIT": "1000 per second",
+    # Sockets whose session ended are looked for every second (default 5).
+    "SESSION_CHECK_SECONDS": "1",
 }
+SESSION_END_BOUND = 5  # seconds for every instance to close an ended session's sockets
 INSTANCES = 4
 SETTLE = 0.5  # seconds to wait for an event that must NOT arrive
 SOURCES = [f"127.0.{n}.1" for n in range(1, 17)]  # 16 different /24s for ip_hash
@@ -447,3 +454,53 @@ def test_instance_restarted_right_after_a_crash_does_not_revive_its_dead_sockets
                      timeout=max(0.1, bound - (time.monotonic() - killed_at)))
     assert watcher_account.members(room, base_url=instance_url(cluster, 3))[
         person.username] is False
+
+
+# --- sessions end on every instance ----------------------------------------------
+
+def test_logout_on_one_instance_closes_that_tokens_sockets_on_every_other(cluster, user,
+                                                                         connect):
+    alice = user()
+    second = login(cluster.url, alice.username)  # another session of the same user
+    sockets = [connect(alice, n) for n in (2, 3, 4)]
+    other = connect(second, 3)
+    response = alice.request("POST", "/api/auth/logout", base_url=instance_url(cluster, 1))
+    assert response.status_code == 204
+    for socket in sockets:
+        assert socket.wait_for("session_ended", timeout=SESSION_END_BOUND) == {
+            "reason": "logged_out"}
+        assert socket.disconnected.wait(5), socket
+    for n in (1, 2, 3, 4):  # the token is refused everywhere at once
+        assert alice.request("GET", "/api/me", base_url=instance_url(cluster, n)) \
+            .status_code == 401
+    time.sleep(SETTLE)
+    assert other.sio.connected and not other.received("session_ended")
+    second.session.close()
+
+
+def test_password_change_closes_every_older_socket_on_every_instance(cluster, user, connect):
+    alice = user()
+    sockets = [connect(alice, n) for n in (1, 2, 3, 4)]
+    response = alice.request("PUT", "/api/me/password", base_url=instance_url(cluster, 2),
+                             json={"current_password": PASSWORD,
+                                   "new_password": "another-password"})
+    assert response.status_code == 200, response.text
+    fresh = response.json()["token"]
+    for socket in sockets:
+        assert socket.wait_for("session_ended", timeout=SESSION_END_BOUND) == {
+            "reason": "revoked"}
+    survivor = ChatClient(instance_url(cluster, 4), fresh, name="fresh").connect()
+    try:
+        time.sleep(SESSION_END_BOUND / 2)
+        assert survivor.sio.connected and not survivor.received("session_ended")
+    finally:
+        survivor.disconnect()
+
+
+def test_room_creation_is_limited_cluster_wide(cluster, user):
+    alice = user()
+    created = [alice.request("POST", "/api/rooms", base_url=instance_url(cluster, 1 + n % 4),
+                             json={"name": unique_name("flood")}).status_code
+               for n in range(21)]
+    assert created[:20] == [201] * 20
+    assert created[20] == 429

@@ -55,7 +55,7 @@ def test_two_migrators_at_once_migrate_once_and_both_exec_their_server(
     so that they really race: released, one migrates and seeds, the other finds
     the schema at head and seeds nothing.
     """
-    env = service_env(database.url)
+    env = service_env(database.url, SEED_DEMO="1")  # APP_ENV=production: asked for
     holder = psycopg2.connect(database.url)
     holder.autocommit = True
     try:

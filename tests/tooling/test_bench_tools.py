@@ -113,6 +113,23 @@ def test_parse_head():
     assert headers == {"content-length": "12", "x-instance": "api-2"}
 
 
+def test_report_compares_the_chat_with_the_fair_peer_only():
+    from bench.report import table
+    fan = {"steps": [{"lost": 0, "duplicated": 0}],
+           "best": {"offered_deliveries_per_s": 4000, "cpu_cores": {"app": 0.4}}}
+    results = {"config": {"fanout": {"clients": 200}, "instances": 4,
+                          "connections": {"cap_per_instance": 400}},
+               "targets": {"eventlet": {"fanout": fan},
+                           "node": {"fanout": {**fan, "best": {
+                               "offered_deliveries_per_s": 8000, "cpu_cores": {"app": 0.4}}}},
+                           "node-redis": {"fanout": fan}}}
+    lines = table(results).splitlines()
+    assert lines[0] == ("| figure | chat (eventlet) | Node peer (PostgreSQL) | "
+                        "Node peer (Redis only) | eventlet ÷ node |")
+    delivery = next(line for line in lines if line.startswith("| fan-out K=200"))
+    assert delivery.endswith("| 0.50× |")
+
+
 def test_search_results_render_as_a_table_per_query_class():
     lat = {"n": 4, "p50": 1.5, "p95": 9.0, "p99": 9.5, "max": 10.0, "mean": 3.0}
     result = {"messages": 1_000_000, "repeat": 4, "gin_index_mb": 70, "load_s": 60.0,

@@ -35,6 +35,8 @@ ENDPOINTS = [
     ("PUT", "/api/messages/{msg}/reactions/%3Atada%3A", None),
     ("DELETE", "/api/messages/{msg}/reactions/%3Atada%3A", None),
     ("GET", "/api/search?q=secret", None),
+    ("PUT", "/api/me/password", {"current_password": "x" * 8, "new_password": "y" * 8}),
+    ("POST", "/api/auth/logout", None),
 ]
 EVENTS = [
     ("join", {"room": "{room}"}),
@@ -195,6 +197,8 @@ OUTSIDER_PRIVATE = {
     "PUT /api/messages/{msg}/reactions/%3Atada%3A": 404,
     "DELETE /api/messages/{msg}/reactions/%3Atada%3A": 404,
     "GET /api/search?q=secret": 200,  # and finds nothing of the private room
+    "PUT /api/me/password": 422,   # the current password is wrong
+    "POST /api/auth/logout": 204,
 }
 
 

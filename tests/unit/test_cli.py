@@ -85,6 +85,61 @@ def test_seed_keeps_rooms_and_users_that_exist(app, runner, make_room, register)
         assert db.session.scalar(select(func.count()).select_from(User)) == 3
 
 
+# --- demo data in production, and what an operator deleted -------------------
+
+def production_app(tmp_path, create_tables=True, **overrides):
+    app = create_app(test_config(tmp_path, APP_ENV="production", **overrides))
+    if create_tables:
+        with app.app_context():
+            db.create_all()
+    return app
+
+
+@pytest.mark.parametrize("command", [["seed"], ["upgrade-once", "--seed"]])
+def test_production_loads_no_demo_data_unless_asked(tmp_path, command):
+    # upgrade-once builds the schema itself, from an empty database.
+    app = production_app(tmp_path, create_tables=command[0] == "seed")
+    result = app.test_cli_runner().invoke(args=command)
+    assert result.exit_code == 0, result.output
+    assert "seed: skipped" in result.output and "SEED_DEMO=1" in result.output
+    assert counts(app) == {"users": 0, "rooms": 0, "memberships": 0, "messages": 0}
+
+
+def test_production_with_seed_demo_loads_the_demo_data(tmp_path):
+    app = production_app(tmp_path, SEED_DEMO=True)
+    result = app.test_cli_runner().invoke(args=["seed"])
+    assert result.exit_code == 0, result.output
+    assert counts(app) == {"users": 3, "rooms": 2, "memberships": 6, "messages": 3}
+
+
+def test_a_deleted_seed_user_or_membership_is_not_put_back(app, runner):
+    runner.invoke(args=["seed"])
+    with app.app_context():
+        carol = db.session.scalar(select(User).where(User.username == "carol"))
+        bob = db.session.scalar(select(User).where(User.username == "bob"))
+        general = db.session.scalar(select(Room).where(Room.name == "general"))
+        db.session.delete(db.session.get(Membership, (general.id, bob.id)))
+        db.session.execute(db.delete(Membership).where(Membership.user_id == carol.id))
+        db.session.delete(carol)
+        db.session.commit()
+    before = counts(app)
+    result = runner.invoke(args=["seed"])
+    assert result.exit_code == 0, result.output
+    assert "added 0 users, 0 rooms, 0 memberships, 0 messages" in result.output
+    assert counts(app) == before
+
+
+def test_a_deleted_seed_room_is_not_put_back(app, runner):
+    runner.invoke(args=["seed"])
+    with app.app_context():
+        room = db.session.scalar(select(Room).where(Room.name == "random"))
+        db.session.delete(room)
+        db.session.commit()
+    runner.invoke(args=["seed"])
+    with app.app_context():
+        assert db.session.scalar(select(Room).where(Room.name == "random")) is None
+
+
 # --- check-schema ---------------------------------------------------------
 
 def test_check_schema_fails_on_an_unmigrated_database(runner):

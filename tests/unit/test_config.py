@@ -157,7 +157,11 @@ def test_every_variable_the_app_reads_is_listed_once_in_env_names():
            "AUTH_RATE_LIMIT": "2 per second", "REACT_RATE_LIMIT": "3 per second",
            "SEARCH_RATE_LIMIT": "4 per second", "RATELIMIT_ENABLED": "0",
            "PRESENCE_TTL_SECONDS": "9", "PROXY_HOPS": "2", "ASYNC_MODE": "gevent",
-           "APP_ENV": "development", "QUEUE_MODE": "classic"}
+           "APP_ENV": "development", "QUEUE_MODE": "classic",
+           "ROOM_CREATE_RATE_LIMIT": "1 per hour",
+           "SOCKET_EVENT_RATE_LIMIT": "1 per second", "CONNECT_RATE_LIMIT": "1 per minute",
+           "SESSION_CHECK_SECONDS": "1", "SCHEMA_CHECK_SECONDS": "1",
+           "SEED_DEMO": "1"}
     assert env_names("app") == set(env)
     base = {"APP_ENV": "testing", "SECRET_KEY": "s", "INSTANCE_ID": "api-8"}
     for name, value in env.items():

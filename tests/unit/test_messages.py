@@ -1,4 +1,8 @@
 """Sending, editing and deleting messages, and who may do it."""
+import pytest
+from sqlalchemy import event
+
+from app.extensions import db
 from unit_helpers import assert_error
 
 MESSAGE_KEYS = {"id", "room", "author", "body", "client_id", "created_at", "edited_at", "deleted",
@@ -19,6 +23,48 @@ def test_send_returns_201_with_the_message(send, lounge, alice):
     assert message["created_at"].endswith("Z")
     assert message["edited_at"] is None
     assert message["deleted"] is False
+
+
+@pytest.fixture
+def statements(app):
+    """The SQL statements run while the test runs (after its fixtures)."""
+    seen = []
+
+    def record(conn, cursor, statement, *args):
+        seen.append(" ".join(statement.split()))
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", record)
+    yield seen
+    with app.app_context():
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_a_send_is_the_user_and_three_statements_in_one_transaction(send, lounge, alice, statements):
+    del statements[:]
+    assert send(alice, lounge, "hello", client_id="c-1").status_code == 201
+    # The token's user is read first (its session may have been revoked: app/auth.py).
+    user, first, second, third = statements
+    assert user.startswith("SELECT users."), user
+    # The room and the membership in one query (FOR UPDATE OF rooms on PostgreSQL;
+    # SQLite has no row locks), the client_id under it, the INSERT.
+    assert first.startswith("SELECT rooms.") and "JOIN memberships" in first, first
+    assert second.startswith("SELECT messages.") and "client_id" in second, second
+    assert third.startswith("INSERT INTO messages"), third
+
+
+def test_a_repeated_send_reads_the_first_message_and_writes_nothing(send, lounge, alice,
+                                                                    statements):
+    send(alice, lounge, "hello", client_id="c-1")
+    del statements[:]
+    response = send(alice, lounge, "hello", client_id="c-1")
+    assert response.status_code == 200
+    assert response.get_json()["body"] == "hello"
+    assert statements[0].startswith("SELECT users."), statements
+    assert statements[1].startswith("SELECT rooms."), statements
+    assert statements[2].startswith("SELECT messages."), statements
+    # Then only the first message's mentions and reactions, for its shape.
+    assert not [s for s in statements if s.split()[0] in ("INSERT", "UPDATE", "DELETE")]
+    assert len(statements) <= 5, statements
 
 
 def test_send_without_client_id_has_a_null_client_id(send, lounge, alice):

@@ -76,11 +76,14 @@ def _payload(token):
     return json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
 
 
-def test_token_holds_only_the_user_id_and_is_signed_with_the_secret_key(app, alice):
-    assert _payload(alice.token) == {"uid": alice.user["id"]}
+def test_token_holds_only_the_user_id_generation_and_token_id_signed_with_the_secret_key(
+        app, alice):
+    payload = _payload(alice.token)
+    assert set(payload) == {"uid", "gen", "jti"}
+    assert payload["uid"] == alice.user["id"] and payload["gen"] == 0
+    assert len(payload["jti"]) >= 16
     serializer = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="auth-token")
-    assert serializer.loads(alice.token, max_age=app.config["TOKEN_TTL_SECONDS"]) == \
-        {"uid": alice.user["id"]}
+    assert serializer.loads(alice.token, max_age=app.config["TOKEN_TTL_SECONDS"]) == payload
 
 
 def test_a_token_cannot_be_forged_for_another_user(client, alice, bob):
@@ -165,6 +168,8 @@ def test_pages_send_a_strict_content_security_policy(client, path):
     assert csp["script-src"] == ["'self'"]  # no inline script, no eval
     assert csp["object-src"] == ["'none'"]
     assert csp["frame-ancestors"] == ["'none'"]
+    # Same origin only: no ws:/wss: to any host (the page's socket is same-origin).
+    assert csp["connect-src"] == ["'self'"]
     assert csp["base-uri"] == ["'none'"]
     for directive in csp.values():
         assert "'unsafe-inline'" not in directive and "'unsafe-eval'" not in directive

@@ -70,6 +70,15 @@ class RecordingSocketClient(SocketIOTestClient):
         return super().connect(namespace=namespace, query_string=query_string,
                                headers=headers, auth=auth)
 
+    def get_received(self, namespace=None):
+        """What arrived, also after the server closed the socket (its last words)."""
+        if self.is_connected(namespace):
+            return super().get_received(namespace)
+        namespace = namespace or "/"
+        received = [pkt for pkt in self.queue if pkt["namespace"] == namespace]
+        self.queue = [pkt for pkt in self.queue if pkt not in received]
+        return received
+
     def events(self, name):
         """Payloads of the received events with this name (consumes the queue)."""
         # The test client unwraps the arguments of "message" events (only those).

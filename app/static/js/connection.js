@@ -1,7 +1,10 @@
 // What the page does as the socket comes and goes: on every (re)connect it
 // joins its rooms, reloads who is online, catches the open room up, re-sends
-// pending messages and says how many messages were missed.
+// pending messages and says how many messages were missed. The room list
+// follows `room_added` / `room_removed` (dispatch.js), so it is not polled:
+// it is reloaded on every reconnect and while live delivery is paused.
 import { SESSION_ENDED } from "./api.js";
+import { resetDelivery, setCatchUp } from "./delivery.js";
 import { serverEvents } from "./dispatch.js";
 import { refreshInstance } from "./instance.js";
 import { flushPending, renderPendingStatuses } from "./pending.js";
@@ -13,10 +16,6 @@ import { connect, connection, joinRoom, setStatus } from "./socket.js";
 import { current, rooms, timeline } from "./state.js";
 import { forgetMyTyping } from "./typing.js";
 
-// New DMs and rooms others put me in have no live event yet: look now and then.
-const ROOM_POLL_MS = 30000;
-let roomPoll = null;
-
 function joinMemberRooms() {
   const joins = [];
   rooms.forEach((room) => { if (room.member) joins.push(joinRoom(room.name)); });
@@ -26,6 +25,15 @@ function joinMemberRooms() {
 function missedText(missed) {
   if (!missed) return "Back online";
   return "Back online · " + missed + " missed message" + (missed === 1 ? "" : "s");
+}
+
+// While live delivery is paused: the room list (unread and mention counts of
+// every room) and what the open room missed.
+async function catchUpAll() {
+  if (!connection.connected) return;
+  await loadRooms();
+  await joinMemberRooms();
+  if (current.name && timeline.historyLoaded) await goLive(current.name);
 }
 
 async function onConnect(isReconnect) {
@@ -42,7 +50,11 @@ async function onConnect(isReconnect) {
   setStatus(isReconnect ? "back" : "connected", isReconnect ? missedText(missed) : undefined);
 }
 
+// The connection's instance said whether it had live delivery; the next
+// instance says `delivery {live: false}` as it connects if it has not (that
+// event can come before "connect").
 function onDisconnect() {
+  resetDelivery();
   timeline.live = false;
   forgetMyTyping();
   renderPendingStatuses();
@@ -55,14 +67,5 @@ export function goOnline() {
     onRefused: () => endSession(SESSION_ENDED),
     events: serverEvents,
   });
-  clearInterval(roomPoll);
-  roomPoll = setInterval(() => {
-    if (connection.connected && document.visibilityState !== "hidden") {
-      loadRooms().then(joinMemberRooms).catch(() => {});
-    }
-  }, ROOM_POLL_MS);
-}
-
-export function stopPolling() {
-  clearInterval(roomPoll);
+  setCatchUp(catchUpAll);
 }

@@ -1,10 +1,20 @@
 // Which handler each Socket.IO server event goes to: the one table to extend
 // when the server announces something new.
+import { onDelivery } from "./delivery.js";
 import { receive } from "./history.js";
+import { roomLabel } from "./labels.js";
+import { countMention, uncountMention } from "./mentions.js";
 import { insertMessage } from "./message-list.js";
+import { notify } from "./notify.js";
 import { settlePending } from "./pending.js";
 import { onPresence } from "./presence.js";
-import { countUnread, loadRooms, uncountUnread } from "./rooms.js";
+import { onReaction } from "./reactions.js";
+import { defaultRoom, navigate, openRoom } from "./room-view.js";
+import {
+  addRoom, countUnread, loadRooms, refreshRoom, removeRoom, uncountUnread,
+} from "./rooms.js";
+import { endSession, isMe, sessionEndedText } from "./session.js";
+import { forgetJoin } from "./socket.js";
 import { isOpen, rooms } from "./state.js";
 import { onTyping } from "./typing.js";
 
@@ -12,7 +22,7 @@ import { onTyping } from "./typing.js";
 function onMessage(m) {
   if (isOpen(m.room)) { receive([m], false); return; }
   if (settlePending(m)) return;
-  if (!rooms.has(m.room)) {   // e.g. a new DM someone started with me
+  if (!rooms.has(m.room)) {   // a room whose room_added has not come (yet)
     loadRooms().catch(() => {});
     return;
   }
@@ -26,8 +36,46 @@ function onMessageEdited(m) {
 }
 
 function onMessageDeleted(m) {
-  if (isOpen(m.room)) insertMessage(m);
-  else uncountUnread(m);
+  if (isOpen(m.room)) { insertMessage(m); return; }
+  uncountUnread(m);
+  uncountMention(m);
+}
+
+// I became a member (another tab, or someone added me or opened a DM with
+// me). If the room is open here as a non-member, it opens again as a member.
+function onRoomAdded(room) {
+  if (!room || !room.name) return;
+  const was = rooms.get(room.name);
+  addRoom(room);
+  if (isOpen(room.name) && !(was && was.member)) openRoom(room.name, true);
+}
+
+// I left a room (e.g. on another tab): if it was open, another one opens.
+function onRoomRemoved(data) {
+  if (!data || !data.room) return;
+  forgetJoin(data.room);
+  removeRoom(data.room);
+  if (!isOpen(data.room)) return;
+  const next = defaultRoom(data.room);
+  if (next) navigate(next);
+}
+
+// I read a room on another tab (or device): its unread and mention badges
+// here are asked afresh.
+function onRead(data) {
+  if (data && isMe(data.username) && !isOpen(data.room) && rooms.has(data.room)) {
+    refreshRoom(data.room);
+  }
+}
+
+// Someone named me: a badge on the room; a notification if the tab is hidden.
+function onMention(data) {
+  if (!data || !data.message) return;
+  countMention(data);
+  const m = data.message;
+  const room = rooms.get(data.room);
+  notify(m.author.display_name + " mentioned you in " + (room ? roomLabel(room) : "#" + data.room),
+    m.body, "mention-" + m.id, () => navigate(data.room));
 }
 
 export const serverEvents = {
@@ -36,4 +84,11 @@ export const serverEvents = {
   message_deleted: onMessageDeleted,
   typing: onTyping,
   presence: onPresence,
+  read: onRead,
+  reaction: onReaction,
+  room_added: onRoomAdded,
+  room_removed: onRoomRemoved,
+  mention: onMention,
+  delivery: onDelivery,
+  session_ended: (data) => endSession(sessionEndedText(data && data.reason)),
 };

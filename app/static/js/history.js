@@ -4,7 +4,7 @@ import { api, roomPath } from "./api.js";
 import { $, announce, flash } from "./dom.js";
 import { roomLabel } from "./labels.js";
 import {
-  firstPending, insertMessage, nearBottom, scrollToBottom, showEmpty,
+  firstPending, insertMessage, messageNode, nearBottom, scrollToBottom, showEmpty,
 } from "./message-list.js";
 import { settlePending } from "./pending.js";
 import { markRead } from "./reads.js";
@@ -67,6 +67,37 @@ export async function loadLatest(name) {
     if (generation === current.generation) flash(err.message);
     return false;
   }
+}
+
+// The page of the room just opened around message `id` (a search hit), that
+// message in the middle of the view and highlighted. Newer messages come by
+// `sync` when the room goes live. Resolves to true once shown.
+export async function loadAround(name, id) {
+  const generation = current.generation;
+  try {
+    const page = await api("GET", roomPath(name) + "/messages?around=" + id + "&limit=" + PAGE_SIZE);
+    if (generation !== current.generation) return false;
+    timeline.historyLoaded = true;
+    timeline.hasOlder = page.has_more;
+    insertMessages(page.messages);
+    timeline.syncAfter = Math.max(timeline.syncAfter, maxId());
+    renderHistoryTop();
+    highlight(id);
+    return true;
+  } catch (err) {
+    if (generation === current.generation) flash(err.message);
+    return false;
+  }
+}
+
+function highlight(id) {
+  const node = messageNode(id);
+  if (!node) return;
+  $("messages").querySelectorAll("li.msg.highlight").forEach((n) => n.classList.remove("highlight"));
+  node.classList.add("highlight");
+  node.tabIndex = -1;
+  node.scrollIntoView({ block: "center" });
+  node.focus({ preventScroll: true });
 }
 
 export async function loadOlder() {

@@ -13,18 +13,23 @@
 import { api } from "./api.js";
 import { showAuth, wireAuth } from "./auth.js";
 import { wireComposer } from "./composer.js";
-import { goOnline, stopPolling } from "./connection.js";
+import { goOnline } from "./connection.js";
+import { resetDelivery } from "./delivery.js";
 import { $, avatar, flash } from "./dom.js";
 import { wireMessageActions } from "./edit.js";
 import { wireHistory } from "./history.js";
 import { wireDrawers } from "./layout.js";
+import { resetMentions } from "./mentions.js";
 import { clearList } from "./message-list.js";
+import { wireNotify } from "./notify.js";
 import { resetPending } from "./pending.js";
 import { clearMembers } from "./presence.js";
+import { resetReactions, wireReactions } from "./reactions.js";
 import { markRead, resetReads } from "./reads.js";
 import { wireRoomForms } from "./room-forms.js";
 import { defaultRoom, navigate, openRoom, roomFromHash } from "./room-view.js";
 import { loadRooms } from "./rooms.js";
+import { closeSearch, wireSearch } from "./search.js";
 import { clearSession, onSessionEnd, session, startSession } from "./session.js";
 import { disconnect } from "./socket.js";
 import { resetState } from "./state.js";
@@ -57,9 +62,12 @@ async function startChat() {
 function logout(message) {
   resetTyping();
   disconnect();
-  stopPolling();
+  resetDelivery();
+  resetReactions();
+  resetMentions();
   clearSession();
   resetState();
+  closeSearch(false);
   resetPending();
   resetReads();
   clearMembers();
@@ -77,7 +85,15 @@ function wirePage() {
   wireHistory();
   wireMessageActions();
   wireDrawers();
-  $("logout").addEventListener("click", () => logout());
+  wireReactions();
+  wireSearch();
+  wireNotify();
+  // The server ends the token everywhere (its other tabs hear session_ended);
+  // the request leaves with the token before this page forgets it.
+  $("logout").addEventListener("click", () => {
+    api("POST", "/api/auth/logout").catch(() => {});
+    logout();
+  });
   window.addEventListener("hashchange", () => {
     const name = roomFromHash();
     if (name && session.me) openRoom(name);

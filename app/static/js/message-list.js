@@ -2,6 +2,8 @@
 // order and de-duplicated by id; my pending sends stay last.
 import { $, avatar, button, el } from "./dom.js";
 import { formatDateTime, formatTime } from "./labels.js";
+import { bodyWithMentions, mentionsMe } from "./mentions.js";
+import { addReactionButton, reactionBar } from "./reactions.js";
 import { isMine } from "./session.js";
 import { timeline } from "./state.js";
 
@@ -14,6 +16,7 @@ export function messageElement(m) {
   li.dataset.time = m.created_at;
   if (isMine(m)) li.classList.add("own");
   if (m.deleted) li.classList.add("deleted");
+  else if (mentionsMe(m)) li.classList.add("mentions-me");
   li.appendChild(avatar(m.author));
 
   const main = el("div", "msg-main");
@@ -27,22 +30,29 @@ export function messageElement(m) {
   if (m.edited_at && !m.deleted) meta.appendChild(el("span", "msg-edited", "(edited)"));
   main.appendChild(meta);
   main.appendChild(m.deleted ? el("p", "msg-body msg-deleted", "This message was deleted.")
-    : el("p", "msg-body", m.body));
+    : bodyWithMentions(m));
+  if (!m.deleted) main.appendChild(reactionBar(m));
   li.appendChild(main);
-  if (isMine(m) && !m.deleted) li.appendChild(ownActions(m));
+  if (!m.deleted) li.appendChild(actions(m));
   return li;
 }
 
+// Everyone's messages take reactions; mine can also be edited and deleted.
+function actions(m) {
+  const bar = el("div", "msg-actions");
+  bar.appendChild(addReactionButton(m));
+  if (isMine(m)) bar.append(...ownActions(m));
+  return bar;
+}
+
 function ownActions(m) {
-  const actions = el("div", "msg-actions");
   const edit = button("msg-action", "Edit");
   edit.dataset.action = "edit";
   edit.setAttribute("aria-label", "Edit message: " + m.body.slice(0, 40));
   const del = button("msg-action", "Delete");
   del.dataset.action = "delete";
   del.setAttribute("aria-label", "Delete message: " + m.body.slice(0, 40));
-  actions.append(edit, del);
-  return actions;
+  return [edit, del];
 }
 
 // Consecutive messages by one author within a few minutes share a header.
@@ -78,7 +88,8 @@ export function insertMessage(m) {
   const existing = timeline.messages.get(m.id);
   if (existing) {
     const changed = existing.body !== m.body || existing.deleted !== m.deleted ||
-      existing.edited_at !== m.edited_at;
+      existing.edited_at !== m.edited_at ||
+      JSON.stringify(existing.reactions || []) !== JSON.stringify(m.reactions || []);
     if (!changed) return false;
     timeline.messages.set(m.id, m);
     const old = messageNode(m.id);

@@ -3,7 +3,7 @@
 import { api, roomPath } from "./api.js";
 import { $, flash } from "./dom.js";
 import { labelComposer } from "./composer.js";
-import { catchUp, clearHistoryTop, loadLatest } from "./history.js";
+import { catchUp, clearHistoryTop, loadAround, loadLatest } from "./history.js";
 import { roomLabel } from "./labels.js";
 import { closeDrawers } from "./layout.js";
 import { clearList, showEmpty } from "./message-list.js";
@@ -22,14 +22,15 @@ export function roomFromHash() {
   return ROOM_NAME.test(name) ? name : null;
 }
 
-// The room to open first: the link's, the last one open, #general, any.
-export function defaultRoom() {
+// The room to open first: the link's, the last one open, #general, any
+// (but not `except`, a room just left).
+export function defaultRoom(except) {
   const wanted = [roomFromHash(), localStorage.getItem(LAST_ROOM_KEY), "general"];
   for (const name of wanted) {
-    const room = name && rooms.get(name);
+    const room = name !== except && name && rooms.get(name);
     if (room && (room.member || !room.private)) return room.name;
   }
-  const first = Array.from(rooms.values()).find((r) => r.member);
+  const first = Array.from(rooms.values()).find((r) => r.member && r.name !== except);
   return first ? first.name : null;
 }
 
@@ -54,20 +55,22 @@ export async function goLive(name) {
 }
 
 // Not in the list yet (a DM someone just started, or a stale link): ask.
-async function fetchAndOpen(name) {
+async function fetchAndOpen(name, around) {
   try {
     const room = await api("GET", roomPath(name));
     putRoom(room);
     renderRooms();
-    openRoom(room.name, true);
+    openRoom(room.name, true, around);
   } catch (err) {
     flash(err.message);
   }
 }
 
-export async function openRoom(name, force) {
+// Opens `name`: its newest messages, or, with `around` (a message id, from a
+// search hit), the page of history around that message, highlighted.
+export async function openRoom(name, force, around) {
   const room = rooms.get(name);
-  if (!room) { fetchAndOpen(name); return; }
+  if (!room) { fetchAndOpen(name, around); return; }
   if (name === current.name && !force) { closeDrawers(); return; }
   if (current.name && current.name !== name) stopTyping();
   current.name = name;
@@ -91,5 +94,6 @@ export async function openRoom(name, force) {
     return;
   }
   renderPendingOf(name);   // my unsent messages stay last; history goes above them
-  if (await loadLatest(name) && connection.connected) goLive(name);
+  const shown = await (around ? loadAround(name, around) : loadLatest(name));
+  if (shown && connection.connected) goLive(name);
 }

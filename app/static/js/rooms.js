@@ -1,22 +1,77 @@
-// The room list: public and private rooms, DMs, unread counts, the page title.
-import { api } from "./api.js";
+// The room list: public and private rooms, DMs, unread and mention badges,
+// membership changes as they happen, the page title.
+import { api, roomPath } from "./api.js";
 import { $, avatar, el } from "./dom.js";
 import { roomLabel, roomName } from "./labels.js";
 import { isMine } from "./session.js";
 import { currentRoom, isOpen, rooms } from "./state.js";
 
+// Membership changes (room_added / room_removed) heard while a list is being
+// fetched: applied again on top of it, since the answer may predate them.
+const loads = new Set();
+
+function record(change) {
+  loads.forEach((changes) => changes.push(change));
+}
+
 export async function loadRooms() {
-  const data = await api("GET", "/api/rooms");
+  const changes = [];
+  loads.add(changes);
+  let data;
+  try {
+    data = await api("GET", "/api/rooms");
+  } finally {
+    loads.delete(changes);
+  }
   rooms.clear();
-  data.rooms.forEach((room) => {
-    if (isOpen(room.name)) room.unread = 0;
-    rooms.set(room.name, room);
-  });
+  data.rooms.forEach(putRoom);
+  changes.forEach((change) => change());
   renderRooms();
 }
 
+// The open room is being read: nothing in it counts as unread.
 export function putRoom(room) {
+  if (isOpen(room.name)) { room.unread = 0; room.mentions = 0; }
   rooms.set(room.name, room);
+}
+
+// A room's counts afresh from the server (e.g. after I read it on another tab).
+export async function refreshRoom(name) {
+  try {
+    const room = await api("GET", roomPath(name));
+    if (!rooms.has(name)) return;
+    putRoom(room);
+    renderRooms();
+  } catch {
+    // The next reload of the list has it.
+  }
+}
+
+// Server event `room_added`: a room I became a member of (on another tab, or
+// someone added me or opened a DM with me); my sockets already get its events.
+export function addRoom(room) {
+  if (!room || !room.name) return;
+  putRoom(room);
+  record(() => putRoom(room));
+  renderRooms();
+}
+
+// Server event `room_removed` {room}: I left it (e.g. on another tab). A
+// public room stays listed, to join again; a private room or DM goes.
+export function removeRoom(name) {
+  dropMembership(name);
+  record(() => dropMembership(name));
+  renderRooms();
+}
+
+function dropMembership(name) {
+  const room = rooms.get(name);
+  if (!room) return;
+  if (room.kind === "public") {
+    Object.assign(room, { member: false, unread: 0, mentions: 0, last_read_id: null });
+  } else {
+    rooms.delete(name);
+  }
 }
 
 // Messages by others that are unread in the rooms not open (members only).
@@ -52,6 +107,7 @@ export function noteRead(name, id) {
 
 export function markOpened(room) {
   room.unread = 0;
+  room.mentions = 0;
   renderRooms();
 }
 
@@ -74,11 +130,18 @@ function roomItem(room) {
   if (!room.member) {
     a.classList.add("not-member");
     a.appendChild(el("span", "room-join", "join"));
-  } else if (room.unread > 0 && !isOpen(room.name)) {
-    a.classList.add("has-unread");
-    const badge = el("span", "badge", room.unread > 99 ? "99+" : room.unread);
-    badge.setAttribute("aria-label", room.unread + " unread");
-    a.appendChild(badge);
+  } else if (!isOpen(room.name)) {
+    if (room.mentions > 0) {
+      const at = el("span", "badge badge-mention", "@" + (room.mentions > 99 ? "99+" : room.mentions));
+      at.setAttribute("aria-label", room.mentions + (room.mentions === 1 ? " mention" : " mentions"));
+      a.appendChild(at);
+    }
+    if (room.unread > 0) {
+      a.classList.add("has-unread");
+      const badge = el("span", "badge", room.unread > 99 ? "99+" : room.unread);
+      badge.setAttribute("aria-label", room.unread + " unread");
+      a.appendChild(badge);
+    }
   }
   li.appendChild(a);
   return li;

@@ -24,6 +24,17 @@ export function clearSession() {
 // The server no longer takes our token (REST 401, or the socket refused).
 export function onSessionEnd(listener) { endListeners.push(listener); }
 
+// Why the server ended a socket's session (`session_ended {reason}`).
+const ENDED = {
+  logged_out: "You logged out (in this or another tab). Please log in again.",
+  revoked: "Your password was changed, so this session has ended. Please log in again.",
+  expired: "Your session has expired. Please log in again.",
+};
+
+export function sessionEndedText(reason) {
+  return ENDED[reason] || "Your session has ended. Please log in again.";
+}
+
 export function endSession(message) {
   endListeners.forEach((listener) => listener(message));
 }

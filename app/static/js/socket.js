@@ -110,6 +110,11 @@ export function joinRoom(name) {
   return joined.get(name);
 }
 
+// I left `name`: the server took this socket out of its channel.
+export function forgetJoin(name) {
+  joined.delete(name);
+}
+
 let backTimer = null;
 
 // kind: connecting | connected | reconnecting | back (shown for 5 s).

@@ -1,0 +1,46 @@
+"""A pooled connection is checked on checkout without a round trip to the database.
+
+SQLAlchemy's pool_pre_ping sends a `SELECT 1` on every checkout, one round trip
+per request or socket event (docs/performance.md). Instead, this looks at the
+connection's socket: a server that restarted, shut down or ended the session
+has closed it (or left its goodbye message in it), which a non-blocking peek
+sees; the pool then drops that connection and opens another. A connection lost
+without a word from the server (a cut network) is found by the statement that
+uses it: that request fails with 503 `unavailable` (app/errors.py) and the pool
+starts over, as a failed ping would have made it.
+"""
+import _socket  # the C module: not replaced by eventlet's or gevent's green socket
+
+from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
+
+_PEEK = _socket.MSG_PEEK | _socket.MSG_DONTWAIT
+
+
+def server_has_hung_up(dbapi_connection):
+    """True if the server closed this idle connection or wrote to it unasked."""
+    if getattr(dbapi_connection, "closed", 0):
+        return True
+    fileno = getattr(dbapi_connection, "fileno", None)
+    if fileno is None:  # SQLite: no socket
+        return False
+    sock = _socket.socket(fileno=fileno())
+    try:
+        sock.recv(1, _PEEK)  # b"" (closed) or a message: either way it is done
+        return True
+    except BlockingIOError:
+        return False  # nothing to read: alive as far as anyone can tell
+    except OSError:
+        return True
+    finally:
+        sock.detach()  # the fd stays the driver's
+
+
+def _on_checkout(dbapi_connection, connection_record, connection_proxy):
+    if server_has_hung_up(dbapi_connection):
+        # The pool discards this connection and checks out (or opens) another.
+        raise DisconnectionError("the database server closed this connection")
+
+
+def init_engine(engine):
+    event.listen(engine, "checkout", _on_checkout)

@@ -1,0 +1,96 @@
+"""Sockets whose session ended: closed after a `session_ended {reason}` event.
+
+A socket keeps the claims of the token it connected with. Its session ends
+when that token expires, is logged out (app/revocations.py) or is revoked by a
+password change (users.token_generation); each instance checks its own open
+sockets every SESSION_CHECK_SECONDS (one Redis MGET for the logged-out ids, one
+query for the users' generations) and on each event a socket sends, and closes
+the ended ones: this works on every instance without a message between them.
+"""
+import logging
+import threading
+import time
+
+from sqlalchemy import select
+
+from app import auth
+from app.extensions import db, socketio
+from app.models import User
+from app.revocations import revocations
+
+log = logging.getLogger(__name__)
+
+_open = {}  # sid -> (user id, auth.Claims), this process's sockets
+_lock = threading.Lock()
+CHUNK = 500  # user ids per generation query
+
+
+def track(sid, user_id, claims):
+    with _lock:
+        _open[sid] = (user_id, claims)
+
+
+def forget(sid):
+    with _lock:
+        _open.pop(sid, None)
+
+
+def end_socket(sid, reason):
+    """Tells the socket why, then closes it (both on this instance, in that order)."""
+    forget(sid)
+    socketio.emit("session_ended", {"reason": reason}, to=sid, ignore_queue=True)
+    socketio.server.disconnect(sid, namespace="/", ignore_queue=True)
+
+
+def _generations(user_ids):
+    found = {}
+    ids = sorted(user_ids)
+    for start in range(0, len(ids), CHUNK):
+        found.update(db.session.execute(
+            select(User.id, User.token_generation).where(User.id.in_(ids[start:start + CHUNK])))
+            .all())
+    return found
+
+
+def check_open_sockets():
+    """One pass over this instance's sockets; returns {sid: reason} of those closed."""
+    with _lock:
+        sockets = dict(_open)
+    if not sockets:
+        return {}
+    logged_out = revocations.revoked_among(c.token_id for _, c in sockets.values())
+    generations = _generations({uid for uid, _ in sockets.values()})
+    db.session.remove()
+    now = time.time()
+    ended = {}
+    for sid, (uid, claims) in sockets.items():
+        if generations.get(uid) != claims.generation:
+            ended[sid] = "revoked"
+        elif claims.expires_at <= now:
+            ended[sid] = "expired"
+        elif claims.token_id in logged_out:
+            ended[sid] = "logged_out"
+    for sid, reason in ended.items():
+        try:
+            end_socket(sid, reason)
+        except Exception:
+            log.exception("could not close socket %s whose session ended", sid)
+    if ended:
+        log.info("closed %d sockets whose session ended", len(ended))
+    return ended
+
+
+def session_check_loop(app):
+    interval = app.config["SESSION_CHECK_SECONDS"]
+    while True:
+        socketio.sleep(interval)
+        try:
+            with app.app_context():
+                check_open_sockets()
+        except Exception:
+            log.exception("session check failed; retrying")
+
+
+def problem_for_event(user, claims):
+    """The reason a socket's session has ended, checked on each event (no Redis)."""
+    return auth.session_problem(user, claims, shared=False)

@@ -1,0 +1,110 @@
+"""Tokens ended before their expiry (logout), known to every instance.
+
+A logged-out token's id is kept until the token would have expired anyway: in
+Redis when REDIS_URL is set (so every instance sees it), in this process's
+memory otherwise (embedded mode has one process). Each process also remembers
+the ids it has seen revoked, so it asks Redis at most once about each of them.
+
+If Redis cannot be reached, the check fails open (the token is taken as not
+revoked) and says so in the log: a Redis outage must not log everyone out.
+The password change does not depend on this: it ends tokens through the
+database (users.token_generation, app/auth.py).
+"""
+import logging
+import threading
+import time
+
+import redis
+from flask import current_app
+
+from app.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+PREFIX = "revoked-token:"
+
+
+class Revocations:
+    def __init__(self):
+        self._known = {}       # token id -> expiry (epoch seconds), revoked for sure
+        self._lock = threading.Lock()
+        self._clients = {}     # Redis URL -> client
+
+    def _redis(self):
+        url = current_app.config.get("REDIS_URL")
+        if not url:
+            return None
+        client = self._clients.get(url)
+        if client is None:
+            client = self._clients[url] = redis.Redis.from_url(
+                url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=15)
+        return client
+
+    def _remember(self, jti, expires_at):
+        now = time.time()
+        with self._lock:
+            self._known[jti] = expires_at
+            if len(self._known) > 10_000:  # forget the ones past their expiry
+                self._known = {k: v for k, v in self._known.items() if v > now}
+
+    def revoke(self, jti, expires_at):
+        """Ends the token `jti` everywhere until `expires_at` (epoch seconds);
+        ApiError(unavailable) if Redis cannot record it (a logout that only this
+        instance knew of would not be one)."""
+        self._remember(jti, expires_at)
+        client = self._redis()
+        if client is not None:
+            ttl = max(1, int(expires_at - time.time()) + 1)
+            try:
+                client.set(PREFIX + jti, "1", ex=ttl)
+            except redis.RedisError:
+                raise ApiError("unavailable", "Logging out is unavailable right now; "
+                               "try again shortly.", headers={"Retry-After": "2"}) from None
+
+    def known_revoked(self, jti):
+        """Revoked, as far as this process already knows (no Redis round trip)."""
+        return jti in self._known
+
+    def is_revoked(self, jti):
+        if jti in self._known:
+            return True
+        client = self._redis()
+        if client is None:
+            return False
+        try:
+            revoked = client.exists(PREFIX + jti)
+        except redis.RedisError as exc:
+            log.warning("token revocations unavailable (%s); accepting the token",
+                        exc.__class__.__name__)
+            return False
+        if revoked:
+            self._remember(jti, time.time() + current_app.config["TOKEN_TTL_SECONDS"])
+        return bool(revoked)
+
+    def revoked_among(self, jtis):
+        """The ids among `jtis` that are revoked (one Redis round trip)."""
+        jtis = [j for j in set(jtis) if j]
+        found = {j for j in jtis if j in self._known}
+        rest = [j for j in jtis if j not in found]
+        client = self._redis()
+        if client is None or not rest:
+            return found
+        try:
+            values = client.mget([PREFIX + j for j in rest])
+        except redis.RedisError as exc:
+            log.warning("token revocations unavailable (%s)", exc.__class__.__name__)
+            return found
+        ttl = current_app.config["TOKEN_TTL_SECONDS"]
+        for jti, value in zip(rest, values):
+            if value is not None:
+                found.add(jti)
+                self._remember(jti, time.time() + ttl)
+        return found
+
+    def clear_local(self):
+        """Forget what this process remembers (tests)."""
+        with self._lock:
+            self._known.clear()
+
+
+revocations = Revocations()

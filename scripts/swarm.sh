@@ -1,0 +1,116 @@
+#!/bin/sh
+# The chat service on a single-node Docker Swarm here (docs/swarm.md):
+#   swarm.sh up     engine and images ready (scripts/docker-env.sh), a swarm
+#                   initialised if this engine is in none (remembered, so that
+#                   `down` leaves it again), the app image built, the secrets
+#                   created from .env, the stack deployed and waited for.
+#   swarm.sh down   the stack, its secrets, volumes and networks removed; the
+#                   swarm left if `up` created it.
+# Settings: STACK (chat), SCALE (4 api replicas), CHAT_PORT (8080), and
+# SECRET_KEY / POSTGRES_PASSWORD from the environment or else from .env.
+set -eu
+cd "$(dirname "$0")/.."
+STACK="${STACK:-chat}"
+SCALE="${SCALE:-4}"
+CHAT_PORT="${CHAT_PORT:-8080}"
+CHAT_IMAGE="${CHAT_IMAGE:-chat-app:latest}"
+STATE="${CHAT_DOCKER_STATE:-/var/tmp/chat-docker}"
+STACK_FILE=deploy/swarm/docker-stack.yml
+export STACK SCALE CHAT_PORT CHAT_IMAGE
+
+say() { echo "swarm: $*"; }
+swarm_state() { docker info --format '{{.Swarm.LocalNodeState}}'; }
+from_env_file() {
+    [ -f .env ] && sed -n "s/^$1=//p" .env | tail -n 1
+}
+
+up() {
+    sh scripts/docker-env.sh engine
+    [ -n "${SECRET_KEY:-}${COMPOSE_ENV_FILES:-}" ] || sh scripts/docker-env.sh env-file
+    sh scripts/docker-env.sh standins
+    if [ "$(swarm_state)" != active ]; then
+        say "this engine is in no swarm: initialising a single-node one (on loopback)"
+        docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 >/dev/null
+        mkdir -p "$STATE"
+        touch "$STATE/swarm-initialised"
+    fi
+    # Built the way compose builds it (BuildKit, the same layer cache).
+    say "building $CHAT_IMAGE (docker/Dockerfile, through docker-compose.yml's build)"
+    SECRET_KEY=unused-by-build POSTGRES_PASSWORD=unused-by-build COMPOSE_ENV_FILES=/dev/null \
+        COMPOSE_PROJECT_NAME=chat-swarm-build docker compose build --quiet api
+    docker tag chat-swarm-build-api "$CHAT_IMAGE"
+    secret_key="${SECRET_KEY:-$(from_env_file SECRET_KEY)}"
+    password="${POSTGRES_PASSWORD:-$(from_env_file POSTGRES_PASSWORD)}"
+    [ -n "$secret_key" ] && [ -n "$password" ] || {
+        say "SECRET_KEY and POSTGRES_PASSWORD must be set (environment or .env)" >&2; exit 1; }
+    for pair in "secret_key=$secret_key" "postgres_password=$password"; do
+        name="${STACK}_${pair%%=*}"
+        if ! docker secret inspect "$name" >/dev/null 2>&1; then
+            printf %s "${pair#*=}" | docker secret create "$name" - >/dev/null
+            say "secret $name created"
+        fi
+    done
+    say "deploying stack $STACK: $SCALE api replicas, nginx on port $CHAT_PORT"
+    docker stack deploy --detach=true --compose-file "$STACK_FILE" "$STACK" >/dev/null
+    wait_ready
+    say "chat: http://localhost:$CHAT_PORT/  (docker stack services $STACK)"
+}
+
+# Every service at its replica count, and nginx answering through the port.
+wait_ready() {
+    deadline=$(($(date +%s) + ${SWARM_WAIT_SECONDS:-300}))
+    while :; do
+        pending="$(docker stack services "$STACK" --format '{{.Name}} {{.Replicas}}' \
+            | awk '{split($2, r, "/"); if (r[1] != r[2]) print $1}')"
+        if [ -z "$pending" ] && python3 - "$CHAT_PORT" <<'EOF'
+import sys, urllib.request
+try:
+    ok = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/healthz", timeout=3).status == 200
+except Exception:
+    ok = False
+sys.exit(0 if ok else 1)
+EOF
+        then
+            return
+        fi
+        if [ "$(date +%s)" -gt "$deadline" ]; then
+            say "not ready in time; waiting for: ${pending:-nginx on $CHAT_PORT}" >&2
+            docker stack ps --no-trunc "$STACK" >&2 || true
+            exit 1
+        fi
+        sleep 2
+    done
+}
+
+down() {
+    if ! docker info >/dev/null 2>&1; then
+        return
+    fi
+    if [ "$(swarm_state)" = active ]; then
+        docker stack rm "$STACK" >/dev/null 2>&1 || true
+        # Networks and containers go asynchronously: wait for them.
+        i=0
+        while [ $i -lt 90 ] && { docker ps -aq --filter "label=com.docker.stack.namespace=$STACK" | grep -q . \
+            || docker network ls -q --filter "label=com.docker.stack.namespace=$STACK" | grep -q .; }; do
+            i=$((i + 1)); sleep 1
+        done
+        for name in secret_key postgres_password; do
+            docker secret rm "${STACK}_$name" >/dev/null 2>&1 || true
+        done
+    fi
+    docker volume ls -q --filter "label=com.docker.stack.namespace=$STACK" | xargs -r docker volume rm >/dev/null
+    if [ -f "$STATE/swarm-initialised" ]; then
+        say "leaving the single-node swarm that \`swarm.sh up\` created"
+        docker swarm leave --force >/dev/null
+        # The bridge `swarm init` made for host-mode ports and overlays.
+        docker network rm docker_gwbridge >/dev/null 2>&1 || true
+        rm -f "$STATE/swarm-initialised"
+    fi
+    say "stack $STACK removed"
+}
+
+case "${1:-}" in
+    up) up ;;
+    down) down ;;
+    *) sed -n '2,11p' "$0" >&2; exit 2 ;;
+esac

@@ -1,0 +1,185 @@
+"""Docker for the container tests: the engine prepared by scripts/docker-env.sh,
+compose projects run through the Makefile, and client containers on a stack's
+frontend network.
+
+Nothing here is mocked: the stacks are the shipped docker-compose.yml and
+docker-stack.yml, the images are built from docker/Dockerfile (with local
+stand-ins for the base images where no registry is reachable), and every
+client talks to the published nginx from inside the Docker network.
+"""
+import ipaddress
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TESTS = ROOT / "tests"
+CLIENT_IMAGE = "chat-test-client:latest"
+# The tests start dockerd (when it is not running) with their own state dir, so
+# that `make compose-down` run by a test never stops the engine under them.
+TEST_ENV = {**os.environ, "CHAT_DOCKER_STATE": "/var/tmp/chat-docker-tests"}
+
+
+def run(argv, timeout=300, check=True, env=None, cwd=ROOT, **kwargs):
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                            env=env or TEST_ENV, cwd=cwd, **kwargs)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, argv))} exited {result.returncode}:\n"
+                             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def docker(*args, **kwargs):
+    return run(["docker", *args], **kwargs)
+
+
+def prepare_docker():
+    """The engine, the compose plugin and the base images, or a skip when
+    Docker cannot run here at all (and only then)."""
+    engine = run(["sh", "scripts/docker-env.sh", "engine"], check=False, timeout=300)
+    if engine.returncode != 0:
+        pytest.skip("Docker cannot run on this machine, so the container tests cannot: "
+                    f"{(engine.stdout + engine.stderr).strip()[-500:]}")
+    # From here on a failure is a failure: Docker runs, so everything must work.
+    run(["sh", "scripts/docker-env.sh", "compose"], timeout=600)
+    run(["sh", "scripts/docker-env.sh", "standins"], timeout=1200)
+    docker("build", "-q", "-t", CLIENT_IMAGE, str(TESTS / "containers" / "client"),
+           timeout=900)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# Outside Docker's default address pools (172.17-31.0.0/16, 192.168.0.0/16),
+# so no network Docker allocates by itself meanwhile (a stack's backend, the
+# swarm's docker_gwbridge) can take the range between choosing and using it.
+TEST_SUBNETS = ["172.16.0.0/16", "10.200.0.0/16", "10.201.0.0/16"]
+
+
+def free_subnet():
+    """A private /16 for a test stack's frontend that no Docker network uses."""
+    used = set()
+    names = docker("network", "ls", "-q").stdout.split()
+    if names:
+        for net in json.loads(docker("network", "inspect", *names).stdout):
+            for config in (net.get("IPAM") or {}).get("Config") or []:
+                if config.get("Subnet"):
+                    used.add(ipaddress.ip_network(config["Subnet"], strict=False))
+    for candidate in map(ipaddress.ip_network, TEST_SUBNETS):
+        if not any(candidate.overlaps(u) for u in used):
+            return candidate
+    raise AssertionError(f"none of {TEST_SUBNETS} is free among Docker's networks: {used}")
+
+
+def unique_project(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def wait_until(condition, timeout, interval=0.5, message="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} not met within {timeout}s")
+        time.sleep(interval)
+
+
+def project_resources(project):
+    """Containers, networks and volumes that carry the compose project's label."""
+    label = f"label=com.docker.compose.project={project}"
+    return {
+        "containers": docker("ps", "-aq", "--filter", label).stdout.split(),
+        "networks": docker("network", "ls", "-q", "--filter", label).stdout.split(),
+        "volumes": docker("volume", "ls", "-q", "--filter", label).stdout.split(),
+    }
+
+
+class ClientContainer:
+    """A long-lived client on `network` at `address`, also holding `.10` in each
+    of the other /24s given (so one container is many clients for ip_hash).
+    tests/ is mounted read-only; in_container.py runs there."""
+
+    def __init__(self, network, address, extra_addresses=()):
+        self.name = unique_project("chat-test-client")
+        self.network = network
+        self.address = address
+        self.addresses = [address, *extra_addresses]
+        self.prefix = ipaddress.ip_network(network_subnet(network)).prefixlen
+
+    def start(self):
+        docker("run", "-d", "--rm", "--name", self.name, "--network", self.network,
+               "--ip", self.address, "--cap-add", "NET_ADMIN",
+               "-v", f"{TESTS}:/tests:ro", "-e", "PYTHONPATH=/tests/integration:/tests/containers",
+               "-e", "PYTHONDONTWRITEBYTECODE=1", "-w", "/tests/containers", CLIENT_IMAGE,
+               "sleep", "infinity")
+        if self.addresses[1:]:
+            script = "; ".join(f"ip addr add {extra}/{self.prefix} dev eth0"
+                               for extra in self.addresses[1:])
+            docker("exec", self.name, "sh", "-ec", script)
+        return self
+
+    def python(self, *args, timeout=180):
+        result = docker("exec", self.name, "python", "in_container.py", *args, timeout=timeout)
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def popen(self, *args):
+        return subprocess.Popen(["docker", "exec", "-i", self.name, "python", "in_container.py",
+                                 *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def stop(self):
+        docker("rm", "-f", self.name, check=False)
+
+
+def network_subnet(network):
+    info = json.loads(docker("network", "inspect", network).stdout)[0]
+    return info["IPAM"]["Config"][0]["Subnet"]
+
+
+def client_addresses(subnet, count, first=1):
+    """`.10` in /24 number first, first+1, ... of the /16."""
+    base = ipaddress.ip_network(subnet).network_address
+    return [str(base + 256 * n + 10) for n in range(first, first + count)]
+
+
+class LoadRun:
+    """fault_load.ChatLoad running in a client container until stop()."""
+
+    def __init__(self, client, sources):
+        self.process = client.popen("load", *sources)
+        line = self.process.stdout.readline()
+        if not line.startswith("STARTED "):
+            self.process.kill()
+            raise AssertionError(f"the load did not start: {line}{self.process.stderr.read()}")
+        self.distribution = json.loads(line[len("STARTED "):])
+
+    def stop(self, timeout=120):
+        out, err = self.process.communicate("stop\n", timeout=timeout)
+        lines = [ln for ln in out.splitlines() if ln.startswith("AUDIT ")]
+        assert lines, f"no audit from the load:\n{out[-2000:]}\n{err[-3000:]}"
+        return json.loads(lines[-1][len("AUDIT "):])
+
+
+def assert_nothing_lost(figures):
+    """As in the local-cluster fault tests: every acknowledged message stored
+    once and delivered to every member; nothing answered with a server error."""
+    assert figures["acked"] > 0, figures
+    assert figures["gave_up"] == 0, figures
+    assert figures["acked_not_stored"] == [], figures
+    assert figures["stored_not_acked"] == [], figures
+    assert figures["duplicated_stored"] == 0, figures
+    assert figures["lost"] == 0, (figures["missing_by_member"], figures.get("loss_detail"))
+    assert figures["delivered"] == figures["expected_deliveries"], figures
+    assert not [k for k in figures["failures_by_kind"] if "500" in k or "internal" in k], \
+        figures["failures_by_kind"]

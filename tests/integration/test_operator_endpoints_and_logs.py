@@ -1,0 +1,110 @@
+"""What the local cluster's nginx and gunicorn show, and to whom.
+
+- nginx (nginx/cluster.conf.template, rendered by scripts/cluster.py) does not
+  serve the operator endpoints /metrics and /readyz; the instances still do.
+- Neither nginx's nor gunicorn's access log holds a `?token=` value.
+
+nginx runs for real in front of a tiny upstream that records what reaches it;
+gunicorn runs the real app (embedded SQLite) with its access log on stdout.
+"""
+import http.server
+import os
+import threading
+
+import pytest
+import requests
+
+from cluster import TEMPLATE, render_template
+from localservices import Nginx, free_port, wait_for_port
+
+pytestmark = pytest.mark.integration
+
+SECRET = "tok3n-that-must-not-be-logged"
+
+
+class Upstream(http.server.ThreadingHTTPServer):
+    """Answers 200 to everything and remembers each request's path."""
+
+    def __init__(self):
+        self.paths = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.paths.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", free_port()), Handler)
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory):
+    upstream = Upstream()
+    thread = threading.Thread(target=upstream.serve_forever, daemon=True)
+    thread.start()
+    nginx_dir = str(tmp_path_factory.mktemp("nginx"))
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        os.makedirs(os.path.join(nginx_dir, "tmp", sub), mode=0o777, exist_ok=True)
+        os.chmod(os.path.join(nginx_dir, "tmp", sub), 0o777)
+    port = free_port()
+    access_log = os.path.join(nginx_dir, "access.log")
+    with open(TEMPLATE) as f:
+        config = render_template(
+            f.read(), STATE_DIR=nginx_dir, PORT=port, ACCESS_LOG=f"{access_log} chat",
+            UPSTREAM_SERVERS=f"        server 127.0.0.1:{upstream.server_address[1]};")
+    with Nginx(config, nginx_dir, port=port) as nginx:
+        yield nginx, upstream, access_log
+    upstream.shutdown()
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/readyz", "/metrics/", "//readyz",
+                                  "/%6Detrics", "/readyz?x=1"])
+def test_nginx_does_not_serve_operator_endpoints(proxied, path):
+    nginx, upstream, _ = proxied
+    before = len(upstream.paths)
+    response = requests.get(nginx.url() + path, timeout=5)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert len(upstream.paths) == before  # never reached an instance
+
+
+def test_nginx_still_proxies_the_api_and_liveness(proxied):
+    nginx, upstream, _ = proxied
+    for path in ("/healthz", "/api/rooms", "/metrics-and-more"):
+        assert requests.get(nginx.url() + path, timeout=5).status_code == 200
+        assert upstream.paths[-1] == path
+
+
+def test_nginx_access_log_keeps_tokens_out(proxied):
+    nginx, upstream, access_log = proxied
+    url = f"{nginx.url()}/socket.io/?EIO=4&transport=polling&token={SECRET}"
+    assert requests.get(url, timeout=5).status_code == 200
+    assert upstream.paths[-1].endswith(f"token={SECRET}")  # the app still gets it
+    with open(access_log) as f:
+        log = f.read()
+    assert "GET /socket.io/ HTTP/1.1" in log
+    assert SECRET not in log
+
+
+def test_gunicorn_access_log_keeps_tokens_out(tmp_path, spawn, service_env):
+    port = free_port()
+    env = service_env(f"sqlite:///{tmp_path}/chat.db", APP_ENV="development",
+                      ACCESS_LOG="-", HOST="127.0.0.1", PORT=port,
+                      XDG_RUNTIME_DIR=str(tmp_path))
+    server = spawn(["gunicorn", "-c", "python:app.gunicorn_conf", "wsgi:app"], env,
+                   name="gunicorn")
+    wait_for_port(port, timeout=60, proc=server.popen, what="gunicorn",
+                  log=server.stderr_path)
+    base = f"http://127.0.0.1:{port}"
+    assert requests.get(f"{base}/healthz?token={SECRET}", timeout=5).status_code == 200
+    requests.get(f"{base}/socket.io/?EIO=4&transport=polling&token={SECRET}", timeout=5)
+    server.wait_for_output("GET /socket.io/ HTTP/1.1", timeout=10, stream="stdout")
+    assert "GET /healthz HTTP/1.1" in server.stdout
+    assert SECRET not in server.stdout + server.stderr
