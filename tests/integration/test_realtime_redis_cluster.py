@@ -7,14 +7,14 @@ async modes. test_scaleout.py has the queue's own tests on both kinds of Redis.
 """
 import pytest
 
-from test_realtime_cluster import (  # noqa: F401  (collected here, with their fixtures)
-    CLUSTER_ENV, INSTANCES, connect,
+from test_realtime_cluster import (  # noqa: F401  (collected here)
+    CLUSTER_ENV, INSTANCES,
     test_message_sent_on_one_instance_reaches_each_other_instance_exactly_once,
     test_presence_follows_a_users_sockets_across_instances_and_a_killed_instance,
     test_private_room_non_member_receives_nothing_from_it,
     test_reconnected_client_gets_exactly_the_missed_messages_from_sync,
     test_rest_post_on_one_instance_arrives_live_on_the_others,
-    test_typing_and_read_events_reach_other_instances, user)
+    test_typing_and_read_events_reach_other_instances)
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("all_instances_up")]
 

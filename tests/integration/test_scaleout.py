@@ -19,7 +19,6 @@ import uuid
 import pytest
 
 from socket_clients import unique_name, wait_until
-from test_realtime_cluster import connect, user  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("all_instances_up")]
 
