@@ -18,10 +18,12 @@ import redis
 from flask import current_app
 
 from app.errors import ApiError
+from app.realtime.sharded_queue import redis_client
 
 log = logging.getLogger(__name__)
 
-PREFIX = "revoked-token:"
+# One hash tag: on a Redis Cluster every key is in one slot, so MGET works.
+PREFIX = "{revoked-token}:"
 
 
 class Revocations:
@@ -36,7 +38,7 @@ class Revocations:
             return None
         client = self._clients.get(url)
         if client is None:
-            client = self._clients[url] = redis.Redis.from_url(
+            client = self._clients[url] = redis_client(
                 url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=15)
         return client
 
