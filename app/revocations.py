@@ -59,7 +59,7 @@ class Revocations:
             ttl = max(1, int(expires_at - time.time()) + 1)
             try:
                 client.set(PREFIX + jti, "1", ex=ttl)
-            except redis.RedisError:
+            except (redis.RedisError, redis.exceptions.RedisClusterException):
                 raise ApiError("unavailable", "Logging out is unavailable right now; "
                                "try again shortly.", headers={"Retry-After": "2"}) from None
 
@@ -75,7 +75,7 @@ class Revocations:
             return False
         try:
             revoked = client.exists(PREFIX + jti)
-        except redis.RedisError as exc:
+        except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
             log.warning("token revocations unavailable (%s); accepting the token",
                         exc.__class__.__name__)
             return False
@@ -93,7 +93,7 @@ class Revocations:
             return found
         try:
             values = client.mget([PREFIX + j for j in rest])
-        except redis.RedisError as exc:
+        except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
             log.warning("token revocations unavailable (%s)", exc.__class__.__name__)
             return found
         ttl = current_app.config["TOKEN_TTL_SECONDS"]
