@@ -18,10 +18,12 @@ import redis
 from flask import current_app
 
 from app.errors import ApiError
+from app.realtime.sharded_queue import redis_client
 
 log = logging.getLogger(__name__)
 
-PREFIX = "revoked-token:"
+# One hash tag: on a Redis Cluster every key is in one slot, so MGET works.
+PREFIX = "{revoked-token}:"
 
 
 class Revocations:
@@ -36,7 +38,7 @@ class Revocations:
             return None
         client = self._clients.get(url)
         if client is None:
-            client = self._clients[url] = redis.Redis.from_url(
+            client = self._clients[url] = redis_client(
                 url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=15)
         return client
 
@@ -57,7 +59,7 @@ class Revocations:
             ttl = max(1, int(expires_at - time.time()) + 1)
             try:
                 client.set(PREFIX + jti, "1", ex=ttl)
-            except redis.RedisError:
+            except (redis.RedisError, redis.exceptions.RedisClusterException):
                 raise ApiError("unavailable", "Logging out is unavailable right now; "
                                "try again shortly.", headers={"Retry-After": "2"}) from None
 
@@ -73,7 +75,7 @@ class Revocations:
             return False
         try:
             revoked = client.exists(PREFIX + jti)
-        except redis.RedisError as exc:
+        except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
             log.warning("token revocations unavailable (%s); accepting the token",
                         exc.__class__.__name__)
             return False
@@ -91,7 +93,7 @@ class Revocations:
             return found
         try:
             values = client.mget([PREFIX + j for j in rest])
-        except redis.RedisError as exc:
+        except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
             log.warning("token revocations unavailable (%s)", exc.__class__.__name__)
             return found
         ttl = current_app.config["TOKEN_TTL_SECONDS"]
