@@ -4,6 +4,7 @@ contexts that fail the test on a script error, a CSP report or a page file
 not served, and the two ways in (nginx, one instance)."""
 import json
 import os
+import time
 
 import pytest
 import requests
@@ -35,11 +36,23 @@ def browser(cluster):
         browser.close()
 
 
+def _instance_behind_nginx(url, timeout=10.0):
+    """The instance nginx sends this client to. After a test that made both
+    instances answer 503 (an outage), nginx keeps them out of rotation for its
+    `fail_timeout` (2 s) and answers 502 itself: wait that out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = requests.get(url + "/healthz", timeout=5)
+        if status.status_code == 200 or time.monotonic() > deadline:
+            assert status.status_code == 200, (status.status_code, status.text[:200])
+            return status.json()["instance"]
+        time.sleep(0.25)
+
+
 @pytest.fixture
 def routes(cluster):
     """Where the browsers go: `nginx` (lands on instance X) and `direct` (instance Y)."""
-    status = requests.get(cluster.url + "/healthz", timeout=5)
-    nginx_instance = status.json()["instance"]
+    nginx_instance = _instance_behind_nginx(cluster.url)
     other = next(i for i in cluster.instances if i.id != nginx_instance)
     return {"nginx": cluster.url, "nginx_instance": nginx_instance,
             "direct": other.url, "direct_instance": other.id,
