@@ -31,11 +31,19 @@ def emit(obj, prefix=""):
     print(prefix + json.dumps(obj, sort_keys=True), flush=True)
 
 
-def instances(sources):
+def instances(sources, patience=10.0):
+    """Which replica serves each source. An answer without X-Instance is
+    nginx's own (every replica it would try was in its `fail_timeout` after
+    an error or a 503): asked again for up to `patience` seconds."""
     found = {}
     for source in sources:
-        response = http_session(source).get(f"{URL}/healthz", timeout=10)
-        found[source] = response.headers.get("X-Instance")
+        deadline = time.monotonic() + patience
+        while True:
+            response = http_session(source).get(f"{URL}/healthz", timeout=10)
+            found[source] = response.headers.get("X-Instance")
+            if found[source] or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
     emit(found)
 
 
