@@ -47,11 +47,7 @@ def history_around(user, name, message_id, limit=HISTORY_PAGE):
     side fills the page. has_more says older messages remain, has_newer newer.
     """
     room, _ = member_room(user, name)
-    found = db.session.scalar(select(Message.id).where(
-        Message.id == message_id, Message.room_id == room.id))
-    if found is None:
-        raise ApiError("validation_error", "The request has invalid fields.",
-                       fields={"around": f"No message {message_id} in {name!r}."})
+    require_in_room(room, message_id, field="around")
     in_room = select(Message).where(Message.room_id == room.id)
     older = db.session.scalars(in_room.where(Message.id < message_id)
                                .order_by(Message.id.desc()).limit(limit)).all()
@@ -61,6 +57,15 @@ def history_around(user, name, message_id, limit=HISTORY_PAGE):
     take_newer = min(len(newer), limit - take_older)
     page = list(reversed(older[:take_older])) + newer[:take_newer]
     return page, len(older) > take_older, len(newer) > take_newer
+
+
+def require_in_room(room, message_id, field):
+    """A message id a request names (in `field`) must be a message of that room."""
+    found = db.session.scalar(select(Message.id).where(
+        Message.id == message_id, Message.room_id == room.id))
+    if found is None:
+        raise ApiError("validation_error", "The request has invalid fields.",
+                       fields={field: f"No message {message_id} in {room.name!r}."})
 
 
 def messages_page(room, before=None, after=None, limit=HISTORY_PAGE):

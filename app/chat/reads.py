@@ -3,23 +3,19 @@
 Rules here: a read marker names a message of that room and only moves
 forward; typing is only announced to a room by its members, and never stored.
 """
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, update
 
 from app.chat import notify
+from app.chat.messages import require_in_room
 from app.chat.rooms import member_room
-from app.errors import ApiError
 from app.extensions import db
-from app.models import Membership, Message
+from app.models import Membership
 
 
 def mark_read(user, name, message_id):
     """Move the user's read marker forward to message_id (never back)."""
     room, _ = member_room(user, name)
-    found = db.session.scalar(select(Message.id).where(
-        Message.id == message_id, Message.room_id == room.id))
-    if found is None:
-        raise ApiError("validation_error", "The request has invalid fields.",
-                       fields={"message_id": f"No message {message_id} in {name!r}."})
+    require_in_room(room, message_id, field="message_id")
     # Conditional in the database: two reads at once (ids 10 and 5) leave 10,
     # whichever commits last; a check in Python first could write 5 over 10.
     result = db.session.execute(
