@@ -188,6 +188,10 @@ def test_rolling_update_of_the_api_service_loses_nothing_acknowledged(stack, cli
     """The documented rolling update: start the new replicas next to the old,
     then stop the old ones, which drain; nginx follows both through DNS."""
     old = api_hostnames(stack)
+    # The replica the previous test killed may still be in nginx's
+    # fail_timeout: start once every source is served by a replica again.
+    before = instance_map(client, client.addresses[:12])
+    assert all(before.values()), before
     load = LoadRun(client, client.addresses[:12])
     time.sleep(1)
     run(["sh", "scripts/compose-rolling-update.sh"], env=stack.env, timeout=300)
