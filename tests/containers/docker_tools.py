@@ -21,9 +21,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests"
 CLIENT_IMAGE = "chat-test-client:latest"
-# The tests start dockerd (when it is not running) with their own state dir, so
-# that `make compose-down` run by a test never stops the engine under them.
+# The tests start dockerd (when it is not running) with their own state dir.
+# Every stack a test brings up and down gets another one (stack_env), so that
+# the `make compose-down` a test runs never stops the engine under the tests.
 TEST_ENV = {**os.environ, "CHAT_DOCKER_STATE": "/var/tmp/chat-docker-tests"}
+
+
+def stack_env(tmp_path, **extra):
+    """The environment for a test's make/compose calls: TEST_ENV with a state
+    dir of the stack's own, where no dockerd pid is ever written (the engine is
+    running before any stack starts), so `stop-engine` has nothing to stop."""
+    state = tmp_path / "docker-state"
+    state.mkdir(exist_ok=True)
+    return {**TEST_ENV, "CHAT_DOCKER_STATE": str(state), **extra}
 
 
 def run(argv, timeout=300, check=True, env=None, cwd=ROOT, **kwargs):

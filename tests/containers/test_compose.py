@@ -16,7 +16,7 @@ import requests
 
 from docker_tools import (ClientContainer, LoadRun, assert_nothing_lost, client_addresses,
                           docker, free_port, free_subnet, prepare_docker, project_resources,
-                          run, TEST_ENV, unique_project, wait_until)
+                          run, stack_env, unique_project, wait_until)
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(900)]
 
@@ -33,9 +33,9 @@ class ComposeStack:
         # Random secrets of this run; SEED_DEMO is deliberately not set.
         env_file.write_text(f"SECRET_KEY={time.time_ns():x}{id(self):x}secret\n"
                             f"POSTGRES_PASSWORD=pw{time.time_ns():x}\n")
-        self.env = {**TEST_ENV, "COMPOSE_PROJECT_NAME": self.project,
-                    "COMPOSE_ENV_FILES": str(env_file),
-                    "CHAT_FRONTEND_SUBNET": str(self.subnet)}
+        self.env = stack_env(tmp_path, COMPOSE_PROJECT_NAME=self.project,
+                             COMPOSE_ENV_FILES=str(env_file),
+                             CHAT_FRONTEND_SUBNET=str(self.subnet))
         self.network = f"{self.project}_frontend"
         self.up_seconds = None
 
@@ -235,4 +235,6 @@ def test_compose_down_leaves_no_container_network_or_volume(stack, client):
     assert response.status_code == 503, response.text
     assert response.json()["error"]["code"] == "unavailable"
     stack.make("compose-down", timeout=300)
+    assert docker("info", check=False).returncode == 0, \
+        "make compose-down stopped the engine that the tests started, not one it started"
     assert project_resources(stack.project) == {"containers": [], "networks": [], "volumes": []}
