@@ -14,11 +14,10 @@ import logging
 import threading
 import time
 
-import redis
 from flask import current_app
 
 from app.errors import ApiError
-from app.realtime.sharded_queue import redis_client
+from app.realtime.sharded_queue import REDIS_ERRORS, redis_client
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,7 @@ class Revocations:
             ttl = max(1, int(expires_at - time.time()) + 1)
             try:
                 client.set(PREFIX + jti, "1", ex=ttl)
-            except (redis.RedisError, redis.exceptions.RedisClusterException):
+            except REDIS_ERRORS:
                 raise ApiError("unavailable", "Logging out is unavailable right now; "
                                "try again shortly.", headers={"Retry-After": "2"}) from None
 
@@ -75,7 +74,7 @@ class Revocations:
             return False
         try:
             revoked = client.exists(PREFIX + jti)
-        except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
+        except REDIS_ERRORS as exc:
             log.warning("token revocations unavailable (%s); accepting the token",
                         exc.__class__.__name__)
             return False
@@ -93,7 +92,7 @@ class Revocations:
             return found
         try:
             values = client.mget([PREFIX + j for j in rest])
-        except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
+        except REDIS_ERRORS as exc:
             log.warning("token revocations unavailable (%s)", exc.__class__.__name__)
             return found
         ttl = current_app.config["TOKEN_TTL_SECONDS"]

@@ -2,14 +2,13 @@
 (app/chat/notify.py) as Socket.IO emits. Called after a commit, never before."""
 import logging
 
-from redis.exceptions import RedisError
-
 from app import chat
 from app.chat import notify
 from app.errors import ApiError
 from app.extensions import socketio
 from app.realtime import room_channel, user_channel
 from app.realtime.presence import presence
+from app.realtime.sharded_queue import REDIS_ERRORS
 from app.schemas import author_schema, message_schema, room_schema
 
 log = logging.getLogger(__name__)
@@ -22,7 +21,7 @@ def _sockets_of(user, channel):
     is in the database, so a later `join` follows it."""
     try:
         return presence.sids_of(user.id)
-    except RedisError:
+    except REDIS_ERRORS:
         log.warning("could not look up %s's sockets for %s", user.username, channel)
         return []
 
@@ -84,6 +83,6 @@ class SocketIOListener(notify.Listener):
     def online_user_ids(self, user_ids):
         try:
             return presence.online_user_ids(user_ids)
-        except RedisError:
+        except REDIS_ERRORS:
             raise ApiError("unavailable", "Presence is unavailable right now; try again shortly.",
                            headers={"Retry-After": "2"}) from None

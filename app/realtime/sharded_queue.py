@@ -78,6 +78,12 @@ def parse_cluster_url(url):
     return nodes, credentials
 
 
+# What a failing Redis raises: a Redis Cluster client also raises
+# RedisClusterException (no reachable node, slots not covered), which is not a
+# RedisError. Catch this, not RedisError alone, wherever an outage is handled.
+REDIS_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException)
+
+
 def redis_client(url, **options):
     """A redis-py client for REDIS_URL: RedisCluster for a redis+cluster:// URL."""
     if is_cluster_url(url):

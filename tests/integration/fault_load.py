@@ -36,6 +36,30 @@ GIVE_UP = 60              # seconds a sender keeps retrying one message
 RECONNECT_DELAY = 0.25    # between two reconnection attempts
 RECONNECT_DEADLINE = 60   # seconds a member keeps trying to come back
 
+# The failure tests run on each kind of Redis the service supports: one Redis
+# server (the default queue) and a local 3-master Redis Cluster (the sharded
+# queue on SSUBSCRIBE/SPUBLISH; the classic queue is refused there).
+REDIS_KINDS = ["redis", "redis-cluster"]
+
+
+def fault_cluster_options(kind, instances, async_mode, extra_env):
+    """Cluster(**options) for a failure-test module on Redis of `kind`."""
+    if kind == "redis":
+        return {"instances": instances, "async_mode": async_mode, "extra_env": extra_env}
+    return {"instances": instances, "async_mode": async_mode, "redis_cluster": True,
+            "extra_env": {**extra_env, "QUEUE_MODE": "sharded"}}
+
+
+def scenario_name(cluster, name):
+    """The figures' scenario name, marked when the cluster's Redis is a Redis Cluster."""
+    return f"{name}@redis_cluster" if cluster.redis_cluster else name
+
+
+def running(service):
+    """Whether a local service (or every node of a Redis Cluster) is running."""
+    return all(node.proc is not None and node.proc.poll() is None
+               for node in getattr(service, "nodes", [service]))
+
 
 def record_figures(scenario, figures):
     """Merges one scenario's figures into tests/artifacts/reliability.json."""

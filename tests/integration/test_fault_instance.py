@@ -1,5 +1,7 @@
 """Instances failing under a steady chat load through nginx (scripts/cluster.py,
-4 instances, eventlet): one killed outright, then a rolling restart.
+4 instances, eventlet): one killed outright, then a rolling restart. Both run on
+one Redis server and again on a local 3-master Redis Cluster with the sharded
+queue (fault_load.REDIS_KINDS).
 
 The load (fault_load.ChatLoad) is 16 members of one room, each a Socket.IO
 client reaching nginx from its own loopback /24, reconnecting through nginx and
@@ -17,7 +19,8 @@ import time
 import pytest
 import requests
 
-from fault_load import record_figures, rounded, wait_until
+from fault_load import (REDIS_KINDS, fault_cluster_options, record_figures, rounded,
+                        scenario_name, wait_until)
 from socket_clients import ChatClient, register
 
 
@@ -44,9 +47,9 @@ RECOVERY_BOUND = 20   # seconds for every client of a lost instance to be back a
 DRAIN_DISCONNECT_BOUND = 5  # seconds for a draining instance to close its sockets
 
 
-@pytest.fixture(scope="module")
-def cluster_options():
-    return {"instances": INSTANCES, "async_mode": ASYNC_MODE, "extra_env": CLUSTER_ENV}
+@pytest.fixture(scope="module", params=REDIS_KINDS)
+def cluster_options(request):
+    return fault_cluster_options(request.param, INSTANCES, ASYNC_MODE, CLUSTER_ENV)
 
 
 def assert_nothing_lost(figures):
@@ -139,7 +142,7 @@ def test_sigkill_of_an_instance_under_load_loses_no_acknowledged_message(
     restart_started = time.monotonic()
     cluster.restart_instance(victim.index)
     figures["restart_s"] = rounded(time.monotonic() - restart_started)
-    record_figures("instance_sigkill", figures)
+    record_figures(scenario_name(cluster, "instance_sigkill"), figures)
 
     assert len(entries) == len(victims)
     assert victim_id not in figures["moved_to"], figures["moved_to"]
@@ -212,7 +215,7 @@ def test_rolling_restart_under_load_drains_each_instance_and_loses_nothing(clust
         "async_mode": ASYNC_MODE,
         "steps": steps,
     })
-    record_figures("rolling_restart", figures)
+    record_figures(scenario_name(cluster, "rolling_restart"), figures)
 
     for step in steps:
         readyz = step["readyz"]

@@ -1,5 +1,7 @@
 """The backing services failing under a steady chat load (scripts/cluster.py, 4
-instances, eventlet), and the send limit shared by every instance.
+instances, eventlet), and the send limit shared by every instance; each module
+cluster runs once on one Redis server and once on a local 3-master Redis
+Cluster with the sharded queue (fault_load.REDIS_KINDS).
 
 - Redis stopped and started again on the same port: sends keep being stored
   and acknowledged (the rate limiter counts in memory, presence errors are
@@ -22,8 +24,9 @@ import uuid
 import pytest
 import requests
 
-from fault_load import (CALL_TIMEOUT, RestSender, SocketSender, record_figures, rounded,
-                        wait_until)
+from fault_load import (CALL_TIMEOUT, REDIS_KINDS, RestSender, SocketSender,
+                        fault_cluster_options, record_figures, rounded, running,
+                        scenario_name, wait_until)
 from socket_clients import (ChatClient, assert_error_shape, http_session, register,
                             unique_name)
 
@@ -50,9 +53,9 @@ RECOVERY_BOUND = 10       # seconds from PostgreSQL back to every instance stori
 SEND_LIMIT, SEND_WINDOW = 20, 2  # the default SEND_RATE_LIMIT
 
 
-@pytest.fixture(scope="module")
-def cluster_options():
-    return {"instances": INSTANCES, "async_mode": ASYNC_MODE, "extra_env": CLUSTER_ENV}
+@pytest.fixture(scope="module", params=REDIS_KINDS)
+def cluster_options(request):
+    return fault_cluster_options(request.param, INSTANCES, ASYNC_MODE, CLUSTER_ENV)
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +63,7 @@ def services_up(cluster, request):
     """Every test starts with Redis, PostgreSQL and every instance up, even after
     a failed test."""
     for service in (cluster.redis, cluster.postgres):
-        if service.proc is None or service.proc.poll() is not None:
+        if not running(service):
             service.start()
     request.getfixturevalue("all_instances_up")
 
@@ -161,7 +164,7 @@ def test_send_rate_limit_holds_across_instances_and_spares_other_users(cluster, 
         f"ON u.id = m.author_id WHERE r.name = '{room}' AND u.username = "
         f"'{spreader.username}'", "chat").strip())
 
-    record_figures("rate_limit", {
+    record_figures(scenario_name(cluster, "rate_limit"), {
         "what": f"one user sends 40 messages at once: 36 over REST spread over the {INSTANCES} "
                 "instances' own ports, 4 over a socket on one instance "
                 f"(SEND_RATE_LIMIT default: {SEND_LIMIT} per {SEND_WINDOW} s)",
@@ -275,7 +278,7 @@ def test_redis_restart_under_load_keeps_sends_acked_and_delivery_resumes(
         "presence_restored_s": rounded(presence_at - back_at),
         "presence_bound_s": PRESENCE_BOUND,
     })
-    record_figures("redis_restart", figures)
+    record_figures(scenario_name(cluster, "redis_restart"), figures)
 
     assert figures["failures_by_kind"] == {}, figures["failures_by_kind"]
     assert figures["acked_while_down"]["socket_io"] > 0, figures
@@ -381,7 +384,7 @@ def test_postgres_restart_under_load_fails_sends_cleanly_and_recovers(cluster, l
         "rest_503_with_retry_after": sum(s.retry_after[503] for s in chat.senders + once
                                          if isinstance(s, RestSender)),
     })
-    record_figures("postgres_restart", figures)
+    record_figures(scenario_name(cluster, "postgres_restart"), figures)
 
     # While it was down: unavailable, and nothing else (no 500, no time-out).
     assert set(all_failures) <= {"http:503:unavailable", "ack:unavailable"}, all_failures
