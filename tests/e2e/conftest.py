@@ -39,7 +39,7 @@ def browser(cluster):
 def _instance_behind_nginx(url, timeout=10.0):
     """The instance nginx sends this client to. After a test that made both
     instances answer 503 (an outage), nginx keeps them out of rotation for its
-    `fail_timeout` (2 s) and answers 502 itself: wait that out."""
+    `fail_timeout` (2 s) and answers 503 itself: wait that out."""
     deadline = time.monotonic() + timeout
     while True:
         status = requests.get(url + "/healthz", timeout=5)

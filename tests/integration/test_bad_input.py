@@ -342,3 +342,20 @@ def test_body_over_nginx_own_limit_is_413_in_the_error_shape(cluster, alice, siz
                                       "Authorization": f"Bearer {alice.token}"})
     assert response.status_code == 413, response.text
     assert_error_shape(response.json(), "payload_too_large")
+
+
+def test_no_instance_to_answer_is_503_in_the_error_shape(cluster, alice):
+    """With the only instance dead, nginx answers itself: 503 `unavailable` in the
+    API's error shape, not its own 502 page. Last in the module: it kills the
+    instance, and starts it again afterwards."""
+    cluster.kill_instance(1)
+    try:
+        for method, path in [("GET", "/api/rooms"), ("POST", "/api/rooms/general/messages"),
+                             ("GET", "/socket.io/?EIO=4&transport=polling")]:
+            response = requests.request(method, cluster.url + path, timeout=10,
+                                        json={"body": "x"} if method == "POST" else None,
+                                        headers={"Authorization": f"Bearer {alice.token}"})
+            assert response.status_code == 503, (path, response.status_code, response.text)
+            assert_error_shape(response.json(), "unavailable")
+    finally:
+        cluster.restart_instance(1)
