@@ -6,7 +6,7 @@ join public rooms themselves; a DM has exactly two people and the name
 `dm-<a>-<b>` (the two usernames sorted), a prefix no other room may take
 (usernames have no hyphen, so a DM's name always says who its two people are).
 """
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.chat import notify
@@ -46,17 +46,22 @@ def membership(user, room):
     return db.session.get(Membership, (room.id, user.id))
 
 
+# Built once, run with each call's values: building the statement cost more
+# Python than running it (docs/performance.md, change 7).
+_ROOM_AND_MEMBERSHIP = select(Room, Membership).outerjoin(
+    Membership, and_(Membership.room_id == Room.id,
+                     Membership.user_id == bindparam("user_id"))
+).where(Room.name == bindparam("name"))
+_ROOM_AND_MEMBERSHIP_LOCKED = _ROOM_AND_MEMBERSHIP.with_for_update(of=Room)
+
+
 def _room_and_membership(user, name, lock=False):
     """The room named `name` and the user's membership of it (None if not a member),
     in one query; with `lock`, the room's row is locked (FOR UPDATE) until commit."""
     if "\x00" in name:  # a name from the URL may hold NUL, which PostgreSQL refuses
         return None, None
-    query = select(Room, Membership).outerjoin(
-        Membership, and_(Membership.room_id == Room.id, Membership.user_id == user.id)
-    ).where(Room.name == name)
-    if lock:
-        query = query.with_for_update(of=Room)
-    row = db.session.execute(query).first()
+    query = _ROOM_AND_MEMBERSHIP_LOCKED if lock else _ROOM_AND_MEMBERSHIP
+    row = db.session.execute(query, {"user_id": user.id, "name": name}).first()
     return (row[0], row[1]) if row is not None else (None, None)
 
 
