@@ -39,9 +39,10 @@ run: $(VENV)/.runtime-installed
 system-deps:
 	sh scripts/install-system-deps.sh
 
-## make test: everything, installing what is missing first
+## make test: everything, installing what is missing first. tests/containers runs
+## beside the other folders in a second pytest (scripts/run-tests.py).
 test: system-deps $(VENV)/.dev-installed
-	$(BIN)/python -m pytest
+	$(BIN)/python scripts/run-tests.py
 
 unit: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest tests/unit
