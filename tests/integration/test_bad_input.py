@@ -15,6 +15,7 @@ The number of generated cases goes to tests/artifacts/reliability.json.
 """
 import collections
 import json
+import socket
 import time
 import uuid
 
@@ -359,3 +360,45 @@ def test_no_instance_to_answer_is_503_in_the_error_shape(cluster, alice):
             assert_error_shape(response.json(), "unavailable")
     finally:
         cluster.restart_instance(1)
+
+
+@pytest.mark.parametrize("what, request_bytes", [
+    ("a request line over gunicorn's 4094-byte limit",
+     b"GET /api/search?q=" + b"x" * 5000 + b" HTTP/1.1\r\nHost: chat\r\n\r\n"),
+    ("a malformed request line", b"GET /api/rooms HTTP/1.1 extra\r\nHost: chat\r\n\r\n"),
+    ("a header without a colon", b"GET /api/rooms HTTP/1.1\r\nHost: chat\r\nno colon\r\n\r\n"),
+])
+def test_a_request_gunicorn_cannot_read_is_400_in_the_error_shape(instance, what, request_bytes):
+    """gunicorn answers these itself, before the app: in the API's error shape
+    (app/gunicorn_errors.py), not its HTML page. Fails if gunicorn stops calling
+    the hook."""
+    with socket.create_connection(("127.0.0.1", instance.port), timeout=10) as sock:
+        sock.sendall(request_bytes)
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin1").split("\r\n")
+    assert lines[0] == "HTTP/1.1 400 Bad Request", (what, lines)
+    assert "Content-Type: application/json" in lines, (what, lines)
+    assert_error_shape(json.loads(body), "bad_request")
+
+
+@pytest.mark.parametrize("what, request_bytes", [
+    ("a request line over nginx's 8 KiB buffers",
+     b"GET /api/search?q=" + b"x" * 9000 + b" HTTP/1.1\r\nHost: chat\r\n\r\n"),
+    ("a header over nginx's 8 KiB buffers",
+     b"GET /api/rooms HTTP/1.1\r\nHost: chat\r\nX-Big: " + b"y" * 9000 + b"\r\n\r\n"),
+    ("a malformed request line", b"GET /api/rooms HTTP/1.1 extra\r\nHost: chat\r\n\r\n"),
+])
+def test_a_request_nginx_cannot_read_is_400_in_the_error_shape(cluster, what, request_bytes):
+    with socket.create_connection(("127.0.0.1", cluster.port), timeout=10) as sock:
+        sock.sendall(request_bytes)
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin1").split("\r\n")
+    assert lines[0] == "HTTP/1.1 400 Bad Request", (what, lines)
+    assert "Content-Type: application/json" in lines, (what, lines)
+    assert_error_shape(json.loads(body), "bad_request")
