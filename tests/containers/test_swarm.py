@@ -131,11 +131,18 @@ def test_black_box_chat_through_the_swarm_nginx(swarm, client):
     report = client.python("contract", client.addresses[0])
     failed = [r for r in report["results"] if not r["ok"]]
     assert not failed, failed
-    seen = client.python("instances", *client.addresses)
-    by_instance = {}
-    for source, instance in seen.items():
-        by_instance.setdefault(instance, source)
-    assert len(by_instance) >= 3, seen  # the replicas and the migrator, through tasks.*
+    # The replicas and the migrator, through tasks.*: right after the deploy,
+    # nginx may not have resolved every task yet (it re-resolves every 10 s).
+    deadline = time.monotonic() + 25
+    while True:
+        seen = client.python("instances", *client.addresses)
+        by_instance = {}
+        for source, instance in seen.items():
+            by_instance.setdefault(instance, source)
+        if len(by_instance) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert len(by_instance) >= 3, seen
     source_a, source_b = list(by_instance.values())[:2]
     result = client.python("chat", source_a, source_b)
     assert len(set(result["instances"])) == 2, result
