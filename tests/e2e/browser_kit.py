@@ -2,6 +2,7 @@
 and helpers that drive and read the chat page (the fixtures are in conftest.py)."""
 import os
 import re
+import shutil
 import uuid
 
 import requests
@@ -143,3 +144,11 @@ def shot(page, name):
     path = os.path.join(SHOTS, name)
     page.screenshot(path=path)
     return path
+
+
+def publish(path, doc_name):
+    """Copies a screenshot over docs/<doc_name> only when asked to
+    (UPDATE_DOC_SCREENSHOTS=1): a plain test run leaves the tracked images, and
+    so a clean clone, as they are. The shot itself stays in tests/artifacts/."""
+    if os.environ.get("UPDATE_DOC_SCREENSHOTS") == "1":
+        shutil.copyfile(path, os.path.join(ROOT, "docs", doc_name))

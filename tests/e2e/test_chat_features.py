@@ -11,17 +11,15 @@ before any message in it, a chip from the `reaction` event, a badge from the
 `mention` event, a banner from `delivery`, the log-in screen after
 `session_ended`), with deadlines far shorter than any reload or poll.
 """
-import os
 import re
-import shutil
 import time
 import uuid
 
 import pytest
 from playwright.sync_api import expect
 
-from browser_kit import (PHONE, ROOT, Api, assert_each_control_has_one_clear_name,
-                         bodies, expect_once, open_chat, send_from_page, shot)
+from browser_kit import (PHONE, Api, assert_each_control_has_one_clear_name, bodies,
+                         expect_once, open_chat, publish, send_from_page, shot)
 
 pytestmark = pytest.mark.e2e
 
@@ -383,7 +381,7 @@ def test_delivery_paused_shows_a_banner_and_the_page_catches_up(cluster, routes,
         expect_once(alice_page, "sent while the queue is down")
         expect(banner).to_be_visible()
         path = shot(alice_page, "delivery-paused.png")
-        shutil.copyfile(path, os.path.join(ROOT, "docs", "screenshot-delivery.png"))
+        publish(path, "screenshot-delivery.png")
         bob.send(side, "elsewhere, meanwhile")
         expect(alice_page.locator(f'#room-list a[data-room="{side}"] .badge')).to_have_text(
             "1", timeout=15000)
@@ -462,7 +460,7 @@ def test_screenshots_of_reactions_mentions_and_search(cluster, routes, contexts)
     message.get_by_role("button", name=re.compile(r"^Add a reaction to ")).click()
     expect(page.get_by_role("group", name="Pick a reaction")).to_be_visible()
     path = shot(page, "reactions-mentions.png")
-    shutil.copyfile(path, os.path.join(ROOT, "docs", "screenshot-reactions-mentions.png"))
+    publish(path, "screenshot-reactions-mentions.png")
     page.keyboard.press("Escape")
 
     box = page.get_by_role("searchbox", name="Search messages")
@@ -470,11 +468,11 @@ def test_screenshots_of_reactions_mentions_and_search(cluster, routes, contexts)
     box.press("Enter")
     expect(page.locator(".search-hit")).to_have_count(2)
     path = shot(page, "search.png")
-    shutil.copyfile(path, os.path.join(ROOT, "docs", "screenshot-search.png"))
+    publish(path, "screenshot-search.png")
     page.locator(".search-hit", has_text="drill").click()
     expect(page.locator("#messages li.msg.highlight")).to_have_count(1)
     path = shot(page, "search-hit.png")
-    shutil.copyfile(path, os.path.join(ROOT, "docs", "screenshot-search-hit.png"))
+    publish(path, "screenshot-search-hit.png")
 
     phone = open_chat(contexts(viewport=PHONE, token=maya.token), routes["nginx"], "release")
     expect(phone.locator(".reactions button")).to_have_count(2)
@@ -482,9 +480,9 @@ def test_screenshots_of_reactions_mentions_and_search(cluster, routes, contexts)
     phone.get_by_role("button", name="Show the room list").click()
     phone.wait_for_timeout(300)  # the drawer's slide-in transition
     path = shot(phone, "phone-rooms-mentions.png")
-    shutil.copyfile(path, os.path.join(ROOT, "docs", "screenshot-phone-rooms.png"))
+    publish(path, "screenshot-phone-rooms.png")
     phone.get_by_role("searchbox", name="Search messages").fill("failover")
     phone.get_by_role("searchbox", name="Search messages").press("Enter")
     expect(phone.locator(".search-hit")).to_have_count(2)
     path = shot(phone, "phone-search.png")
-    shutil.copyfile(path, os.path.join(ROOT, "docs", "screenshot-phone-search.png"))
+    publish(path, "screenshot-phone-search.png")

@@ -18,9 +18,7 @@ Waits are Playwright's auto-waiting assertions with deadlines; the only fixed
 pause is a short settle before checking that a message did NOT arrive twice.
 """
 import json
-import os
 import re
-import shutil
 import signal
 import time
 import uuid
@@ -28,9 +26,9 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from browser_kit import (PASSWORD, PHONE, ROOT, SETTLE, Api,
+from browser_kit import (PASSWORD, PHONE, SETTLE, Api,
                          assert_each_control_has_one_clear_name, bodies, expect_once,
-                         log_in, message_ids, open_chat, send_from_page, shot)
+                         log_in, message_ids, open_chat, publish, send_from_page, shot)
 
 pytestmark = pytest.mark.e2e
 
@@ -584,8 +582,7 @@ def test_screenshots_of_the_main_screens(cluster, routes, contexts):
     expect(page.locator("#typing")).to_have_text("Tom Okafor is typing…")
     page.locator("#composer-input").fill("Ship it!")
     path = shot(page, "chat-desktop.png")
-    os.makedirs(os.path.join(ROOT, "docs"), exist_ok=True)
-    shutil.copyfile(path, os.path.join(ROOT, "docs", "screenshot-chat.png"))
+    publish(path, "screenshot-chat.png")
 
     # A phone: the room list collapses into a drawer and nothing scrolls sideways.
     phone = open_chat(contexts(viewport=PHONE, token=maya.token), routes["nginx"], room)
