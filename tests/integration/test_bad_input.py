@@ -362,6 +362,21 @@ def test_no_instance_to_answer_is_503_in_the_error_shape(cluster, alice):
         cluster.restart_instance(1)
 
 
+def assert_raw_request_is_400_json(port, what, request_bytes):
+    """Sends bytes as they are (no HTTP library would send them) and expects a
+    400 bad_request in the API's error shape."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request_bytes)
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin1").split("\r\n")
+    assert lines[0] == "HTTP/1.1 400 Bad Request", (what, lines)
+    assert "Content-Type: application/json" in lines, (what, lines)
+    assert_error_shape(json.loads(body), "bad_request")
+
+
 @pytest.mark.parametrize("what, request_bytes", [
     ("a request line over gunicorn's 4094-byte limit",
      b"GET /api/search?q=" + b"x" * 5000 + b" HTTP/1.1\r\nHost: chat\r\n\r\n"),
@@ -372,16 +387,7 @@ def test_a_request_gunicorn_cannot_read_is_400_in_the_error_shape(instance, what
     """gunicorn answers these itself, before the app: in the API's error shape
     (app/gunicorn_errors.py), not its HTML page. Fails if gunicorn stops calling
     the hook."""
-    with socket.create_connection(("127.0.0.1", instance.port), timeout=10) as sock:
-        sock.sendall(request_bytes)
-        raw = b""
-        while chunk := sock.recv(65536):
-            raw += chunk
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("latin1").split("\r\n")
-    assert lines[0] == "HTTP/1.1 400 Bad Request", (what, lines)
-    assert "Content-Type: application/json" in lines, (what, lines)
-    assert_error_shape(json.loads(body), "bad_request")
+    assert_raw_request_is_400_json(instance.port, what, request_bytes)
 
 
 @pytest.mark.parametrize("what, request_bytes", [
@@ -392,13 +398,4 @@ def test_a_request_gunicorn_cannot_read_is_400_in_the_error_shape(instance, what
     ("a malformed request line", b"GET /api/rooms HTTP/1.1 extra\r\nHost: chat\r\n\r\n"),
 ])
 def test_a_request_nginx_cannot_read_is_400_in_the_error_shape(cluster, what, request_bytes):
-    with socket.create_connection(("127.0.0.1", cluster.port), timeout=10) as sock:
-        sock.sendall(request_bytes)
-        raw = b""
-        while chunk := sock.recv(65536):
-            raw += chunk
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("latin1").split("\r\n")
-    assert lines[0] == "HTTP/1.1 400 Bad Request", (what, lines)
-    assert "Content-Type: application/json" in lines, (what, lines)
-    assert_error_shape(json.loads(body), "bad_request")
+    assert_raw_request_is_400_json(cluster.port, what, request_bytes)
