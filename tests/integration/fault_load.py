@@ -4,8 +4,8 @@ the figures file the tests write (tests/artifacts/reliability.json).
 The load is one public room and its members, each a Socket.IO client that
 reaches nginx from its own loopback address (127.0.N.1, so ip_hash spreads
 them over the instances) and, when its socket drops, reconnects through nginx
-from the same address, joins again and `sync`s after the last id it has — what
-a browser tab does. A few members also send, at a steady modest rate, each
+from the same address, joins again and `sync`s from a little before the newest
+message it has (Member.sync_start, as the page does) — what a browser tab does. A few members also send, at a steady modest rate, each
 message with a fresh client_id; a failed send is retried with the same
 client_id until it is acknowledged, so a retry can never store a duplicate.
 
@@ -35,6 +35,7 @@ RETRY_DELAY = 0.25        # between two tries of one send
 GIVE_UP = 60              # seconds a sender keeps retrying one message
 RECONNECT_DELAY = 0.25    # between two reconnection attempts
 RECONNECT_DEADLINE = 60   # seconds a member keeps trying to come back
+SYNC_OVERLAP = 20         # newest messages a catch-up asks for again (as the page)
 
 # The failure tests run on each kind of Redis the service supports: one Redis
 # server (the default queue) and a local 3-master Redis Cluster (the sharded
@@ -156,7 +157,7 @@ class Member:
             # socket may get newer messages live before its sync is answered.
             entry = {"disconnected": time.monotonic(), "from": instance_of(old),
                      "attempts": 0, "errors": collections.Counter(),
-                     "last_id": self.last_id()}
+                     "last_id": self.last_id(), "sync_after": self.sync_start()}
             self.reconnects.append(entry)
             old.disconnect()  # closes its HTTP session
             if not self.reconnect:
@@ -180,7 +181,7 @@ class Member:
     def _sync_after_reconnect(self, entry, deadline):
         while not self._stop.is_set() and time.monotonic() < deadline:
             try:
-                self.sync(after=entry["last_id"])
+                self.sync(after=entry["sync_after"])
                 entry["synced"] = time.monotonic()
                 return
             except Exception as exc:
@@ -225,6 +226,17 @@ class Member:
 
     def last_id(self):
         return max(self.ids(), default=0)
+
+    def sync_start(self):
+        """Where a catch-up starts, as the page's (app/static/js/state.js syncStart):
+        before the SYNC_OVERLAP newest messages this member has (before the
+        oldest, with fewer). Two messages sent through different instances can
+        arrive in the other order; a socket lost between them must not skip
+        the older one for good."""
+        ids = sorted(self.ids(), reverse=True)
+        if len(ids) > SYNC_OVERLAP:
+            return ids[SYNC_OVERLAP]
+        return ids[-1] - 1 if ids else 0
 
     def live_duplicates(self):
         """Messages delivered live twice to one socket."""

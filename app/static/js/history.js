@@ -10,7 +10,7 @@ import { settlePending } from "./pending.js";
 import { markRead } from "./reads.js";
 import { isMine } from "./session.js";
 import { connection, emitAck, joinRoom } from "./socket.js";
-import { current, currentRoom, isOpen, maxId, minId, timeline } from "./state.js";
+import { current, currentRoom, isOpen, maxId, minId, syncStart, timeline } from "./state.js";
 import { clearTyper } from "./typing.js";
 
 const PAGE_SIZE = 50;
@@ -157,10 +157,12 @@ export async function catchUp(name) {
   let missed = 0;
   // Join first, so that nothing falls between the sync and live delivery.
   await joinRoom(name);
+  let after = syncStart();  // a little before our newest: messages we have come again
   for (let pages = 1; connection.connected; pages++) {
-    const res = await emitAck("sync", { room: name, after: timeline.syncAfter });
+    const res = await emitAck("sync", { room: name, after });
     if (generation !== current.generation || !res || !res.ok) break;
     missed += receive(res.messages, true);
+    if (res.messages.length) after = res.messages[res.messages.length - 1].id;
     timeline.syncAfter = Math.max(timeline.syncAfter, maxId());
     if (res.has_more && pages >= SYNC_PAGES_MAX) return { missed, complete: false };
     if (!res.has_more) { timeline.live = connection.connected; break; }

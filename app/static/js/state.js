@@ -35,6 +35,21 @@ export function maxId() {
   return m;
 }
 
+// How many of the newest messages a catch-up asks for again. Two messages sent
+// through different instances can reach a socket in the other order; a socket
+// lost between the two must not skip the older one for good (docs/client.md).
+export const SYNC_OVERLAP = 20;
+
+// Where a catch-up starts: before the SYNC_OVERLAP newest messages we have
+// (before the oldest, with fewer), and never after what is known complete.
+export function syncStart() {
+  const ids = [...timeline.messages.keys()].sort((a, b) => b - a);
+  let start = 0;
+  if (ids.length > SYNC_OVERLAP) start = ids[SYNC_OVERLAP];
+  else if (ids.length) start = ids[ids.length - 1] - 1;
+  return Math.min(timeline.syncAfter, start);
+}
+
 export function minId() {
   let m = null;
   timeline.messages.forEach((_, id) => { if (m === null || id < m) m = id; });
