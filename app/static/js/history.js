@@ -48,20 +48,20 @@ export function clearHistoryTop() {
   $("jump-latest").hidden = true;
 }
 
-// The newest page of the room just opened. Resolves to true once shown.
-export async function loadLatest(name) {
+// Fetches a page of the room just opened (`query`: which page) and shows it,
+// then `show()`. Resolves to true once shown; false if another room was opened
+// meanwhile or the request failed (said in a flash).
+async function loadPage(name, query, show) {
   const generation = current.generation;
   try {
-    const page = await api("GET", roomPath(name) + "/messages?limit=" + PAGE_SIZE);
+    const page = await api("GET", roomPath(name) + "/messages?" + query);
     if (generation !== current.generation) return false;
     timeline.historyLoaded = true;
     timeline.hasOlder = page.has_more;
     insertMessages(page.messages);
     timeline.syncAfter = Math.max(timeline.syncAfter, maxId());
     renderHistoryTop();
-    scrollToBottom();
-    markRead();
-    fillViewport();
+    show();
     return true;
   } catch (err) {
     if (generation === current.generation) flash(err.message);
@@ -69,25 +69,20 @@ export async function loadLatest(name) {
   }
 }
 
+// The newest page of the room just opened. Resolves to true once shown.
+export function loadLatest(name) {
+  return loadPage(name, "limit=" + PAGE_SIZE, () => {
+    scrollToBottom();
+    markRead();
+    fillViewport();
+  });
+}
+
 // The page of the room just opened around message `id` (a search hit), that
 // message in the middle of the view and highlighted. Newer messages come by
 // `sync` when the room goes live. Resolves to true once shown.
-export async function loadAround(name, id) {
-  const generation = current.generation;
-  try {
-    const page = await api("GET", roomPath(name) + "/messages?around=" + id + "&limit=" + PAGE_SIZE);
-    if (generation !== current.generation) return false;
-    timeline.historyLoaded = true;
-    timeline.hasOlder = page.has_more;
-    insertMessages(page.messages);
-    timeline.syncAfter = Math.max(timeline.syncAfter, maxId());
-    renderHistoryTop();
-    highlight(id);
-    return true;
-  } catch (err) {
-    if (generation === current.generation) flash(err.message);
-    return false;
-  }
+export function loadAround(name, id) {
+  return loadPage(name, "around=" + id + "&limit=" + PAGE_SIZE, () => highlight(id));
 }
 
 function highlight(id) {
