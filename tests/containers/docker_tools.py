@@ -12,7 +12,7 @@ import json
 import os
 import socket
 import subprocess
-import time
+import sys
 import uuid
 from pathlib import Path
 
@@ -20,6 +20,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests"
+# The integration tests' client helpers (also copied into the client image).
+sys.path.insert(0, str(TESTS / "integration"))
+from socket_clients import wait_until  # noqa: E402,F401  (re-exported to the tests)
 CLIENT_IMAGE = "chat-test-client:latest"
 # The tests start dockerd (when it is not running) with their own state dir.
 # Every stack a test brings up and down gets another one (stack_env), so that
@@ -92,17 +95,6 @@ def free_subnet():
 
 def unique_project(prefix):
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-def wait_until(condition, timeout, interval=0.5, message="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{message} not met within {timeout}s")
-        time.sleep(interval)
 
 
 def project_resources(project):
