@@ -89,8 +89,11 @@ def create_app(config=None):
     from app.realtime.queue import queue_manager
     queue = queue_manager(config.REDIS_URL, config.QUEUE_MODE)
     from app.jsonlimits import ChatPacket, SocketJSON
+    mode = _async_mode(config)
+    from app.realtime import direct_socket
+    direct_socket.install(mode)
     socketio.init_app(
-        app, async_mode=_async_mode(config), client_manager=queue,
+        app, async_mode=mode, client_manager=queue,
         json=SocketJSON, serializer=ChatPacket,
         cors_allowed_origins=config.cors_allowed_origins,
         ping_interval=20, ping_timeout=20, max_http_buffer_size=config.MAX_CONTENT_LENGTH)

@@ -5,6 +5,8 @@ from flask import Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest
 
+from app.realtime import direct_socket
+
 registry = CollectorRegistry()
 
 HTTP_REQUESTS = Counter(
@@ -18,6 +20,16 @@ MESSAGES_SENT = Counter(
 SOCKETS = Gauge(
     "chat_socketio_connections", "Socket.IO connections open on this instance",
     registry=registry)
+DIRECT_WEBSOCKETS = Gauge(
+    "chat_socketio_direct_websockets",
+    "WebSocket connections written from the sending thread (app/realtime/direct_socket.py)",
+    registry=registry)
+DIRECT_WEBSOCKETS.set_function(lambda: direct_socket.STATS["open"])
+DEFERRED_FRAMES = Gauge(
+    "chat_socketio_deferred_frames",
+    "WebSocket frames that waited for a slow socket since the process started "
+    "(app/realtime/direct_socket.py)", registry=registry)
+DEFERRED_FRAMES.set_function(lambda: direct_socket.STATS["deferred"])
 SOCKET_EVENTS = Counter(
     "chat_socketio_events_total", "Socket.IO events handled", ["event", "outcome"],
     registry=registry)

@@ -7,7 +7,9 @@ let ip_hash choose). Every wait polls with a deadline; the only fixed pauses
 are short settles (SETTLE) that give a duplicate or a leaked event the time to
 show up before a test says it did not.
 """
+import json
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -504,3 +506,111 @@ def test_room_creation_is_limited_cluster_wide(cluster, user):
                for n in range(21)]
     assert created[:20] == [201] * 20
     assert created[20] == 429
+
+
+# --- how frames leave an instance (app/realtime/direct_socket.py) --------------
+
+def metric(cluster, number, name):
+    """A figure from one instance's /metrics (straight to the instance, not nginx)."""
+    text = requests.get(instance_url(cluster, number) + "/metrics", timeout=10).text
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} is not in /metrics of instance {number}")
+
+
+def test_websockets_are_written_directly_under_eventlet_and_by_the_library_under_gevent(
+        cluster, cluster_options, user, connect):
+    """Fails if python-engineio stops creating its sockets through engineio.socket.Socket
+    (the hook in direct_socket.install()): the eventlet count would stay 0."""
+    direct = lambda: metric(cluster, 2, "chat_socketio_direct_websockets")  # noqa: E731
+    before = direct()
+    websockets = [connect(user(), 2) for _ in range(3)]
+    polling = connect(user(), 2, transports=["polling"])
+    assert all(c.transport() == "websocket" for c in websockets)
+    assert polling.transport() == "polling"
+
+    expected = 3 if cluster_options["async_mode"] == "eventlet" else 0
+    wait_until(lambda: direct() == before + expected, message=f"{expected} direct sockets")
+    for client in websockets:
+        client.disconnect()
+    wait_until(lambda: direct() == before, message="direct sockets back to before")
+
+
+FILLER = "\u20ac" * 3995  # the euro sign: 3 bytes in UTF-8, 6 as a JSON escape
+
+
+class StalledReader:
+    """A raw Engine.IO/Socket.IO client over a WebSocket that stops reading.
+
+    Its receive buffer is made small so that an instance's writes to it soon find
+    the kernel full: what follows is held by the instance, not by the kernel.
+    """
+
+    def __init__(self, url, token):
+        import websocket
+        ws_url = url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        self.ws = websocket.create_connection(
+            ws_url, timeout=10, sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
+        assert self.ws.recv().startswith("0{")  # Engine.IO OPEN
+        self.ws.send("40" + json.dumps({"token": token}))
+        assert self.ws.recv().startswith("40{")  # Socket.IO CONNECT
+
+    def join(self, room):
+        self.ws.send("421" + json.dumps(["join", {"room": room}]))
+        while True:  # events of other rooms may come first
+            frame = self.ws.recv()
+            if frame.startswith("431"):
+                assert json.loads(frame[3:])[0].get("ok") is True, frame
+                return
+
+    def messages(self, count, timeout=60):
+        """The next `count` Socket.IO `message` events, in order (answering pings)."""
+        bodies = []
+        deadline = time.monotonic() + timeout
+        while len(bodies) < count:
+            assert time.monotonic() < deadline, f"{len(bodies)} of {count} messages"
+            frame = self.ws.recv()
+            if frame == "2":
+                self.ws.send("3")
+            elif frame.startswith("42"):
+                event, payload = json.loads(frame[2:])
+                if event == "message":
+                    bodies.append(payload)
+        return bodies
+
+    def close(self):
+        self.ws.close()
+
+
+def test_a_client_that_stops_reading_stalls_only_itself_and_then_gets_everything_in_order(
+        cluster, cluster_options, user, connect):
+    room = unique_name("stall")
+    author = user()
+    author.create_room(room)
+    reader = user()
+    stalled = StalledReader(instance_url(cluster, 3), reader.token)
+    try:
+        stalled.join(room)
+        lively = connect(user(), 3)
+        lively.join(room)
+        deferred_before = metric(cluster, 3, "chat_socketio_deferred_frames")
+
+        # 300 messages of 4,000 characters, 3 bytes each in UTF-8: 3.6 MB or more for
+        # the stalled socket, more than the kernel's buffers take (4 MB at most here).
+        sent = []
+        for n in range(300):
+            body = f"{n:04d} " + FILLER
+            sent.append(author.post_message(room, body, client_id=client_id(),
+                                            base_url=instance_url(cluster, 1)).json()["id"])
+            # The instance keeps serving its other socket while one is stalled.
+            if n % 50 == 49:
+                lively.wait_for("message", is_message(sent[-1]), timeout=5)
+
+        if cluster_options["async_mode"] == "eventlet":
+            assert metric(cluster, 3, "chat_socketio_deferred_frames") > deferred_before
+        got = stalled.messages(300)
+        assert [m["id"] for m in got] == sent
+        assert all(m["body"] == f"{n:04d} " + FILLER for n, m in enumerate(got))
+    finally:
+        stalled.close()

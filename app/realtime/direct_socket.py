@@ -1,0 +1,291 @@
+"""Engine.IO sockets that write WebSocket frames from the sending green thread (eventlet).
+
+python-engineio gives every WebSocket connection a writer green thread parked
+on the socket's queue (`Socket.poll`, a `queue.get` with a timeout), and every
+ping interval a green thread that sleeps until the next ping. A delivery is
+then a queue put, a timer, a switch to the writer, the frame's packing (the
+UTF-8 encoding of the whole packet, for each socket of the room) and a
+`send()`; an idle connection holds three parked green threads, each with a
+stack copied to the heap (docs/performance.md, "What holds ... per idle socket").
+
+`DirectSocket` keeps python-engineio's behaviour and protocol and changes how
+bytes leave, once the connection is on WebSocket (eventlet only):
+
+- `send` packs the frame and writes it with a non-blocking `send()` from the
+  thread that emits. A frame without per-socket compression is packed once
+  per packet and shared by every socket the packet goes to (python-socketio
+  hands one Engine.IO packet to all the sockets of a room).
+- What the kernel does not take at once waits in the socket's buffer, and one
+  short-lived green thread writes it out, joining every frame queued meanwhile
+  into one write. A slow client blocks only that thread, never the emitter;
+  frames keep their order, and none is written in the middle of another
+  (the WebSocket's own send lock is held while anything is unsent).
+- The next ping is a hub timer rather than a sleeping green thread.
+
+So an idle connection parks only its own reader. The polling transport, and
+the packets queued before the upgrade, go through the library's queue as
+before. gevent and threading keep the library's writer, with one fix
+(`WholeFrameSocket`: frames written whole).
+
+A hook into a pinned library's internals (python-engineio 4.x's
+`Socket._websocket_handler`, `schedule_ping`, `send` and `close`, and
+eventlet's `RFC6455WebSocket._pack_message` and `_sendlock`), kept to this
+module. tests/unit/test_direct_socket.py fails if those change shape, and
+the integration suite runs every real-time test through it.
+"""
+import _socket
+import functools
+import logging
+import socket
+import ssl
+import time
+
+import engineio.exceptions
+import engineio.socket
+from engineio import packet as eio_packet
+
+# For /metrics: the WebSocket connections written directly now, and the frames
+# that have had to wait for a slow socket since the process started.
+STATS = {"open": 0, "deferred": 0}
+
+
+class DirectSocket(engineio.socket.Socket):
+    """An Engine.IO socket whose WebSocket frames are written by the sender (see module doc)."""
+
+    def __init__(self, server, sid):
+        super().__init__(server, sid)
+        self._ws = None          # the WebSocket, once packets go to it directly
+        self._unsent = []        # frames (bytes) the kernel has not taken yet
+        self._flushing = False   # a green thread holds the send lock to write _unsent
+        self._flushed = None     # an event set when that thread ends
+        self._ws_closed = False
+
+    # --- sending ---------------------------------------------------------
+
+    def send(self, pkt):
+        if self._ws is None:
+            return super().send(pkt)
+        if not self.check_ping_timeout():
+            return
+        self._write(self._frame(pkt))
+        if self.server.logger.isEnabledFor(logging.INFO):
+            self.server.logger.info("%s: Sending packet %s (direct)", self.sid,
+                                    eio_packet.packet_names[pkt.packet_type])
+
+    def _frame(self, pkt):
+        ws = self._ws
+        if ws.extensions.get("permessage-deflate"):
+            return ws._pack_message(pkt.encode())  # compressed per socket
+        frame = getattr(pkt, "_ws_frame", None)
+        if frame is None:
+            frame = pkt._ws_frame = ws._pack_message(pkt.encode())
+        return frame
+
+    def _write(self, frame):
+        if self._flushing or not self._ws._sendlock.acquire(blocking=False):
+            STATS["deferred"] += 1
+            self._unsent.append(frame)
+            self._start_flush(holding_lock=False)
+            return
+        try:
+            sent = self._ws.socket.fd.send(frame)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._ws._sendlock.release()
+            self._broken()
+            return
+        if sent == len(frame):
+            self._ws._sendlock.release()
+            return
+        STATS["deferred"] += 1
+        self._unsent.append(frame[sent:])
+        self._start_flush(holding_lock=True)
+
+    def _start_flush(self, holding_lock):
+        if self._flushing:
+            return
+        self._flushing = True
+        self._flushed = self.server.create_event()
+        self.server.start_background_task(self._flush, holding_lock)
+
+    def _flush(self, holding_lock):
+        ws = self._ws
+        if not holding_lock:
+            ws._sendlock.acquire()
+        try:
+            while self._unsent:
+                data = b"".join(self._unsent)
+                self._unsent.clear()
+                ws.socket.sendall(data)  # blocks this green thread only
+        except Exception:  # noqa: BLE001  (a dead peer or a send timeout: drop the connection)
+            self._unsent.clear()
+            self._broken()
+        finally:
+            self._flushing = False
+            ws._sendlock.release()
+            self._flushed.set()
+
+    def _broken(self):
+        """The peer is gone or stalled: shut the socket down, which ends the reader's
+        recv() and a pending write (the reader then closes the Engine.IO socket)."""
+        self._unsent.clear()
+        try:
+            self._ws.socket.fd.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    # --- pings -----------------------------------------------------------
+
+    def schedule_ping(self):
+        if not self.last_ping:
+            return  # the previous ping's wait has not ended
+        self.last_ping = None
+        from eventlet.hubs import get_hub
+        get_hub().schedule_call_global(self.server.ping_interval, self._ping_due)
+
+    def _ping_due(self):
+        # Runs in the hub, which must not block: a green thread that ends at once sends.
+        if not self.closing and not self.closed:
+            self.server.start_background_task(self._send_ping_now)
+
+    def _send_ping_now(self):
+        if not self.closing and not self.closed:
+            self.last_ping = time.time()
+            self.send(eio_packet.Packet(eio_packet.PING))
+
+    # --- closing ---------------------------------------------------------
+
+    def close(self, wait=True, abort=False, reason=None):
+        was_closing = self.closed or self.closing
+        super().close(wait=wait and self._ws is None, abort=abort, reason=reason)
+        if self._ws is None or was_closing:
+            return
+        if wait:
+            self._close_websocket()
+        else:
+            self.server.start_background_task(self._close_websocket)
+
+    def _close_websocket(self, discard=False):
+        """Closes the WebSocket (a close frame, then the socket), once what is unsent
+        is out or, with discard, at once; the reader's recv() then ends."""
+        if self._ws_closed:
+            return
+        self._ws_closed = True
+        if discard:
+            self._broken()
+        if self._flushing:
+            self._flushed.wait()
+        self._ws.close()
+
+    # --- the WebSocket connection ----------------------------------------
+
+    def _websocket_handler(self, ws):
+        from eventlet.websocket import RFC6455WebSocket
+        raw = getattr(ws.socket, "fd", None)
+        if not isinstance(ws, RFC6455WebSocket) or not isinstance(raw, _socket.socket) \
+                or isinstance(raw, ssl.SSLSocket):
+            return super()._websocket_handler(ws)  # only plain sockets are written directly
+        server = self.server
+        ws.socket.settimeout(server.ping_interval + server.ping_timeout)
+
+        def receive():
+            data = ws.wait()
+            if data and len(data) > server.max_http_buffer_size:
+                raise ValueError("packet is too large")
+            return data
+
+        if self.connected:
+            # Upgrade from polling: the probe, then the UPGRADE packet.
+            self.upgrading = True  # sends are held on the queue meanwhile
+            probe = eio_packet.Packet(encoded_packet=receive())
+            if probe.packet_type != eio_packet.PING or probe.data != "probe":
+                self.upgrading = False
+                return []
+            ws.send(eio_packet.Packet(eio_packet.PONG, data="probe").encode())
+            self.queue.put(eio_packet.Packet(eio_packet.NOOP))  # ends the pending poll
+            if eio_packet.Packet(encoded_packet=receive()).packet_type != eio_packet.UPGRADE:
+                self.upgrading = False
+                return []
+            self.upgrading = False
+        else:
+            self.connected = True
+        self.upgraded = True
+        self._ws = ws
+        STATS["open"] += 1
+        try:
+            self._send_queued()
+            self._read(receive)
+        finally:
+            STATS["open"] -= 1
+            # The client is gone, or the server's close has run: what is unsent
+            # is for nobody.
+            self._close_websocket(discard=True)
+            self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+        return []
+
+    def _send_queued(self):
+        """Packets queued before the WebSocket took over (OPEN, CONNECT, held sends)."""
+        empty = self.server.get_queue_empty_exception()
+        while True:
+            try:
+                pkt = self.queue.get(block=False)
+            except empty:
+                return
+            self.queue.task_done()
+            if pkt is None:
+                return
+            self._write(self._frame(pkt))
+
+    def _read(self, receive):
+        while True:
+            try:
+                data = receive()
+            except Exception as exc:  # noqa: BLE001  (the library's reader ends the same way)
+                if not self.closed:
+                    self.server.logger.info("%s: Unexpected error %r, closing connection",
+                                            self.sid, exc)
+                return
+            if data is None:
+                return  # the client closed the connection
+            try:
+                self.receive(eio_packet.Packet(encoded_packet=data))
+            except engineio.exceptions.UnknownPacketError:
+                pass
+            except engineio.exceptions.SocketIsClosedError:
+                return
+            except Exception:  # noqa: BLE001
+                self.server.logger.exception("Unknown receive error")
+                return
+
+
+class WholeFrameSocket(engineio.socket.Socket):
+    """gevent and threading: python-engineio's own writer, each frame written whole.
+
+    Their WebSocket is simple-websocket's (1.1), which writes a frame with one
+    `socket.send()`: a socket whose buffer is nearly full takes part of the
+    frame, the rest is dropped and the next frame starts in the middle of it,
+    which the client reads as garbage (tests/integration/test_realtime_cluster.py,
+    a client that stops reading). Here the frame goes out with `sendall()`.
+    """
+
+    def _websocket_handler(self, ws):
+        import simple_websocket.ws
+        connection = getattr(ws, "ws", None)
+        if isinstance(connection, simple_websocket.ws.Base):
+            ws.send = functools.partial(_send_whole_frame, connection)
+        return super()._websocket_handler(ws)
+
+
+def _send_whole_frame(connection, data):
+    from wsproto.events import BytesMessage, TextMessage
+    if not connection.connected:
+        raise OSError("the WebSocket is closed")
+    event = BytesMessage(data=data) if isinstance(data, bytes) else TextMessage(data=data)
+    connection.sock.sendall(connection.ws.send(event))
+
+
+def install(async_mode):
+    """New Engine.IO connections in this process get DirectSocket (eventlet) or
+    WholeFrameSocket (gevent, threading)."""
+    engineio.socket.Socket = DirectSocket if async_mode == "eventlet" else WholeFrameSocket
