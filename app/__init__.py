@@ -11,17 +11,20 @@ import sys
 from app.config import Config
 
 
-class InstanceHeader:
-    """WSGI middleware: X-Instance on every response, Socket.IO's included."""
+def instance_header(wsgi_app, instance_id):
+    """WSGI middleware: X-Instance on every response, Socket.IO's included.
 
-    def __init__(self, wsgi_app, instance_id):
-        self.wsgi_app = wsgi_app
-        self.header = ("X-Instance", instance_id)
+    A function, not a callable object: CPython runs a call to a Python function
+    in the same C frame, where an object's __call__ recurses in C, and an idle
+    WebSocket's green thread stays parked under every layer of that recursion
+    (its C stack is copied to the heap: docs/performance.md)."""
+    header = ("X-Instance", instance_id)
 
-    def __call__(self, environ, start_response):
+    def with_instance_header(environ, start_response):
         def start(status, headers, exc_info=None):
-            return start_response(status, [*headers, self.header], exc_info)
-        return self.wsgi_app(environ, start)
+            return start_response(status, [*headers, header], exc_info)
+        return wsgi_app(environ, start)
+    return with_instance_header
 
 
 def _async_mode(config):
@@ -125,5 +128,7 @@ def create_app(config=None):
     if config.PROXY_HOPS:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.PROXY_HOPS,
                                 x_proto=config.PROXY_HOPS, x_host=config.PROXY_HOPS)
-    app.wsgi_app = InstanceHeader(app.wsgi_app, config.INSTANCE_ID)
+    app.wsgi_app = instance_header(app.wsgi_app, config.INSTANCE_ID)
+    if mode == "eventlet":
+        app.wsgi_app = direct_socket.socket_as_eventlet_input(app.wsgi_app)
     return app

@@ -50,8 +50,33 @@ def test_eventlets_websocket_has_the_packing_lock_and_socket_the_hook_uses():
         RFC6455WebSocket.__mro__[1].__init__)
     for attribute in ("self.extensions", "self._sendlock", "self.socket"):
         assert attribute in init, attribute
+    assert "ignore_send_errors" in inspect.signature(
+        RFC6455WebSocket._send_closing_frame).parameters
     from eventlet.greenio.base import GreenSocket
     assert "self.fd = fd" in inspect.getsource(GreenSocket.__init__)
+
+
+def test_engineio_only_wraps_the_socket_for_eventlet_when_gunicorn_gives_it():
+    """socket_as_eventlet_input() takes environ["gunicorn.socket"] away first."""
+    import engineio.middleware
+    source = inspect.getsource(engineio.middleware.WSGIApp.__call__)
+    assert "if 'gunicorn.socket' in environ:" in source
+
+
+def test_socket_as_eventlet_input_hands_the_socket_on_under_eventlets_key():
+    seen = {}
+
+    def inner(environ, start_response):
+        seen.update(environ)
+        return []
+    wrapped = direct_socket.socket_as_eventlet_input(inner)
+    sock = object()
+    wrapped({"gunicorn.socket": sock, "PATH_INFO": "/"}, None)
+    assert "gunicorn.socket" not in seen
+    assert seen["eventlet.input"].get_socket() is sock
+    seen.clear()
+    wrapped({"PATH_INFO": "/"}, None)
+    assert "eventlet.input" not in seen
 
 
 def test_simple_websocket_still_has_the_connection_and_socket_the_gevent_fix_uses():
