@@ -7,8 +7,17 @@ that early keeps unpatched locks and sockets. Imports go inside create_app().
 """
 import logging
 import sys
+import types
 
 from app.config import Config
+
+
+def called_in_python(wsgi_app):
+    """A WSGI middleware object's bound __call__ (when it is Python code), for the
+    layer around it to call: calling the object itself recurses in C (see
+    instance_header), calling the bound method does not."""
+    call = getattr(type(wsgi_app), "__call__", None)
+    return wsgi_app.__call__ if isinstance(call, types.FunctionType) else wsgi_app
 
 
 def instance_header(wsgi_app, instance_id):
@@ -126,9 +135,9 @@ def create_app(config=None):
     register_commands(app)
 
     if config.PROXY_HOPS:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.PROXY_HOPS,
+        app.wsgi_app = ProxyFix(called_in_python(app.wsgi_app), x_for=config.PROXY_HOPS,
                                 x_proto=config.PROXY_HOPS, x_host=config.PROXY_HOPS)
-    app.wsgi_app = instance_header(app.wsgi_app, config.INSTANCE_ID)
+    app.wsgi_app = instance_header(called_in_python(app.wsgi_app), config.INSTANCE_ID)
     if mode == "eventlet":
         app.wsgi_app = direct_socket.socket_as_eventlet_input(app.wsgi_app)
     return app

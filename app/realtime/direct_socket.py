@@ -241,6 +241,7 @@ class DirectSocket(engineio.socket.Socket):
         self.upgraded = True
         self._ws = ws
         ws.socket.settimeout(None)
+        ws._msgs = None  # RFC 6455's reader never uses the deque the base class made
         STATS["open"] += 1
         try:
             self._send_queued()

@@ -1,0 +1,48 @@
+"""The app as bench/socket_memory.py serves it: wsgi.app, plus a green thread that
+answers the bench's snapshot requests from inside the worker (not for production).
+
+SOCKET_MEMORY_DIR: where requests and answers are files; SOCKET_MEMORY_TRACE=1:
+tracemalloc snapshots too; SOCKET_MEMORY_STOCK=1: python-engineio's own sockets
+instead of app/realtime/direct_socket.py's (the "before" of changes 8 and 9).
+"""
+import gc
+import os
+import tracemalloc
+
+import eventlet
+
+from wsgi import app  # noqa: F401  (what gunicorn serves)
+
+DIR = os.environ["SOCKET_MEMORY_DIR"]
+if os.environ.get("SOCKET_MEMORY_STOCK"):
+    import engineio.socket
+
+    from app.realtime import direct_socket
+    engineio.socket.Socket = direct_socket.DirectSocket.__mro__[1]
+if os.environ.get("SOCKET_MEMORY_TRACE"):
+    tracemalloc.start(12)
+
+
+def rss_kib():
+    with open(f"/proc/{os.getpid()}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def answer_snapshot_requests():
+    n = 0
+    while True:
+        eventlet.sleep(0.2)
+        if os.path.exists(os.path.join(DIR, f"snap{n}.req")):
+            gc.collect()
+            if tracemalloc.is_tracing():
+                tracemalloc.take_snapshot().dump(os.path.join(DIR, f"snap{n}.bin"))
+            with open(os.path.join(DIR, f"snap{n}.tmp"), "w") as f:
+                f.write(str(rss_kib()))
+            os.rename(os.path.join(DIR, f"snap{n}.tmp"), os.path.join(DIR, f"snap{n}.done"))
+            n += 1
+
+
+eventlet.spawn(answer_snapshot_requests)
