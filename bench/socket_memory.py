@@ -6,9 +6,10 @@
 
 Starts the embedded chat (SQLite in a temporary directory, no Redis) under
 gunicorn's eventlet worker on a free loopback port, opens 50 WebSocket
-connections to warm it up, asks the worker for its RSS (and, with --trace, a
-tracemalloc snapshot), opens N more, asks again, and prints the growth per
-socket. With --trace the RSS includes tracemalloc's own overhead: read the
+connections to warm it up, asks the worker for its RSS and CPU time (and, with
+--trace, a tracemalloc snapshot), opens N more one after another, asks again,
+and prints the growth per socket and the worker's CPU per connect (a
+WebSocket handshake and a Socket.IO CONNECT with a token; no Redis). With --trace the RSS includes tracemalloc's own overhead: read the
 traced lines for where the memory is, the run without --trace for how much.
 The stacks greenlet keeps of parked green threads are traced (the C part);
 the Python data stack chunks each green thread gets are not.
@@ -97,19 +98,21 @@ def main(argv=None):
             open(os.path.join(work, f"snap{k}.req"), "w").close()
             wait_for(os.path.join(work, f"snap{k}.done"))
             with open(os.path.join(work, f"snap{k}.done")) as f:
-                return int(f.read())
+                rss, cpu = f.read().split()
+            return int(rss), float(cpu)
 
         for _ in range(50):
             connect()
         time.sleep(1)
-        before = snapshot(0)
+        before, cpu_before = snapshot(0)
         for _ in range(args.n):
             connect()
         time.sleep(1)
-        after = snapshot(1)
+        after, cpu_after = snapshot(1)
         kind = "python-engineio's sockets" if args.stock else "DirectSocket"
         print(f"{kind}: worker RSS +{(after - before) / args.n:.1f} KiB per idle socket "
-              f"({args.n} sockets{', tracemalloc on' if args.trace else ''})")
+              f"({args.n} sockets{', tracemalloc on' if args.trace else ''}); worker CPU "
+              f"{(cpu_after - cpu_before) / args.n * 1000:.2f} ms per connect, one at a time")
         if args.trace:
             first = tracemalloc.Snapshot.load(os.path.join(work, "snap0.bin"))
             second = tracemalloc.Snapshot.load(os.path.join(work, "snap1.bin"))
