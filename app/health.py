@@ -62,12 +62,18 @@ class SchemaGuard:
         now = time.monotonic()
         interval = current_app.config["SCHEMA_CHECK_SECONDS"]
         if state["checked_at"] is None or now - state["checked_at"] >= interval:
+            # Claimed before looking: the requests and connects that arrive while
+            # this one waits on the database go on with what is known. (Every one
+            # of them used to run its own check when the interval ran out: under
+            # load, dozens of checks at once every SCHEMA_CHECK_SECONDS, each with
+            # a database connection of its own.)
+            state["checked_at"] = now
             try:
                 status, detail = schema_status()
             except Exception:  # the database is down: the request will say so itself
                 db.session.rollback()
                 return None
-            state.update(problem=detail if status == "unknown" else None, checked_at=now)
+            state["problem"] = detail if status == "unknown" else None
         if state["problem"] is None:
             return None
         return ApiError("unavailable", "This instance runs code older than the database's "

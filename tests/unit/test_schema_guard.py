@@ -63,3 +63,27 @@ def test_the_state_is_looked_up_at_most_every_schema_check_seconds(app, client, 
         assert client.get("/api/me", headers=alice.headers).status_code == 200  # cached
     finally:
         app.config["SCHEMA_CHECK_SECONDS"] = 0
+
+
+def test_requests_arriving_during_a_check_do_not_start_checks_of_their_own(
+        app, alice, monkeypatch):
+    """Under a green worker other requests run while a check waits on the database;
+    here the check itself asks again, as such a request would."""
+    import app.health as health
+    app.config["SCHEMA_CHECK_SECONDS"] = 3600
+    calls = []
+    real = health.schema_status
+
+    def schema_status_with_a_request_arriving_meanwhile(*args):
+        calls.append(1)
+        assert schema_guard.refusal() is None  # the request arriving meanwhile
+        return real(*args)
+
+    monkeypatch.setattr(health, "schema_status", schema_status_with_a_request_arriving_meanwhile)
+    try:
+        with app.app_context():
+            schema_guard.forget()
+            assert schema_guard.refusal() is None
+        assert calls == [1]
+    finally:
+        app.config["SCHEMA_CHECK_SECONDS"] = 0
