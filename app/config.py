@@ -131,13 +131,6 @@ class Config:
     # How often an instance looks whether the database's schema is newer than its
     # code (it then refuses API work with 503; app/health.py).
     SCHEMA_CHECK_SECONDS: int = _setting(5, "SCHEMA_CHECK_SECONDS", int)
-    # PostgreSQL connections per instance: DB_POOL_SIZE kept open, DB_MAX_OVERFLOW
-    # more opened when that many are busy and closed again after use (15 at most
-    # in all, as SQLAlchemy's 5 + 10; but ten stay open: a green worker serves
-    # dozens of requests at once, and an overflow connection costs a PostgreSQL
-    # backend start and a login each time).
-    DB_POOL_SIZE: int = _setting(10, "DB_POOL_SIZE", int)
-    DB_MAX_OVERFLOW: int = _setting(5, "DB_MAX_OVERFLOW", int)
     MAX_CONTENT_LENGTH: int = MAX_REQUEST_BYTES
     PROXY_HOPS: int = _setting(0, "PROXY_HOPS", int)
     # The demo users have a published password: with APP_ENV=production,
@@ -194,9 +187,7 @@ class Config:
         values.update(
             # No pool_pre_ping: app/dbpool.py checks a connection on checkout
             # without a round trip.
-            SQLALCHEMY_ENGINE_OPTIONS=(
-                {"pool_size": self.DB_POOL_SIZE, "max_overflow": self.DB_MAX_OVERFLOW}
-                if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql") else {}),
+            SQLALCHEMY_ENGINE_OPTIONS={},
             RATELIMIT_STORAGE_URI=self.REDIS_URL or "memory://",
             RATELIMIT_HEADERS_ENABLED=True,
             RATELIMIT_STRATEGY="moving-window",

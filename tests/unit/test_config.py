@@ -161,7 +161,7 @@ def test_every_variable_the_app_reads_is_listed_once_in_env_names():
            "ROOM_CREATE_RATE_LIMIT": "1 per hour",
            "SOCKET_EVENT_RATE_LIMIT": "1 per second", "CONNECT_RATE_LIMIT": "1 per minute",
            "SESSION_CHECK_SECONDS": "1", "SCHEMA_CHECK_SECONDS": "1",
-           "SEED_DEMO": "1", "DB_POOL_SIZE": "3", "DB_MAX_OVERFLOW": "4"}
+           "SEED_DEMO": "1"}
     assert env_names("app") == set(env)
     base = {"APP_ENV": "testing", "SECRET_KEY": "s", "INSTANCE_ID": "api-8"}
     for name, value in env.items():
@@ -192,15 +192,3 @@ def test_the_classic_queue_is_refused_on_a_redis_cluster():
     with pytest.raises(ConfigError, match="Redis Cluster"):
         Config.from_env({"QUEUE_MODE": "classic",
                          "REDIS_URL": "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"})
-
-
-def test_the_postgresql_pool_keeps_db_pool_size_open_and_sqlite_gets_no_pool_options():
-    from app.config import Config
-    env = {"APP_ENV": "testing", "SECRET_KEY": "s", "DATABASE_URL": "postgres://u:p@db/chat"}
-    options = Config.from_env(env).as_flask_config()["SQLALCHEMY_ENGINE_OPTIONS"]
-    assert options == {"pool_size": 10, "max_overflow": 5}
-    options = Config.from_env({**env, "DB_POOL_SIZE": "3", "DB_MAX_OVERFLOW": "0"}
-                              ).as_flask_config()["SQLALCHEMY_ENGINE_OPTIONS"]
-    assert options == {"pool_size": 3, "max_overflow": 0}
-    sqlite = {**env, "DATABASE_URL": "sqlite://"}
-    assert Config.from_env(sqlite).as_flask_config()["SQLALCHEMY_ENGINE_OPTIONS"] == {}
