@@ -11,6 +11,7 @@ import tracemalloc
 
 import eventlet
 
+from bench.greenlet_memory import rss_kib
 from wsgi import app  # noqa: F401  (what gunicorn serves)
 
 DIR = os.environ["SOCKET_MEMORY_DIR"]
@@ -21,14 +22,6 @@ if os.environ.get("SOCKET_MEMORY_STOCK"):
     engineio.socket.Socket = direct_socket.DirectSocket.__mro__[1]
 if os.environ.get("SOCKET_MEMORY_TRACE"):
     tracemalloc.start(12)
-
-
-def rss_kib():
-    with open(f"/proc/{os.getpid()}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def answer_snapshot_requests():
