@@ -537,7 +537,7 @@ def test_websockets_are_written_directly_under_eventlet_and_by_the_library_under
     wait_until(lambda: direct() == before, message="direct sockets back to before")
 
 
-FILLER = "\u20ac" * 3995  # the euro sign: 3 bytes in UTF-8, 6 as a JSON escape
+FILLER = "\U0001F600" * 3995  # an emoji: 4 bytes in UTF-8, 12 as a JSON escape pair
 
 
 class StalledReader:
@@ -596,20 +596,20 @@ def test_a_client_that_stops_reading_stalls_only_itself_and_then_gets_everything
         lively.join(room)
         deferred_before = metric(cluster, 3, "chat_socketio_deferred_frames")
 
-        # 300 messages of 4,000 characters, 3 bytes each in UTF-8: 3.6 MB or more for
-        # the stalled socket, more than the kernel's buffers take (4 MB at most here).
+        # 100 messages of 4,000 characters, 4 bytes each in UTF-8: 1.6 MB or more (4.8 as
+        # JSON escapes) for the stalled socket, more than the kernel's buffers take here.
         sent = []
-        for n in range(300):
+        for n in range(100):
             body = f"{n:04d} " + FILLER
             sent.append(author.post_message(room, body, client_id=client_id(),
                                             base_url=instance_url(cluster, 1)).json()["id"])
             # The instance keeps serving its other socket while one is stalled.
-            if n % 50 == 49:
+            if n % 25 == 24:
                 lively.wait_for("message", is_message(sent[-1]), timeout=5)
 
         if cluster_options["async_mode"] == "eventlet":
             assert metric(cluster, 3, "chat_socketio_deferred_frames") > deferred_before
-        got = stalled.messages(300)
+        got = stalled.messages(100)
         assert [m["id"] for m in got] == sent
         assert all(m["body"] == f"{n:04d} " + FILLER for n, m in enumerate(got))
     finally:
