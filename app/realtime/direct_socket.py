@@ -135,7 +135,6 @@ class DirectSocket(engineio.socket.Socket):
                 self._unsent.clear()
                 ws.socket.sendall(data)  # blocks this green thread only
         except Exception:  # noqa: BLE001  (a dead peer or a send timeout: drop the connection)
-            self._unsent.clear()
             self._broken()
         finally:
             self._flushing = False
@@ -175,8 +174,8 @@ class DirectSocket(engineio.socket.Socket):
     def close(self, wait=True, abort=False, reason=None):
         was_closing = self.closed or self.closing
         super().close(wait=wait and self._ws is None, abort=abort, reason=reason)
-        if self._ws is None or was_closing:
-            return
+        if self._ws is None or was_closing or self._ws_closed:
+            return  # (after the reader's own end, the WebSocket is already closed)
         if wait:
             self._close_websocket()
         else:
