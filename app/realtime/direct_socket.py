@@ -109,7 +109,7 @@ class DirectSocket(engineio.socket.Socket):
             sent = 0
         except OSError:
             self._ws._sendlock.release()
-            self._broken()
+            self._shut_down()
             return
         if sent == len(frame):
             self._ws._sendlock.release()
@@ -135,15 +135,16 @@ class DirectSocket(engineio.socket.Socket):
                 self._unsent.clear()
                 ws.socket.sendall(data)  # blocks this green thread only
         except Exception:  # noqa: BLE001  (a dead peer or a send timeout: drop the connection)
-            self._broken()
+            self._shut_down()
         finally:
             self._flushing = False
             ws._sendlock.release()
             self._flushed.set()
 
-    def _broken(self):
-        """The peer is gone or stalled: shut the socket down, which ends the reader's
-        recv() and a pending write (the reader then closes the Engine.IO socket)."""
+    def _shut_down(self):
+        """Drops what is unsent and shuts the socket down: the reader's wait and a
+        pending write end at once (the reader then closes the Engine.IO socket).
+        For a peer that is gone or does not read, and as the last step of a close."""
         self._unsent.clear()
         try:
             self._ws.socket.fd.shutdown(socket.SHUT_RDWR)
@@ -191,15 +192,15 @@ class DirectSocket(engineio.socket.Socket):
             return
         self._ws_closed = True
         if discard:
-            self._broken()
+            self._shut_down()
         if self._flushing and not self._flushed.wait(FLUSH_ON_CLOSE):
-            self._broken()  # a client that does not read: its sendall() fails now
+            self._shut_down()  # a client that does not read: its sendall() fails now
             self._flushed.wait()
         try:
             self._ws._send_closing_frame(ignore_send_errors=True)
         except OSError:
             pass
-        self._broken()
+        self._shut_down()
 
     # --- the WebSocket connection ----------------------------------------
 
