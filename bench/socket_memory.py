@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,12 +29,9 @@ import requests
 import websocket
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from localservices import free_port, wait_for_port  # noqa: E402
 
 
 def wait_for(path, timeout=60):
@@ -72,17 +68,10 @@ def main(argv=None):
     sockets = []
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(base + "/healthz", timeout=1)
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit(f"socket_memory: the server did not start; see {log.name}")
-                time.sleep(0.2)
+        # The master listens first; the first request then waits for the worker.
+        wait_for_port(port, proc=server, what="gunicorn", log=log.name)
         account = {"username": "memory1", "password": "password123"}
-        requests.post(base + "/api/auth/register", json=account, timeout=10)
+        requests.post(base + "/api/auth/register", json=account, timeout=30)
         token = requests.post(base + "/api/auth/login", json=account, timeout=10).json()["token"]
 
         def connect():
