@@ -5,9 +5,10 @@ The load is one public room and its members, each a Socket.IO client that
 reaches nginx from its own loopback address (127.0.N.1, so ip_hash spreads
 them over the instances) and, when its socket drops, reconnects through nginx
 from the same address, joins again and `sync`s from a little before the newest
-message it has (Member.sync_start, as the page does) — what a browser tab does. A few members also send, at a steady modest rate, each
-message with a fresh client_id; a failed send is retried with the same
-client_id until it is acknowledged, so a retry can never store a duplicate.
+message it has (Member.sync_start, as the page does) — what a browser tab does.
+A few members also send, at a steady modest rate, each message with a fresh
+client_id; a failed send is retried with the same client_id until it is
+acknowledged, so a retry can never store a duplicate.
 
 Everything is bounded: senders give up on one message after GIVE_UP seconds,
 a member stops trying to reconnect after RECONNECT_DEADLINE, every call has a

@@ -217,7 +217,7 @@ def test_redis_restart_under_load_keeps_sends_acked_and_delivery_resumes(
 
     assert probe(0), "delivery across instances before the outage"
     time.sleep(WARMUP)
-    last_before = {m.name: m.sync_start() for m in chat.members}
+    sync_from = {m.name: m.sync_start() for m in chat.members}
     stopped_at = time.monotonic()
     cluster.redis.stop(remove=False)
     down_at = time.monotonic()
@@ -255,7 +255,7 @@ def test_redis_restart_under_load_keeps_sends_acked_and_delivery_resumes(
 
     # What was missed while the queue was down comes back through sync.
     for member in chat.members:
-        member.sync(after=last_before[member.name])
+        member.sync(after=sync_from[member.name])
     time.sleep(AFTER)
     chat.stop_senders()
     chat.wait_delivered()
