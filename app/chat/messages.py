@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app import metrics
 from app.chat import mentions, notify
-from app.chat.rooms import member_room, membership
+from app.chat.rooms import member_room, membership, room_for_send
 from app.chat.store import commit_keeping_loaded
 from app.errors import ApiError
 from app.extensions import db
@@ -134,12 +134,12 @@ def _insert(message):
 def send_message(user, name, body, client_id=None):
     """Store a message, then announce it. Returns (message, created).
 
-    One transaction: BEGIN, the room and membership read with the room's row lock
-    taken, the client_id looked up under that lock (only if given), the INSERT,
-    the COMMIT (docs/performance.md)."""
-    room, _ = member_room(user, name, lock=True)
-    existing = _existing_send(user, room, client_id)
-    if existing is not None:
+    One transaction: BEGIN, the room, the membership and an earlier send with the
+    same client_id read in one statement that takes the room's row lock, the
+    INSERT, the COMMIT (docs/performance.md, change 12)."""
+    room, _, earlier = room_for_send(user, name, client_id)
+    if earlier is not None:
+        existing = _existing_send(user, room, client_id)
         commit_keeping_loaded()  # ends the transaction (and the lock), keeps `existing`
         return existing, False
     try:
@@ -154,7 +154,9 @@ def send_message(user, name, body, client_id=None):
     try:
         _insert(message)
         commit_keeping_loaded()
-    except IntegrityError:  # only if the lock were bypassed; kept as a safety net
+    except IntegrityError:
+        # The same client_id, sent at once through another instance, committed
+        # while this send waited for the lock (room_for_send did not see it).
         db.session.rollback()
         existing = _existing_send(user, room, client_id)
         if existing is None:

@@ -86,6 +86,20 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture
+def statements(app):
+    """The SQL statements run while the test runs (after its fixtures)."""
+    seen = []
+
+    def record(conn, cursor, statement, *args):
+        seen.append(" ".join(statement.split()))
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", record)
+    yield seen
+    with app.app_context():
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
 @dataclass
 class LoggedIn:
     """A registered user: what register returned, and the headers to act as them."""
