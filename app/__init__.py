@@ -88,6 +88,8 @@ def create_app(config=None):
 
     limiter.init_app(app)
     presence.init_app(app)
+    from app import user_cache
+    user_cache.init_app(app)
     # What the domain announces (app/chat/notify.py) goes out as Socket.IO events.
     from app.chat import notify
     from app.realtime.broadcast import SocketIOListener

@@ -18,9 +18,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.errors import ApiError
-from app.extensions import db
-from app.models import User
 from app.revocations import revocations
+from app.user_cache import users
 
 # Compared against when the username does not exist, so a login takes as long
 # for an unknown user as for a wrong password.
@@ -78,18 +77,15 @@ def read_token(token):
                   issued.timestamp() + ttl)
 
 
-def session_problem(user, claims, shared=True):
+def session_problem(user, claims, logged_out):
     """Why a token's session has ended ("expired", "revoked", "logged_out"), or None.
 
-    shared=False looks only at the logouts this process already knows of (no
-    Redis round trip): for each Socket.IO event, while the periodic check of
-    the open sockets (app/realtime/sessions.py) asks Redis for them all."""
+    logged_out: whether the token's id is known to be revoked (app/revocations.py)."""
     if user is None or user.token_generation != claims.generation:
         return "revoked"
     if claims.expires_at <= time.time():
         return "expired"
-    if claims.token_id and (revocations.is_revoked(claims.token_id) if shared
-                            else revocations.known_revoked(claims.token_id)):
+    if logged_out:
         return "logged_out"
     return None
 
@@ -104,10 +100,12 @@ SESSION_ENDED_MESSAGES = {
 def authenticate(token):
     """(user, claims) for a token that still works, or ApiError(unauthorized)."""
     claims = read_token(token)
-    user = db.session.get(User, claims.user_id)
+    logged_out, announced = revocations.session_state(claims.token_id, claims.user_id)
+    newest = None if announced is None else max(announced, claims.generation)
+    user = users().user(claims.user_id, newest)
     if user is None:
         raise ApiError("unauthorized", "The token's user no longer exists.")
-    problem = session_problem(user, claims)
+    problem = session_problem(user, claims, logged_out)
     if problem:
         raise ApiError("unauthorized", SESSION_ENDED_MESSAGES[problem])
     return user, claims
@@ -125,8 +123,12 @@ def end_session(claims):
 
 
 def end_all_sessions(user):
-    """Every token issued to the user so far stops working (the caller commits)."""
+    """Every token issued to the user so far stops working, on every instance (the
+    caller commits)."""
     user.token_generation = (user.token_generation or 0) + 1
+    revocations.announce_generation(user.id, user.token_generation,
+                                    current_app.config["USER_CACHE_SECONDS"] + 60)
+    users().forget(user.id)
 
 
 def bearer_token():

@@ -128,6 +128,9 @@ class Config:
     # How often each instance looks for sockets whose token expired or was
     # revoked, and closes them (app/realtime/sessions.py).
     SESSION_CHECK_SECONDS: int = _setting(5, "SESSION_CHECK_SECONDS", int)
+    # How long a process may use the user row it read for a token (app/user_cache.py);
+    # a password change is seen at once all the same. 0: read it on every request.
+    USER_CACHE_SECONDS: int = _setting(30, "USER_CACHE_SECONDS", int)
     # How often an instance looks whether the database's schema is newer than its
     # code (it then refuses API work with 503; app/health.py).
     SCHEMA_CHECK_SECONDS: int = _setting(5, "SCHEMA_CHECK_SECONDS", int)

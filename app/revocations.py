@@ -8,7 +8,9 @@ the ids it has seen revoked, so it asks Redis at most once about each of them.
 If Redis cannot be reached, the check fails open (the token is taken as not
 revoked) and says so in the log: a Redis outage must not log everyone out.
 The password change does not depend on this: it ends tokens through the
-database (users.token_generation, app/auth.py).
+database (users.token_generation, app/auth.py). It also announces the new
+generation here, read with the logout check in the same round trip, so that an
+instance holding an older copy of the user (app/user_cache.py) reads it again.
 """
 import logging
 import threading
@@ -30,6 +32,7 @@ class Revocations:
         self._known = {}       # token id -> expiry (epoch seconds), revoked for sure
         self._lock = threading.Lock()
         self._clients = {}     # Redis URL -> client
+        self._generations = {}  # user id -> generation this process announced
 
     def _redis(self):
         url = current_app.config.get("REDIS_URL")
@@ -62,25 +65,51 @@ class Revocations:
                 raise ApiError("unavailable", "Logging out is unavailable right now; "
                                "try again shortly.", headers={"Retry-After": "2"}) from None
 
-    def known_revoked(self, jti):
-        """Revoked, as far as this process already knows (no Redis round trip)."""
-        return jti in self._known
+    def announce_generation(self, user_id, generation, keep_seconds):
+        """Tells every instance that the user's tokens are now of `generation`, for
+        `keep_seconds`. If Redis cannot record it, the change goes on (logged): while
+        Redis cannot be asked, every instance reads the user from the database;
+        once it is back, a copy read before the change is used until it expires
+        (USER_CACHE_SECONDS), so an older token may work until then."""
+        self._generations[user_id] = max(generation, self._generations.get(user_id, 0))
+        client = self._redis()
+        if client is not None:
+            try:
+                client.set(f"{PREFIX}gen:{user_id}", str(generation), ex=max(1, keep_seconds))
+            except REDIS_ERRORS as exc:
+                log.warning("could not announce a password change (%s); other instances "
+                            "see it within USER_CACHE_SECONDS", exc.__class__.__name__)
 
-    def is_revoked(self, jti):
+    def session_state(self, jti, user_id):
+        """(logged_out, generation) for a token and its user, in one Redis round trip.
+
+        generation is the newest token generation announced for the user (0 if
+        none is on record), or None when it is not known for sure: Redis could
+        not be asked, or the token is one this process knows is logged out."""
         if jti in self._known:
-            return True
+            return True, None
         client = self._redis()
         if client is None:
-            return False
+            return False, self._generations.get(user_id, 0)
+        keys = [f"{PREFIX}gen:{user_id}"] + ([PREFIX + jti] if jti else [])
         try:
-            revoked = client.exists(PREFIX + jti)
+            values = client.mget(keys)
         except REDIS_ERRORS as exc:
             log.warning("token revocations unavailable (%s); accepting the token",
                         exc.__class__.__name__)
-            return False
-        if revoked:
+            return False, None
+        logged_out = len(values) > 1 and values[1] is not None
+        if logged_out:
             self._remember(jti, time.time() + current_app.config["TOKEN_TTL_SECONDS"])
-        return bool(revoked)
+        try:
+            generation = int(values[0] or 0)
+        except ValueError:
+            generation = None
+        return logged_out, generation
+
+    def known_revoked(self, jti):
+        """Revoked, as far as this process already knows (no Redis round trip)."""
+        return jti in self._known
 
     def revoked_among(self, jtis):
         """The ids among `jtis` that are revoked (one Redis round trip)."""
@@ -106,6 +135,7 @@ class Revocations:
         """Forget what this process remembers (tests)."""
         with self._lock:
             self._known.clear()
+            self._generations.clear()
 
 
 revocations = Revocations()

@@ -39,6 +39,9 @@ def logout(claims):
 
 def change_password(user, current_password, new_password):
     """Sets a new password and ends every session opened before; returns a fresh token."""
+    # The row as stored, locked: `user` may be a cached copy (app/user_cache.py), and
+    # two changes at once must not both start from the same generation.
+    db.session.refresh(user, with_for_update=True)
     if not auth.password_matches(user, current_password):
         raise ApiError("validation_error", "The request has invalid fields.",
                        fields={"current_password": "Wrong password."})

@@ -16,7 +16,6 @@ from app.errors import ApiError, unexpected_error
 from app.extensions import db, socketio
 from app.health import schema_guard
 from app.jsonlimits import INVALID_PACKET_EVENT, MAX_DEPTH
-from app.models import User
 from app.ratelimit import LIMITED_SOCKET_EVENTS, check_allowed
 from app.realtime import room_channel, sessions, user_channel
 from app.realtime.lifecycle import start_heartbeat
@@ -25,6 +24,7 @@ from app.realtime.queue import tell_if_not_live
 from app.schemas import (ReactEventSchema, ReadEventSchema, RoomRefSchema, SendEventSchema,
                          SyncEventSchema, TypingEventSchema, load_or_raise, message_schema,
                          room_schema)
+from app.user_cache import users
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,9 @@ def _error_ack(exc):
 def _current_user():
     """The socket's user while its token's session lasts; otherwise the socket is
     told `session_ended` and closed, and the event answered `unauthorized`."""
-    user = db.session.get(User, session.get("user_id"))
-    problem = sessions.problem_for_event(user, session["claims"])
+    claims = session["claims"]
+    user = users().user(session.get("user_id"), claims.generation)
+    problem = sessions.problem_for_event(user, claims)
     if problem:
         sessions.end_socket(request.sid, problem)
         raise ApiError("unauthorized", SESSION_ENDED_MESSAGES[problem])
@@ -124,7 +125,7 @@ def on_disconnect(*reason):
     metrics.SOCKETS.dec()
     try:
         if presence.disconnect(request.sid, user_id):
-            user = db.session.get(User, user_id)
+            user = users().user(user_id, 0)  # for its name: any generation will do
             if user is not None:
                 announce(user, False)
     except Exception:

@@ -17,6 +17,7 @@ from app import auth
 from app.extensions import db, socketio
 from app.models import User
 from app.revocations import revocations
+from app.user_cache import users
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,10 @@ def check_open_sockets():
     if not sockets:
         return {}
     logged_out = revocations.revoked_among(c.token_id for _, c in sockets.values())
-    generations = _generations({uid for uid, _ in sockets.values()})
+    user_ids = {uid for uid, _ in sockets.values()}
+    generations = _generations(user_ids)
     db.session.remove()
+    users().sync(user_ids, generations)
     now = time.time()
     ended = {}
     for sid, (uid, claims) in sockets.items():
@@ -92,5 +95,7 @@ def session_check_loop(app):
 
 
 def problem_for_event(user, claims):
-    """The reason a socket's session has ended, checked on each event (no Redis)."""
-    return auth.session_problem(user, claims, shared=False)
+    """The reason a socket's session has ended, checked on each event (no Redis: the
+    logouts and password changes of other instances come in through the periodic
+    check above)."""
+    return auth.session_problem(user, claims, revocations.known_revoked(claims.token_id))

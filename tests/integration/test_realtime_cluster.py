@@ -483,11 +483,19 @@ def test_logout_on_one_instance_closes_that_tokens_sockets_on_every_other(cluste
 def test_password_change_closes_every_older_socket_on_every_instance(cluster, user, connect):
     alice = user()
     sockets = [connect(alice, n) for n in (1, 2, 3, 4)]
+    for n in (1, 2, 3, 4):  # every instance keeps a copy of alice (app/user_cache.py)
+        assert alice.request("GET", "/api/me", base_url=instance_url(cluster, n)) \
+            .status_code == 200
     response = alice.request("PUT", "/api/me/password", base_url=instance_url(cluster, 2),
                              json={"current_password": PASSWORD,
                                    "new_password": "another-password"})
     assert response.status_code == 200, response.text
     fresh = response.json()["token"]
+    for n in (1, 2, 3, 4):  # the older token is refused everywhere at once, the fresh taken
+        assert alice.request("GET", "/api/me", base_url=instance_url(cluster, n)) \
+            .status_code == 401
+        assert requests.get(instance_url(cluster, n) + "/api/me", timeout=10, headers={
+            "Authorization": f"Bearer {fresh}"}).status_code == 200
     for socket in sockets:
         assert socket.wait_for("session_ended", timeout=SESSION_END_BOUND) == {
             "reason": "revoked"}

@@ -15,6 +15,7 @@ from sqlalchemy import event, inspect, text
 from app import create_app, search_index
 from app.extensions import db, limiter, socketio
 from app.realtime.presence import presence
+from app.user_cache import users
 
 from unit_helpers import PASSWORD, RecordingSocketClient, test_config
 
@@ -35,9 +36,11 @@ def _build_app(tmp_path, overrides, migrated):
 
 
 def _empty(app):
-    """Back to a fresh app: model tables empty, no other table, no limits hit, nobody online."""
+    """Back to a fresh app: model tables empty, no other table, no limits hit, nobody
+    online, no user rows cached (SQLite gives the next test's users the same ids)."""
     with app.app_context():
         db.session.remove()
+        users().clear()
         with db.engine.begin() as connection:
             for name in set(inspect(connection).get_table_names()) - set(db.metadata.tables):
                 if search_index.is_index_table(name):  # emptied by its triggers

@@ -161,7 +161,7 @@ def test_every_variable_the_app_reads_is_listed_once_in_env_names():
            "ROOM_CREATE_RATE_LIMIT": "1 per hour",
            "SOCKET_EVENT_RATE_LIMIT": "1 per second", "CONNECT_RATE_LIMIT": "1 per minute",
            "SESSION_CHECK_SECONDS": "1", "SCHEMA_CHECK_SECONDS": "1",
-           "SEED_DEMO": "1"}
+           "USER_CACHE_SECONDS": "0", "SEED_DEMO": "1"}
     assert env_names("app") == set(env)
     base = {"APP_ENV": "testing", "SECRET_KEY": "s", "INSTANCE_ID": "api-8"}
     for name, value in env.items():

@@ -4,6 +4,7 @@ import pytest
 from app import chat, create_app
 from app.extensions import db, socketio
 from app.models import User
+from app.realtime.sessions import check_open_sockets
 from unit_helpers import RecordingSocketClient, assert_error_ack, test_config
 
 
@@ -395,13 +396,20 @@ def test_unexpected_failure_is_an_internal_error_ack(joined, alice, monkeypatch)
     assert "hunter2" not in error["message"]
 
 
-def test_events_after_the_user_is_deleted_are_unauthorized(app, joined, alice):
+def test_a_user_deleted_by_hand_has_their_sockets_closed_by_the_session_check(
+        app, joined, alice, socket_for):
+    """The service never deletes users; one deleted in SQL is known from the cached
+    copy (app/user_cache.py) until the periodic check of the open sockets."""
     sock = joined(alice)
     with app.app_context():
         db.session.delete(db.session.get(User, alice.user["id"]))
         db.session.commit()
-    ack = sock.emit("typing", {"room": "lounge", "typing": True}, callback=True)
-    assert_error_ack(ack, "unauthorized")
+        assert list(check_open_sockets().values()) == ["revoked"]
+    assert sock.events("session_ended") == [{"reason": "revoked"}]
+    assert not sock.is_connected()
+    refused = socket_for(alice)  # the copy is forgotten: the user is read, and missing
+    assert not refused.is_connected()
+    assert_error_ack(refused.connect_errors[0]["data"], "unauthorized")
 
 
 def test_every_app_in_a_process_gets_the_event_handlers(tmp_path):
