@@ -12,7 +12,7 @@ from sqlalchemy.orm import aliased
 
 from app.chat import notify
 from app.chat.accounts import find_user, user_named
-from app.chat.store import add_unique, read_outside_transaction
+from app.chat.store import add_unique
 from app.errors import ApiError
 from app.extensions import db
 from app.models import Membership, Message, Room, User
@@ -140,14 +140,11 @@ def visible_rooms(user):
     ).all()
 
 
-_ROOM_NAMES_OF = select(Room.name).join(Membership, Membership.room_id == Room.id).where(
-    Membership.user_id == bindparam("user_id"))
-
-
 def room_names_of(user_id):
-    """The names of the rooms a user is a member of (as committed now, outside the
-    caller's transaction: for presence, on connect and disconnect)."""
-    return [name for name, in read_outside_transaction(_ROOM_NAMES_OF, {"user_id": user_id})]
+    """The names of the rooms a user is a member of."""
+    return db.session.scalars(
+        select(Room.name).join(Membership, Membership.room_id == Room.id)
+        .where(Membership.user_id == user_id)).all()
 
 
 # --- changing membership --------------------------------------------------------

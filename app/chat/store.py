@@ -19,30 +19,6 @@ def add_unique(obj, taken, conflict_message):
     return obj
 
 
-def read_outside_transaction(statement, params=None):
-    """The rows of one read-only statement, sent alone: on PostgreSQL, on a pooled
-    connection switched to autocommit for it, so no BEGIN goes before it and no
-    ROLLBACK after it, where the request's session would have sent both (one
-    round trip instead of three; docs/performance.md, change 13). For a read
-    that needs to agree with nothing else the caller reads or writes.
-
-    psycopg2's autocommit flag is the client's alone (setting it sends nothing),
-    and a connection with no transaction open is rolled back by the pool without
-    a word to the server. SQLAlchemy's own AUTOCOMMIT isolation level would send
-    a SET to reset the connection when it goes back to the pool."""
-    params = params or {}
-    if db.engine.dialect.driver != "psycopg2":
-        return db.session.execute(statement, params).all()
-    with db.engine.connect() as connection:
-        raw = connection.connection.dbapi_connection
-        raw.autocommit = True
-        try:
-            return connection.execute(statement, params).all()
-        finally:
-            if not raw.closed:  # a connection lost in the statement stays as it is
-                raw.autocommit = False
-
-
 def commit_keeping_loaded():
     """Commit without expiring what the session holds.
 

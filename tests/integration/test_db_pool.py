@@ -1,6 +1,5 @@
 """The pool's checkout check (app/dbpool.py) on a real PostgreSQL: no round trip
 for a live connection, and a connection the server ended is replaced, not used."""
-import os
 import time
 
 import pytest
@@ -79,39 +78,3 @@ def test_server_has_hung_up_sees_a_live_and_an_ended_connection(app, database):
                 time.sleep(0.05)
         finally:
             raw.invalidate()
-
-
-def statements_logged(database, run):
-    """What PostgreSQL was sent while run() ran (its log; connections opened after
-    log_statement_all())."""
-    log = database.server.log_path
-    start = os.path.getsize(log)
-    run()
-    time.sleep(0.2)  # the server writes its log a moment later
-    with open(log, encoding="utf-8", errors="replace") as f:
-        f.seek(start)
-        return [line.split("statement: ", 1)[1].strip() for line in f
-                if "statement: " in line]
-
-
-def log_statement_all(database):
-    database.psql(f"ALTER DATABASE {database.name} SET log_statement = 'all'")
-
-
-def test_a_read_outside_the_transaction_is_its_statement_alone(app, database):
-    from flask_migrate import upgrade
-
-    from app.chat import room_names_of
-    log_statement_all(database)
-    with app.app_context():
-        upgrade()
-        db.engine.dispose()  # connections from here on log their statements
-
-    def in_a_request():
-        with app.app_context():
-            assert room_names_of(1) == []
-            db.session.remove()
-
-    in_a_request()  # the pool's connection is opened (and set up) here
-    sent = statements_logged(database, in_a_request)
-    assert len(sent) == 1 and sent[0].startswith("SELECT rooms.name"), sent
