@@ -1,4 +1,5 @@
 """Prometheus metrics for this process, served at /metrics."""
+import gc
 import time
 
 from flask import Response, g, request
@@ -30,6 +31,11 @@ DEFERRED_FRAMES = Gauge(
     "WebSocket frames that waited for a slow socket since the process started "
     "(app/realtime/direct_socket.py)", registry=registry)
 DEFERRED_FRAMES.set_function(lambda: direct_socket.STATS["deferred"])
+FROZEN_OBJECTS = Gauge(
+    "chat_gc_frozen_objects",
+    "Objects the worker moved out of the garbage collector's way once it had started "
+    "(app/gunicorn_conf.py)", registry=registry)
+FROZEN_OBJECTS.set_function(gc.get_freeze_count)
 SOCKET_EVENTS = Counter(
     "chat_socketio_events_total", "Socket.IO events handled", ["event", "outcome"],
     registry=registry)

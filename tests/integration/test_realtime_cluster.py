@@ -545,6 +545,12 @@ def test_websockets_are_written_directly_under_eventlet_and_by_the_library_under
     wait_until(lambda: direct() == before, message="direct sockets back to before")
 
 
+def test_the_worker_freezes_what_it_loaded_at_start(cluster):
+    """post_worker_init (app/gunicorn_conf.py) moves the loaded app out of the garbage
+    collector's way; without it the count is 0."""
+    assert metric(cluster, 1, "chat_gc_frozen_objects") > 50_000
+
+
 FILLER = "\U0001F600" * 3995  # an emoji: 4 bytes in UTF-8, 12 as a JSON escape pair
 
 
