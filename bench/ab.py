@@ -37,6 +37,7 @@ def headline(results):
         conn = r.get("connections") or {}
         if conn:
             out[f"{name} connects/s"] = conn.get("connect_per_s")
+            out[f"{name} app CPU ms/connect"] = conn.get("app_cpu_ms_per_connect")
             out[f"{name} KiB per idle socket"] = conn.get("kib_per_connection")
         for n, run in ((r.get("scaling") or {}).get("runs") or {}).items():
             out[f"{name} REST posts/s x{n}"] = run.get("posts_per_s")

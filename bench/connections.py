@@ -2,7 +2,10 @@
 over the instances through nginx; after each step the RSS of every instance's
 worker process is read. Memory per connection is the slope of RSS against the
 instance's connections; the connect rate is per step; the ramp stops at the
-cap or at the first step where a connection fails (that count is reported)."""
+cap or at the first step where a connection fails (that count is reported).
+The app's CPU per connect is its CPU over the whole ramp (pauses included,
+when idle sockets cost next to nothing) over the connections opened: less
+noisy than the rate, which is what the machine had left."""
 import asyncio
 import time
 
@@ -30,6 +33,7 @@ async def connections(target, tokens, mapping, cap_per_instance=500, step_per_in
     total_cap = cap_per_instance * n
     k = 0
     meter = load.ComponentMeter(target)
+    ramp_started = time.monotonic()
     try:
         while len(conns) < total_cap:
             batch = min(step_per_instance * n, total_cap - len(conns))
@@ -63,6 +67,7 @@ async def connections(target, tokens, mapping, cap_per_instance=500, step_per_in
         alive = sum(1 for c in conns if c.is_open)
     finally:
         cpu = meter.read()
+        ramp_s = time.monotonic() - ramp_started
         load.close_all(conns)
         await asyncio.sleep(0.5)
     per_conn = {}
@@ -83,6 +88,8 @@ async def connections(target, tokens, mapping, cap_per_instance=500, step_per_in
         "kib_per_connection": round(sum(valid) / len(valid), 2) if valid else None,
         "kib_per_connection_by_instance": per_conn,
         "connect_per_s": round(sum(rates) / len(rates), 1) if rates else None,
+        "app_cpu_ms_per_connect": round(cpu.get("app", 0) * ramp_s / len(conns) * 1e3, 2)
+        if conns and cpu else None,
         "baseline_rss_kib": baseline,
         "points": points,
         "cpu_cores": cpu,

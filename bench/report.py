@@ -85,6 +85,8 @@ def rows(results):
         lambda r: _get(r, "connections", "kib_per_connection"), 1)
     add("connections: connects/s (through nginx)",
         lambda r: _get(r, "connections", "connect_per_s"))
+    add("  app CPU per connect over the ramp (ms)",
+        lambda r: _get(r, "connections", "app_cpu_ms_per_connect"), 2)
     add("connections: first error at (total, cap %s)" % _fmt(
         _get(results, "config", "connections", "cap_per_instance") * n
         if _get(results, "config", "connections", "cap_per_instance") else None),
