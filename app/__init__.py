@@ -61,6 +61,8 @@ def create_app(config=None):
     config.validate()
     app = Flask(__name__)
     app.config.from_mapping(config.as_flask_config())
+    from app.cookie_session import CookieSessionInterface
+    app.session_interface = CookieSessionInterface()
     logging.basicConfig(level=config.LOG_LEVEL,
                         format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
     for quiet in ("alembic.runtime.plugins", "alembic.runtime.migration"):
