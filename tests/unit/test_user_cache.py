@@ -89,3 +89,15 @@ def test_a_password_change_checks_the_stored_password_not_the_kept_copy(app, cli
     assert_error(refused, 422, "validation_error")
     with app.app_context():
         assert db.session.get(User, alice.user["id"]).token_generation == generation
+
+
+def test_a_kept_copy_holds_no_password_hash_and_reads_it_if_asked(app, client, alice,
+                                                                  statements):
+    from app.user_cache import users
+    assert client.get("/api/me", headers=alice.headers).status_code == 200  # kept
+    with app.test_request_context():
+        copy = users().user(alice.user["id"], 0)
+        del statements[:]
+        assert "password_hash" not in copy.__dict__
+        assert copy.password_hash.startswith("pbkdf2:")
+        assert len(user_reads(statements)) == 1, statements
