@@ -345,10 +345,12 @@ def test_lost_send_or_lost_ack_is_retried_and_lands_once(cluster, routes, contex
 
     def on_websocket(ws):
         server = ws.connect_to_server()
-        state = {"dead": False}
+        state = {"dead": False, "upgraded": False}
         sockets.append((ws, state))
 
         def to_server(frame):
+            if frame == "5":  # Engine.IO UPGRADE: from here the page writes here
+                state["upgraded"] = True
             event = _socketio_event(frame)
             if event and event[0] == "send":
                 sends.append((event[1]["client_id"], event[1]["body"]))
@@ -366,16 +368,32 @@ def test_lost_send_or_lost_ack_is_retried_and_lands_once(cluster, routes, contex
         ws.on_message(to_server)
         server.on_message(to_page)
 
+    def on_request(request):
+        # Until its WebSocket is upgraded, a (re)connected page writes over polling.
+        if request.method == "POST" and "transport=polling" in request.url:
+            for packet in (request.post_data or "").split("\x1e"):
+                event = _socketio_event(packet)
+                if event and event[0] == "send":
+                    sends.append((event[1]["client_id"], event[1]["body"]))
+
     context = contexts(token=alice_api.token)
     page = context.new_page()
+    page.on("request", on_request)
     page.route_web_socket(re.compile(r"/socket\.io/"), on_websocket)
     page.goto(f"{routes['nginx']}/#{room}")
     expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
-    # The WebSocket upgrade happens just after connecting; wait for it.
-    deadline = time.monotonic() + 10
-    while not sockets and time.monotonic() < deadline:
-        page.wait_for_timeout(100)
-    assert sockets, "the page never upgraded to a WebSocket"
+
+    def wait_for_upgrade(count):
+        """Until the page's WebSocket after the first `count` is upgraded: connected
+        may come over polling, and the page writes there until then."""
+        deadline = time.monotonic() + 10
+        while not (len(sockets) > count and sockets[-1][1]["upgraded"]) \
+                and time.monotonic() < deadline:
+            page.wait_for_timeout(100)
+        assert len(sockets) > count and sockets[-1][1]["upgraded"], \
+            "the page never upgraded to a WebSocket"
+
+    wait_for_upgrade(0)  # the upgrade comes just after connecting
 
     def cut_and_wait_back():
         ws, _ = sockets[-1]
@@ -383,7 +401,7 @@ def test_lost_send_or_lost_ack_is_retried_and_lands_once(cluster, routes, contex
         ws.close()
         expect(page.locator("#connection")).to_have_attribute("data-state", "back",
                                                                 timeout=20000)
-        assert len(sockets) > count
+        wait_for_upgrade(count)
 
     # A: the frame never reaches the server.
     lose["to_server"] = "message A"
