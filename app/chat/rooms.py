@@ -53,16 +53,19 @@ _ROOM_AND_MEMBERSHIP = select(Room, Membership).outerjoin(
     Membership, and_(Membership.room_id == Room.id,
                      Membership.user_id == bindparam("user_id"))
 ).where(Room.name == bindparam("name"))
-_ROOM_AND_MEMBERSHIP_LOCKED = _ROOM_AND_MEMBERSHIP.with_for_update(of=Room)
 
 
-def _room_and_membership(user, name, lock=False):
-    """The room named `name` and the user's membership of it (None if not a member),
-    in one query; with `lock`, the room's row is locked (FOR UPDATE) until commit."""
+def _room_row(query, name, **values):
+    """The first row of a query for the room named `name`, or None."""
     if "\x00" in name:  # a name from the URL may hold NUL, which PostgreSQL refuses
-        return None, None
-    query = _ROOM_AND_MEMBERSHIP_LOCKED if lock else _ROOM_AND_MEMBERSHIP
-    row = db.session.execute(query, {"user_id": user.id, "name": name}).first()
+        return None
+    return db.session.execute(query, {"name": name, **values}).first()
+
+
+def _room_and_membership(user, name):
+    """The room named `name` and the user's membership of it (None if not a member),
+    in one query."""
+    row = _room_row(_ROOM_AND_MEMBERSHIP, name, user_id=user.id)
     return (row[0], row[1]) if row is not None else (None, None)
 
 
@@ -78,16 +81,14 @@ def visible_room(user, name):
     return _visible(room, member, name)
 
 
-def member_room(user, name, lock=False):
-    """The room and the user's membership; 404 as visible_room, 403 for a non-member.
-
-    With `lock`, the room's row stays locked until the transaction ends: sends to
-    one room serialise on it (DESIGN.md)."""
-    room, member = _room_and_membership(user, name, lock)
-    return _require_member(room, member, name, lock)
+def member_room(user, name):
+    """The room and the user's membership; 404 as visible_room, 403 for a non-member
+    (a send takes the room's lock with the same checks: room_for_send)."""
+    room, member = _room_and_membership(user, name)
+    return _require_member(room, member, name)
 
 
-def _require_member(room, member, name, locked):
+def _require_member(room, member, name, locked=False):
     if member is None:
         visible = room is not None and not room.private
         if locked:
@@ -97,17 +98,15 @@ def _require_member(room, member, name, locked):
     return room, member
 
 
-# A send's first statement: the room (locked), the membership, and the id of the
-# message the same author already sent there with the same client_id, if any
-# (docs/performance.md, change 12).
+# A send's first statement: the room and the membership as above, the id of the
+# message the same author already sent there with the same client_id, if any,
+# and the room's row locked until the transaction ends, so that sends to one
+# room serialise on it (DESIGN.md; docs/performance.md, change 12).
 _EARLIER = aliased(Message)
-_ROOM_FOR_SEND = select(Room, Membership, _EARLIER.id).outerjoin(
-    Membership, and_(Membership.room_id == Room.id,
-                     Membership.user_id == bindparam("user_id"))
-).outerjoin(
+_ROOM_FOR_SEND = _ROOM_AND_MEMBERSHIP.add_columns(_EARLIER.id).outerjoin(
     _EARLIER, and_(_EARLIER.room_id == Room.id, _EARLIER.author_id == bindparam("user_id"),
                    _EARLIER.client_id == bindparam("client_id"))
-).where(Room.name == bindparam("name")).with_for_update(of=Room)
+).with_for_update(of=Room)
 
 
 def room_for_send(user, name, client_id):
@@ -116,12 +115,8 @@ def room_for_send(user, name, client_id):
     statement's snapshot: one committed by a send that held the lock while this one
     waited is not seen, and the INSERT's unique key then finds it
     (app/chat/messages.py)."""
-    if "\x00" in name:
-        room = member = earlier = None
-    else:
-        row = db.session.execute(_ROOM_FOR_SEND, {
-            "user_id": user.id, "name": name, "client_id": client_id}).first()
-        room, member, earlier = row if row is not None else (None, None, None)
+    row = _room_row(_ROOM_FOR_SEND, name, user_id=user.id, client_id=client_id)
+    room, member, earlier = row if row is not None else (None, None, None)
     _require_member(room, member, name, locked=True)
     return room, member, earlier
 
