@@ -111,6 +111,24 @@ def make_app():
 # --- subprocesses ----------------------------------------------------------------
 
 @pytest.fixture
+def statements(app):
+    """The SQL statements `app` (the module's fixture) runs while the test runs,
+    whitespace collapsed."""
+    from sqlalchemy import event
+
+    from app.extensions import db
+    seen = []
+
+    def record(conn, cursor, statement, *args):
+        seen.append(" ".join(statement.split()))
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
 def service_env():
     """service_env(database_url, **more) -> the environment for flask/entrypoint/gunicorn."""
     def make(database_url, **more):

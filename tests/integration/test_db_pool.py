@@ -3,7 +3,7 @@ for a live connection, and a connection the server ended is replaced, not used."
 import time
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from app.dbpool import server_has_hung_up
 from app.extensions import db
@@ -12,19 +12,6 @@ from app.extensions import db
 @pytest.fixture
 def app(make_app, database):
     return make_app(database.url)
-
-
-@pytest.fixture
-def statements(app):
-    seen = []
-
-    def record(conn, cursor, statement, *args):
-        seen.append(statement)
-    with app.app_context():
-        event.listen(db.engine, "before_cursor_execute", record)
-    yield seen
-    with app.app_context():
-        event.remove(db.engine, "before_cursor_execute", record)
 
 
 def backend_pid(app):
