@@ -23,6 +23,7 @@ known for up to USER_CACHE_SECONDS. 0 turns the cache off.
 """
 import time
 
+from flask import current_app
 from sqlalchemy import inspect
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -39,8 +40,8 @@ class UserCache:
     def __init__(self, seconds):
         self.seconds = seconds
         self._rows = {}  # user id -> (column values, monotonic time read)
-        self._columns = [c.key for c in inspect(User).column_attrs if c.key not in NOT_KEPT]
         self._mapper = inspect(User)
+        self._columns = [c.key for c in self._mapper.column_attrs if c.key not in NOT_KEPT]
 
     def user(self, user_id, generation=None):
         """The user (attached to this request's session), or None if there is none.
@@ -99,5 +100,4 @@ def init_app(app):
 
 
 def users():
-    from flask import current_app
     return current_app.extensions["chat_user_cache"]
