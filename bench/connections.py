@@ -33,7 +33,6 @@ async def connections(target, tokens, mapping, cap_per_instance=500, step_per_in
     total_cap = cap_per_instance * n
     k = 0
     meter = load.ComponentMeter(target)
-    ramp_started = time.monotonic()
     try:
         while len(conns) < total_cap:
             batch = min(step_per_instance * n, total_cap - len(conns))
@@ -67,7 +66,7 @@ async def connections(target, tokens, mapping, cap_per_instance=500, step_per_in
         alive = sum(1 for c in conns if c.is_open)
     finally:
         cpu = meter.read()
-        ramp_s = time.monotonic() - ramp_started
+        ramp_s = time.monotonic() - meter.wall  # the meter's start
         load.close_all(conns)
         await asyncio.sleep(0.5)
     per_conn = {}

@@ -9,8 +9,9 @@ gunicorn's eventlet worker on a free loopback port, opens 50 WebSocket
 connections to warm it up, asks the worker for its RSS and CPU time (and, with
 --trace, a tracemalloc snapshot), opens N more one after another, asks again,
 and prints the growth per socket and the worker's CPU per connect (a
-WebSocket handshake and a Socket.IO CONNECT with a token; no Redis). With --trace the RSS includes tracemalloc's own overhead: read the
-traced lines for where the memory is, the run without --trace for how much.
+WebSocket handshake and a Socket.IO CONNECT with a token; no Redis). With
+--trace the RSS includes tracemalloc's own overhead: read the traced lines
+for where the memory is, the run without --trace for how much.
 The stacks greenlet keeps of parked green threads are traced (the C part);
 the Python data stack chunks each green thread gets are not.
 """
