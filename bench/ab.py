@@ -18,6 +18,11 @@ import tempfile
 
 def headline(results):
     out = {}
+    send = results.get("send") or {}
+    if send.get("cpu_ms_per_post") is not None:
+        out["in-process REST post app CPU ms"] = send["cpu_ms_per_post"]
+    if send.get("instructions_per_post"):
+        out["in-process REST post M instructions"] = round(send["instructions_per_post"] / 1e6, 3)
     for name, r in results["targets"].items():
         fan = r.get("fanout") or {}
         best = fan.get("best") or {}

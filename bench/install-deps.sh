@@ -1,7 +1,8 @@
 #!/bin/sh
 # Debian packages the bench uses beyond the test ones (scripts/install-system-deps.sh):
-# wrk for the nginx ceilings, redis-benchmark (redis-tools) for the Redis one, and
-# Node.js with npm for the Node peer. Needs root to install (or does nothing but say so);
+# wrk for the nginx ceilings, redis-benchmark (redis-tools) for the Redis one,
+# Node.js with npm for the Node peer, and valgrind for the send scenario's
+# instruction count. Needs root to install (or does nothing but say so);
 # the bench skips a ceiling whose tool is missing.
 set -eu
 
@@ -11,6 +12,7 @@ have wrk || missing="$missing wrk"
 have redis-benchmark || missing="$missing redis-tools"
 have node || missing="$missing nodejs"
 have npm || missing="$missing npm"
+have valgrind || missing="$missing valgrind"
 
 if [ -z "$missing" ]; then
     echo "bench deps: all present"

@@ -177,8 +177,31 @@ def markdown(results):
         "",
         search.markdown(results.get("search")),
         "",
+        send_markdown(results.get("send")),
+        "",
     ]
     return "\n".join(parts)
+
+
+def send_markdown(send):
+    """The send scenario (bench/send_cpu.py): one REST post inside one process."""
+    if not send:
+        return ""
+    if "error" in send:
+        return f"A REST post in one process: failed ({send['error']})."
+    instructions = send.get("instructions_per_post")
+    return "\n".join([
+        "A REST post inside one process (eventlet's and gunicorn's share left out; "
+        "PostgreSQL and Redis on loopback), bench/send_cpu.py:",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| app CPU per post, median of the rounds (ms) | {_fmt(send.get('cpu_ms_per_post'), 3)} |",
+        f"| the fastest fifth of the batches of 50 (ms) | "
+        f"{_fmt(send.get('fastest_fifth_ms_per_post'), 3)} |",
+        "| instructions per post (valgrind, the same to 1 % run to run) | "
+        + (f"{instructions / 1e6:.3f} M |" if instructions else "– (no valgrind) |"),
+    ])
 
 
 def plots(results, out_dir):

@@ -8,8 +8,9 @@ Targets: eventlet and gevent (the chat, scripts/cluster.py), node (the Node
 Socket.IO peer on the chat's PostgreSQL tables) and node-redis (the same peer
 keeping messages in Redis only; not run unless named), each with the same
 number of instances behind the same nginx config. Scenarios: ceilings, fanout,
-connections, scaling, storm, and search (latency of GET /api/search over many
-stored messages on PostgreSQL; bench/search.py).
+connections, scaling, storm, search (latency of GET /api/search over many
+stored messages on PostgreSQL; bench/search.py) and send (a REST post's CPU
+and instructions inside one process; bench/send_cpu.py).
 """
 import argparse
 import asyncio
@@ -33,6 +34,7 @@ from bench.httpclient import HttpConnection
 from bench.load import probe_sources
 from bench.scaling import scaling
 from bench.search import run_search
+from bench.send_cpu import run_send
 from bench.storm import storm
 from bench.targets import ROOT, log, make_target, run_token
 
@@ -53,6 +55,7 @@ MODES = {
         "storm": {"clients": 200, "send_rate": 20.0},
         "ceilings": {"seconds": 2.0},
         "search": {"messages": 200_000, "repeat": 20},
+        "send": {"n": 1500, "rounds": 3},
     },
     "full": {
         "users": 256,
@@ -67,6 +70,7 @@ MODES = {
         "storm": {"clients": 1000, "send_rate": 20.0},
         "ceilings": {"seconds": 5.0},
         "search": {"messages": 1_000_000, "repeat": 40},
+        "send": {"n": 3000, "rounds": 5},
     },
 }
 
@@ -178,7 +182,7 @@ def main(argv=None):
     parser.add_argument("--full", action="store_true", help="the whole sweep (long)")
     parser.add_argument("--targets", default="eventlet,gevent,node")
     parser.add_argument("--scenarios",
-                        default="ceilings,fanout,connections,scaling,storm,search")
+                        default="ceilings,fanout,connections,scaling,storm,search,send")
     parser.add_argument("--instances", type=int, default=4)
     parser.add_argument("--out", default=None, help="results directory "
                         "(default bench/results/<mode>)")
@@ -235,6 +239,13 @@ def main(argv=None):
         except Exception as exc:
             traceback.print_exc()
             results["search"] = {"error": repr(exc)[:500]}
+    if "send" in scenarios:
+        log("send: a REST post's CPU and instructions in one process")
+        try:
+            results["send"] = run_send(**cfg["send"])
+        except Exception as exc:
+            traceback.print_exc()
+            results["send"] = {"error": repr(exc)[:500]}
     for name in targets:
         try:
             results["targets"][name] = asyncio.run(run_target(name, cfg, scenarios,

@@ -144,3 +144,19 @@ def test_search_results_render_as_a_table_per_query_class():
     assert search.markdown(None) == ""
     assert "failed" in search.markdown({"error": "boom"})
 
+
+
+def test_send_figures_render_and_reach_the_ab_table():
+    from bench.ab import headline
+    from bench.report import send_markdown
+    send = {"cpu_ms_per_post": 2.5, "fastest_fifth_ms_per_post": 2.1,
+            "instructions_per_post": 5_240_000, "posts": 4500}
+    text = send_markdown(send)
+    assert "| app CPU per post, median of the rounds (ms) | 2.500 |" in text
+    assert "| instructions per post (valgrind, the same to 1 % run to run) | 5.240 M |" in text
+    assert "no valgrind" in send_markdown({"cpu_ms_per_post": 2.5})
+    assert send_markdown(None) == ""
+    assert "failed" in send_markdown({"error": "boom"})
+    figures = headline({"targets": {}, "send": send})
+    assert figures == {"in-process REST post app CPU ms": 2.5,
+                       "in-process REST post M instructions": 5.24}
