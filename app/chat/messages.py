@@ -137,7 +137,7 @@ def send_message(user, name, body, client_id=None):
     One transaction: BEGIN, the room, the membership and an earlier send with the
     same client_id read in one statement that takes the room's row lock, the
     INSERT, the COMMIT (docs/performance.md, change 12)."""
-    room, _, earlier = room_for_send(user, name, client_id)
+    room, earlier = room_for_send(user, name, client_id)
     if earlier is not None:
         existing = _existing_send(user, room, client_id)
         commit_keeping_loaded()  # ends the transaction (and the lock), keeps `existing`

@@ -8,7 +8,7 @@ join public rooms themselves; a DM has exactly two people and the name
 """
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import make_transient_to_detached
 
 from app.chat import notify
 from app.chat.accounts import find_user, user_named
@@ -98,27 +98,40 @@ def _require_member(room, member, name, locked=False):
     return room, member
 
 
-# A send's first statement: the room and the membership as above, the id of the
-# message the same author already sent there with the same client_id, if any,
-# and the room's row locked until the transaction ends, so that sends to one
-# room serialise on it (DESIGN.md; docs/performance.md, change 12).
-_EARLIER = aliased(Message)
-_ROOM_FOR_SEND = _ROOM_AND_MEMBERSHIP.add_columns(_EARLIER.id).outerjoin(
-    _EARLIER, and_(_EARLIER.room_id == Room.id, _EARLIER.author_id == bindparam("user_id"),
-                   _EARLIER.client_id == bindparam("client_id"))
-).with_for_update(of=Room)
+# A send's first statement: the room's columns, whether the user is a member, the
+# id of the message the same author already sent there with the same client_id,
+# if any, and the room's row locked until the transaction ends, so that sends to
+# one room serialise on it (DESIGN.md; docs/performance.md, changes 12 and 15).
+# Plain columns, not entities: loading a Room and a Membership through the ORM
+# cost more Python than the statement itself.
+_ROOMS, _MEMBERS = Room.__table__, Membership.__table__
+_EARLIER = Message.__table__.alias("earlier")
+_ROOM_FOR_SEND = select(
+    *_ROOMS.c, _MEMBERS.c.user_id.label("member_id"), _EARLIER.c.id.label("earlier_id")
+).select_from(
+    _ROOMS.outerjoin(_MEMBERS, and_(_MEMBERS.c.room_id == _ROOMS.c.id,
+                                    _MEMBERS.c.user_id == bindparam("user_id")))
+    .outerjoin(_EARLIER, and_(_EARLIER.c.room_id == _ROOMS.c.id,
+                              _EARLIER.c.author_id == bindparam("user_id"),
+                              _EARLIER.c.client_id == bindparam("client_id")))
+).where(_ROOMS.c.name == bindparam("name")).with_for_update(of=_ROOMS)
+_ROOM_COLUMNS = tuple(column.key for column in _ROOMS.c)
 
 
 def room_for_send(user, name, client_id):
-    """(room, membership, id of the earlier send with this client_id or None), the
-    room's row locked; refused as member_room. The earlier send is looked up in the
-    statement's snapshot: one committed by a send that held the lock while this one
-    waited is not seen, and the INSERT's unique key then finds it
+    """(room, id of the earlier send with this client_id or None), the room's row
+    locked; refused as member_room. The room is built from the row, outside the
+    session (nothing of it is read later). The earlier send is looked up in the
+    statement's snapshot: one committed by a send that held the lock while this
+    one waited is not seen, and the INSERT's unique key then finds it
     (app/chat/messages.py)."""
     row = _room_row(_ROOM_FOR_SEND, name, user_id=user.id, client_id=client_id)
-    room, member, earlier = row if row is not None else (None, None, None)
-    _require_member(room, member, name, locked=True)
-    return room, member, earlier
+    room = None
+    if row is not None:
+        room = Room(**{key: getattr(row, key) for key in _ROOM_COLUMNS})
+        make_transient_to_detached(room)
+    _require_member(room, None if row is None else row.member_id, name, locked=True)
+    return room, row.earlier_id
 
 
 def is_member_now(user, room):
