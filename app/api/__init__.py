@@ -41,6 +41,12 @@ class ChatParser(FlaskParser):
 class ChatBlueprint(Blueprint):
     ARGUMENTS_PARSER = ChatParser()
 
+    def arguments(self, schema, **kwargs):
+        """flask-smorest's, with a schema class made an instance once, here: given a
+        class, webargs builds a new instance for every request, deep-copying its
+        fields (docs/performance.md, change 16)."""
+        return super().arguments(schema() if isinstance(schema, type) else schema, **kwargs)
+
 
 def api_blueprint(name, import_name, url_prefix, description):
     return ChatBlueprint(name, import_name, url_prefix=url_prefix, description=description)

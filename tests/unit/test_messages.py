@@ -49,6 +49,19 @@ def test_a_repeated_send_reads_the_first_message_and_writes_nothing(send, lounge
     assert len(statements) <= 4, statements
 
 
+def test_a_send_builds_no_schema(send, lounge, alice, monkeypatch):
+    """The body's schema is built once, not per request (app/api/__init__.py)."""
+    from marshmallow import Schema
+    built, build = [], Schema.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(type(self).__name__)
+        build(self, *args, **kwargs)
+    monkeypatch.setattr(Schema, "__init__", counting)
+    assert send(alice, lounge, "hello", client_id="c-1").status_code == 201
+    assert built == []
+
+
 def test_send_without_client_id_has_a_null_client_id(send, lounge, alice):
     assert send(alice, lounge).get_json()["client_id"] is None
 
