@@ -40,8 +40,17 @@ def password_matches(user, password):
     return check_password_hash(user.password_hash, password)
 
 
+_SERIALIZERS = {}
+
+
 def _serializer():
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="auth-token")
+    """The token serializer for this app's secret, built once per secret: every
+    request reads a token with it (docs/performance.md, change 16)."""
+    secret = current_app.config["SECRET_KEY"]
+    serializer = _SERIALIZERS.get(secret)
+    if serializer is None:
+        serializer = _SERIALIZERS[secret] = URLSafeTimedSerializer(secret, salt="auth-token")
+    return serializer
 
 
 @dataclass(frozen=True)
