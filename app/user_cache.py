@@ -25,10 +25,9 @@ import time
 
 from flask import current_app
 from sqlalchemy import inspect
-from sqlalchemy.orm import make_transient_to_detached
 
 from app.extensions import db
-from app.models import User
+from app.models import User, detached
 
 MAX_ENTRIES = 10_000
 # Not kept: the password hash, which only a password change reads (from the
@@ -74,8 +73,7 @@ class UserCache:
 
     @staticmethod
     def _attach(session, values):
-        user = User(**values)
-        make_transient_to_detached(user)  # as if just loaded: nothing to flush
+        user = detached(User, values)
         session.add(user)
         return user
 

@@ -8,14 +8,13 @@ join public rooms themselves; a DM has exactly two people and the name
 """
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import make_transient_to_detached
 
 from app.chat import notify
 from app.chat.accounts import find_user, user_named
 from app.chat.store import add_unique
 from app.errors import ApiError
 from app.extensions import db
-from app.models import Membership, Message, Room, User
+from app.models import Membership, Message, Room, User, detached
 from app.ratelimit import check_allowed
 
 # \Z, not $: "$" also matches before a final line break ("general\n").
@@ -126,10 +125,7 @@ def room_for_send(user, name, client_id):
     one waited is not seen, and the INSERT's unique key then finds it
     (app/chat/messages.py)."""
     row = _room_row(_ROOM_FOR_SEND, name, user_id=user.id, client_id=client_id)
-    room = None
-    if row is not None:
-        room = Room(**{key: getattr(row, key) for key in _ROOM_COLUMNS})
-        make_transient_to_detached(room)
+    room = None if row is None else detached(Room, dict(zip(_ROOM_COLUMNS, row)))
     _require_member(room, None if row is None else row.member_id, name, locked=True)
     return room, row.earlier_id
 
