@@ -37,6 +37,11 @@ def _readers(room, usernames):
     return [found[name] for name in usernames if name in found]
 
 
+def readers_named(room, body):
+    """The users a new message's body mentions who may read the room, in order."""
+    return _readers(room, named(body))
+
+
 def update(message, room):
     """Sets the message's mentions from its body; returns the users newly mentioned."""
     users = [] if message.deleted else _readers(room, named(message.body))
