@@ -51,10 +51,12 @@ def summarize_collapsed(path, top=25):
     return "\n".join(lines)
 
 
-def pyspy(pid, seconds, out, native=False):
+def pyspy(pid, seconds, out, native=False, gil=False):
+    """gil: sample only the thread holding the GIL (CPU work, not blocking waits)."""
     exe = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
     return subprocess.Popen([exe, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100",
-                             "-f", "raw", "-o", out, *(["--native"] if native else [])],
+                             "-f", "raw", "-o", out, *(["--native"] if native else []),
+                             *(["--gil"] if gil else [])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

@@ -86,7 +86,8 @@ def main(argv=None):
     parser.add_argument("-n", type=int, default=2000, help="posts per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--profile", help="write py-spy collapsed stacks of the rounds here")
+    parser.add_argument("--profile", help="write py-spy collapsed stacks of the rounds here "
+                        "(the thread holding the GIL only: CPU, not waits)")
     parser.add_argument("--instructions", action="store_true",
                         help="count instructions per post under valgrind (-n 200, 1 round by "
                              "default)")
@@ -114,7 +115,7 @@ def main(argv=None):
         spy = None
         if args.profile:
             from bench.profile import pyspy
-            spy = pyspy(os.getpid(), 3600, args.profile)
+            spy = pyspy(os.getpid(), 3600, args.profile, gil=True)
             time.sleep(1)
         if args.handshake:
             print("ready", flush=True)
