@@ -20,6 +20,7 @@ from flask import current_app
 
 from app.errors import ApiError
 from app.realtime.sharded_queue import REDIS_ERRORS, redis_client
+from app.redis_direct import DirectCommands
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class Revocations:
         self._known = {}       # token id -> expiry (epoch seconds), revoked for sure
         self._lock = threading.Lock()
         self._clients = {}     # Redis URL -> client
+        self._direct = {}      # Redis URL -> DirectCommands on that client
         self._generations = {}  # user id -> generation this process announced
 
     def _redis(self):
@@ -42,7 +44,12 @@ class Revocations:
         if client is None:
             client = self._clients[url] = redis_client(
                 url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=15)
+            self._direct[url] = DirectCommands(client)
         return client
+
+    def _commands(self):
+        """DirectCommands for the hot path's MGET, or None without Redis."""
+        return None if self._redis() is None else self._direct[current_app.config["REDIS_URL"]]
 
     def _remember(self, jti, expires_at):
         now = time.time()
@@ -88,12 +95,12 @@ class Revocations:
         not be asked, or the token is one this process knows is logged out."""
         if jti in self._known:
             return True, None
-        client = self._redis()
-        if client is None:
+        commands = self._commands()
+        if commands is None:
             return False, self._generations.get(user_id, 0)
         keys = [f"{PREFIX}gen:{user_id}"] + ([PREFIX + jti] if jti else [])
         try:
-            values = client.mget(keys)
+            values = commands.mget(keys)
         except REDIS_ERRORS as exc:
             log.warning("token revocations unavailable (%s); accepting the token",
                         exc.__class__.__name__)

@@ -42,6 +42,7 @@ from socketio import PubSubManager
 from socketio.manager import Manager
 
 from app.realtime.queue import LiveDelivery
+from app.redis_direct import DirectCommands
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +280,7 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
         self._shards = {}
         self._replies = {}  # enter_room request id -> event
         self.client = None
+        self.commands = None
 
     # --- channels ----------------------------------------------------------
 
@@ -326,7 +328,13 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
         """The client that publishes (and, on a cluster, knows the slots' nodes)."""
         if self.client is None:
             self.client = redis_client(self.url, socket_connect_timeout=2, socket_timeout=5)
+            self.commands = DirectCommands(self.client)
         return self.client
+
+    def _commands(self):
+        """The publisher's DirectCommands (app/redis_direct.py)."""
+        self._publisher()
+        return self.commands
 
     def _start_listeners(self):
         nodes, kwargs = self._connection_kwargs()
@@ -355,7 +363,7 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
             if self.cluster:
                 self._publisher().spublish(channel, payload)
             else:
-                self._publisher().publish(channel, payload)
+                self._commands().publish(channel, payload)
         except Exception as exc:
             self._get_logger().error("message queue: cannot publish on %s (%s)",
                                      channel, exc.__class__.__name__)

@@ -1,0 +1,63 @@
+"""The two Redis commands of the hot paths, sent without redis-py's per-command
+machinery (docs/performance.md, change 17).
+
+Every REST request asks Redis one MGET (the logout and password-change check,
+app/revocations.py) and every message sent is one PUBLISH (the message queue,
+app/realtime/sharded_queue.py). Through `Redis.execute_command` each took the
+pool's checkout (with a look for unread data on the connection: one more
+system call), the retry and argument-deprecation wrappers, the metrics hooks
+and the pool's release: more Python than the command itself.
+
+`DirectCommands` keeps its own idle connections, made by the client's pool
+with the client's settings (time-outs, the health check's PING after 15 idle
+seconds), and runs a command as one send and one read. A connection that fails
+is dropped. A command that failed to reach Redis on a reused connection (Redis
+restarted since it was last used) is sent once more on a new one, as redis-py's
+retry would; every other failure is raised as the client raises it. A Redis
+Cluster client has no single pool: its own methods run.
+"""
+import os
+
+import redis
+
+
+class DirectCommands:
+    def __init__(self, client):
+        self.client = client
+        self._pool = client.connection_pool if isinstance(client, redis.Redis) else None
+        self._idle = []
+        self._pid = os.getpid()
+
+    def mget(self, keys):
+        if self._pool is None:
+            return self.client.mget(keys)
+        return self._execute("MGET", *keys)
+
+    def publish(self, channel, payload):
+        if self._pool is None:
+            return self.client.publish(channel, payload)
+        return self._execute("PUBLISH", channel, payload)
+
+    def _execute(self, *args):
+        if self._pid != os.getpid():  # a forked child: the parent's connections are not its own
+            self._idle, self._pid = [], os.getpid()
+        reused = bool(self._idle)
+        connection = self._idle.pop() if reused else self._pool.make_connection()
+        try:
+            reply = self._run(connection, args)
+        except redis.ConnectionError:
+            if not reused:
+                raise
+            connection = self._pool.make_connection()
+            reply = self._run(connection, args)
+        self._idle.append(connection)
+        return reply
+
+    @staticmethod
+    def _run(connection, args):
+        try:
+            connection.send_command(*args)
+            return connection.read_response()
+        except BaseException:
+            connection.disconnect()
+            raise

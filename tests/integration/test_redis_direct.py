@@ -1,0 +1,90 @@
+"""DirectCommands (app/redis_direct.py) on a real Redis: one connection reused for
+commands one after another, a restart of Redis between two commands not seen by
+the caller, a Redis that is down raised as redis-py raises it, and a forked child
+that opens its own connection."""
+import os
+
+import pytest
+import redis
+
+from localservices import Redis
+
+from app.redis_direct import DirectCommands
+
+
+@pytest.fixture
+def server():
+    server = Redis().start()
+    yield server
+    server.stop()
+
+
+def connections(url):
+    with redis.Redis.from_url(url) as probe:
+        return len(probe.client_list()) - 1  # the probe's own
+
+
+def test_commands_reuse_one_connection(server):
+    client = redis.Redis.from_url(server.url())
+    client.set("k1", "v1")
+    client.close()
+    direct = DirectCommands(redis.Redis.from_url(server.url()))
+    for _ in range(5):
+        assert direct.mget(["k1", "missing"]) == [b"v1", None]
+        assert direct.publish("nobody-listens", b"x") == 0
+    assert connections(server.url()) == 1
+
+
+def test_a_restart_between_commands_is_not_seen(server):
+    direct = DirectCommands(redis.Redis.from_url(server.url(), socket_timeout=2,
+                                                 socket_connect_timeout=2))
+    assert direct.mget(["k"]) == [None]
+    port = server.port
+    server.stop(remove=False)
+    restarted = Redis(base_dir=server.dir, port=port).start()
+    try:
+        # The idle connection is dead; the command goes out again on a new one.
+        assert direct.mget(["k"]) == [None]
+        assert direct.publish("c", b"x") == 0
+    finally:
+        restarted.stop()
+
+
+def test_a_redis_that_is_down_raises_connection_error(server):
+    direct = DirectCommands(redis.Redis.from_url(server.url(), socket_connect_timeout=1))
+    assert direct.mget(["k"]) == [None]
+    server.stop(remove=False)
+    with pytest.raises(redis.ConnectionError):
+        direct.mget(["k"])
+    with pytest.raises(redis.ConnectionError):  # and again, from no idle connection
+        direct.mget(["k"])
+
+
+def test_a_forked_child_opens_its_own_connection(server):
+    direct = DirectCommands(redis.Redis.from_url(server.url()))
+    direct.mget(["k"])
+    parents = list(direct._idle)
+    child = os.fork()
+    if child == 0:
+        code = 1
+        try:
+            direct.mget(["k"])
+            code = 0 if not any(c in parents for c in direct._idle) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert direct.mget(["k"]) == [None]  # the parent's connection still works
+
+
+def test_a_cluster_client_runs_its_own_methods():
+    class Cluster:  # what DirectCommands hands a client that is not redis.Redis
+        def mget(self, keys):
+            return ["mget", keys]
+
+        def publish(self, channel, payload):
+            return ["publish", channel, payload]
+
+    direct = DirectCommands(Cluster())
+    assert direct.mget(["a"]) == ["mget", ["a"]]
+    assert direct.publish("c", b"p") == ["publish", "c", b"p"]
