@@ -9,7 +9,7 @@ from app.extensions import socketio
 from app.realtime import room_channel, user_channel
 from app.realtime.presence import presence
 from app.realtime.sharded_queue import REDIS_ERRORS
-from app.schemas import author_schema, message_schema, room_schema
+from app.schemas import author_schema, room_schema, shaped_message
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class SocketIOListener(notify.Listener):
     """Tells every socket in the room, on every instance (through the queue)."""
 
     def _emit_message(self, event, message):
-        socketio.emit(event, message_schema.dump(message), to=room_channel(message.room.name))
+        socketio.emit(event, shaped_message(message), to=room_channel(message.room.name))
 
     def message_created(self, message):
         self._emit_message("message", message)
@@ -72,7 +72,7 @@ class SocketIOListener(notify.Listener):
     def mentioned(self, user, message):
         """To every socket of the user, whether or not it has joined the room."""
         socketio.emit("mention", {"room": message.room.name,
-                                  "message": message_schema.dump(message)},
+                                  "message": shaped_message(message)},
                       to=user_channel(user.id))
 
     def reactions_changed(self, message):

@@ -23,7 +23,7 @@ from app.realtime.presence import announce, presence
 from app.realtime.queue import tell_if_not_live
 from app.schemas import (ReactEventSchema, ReadEventSchema, RoomRefSchema, SendEventSchema,
                          SyncEventSchema, TypingEventSchema, load_or_raise, message_schema,
-                         room_schema)
+                         room_schema, shaped_message)
 from app.user_cache import users
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ def on_leave(user, data):
 def on_send(user, data):
     """A client sends a message; it is stored, then broadcast, then acknowledged."""
     message, _ = chat.send_message(user, data["room"], data["body"], data.get("client_id"))
-    return {"message": message_schema.dump(message)}
+    return {"message": shaped_message(message)}
 
 
 @event("typing", TypingEventSchema())

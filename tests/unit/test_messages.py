@@ -62,6 +62,20 @@ def test_a_send_builds_no_schema(send, lounge, alice, monkeypatch):
     assert built == []
 
 
+def test_a_send_shapes_its_message_once(send, lounge, alice, monkeypatch):
+    """The broadcast's shape is the reply's (app/schemas.py, shaped_message)."""
+    from app.schemas import MessageSchema
+    dumped, dump = [], MessageSchema.dump
+
+    def counting(self, obj, *args, **kwargs):
+        dumped.append(obj)
+        return dump(self, obj, *args, **kwargs)
+    monkeypatch.setattr(MessageSchema, "dump", counting)
+    reply = send(alice, lounge, "hello", client_id="c-1")
+    assert reply.status_code == 201 and reply.get_json()["body"] == "hello"
+    assert len(dumped) == 1
+
+
 def test_send_without_client_id_has_a_null_client_id(send, lounge, alice):
     assert send(alice, lounge).get_json()["client_id"] is None
 
