@@ -2,8 +2,9 @@
 machinery (docs/performance.md, change 17).
 
 Every REST request asks Redis one MGET (the logout and password-change check,
-app/revocations.py) and every message sent is one PUBLISH (the message queue,
-app/realtime/sharded_queue.py). Through `Redis.execute_command` each took the
+app/revocations.py), every message sent is one PUBLISH (the message queue,
+app/realtime/sharded_queue.py), and every Socket.IO connect and disconnect
+runs one presence script (EVALSHA, app/realtime/presence.py; change 19). Through `Redis.execute_command` each took the
 pool's checkout (with a look for unread data on the connection: one more
 system call), the retry and argument-deprecation wrappers, the metrics hooks
 and the pool's release: more Python than the command itself.
@@ -37,6 +38,17 @@ class DirectCommands:
         if self._pool is None:
             return self.client.publish(channel, payload)
         return self._execute("PUBLISH", channel, payload)
+
+    def run_script(self, script, keys, args):
+        """What `script(keys=keys, args=args)` does for a redis-py Script (from
+        register_script): one EVALSHA, and if Redis does not know the script (it
+        restarted since), the Script's own call, which loads it and runs it."""
+        if self._pool is None:
+            return script(keys=keys, args=args)
+        try:
+            return self._execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            return script(keys=keys, args=args)
 
     def _execute(self, *args):
         if self._pid != os.getpid():  # a forked child: the parent's connections are not its own

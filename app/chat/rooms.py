@@ -144,11 +144,15 @@ def visible_rooms(user):
     ).all()
 
 
+# Built once, of plain columns: every Socket.IO connect and disconnect runs it
+# (presence; docs/performance.md, change 19).
+_ROOM_NAMES_OF = select(_ROOMS.c.name).join(_MEMBERS, _MEMBERS.c.room_id == _ROOMS.c.id).where(
+    _MEMBERS.c.user_id == bindparam("user_id"))
+
+
 def room_names_of(user_id):
     """The names of the rooms a user is a member of."""
-    return db.session.scalars(
-        select(Room.name).join(Membership, Membership.room_id == Room.id)
-        .where(Membership.user_id == user_id)).all()
+    return db.session.scalars(_ROOM_NAMES_OF, {"user_id": user_id}).all()
 
 
 # --- changing membership --------------------------------------------------------

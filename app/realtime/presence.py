@@ -25,6 +25,7 @@ from app.extensions import db, socketio
 from app.models import User
 from app.realtime import room_channel
 from app.realtime.sharded_queue import redis_client
+from app.redis_direct import DirectCommands
 from app.schemas import author_schema
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ class RedisPresence:
         # loads the script again after a Redis restart).
         self._connect = self.redis.register_script(CONNECT_SCRIPT)
         self._disconnect = self.redis.register_script(DISCONNECT_SCRIPT)
+        self.commands = DirectCommands(self.redis)  # app/redis_direct.py
 
     def _key(self, *parts):
         return ":".join((self.PREFIX, *map(str, parts)))
@@ -155,13 +157,15 @@ class RedisPresence:
 
     def connect(self, sid, user_id):
         self.local[sid] = user_id
-        return bool(self._connect(keys=[self._key("user", user_id)],
-                                  args=[self.PREFIX, self.instance, sid, user_id, self.ttl]))
+        return bool(self.commands.run_script(
+            self._connect, [self._key("user", user_id)],
+            [self.PREFIX, self.instance, sid, user_id, self.ttl]))
 
     def disconnect(self, sid, user_id):
         self.local.pop(sid, None)
-        return bool(self._disconnect(keys=[self._key("user", user_id)],
-                                     args=[self.PREFIX, self.instance, sid, user_id]))
+        return bool(self.commands.run_script(
+            self._disconnect, [self._key("user", user_id)],
+            [self.PREFIX, self.instance, sid, user_id]))
 
     def online_user_ids(self, user_ids):
         user_ids = list(user_ids)

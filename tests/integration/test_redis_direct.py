@@ -88,3 +88,13 @@ def test_a_cluster_client_runs_its_own_methods():
     direct = DirectCommands(Cluster())
     assert direct.mget(["a"]) == ["mget", ["a"]]
     assert direct.publish("c", b"p") == ["publish", "c", b"p"]
+
+
+def test_a_script_runs_as_one_evalsha_and_is_loaded_again_after_a_flush(server):
+    client = redis.Redis.from_url(server.url(), decode_responses=True)
+    script = client.register_script("return redis.call('INCR', KEYS[1]) + tonumber(ARGV[1])")
+    direct = DirectCommands(client)
+    assert direct.run_script(script, ["n"], [10]) == 11  # unknown to Redis: loaded, then run
+    assert direct.run_script(script, ["n"], [10]) == 12
+    client.script_flush()  # as after a restart without persistence
+    assert direct.run_script(script, ["n"], [10]) == 13
