@@ -39,6 +39,12 @@ def headline(results):
         if sbest.get("rate_msgs"):
             out[f"{name} small-room app CPU ms/message"] = round(
                 (sbest.get("cpu_cores") or {}).get("app", 0) / sbest["rate_msgs"] * 1e3, 2)
+        sends = ((r.get("sends") or {}).get("steps") or [{}])[0]
+        if sends.get("rate_msgs"):
+            idle = ((r["sends"].get("idle_cpu_cores") or {}).get("app") or 0.0)
+            out[f"{name} Socket.IO app CPU ms/send (8 deliveries, less idle)"] = round(
+                max(0.0, (sends.get("cpu_cores") or {}).get("app", 0) - idle)
+                / sends["rate_msgs"] * 1e3, 2)
         conn = r.get("connections") or {}
         if conn:
             out[f"{name} connects/s"] = conn.get("connect_per_s")

@@ -121,14 +121,22 @@ def passed(step, p99_limit_ms):
 
 async def fanout(target, tokens, mapping, clients=200, start_deliveries=2000, factor=2.0,
                  max_steps=5, seconds=3.0, senders=8, p99_limit_ms=250.0, drain_timeout=8.0,
-                 tag="f"):
-    """Sweeps the send rate for one room of `clients` sockets; returns the result dict."""
+                 tag="f", idle_seconds=0.0, instances=None):
+    """Sweeps the send rate for one room of `clients` sockets; returns the result dict.
+
+    idle_seconds: first measure the CPU with everyone connected and nothing sent
+    (`idle_cpu_cores`), what the instances spend whether or not anyone sends.
+    instances: connect through an nginx in front of only the first n instances."""
+    host, port = target.host, target.port
+    if instances is not None and instances != target.count:
+        host, port = target.subset_nginx(instances)
+        mapping = await load.probe_sources(host, port)
     room = f"fan-{tag}-{clients}"
     await target.create_room(room, tokens[0])
     placement = load.balanced(mapping, clients)
     specs = [(source, tokens[i % len(tokens)], {}) for i, (_, source) in enumerate(placement)]
     t0 = time.monotonic()
-    conns = await load.connect_many(target.host, target.port, specs, limit=64)
+    conns = await load.connect_many(host, port, specs, limit=64)
     failed = [c for c in conns if isinstance(c, Exception)]
     if failed:
         load.close_all(conns)
@@ -157,6 +165,11 @@ async def fanout(target, tokens, mapping, clients=200, start_deliveries=2000, fa
         elif time.monotonic() - quiet_since >= 0.5:
             break
     settle_s = time.monotonic() - t0 - setup_s
+    idle_cpu = None
+    if idle_seconds:
+        meter = load.ComponentMeter(target)
+        await asyncio.sleep(idle_seconds)
+        idle_cpu = meter.read()
     senders_list = conns[:max(1, min(senders, clients))]
     per_instance = {}
     for instance, _ in placement:
@@ -213,8 +226,9 @@ async def fanout(target, tokens, mapping, clients=200, start_deliveries=2000, fa
     # offered rate is the rate sustained.
     best = max((s for s in steps if s["passed"]), key=lambda s: s["offered_deliveries_per_s"],
                default=None)
-    return {"clients": clients, "instances": target.count, "per_instance": per_instance,
+    return {"clients": clients, "instances": len(per_instance), "per_instance": per_instance,
             "senders": len(senders_list), "p99_limit_ms": p99_limit_ms,
             "setup_s": round(setup_s, 2), "settle_s": round(settle_s, 2), "steps": steps,
+            "idle_cpu_cores": idle_cpu,
             "best": best,
             "max_deliveries_per_s": best["offered_deliveries_per_s"] if best else 0}

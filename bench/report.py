@@ -14,7 +14,10 @@ def is_peer(name):
 
 def _get(d, *path):
     for p in path:
-        if not isinstance(d, dict) or p not in d:
+        if isinstance(d, list) and isinstance(p, int):
+            if not -len(d) <= p < len(d):
+                return None
+        elif not isinstance(d, dict) or p not in d:
             return None
         d = d[p]
     return d
@@ -40,6 +43,27 @@ def _ratio(a, b):
     if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or not b:
         return "–"
     return f"{a / b:.2f}×"
+
+
+def _per_send(r):
+    """The app's CPU per Socket.IO send (ms) at the sends step's fixed rate, less
+    what the instances spent idle before it (none recorded: nothing taken off)."""
+    app = _get(r, "sends", "steps", 0, "cpu_cores", "app")
+    if not isinstance(app, (int, float)):
+        return None
+    idle = _get(r, "sends", "idle_cpu_cores", "app") or 0.0
+    return _per(max(0.0, app - idle), _get(r, "sends", "steps", 0, "rate_msgs"), 1e3)
+
+
+def _send_estimate(r, deliveries):
+    """CPU per Socket.IO send less its deliveries, each at the big room's CPU per
+    delivery (an estimate: a small room's deliveries cost a little more each)."""
+    per_send = _per_send(r)
+    per_delivery = _per(_get(r, "fanout", "best", "cpu_cores", "app"),
+                        _get(r, "fanout", "best", "offered_deliveries_per_s"), 1e3)
+    if per_send is None or per_delivery is None:
+        return None
+    return per_send - deliveries * per_delivery
 
 
 def rows(results):
@@ -81,6 +105,21 @@ def rows(results):
         add(f"  app CPU per message sent, with its {k2} deliveries (ms)", lambda r: _per(
             _get(r, "fanout_small_room", "best", "cpu_cores", "app"),
             _get(r, "fanout_small_room", "best", "rate_msgs"), 1e3), 2)
+    if any(_get(r, "sends", "steps") for r in t.values()):
+        k3 = results["config"]["sends"]["clients"]
+        n3 = results["config"]["sends"].get("instances") or n
+        add(f"Socket.IO sends into a room of {k3} on {n3}: messages/s",
+            lambda r: _get(r, "sends", "steps", 0, "rate_msgs"), 1)
+        add(f"  app CPU per send, with its {k3} deliveries, less idle (ms)",
+            lambda r: _per_send(r), 2)
+        add("  the instances' app CPU idle (cores)",
+            lambda r: _get(r, "sends", "idle_cpu_cores", "app"), 3)
+        add(f"  the same less {k3} deliveries at the K={k} rate's CPU (ms)",
+            lambda r: _send_estimate(r, k3), 2)
+        add("  send→ack p50 (ms)", lambda r: _get(r, "sends", "steps", 0, "ack_ms", "p50"), 1)
+        add("  lost / duplicated", lambda r: (
+            "%d / %d" % (r["sends"]["steps"][0]["lost"], r["sends"]["steps"][0]["duplicated"])
+            if _get(r, "sends", "steps") else None))
     add("connections: KiB per idle connection (worker RSS)",
         lambda r: _get(r, "connections", "kib_per_connection"), 1)
     add("connections: connects/s (through nginx)",

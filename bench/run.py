@@ -8,6 +8,7 @@ Targets: eventlet and gevent (the chat, scripts/cluster.py), node (the Node
 Socket.IO peer on the chat's PostgreSQL tables) and node-redis (the same peer
 keeping messages in Redis only; not run unless named), each with the same
 number of instances behind the same nginx config. Scenarios: ceilings, fanout,
+sends (Socket.IO sends at a fixed rate into a room of 8: CPU per send),
 connections, scaling, storm, search (latency of GET /api/search over many
 stored messages on PostgreSQL; bench/search.py) and send (a REST post's CPU
 and instructions inside one process; bench/send_cpu.py).
@@ -49,6 +50,14 @@ MODES = {
         "fanout_small_room": {"clients": 100, "start_deliveries": 2500, "factor": 2.0,
                               "max_steps": 4, "seconds": 3.0, "senders": 8,
                               "drain_timeout": 6.0, "p99_limit_ms": 250.0},
+        # Socket.IO sends at one fixed rate into a room of 8 on one instance (as
+        # the REST post's CPU is taken on one), every member a sender: the app's
+        # CPU per send with its 8 deliveries, less what the instances spend idle
+        # (issue 13's goal). 150 messages/s: at 300 the chat's p99 passed 250 ms
+        # here, and a saturated step's CPU per send is lower (docs/performance.md).
+        "sends": {"clients": 8, "start_deliveries": 1200, "factor": 2.0, "max_steps": 1,
+                  "seconds": 4.0, "senders": 8, "drain_timeout": 6.0, "p99_limit_ms": 250.0,
+                  "idle_seconds": 3.0, "instances": 1},
         "connections": {"cap_per_instance": 400, "step_per_instance": 100},
         "scaling": {"seconds": 3.0, "warmup": 1.0, "concurrency": 32, "rooms": 8,
                     "targets": ["eventlet"]},
@@ -64,6 +73,9 @@ MODES = {
         "fanout_small_room": {"clients": 100, "start_deliveries": 1000, "factor": 1.41,
                               "max_steps": 12, "seconds": 8.0, "senders": 16,
                               "drain_timeout": 15.0, "p99_limit_ms": 250.0},
+        "sends": {"clients": 8, "start_deliveries": 1200, "factor": 2.0, "max_steps": 1,
+                  "seconds": 8.0, "senders": 8, "drain_timeout": 15.0, "p99_limit_ms": 250.0,
+                  "idle_seconds": 4.0, "instances": 1},
         "connections": {"cap_per_instance": 2500, "step_per_instance": 250},
         "scaling": {"seconds": 8.0, "warmup": 2.0, "concurrency": 64, "rooms": 8,
                     "targets": ["eventlet", "gevent"]},
@@ -155,6 +167,10 @@ async def run_target(name, cfg, scenarios, instances):
                 await attempt("fanout_small_room", fanout(target, tokens, mapping,
                                                           tag=f"g{tag}",
                                                           **cfg["fanout_small_room"]))
+        if "sends" in scenarios:
+            log(f"{target.name}: Socket.IO sends")
+            await attempt("sends", fanout(target, tokens, mapping, tag=f"h{tag}",
+                                          **cfg["sends"]))
         scale_cfg = dict(cfg["scaling"])
         scale_targets = scale_cfg.pop("targets")
         if "scaling" in scenarios and target.kind == "chat" and name in scale_targets:
@@ -182,7 +198,7 @@ def main(argv=None):
     parser.add_argument("--full", action="store_true", help="the whole sweep (long)")
     parser.add_argument("--targets", default="eventlet,gevent,node")
     parser.add_argument("--scenarios",
-                        default="ceilings,fanout,connections,scaling,storm,search,send")
+                        default="ceilings,fanout,sends,connections,scaling,storm,search,send")
     parser.add_argument("--instances", type=int, default=4)
     parser.add_argument("--out", default=None, help="results directory "
                         "(default bench/results/<mode>)")

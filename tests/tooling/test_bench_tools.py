@@ -160,3 +160,23 @@ def test_send_figures_render_and_reach_the_ab_table():
     figures = headline({"targets": {}, "send": send})
     assert figures == {"in-process REST post app CPU ms": 2.5,
                        "in-process REST post M instructions": 5.24}
+
+
+def test_the_sends_rows_give_cpu_per_send_and_less_its_deliveries():
+    from bench.ab import headline
+    from bench.report import table
+    fan = {"steps": [{"lost": 0, "duplicated": 0}],
+           "best": {"offered_deliveries_per_s": 10000, "cpu_cores": {"app": 0.4}}}  # 40 µs
+    sends = {"idle_cpu_cores": {"app": 0.15},
+             "steps": [{"rate_msgs": 300.0, "cpu_cores": {"app": 0.75}, "lost": 0,
+                        "duplicated": 0, "ack_ms": {"p50": 4.0}}]}
+    results = {"config": {"fanout": {"clients": 200}, "instances": 4, "sends": {"clients": 8},
+                          "connections": {"cap_per_instance": 400}},
+               "targets": {"eventlet": {"fanout": fan, "sends": sends},
+                           "node": {"fanout": fan}}}
+    lines = table(results).splitlines()
+    row = next(line for line in lines if "app CPU per send, with its 8" in line)
+    assert row.startswith("|   app CPU per send, with its 8 deliveries, less idle (ms) | 2.00 |"), row
+    less = next(line for line in lines if "less 8 deliveries" in line)
+    assert "| 1.68 |" in less, less  # 2.00 - 8 × 0.04
+    assert headline(results)["eventlet Socket.IO app CPU ms/send (8 deliveries, less idle)"] == 2.0
