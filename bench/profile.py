@@ -2,6 +2,7 @@
 
     python -m bench.profile rest      # REST posts through nginx, 2 instances
     python -m bench.profile fanout    # one room of 200 clients, senders at a fixed rate
+    python -m bench.profile sends --instances 1   # a room of 8, all sending, 150 messages/s
     python -m bench.profile connect   # connections opening and closing
 
 Prints the functions with the most samples (inclusive and self) of instance 1's
@@ -10,6 +11,7 @@ worker and keeps the collapsed stacks (flamegraph input) in bench/results/raw/.
 import argparse
 import asyncio
 import collections
+import functools
 import os
 import shutil
 import subprocess
@@ -132,7 +134,8 @@ async def main_async(args):
 
         def ready():
             spies.append(pyspy(target.worker_pid(1), args.seconds, out, args.native))
-        load_fn = {"rest": rest_load, "fanout": fanout_load, "connect": connect_load}
+        load_fn = {"rest": rest_load, "fanout": fanout_load, "connect": connect_load,
+                   "sends": functools.partial(fanout_load, clients=8, rate=150.0)}
         summary = await load_fn[args.scenario](target, tokens, args.seconds + 1, ready=ready)
         spy = spies[0]
         spy.wait(60)
@@ -148,7 +151,7 @@ async def main_async(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("scenario", choices=("rest", "fanout", "connect"))
+    parser.add_argument("scenario", choices=("rest", "fanout", "connect", "sends"))
     parser.add_argument("--target", default="eventlet", choices=("eventlet", "gevent"))
     parser.add_argument("--instances", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=8.0)
