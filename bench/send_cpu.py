@@ -83,7 +83,8 @@ def posts(client, clock, headers, room, count, start):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("-n", type=int, default=2000, help="posts per round")
+    parser.add_argument("-n", type=int, default=None,
+                        help="posts per round (2,000; 200 with --instructions)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--profile", help="write py-spy collapsed stacks of the rounds here "
@@ -96,9 +97,12 @@ def main(argv=None):
                         help="print 'ready' before the rounds and 'done' after them, and wait for a "
                              "line on stdin after each (--instructions drives this)")
     args = parser.parse_args(argv)
+    if args.n is None:
+        args.n = 200 if args.instructions else 2000
+    if args.n < 1:
+        parser.error("-n must be at least 1")
     if args.instructions:
-        figure = count_instructions(n=args.n if "-n" in (argv or sys.argv) else 200,
-                                    warmup=min(args.warmup, 100))
+        figure = count_instructions(n=args.n, warmup=min(args.warmup, 100))
         print(json.dumps({"instructions_per_post": figure}) if args.json else
               f"instructions per post, in process: {figure / 1e6:.3f} M")
         return
@@ -124,11 +128,13 @@ def main(argv=None):
         sent = args.warmup
         for _ in range(args.rounds):
             cpu = app_cpu = 0.0
-            for _ in range(args.n // BATCH):
-                batch = posts(client, clock, headers, "bench", BATCH, sent)
-                sent += BATCH
+            done = 0
+            while done < args.n:
+                size = min(BATCH, args.n - done)
+                batch = posts(client, clock, headers, "bench", size, sent)
+                sent, done = sent + size, done + size
                 cpu, app_cpu = cpu + batch[0], app_cpu + batch[1]
-                batches.append(1e3 * batch[1] / BATCH)
+                batches.append(1e3 * batch[1] / size)
             per_post.append(1e3 * cpu / args.n)
             in_app.append(1e3 * app_cpu / args.n)
             print(f"round: {in_app[-1]:.3f} ms CPU per post in the app "
