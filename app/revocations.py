@@ -32,24 +32,24 @@ class Revocations:
     def __init__(self):
         self._known = {}       # token id -> expiry (epoch seconds), revoked for sure
         self._lock = threading.Lock()
-        self._clients = {}     # Redis URL -> client
-        self._direct = {}      # Redis URL -> DirectCommands on that client
+        self._commands_by_url = {}  # Redis URL -> DirectCommands on a client of it
         self._generations = {}  # user id -> generation this process announced
 
-    def _redis(self):
+    def _commands(self):
+        """DirectCommands on this app's Redis (app/redis_direct.py; its `client` for
+        everything else), or None without Redis."""
         url = current_app.config.get("REDIS_URL")
         if not url:
             return None
-        client = self._clients.get(url)
-        if client is None:
-            client = self._clients[url] = redis_client(
-                url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=15)
-            self._direct[url] = DirectCommands(client)
-        return client
+        commands = self._commands_by_url.get(url)
+        if commands is None:
+            commands = self._commands_by_url[url] = DirectCommands(redis_client(
+                url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=15))
+        return commands
 
-    def _commands(self):
-        """DirectCommands for the hot path's MGET, or None without Redis."""
-        return None if self._redis() is None else self._direct[current_app.config["REDIS_URL"]]
+    def _redis(self):
+        commands = self._commands()
+        return None if commands is None else commands.client
 
     def _remember(self, jti, expires_at):
         now = time.time()
