@@ -1,13 +1,14 @@
-"""The two Redis commands of the hot paths, sent without redis-py's per-command
-machinery (docs/performance.md, change 17).
+"""The Redis commands of the hot paths, sent without redis-py's per-command
+machinery (docs/performance.md, changes 17 and 19).
 
 Every REST request asks Redis one MGET (the logout and password-change check,
 app/revocations.py), every message sent is one PUBLISH (the message queue,
 app/realtime/sharded_queue.py), and every Socket.IO connect and disconnect
-runs one presence script (EVALSHA, app/realtime/presence.py; change 19). Through `Redis.execute_command` each took the
-pool's checkout (with a look for unread data on the connection: one more
-system call), the retry and argument-deprecation wrappers, the metrics hooks
-and the pool's release: more Python than the command itself.
+runs one presence script (EVALSHA, app/realtime/presence.py). Through
+`Redis.execute_command` each took the pool's checkout (with a look for unread
+data on the connection: one more system call), the retry and
+argument-deprecation wrappers, the metrics hooks and the pool's release: more
+Python than the command itself.
 
 `DirectCommands` keeps its own idle connections, made by the client's pool
 with the client's settings (time-outs, the health check's PING after 15 idle
