@@ -15,6 +15,8 @@ import subprocess
 import sys
 import tempfile
 
+from bench.report import per_send
+
 
 def headline(results):
     out = {}
@@ -39,12 +41,9 @@ def headline(results):
         if sbest.get("rate_msgs"):
             out[f"{name} small-room app CPU ms/message"] = round(
                 (sbest.get("cpu_cores") or {}).get("app", 0) / sbest["rate_msgs"] * 1e3, 2)
-        sends = ((r.get("sends") or {}).get("steps") or [{}])[0]
-        if sends.get("rate_msgs"):
-            idle = ((r["sends"].get("idle_cpu_cores") or {}).get("app") or 0.0)
-            out[f"{name} Socket.IO app CPU ms/send (8 deliveries, less idle)"] = round(
-                max(0.0, (sends.get("cpu_cores") or {}).get("app", 0) - idle)
-                / sends["rate_msgs"] * 1e3, 2)
+        sends_ms = per_send(r)
+        if sends_ms is not None:
+            out[f"{name} Socket.IO app CPU ms/send (8 deliveries, less idle)"] = round(sends_ms, 2)
         conn = r.get("connections") or {}
         if conn:
             out[f"{name} connects/s"] = conn.get("connect_per_s")

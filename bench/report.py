@@ -45,7 +45,7 @@ def _ratio(a, b):
     return f"{a / b:.2f}×"
 
 
-def _per_send(r):
+def per_send(r):
     """The app's CPU per Socket.IO send (ms) at the sends step's fixed rate, less
     what the instances spent idle before it (none recorded: nothing taken off)."""
     app = _get(r, "sends", "steps", 0, "cpu_cores", "app")
@@ -58,12 +58,12 @@ def _per_send(r):
 def _send_estimate(r, deliveries):
     """CPU per Socket.IO send less its deliveries, each at the big room's CPU per
     delivery (an estimate: a small room's deliveries cost a little more each)."""
-    per_send = _per_send(r)
+    per_send_ms = per_send(r)
     per_delivery = _per(_get(r, "fanout", "best", "cpu_cores", "app"),
                         _get(r, "fanout", "best", "offered_deliveries_per_s"), 1e3)
-    if per_send is None or per_delivery is None:
+    if per_send_ms is None or per_delivery is None:
         return None
-    return per_send - deliveries * per_delivery
+    return per_send_ms - deliveries * per_delivery
 
 
 def rows(results):
@@ -111,7 +111,7 @@ def rows(results):
         add(f"Socket.IO sends into a room of {k3} on {n3}: messages/s",
             lambda r: _get(r, "sends", "steps", 0, "rate_msgs"), 1)
         add(f"  app CPU per send, with its {k3} deliveries, less idle (ms)",
-            lambda r: _per_send(r), 2)
+            per_send, 2)
         add("  the instances' app CPU idle (cores)",
             lambda r: _get(r, "sends", "idle_cpu_cores", "app"), 3)
         add(f"  the same less {k3} deliveries at the K={k} rate's CPU (ms)",
