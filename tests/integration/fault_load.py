@@ -271,6 +271,7 @@ class Sender(threading.Thread):
         self.failures = collections.Counter()   # failure kind -> count
         self.failure_log = []                   # (monotonic time, kind)
         self.latencies = []
+        self.last_instance = None               # the instance that answered the last try
         self._stopping = threading.Event()
 
     def stop(self):
@@ -302,7 +303,8 @@ class Sender(threading.Thread):
             if kind == "ok":
                 self.acked.append({"id": message["id"], "client_id": client_id, "body": body,
                                    "tries": tries, "first_try": first,
-                                   "acked_at": time.monotonic(), "message": message})
+                                   "acked_at": time.monotonic(), "message": message,
+                                   "sender": self.name, "via": self.last_instance})
                 return
             self.failures[kind] += 1
             self.failure_log.append((started, kind))
@@ -324,6 +326,7 @@ class SocketSender(Sender):
 
     def attempt(self, body, client_id):
         client = self.member.client
+        self.last_instance = instance_of(client)
         if not client.sio.connected or client.disconnected.is_set():
             return "not_connected", None
         try:
@@ -360,6 +363,7 @@ class RestSender(Sender):
             return "timeout", None
         except requests.RequestException as exc:
             return type(exc).__name__, None
+        self.last_instance = response.headers.get("X-Instance")
         if response.status_code in (200, 201):
             return "ok", response.json()
         if "Retry-After" in response.headers:
@@ -498,7 +502,12 @@ class ChatLoad:
             t = self.started_at
             detail[member.name] = {
                 "missing_acked_at": [rounded(acked[i]["acked_at"] - t) for i in ids[:10]],
+                "missing_sent": [{k: acked[i][k] for k in ("sender", "via", "tries")}
+                                 for i in ids[:3]],
                 "sockets": [instance_of(c) for c in member.clients],
+                "socket_now": {"connected": member.connected(),
+                               "transport": member.client.sio.transport(),
+                               "last_live_ids": member.live_ids_per_socket()[-1][-3:]},
                 "reconnects": [{k: (rounded(v - t) if isinstance(v, float) else
                                     dict(v) if isinstance(v, collections.Counter) else v)
                                 for k, v in r.items()} for r in member.reconnects],
