@@ -10,6 +10,7 @@ client talks to the published nginx from inside the Docker network.
 import ipaddress
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -173,9 +174,29 @@ class LoadRun:
         return json.loads(lines[-1][len("AUDIT "):])
 
 
-def assert_nothing_lost(figures):
+def assert_nothing_lost(figures, logs=None):
     """As in the local-cluster fault tests: every acknowledged message stored
-    once and delivered to every member; nothing answered with a server error."""
+    once and delivered to every member; nothing answered with a server error.
+    logs: a callable returning the stack's logs; on a failure, their warnings
+    and errors are printed (pytest shows them with the failure)."""
+    try:
+        _assert_nothing_lost(figures)
+    except AssertionError:
+        if logs is not None:
+            print("warnings and errors in the stack's logs (the last 60):")
+            print("\n".join(problem_lines(logs())[-60:]))
+        raise
+
+
+PROBLEM_WORDS = re.compile(r"\b(warn|warning|error|alert|crit|emerg|traceback|exception)\b",
+                           re.IGNORECASE)
+
+
+def problem_lines(text):
+    return [line for line in text.splitlines() if PROBLEM_WORDS.search(line)]
+
+
+def _assert_nothing_lost(figures):
     assert figures["acked"] > 0, figures
     assert figures["gave_up"] == 0, figures
     assert figures["acked_not_stored"] == [], figures

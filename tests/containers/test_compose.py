@@ -179,7 +179,7 @@ def test_replica_killed_under_load_loses_nothing_acknowledged(stack, client):
     print(f"\nreplica killed under load: {json.dumps(figures)[:600]}")
     assert figures["reconnects"] >= load.distribution[victim], figures
     assert victim not in figures["distribution_after"], figures["distribution_after"]
-    assert_nothing_lost(figures)
+    assert_nothing_lost(figures, logs=stack.logs)
     # Without it: one replica fewer for what follows.
     docker("rm", "--force", row["ID"])
 
@@ -200,7 +200,7 @@ def test_rolling_update_of_the_api_service_loses_nothing_acknowledged(stack, cli
     print(f"\nrolling update under load: {json.dumps(figures)[:600]}")
     now = api_hostnames(stack)
     assert len(now) == len(old) and not (now & old), (old, now)
-    assert_nothing_lost(figures)
+    assert_nothing_lost(figures, logs=stack.logs)
     served = {i.rsplit("-", 1)[0][:12] for i in instance_map(client, client.addresses).values()}
     assert not (served & old), served
 
