@@ -89,12 +89,54 @@ def test_simple_websocket_still_has_the_connection_and_socket_the_gevent_fix_use
         _websocket_wsgi.SimpleWebSocketWSGI.__call__)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_install_chooses_the_class_by_async_mode():
+    from eventlet.websocket import RFC6455WebSocket
     original = engineio.socket.Socket
+    original_mask = RFC6455WebSocket.__dict__["_apply_mask"]
     try:
-        direct_socket.install("eventlet")
-        assert engineio.socket.Socket is direct_socket.DirectSocket
         direct_socket.install("gevent")
         assert engineio.socket.Socket is direct_socket.WholeFrameSocket
+        direct_socket.install("eventlet")
+        assert engineio.socket.Socket is direct_socket.DirectSocket
+        assert RFC6455WebSocket._apply_mask is direct_socket.unmask
     finally:
         engineio.socket.Socket = original
+        RFC6455WebSocket._apply_mask = original_mask
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_eventlets_unmasking_is_still_the_static_method_the_hook_replaces():
+    from eventlet.websocket import RFC6455WebSocket
+    method = RFC6455WebSocket.__dict__["_apply_mask"]
+    assert isinstance(method, staticmethod)
+    assert list(inspect.signature(method.__func__).parameters) == [
+        "data", "mask", "length", "offset"]
+    source = inspect.getsource(RFC6455WebSocket._recv_frame)
+    assert "mask = struct.unpack('!BBBB', recv(4))" in source
+    assert "self._apply_mask(d, mask, length=dlen, offset=received)" in source
+
+
+def rfc6455_unmask(data, mask, length, offset):
+    """RFC 6455 5.3, byte by byte: octet i XOR mask octet (offset + i) mod 4."""
+    return bytes(b ^ mask[(offset + i) % 4] for i, b in enumerate(data[:length]))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 127, 150, 65536])
+@pytest.mark.parametrize("offset", [0, 1, 2, 3, 1001])
+def test_unmask_gives_what_eventlets_own_gives(size, offset):
+    import random
+    from eventlet.websocket import RFC6455WebSocket
+    rng = random.Random(size * 7 + offset)
+    data = bytes(rng.randrange(256) for _ in range(size))
+    mask = tuple(rng.randrange(256) for _ in range(4))  # as _recv_frame unpacks it
+    eventlets = RFC6455WebSocket.__dict__["_apply_mask"].__func__
+    for length in {size, size // 2}:
+        expected = rfc6455_unmask(data, mask, length, offset)
+        assert direct_socket.unmask(data, mask, length=length, offset=offset) == expected
+        if eventlets is not direct_socket.unmask:  # install() has not run in this process
+            assert eventlets(data, mask, length=length, offset=offset) == expected
+    assert direct_socket.unmask(data, bytes(mask)) == rfc6455_unmask(data, mask, size, 0)
+    # Unmasking twice gives the data back (masking is the same operation).
+    assert direct_socket.unmask(direct_socket.unmask(data, mask), mask) == data
