@@ -44,7 +44,7 @@ def readers_named(room, body):
 
 def update(message, room):
     """Sets the message's mentions from its body; returns the users newly mentioned."""
-    users = [] if message.deleted else _readers(room, named(message.body))
+    users = [] if message.deleted else readers_named(room, message.body)
     kept = {m.user_id: m for m in message.mentions}
     mentions = []
     for position, user in enumerate(users):
