@@ -162,7 +162,7 @@ def main(argv=None):
 
 def count_instructions(n, warmup):
     """Runs this module under callgrind with instrumentation off until the
-    rounds start, on, and off again when they end; prints instructions per post."""
+    rounds start, on, and off again when they end; returns instructions per post."""
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     out_dir = tempfile.mkdtemp(prefix="send-instructions-")

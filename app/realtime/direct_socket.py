@@ -29,8 +29,8 @@ before. gevent and threading keep the library's writer, with one fix
 
 Under eventlet, every frame a client sends is unmasked (RFC 6455 5.3) by
 `unmask` instead of eventlet's `_apply_mask`, which makes a bytes object per
-byte: 60 µs of a 150-byte `send` frame, 25 ms of CPU (the whole worker's) for
-a 64 KiB one that any client can send.
+byte: 22–37 µs of a 150-byte `send` frame, 11–19 ms of CPU (the whole
+worker's) for a 64 KiB one that any client can send (`python -m bench.unmask`).
 
 A hook into a pinned library's internals (python-engineio 4.x's
 `Socket._websocket_handler`, `schedule_ping`, `send` and `close`, and
