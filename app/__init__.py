@@ -107,7 +107,7 @@ def create_app(config=None):
     from app.jsonlimits import ChatPacket, SocketJSON
     mode = _async_mode(config)
     from app.realtime import direct_socket
-    direct_socket.install(mode)
+    direct_socket.install(mode, max_unsent_bytes=config.SOCKET_MAX_UNSENT_BYTES)
     socketio.init_app(
         app, async_mode=mode, client_manager=queue,
         json=SocketJSON, serializer=ChatPacket,

@@ -134,6 +134,9 @@ class Config:
     # How often an instance looks whether the database's schema is newer than its
     # code (it then refuses API work with 503; app/health.py).
     SCHEMA_CHECK_SECONDS: int = _setting(5, "SCHEMA_CHECK_SECONDS", int)
+    # What one socket may have waiting behind the oldest frame its client has not
+    # taken before the server drops it (app/realtime/direct_socket.py).
+    SOCKET_MAX_UNSENT_BYTES: int = _setting(1 << 20, "SOCKET_MAX_UNSENT_BYTES", int)
     MAX_CONTENT_LENGTH: int = MAX_REQUEST_BYTES
     PROXY_HOPS: int = _setting(0, "PROXY_HOPS", int)
     # The demo users have a published password: with APP_ENV=production,
@@ -180,6 +183,10 @@ class Config:
                 and self.REDIS_URL.startswith("redis+cluster://")):
             raise ConfigError("QUEUE_MODE=classic needs a single Redis server; a Redis "
                               "Cluster (redis+cluster://) needs QUEUE_MODE=sharded")
+        if self.SOCKET_MAX_UNSENT_BYTES < MAX_REQUEST_BYTES:
+            raise ConfigError(f"SOCKET_MAX_UNSENT_BYTES must be at least the largest "
+                              f"request ({MAX_REQUEST_BYTES} bytes), got "
+                              f"{self.SOCKET_MAX_UNSENT_BYTES}")
         if self.APP_ENV == "production" and self.CORS_ORIGINS.strip() == "*":
             raise ConfigError("CORS_ORIGINS='*' is refused in production: list the origins")
         return self

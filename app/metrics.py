@@ -31,6 +31,12 @@ DEFERRED_FRAMES = Gauge(
     "WebSocket frames that waited for a slow socket since the process started "
     "(app/realtime/direct_socket.py)", registry=registry)
 DEFERRED_FRAMES.set_function(lambda: direct_socket.STATS["deferred"])
+DROPPED_BEHIND = Gauge(
+    "chat_socketio_dropped_behind",
+    "Sockets dropped since the process started for having more than "
+    "SOCKET_MAX_UNSENT_BYTES waiting for a client that does not read "
+    "(app/realtime/direct_socket.py)", registry=registry)
+DROPPED_BEHIND.set_function(lambda: direct_socket.STATS["dropped_behind"])
 FROZEN_OBJECTS = Gauge(
     "chat_gc_frozen_objects",
     "Objects the worker moved out of the garbage collector's way once it had started "

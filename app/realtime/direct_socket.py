@@ -21,6 +21,9 @@ bytes leave, once the connection is on WebSocket (eventlet only):
   frames keep their order, and none is written in the middle of another
   (the WebSocket's own send lock is held while anything is unsent).
 - The next ping is a hub timer rather than a sleeping green thread.
+- More than MAX_UNSENT_BYTES waiting behind the oldest unsent frame drops
+  the socket (its client reconnects and syncs); `BoundedQueueSocket` does
+  the same for the library's queue (gevent, threading, polling).
 
 So an idle connection parks only its own reader. The polling transport, and
 the packets queued before the upgrade, go through the library's queue as
@@ -33,7 +36,7 @@ byte: 22–37 µs of a 150-byte `send` frame, 11–19 ms of CPU (the whole
 worker's) for a 64 KiB one that any client can send (`python -m bench.unmask`).
 
 A hook into a pinned library's internals (python-engineio 4.x's
-`Socket._websocket_handler`, `schedule_ping`, `send` and `close`, and
+`Socket._websocket_handler`, `schedule_ping`, `send`, `poll` and `close`, and
 eventlet's `RFC6455WebSocket._pack_message`, `_sendlock` and `_apply_mask`),
 kept to this module. tests/unit/test_direct_socket.py fails if those change shape, and
 the integration suite runs every real-time test through it.
@@ -51,9 +54,23 @@ from engineio import packet as eio_packet
 
 FLUSH_ON_CLOSE = 5  # seconds a closing socket's unsent frames get to go out
 
-# For /metrics: the WebSocket connections written directly now, and the frames
-# that have had to wait for a slow socket since the process started.
-STATS = {"open": 0, "deferred": 0}
+# What one socket may have waiting behind the oldest frame its client has not
+# taken before the server drops it (the client reconnects and syncs): without a
+# cap, a client that stops reading in a busy room is held in memory until its
+# pings time out (40 s). The oldest frame is not counted, so one reply of any
+# size (a page of long messages can pass 4 MB) never drops a client by itself.
+# Set by install() from SOCKET_MAX_UNSENT_BYTES. Under eventlet on WebSocket it
+# counts bytes of frames the kernel has not taken; on the library's queue
+# (gevent, threading, the polling transport) the packets' length, characters
+# for text.
+MAX_UNSENT_BYTES = 1 << 20
+
+# For /metrics: the WebSocket connections written directly now, the frames that
+# have had to wait for a slow socket, and the sockets dropped for falling more
+# than MAX_UNSENT_BYTES behind, since the process started.
+STATS = {"open": 0, "deferred": 0, "dropped_behind": 0}
+
+log = logging.getLogger(__name__)
 
 
 class _SpentQueue:
@@ -70,13 +87,62 @@ class _SpentQueue:
 _SPENT_QUEUE = _SpentQueue()
 
 
-class DirectSocket(engineio.socket.Socket):
+def _packet_length(pkt):
+    data = pkt.data
+    return len(data) if isinstance(data, (str, bytes)) else 64
+
+
+class BoundedQueueSocket(engineio.socket.Socket):
+    """python-engineio's socket with a cap on what waits on its queue for the
+    writer (or for the next poll): past MAX_UNSENT_BYTES behind the oldest
+    packet, the socket is dropped.
+
+    The count is of the packets put since the queue was last drained (poll
+    starts it again), so what the writer takes at once never adds up."""
+
+    _queued = None       # since the last poll: None, nothing put; else the length behind the first
+    _dropped = False     # fell behind: what is sent now is for nobody
+
+    def send(self, pkt):
+        if self._dropped:
+            return
+        if self._queued is None:
+            self._queued = 0
+        else:
+            self._queued += _packet_length(pkt)
+            if self._queued > MAX_UNSENT_BYTES:
+                self._fell_behind(self._queued)
+                return
+        super().send(pkt)
+
+    def poll(self):
+        packets = super().poll()
+        self._queued = None
+        return packets
+
+    def _fell_behind(self, waiting):
+        """Drops a client that does not take what it is sent. The close runs in a
+        green thread of its own: this one is in the middle of someone's emit."""
+        self._dropped = True
+        STATS["dropped_behind"] += 1
+        log.warning("%s: dropped: %d bytes waiting for a client that does not read "
+                    "(SOCKET_MAX_UNSENT_BYTES is %d)", self.sid, waiting, MAX_UNSENT_BYTES)
+        self._abandon_transport()
+        self.server.start_background_task(
+            self.close, wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR)
+
+    def _abandon_transport(self):
+        """Ends a write that is blocked on the client (none on the queue's own path)."""
+
+
+class DirectSocket(BoundedQueueSocket):
     """An Engine.IO socket whose WebSocket frames are written by the sender (see module doc)."""
 
     def __init__(self, server, sid):
         super().__init__(server, sid)
         self._ws = None          # the WebSocket, once packets go to it directly
         self._unsent = []        # frames (bytes) the kernel has not taken yet
+        self._behind = 0         # the length of those after the first
         self._flushing = False   # a green thread holds the send lock to write _unsent
         self._flushed = None     # an event set when that thread ends
         self._ws_closed = False
@@ -86,7 +152,7 @@ class DirectSocket(engineio.socket.Socket):
     def send(self, pkt):
         if self._ws is None:
             return super().send(pkt)
-        if not self.check_ping_timeout():
+        if self._dropped or not self.check_ping_timeout():
             return
         self._write(self._frame(pkt))
         if self.server.logger.isEnabledFor(logging.INFO):
@@ -104,9 +170,7 @@ class DirectSocket(engineio.socket.Socket):
 
     def _write(self, frame):
         if self._flushing or not self._ws._sendlock.acquire(blocking=False):
-            STATS["deferred"] += 1
-            self._unsent.append(frame)
-            self._start_flush(holding_lock=False)
+            self._defer(frame, holding_lock=False)
             return
         try:
             sent = self._ws.socket.fd.send(frame)
@@ -119,9 +183,22 @@ class DirectSocket(engineio.socket.Socket):
         if sent == len(frame):
             self._ws._sendlock.release()
             return
+        self._defer(frame[sent:], holding_lock=True)
+
+    def _defer(self, frame, holding_lock):
+        """Keeps what the kernel did not take for the flushing green thread, or
+        drops the client if more than MAX_UNSENT_BYTES would wait behind the
+        oldest frame."""
         STATS["deferred"] += 1
-        self._unsent.append(frame[sent:])
-        self._start_flush(holding_lock=True)
+        if self._unsent:
+            self._behind += len(frame)
+            if self._behind > MAX_UNSENT_BYTES:
+                if holding_lock:
+                    self._ws._sendlock.release()
+                self._fell_behind(self._behind)
+                return
+        self._unsent.append(frame)
+        self._start_flush(holding_lock)
 
     def _start_flush(self, holding_lock):
         if self._flushing:
@@ -138,6 +215,7 @@ class DirectSocket(engineio.socket.Socket):
             while self._unsent:
                 data = b"".join(self._unsent)
                 self._unsent.clear()
+                self._behind = 0
                 ws.socket.sendall(data)  # blocks this green thread only
         except Exception:  # noqa: BLE001  (a dead peer or a send timeout: drop the connection)
             self._shut_down()
@@ -151,10 +229,15 @@ class DirectSocket(engineio.socket.Socket):
         pending write end at once (the reader then closes the Engine.IO socket).
         For a peer that is gone or does not read, and as the last step of a close."""
         self._unsent.clear()
+        self._behind = 0
         try:
             self._ws.socket.fd.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+    def _abandon_transport(self):
+        if self._ws is not None:
+            self._shut_down()  # a flush blocked in sendall() fails; the reader wakes
 
     # --- pings -----------------------------------------------------------
 
@@ -300,7 +383,7 @@ class DirectSocket(engineio.socket.Socket):
                 return
 
 
-class WholeFrameSocket(engineio.socket.Socket):
+class WholeFrameSocket(BoundedQueueSocket):
     """gevent and threading: python-engineio's own writer, each frame written whole.
 
     Their WebSocket is simple-websocket's (1.1), which writes a frame with one
@@ -310,12 +393,22 @@ class WholeFrameSocket(engineio.socket.Socket):
     a client that stops reading). Here the frame goes out with `sendall()`.
     """
 
+    _connection = None  # simple-websocket's, once on WebSocket
+
     def _websocket_handler(self, ws):
         import simple_websocket.ws
         connection = getattr(ws, "ws", None)
         if isinstance(connection, simple_websocket.ws.Base):
             ws.send = functools.partial(_send_whole_frame, connection)
+            self._connection = connection
         return super()._websocket_handler(ws)
+
+    def _abandon_transport(self):
+        if self._connection is not None:
+            try:  # the writer's sendall() fails, the reader's wait ends
+                self._connection.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 def _send_whole_frame(connection, data):
@@ -366,9 +459,12 @@ def unmask(data, mask, length=None, offset=0):
             ^ int.from_bytes(key[:length], "little")).to_bytes(length, "little")
 
 
-def install(async_mode):
+def install(async_mode, max_unsent_bytes=MAX_UNSENT_BYTES):
     """New Engine.IO connections in this process get DirectSocket (eventlet) or
-    WholeFrameSocket (gevent, threading); eventlet's WebSockets unmask with `unmask`."""
+    WholeFrameSocket (gevent, threading), each dropped past `max_unsent_bytes`
+    waiting; eventlet's WebSockets unmask with `unmask`."""
+    global MAX_UNSENT_BYTES
+    MAX_UNSENT_BYTES = max_unsent_bytes
     engineio.socket.Socket = DirectSocket if async_mode == "eventlet" else WholeFrameSocket
     if async_mode == "eventlet":
         from eventlet.websocket import RFC6455WebSocket

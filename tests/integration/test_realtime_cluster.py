@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("all_instances_up
 # (every PRESENCE_TTL / 3). Not shorter: restarting an instance takes ~5 s here,
 # and the restart test needs that to happen before the dead one's key expires.
 PRESENCE_TTL = 9
+MAX_UNSENT = 8 * 1024 * 1024
 SWEEP_INTERVAL = PRESENCE_TTL / 3
 CLUSTER_ENV = {
     "PRESENCE_TTL_SECONDS": str(PRESENCE_TTL),
@@ -43,6 +44,9 @@ CLUSTER_ENV = {
     "SOCKET_EVENT_RATE_LIMIT": "1000 per second",
     # Sockets whose session ended are looked for every second (default 5).
     "SESSION_CHECK_SECONDS": "1",
+    # 8 MiB behind (default 1): the stalled reader's test holds up to 4.8 MB
+    # back and must get all of it; the next one goes past this.
+    "SOCKET_MAX_UNSENT_BYTES": str(MAX_UNSENT),
 }
 SESSION_END_BOUND = 5  # seconds for every instance to close an ended session's sockets
 INSTANCES = 4
@@ -593,6 +597,25 @@ class StalledReader:
                     bodies.append(payload)
         return bodies
 
+    def until_closed(self, timeout=60):
+        """The `message` events left before the server's close; raises if the
+        socket is still open after `timeout` seconds of reading."""
+        import websocket
+        bodies = []
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                frame = self.ws.recv()
+                if frame == "":
+                    return bodies  # the server shut the connection down
+                if frame.startswith("42"):
+                    event, payload = json.loads(frame[2:])
+                    if event == "message":
+                        bodies.append(payload)
+        except (websocket.WebSocketConnectionClosedException, ConnectionError):
+            return bodies
+        raise AssertionError(f"still open after {timeout} s ({len(bodies)} messages read)")
+
     def close(self):
         self.ws.close()
 
@@ -626,5 +649,58 @@ def test_a_client_that_stops_reading_stalls_only_itself_and_then_gets_everything
         got = stalled.messages(100)
         assert [m["id"] for m in got] == sent
         assert all(m["body"] == f"{n:04d} " + FILLER for n, m in enumerate(got))
+    finally:
+        stalled.close()
+
+
+def test_a_client_that_falls_too_far_behind_is_dropped_and_catches_up_by_history(
+        cluster, user, connect):
+    """Past SOCKET_MAX_UNSENT_BYTES waiting for it, a socket that does not read is
+    dropped (its frames with it) instead of held until its pings time out; the
+    instance goes on serving the room, and the client finds what it missed in the
+    history, in order."""
+    room = unique_name("behind")
+    author = user()
+    author.create_room(room)
+    reader = user()
+    stalled = StalledReader(instance_url(cluster, 3), reader.token)
+    try:
+        stalled.join(room)
+        lively = connect(user(), 3)
+        lively.join(room)
+        dropped_before = metric(cluster, 3, "chat_socketio_dropped_behind")
+
+        # 48 KB of JSON a message: the cap plus what the kernels take (a few MB)
+        # is passed within about 300 messages; 600 is the bound.
+        sent = []
+        while metric(cluster, 3, "chat_socketio_dropped_behind") == dropped_before:
+            assert len(sent) < 600, f"not dropped after {len(sent)} messages"
+            for _ in range(25):
+                body = f"{len(sent):04d} " + FILLER
+                sent.append(author.post_message(room, body, client_id=client_id(),
+                                                base_url=instance_url(cluster, 1)).json()["id"])
+            lively.wait_for("message", is_message(sent[-1]), timeout=10)
+        assert len(sent) * len(json.dumps(FILLER)) > MAX_UNSENT
+
+        # The client reads what reached it before the drop, then the connection ends.
+        got = stalled.until_closed()
+        assert [m["id"] for m in got] == sent[:len(got)]
+        assert len(got) < len(sent)
+        # The room goes on for everyone else.
+        last = author.post_message(room, "after the drop", client_id=client_id(),
+                                   base_url=instance_url(cluster, 1)).json()["id"]
+        lively.wait_for("message", is_message(last), timeout=10)
+        # Nothing is lost: the history after the last message it had holds the rest.
+        missed, after = [], got[-1]["id"] if got else 0
+        while True:
+            page = reader.request("GET", f"/api/rooms/{room}/messages",
+                                  params={"after": after, "limit": 100})
+            assert page.status_code == 200, page.text
+            batch = page.json()["messages"]
+            if not batch:
+                break
+            missed += [m["id"] for m in batch]
+            after = batch[-1]["id"]
+        assert missed == sent[len(got):] + [last]
     finally:
         stalled.close()

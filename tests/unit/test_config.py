@@ -161,7 +161,8 @@ def test_every_variable_the_app_reads_is_listed_once_in_env_names():
            "ROOM_CREATE_RATE_LIMIT": "1 per hour",
            "SOCKET_EVENT_RATE_LIMIT": "1 per second", "CONNECT_RATE_LIMIT": "1 per minute",
            "SESSION_CHECK_SECONDS": "1", "SCHEMA_CHECK_SECONDS": "1",
-           "USER_CACHE_SECONDS": "0", "SEED_DEMO": "1"}
+           "USER_CACHE_SECONDS": "0", "SEED_DEMO": "1",
+           "SOCKET_MAX_UNSENT_BYTES": "2000000"}
     assert env_names("app") == set(env)
     base = {"APP_ENV": "testing", "SECRET_KEY": "s", "INSTANCE_ID": "api-8"}
     for name, value in env.items():
@@ -192,3 +193,14 @@ def test_the_classic_queue_is_refused_on_a_redis_cluster():
     with pytest.raises(ConfigError, match="Redis Cluster"):
         Config.from_env({"QUEUE_MODE": "classic",
                          "REDIS_URL": "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"})
+
+
+@pytest.mark.parametrize("value, ok", [("65536", True), ("1048576", True), ("65535", False),
+                                       ("0", False), ("-1", False)])
+def test_the_socket_cap_is_at_least_the_largest_request(value, ok):
+    env = {"APP_ENV": "testing", "SECRET_KEY": "s", "SOCKET_MAX_UNSENT_BYTES": value}
+    if ok:
+        assert Config.from_env(env).SOCKET_MAX_UNSENT_BYTES == int(value)
+    else:
+        with pytest.raises(ConfigError, match="SOCKET_MAX_UNSENT_BYTES"):
+            Config.from_env(env)

@@ -6,6 +6,7 @@ eventlet and gevent); this fails first, and says which piece moved, if a
 python-engineio, eventlet or simple-websocket release changes shape.
 """
 import inspect
+import time
 
 import engineio.server
 import engineio.socket
@@ -27,10 +28,13 @@ def test_engineio_creates_each_socket_through_the_socket_modules_class():
     ("close", ["self", "wait", "abort", "reason"]),
     ("check_ping_timeout", ["self"]),
     ("receive", ["self", "pkt"]),
+    ("poll", ["self"]),
 ])
 def test_the_overridden_socket_methods_keep_their_signatures(name, parameters):
-    base = direct_socket.DirectSocket.__mro__[1]
+    base = direct_socket.BoundedQueueSocket.__mro__[1]
     assert base.__module__ == "engineio.socket"
+    assert base in direct_socket.DirectSocket.__mro__
+    assert base in direct_socket.WholeFrameSocket.__mro__
     assert list(inspect.signature(getattr(base, name)).parameters) == parameters
 
 
@@ -94,15 +98,18 @@ def test_install_chooses_the_class_by_async_mode():
     from eventlet.websocket import RFC6455WebSocket
     original = engineio.socket.Socket
     original_mask = RFC6455WebSocket.__dict__["_apply_mask"]
+    original_cap = direct_socket.MAX_UNSENT_BYTES
     try:
-        direct_socket.install("gevent")
+        direct_socket.install("gevent", max_unsent_bytes=123_456)
         assert engineio.socket.Socket is direct_socket.WholeFrameSocket
+        assert direct_socket.MAX_UNSENT_BYTES == 123_456
         direct_socket.install("eventlet")
         assert engineio.socket.Socket is direct_socket.DirectSocket
         assert RFC6455WebSocket._apply_mask is direct_socket.unmask
     finally:
         engineio.socket.Socket = original
         RFC6455WebSocket._apply_mask = original_mask
+        direct_socket.MAX_UNSENT_BYTES = original_cap
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -140,3 +147,66 @@ def test_unmask_gives_what_eventlets_own_gives(size, offset):
     assert direct_socket.unmask(data, bytes(mask)) == rfc6455_unmask(data, mask, size, 0)
     # Unmasking twice gives the data back (masking is the same operation).
     assert direct_socket.unmask(direct_socket.unmask(data, mask), mask) == data
+
+
+# --- the cap on what waits for a client (BoundedQueueSocket) --------------------
+# On a real python-engineio server in threading mode, with nothing connected: the
+# packets stay on the socket's queue, as for a client that does not read. The
+# WebSocket paths are tested for real in tests/integration/test_realtime_cluster.py.
+
+@pytest.fixture
+def queued_socket(monkeypatch):
+    import engineio
+    from engineio import packet
+    monkeypatch.setattr(direct_socket, "MAX_UNSENT_BYTES", 1000)
+    monkeypatch.setitem(direct_socket.STATS, "dropped_behind", 0)
+    server = engineio.Server(async_mode="threading")
+    closed = []
+    server.on("disconnect", lambda sid, reason: closed.append(reason))
+    sock = direct_socket.BoundedQueueSocket(server, "sid-1")
+    sock.connected = True
+    sock.closed_reasons = closed
+
+    def send(size):
+        sock.send(packet.Packet(packet.MESSAGE, data="x" * size))
+    return sock, send
+
+
+def test_one_packet_of_any_size_waits_however_large(queued_socket):
+    sock, send = queued_socket
+    send(50_000)
+    assert sock.queue.qsize() == 1
+    assert not sock._dropped and direct_socket.STATS["dropped_behind"] == 0
+
+
+def test_what_waits_behind_the_first_packet_is_counted_until_the_next_poll(queued_socket):
+    sock, send = queued_socket
+    send(50_000)
+    for _ in range(4):
+        send(250)  # 1,000 behind the first: at the cap, not past it
+    assert sock.queue.qsize() == 5 and not sock._dropped
+    assert len(sock.poll()) == 5  # the writer took them all: counting starts again
+    send(900)
+    send(900)
+    assert sock.queue.qsize() == 2 and not sock._dropped
+
+
+def test_past_the_cap_the_socket_is_dropped_and_then_closed(queued_socket):
+    sock, send = queued_socket
+    send(10)
+    for _ in range(4):
+        send(250)
+    send(1)  # 1,001 behind the first
+    assert sock._dropped
+    assert direct_socket.STATS["dropped_behind"] == 1
+    deadline = time.monotonic() + 5
+    while not sock.closed and time.monotonic() < deadline:  # closed by a thread of its own
+        time.sleep(0.01)
+    assert sock.closed
+    assert sock.closed_reasons == [sock.server.reason.TRANSPORT_ERROR]
+    send(10)  # for nobody now
+    # The packet past the cap, and the one after the drop, were not queued; the
+    # close put its None ("the writer may stop"), and no CLOSE packet (aborted).
+    waiting = list(sock.queue.queue)
+    assert [len(p.data) for p in waiting if p is not None] == [10, 250, 250, 250, 250]
+    assert waiting[-1] is None
