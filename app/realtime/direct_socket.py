@@ -1,4 +1,4 @@
-"""Engine.IO sockets that write WebSocket frames from the sending green thread (eventlet).
+"""Engine.IO sockets that write WebSocket frames from the sending green thread.
 
 python-engineio gives every WebSocket connection a writer green thread parked
 on the socket's queue (`Socket.poll`, a `queue.get` with a timeout), and every
@@ -9,7 +9,8 @@ UTF-8 encoding of the whole packet, for each socket of the room) and a
 stack copied to the heap (docs/performance.md, "What holds ... per idle socket").
 
 `DirectSocket` keeps python-engineio's behaviour and protocol and changes how
-bytes leave, once the connection is on WebSocket (eventlet only):
+bytes leave, once the connection is on WebSocket (eventlet; under gevent,
+`GeventDirectSocket` does the same over simple-websocket's connection):
 
 - `send` packs the frame and writes it with a non-blocking `send()` from the
   thread that emits. A frame without per-socket compression is packed once
@@ -20,15 +21,16 @@ bytes leave, once the connection is on WebSocket (eventlet only):
   into one write. A slow client blocks only that thread, never the emitter;
   frames keep their order, and none is written in the middle of another
   (the WebSocket's own send lock is held while anything is unsent).
-- The next ping is a hub timer rather than a sleeping green thread.
+- The next ping is a hub timer rather than a sleeping green thread (eventlet).
 - More than MAX_UNSENT_BYTES waiting behind the oldest unsent frame drops
   the socket (its client reconnects and syncs); `BoundedQueueSocket` does
   the same for the library's queue (gevent, threading, polling).
 
-So an idle connection parks only its own reader. The polling transport, and
-the packets queued before the upgrade, go through the library's queue as
-before. gevent and threading keep the library's writer, with one fix
-(`WholeFrameSocket`: frames written whole).
+So an idle connection parks only its own reader (under gevent, also
+simple-websocket's reading thread and python-engineio's ping thread). The
+polling transport, and the packets queued before the upgrade, go through the
+library's queue as before. threading keeps the library's writer, with one
+fix (`WholeFrameSocket`: frames written whole).
 
 Under eventlet, every frame a client sends is unmasked (RFC 6455 5.3) by
 `unmask` instead of eventlet's `_apply_mask`, which makes a bytes object per
@@ -36,9 +38,10 @@ byte: 22–37 µs of a 150-byte `send` frame, 11–19 ms of CPU (the whole
 worker's) for a 64 KiB one that any client can send (`python -m bench.unmask`).
 
 A hook into a pinned library's internals (python-engineio 4.x's
-`Socket._websocket_handler`, `schedule_ping`, `send`, `poll` and `close`, and
-eventlet's `RFC6455WebSocket._pack_message`, `_sendlock` and `_apply_mask`),
-kept to this module. tests/unit/test_direct_socket.py fails if those change shape, and
+`Socket._websocket_handler`, `schedule_ping`, `send`, `poll` and `close`;
+eventlet's `RFC6455WebSocket._pack_message`, `_sendlock` and `_apply_mask`;
+simple-websocket 1.1's `Base.sock`, `ws` and `close`, wsproto's negotiated
+extensions, gevent's socket's `_sock`), kept to this module. tests/unit/test_direct_socket.py fails if those change shape, and
 the integration suite runs every real-time test through it.
 """
 import _socket
@@ -46,6 +49,7 @@ import functools
 import logging
 import socket
 import ssl
+import struct
 import time
 
 import engineio.exceptions
@@ -92,7 +96,11 @@ def _packet_length(pkt):
     return len(data) if isinstance(data, (str, bytes)) else 64
 
 
-class BoundedQueueSocket(engineio.socket.Socket):
+# python-engineio's own class: install() puts one of this module's in its place.
+_LibrarySocket = engineio.socket.Socket
+
+
+class BoundedQueueSocket(_LibrarySocket):
     """python-engineio's socket with a cap on what waits on its queue for the
     writer (or for the next poll): past MAX_UNSENT_BYTES behind the oldest
     packet, the socket is dropped.
@@ -305,6 +313,17 @@ class DirectSocket(BoundedQueueSocket):
         # Engine.IO close (_close_websocket) wakes the reader.
         ws.socket.settimeout(server.ping_interval + server.ping_timeout)
 
+        def taken_over():
+            ws.socket.settimeout(None)
+            ws._msgs = None  # RFC 6455's reader never uses the deque the base class made
+        return self._serve(ws, ws, taken_over)
+
+    def _serve(self, ws, writer, taken_over=lambda: None):
+        """The connection from the upgrade on: `ws` is what frames are read from
+        (its wait()) and the probe answered with (its send()), `writer` what this
+        class writes through from then on (eventlet's WebSocket, or _GeventWriter)."""
+        server = self.server
+
         def receive():
             data = ws.wait()
             if data and len(data) > server.max_http_buffer_size:
@@ -327,9 +346,8 @@ class DirectSocket(BoundedQueueSocket):
         else:
             self.connected = True
         self.upgraded = True
-        self._ws = ws
-        ws.socket.settimeout(None)
-        ws._msgs = None  # RFC 6455's reader never uses the deque the base class made
+        self._ws = writer
+        taken_over()
         STATS["open"] += 1
         try:
             self._send_queued()
@@ -356,14 +374,16 @@ class DirectSocket(BoundedQueueSocket):
                 return
             self._write(self._frame(pkt))
 
-    def _read(self, receive):
+    def _wait_readable(self):
         from eventlet.hubs import trampoline
-        raw = self._ws.socket.fd
+        # An idle socket's green thread parks here rather than inside
+        # recv(): a shallower stack for greenlet to keep a copy of.
+        trampoline(self._ws.socket.fd, read=True)
+
+    def _read(self, receive):
         while True:
             try:
-                # An idle socket's green thread parks here rather than inside
-                # recv(): a shallower stack for greenlet to keep a copy of.
-                trampoline(raw, read=True)
+                self._wait_readable()
                 data = receive()
             except Exception as exc:  # noqa: BLE001  (the library's reader ends the same way)
                 if not self.closed:
@@ -396,19 +416,142 @@ class WholeFrameSocket(BoundedQueueSocket):
     _connection = None  # simple-websocket's, once on WebSocket
 
     def _websocket_handler(self, ws):
-        import simple_websocket.ws
-        connection = getattr(ws, "ws", None)
-        if isinstance(connection, simple_websocket.ws.Base):
-            ws.send = functools.partial(_send_whole_frame, connection)
-            self._connection = connection
+        self._connection = _whole_frames(ws)
         return super()._websocket_handler(ws)
 
     def _abandon_transport(self):
-        if self._connection is not None:
-            try:  # the writer's sendall() fails, the reader's wait ends
-                self._connection.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        _shut_down_connection(self._connection)
+
+
+def _whole_frames(ws):
+    """Makes `ws` (python-engineio's simple-websocket wrapper) write whole frames;
+    returns simple-websocket's connection, or None for another kind of WebSocket."""
+    import simple_websocket.ws
+    connection = getattr(ws, "ws", None)
+    if not isinstance(connection, simple_websocket.ws.Base):
+        return None
+    ws.send = functools.partial(_send_whole_frame, connection)
+    return connection
+
+
+def _shut_down_connection(connection):
+    if connection is not None:
+        try:  # the writer's sendall() fails, the reader's wait ends
+            connection.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class GeventDirectSocket(DirectSocket):
+    """gevent: frames written by the sender, as DirectSocket does under eventlet.
+
+    The WebSocket is simple-websocket's, which reads in a thread of its own
+    (a green thread here) and writes its own frames (pongs, close replies)
+    with `sock.send()`. Once the socket is written directly, that `sock` is
+    a `_WritesInOrder`, so those frames too go through `_write`, in order with
+    the rest. A frame is packed here, once per packet for every socket of a
+    room (`_server_frame`), unless the connection negotiated an extension
+    (permessage-deflate): then simple-websocket's wsproto packs it for each
+    socket. Pings stay python-engineio's (a green thread each). Other kinds of
+    WebSocket (none under gunicorn's gevent worker) get WholeFrameSocket's
+    writer.
+    """
+
+    _connection = None  # simple-websocket's, once on WebSocket
+
+    def _websocket_handler(self, ws):
+        self._connection = connection = _whole_frames(ws)
+        raw = getattr(getattr(connection, "sock", None), "_sock", None)
+        if connection is None or not isinstance(raw, _socket.socket) \
+                or isinstance(raw, ssl.SSLSocket):
+            return _LibrarySocket._websocket_handler(self, ws)
+        writer = _GeventWriter(connection)
+
+        def taken_over():
+            connection.sock = _WritesInOrder(connection.sock, self._write)
+        return self._serve(ws, writer, taken_over)
+
+    def _wait_readable(self):
+        pass  # simple-websocket's own thread reads; receive() waits for it
+
+    def schedule_ping(self):
+        _LibrarySocket.schedule_ping(self)
+
+    def _abandon_transport(self):
+        if self._ws is not None:
+            self._shut_down()
+        else:
+            _shut_down_connection(self._connection)
+
+
+class _GeventWriter:
+    """simple-websocket's connection as DirectSocket writes through it: the names
+    of eventlet's WebSocket that DirectSocket uses, over a gevent socket."""
+
+    def __init__(self, connection):
+        import gevent.lock
+        self.connection = connection
+        self.socket = _GeventSocketView(connection.sock)
+        self._sendlock = gevent.lock.Semaphore()
+        negotiated = connection.ws.connection._proto.extensions
+        self.extensions = {e.name: e for e in negotiated if e.enabled()}
+
+    def _pack_message(self, data):
+        if not self.extensions:
+            return _server_frame(data)
+        from wsproto.events import BytesMessage, TextMessage
+        event = BytesMessage(data=data) if isinstance(data, bytes) else TextMessage(data=data)
+        return self.connection.ws.send(event)  # compressed for this socket
+
+    def _send_closing_frame(self, ignore_send_errors=False):
+        try:
+            self.connection.close()  # through _WritesInOrder, so through _write
+        except Exception:  # noqa: BLE001  (closed already, or the socket is gone)
+            if not ignore_send_errors:
+                raise
+
+
+class _GeventSocketView:
+    """`fd`: the non-blocking socket under gevent's (DirectSocket's send() that
+    never waits); `sendall`: gevent's, which waits in the flushing green thread."""
+
+    def __init__(self, sock):
+        self.fd = sock._sock
+        self.sendall = sock.sendall
+
+
+class _WritesInOrder:
+    """simple-websocket's socket once the Engine.IO socket writes directly: what its
+    own thread sends (pongs, close frames) goes through the same `_write` as the
+    rest; everything else is the socket's."""
+
+    def __init__(self, sock, write):
+        self._sock = sock
+        self._write = write
+
+    def send(self, data, flags=0):
+        self._write(bytes(data))
+        return len(data)
+
+    sendall = send
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+def _server_frame(data):
+    """A whole, unmasked WebSocket frame (RFC 6455 5.2) with `data`: text for a
+    str, binary for bytes."""
+    if isinstance(data, str):
+        data, first = data.encode(), 0x81  # FIN, text
+    else:
+        first = 0x82  # FIN, binary
+    size = len(data)
+    if size < 126:
+        return bytes((first, size)) + data
+    if size < 65536:
+        return struct.pack("!BBH", first, 126, size) + data
+    return struct.pack("!BBQ", first, 127, size) + data
 
 
 def _send_whole_frame(connection, data):
@@ -465,7 +608,8 @@ def install(async_mode, max_unsent_bytes=MAX_UNSENT_BYTES):
     waiting; eventlet's WebSockets unmask with `unmask`."""
     global MAX_UNSENT_BYTES
     MAX_UNSENT_BYTES = max_unsent_bytes
-    engineio.socket.Socket = DirectSocket if async_mode == "eventlet" else WholeFrameSocket
+    engineio.socket.Socket = {"eventlet": DirectSocket,
+                              "gevent": GeventDirectSocket}.get(async_mode, WholeFrameSocket)
     if async_mode == "eventlet":
         from eventlet.websocket import RFC6455WebSocket
         RFC6455WebSocket._apply_mask = staticmethod(unmask)

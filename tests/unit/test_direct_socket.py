@@ -101,8 +101,10 @@ def test_install_chooses_the_class_by_async_mode():
     original_cap = direct_socket.MAX_UNSENT_BYTES
     try:
         direct_socket.install("gevent", max_unsent_bytes=123_456)
-        assert engineio.socket.Socket is direct_socket.WholeFrameSocket
+        assert engineio.socket.Socket is direct_socket.GeventDirectSocket
         assert direct_socket.MAX_UNSENT_BYTES == 123_456
+        direct_socket.install("threading")
+        assert engineio.socket.Socket is direct_socket.WholeFrameSocket
         direct_socket.install("eventlet")
         assert engineio.socket.Socket is direct_socket.DirectSocket
         assert RFC6455WebSocket._apply_mask is direct_socket.unmask
@@ -210,3 +212,55 @@ def test_past_the_cap_the_socket_is_dropped_and_then_closed(queued_socket):
     waiting = list(sock.queue.queue)
     assert [len(p.data) for p in waiting if p is not None] == [10, 250, 250, 250, 250]
     assert waiting[-1] is None
+
+
+# --- gevent: GeventDirectSocket over simple-websocket ---------------------------
+
+def test_simple_websocket_writes_its_own_frames_through_its_sock_attribute():
+    """GeventDirectSocket swaps `connection.sock` for _WritesInOrder once it writes
+    directly, so that simple-websocket's own frames (pongs, close replies) keep
+    their place; that needs every send of simple-websocket to go through it."""
+    import simple_websocket.ws
+    for method in (simple_websocket.ws.Base._handle_events, simple_websocket.ws.Base.close):
+        source = inspect.getsource(method)
+        assert "self.sock.send(" in source
+        assert "socket.send(" not in source.replace("self.sock.send(", "")
+    thread = inspect.getsource(simple_websocket.ws.Base._thread)
+    assert "self.sock.recv(" in thread  # read through the attribute each time
+
+
+def test_wsproto_keeps_the_negotiated_extensions_where_the_gevent_writer_looks():
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, Request
+    from wsproto.extensions import PerMessageDeflate
+    client, server = WSConnection(ConnectionType.CLIENT), WSConnection(ConnectionType.SERVER)
+    server.receive_data(client.send(Request(host="h", target="/", extensions=[PerMessageDeflate()])))
+    assert any(isinstance(e, Request) for e in server.events())
+    server.send(AcceptConnection(extensions=[PerMessageDeflate()]))
+    negotiated = server.connection._proto.extensions
+    assert [(e.name, e.enabled()) for e in negotiated] == [("permessage-deflate", True)]
+
+
+def test_gevents_socket_keeps_a_non_blocking_socket_underneath():
+    import gevent.socket
+    a, b = gevent.socket.socketpair()
+    try:
+        import _socket
+        assert isinstance(a._sock, _socket.socket)
+        assert a._sock.gettimeout() == 0.0  # send() there never waits
+    finally:
+        a.close()
+        b.close()
+
+
+def test_the_library_pings_from_a_method_gevent_direct_socket_leaves_alone():
+    assert "_send_ping" not in vars(direct_socket.DirectSocket)
+    assert "self._send_ping" in inspect.getsource(direct_socket._LibrarySocket.schedule_ping)
+
+
+@pytest.mark.parametrize("data", ["", "a", "x" * 125, "x" * 126, "x" * 65535, "x" * 65536,
+                                  "\u00e9" * 100, b"\x00\x01" * 70000])
+def test_a_frame_packed_once_is_what_wsproto_packs_for_a_server(data):
+    from wsproto.frame_protocol import FrameProtocol
+    assert direct_socket._server_frame(data) == FrameProtocol(
+        client=False, extensions=[]).send_data(data, fin=True)
