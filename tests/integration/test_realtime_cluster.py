@@ -557,6 +557,23 @@ def test_the_worker_freezes_what_it_loaded_at_start(cluster):
 FILLER = "\U0001F600" * 3995  # an emoji: 4 bytes in UTF-8, 12 as a JSON escape pair
 
 
+def raw_messages(receive, send, count, timeout):
+    """The next `count` Socket.IO `message` events of a raw client that reads one
+    Engine.IO packet with receive() and writes one with send(), answering pings."""
+    bodies = []
+    deadline = time.monotonic() + timeout
+    while len(bodies) < count:
+        assert time.monotonic() < deadline, f"{len(bodies)} of {count} messages"
+        frame = receive()
+        if frame == "2":
+            send("3")
+        elif frame.startswith("42"):
+            event, payload = json.loads(frame[2:])
+            if event == "message":
+                bodies.append(payload)
+    return bodies
+
+
 class StalledReader:
     """A raw Engine.IO/Socket.IO client over a WebSocket that stops reading.
 
@@ -583,18 +600,7 @@ class StalledReader:
 
     def messages(self, count, timeout=60):
         """The next `count` Socket.IO `message` events, in order (answering pings)."""
-        bodies = []
-        deadline = time.monotonic() + timeout
-        while len(bodies) < count:
-            assert time.monotonic() < deadline, f"{len(bodies)} of {count} messages"
-            frame = self.ws.recv()
-            if frame == "2":
-                self.ws.send("3")
-            elif frame.startswith("42"):
-                event, payload = json.loads(frame[2:])
-                if event == "message":
-                    bodies.append(payload)
-        return bodies
+        return raw_messages(self.ws.recv, self.ws.send, count, timeout)
 
     def until_closed(self, timeout=60):
         """The `message` events left before the server's close; raises if the
@@ -619,9 +625,10 @@ class StalledReader:
         self.ws.close()
 
 
-def test_a_client_that_stops_reading_stalls_only_itself_and_then_gets_everything_in_order(
-        cluster, cluster_options, user, connect):
-    room = unique_name("stall")
+def stalled_room(cluster, user, connect, prefix):
+    """A new room with a StalledReader and a lively socket in it, both on instance 3:
+    (room, its author, the reader's account, the StalledReader, the lively client)."""
+    room = unique_name(prefix)
     author = user()
     author.create_room(room)
     reader = user()
@@ -630,15 +637,29 @@ def test_a_client_that_stops_reading_stalls_only_itself_and_then_gets_everything
         stalled.join(room)
         lively = connect(user(), 3)
         lively.join(room)
+    except BaseException:
+        stalled.close()
+        raise
+    return room, author, reader, stalled, lively
+
+
+def post_filler(cluster, author, room, number):
+    """Posts message `number` of FILLER through instance 1; returns its id."""
+    return author.post_message(room, f"{number:04d} " + FILLER, client_id=client_id(),
+                               base_url=instance_url(cluster, 1)).json()["id"]
+
+
+def test_a_client_that_stops_reading_stalls_only_itself_and_then_gets_everything_in_order(
+        cluster, cluster_options, user, connect):
+    room, author, _, stalled, lively = stalled_room(cluster, user, connect, "stall")
+    try:
         deferred_before = metric(cluster, 3, "chat_socketio_deferred_frames")
 
         # 100 messages of 4,000 characters, 4 bytes each in UTF-8: 1.6 MB or more (4.8 as
         # JSON escapes) for the stalled socket, more than the kernel's buffers take here.
         sent = []
         for n in range(100):
-            body = f"{n:04d} " + FILLER
-            sent.append(author.post_message(room, body, client_id=client_id(),
-                                            base_url=instance_url(cluster, 1)).json()["id"])
+            sent.append(post_filler(cluster, author, room, n))
             # The instance keeps serving its other socket while one is stalled.
             if n % 25 == 24:
                 lively.wait_for("message", is_message(sent[-1]), timeout=5)
@@ -658,15 +679,8 @@ def test_a_client_that_falls_too_far_behind_is_dropped_and_catches_up_by_history
     dropped (its frames with it) instead of held until its pings time out; the
     instance goes on serving the room, and the client finds what it missed in the
     history, in order."""
-    room = unique_name("behind")
-    author = user()
-    author.create_room(room)
-    reader = user()
-    stalled = StalledReader(instance_url(cluster, 3), reader.token)
+    room, author, reader, stalled, lively = stalled_room(cluster, user, connect, "behind")
     try:
-        stalled.join(room)
-        lively = connect(user(), 3)
-        lively.join(room)
         dropped_before = metric(cluster, 3, "chat_socketio_dropped_behind")
 
         # 48 KB of JSON a message: the cap plus what the kernels take (a few MB)
@@ -675,9 +689,7 @@ def test_a_client_that_falls_too_far_behind_is_dropped_and_catches_up_by_history
         while metric(cluster, 3, "chat_socketio_dropped_behind") == dropped_before:
             assert len(sent) < 600, f"not dropped after {len(sent)} messages"
             for _ in range(25):
-                body = f"{len(sent):04d} " + FILLER
-                sent.append(author.post_message(room, body, client_id=client_id(),
-                                                base_url=instance_url(cluster, 1)).json()["id"])
+                sent.append(post_filler(cluster, author, room, len(sent)))
             lively.wait_for("message", is_message(sent[-1]), timeout=10)
         assert len(sent) * len(json.dumps(FILLER)) > MAX_UNSENT
 
@@ -771,18 +783,7 @@ class CompressingClient:
                 return
 
     def messages(self, count, timeout=30):
-        bodies = []
-        deadline = time.monotonic() + timeout
-        while len(bodies) < count:
-            assert time.monotonic() < deadline, f"{len(bodies)} of {count} messages"
-            frame = self.text()
-            if frame == "2":
-                self.send("3")
-            elif frame.startswith("42"):
-                event, payload = json.loads(frame[2:])
-                if event == "message":
-                    bodies.append(payload)
-        return bodies
+        return raw_messages(self.text, self.send, count, timeout)
 
     def close(self):
         self.sock.close()
