@@ -24,7 +24,7 @@ bytes leave, once the connection is on WebSocket (eventlet; under gevent,
 - The next ping is a hub timer rather than a sleeping green thread (eventlet).
 - More than MAX_UNSENT_BYTES waiting behind the oldest unsent frame drops
   the socket (its client reconnects and syncs); `BoundedQueueSocket` does
-  the same for the library's queue (gevent, threading, polling).
+  the same for the library's queue (threading, polling).
 
 So an idle connection parks only its own reader (under gevent, also
 simple-websocket's reading thread and python-engineio's ping thread). The
@@ -63,10 +63,10 @@ FLUSH_ON_CLOSE = 5  # seconds a closing socket's unsent frames get to go out
 # cap, a client that stops reading in a busy room is held in memory until its
 # pings time out (40 s). The oldest frame is not counted, so one reply of any
 # size (a page of long messages can pass 4 MB) never drops a client by itself.
-# Set by install() from SOCKET_MAX_UNSENT_BYTES. Under eventlet on WebSocket it
-# counts bytes of frames the kernel has not taken; on the library's queue
-# (gevent, threading, the polling transport) the packets' length, characters
-# for text.
+# Set by install() from SOCKET_MAX_UNSENT_BYTES. On a WebSocket written directly
+# (eventlet, gevent) it counts bytes of frames the kernel has not taken; on the
+# library's queue (threading, the polling transport, the packets queued before
+# an upgrade) the packets' length, characters for text.
 MAX_UNSENT_BYTES = 1 << 20
 
 # For /metrics: the WebSocket connections written directly now, the frames that
@@ -404,7 +404,8 @@ class DirectSocket(BoundedQueueSocket):
 
 
 class WholeFrameSocket(BoundedQueueSocket):
-    """gevent and threading: python-engineio's own writer, each frame written whole.
+    """threading (and any WebSocket but simple-websocket's plain one under gevent):
+    python-engineio's own writer, each frame written whole.
 
     Their WebSocket is simple-websocket's (1.1), which writes a frame with one
     `socket.send()`: a socket whose buffer is nearly full takes part of the
