@@ -135,9 +135,23 @@ class BoundedQueueSocket(_LibrarySocket):
         STATS["dropped_behind"] += 1
         log.warning("%s: dropped: %d bytes waiting for a client that does not read "
                     "(SOCKET_MAX_UNSENT_BYTES is %d)", self.sid, waiting, MAX_UNSENT_BYTES)
+        self._discard_queued()
         self._abandon_transport()
         self.server.start_background_task(
             self.close, wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR)
+
+    def _discard_queued(self):
+        """Empties the queue now, not when the socket object goes (a polling client
+        that never comes back is forgotten only by the server's next sweep)."""
+        if self.queue is _SPENT_QUEUE:
+            return
+        empty = self.server.get_queue_empty_exception()
+        while True:
+            try:
+                self.queue.get(block=False)
+            except empty:
+                return
+            self.queue.task_done()
 
     def _abandon_transport(self):
         """Ends a write that is blocked on the client (none on the queue's own path)."""

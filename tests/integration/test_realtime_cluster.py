@@ -717,6 +717,74 @@ def test_a_client_that_falls_too_far_behind_is_dropped_and_catches_up_by_history
         stalled.close()
 
 
+class PollingReader:
+    """A raw Engine.IO long-polling client, straight to one instance, that polls
+    only when asked: between two polls, what is sent to it waits on its queue."""
+
+    def __init__(self, url, token):
+        self.http = requests.Session()
+        base = url + "/socket.io/?EIO=4&transport=polling"
+        opened = self.http.get(base, timeout=10).text
+        assert opened.startswith("0{"), opened  # Engine.IO OPEN
+        self.url = f"{base}&sid={json.loads(opened[1:])['sid']}"
+        self.post("40" + json.dumps({"token": token}))
+        self.until(lambda packet: packet.startswith("40{"))  # Socket.IO CONNECT
+
+    def post(self, packet):
+        response = self.http.post(self.url, data=packet.encode(), timeout=10)
+        assert response.status_code == 200, response.text
+
+    def poll(self):
+        return self.http.get(self.url, timeout=30)
+
+    def until(self, predicate, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = self.poll()
+            assert response.status_code == 200, response.text
+            for packet in response.text.split("\x1e"):  # packets of one poll
+                if packet == "2":
+                    self.post("3")
+                elif predicate(packet):
+                    return packet
+        raise AssertionError(f"no such packet within {timeout} s")
+
+    def join(self, room):
+        self.post("421" + json.dumps(["join", {"room": room}]))
+        ack = self.until(lambda packet: packet.startswith("431"))
+        assert json.loads(ack[3:])[0].get("ok") is True, ack
+
+
+def test_a_polling_client_that_stops_polling_is_dropped_past_the_cap(cluster, user):
+    """The long-polling transport has the same cap: what waits on the queue for
+    a client that does not poll (after the first packet) is counted, and past
+    SOCKET_MAX_UNSENT_BYTES the session ends; its next poll is refused."""
+    room = unique_name("unpolled")
+    author = user()
+    author.create_room(room)
+    reader = PollingReader(instance_url(cluster, 3), user().token)
+    reader.join(room)
+    dropped_before = metric(cluster, 3, "chat_socketio_dropped_behind")
+    sent = 0
+    while metric(cluster, 3, "chat_socketio_dropped_behind") == dropped_before:
+        assert sent < 400, f"not dropped after {sent} messages"
+        for _ in range(25):
+            post_filler(cluster, author, room, sent)
+            sent += 1
+    # 48 KB a message as JSON escapes (the queue counts a packet's characters).
+    assert sent * len(json.dumps(FILLER)) > MAX_UNSENT
+    # What waited was dropped with the session: a poll made while the server
+    # still closes it gets no message, and the next one is refused.
+    for _ in range(3):
+        response = reader.poll()
+        if response.status_code == 400:
+            break
+        assert response.status_code == 200 and '"message"' not in response.text, \
+            (response.status_code, response.text[:200])
+    else:
+        raise AssertionError("the session still answers polls")
+
+
 class CompressingClient:
     """A raw Engine.IO/Socket.IO client on wsproto, which offers permessage-deflate
     (as browsers do): what the server writes to it must be compressed for this one
