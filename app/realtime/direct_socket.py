@@ -514,9 +514,7 @@ class _GeventWriter:
     def _pack_message(self, data):
         if not self.extensions:
             return _server_frame(data)
-        from wsproto.events import BytesMessage, TextMessage
-        event = BytesMessage(data=data) if isinstance(data, bytes) else TextMessage(data=data)
-        return self.connection.ws.send(event)  # compressed for this socket
+        return self.connection.ws.send(_wsproto_message(data))  # compressed for this socket
 
     def _send_closing_frame(self, ignore_send_errors=False):
         try:
@@ -569,12 +567,15 @@ def _server_frame(data):
     return struct.pack("!BBQ", first, 127, size) + data
 
 
-def _send_whole_frame(connection, data):
+def _wsproto_message(data):
     from wsproto.events import BytesMessage, TextMessage
+    return BytesMessage(data=data) if isinstance(data, bytes) else TextMessage(data=data)
+
+
+def _send_whole_frame(connection, data):
     if not connection.connected:
         raise OSError("the WebSocket is closed")
-    event = BytesMessage(data=data) if isinstance(data, bytes) else TextMessage(data=data)
-    connection.sock.sendall(connection.ws.send(event))
+    connection.sock.sendall(connection.ws.send(_wsproto_message(data)))
 
 
 class _SocketInput:
