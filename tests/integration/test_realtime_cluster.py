@@ -557,6 +557,23 @@ def test_the_worker_freezes_what_it_loaded_at_start(cluster):
 FILLER = "\U0001F600" * 3995  # an emoji: 4 bytes in UTF-8, 12 as a JSON escape pair
 
 
+def raw_connect(receive, send, token):
+    """A raw WebSocket client's Engine.IO OPEN and Socket.IO CONNECT with `token`."""
+    assert receive().startswith("0{")  # Engine.IO OPEN
+    send("40" + json.dumps({"token": token}))
+    assert receive().startswith("40{")  # Socket.IO CONNECT
+
+
+def raw_join(receive, send, room):
+    """A raw client's `join` (ack id 1), answered ok."""
+    send("421" + json.dumps(["join", {"room": room}]))
+    while True:  # events of other rooms may come first
+        frame = receive()
+        if frame.startswith("431"):
+            assert json.loads(frame[3:])[0].get("ok") is True, frame
+            return
+
+
 def raw_messages(receive, send, count, timeout):
     """The next `count` Socket.IO `message` events of a raw client that reads one
     Engine.IO packet with receive() and writes one with send(), answering pings."""
@@ -586,17 +603,10 @@ class StalledReader:
         ws_url = url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
         self.ws = websocket.create_connection(
             ws_url, timeout=10, sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
-        assert self.ws.recv().startswith("0{")  # Engine.IO OPEN
-        self.ws.send("40" + json.dumps({"token": token}))
-        assert self.ws.recv().startswith("40{")  # Socket.IO CONNECT
+        raw_connect(self.ws.recv, self.ws.send, token)
 
     def join(self, room):
-        self.ws.send("421" + json.dumps(["join", {"room": room}]))
-        while True:  # events of other rooms may come first
-            frame = self.ws.recv()
-            if frame.startswith("431"):
-                assert json.loads(frame[3:])[0].get("ok") is True, frame
-                return
+        raw_join(self.ws.recv, self.ws.send, room)
 
     def messages(self, count, timeout=60):
         """The next `count` Socket.IO `message` events, in order (answering pings)."""
@@ -807,9 +817,7 @@ class CompressingClient:
             extensions=[PerMessageDeflate()])))
         while self.accepted is None:
             self._pump()
-        assert self.text().startswith("0{")  # Engine.IO OPEN
-        self.send("40" + json.dumps({"token": token}))
-        assert self.text().startswith("40{")  # Socket.IO CONNECT
+        raw_connect(self.text, self.send, token)
 
     def _pump(self):
         from wsproto.events import AcceptConnection, Ping, RejectConnection, TextMessage
@@ -843,12 +851,7 @@ class CompressingClient:
         self.sock.sendall(self.ws.send(TextMessage(data=text)))
 
     def join(self, room):
-        self.send("421" + json.dumps(["join", {"room": room}]))
-        while True:
-            frame = self.text()
-            if frame.startswith("431"):
-                assert json.loads(frame[3:])[0].get("ok") is True, frame
-                return
+        raw_join(self.text, self.send, room)
 
     def messages(self, count, timeout=30):
         return raw_messages(self.text, self.send, count, timeout)
