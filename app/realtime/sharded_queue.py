@@ -28,6 +28,7 @@ says delivery is live again; local sockets hear `delivery {live}` on each
 change (see CONTRACT.md).
 """
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -94,6 +95,23 @@ def redis_client(url, **options):
             startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in nodes],
             **credentials, **options)
     return redis.Redis.from_url(url, **options)
+
+
+def end_read(conn):
+    """Makes a read blocked on `conn` in another green thread fail at once: the
+    socket is shut down, and the reader closes the connection itself (_lost).
+
+    Closing it from here would not do: under eventlet, a green thread waiting on
+    a socket closed by another is never woken (the close takes the descriptor out
+    of the hub's epoll set first), so a hung Redis went unnoticed until some new
+    socket happened to reuse the descriptor's number."""
+    sock = conn._sock
+    if sock is None:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed: the reader has heard
 
 
 class _Shard:
@@ -195,7 +213,7 @@ class _Shard:
             if not event.wait(HEALTH_TIMEOUT) and self.conn is conn:
                 log.error("message queue: Redis %s:%s did not answer a PING in %.0f s; "
                           "reconnecting", *self.address, HEALTH_TIMEOUT)
-                conn.disconnect()
+                end_read(conn)
 
     def _connect(self):
         conn = self.connection_class(**self.kwargs)

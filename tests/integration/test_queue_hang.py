@@ -1,0 +1,99 @@
+"""The sharded queue notices a hung Redis on its own (app/realtime/sharded_queue.py,
+_Shard.watch), under each worker class: a real Redis is stopped (SIGSTOP, so its
+connections stay open and nothing answers) and the manager must turn not live
+within a PING's interval and timeout, then live again once Redis answers.
+
+Each run is a fresh interpreter patched for eventlet or gevent that opens no
+other socket meanwhile: with nothing else going on, a listener that is only
+woken by some later socket reusing its descriptor's number (what closing its
+connection from the watcher did under eventlet) is never woken, as in
+tests/integration/test_scaleout.py's hung-Redis test when it failed in CI."""
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from localservices import Redis
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# Prints one JSON line per change of `live`, with the seconds since the start;
+# reads "stopped" and "continued" on stdin to know when to look.
+PROBE = r"""
+import sys
+worker = sys.argv[1]
+if worker == "eventlet":
+    import eventlet; eventlet.monkey_patch()
+else:
+    from gevent import monkey; monkey.patch_all()
+import json, time
+import socketio
+import app.realtime.sharded_queue as sq
+sq.HEALTH_INTERVAL, sq.HEALTH_TIMEOUT = 0.5, 1.0
+manager = sq.ShardedRedisManager(sys.argv[2], channel="hangtest")
+server = socketio.Server(client_manager=manager, async_mode=worker)
+manager.initialize()   # as the server does at its first connection
+server.manager_initialized = True
+def wait_for(live, timeout):
+    deadline = time.monotonic() + timeout
+    while manager.live is not live and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return manager.live is live
+started = time.monotonic()
+def say(**fields):
+    print(json.dumps({"t": round(time.monotonic() - started, 2), **fields}), flush=True)
+say(up=wait_for(True, 10))
+sys.stdin.readline()               # Redis is stopped now
+t0 = time.monotonic()
+say(noticed=wait_for(False, 8), after=round(time.monotonic() - t0, 2))
+sys.stdin.readline()               # Redis answers again
+t0 = time.monotonic()
+say(back=wait_for(True, 10), after=round(time.monotonic() - t0, 2))
+"""
+
+
+def heard(probe, timeout=20):
+    """The probe's next line, as JSON ({} if it says nothing in time)."""
+    ready, _, _ = select.select([probe.stdout], [], [], timeout)
+    return json.loads(probe.stdout.readline() or "{}") if ready else {}
+
+
+def tell(probe, what):
+    probe.stdin.write(what + "\n")
+    probe.stdin.flush()
+
+
+@pytest.fixture(scope="module")
+def redis_server():
+    server = Redis().start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("worker", ["eventlet", "gevent"])
+def test_a_hung_redis_is_noticed_with_nothing_else_going_on(redis_server, worker):
+    probe = subprocess.Popen([sys.executable, "-c", PROBE, worker, redis_server.url()],
+                             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        up = heard(probe)
+        assert up.get("up") is True, up
+        os.kill(redis_server.proc.pid, signal.SIGSTOP)
+        try:
+            tell(probe, "stopped")
+            noticed = heard(probe)
+        finally:
+            os.kill(redis_server.proc.pid, signal.SIGCONT)
+        # One PING interval and one timeout (1.5 s here); the probe waits 8 s.
+        assert noticed.get("noticed") is True, noticed
+        tell(probe, "continued")
+        back = heard(probe)
+        assert back.get("back") is True, back
+    finally:
+        probe.kill()
+        _, errors = probe.communicate()
+        print(errors)  # the probe's log, shown with a failure
