@@ -2,8 +2,9 @@
 machinery (docs/performance.md, changes 17 and 19).
 
 Every REST request asks Redis one MGET (the logout and password-change check,
-app/revocations.py), every message sent is one PUBLISH (the message queue,
-app/realtime/sharded_queue.py), and every Socket.IO connect and disconnect
+app/revocations.py), every message sent is one script (EVALSHA: the message
+queue's emit_once, app/realtime/sharded_queue.py) and every other emit one
+PUBLISH, and every Socket.IO connect and disconnect
 runs one presence script (EVALSHA, app/realtime/presence.py). Through
 `Redis.execute_command` each took the pool's checkout (with a look for unread
 data on the connection: one more system call), the retry and

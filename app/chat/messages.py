@@ -151,6 +151,8 @@ def send_message(user, name, body, client_id=None):
     if earlier is not None:
         existing = _existing_send(user, room, client_id)
         commit_keeping_loaded()  # ends the transaction (and the lock), keeps `existing`
+        if existing is not None and not existing.deleted:
+            _announce(existing, repeat=True)
         return existing, False
     try:
         check_allowed("send", user.id)
@@ -170,9 +172,18 @@ def send_message(user, name, body, client_id=None):
             raise
         return existing, False
     metrics.MESSAGES_SENT.inc()
-    notify.listener().message_created(message)
-    mentions.announce(message, mentioned)
+    _announce(message, mentioned=mentioned)
     return message, True
+
+
+def _announce(message, mentioned=None, repeat=False):
+    """The message to its room, then to whom it names, if it goes out now: a
+    repeated send's message goes out only if its first try's never did (see
+    notify.Listener.message_created)."""
+    if notify.listener().message_created(message, repeat=repeat):
+        if mentioned is None:
+            mentioned = mentions.readers_named(message.room, message.body)
+        mentions.announce(message, mentioned)
 
 
 def visible_message(user, message_id):

@@ -14,8 +14,12 @@ EXTENSION_KEY = "chat.listener"
 class Listener:
     """What the domain announces and asks; this base tells nobody and sees no one online."""
 
-    def message_created(self, message):
-        """A new message was stored."""
+    def message_created(self, message, repeat=False):
+        """A new message was stored; or, with `repeat`, a send repeated with its
+        client_id found it stored, and it goes out now only if its first
+        announcement never did (its instance died in between). Returns whether
+        it went out."""
+        return not repeat
 
     def message_edited(self, message):
         """Its author changed a message's body."""

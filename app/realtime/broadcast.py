@@ -1,17 +1,23 @@
 """The one place events leave the server: the domain's announcements
 (app/chat/notify.py) as Socket.IO emits. Called after a commit, never before."""
 import logging
+from datetime import timedelta
 
 from app import chat
 from app.chat import notify
 from app.errors import ApiError
 from app.extensions import socketio
+from app.models import utcnow
 from app.realtime import room_channel, user_channel
 from app.realtime.presence import presence
-from app.realtime.sharded_queue import REDIS_ERRORS
+from app.realtime.sharded_queue import ONCE_SECONDS, REDIS_ERRORS
 from app.schemas import author_schema, room_schema, shaped_message
 
 log = logging.getLogger(__name__)
+
+# A retried send broadcasts a message its first try did not only this soon
+# after it was stored: well inside the time Redis keeps the record of a send.
+REPEAT_WINDOW = timedelta(seconds=ONCE_SECONDS // 2)
 
 
 def _sockets_of(user, channel):
@@ -32,8 +38,20 @@ class SocketIOListener(notify.Listener):
     def _emit_message(self, event, message):
         socketio.emit(event, shaped_message(message), to=room_channel(message.room.name))
 
-    def message_created(self, message):
-        self._emit_message("message", message)
+    def message_created(self, message, repeat=False):
+        """With a queue that records what went out (the sharded Redis queue), a
+        message goes out once whether or not its sender retried (emit_once): a
+        retry sends it only if the instance that stored it died before sending
+        it. Without one, a repeat sends nothing, as the contract puts it."""
+        emit_once = getattr(socketio.server.manager, "emit_once", None)
+        if emit_once is None:
+            if not repeat:
+                self._emit_message("message", message)
+            return not repeat
+        if repeat and utcnow() - message.created_at > REPEAT_WINDOW:
+            return False  # its record may be gone: never send an old message twice
+        return emit_once(f"message:{message.id}", "message", shaped_message(message),
+                         room=room_channel(message.room.name), first=not repeat)
 
     def message_edited(self, message):
         self._emit_message("message_edited", message)

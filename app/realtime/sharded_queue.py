@@ -55,6 +55,17 @@ RESUBSCRIBE_BATCH = 500  # channels per SUBSCRIBE command after a reconnect
 HEALTH_INTERVAL = 5.0    # seconds between PINGs on an idle-looking pub/sub connection
 HEALTH_TIMEOUT = 5.0     # a PING unanswered this long means Redis is unreachable
 CLUSTER_SCHEME = "redis+cluster"
+ONCE_SECONDS = 600       # how long Redis remembers that an emit_once went out
+
+# emit_once: the record that an emit went out and its PUBLISH, in one script, so
+# Redis has both or neither. KEYS[1]: the record, hash-tagged with the channel
+# (on a cluster a script's SPUBLISH must be in its keys' slot). ARGV: seconds
+# to keep the record, PUBLISH or SPUBLISH, the channel ('' for none), the payload.
+_ONCE_LUA = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+if ARGV[3] ~= '' then redis.call(ARGV[2], ARGV[3], ARGV[4]) end
+return 1
+"""
 
 
 def is_cluster_url(url):
@@ -299,6 +310,7 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
         self._replies = {}  # enter_room request id -> event
         self.client = None
         self.commands = None
+        self._once = None   # the emit_once script, registered with the publisher
 
     # --- channels ----------------------------------------------------------
 
@@ -406,6 +418,37 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
         if owner:
             return self.host_channel(owner)
         return self.room_channel(namespace, room)
+
+    def emit_once(self, key, event, data, room, namespace="/", first=True):
+        """As emit, unless an emit_once with this `key` went out in the last
+        ONCE_SECONDS; True if this one did.
+
+        For a message whose sender retries: an instance that stored it and died
+        before its broadcast left it unsent, and the retry, through another
+        instance, finds it stored and sends it now; if the first broadcast went
+        out, the retry sends nothing. The record and the PUBLISH are one script,
+        so no crash can leave one without the other. Local sockets get the emit
+        only if the script ran it. With Redis unreachable nothing can be known:
+        a `first` emit reaches this instance's sockets, a repeat nobody."""
+        namespace = namespace or "/"
+        message = {"method": "emit", "event": event, "data": [data], "binary": False,
+                   "namespace": namespace, "room": room, "skip_sid": None,
+                   "callback": None, "host_id": self.host_id}
+        channel = self._route(message)
+        tag = channel or self.room_channel(namespace, room)
+        args = [ONCE_SECONDS, "SPUBLISH" if self.cluster else "PUBLISH", channel or "",
+                self._own + self.json.dumps(message).encode()]
+        try:
+            if self._once is None:
+                self._once = self._publisher().register_script(_ONCE_LUA)
+            sent = bool(self._commands().run_script(self._once, [f"{{{tag}}}:once:{key}"], args))
+        except REDIS_ERRORS as exc:
+            self._get_logger().error("message queue: cannot publish on %s (%s)",
+                                     channel, exc.__class__.__name__)
+            sent = first
+        if sent:
+            self._handle_emit(message)
+        return sent
 
     # --- the listeners' side -------------------------------------------------
 

@@ -378,6 +378,55 @@ def test_repeated_client_id_returns_the_first_message_and_broadcasts_nothing(
     assert [m["id"] for m in history if m["client_id"] == cid] == [first["message"]["id"]]
 
 
+def store_as_a_dead_instance_would(cluster, room, author, body, cid):
+    """A send's commit with no broadcast after it: what an instance killed between
+    the two leaves behind. Returns the message's id."""
+    with psycopg2.connect(cluster.database_url) as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO messages (room_id, author_id, body, client_id, created_at) "
+            "SELECT r.id, u.id, %s, %s, now() FROM rooms r, users u "
+            "WHERE r.name = %s AND u.username = %s RETURNING id",
+            (body, cid, room, author.username))
+        return cursor.fetchone()[0]
+
+
+def test_a_retry_broadcasts_a_stored_message_whose_first_broadcast_never_went_out(
+        cluster, user, connect):
+    """The sender's retry, through another instance, finds the message stored but
+    never broadcast, and broadcasts it, with its mention: once, on every instance.
+    A further retry broadcasts nothing (docs/api.md, "Sending")."""
+    room = unique_name("orphan")
+    author, reader = user(), user()
+    author.create_room(room)
+    reader.join_room(room)
+    sender = connect(author, 2)
+    sender.join(room)
+    watchers = [connect(reader, n) for n in (1, 3, 4)]
+    for watcher in watchers:
+        watcher.join(room)
+    cid = client_id()
+    body = f"stored, never sent, @{reader.username}"
+    stored = store_as_a_dead_instance_would(cluster, room, author, body, cid)
+
+    retry = sender.call("send", {"room": room, "body": body, "client_id": cid})
+    assert retry["ok"] is True and retry["message"]["id"] == stored, retry
+    for client in (sender, *watchers):
+        client.wait_for("message", is_message(stored))
+    for watcher in watchers:
+        watcher.wait_for("mention", lambda p: p["message"]["id"] == stored)
+    # Again, over Socket.IO and over REST through other instances: nothing more.
+    assert sender.call("send", {"room": room, "body": body, "client_id": cid}) == retry
+    response = author.request("POST", f"/api/rooms/{room}/messages",
+                              base_url=instance_url(cluster, 3),
+                              json={"body": body, "client_id": cid})
+    assert response.status_code == 200 and response.json()["id"] == stored, response.text
+    time.sleep(SETTLE)
+    for client in (sender, *watchers):
+        assert [m["id"] for m in client.received("message")] == [stored], client
+    for watcher in watchers:
+        assert len(watcher.received("mention")) == 1, watcher
+
+
 def test_send_waiting_on_a_row_lock_does_not_block_its_instance(cluster, user, connect):
     """psycopg2 waits cooperatively: a send stuck on the room's row lock leaves the
     rest of its instance answering, in both async modes.

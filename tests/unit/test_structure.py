@@ -49,8 +49,9 @@ class Recording(notify.Listener):
     def __init__(self):
         self.calls = []
 
-    def message_created(self, message):
-        self.calls.append(("message_created", message.body))
+    def message_created(self, message, repeat=False):
+        self.calls.append(("message_created", message.body) + (("repeat",) if repeat else ()))
+        return not repeat
 
     def message_edited(self, message):
         self.calls.append(("message_edited", message.body))
@@ -101,7 +102,8 @@ def test_the_domain_announces_what_happened_through_the_notifier(
     recording = listener_of(Recording())
     make_room(alice, "plans", private=True)
     client.post("/api/rooms/plans/members", json={"username": "bob"}, headers=alice.headers)
-    message = send(alice, "plans", "hi").get_json()
+    message = send(alice, "plans", "hi", client_id="c1").get_json()
+    assert send(alice, "plans", "hi", client_id="c1").status_code == 200
     client.patch(f"/api/messages/{message['id']}", json={"body": "hi @bob"},
                  headers=alice.headers)
     client.put(f"/api/messages/{message['id']}/reactions/:ok:", headers=bob.headers)
@@ -113,7 +115,8 @@ def test_the_domain_announces_what_happened_through_the_notifier(
     client.delete("/api/rooms/plans/members/me", headers=bob.headers)
     assert recording.calls == [
         ("member_added", "plans", "alice"), ("member_added", "plans", "bob"),
-        ("message_created", "hi"), ("message_edited", "hi @bob"),
+        ("message_created", "hi"), ("message_created", "hi", "repeat"),
+        ("message_edited", "hi @bob"),
         ("mentioned", "bob", "hi @bob"), ("reactions_changed", [":ok:"]),
         ("read", "plans", "bob"), ("online_user_ids", 2),
         ("typing", "plans", "bob", True), ("message_deleted", ""),
