@@ -182,9 +182,15 @@ def _add_member(room, user):
 
 
 def join_room(user, name):
-    """Join a public room; for a room the user is already in, nothing changes."""
-    room = visible_room(user, name)
-    _add_member(room, user)
+    """Join a public room; for a room the user is already in, nothing changes.
+
+    Whether the user is in it is read once, with the room: a leave committed
+    after that read must not be undone by a second look (a private room has no
+    member to add; a join racing its user's leave would have put them back)."""
+    room, member = _room_and_membership(user, name)
+    room = _visible(room, member, name)
+    if member is None:  # so a public room: a private one was 404 above
+        _add_member(room, user)
     return room
 
 

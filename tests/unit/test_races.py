@@ -3,7 +3,7 @@ to commit at the worst moment of the first, through its own connection, and
 the result must be what the contract says whichever commits last."""
 from sqlalchemy import select, update
 
-from app.chat import messages, reads
+from app.chat import messages, reads, rooms
 from app.extensions import db
 from app.models import Membership, Message, Room, User
 from app.realtime import events
@@ -94,3 +94,34 @@ def test_a_socket_is_not_left_in_a_room_its_user_left_during_the_join(
     socket.get_received()
     send(bob, "lounge", "after alice left")
     assert socket.events("message") == []
+
+
+def test_a_join_racing_its_users_leave_of_a_private_room_does_not_put_them_back(
+        client, alice, bob, make_room, send, socket_for, monkeypatch):
+    """The leave commits after the join has read the room and the membership:
+    over Socket.IO and over REST, the user stays out, and hears nothing more."""
+    make_room(bob, "den", private=True)
+    original = rooms._visible
+
+    def then_leave(room, member, name):
+        found = original(room, member, name)
+        monkeypatch.setattr(rooms, "_visible", original)  # the leave's own look
+        assert client.delete(f"/api/rooms/{name}/members/me",
+                             headers=alice.headers).status_code == 204
+        return found
+
+    socket = socket_for(alice)
+    for join in (lambda: socket.emit("join", {"room": "den"}, callback=True),
+                 lambda: client.post("/api/rooms/den/members", headers=alice.headers)):
+        client.post("/api/rooms/den/members", json={"username": "alice"}, headers=bob.headers)
+        assert client.get("/api/rooms/den", headers=alice.headers).status_code == 200
+        monkeypatch.setattr(rooms, "_visible", then_leave)
+        join()
+        monkeypatch.setattr(rooms, "_visible", original)
+        assert client.get("/api/rooms/den", headers=alice.headers).status_code == 404
+        assert "den" not in [r["name"] for r in
+                             client.get("/api/rooms", headers=alice.headers).get_json()["rooms"]]
+    socket.get_received()
+    send(bob, "den", "after alice left")
+    assert socket.events("message") == []
+    assert socket.events("room_added") == []
