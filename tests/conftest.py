@@ -37,3 +37,34 @@ def all_instances_up(cluster):
         if not instance.alive():
             cluster.restart_instance(instance.index)
     return cluster
+
+
+# What a failed test shows of its cluster: the warnings and errors the instances
+# (and gunicorn) and nginx logged, the newest last, so that a failure seen only
+# in CI (where the cluster's files are gone with its runner) can be read.
+LOG_MARKS = (" WARNING ", " ERROR ", " CRITICAL ", "Traceback", "[warn]", "[error]",
+             "[crit]", "[alert]", "[emerg]")
+LOG_LINES = 30  # per file
+
+
+def _marked_lines(path):
+    try:
+        with open(path, errors="replace") as f:
+            lines = [line.rstrip("\n") for line in f if any(m in line for m in LOG_MARKS)]
+    except OSError:
+        return []
+    return lines[-LOG_LINES:]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    running = getattr(item, "funcargs", {}).get("cluster")
+    if not report.failed or not isinstance(running, Cluster):
+        return
+    paths = [i.log_path for i in running.instances]
+    if running.nginx is not None:
+        paths.append(os.path.join(running.nginx.dir, "error.log"))
+    text = "\n".join(f"-- {path}\n" + "\n".join(_marked_lines(path) or ["(none)"])
+                     for path in paths)
+    report.sections.append(("cluster: warnings and errors logged", text))
