@@ -55,7 +55,7 @@ RESUBSCRIBE_BATCH = 500  # channels per SUBSCRIBE command after a reconnect
 HEALTH_INTERVAL = 5.0    # seconds between PINGs on an idle-looking pub/sub connection
 HEALTH_TIMEOUT = 5.0     # a PING unanswered this long means Redis is unreachable
 CLUSTER_SCHEME = "redis+cluster"
-ONCE_SECONDS = 600       # how long Redis remembers that an emit_once went out
+ONCE_SECONDS = 120       # how long Redis remembers that an emit_once went out
 
 # emit_once: the record that an emit went out and its PUBLISH, in one script, so
 # Redis has both or neither. KEYS[1]: the record, hash-tagged with the channel
