@@ -493,10 +493,10 @@ class GeventDirectSocket(DirectSocket):
         _LibrarySocket.schedule_ping(self)
 
     def _abandon_transport(self):
-        if self._ws is not None:
-            self._shut_down()
-        else:
+        if self._ws is None:  # still on the library's writer
             _shut_down_connection(self._connection)
+        else:
+            super()._abandon_transport()
 
 
 class _GeventWriter:
@@ -619,9 +619,9 @@ def unmask(data, mask, length=None, offset=0):
 
 
 def install(async_mode, max_unsent_bytes=MAX_UNSENT_BYTES):
-    """New Engine.IO connections in this process get DirectSocket (eventlet) or
-    WholeFrameSocket (gevent, threading), each dropped past `max_unsent_bytes`
-    waiting; eventlet's WebSockets unmask with `unmask`."""
+    """New Engine.IO connections in this process get DirectSocket (eventlet),
+    GeventDirectSocket (gevent) or WholeFrameSocket (threading), each dropped
+    past `max_unsent_bytes` waiting; eventlet's WebSockets unmask with `unmask`."""
     global MAX_UNSENT_BYTES
     MAX_UNSENT_BYTES = max_unsent_bytes
     engineio.socket.Socket = {"eventlet": DirectSocket,
