@@ -11,7 +11,7 @@ SCALE ?= 4
 CHAT_PORT ?= 8080
 export FLASK_APP := app:create_app
 
-.PHONY: run test unit integration e2e cluster system-deps clean bench bench-scaleout \
+.PHONY: run test lint unit integration e2e cluster system-deps clean bench bench-scaleout \
 	compose compose-down swarm swarm-down
 
 $(BIN)/python:
@@ -41,8 +41,14 @@ system-deps:
 
 ## make test: everything, installing what is missing first. tests/containers runs
 ## beside the other folders in a second pytest (scripts/run-tests.py).
-test: system-deps $(VENV)/.dev-installed
+test: system-deps lint
 	$(BIN)/python scripts/run-tests.py
+
+## make lint: ruff (lint and format check) and mypy, as configured in pyproject.toml
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 unit: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest tests/unit

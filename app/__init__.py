@@ -5,6 +5,7 @@ gunicorn imports app.gunicorn_conf, and so this package, before its eventlet
 or gevent worker monkey-patches the standard library; whatever is imported
 that early keeps unpatched locks and sockets. Imports go inside create_app().
 """
+
 import logging
 import sys
 import types
@@ -16,7 +17,7 @@ def called_in_python(wsgi_app):
     """A WSGI middleware object's bound __call__ (when it is Python code), for the
     layer around it to call: calling the object itself recurses in C (see
     instance_header), calling the bound method does not."""
-    call = getattr(type(wsgi_app), "__call__", None)
+    call = getattr(type(wsgi_app), "__call__", None)  # noqa: B004 (the class's, not callable())
     return wsgi_app.__call__ if isinstance(call, types.FunctionType) else wsgi_app
 
 
@@ -32,7 +33,9 @@ def instance_header(wsgi_app, instance_id):
     def with_instance_header(environ, start_response):
         def start(status, headers, exc_info=None):
             return start_response(status, [*headers, header], exc_info)
+
         return wsgi_app(environ, start)
+
     return with_instance_header
 
 
@@ -62,9 +65,11 @@ def create_app(config=None):
     app = Flask(__name__)
     app.config.from_mapping(config.as_flask_config())
     from app.cookie_session import CookieSessionInterface
+
     app.session_interface = CookieSessionInterface()
-    logging.basicConfig(level=config.LOG_LEVEL,
-                        format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+    logging.basicConfig(
+        level=config.LOG_LEVEL, format="%(asctime)s %(levelname)s [%(name)s] %(message)s"
+    )
     for quiet in ("alembic.runtime.plugins", "alembic.runtime.migration"):
         logging.getLogger(quiet).setLevel(logging.WARNING)
 
@@ -72,11 +77,14 @@ def create_app(config=None):
     from app.extensions import api, db, limiter, migrate, socketio
     from app.health import MIGRATIONS_DIR
     from app.realtime.presence import presence
+
     db.init_app(app)
     from app import dbpool
+
     with app.app_context():
         dbpool.init_engine(db.engine)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
+
     # after_request hooks run in reverse order: registered before the limiter's,
     # this one sees the headers Flask-Limiter adds. It adds the send limit's
     # headers, and drops Retry-After, which Flask-Limiter puts on every response
@@ -91,40 +99,58 @@ def create_app(config=None):
     limiter.init_app(app)
     presence.init_app(app)
     from app import user_cache
+
     user_cache.init_app(app)
     # What the domain announces (app/chat/notify.py) goes out as Socket.IO events.
     from app.chat import notify
     from app.realtime.broadcast import SocketIOListener
+
     notify.init_app(app, SocketIOListener())
     # Handlers must be registered before init_app: Flask-SocketIO hands its list to
     # each new server, but a handler declared after a server exists goes to that
     # server only, and a second app (tests, tools) would get none.
     from app.realtime import events  # noqa: F401  (registers the handlers)
+
     # Always pass client_manager: Flask-SocketIO keeps options between init_app
     # calls, and None (the in-process manager) must replace an earlier Redis one.
     from app.realtime.queue import queue_manager
+
     queue = queue_manager(config.REDIS_URL, config.QUEUE_MODE)
     from app.jsonlimits import ChatPacket, SocketJSON
+
     mode = _async_mode(config)
     from app.realtime import direct_socket
+
     direct_socket.install(mode, max_unsent_bytes=config.SOCKET_MAX_UNSENT_BYTES)
     socketio.init_app(
-        app, async_mode=mode, client_manager=queue,
-        json=SocketJSON, serializer=ChatPacket,
+        app,
+        async_mode=mode,
+        client_manager=queue,
+        json=SocketJSON,
+        serializer=ChatPacket,
         cors_allowed_origins=config.cors_allowed_origins,
-        ping_interval=20, ping_timeout=20, max_http_buffer_size=config.MAX_CONTENT_LENGTH)
-    api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
-        "bearerAuth": {"type": "http", "scheme": "bearer"}}}})
+        ping_interval=20,
+        ping_timeout=20,
+        max_http_buffer_size=config.MAX_CONTENT_LENGTH,
+    )
+    api.init_app(
+        app,
+        spec_kwargs={
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}}
+        },
+    )
 
     # Blueprints
     from app import metrics, security
     from app.api import auth, messages, reactions, rooms, search, users
     from app.health import bp as health_bp
     from app.web import bp as web_bp
+
     for module in (auth, users, rooms, messages, reactions, search):
         api.register_blueprint(module.blp)
     app.register_blueprint(health_bp)
     from app.health import schema_guard
+
     schema_guard.init_app(app)
     app.register_blueprint(web_bp)
     metrics.init_app(app)
@@ -132,15 +158,21 @@ def create_app(config=None):
 
     # Errors (registered after the API's own, which they replace)
     from app.errors import register_error_handlers
+
     register_error_handlers(app)
 
     # CLI
     from app.cli import register_commands
+
     register_commands(app)
 
     if config.PROXY_HOPS:
-        app.wsgi_app = ProxyFix(called_in_python(app.wsgi_app), x_for=config.PROXY_HOPS,
-                                x_proto=config.PROXY_HOPS, x_host=config.PROXY_HOPS)
+        app.wsgi_app = ProxyFix(
+            called_in_python(app.wsgi_app),
+            x_for=config.PROXY_HOPS,
+            x_proto=config.PROXY_HOPS,
+            x_host=config.PROXY_HOPS,
+        )
     app.wsgi_app = instance_header(called_in_python(app.wsgi_app), config.INSTANCE_ID)
     if mode == "eventlet":
         app.wsgi_app = direct_socket.socket_as_eventlet_input(app.wsgi_app)

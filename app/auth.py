@@ -8,6 +8,7 @@ id. It stops working, on every instance, when:
 - its user changes their password: users.token_generation moves on, and
   every token of an older generation is refused.
 """
+
 import secrets
 import time
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from app.user_cache import users
 
 # Compared against when the username does not exist, so a login takes as long
 # for an unknown user as for a wrong password.
-_DUMMY_HASHES = {}
+_DUMMY_HASHES: dict[str, str] = {}
 
 
 def hash_password(password):
@@ -40,7 +41,7 @@ def password_matches(user, password):
     return check_password_hash(user.password_hash, password)
 
 
-_SERIALIZERS = {}
+_SERIALIZERS: dict = {}
 
 
 def _serializer():
@@ -64,8 +65,9 @@ class Claims:
 
 
 def issue_token(user):
-    return _serializer().dumps({"uid": user.id, "gen": user.token_generation or 0,
-                                "jti": secrets.token_urlsafe(16)})
+    return _serializer().dumps(
+        {"uid": user.id, "gen": user.token_generation or 0, "jti": secrets.token_urlsafe(16)}
+    )
 
 
 def read_token(token):
@@ -82,8 +84,12 @@ def read_token(token):
     if not isinstance(data, dict) or not isinstance(data.get("uid"), int):
         raise ApiError("unauthorized", "The token is not valid.")
     jti = data.get("jti")
-    return Claims(data["uid"], data.get("gen", 0), jti if isinstance(jti, str) else None,
-                  issued.timestamp() + ttl)
+    return Claims(
+        data["uid"],
+        data.get("gen", 0),
+        jti if isinstance(jti, str) else None,
+        issued.timestamp() + ttl,
+    )
 
 
 def session_problem(user, claims, logged_out):
@@ -135,8 +141,9 @@ def end_all_sessions(user):
     """Every token issued to the user so far stops working, on every instance (the
     caller commits)."""
     user.token_generation = (user.token_generation or 0) + 1
-    revocations.announce_generation(user.id, user.token_generation,
-                                    current_app.config["USER_CACHE_SECONDS"] + 60)
+    revocations.announce_generation(
+        user.id, user.token_generation, current_app.config["USER_CACHE_SECONDS"] + 60
+    )
     users().forget(user.id)
 
 

@@ -1,4 +1,5 @@
 """Flask commands: seed, wait-db, upgrade-once, check-schema."""
+
 import json
 import os
 import time
@@ -58,8 +59,11 @@ def load_seeds():
         key = f"user/{item['username']}"
         user = db.session.scalar(select(User).where(User.username == item["username"]))
         if user is None and key not in record:
-            user = User(username=item["username"], display_name=item["display_name"],
-                        password_hash=auth.hash_password(item["password"]))
+            user = User(
+                username=item["username"],
+                display_name=item["display_name"],
+                password_hash=auth.hash_password(item["password"]),
+            )
             db.session.add(user)
             added["users"] += 1
         record.add(key)
@@ -71,8 +75,11 @@ def load_seeds():
         key = f"room/{item['name']}"
         room = db.session.scalar(select(Room).where(Room.name == item["name"]))
         if room is None and key not in record:
-            room = Room(name=item["name"], title=item.get("title", ""),
-                        kind="private" if item.get("private") else "public")
+            room = Room(
+                name=item["name"],
+                title=item.get("title", ""),
+                kind="private" if item.get("private") else "public",
+            )
             db.session.add(room)
             db.session.flush()
             added["rooms"] += 1
@@ -83,8 +90,11 @@ def load_seeds():
         for username in item.get("members", []):
             key = f"membership/{room.name}/{username}"
             user = users.get(username)
-            if user is not None and key not in record and \
-                    db.session.get(Membership, (room.id, user.id)) is None:
+            if (
+                user is not None
+                and key not in record
+                and db.session.get(Membership, (room.id, user.id)) is None
+            ):
                 db.session.add(Membership(room_id=room.id, user_id=user.id))
                 added["memberships"] += 1
             record.add(key)
@@ -95,12 +105,22 @@ def load_seeds():
         if key in record or room is None or author is None:
             record.add(key)
             continue
-        exists = db.session.scalar(select(Message.id).where(
-            Message.room_id == room.id, Message.author_id == author.id,
-            Message.client_id == item["client_id"]))
+        exists = db.session.scalar(
+            select(Message.id).where(
+                Message.room_id == room.id,
+                Message.author_id == author.id,
+                Message.client_id == item["client_id"],
+            )
+        )
         if exists is None:
-            db.session.add(Message(room_id=room.id, author_id=author.id, body=item["body"],
-                                   client_id=item["client_id"]))
+            db.session.add(
+                Message(
+                    room_id=room.id,
+                    author_id=author.id,
+                    body=item["body"],
+                    client_id=item["client_id"],
+                )
+            )
             db.session.flush()
             added["messages"] += 1
         record.add(key)
@@ -110,8 +130,9 @@ def load_seeds():
 
 def _seed_and_say():
     if not seeding_allowed(current_app.config):
-        click.echo("seed: skipped: APP_ENV=production loads no demo data "
-                   "(set SEED_DEMO=1 to load it)")
+        click.echo(
+            "seed: skipped: APP_ENV=production loads no demo data (set SEED_DEMO=1 to load it)"
+        )
         return
     click.echo("seed: added " + ", ".join(f"{n} {k}" for k, n in load_seeds().items()))
 
@@ -124,7 +145,10 @@ def _wait(what, probe, timeout, interval=1.0):
         try:
             result, reason = probe()
         except Exception as exc:
-            result, reason = None, f"{exc.__class__.__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            result, reason = (
+                None,
+                f"{exc.__class__.__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
+            )
         if result:
             return result
         if reason != last_reason:
@@ -147,9 +171,11 @@ def register_commands(app):
     @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait.")
     def wait_db(timeout):
         """Wait until the database accepts connections."""
+
         def probe():
             db.session.execute(text("SELECT 1"))
             return True, "connected"
+
         _wait("the database", probe, timeout)
         click.echo("database is reachable")
 
@@ -179,24 +205,30 @@ def register_commands(app):
                 if seed:
                     _seed_and_say()
             finally:
-                lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"),
-                                  {"k": MIGRATION_LOCK_KEY})
+                lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
                 lock_conn.commit()
 
     @app.cli.command("check-schema")
-    @click.option("--wait", "wait_seconds", default=0.0, show_default=True,
-                  help="Seconds to wait for the database to reach the head revision.")
+    @click.option(
+        "--wait",
+        "wait_seconds",
+        default=0.0,
+        show_default=True,
+        help="Seconds to wait for the database to reach the head revision.",
+    )
     def check_schema(wait_seconds):
         """Exit 0 when the database is at the code's head revision.
 
         Exits 3 at once on a revision this code does not know; exits 1 if the
         database is still behind (or unreachable) when --wait runs out.
         """
+
         def probe():
             state, detail = schema_status()
             if state == "unknown":
                 raise SystemExit(_refuse(detail))
             return state == "at_head", f"{state}: {detail}"
+
         _wait("the schema to reach the code's head revision", probe, wait_seconds)
         click.echo("schema is at the code's head revision")
 

@@ -9,6 +9,7 @@ integration tests).
 This module imports nothing outside the standard library: gunicorn_conf.py
 reads ASYNC_MODE through it before the worker monkey-patches.
 """
+
 import dataclasses
 import os
 import secrets
@@ -34,7 +35,7 @@ def database_uri(url):
     """postgres:// and postgresql:// mean psycopg2 here (SQLAlchemy 2.1 would pick psycopg 3)."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg2://" + url[len(prefix):]
+            return "postgresql+psycopg2://" + url[len(prefix) :]
     return url
 
 
@@ -122,8 +123,7 @@ class Config:
     CONNECT_RATE_LIMIT: str = _setting("30 per minute", "CONNECT_RATE_LIMIT")
     REACT_RATE_LIMIT: str = _setting("30 per 3 seconds", "REACT_RATE_LIMIT")
     SEARCH_RATE_LIMIT: str = _setting("10 per 5 seconds", "SEARCH_RATE_LIMIT")
-    RATELIMIT_ENABLED: bool = _setting(True, "RATELIMIT_ENABLED", _flag,
-                                       empty_is_default=False)
+    RATELIMIT_ENABLED: bool = _setting(True, "RATELIMIT_ENABLED", _flag, empty_is_default=False)
     PRESENCE_TTL_SECONDS: int = _setting(30, "PRESENCE_TTL_SECONDS", int)
     # How often each instance looks for sockets whose token expired or was
     # revoked, and closes them (app/realtime/sessions.py).
@@ -166,27 +166,38 @@ class Config:
     def validate(self):
         """Every check on the settings, for a Config from the environment or built directly."""
         if self.APP_ENV not in APP_ENVS:
-            raise ConfigError(f"APP_ENV must be development, production or testing, "
-                              f"got {self.APP_ENV!r}")
+            raise ConfigError(
+                f"APP_ENV must be development, production or testing, got {self.APP_ENV!r}"
+            )
         if self.APP_ENV == "production" and not self.SECRET_KEY:
             raise ConfigError(
                 "SECRET_KEY is not set. In production (APP_ENV=production) it is "
                 "required, so that tokens stay valid across restarts and instances: "
-                "set SECRET_KEY to a long random string shared by every instance.")
+                "set SECRET_KEY to a long random string shared by every instance."
+            )
         if self.ASYNC_MODE not in ASYNC_MODES:
-            raise ConfigError(f"ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, "
-                              f"got {self.ASYNC_MODE!r}")
+            raise ConfigError(
+                f"ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, got {self.ASYNC_MODE!r}"
+            )
         if self.QUEUE_MODE not in QUEUE_MODES:
-            raise ConfigError(f"QUEUE_MODE must be one of {', '.join(QUEUE_MODES)}, "
-                              f"got {self.QUEUE_MODE!r}")
-        if (self.QUEUE_MODE == "classic" and self.REDIS_URL
-                and self.REDIS_URL.startswith("redis+cluster://")):
-            raise ConfigError("QUEUE_MODE=classic needs a single Redis server; a Redis "
-                              "Cluster (redis+cluster://) needs QUEUE_MODE=sharded")
+            raise ConfigError(
+                f"QUEUE_MODE must be one of {', '.join(QUEUE_MODES)}, got {self.QUEUE_MODE!r}"
+            )
+        if (
+            self.QUEUE_MODE == "classic"
+            and self.REDIS_URL
+            and self.REDIS_URL.startswith("redis+cluster://")
+        ):
+            raise ConfigError(
+                "QUEUE_MODE=classic needs a single Redis server; a Redis "
+                "Cluster (redis+cluster://) needs QUEUE_MODE=sharded"
+            )
         if self.SOCKET_MAX_UNSENT_BYTES < MAX_REQUEST_BYTES:
-            raise ConfigError(f"SOCKET_MAX_UNSENT_BYTES must be at least the largest "
-                              f"request ({MAX_REQUEST_BYTES} bytes), got "
-                              f"{self.SOCKET_MAX_UNSENT_BYTES}")
+            raise ConfigError(
+                f"SOCKET_MAX_UNSENT_BYTES must be at least the largest "
+                f"request ({MAX_REQUEST_BYTES} bytes), got "
+                f"{self.SOCKET_MAX_UNSENT_BYTES}"
+            )
         if self.APP_ENV == "production" and self.CORS_ORIGINS.strip() == "*":
             raise ConfigError("CORS_ORIGINS='*' is refused in production: list the origins")
         return self
@@ -231,7 +242,6 @@ def env_names(*read_by):
     read_by = set(read_by or ("app", "gunicorn", "entrypoint"))
     names = set()
     if "app" in read_by:
-        names.update(f.metadata["env"] for f in dataclasses.fields(Config)
-                     if f.metadata.get("env"))
+        names.update(f.metadata["env"] for f in dataclasses.fields(Config) if f.metadata.get("env"))
     names.update(s.env for s in SERVER_SETTINGS if s.read_by in read_by)
     return frozenset(names)

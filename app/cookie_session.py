@@ -8,6 +8,7 @@ Flask-SocketIO keeps each socket's own), so requests and events carry no
 session cookie: for them the empty session is made directly
 (docs/performance.md, change 14). With a cookie, Flask's own code runs.
 """
+
 from flask.sessions import SecureCookieSessionInterface
 
 

@@ -9,6 +9,7 @@ without a word from the server (a cut network) is found by the statement that
 uses it: that request fails with 503 `unavailable` (app/errors.py) and the pool
 starts over, as a failed ping would have made it.
 """
+
 import _socket  # the C module: not replaced by eventlet's or gevent's green socket
 
 from sqlalchemy import event

@@ -1,4 +1,5 @@
 """The one error type and the handlers that turn every failure into its JSON shape."""
+
 import logging
 
 from flask import current_app, jsonify
@@ -79,8 +80,9 @@ def flatten_fields(messages, prefix=""):
 
 
 def validation_error(messages):
-    return ApiError("validation_error", "The request has invalid fields.",
-                    fields=flatten_fields(messages))
+    return ApiError(
+        "validation_error", "The request has invalid fields.", fields=flatten_fields(messages)
+    )
 
 
 def from_http_exception(exc):
@@ -93,13 +95,14 @@ def from_http_exception(exc):
             if isinstance(value, dict):
                 merged.update(value)
         return validation_error(merged or messages)
-    code = CODE_FOR_STATUS.get(exc.code, "internal_error" if (exc.code or 500) >= 500
-                               else "bad_request")
+    code = CODE_FOR_STATUS.get(
+        exc.code, "internal_error" if (exc.code or 500) >= 500 else "bad_request"
+    )
     messages = {
         "bad_request": "The request could not be understood (is the body valid JSON?).",
         "not_found": "No such resource.",
         "method_not_allowed": f"Method not allowed here; allowed: "
-                              f"{', '.join(sorted(getattr(exc, 'valid_methods', None) or []))}",
+        f"{', '.join(sorted(getattr(exc, 'valid_methods', None) or []))}",
         "payload_too_large": f"The request body is larger than {MAX_REQUEST_TEXT}.",
         "rate_limited": "Too many requests; slow down.",
     }
@@ -120,8 +123,13 @@ def error_response(error):
 # file and lock errors. An OperationalError with no SQLSTATE at all is the
 # driver failing to reach the server.
 OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57")
-SQLITE_OUTAGE_MESSAGES = ("unable to open database", "database is locked", "disk i/o error",
-                          "readonly database", "database disk image is malformed")
+SQLITE_OUTAGE_MESSAGES = (
+    "unable to open database",
+    "database is locked",
+    "disk i/o error",
+    "readonly database",
+    "database disk image is malformed",
+)
 
 
 def is_database_down(exc):
@@ -147,8 +155,11 @@ def unexpected_error(exc):
     current_app.extensions["sqlalchemy"].session.rollback()
     if is_database_down(exc):
         log.warning("database unavailable: %s", exc.__class__.__name__)
-        return ApiError("unavailable", "The database is unavailable; try again shortly.",
-                        headers={"Retry-After": "2"})
+        return ApiError(
+            "unavailable",
+            "The database is unavailable; try again shortly.",
+            headers={"Retry-After": "2"},
+        )
     log.exception("unhandled error")
     return ApiError("internal_error", "Something went wrong on our side.")
 

@@ -5,6 +5,7 @@
 One worker per process: Socket.IO keeps per-connection state in the worker,
 so throughput comes from more instances behind nginx, not more workers.
 """
+
 import os
 
 # Safe before the worker's monkey-patching: app and app.config import only the
@@ -14,8 +15,10 @@ from app.gunicorn_errors import install as install_error_answers  # stdlib and g
 
 _mode = async_mode()
 if _mode not in SERVER_ASYNC_MODES:
-    raise SystemExit(f"ASYNC_MODE={_mode!r} cannot be served by gunicorn; "
-                     f"use one of {', '.join(SERVER_ASYNC_MODES)}")
+    raise SystemExit(
+        f"ASYNC_MODE={_mode!r} cannot be served by gunicorn; "
+        f"use one of {', '.join(SERVER_ASYNC_MODES)}"
+    )
 
 # What gunicorn answers itself (a request it cannot read) is JSON in the API's
 # error shape, not its HTML page (app/gunicorn_errors.py).
@@ -32,8 +35,9 @@ keepalive = 5
 accesslog = server_setting("ACCESS_LOG") or None
 # gunicorn's default format logs the request line with its query string, where a
 # Socket.IO client may carry ?token=: log the path (%(U)s) without the query.
-access_log_format = ('%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s '
-                     '"%(f)s" "%(a)s" %(M)sms')
+access_log_format = (
+    '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
+)
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", Config.LOG_LEVEL).lower()
 proc_name = f"chat-{os.environ.get('INSTANCE_ID', 'app')}"
@@ -54,13 +58,22 @@ def post_worker_init(worker):
     import signal
     import sys
 
-    from app.realtime.lifecycle import (CLOSE_DELAY as DRAIN_SECONDS, start_drain,
-                                        start_heartbeat, start_queue, start_session_checks)
+    from app.realtime.lifecycle import (
+        CLOSE_DELAY as DRAIN_SECONDS,
+    )
+    from app.realtime.lifecycle import (
+        start_drain,
+        start_heartbeat,
+        start_queue,
+        start_session_checks,
+    )
 
     flask_app = sys.modules["wsgi"].app
     if not start_queue():
-        worker.log.error("message queue: not listening yet (Redis unreachable?); serving "
-                         "anyway, live delivery starts when Redis answers")
+        worker.log.error(
+            "message queue: not listening yet (Redis unreachable?); serving "
+            "anyway, live delivery starts when Redis answers"
+        )
     start_heartbeat(flask_app)
     start_session_checks(flask_app)
     previous = signal.getsignal(signal.SIGTERM)
@@ -74,8 +87,10 @@ def post_worker_init(worker):
         # graceful_timeout (eventlet joins its pool; gevent polls it). Requests
         # in flight get the drain and REQUEST_GRACE seconds more; then the
         # worker exits and the idle connections close with it.
-        worker.cfg.set("graceful_timeout",
-                       min(worker.cfg.graceful_timeout, math.ceil(DRAIN_SECONDS + REQUEST_GRACE)))
+        worker.cfg.set(
+            "graceful_timeout",
+            min(worker.cfg.graceful_timeout, math.ceil(DRAIN_SECONDS + REQUEST_GRACE)),
+        )
         if callable(previous):
             previous(signum, frame)
 

@@ -16,6 +16,7 @@ A hook into a pinned library's internals (gunicorn>=25.3,<26), kept to this
 module; tests/integration/test_bad_input.py fails if gunicorn stops calling
 it (an over-long request line sent to an instance must come back as JSON).
 """
+
 import json
 
 from gunicorn import util
@@ -32,10 +33,13 @@ def write_error(sock, status_int, reason, mesg):
     message = "The request could not be read"
     if mesg and status == 400:
         message += f" ({mesg[:300]})"
-    body = json.dumps({"error": {"code": code, "message": message + "."}},
-                      ensure_ascii=True).encode("ascii")
-    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    body = json.dumps(
+        {"error": {"code": code, "message": message + "."}}, ensure_ascii=True
+    ).encode("ascii")
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     util.write_nonblock(sock, head.encode("latin1") + body)
 
 

@@ -1,4 +1,5 @@
 """Liveness, readiness, and where the database stands against the code's migrations."""
+
 import functools
 import os
 import time
@@ -16,13 +17,13 @@ bp = Blueprint("health", __name__)
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def code_heads():
     """The head revisions of migrations/ (what this code expects)."""
     return frozenset(ScriptDirectory(MIGRATIONS_DIR).get_heads())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def known_revisions():
     return frozenset(s.revision for s in ScriptDirectory(MIGRATIONS_DIR).walk_revisions())
 
@@ -42,7 +43,8 @@ def schema_status(engine=None):
         return "unknown", (
             f"the database is at revision {', '.join(sorted(unknown))}, which this code does "
             f"not know (its head is {', '.join(sorted(heads))}); it was probably migrated by "
-            "newer code. Deploy that code, or downgrade the database.")
+            "newer code. Deploy that code, or downgrade the database."
+        )
     return "behind", f"at {', '.join(sorted(current))}, the code expects {', '.join(sorted(heads))}"
 
 
@@ -57,8 +59,7 @@ class SchemaGuard:
 
     def refusal(self):
         """An ApiError(unavailable) while the code is behind the schema, else None."""
-        state = current_app.extensions.setdefault(self.KEY, {"checked_at": None,
-                                                             "problem": None})
+        state = current_app.extensions.setdefault(self.KEY, {"checked_at": None, "problem": None})
         now = time.monotonic()
         interval = current_app.config["SCHEMA_CHECK_SECONDS"]
         if state["checked_at"] is None or now - state["checked_at"] >= interval:
@@ -76,9 +77,12 @@ class SchemaGuard:
             state["problem"] = detail if status == "unknown" else None
         if state["problem"] is None:
             return None
-        return ApiError("unavailable", "This instance runs code older than the database's "
-                        "schema; try again (another instance will answer).",
-                        headers={"Retry-After": "1"})
+        return ApiError(
+            "unavailable",
+            "This instance runs code older than the database's "
+            "schema; try again (another instance will answer).",
+            headers={"Retry-After": "1"},
+        )
 
     def forget(self):
         """Look again at the next request (tests)."""
@@ -118,9 +122,13 @@ def healthz():
 def readyz():
     """200 when the database is at the code's head and the message queue answers."""
     if current_app.config.get("DRAINING"):
-        response = jsonify({"status": "draining", "checks": {},
-                            "error": {"code": "unavailable",
-                                      "message": "This instance is shutting down."}})
+        response = jsonify(
+            {
+                "status": "draining",
+                "checks": {},
+                "error": {"code": "unavailable", "message": "This instance is shutting down."},
+            }
+        )
         response.status_code = 503
         return response
     checks, ready = {}, True
@@ -134,10 +142,16 @@ def readyz():
     if ready:
         return {"status": "ready", "checks": checks}
     db.session.rollback()
-    response = jsonify({"status": "unavailable", "checks": checks,
-                        "error": {"code": "unavailable",
-                                  "message": "Not ready: " + "; ".join(
-                                      f"{k}: {v['detail']}" for k, v in checks.items()
-                                      if not v["ok"])}})
+    response = jsonify(
+        {
+            "status": "unavailable",
+            "checks": checks,
+            "error": {
+                "code": "unavailable",
+                "message": "Not ready: "
+                + "; ".join(f"{k}: {v['detail']}" for k, v in checks.items() if not v["ok"]),
+            },
+        }
+    )
     response.status_code = 503
     return response

@@ -6,6 +6,7 @@ Socket.IO server. Here anything nested deeper than MAX_DEPTH is invalid JSON
 (a ValueError), which REST answers with `bad_request` and Socket.IO with a
 `bad_request` ack.
 """
+
 import json
 
 import socketio.packet
@@ -28,8 +29,7 @@ def depth(value):
         elif not isinstance(item, list):
             continue
         deepest = max(deepest, level)
-        stack.extend((child, level + 1) for child in item
-                     if isinstance(child, (dict, list)))
+        stack.extend((child, level + 1) for child in item if isinstance(child, (dict, list)))
     return deepest
 
 

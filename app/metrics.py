@@ -1,50 +1,71 @@
 """Prometheus metrics for this process, served at /metrics."""
+
 import gc
 import time
 
 from flask import Response, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client import generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 from app.realtime import direct_socket
 
 registry = CollectorRegistry()
 
 HTTP_REQUESTS = Counter(
-    "chat_http_requests_total", "HTTP requests served", ["method", "endpoint", "status"],
-    registry=registry)
+    "chat_http_requests_total",
+    "HTTP requests served",
+    ["method", "endpoint", "status"],
+    registry=registry,
+)
 HTTP_LATENCY = Histogram(
-    "chat_http_request_duration_seconds", "HTTP request latency", ["endpoint"],
-    registry=registry)
+    "chat_http_request_duration_seconds", "HTTP request latency", ["endpoint"], registry=registry
+)
 MESSAGES_SENT = Counter(
-    "chat_messages_sent_total", "Messages stored (REST and Socket.IO)", registry=registry)
+    "chat_messages_sent_total", "Messages stored (REST and Socket.IO)", registry=registry
+)
 SOCKETS = Gauge(
-    "chat_socketio_connections", "Socket.IO connections open on this instance",
-    registry=registry)
+    "chat_socketio_connections", "Socket.IO connections open on this instance", registry=registry
+)
 DIRECT_WEBSOCKETS = Gauge(
     "chat_socketio_direct_websockets",
     "WebSocket connections written from the sending thread (app/realtime/direct_socket.py)",
-    registry=registry)
+    registry=registry,
+)
 DIRECT_WEBSOCKETS.set_function(lambda: direct_socket.STATS["open"])
 DEFERRED_FRAMES = Gauge(
     "chat_socketio_deferred_frames",
     "WebSocket frames that waited for a slow socket since the process started "
-    "(app/realtime/direct_socket.py)", registry=registry)
+    "(app/realtime/direct_socket.py)",
+    registry=registry,
+)
 DEFERRED_FRAMES.set_function(lambda: direct_socket.STATS["deferred"])
 DROPPED_BEHIND = Gauge(
     "chat_socketio_dropped_behind",
     "Sockets dropped since the process started for having more than "
     "SOCKET_MAX_UNSENT_BYTES waiting for a client that does not read "
-    "(app/realtime/direct_socket.py)", registry=registry)
+    "(app/realtime/direct_socket.py)",
+    registry=registry,
+)
 DROPPED_BEHIND.set_function(lambda: direct_socket.STATS["dropped_behind"])
 FROZEN_OBJECTS = Gauge(
     "chat_gc_frozen_objects",
     "Objects the worker moved out of the garbage collector's way once it had started "
-    "(app/gunicorn_conf.py)", registry=registry)
+    "(app/gunicorn_conf.py)",
+    registry=registry,
+)
 FROZEN_OBJECTS.set_function(gc.get_freeze_count)
 SOCKET_EVENTS = Counter(
-    "chat_socketio_events_total", "Socket.IO events handled", ["event", "outcome"],
-    registry=registry)
+    "chat_socketio_events_total",
+    "Socket.IO events handled",
+    ["event", "outcome"],
+    registry=registry,
+)
 
 
 def init_app(app):

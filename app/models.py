@@ -5,23 +5,31 @@ The full-text index on messages is not declared here (no portable declaration
 exists for a PostgreSQL tsvector column or a SQLite FTS5 table): see
 app/search_index.py.
 """
-from datetime import datetime, timezone
 
-from sqlalchemy import (BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
-                        event)
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, make_transient_to_detached, mapped_column, relationship
 from sqlalchemy.orm.attributes import instance_dict
 from sqlalchemy.types import DateTime, TypeDecorator
 
 from app import search_index
-from app.extensions import db
+from app.extensions import Base, db
+
+# mypy cannot see through Flask-SQLAlchemy's db.Model: the models derive from it
+# at run time and are typed as the declarative base it wraps.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a bigint.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def utcnow():
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def detached(cls, values):
@@ -48,11 +56,11 @@ class UTCDateTime(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value
 
 
-class User(db.Model):
+class User(Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -68,7 +76,7 @@ class User(db.Model):
         return f"<User {self.username}>"
 
 
-class Room(db.Model):
+class Room(Model):
     __tablename__ = "rooms"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -78,7 +86,8 @@ class Room(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     memberships: Mapped[list["Membership"]] = relationship(
-        back_populates="room", cascade="all, delete-orphan")
+        back_populates="room", cascade="all, delete-orphan"
+    )
 
     @property
     def private(self):
@@ -88,13 +97,15 @@ class Room(db.Model):
         return f"<Room {self.name} ({self.kind})>"
 
 
-class Membership(db.Model):
+class Membership(Model):
     __tablename__ = "memberships"
 
     room_id: Mapped[int] = mapped_column(
-        ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True
+    )
     user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_read_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
 
@@ -105,7 +116,7 @@ class Membership(db.Model):
         return f"<Membership user={self.user_id} room={self.room_id}>"
 
 
-class Message(db.Model):
+class Message(Model):
     __tablename__ = "messages"
     __table_args__ = (
         # Idempotent sends: one client_id per author per room.
@@ -128,11 +139,14 @@ class Message(db.Model):
     # Loaded for a whole page of messages in one query each ("selectin"); a new
     # message starts with empty lists, so a send loads nothing.
     reactions: Mapped[list["Reaction"]] = relationship(
-        order_by="Reaction.id", lazy="selectin", cascade="all, delete-orphan",
-        passive_deletes=True)
+        order_by="Reaction.id", lazy="selectin", cascade="all, delete-orphan", passive_deletes=True
+    )
     mentions: Mapped[list["Mention"]] = relationship(
-        order_by="Mention.position", lazy="selectin", cascade="all, delete-orphan",
-        passive_deletes=True)
+        order_by="Mention.position",
+        lazy="selectin",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
 
     @property
     def deleted(self):
@@ -159,7 +173,7 @@ class Message(db.Model):
 event.listen(Message.__table__, "after_create", search_index.create_index)
 
 
-class Reaction(db.Model):
+class Reaction(Model):
     """One user's use of one emoji on one message."""
 
     __tablename__ = "reactions"
@@ -167,8 +181,7 @@ class Reaction(db.Model):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     emoji: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -178,7 +191,7 @@ class Reaction(db.Model):
         return f"<Reaction {self.emoji} by {self.user_id} on {self.message_id}>"
 
 
-class Mention(db.Model):
+class Mention(Model):
     """A message naming a user (as @username) who may read its room."""
 
     __tablename__ = "mentions"
@@ -188,9 +201,11 @@ class Mention(db.Model):
     )
 
     message_id: Mapped[int] = mapped_column(
-        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
     user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
     # Where the body first names the user, counting mentions: 0, 1, ...
     position: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -200,7 +215,7 @@ class Mention(db.Model):
         return f"<Mention of {self.user_id} in {self.message_id}>"
 
 
-class SeedItem(db.Model):
+class SeedItem(Model):
     """A seed item `flask seed` has loaded once (user/alice, membership/general/bob ...):
     a later run skips it, so what an operator deleted stays deleted."""
 

@@ -9,6 +9,7 @@ burst of 20 and 10 per second sustained, cluster-wide. If Redis is
 unreachable, each instance counts in its own memory until it is back: work
 goes on, limited per instance, rather than fail.
 """
+
 import logging
 import math
 import time
@@ -45,8 +46,9 @@ def _hit(item, key):
         strategy = limiter.limiter
         return strategy.hit(item, *key), strategy.get_window_stats(item, *key)
     except Exception as exc:  # the storage (Redis) is down
-        log.warning("rate limit storage unavailable (%s); counting in memory",
-                    exc.__class__.__name__)
+        log.warning(
+            "rate limit storage unavailable (%s); counting in memory", exc.__class__.__name__
+        )
         return _fallback.hit(item, *key), _fallback.get_window_stats(item, *key)
 
 
@@ -70,4 +72,5 @@ def check_allowed(action, user_id, scope=""):
             "rate_limited",
             f"{what.format(scope=scope)} (limit {item.amount} per "
             f"{item.get_expiry()} seconds); wait a moment.",
-            headers={**headers, "Retry-After": str(max(1, reset_in))})
+            headers={**headers, "Retry-After": str(max(1, reset_in))},
+        )

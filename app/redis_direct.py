@@ -19,6 +19,7 @@ restarted since it was last used) is sent once more on a new one, as redis-py's
 retry would; every other failure is raised as the client raises it. A Redis
 Cluster client has no single pool: its own methods run.
 """
+
 import os
 
 import redis

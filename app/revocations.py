@@ -12,6 +12,7 @@ database (users.token_generation, app/auth.py). It also announces the new
 generation here, read with the logout check in the same round trip, so that an
 instance holding an older copy of the user (app/user_cache.py) reads it again.
 """
+
 import logging
 import threading
 import time
@@ -30,7 +31,7 @@ PREFIX = "{revoked-token}:"
 
 class Revocations:
     def __init__(self):
-        self._known = {}       # token id -> expiry (epoch seconds), revoked for sure
+        self._known = {}  # token id -> expiry (epoch seconds), revoked for sure
         self._lock = threading.Lock()
         self._commands_by_url = {}  # Redis URL -> DirectCommands on a client of it
         self._generations = {}  # user id -> generation this process announced
@@ -43,8 +44,11 @@ class Revocations:
             return None
         commands = self._commands_by_url.get(url)
         if commands is None:
-            commands = self._commands_by_url[url] = DirectCommands(redis_client(
-                url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=15))
+            commands = self._commands_by_url[url] = DirectCommands(
+                redis_client(
+                    url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=15
+                )
+            )
         return commands
 
     def _redis(self):
@@ -69,8 +73,11 @@ class Revocations:
             try:
                 client.set(PREFIX + jti, "1", ex=ttl)
             except REDIS_ERRORS:
-                raise ApiError("unavailable", "Logging out is unavailable right now; "
-                               "try again shortly.", headers={"Retry-After": "2"}) from None
+                raise ApiError(
+                    "unavailable",
+                    "Logging out is unavailable right now; try again shortly.",
+                    headers={"Retry-After": "2"},
+                ) from None
 
     def announce_generation(self, user_id, generation, keep_seconds):
         """Tells every instance that the user's tokens are now of `generation`, for
@@ -84,8 +91,11 @@ class Revocations:
             try:
                 client.set(f"{PREFIX}gen:{user_id}", str(generation), ex=max(1, keep_seconds))
             except REDIS_ERRORS as exc:
-                log.warning("could not announce a password change (%s); other instances "
-                            "see it within USER_CACHE_SECONDS", exc.__class__.__name__)
+                log.warning(
+                    "could not announce a password change (%s); other instances "
+                    "see it within USER_CACHE_SECONDS",
+                    exc.__class__.__name__,
+                )
 
     def session_state(self, jti, user_id):
         """(logged_out, generation) for a token and its user, in one Redis round trip.
@@ -102,8 +112,9 @@ class Revocations:
         try:
             values = commands.mget(keys)
         except REDIS_ERRORS as exc:
-            log.warning("token revocations unavailable (%s); accepting the token",
-                        exc.__class__.__name__)
+            log.warning(
+                "token revocations unavailable (%s); accepting the token", exc.__class__.__name__
+            )
             return False, None
         logged_out = len(values) > 1 and values[1] is not None
         if logged_out:

@@ -4,13 +4,21 @@ The same schema validates a REST body and the matching Socket.IO payload, and
 the same schema shapes an object for a REST response and a broadcast. The
 limits they check are the domain's (app/chat/); schemas only apply them.
 """
+
 import re
-from datetime import timezone
+from datetime import UTC
 
 from flask import g, has_app_context
-
-from marshmallow import (EXCLUDE, Schema, ValidationError, fields, pre_load, validate,
-                         validates, validates_schema)
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates,
+    validates_schema,
+)
 
 from app.chat.accounts import USERNAME_PATTERN
 from app.chat.messages import BODY_MAX, HISTORY_PAGE, ID_MAX, PAGE_MAX, SYNC_PAGE
@@ -20,8 +28,7 @@ from app.chat.search import Q_MAX, SEARCH_PAGE, SEARCH_PAGE_MAX
 from app.errors import ApiError, validation_error
 
 USERNAME = validate.Regexp(USERNAME_PATTERN, error="3 to 32 characters of a-z, 0-9 and _.")
-ROOM_NAME = validate.Regexp(ROOM_NAME_PATTERN,
-                            error="1 to 64 characters of a-z, 0-9, - and _.")
+ROOM_NAME = validate.Regexp(ROOM_NAME_PATTERN, error="1 to 64 characters of a-z, 0-9, - and _.")
 
 
 class UTCDateTime(fields.DateTime):
@@ -30,8 +37,7 @@ class UTCDateTime(fields.DateTime):
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
             return None
-        return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace(
-            "+00:00", "Z")
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class StrictInt(fields.Integer):
@@ -70,8 +76,9 @@ class BodyField(fields.String):
         if len(text) > BODY_MAX:
             raise ValidationError(f"At most {BODY_MAX} characters.")
         if BODY_CONTROL.search(text):
-            raise ValidationError("Must not contain control characters other than "
-                                  "line breaks and tabs.")
+            raise ValidationError(
+                "Must not contain control characters other than line breaks and tabs."
+            )
         return text
 
 
@@ -122,12 +129,13 @@ class InputSchema(Schema):
 
 # --- requests -------------------------------------------------------------
 
+
 class RegisterSchema(InputSchema):
     username = fields.String(required=True, validate=USERNAME)
-    password = fields.String(required=True, validate=validate.Length(8, 128),
-                             load_only=True)
-    display_name = fields.String(validate=[validate.Length(1, 64), no_control_characters],
-                                 allow_none=True)
+    password = fields.String(required=True, validate=validate.Length(8, 128), load_only=True)
+    display_name = fields.String(
+        validate=[validate.Length(1, 64), no_control_characters], allow_none=True
+    )
 
     @pre_load
     def lower_username(self, data, **kwargs):
@@ -148,23 +156,25 @@ class LoginSchema(InputSchema):
 
 
 class PasswordChangeSchema(InputSchema):
-    current_password = fields.String(required=True, validate=validate.Length(1, 128),
-                                     load_only=True)
-    new_password = fields.String(required=True, validate=validate.Length(8, 128),
-                                 load_only=True)
+    current_password = fields.String(
+        required=True, validate=validate.Length(1, 128), load_only=True
+    )
+    new_password = fields.String(required=True, validate=validate.Length(8, 128), load_only=True)
 
 
 class RoomCreateSchema(InputSchema):
     name = fields.String(required=True, validate=ROOM_NAME)
-    title = fields.String(validate=[validate.Length(max=120), no_control_characters],
-                          load_default="")
+    title = fields.String(
+        validate=[validate.Length(max=120), no_control_characters], load_default=""
+    )
     private = StrictBool(load_default=False)
 
     @validates("name")
     def not_reserved(self, value, **kwargs):
         if is_reserved_name(value):
-            raise ValidationError(f"Names starting with {DM_PREFIX!r} are reserved "
-                                  "for direct messages.")
+            raise ValidationError(
+                f"Names starting with {DM_PREFIX!r} are reserved for direct messages."
+            )
 
 
 class MemberAddSchema(InputSchema):
@@ -174,8 +184,12 @@ class MemberAddSchema(InputSchema):
 class HistoryQuerySchema(InputSchema):
     before = fields.Integer(validate=validate.Range(1, ID_MAX))
     after = fields.Integer(validate=validate.Range(0, ID_MAX))
-    around = fields.Integer(validate=validate.Range(1, ID_MAX), metadata={
-        "description": "A message id: the page centred on it (not with before or after)."})
+    around = fields.Integer(
+        validate=validate.Range(1, ID_MAX),
+        metadata={
+            "description": "A message id: the page centred on it (not with before or after)."
+        },
+    )
     limit = fields.Integer(validate=validate.Range(1, PAGE_MAX), load_default=HISTORY_PAGE)
 
     @validates_schema
@@ -241,6 +255,7 @@ class SyncEventSchema(RoomRefSchema):
 
 # --- responses ------------------------------------------------------------
 
+
 class UserSchema(Schema):
     id = fields.Integer()
     username = fields.String()
@@ -266,8 +281,9 @@ class RoomSchema(Schema):
     member = fields.Boolean()
     unread = fields.Integer(metadata={"description": "Only for members."})
     last_read_id = fields.Integer(allow_none=True, metadata={"description": "Only for members."})
-    mentions = fields.Integer(metadata={
-        "description": "Only for members: unread messages that mention the caller."})
+    mentions = fields.Integer(
+        metadata={"description": "Only for members: unread messages that mention the caller."}
+    )
     peer = fields.Nested(UserSchema, metadata={"description": "Only for direct messages."})
 
 
@@ -279,18 +295,25 @@ class ReactionSchema(Schema):
 class MessageSchema(Schema):
     id = fields.Integer()
     room = fields.Function(lambda m: m.room.name)
-    author = fields.Function(lambda m: {"username": m.author.username,
-                                        "display_name": m.author.display_name},
-                             metadata={"type": "object"})
+    author = fields.Function(
+        lambda m: {"username": m.author.username, "display_name": m.author.display_name},
+        metadata={"type": "object"},
+    )
     body = fields.Function(lambda m: "" if m.deleted_at else m.body)
     client_id = fields.String(allow_none=True)
     created_at = UTCDateTime()
     edited_at = UTCDateTime(allow_none=True)
     deleted = fields.Boolean()
-    mentions = fields.List(fields.String(), attribute="mentioned_usernames", metadata={
-        "description": "Usernames the body names as @username who can read the room."})
-    reactions = fields.List(fields.Nested(ReactionSchema), attribute="reaction_list", metadata={
-        "description": "In the order each emoji was first used."})
+    mentions = fields.List(
+        fields.String(),
+        attribute="mentioned_usernames",
+        metadata={"description": "Usernames the body names as @username who can read the room."},
+    )
+    reactions = fields.List(
+        fields.Nested(ReactionSchema),
+        attribute="reaction_list",
+        metadata={"description": "In the order each emoji was first used."},
+    )
 
 
 class AuthResponseSchema(Schema):
@@ -314,8 +337,9 @@ class MemberListSchema(Schema):
 class MessagePageSchema(Schema):
     messages = fields.List(fields.Nested(MessageSchema))
     has_more = fields.Boolean()
-    has_newer = fields.Boolean(metadata={
-        "description": "Only with around: newer messages remain after the page."})
+    has_newer = fields.Boolean(
+        metadata={"description": "Only with around: newer messages remain after the page."}
+    )
 
 
 class UserListSchema(Schema):

@@ -16,6 +16,7 @@ by the migration (0003) and, for databases built by `create_all` (the unit
 tests), by the DDL events below; `include_in_autogenerate` keeps them out of
 `flask db check`.
 """
+
 import re
 
 import sqlalchemy as sa
@@ -48,10 +49,10 @@ SQLITE_DDL = [
 def create_index(target, connection, **kw):
     """An `after_create` listener of the messages table (see app/models.py)."""
     statements = {"postgresql": POSTGRESQL_DDL, "sqlite": SQLITE_DDL}.get(
-        connection.dialect.name, [])
+        connection.dialect.name, []
+    )
     for statement in statements:
         connection.exec_driver_sql(statement)
-
 
 
 def is_index_table(name):
@@ -126,8 +127,7 @@ def matches(q, dialect_name):
     """A WHERE condition on messages for the query `q` (a false one if nothing can match)."""
     if dialect_name == "postgresql":
         vector = sa.literal_column(f"messages.{PG_COLUMN}", type_=postgresql.TSVECTOR)
-        query = sa.func.websearch_to_tsquery(
-            sa.cast(TEXT_SEARCH_CONFIG, postgresql.REGCONFIG), q)
+        query = sa.func.websearch_to_tsquery(sa.cast(TEXT_SEARCH_CONFIG, postgresql.REGCONFIG), q)
         return vector.op("@@")(query)
     expression = fts5_query(q)
     if expression is None:

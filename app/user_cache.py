@@ -21,6 +21,7 @@ their users' generations and drops the copies they make stale (`sync`).
 Users are never deleted by the service; one deleted by hand in SQL is still
 known for up to USER_CACHE_SECONDS. 0 turns the cache off.
 """
+
 import time
 
 from flask import current_app
@@ -55,8 +56,10 @@ class UserCache:
         entry = self._rows.get(user_id) if generation is not None else None
         if entry is not None:
             values, read_at = entry
-            if (values["token_generation"] >= generation
-                    and time.monotonic() - read_at < self.seconds):
+            if (
+                values["token_generation"] >= generation
+                and time.monotonic() - read_at < self.seconds
+            ):
                 return self._attach(session, values)
         return self._read(session, user_id)
 
@@ -64,10 +67,9 @@ class UserCache:
         user = session.get(User, user_id)
         if user is not None and self.seconds > 0:
             self._rows.pop(user_id, None)  # re-inserted last: the oldest go first
-            self._rows[user_id] = ({k: getattr(user, k) for k in self._columns},
-                                   time.monotonic())
+            self._rows[user_id] = ({k: getattr(user, k) for k in self._columns}, time.monotonic())
             if len(self._rows) > MAX_ENTRIES:
-                for stale in list(self._rows)[:len(self._rows) - MAX_ENTRIES * 9 // 10]:
+                for stale in list(self._rows)[: len(self._rows) - MAX_ENTRIES * 9 // 10]:
                     del self._rows[stale]
         return user
 

@@ -1,4 +1,5 @@
 """Pages: the browser client at / and the human-readable API docs."""
+
 from flask import Blueprint, current_app, render_template
 
 from app.extensions import api
@@ -21,6 +22,7 @@ def docs():
     operations = [
         {"method": method.upper(), "path": path, **operation}
         for path, item in spec["paths"].items()
-        for method, operation in item.items() if method in METHODS
+        for method, operation in item.items()
+        if method in METHODS
     ]
     return render_template("docs.html", spec=spec, operations=operations)

@@ -8,6 +8,7 @@ Runs `python -m bench.run` from each tree in turn (before, after, before, after
 each round's headline figures side by side. The bench code itself comes from
 each tree: copy bench/ into the "before" tree so that only the app differs.
 """
+
 import argparse
 import json
 import os
@@ -32,15 +33,16 @@ def headline(results):
         out[f"{name} fan-out ack p50 ms"] = (best.get("ack_ms") or {}).get("p50")
         if best.get("offered_deliveries_per_s"):
             out[f"{name} fan-out app CPU us/delivery"] = round(
-                (best.get("cpu_cores") or {}).get("app", 0)
-                / best["offered_deliveries_per_s"] * 1e6)
+                (best.get("cpu_cores") or {}).get("app", 0) / best["offered_deliveries_per_s"] * 1e6
+            )
         small = r.get("fanout_small_room") or {}
         sbest = small.get("best") or {}
         if small:
             out[f"{name} small-room deliveries/s"] = small.get("max_deliveries_per_s")
         if sbest.get("rate_msgs"):
             out[f"{name} small-room app CPU ms/message"] = round(
-                (sbest.get("cpu_cores") or {}).get("app", 0) / sbest["rate_msgs"] * 1e3, 2)
+                (sbest.get("cpu_cores") or {}).get("app", 0) / sbest["rate_msgs"] * 1e3, 2
+            )
         sends_ms = per_send(r)
         if sends_ms is not None:
             out[f"{name} Socket.IO app CPU ms/send (8 deliveries, less idle)"] = round(sends_ms, 2)
@@ -54,9 +56,11 @@ def headline(results):
             cpu = run.get("cpu_cores") or {}
             if run.get("posts_per_s"):
                 out[f"{name} REST app CPU ms/post x{n}"] = round(
-                    cpu.get("app", 0) / run["posts_per_s"] * 1e3, 1)
+                    cpu.get("app", 0) / run["posts_per_s"] * 1e3, 1
+                )
                 out[f"{name} REST PostgreSQL CPU ms/post x{n}"] = round(
-                    cpu.get("postgres", 0) / run["posts_per_s"] * 1e3, 2)
+                    cpu.get("postgres", 0) / run["posts_per_s"] * 1e3, 2
+                )
         st = r.get("storm") or {}
         if st:
             out[f"{name} storm all synced s"] = st.get("all_synced_s")
@@ -77,15 +81,28 @@ def main(argv=None):
     for r in range(args.rounds):
         for label, tree in (("before", args.before), ("after", args.after)):
             run_dir = os.path.join(out, f"{label}-{r}")
-            subprocess.run([sys.executable, "-m", "bench.run", "--targets", args.targets,
-                            "--scenarios", args.scenarios, "--out", run_dir],
-                           cwd=os.path.abspath(tree), check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.run",
+                    "--targets",
+                    args.targets,
+                    "--scenarios",
+                    args.scenarios,
+                    "--out",
+                    run_dir,
+                ],
+                cwd=os.path.abspath(tree),
+                check=True,
+            )
             with open(os.path.join(run_dir, "results.json")) as f:
                 results = json.load(f)
             for key, value in headline(results).items():
                 table.setdefault(key, {})[f"{label} {r + 1}"] = value
-            table.setdefault("load average (1 min)", {})[f"{label} {r + 1}"] = \
-                results["meta"]["loadavg_before"]
+            table.setdefault("load average (1 min)", {})[f"{label} {r + 1}"] = results["meta"][
+                "loadavg_before"
+            ]
     columns = [f"{label} {r + 1}" for r in range(args.rounds) for label in ("before", "after")]
     lines = ["| figure | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for key, row in table.items():

@@ -11,6 +11,7 @@
   wall time and the CPU it costs both sides, the unit every database query,
   Redis command and proxied frame pays at least once.
 """
+
 import asyncio
 import os
 import re
@@ -20,10 +21,11 @@ import sys
 import tempfile
 import time
 
+from localservices import Nginx, Redis, free_port
+
 from bench.httpclient import HttpConnection
 from bench.sio import SioClient
 from bench.targets import log
-from localservices import Nginx, Redis, free_port
 
 NGINX_TRIVIAL = """
 worker_processes 1;
@@ -64,24 +66,52 @@ def redis_publish(seconds=2.0):
     with Redis() as redis:
         # About `seconds` worth at ~50k/s; redis-benchmark has no duration option.
         n = int(50000 * seconds)
-        out = subprocess.run([exe, "-h", "127.0.0.1", "-p", str(redis.port), "-c", "50",
-                              "-n", str(n), "-q", "PUBLISH", "bench", "x" * 200],
-                             capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [
+                exe,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(redis.port),
+                "-c",
+                "50",
+                "-n",
+                str(n),
+                "-q",
+                "PUBLISH",
+                "bench",
+                "x" * 200,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     m = re.search(r"([\d.]+) requests per second", out.stdout)
     if not m:
         return {"error": (out.stdout + out.stderr)[-300:]}
-    return {"publish_per_s": round(float(m.group(1))), "clients": 50, "payload_bytes": 200,
-            "requests": n}
+    return {
+        "publish_per_s": round(float(m.group(1))),
+        "clients": 50,
+        "payload_bytes": 200,
+        "requests": n,
+    }
 
 
 def _wrk(url, seconds, connections=64):
     exe = shutil.which("wrk")
-    out = subprocess.run([exe, "-t1", f"-c{connections}", f"-d{max(1, int(seconds))}s", url],
-                         capture_output=True, text=True, timeout=seconds + 30)
+    out = subprocess.run(
+        [exe, "-t1", f"-c{connections}", f"-d{max(1, int(seconds))}s", url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+    )
     m = re.search(r"Requests/sec:\s*([\d.]+)", out.stdout)
     lat = re.search(r"Latency\s+(\S+)", out.stdout)
-    return {"requests_per_s": round(float(m.group(1))) if m else None,
-            "mean_latency": lat.group(1) if lat else None, "tool": "wrk -t1 -c%d" % connections}
+    return {
+        "requests_per_s": round(float(m.group(1))) if m else None,
+        "mean_latency": lat.group(1) if lat else None,
+        "tool": "wrk -t1 -c%d" % connections,
+    }
 
 
 async def _own_client(port, path, seconds, connections=32):
@@ -96,9 +126,12 @@ async def _own_client(port, path, seconds, connections=32):
                 count[0] += 1
         finally:
             conn.close()
+
     await asyncio.gather(*(worker() for _ in range(connections)))
-    return {"requests_per_s": round(count[0] / seconds),
-            "tool": "bench.httpclient (the client, not nginx, is the bound)"}
+    return {
+        "requests_per_s": round(count[0] / seconds),
+        "tool": "bench.httpclient (the client, not nginx, is the bound)",
+    }
 
 
 def nginx_ceilings(seconds=2.0):
@@ -106,8 +139,9 @@ def nginx_ceilings(seconds=2.0):
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         os.makedirs(os.path.join(state, "tmp", sub), exist_ok=True)
     port, upstream = free_port(), free_port()
-    nginx = Nginx(NGINX_TRIVIAL.format(dir=state, port=port, upstream=upstream), state,
-                  port=port).start()
+    nginx = Nginx(
+        NGINX_TRIVIAL.format(dir=state, port=port, upstream=upstream), state, port=port
+    ).start()
     try:
         results = {}
         for name, path in (("return_200", "/direct"), ("proxy_to_trivial_upstream", "/")):
@@ -122,12 +156,17 @@ def nginx_ceilings(seconds=2.0):
 
 def loadgen_parse_rate(deliveries=100_000):
     """`message` deliveries per second one core of the generator can parse and count."""
-    payload = (b'42["message",{"id": 123456, "room": "fan-f-1000", "author": {"username": '
-               b'"benchu1", "display_name": "benchu1"}, "body": "f0- 12 ' + b"x" * 80 +
-               b'", "client_id": "f0-12:%d", "created_at": "2025-01-01T00:00:00.000Z", '
-               b'"edited_at": null, "deleted": false}]' % time.monotonic_ns())
+    payload = (
+        b'42["message",{"id": 123456, "room": "fan-f-1000", "author": {"username": '
+        b'"benchu1", "display_name": "benchu1"}, "body": "f0- 12 '
+        + b"x"
+        * 80
+        + b'", "client_id": "f0-12:%d", "created_at": "2025-01-01T00:00:00.000Z", '
+        b'"edited_at": null, "deleted": false}]' % time.monotonic_ns()
+    )
     frame = bytes((0x81, 126)) + len(payload).to_bytes(2, "big") + payload
     from bench.fanout import Step
+
     step = Step("f0-", 1, 100)
 
     class Sink:
@@ -146,8 +185,10 @@ def loadgen_parse_rate(deliveries=100_000):
     finally:
         asyncio.set_event_loop(None)
         loop.close()
-    return {"deliveries_per_core_s": round(step.delivered / cpu) if cpu else None,
-            "frames": step.delivered}
+    return {
+        "deliveries_per_core_s": round(step.delivered / cpu) if cpu else None,
+        "frames": step.delivered,
+    }
 
 
 ECHO_SERVER = """
@@ -166,9 +207,12 @@ while True:
 def loopback_round_trip(count=5000):
     """Sequential 64-byte ping-pongs with a Python echo server in another process."""
     import socket
+
     import psutil
-    server = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE,
-                              text=True)
+
+    server = subprocess.Popen(
+        [sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, text=True
+    )
     try:
         port = int(server.stdout.readline())
         proc = psutil.Process(server.pid)
@@ -189,20 +233,29 @@ def loopback_round_trip(count=5000):
         sock.close()
     finally:
         server.wait(5)
-    return {"wall_us": round(wall / count * 1e6, 1), "cpu_us": round(cpu / count * 1e6, 1),
-            "round_trips": count}
+    return {
+        "wall_us": round(wall / count * 1e6, 1),
+        "cpu_us": round(cpu / count * 1e6, 1),
+        "round_trips": count,
+    }
 
 
 def run_ceilings(seconds=2.0):
     log("reference ceilings")
-    out = {"redis_publish": redis_publish(seconds), "nginx": nginx_ceilings(seconds),
-           "loadgen": loadgen_parse_rate(), "loopback": loopback_round_trip()}
+    out = {
+        "redis_publish": redis_publish(seconds),
+        "nginx": nginx_ceilings(seconds),
+        "loadgen": loadgen_parse_rate(),
+        "loopback": loopback_round_trip(),
+    }
     r = out["redis_publish"].get("publish_per_s")
-    print(f"  ceilings: redis PUBLISH {r}/s; nginx return 200 "
-          f"{out['nginx']['return_200'].get('requests_per_s')}/s, via proxy "
-          f"{out['nginx']['proxy_to_trivial_upstream'].get('requests_per_s')}/s; "
-          f"load generator parses {out['loadgen']['deliveries_per_core_s']} deliveries/core-s; "
-          f"loopback round trip {out['loopback']['wall_us']} us wall, "
-          f"{out['loopback']['cpu_us']} us CPU",
-          flush=True)
+    print(
+        f"  ceilings: redis PUBLISH {r}/s; nginx return 200 "
+        f"{out['nginx']['return_200'].get('requests_per_s')}/s, via proxy "
+        f"{out['nginx']['proxy_to_trivial_upstream'].get('requests_per_s')}/s; "
+        f"load generator parses {out['loadgen']['deliveries_per_core_s']} deliveries/core-s; "
+        f"loopback round trip {out['loopback']['wall_us']} us wall, "
+        f"{out['loopback']['cpu_us']} us CPU",
+        flush=True,
+    )
     return out

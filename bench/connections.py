@@ -6,6 +6,7 @@ cap or at the first step where a connection fails (that count is reported).
 The app's CPU per connect is its CPU over the whole ramp (pauses included,
 when idle sockets cost next to nothing) over the connections opened: less
 noisy than the rate, which is what the machine had left."""
+
 import asyncio
 import time
 
@@ -14,8 +15,9 @@ from bench.stats import slope
 from bench.targets import rss_kib
 
 
-async def connections(target, tokens, mapping, cap_per_instance=500, step_per_instance=125,
-                      settle_s=0.7, timeout=10.0):
+async def connections(
+    target, tokens, mapping, cap_per_instance=500, step_per_instance=125, settle_s=0.7, timeout=10.0
+):
     n = target.count
     ids = [target.instance_id(i) for i in range(1, n + 1)]
     workers = {target.instance_id(i): target.worker_pid(i) for i in range(1, n + 1)}
@@ -24,8 +26,14 @@ async def connections(target, tokens, mapping, cap_per_instance=500, step_per_in
         return {iid: rss_kib(pid) for iid, pid in workers.items()}
 
     baseline = sample()
-    points = [{"connections": 0, "per_instance": {i: 0 for i in ids}, "rss_kib": baseline,
-               "connect_per_s": None}]
+    points = [
+        {
+            "connections": 0,
+            "per_instance": {i: 0 for i in ids},
+            "rss_kib": baseline,
+            "connect_per_s": None,
+        }
+    ]
     conns = []
     counts = {i: 0 for i in ids}
     errors_at = None
@@ -37,12 +45,15 @@ async def connections(target, tokens, mapping, cap_per_instance=500, step_per_in
         while len(conns) < total_cap:
             batch = min(step_per_instance * n, total_cap - len(conns))
             placement = load.balanced(mapping, batch, only=ids)
-            specs = [(source, tokens[(k + j) % len(tokens)], {})
-                     for j, (_, source) in enumerate(placement)]
+            specs = [
+                (source, tokens[(k + j) % len(tokens)], {})
+                for j, (_, source) in enumerate(placement)
+            ]
             k += batch
             t0 = time.monotonic()
-            results = await load.connect_many(target.host, target.port, specs, limit=64,
-                                              timeout=timeout)
+            results = await load.connect_many(
+                target.host, target.port, specs, limit=64, timeout=timeout
+            )
             elapsed = time.monotonic() - t0
             ok = 0
             for (instance, _), r in zip(placement, results):
@@ -54,12 +65,21 @@ async def connections(target, tokens, mapping, cap_per_instance=500, step_per_in
                 counts[instance] += 1
                 conns.append(r)
             await asyncio.sleep(settle_s)
-            points.append({"connections": len(conns), "per_instance": dict(counts),
-                           "rss_kib": sample(), "connect_per_s": round(ok / elapsed, 1)})
-            print(f"  connections {target.name}: {len(conns)} open, "
-                  f"{ok / elapsed:.0f} connects/s, "
-                  f"RSS {sum(v or 0 for v in points[-1]['rss_kib'].values()) / 1024:.0f} MiB"
-                  + (f", {batch - ok} FAILED ({first_error})" if ok < batch else ""), flush=True)
+            points.append(
+                {
+                    "connections": len(conns),
+                    "per_instance": dict(counts),
+                    "rss_kib": sample(),
+                    "connect_per_s": round(ok / elapsed, 1),
+                }
+            )
+            print(
+                f"  connections {target.name}: {len(conns)} open, "
+                f"{ok / elapsed:.0f} connects/s, "
+                f"RSS {sum(v or 0 for v in points[-1]['rss_kib'].values()) / 1024:.0f} MiB"
+                + (f", {batch - ok} FAILED ({first_error})" if ok < batch else ""),
+                flush=True,
+            )
             if ok < batch:
                 errors_at = len(conns) + 1
                 break
@@ -88,7 +108,8 @@ async def connections(target, tokens, mapping, cap_per_instance=500, step_per_in
         "kib_per_connection_by_instance": per_conn,
         "connect_per_s": round(sum(rates) / len(rates), 1) if rates else None,
         "app_cpu_ms_per_connect": round(cpu.get("app", 0) * ramp_s / len(conns) * 1e3, 2)
-        if conns and cpu else None,
+        if conns and cpu
+        else None,
         "baseline_rss_kib": baseline,
         "points": points,
         "cpu_cores": cpu,

@@ -3,6 +3,7 @@ few clients, one per instance at least) send at a fixed total rate; every
 client measures the latency of every delivery from the send time the sender
 wrote into the client_id. The rate rises step by step until p99 passes the
 limit or something is lost; the highest passing step is the result."""
+
 import asyncio
 import time
 
@@ -29,7 +30,7 @@ class Step:
         if cid is None or not cid.startswith(self.prefix):
             return
         now = time.monotonic_ns()
-        seq, _, sent = cid[len(self.prefix):].partition(b":")
+        seq, _, sent = cid[len(self.prefix) :].partition(b":")
         seq = int(seq)
         self.latencies_ns.append(now - int(sent))
         i = seq * self.receivers + client.index
@@ -63,6 +64,7 @@ async def run_step(target, room, clients, senders, rate, seconds, tag, drain_tim
                 ack_ns.append(time.monotonic_ns() - sent_ns)
             else:
                 errors.append(str(ack)[:200])
+
         return done
 
     futures = []
@@ -76,8 +78,14 @@ async def run_step(target, room, clients, senders, rate, seconds, tag, drain_tim
         while seq < due:
             sender = senders[seq % len(senders)]
             sent_ns = time.monotonic_ns()
-            fut = sender.call("send", {"room": room, "body": f"{tag} {seq} {BODY_PAD}",
-                                       "client_id": f"{tag}{seq}:{sent_ns}"})
+            fut = sender.call(
+                "send",
+                {
+                    "room": room,
+                    "body": f"{tag} {seq} {BODY_PAD}",
+                    "client_id": f"{tag}{seq}:{sent_ns}",
+                },
+            )
             fut.add_done_callback(on_ack(seq, sent_ns))
             futures.append(fut)
             seq += 1
@@ -115,13 +123,31 @@ async def run_step(target, room, clients, senders, rate, seconds, tag, drain_tim
 
 def passed(step, p99_limit_ms):
     lat = step["latency_ms"]
-    return (step["errors"] == 0 and step["lost"] == 0 and step["acked"] == step["sent"]
-            and lat["p99"] is not None and lat["p99"] <= p99_limit_ms)
+    return (
+        step["errors"] == 0
+        and step["lost"] == 0
+        and step["acked"] == step["sent"]
+        and lat["p99"] is not None
+        and lat["p99"] <= p99_limit_ms
+    )
 
 
-async def fanout(target, tokens, mapping, clients=200, start_deliveries=2000, factor=2.0,
-                 max_steps=5, seconds=3.0, senders=8, p99_limit_ms=250.0, drain_timeout=8.0,
-                 tag="f", idle_seconds=0.0, instances=None):
+async def fanout(
+    target,
+    tokens,
+    mapping,
+    clients=200,
+    start_deliveries=2000,
+    factor=2.0,
+    max_steps=5,
+    seconds=3.0,
+    senders=8,
+    p99_limit_ms=250.0,
+    drain_timeout=8.0,
+    tag="f",
+    idle_seconds=0.0,
+    instances=None,
+):
     """Sweeps the send rate for one room of `clients` sockets; returns the result dict.
 
     idle_seconds: first measure the CPU with everyone connected and nothing sent
@@ -145,6 +171,7 @@ async def fanout(target, tokens, mapping, clients=200, start_deliveries=2000, fa
 
     def on_event(client, name, data):
         events[0] += 1
+
     for index, c in enumerate(conns):
         c.index = index
         c.on_event = on_event
@@ -170,7 +197,7 @@ async def fanout(target, tokens, mapping, clients=200, start_deliveries=2000, fa
         meter = load.ComponentMeter(target)
         await asyncio.sleep(idle_seconds)
         idle_cpu = meter.read()
-    senders_list = conns[:max(1, min(senders, clients))]
+    senders_list = conns[: max(1, min(senders, clients))]
     per_instance = {}
     for instance, _ in placement:
         per_instance[instance] = per_instance.get(instance, 0) + 1
@@ -180,19 +207,23 @@ async def fanout(target, tokens, mapping, clients=200, start_deliveries=2000, fa
 
     async def attempt(deliveries, retry=False):
         rate = round(deliveries / clients, 2)
-        step = await run_step(target, room, conns, senders_list, rate, seconds,
-                              f"{tag}{counter[0]}-", drain_timeout)
+        step = await run_step(
+            target, room, conns, senders_list, rate, seconds, f"{tag}{counter[0]}-", drain_timeout
+        )
         counter[0] += 1
         step["passed"] = passed(step, p99_limit_ms)
         step["retry"] = retry
         steps.append(step)
         lat = step["latency_ms"]
-        print(f"  fan-out {target.name} K={clients}: {rate:g} msg/s -> "
-              f"{step['deliveries_per_s']} deliveries/s, p50 {lat['p50']} p99 {lat['p99']} ms, "
-              f"lost {step['lost']} dup {step['duplicated']} errors {step['errors']}, "
-              f"loadgen {step['cpu_cores'].get('loadgen')} cores, machine "
-              f"{step['cpu_cores'].get('machine')} cores "
-              f"{'ok' if step['passed'] else 'FAIL'}{' (retry)' if retry else ''}", flush=True)
+        print(
+            f"  fan-out {target.name} K={clients}: {rate:g} msg/s -> "
+            f"{step['deliveries_per_s']} deliveries/s, p50 {lat['p50']} p99 {lat['p99']} ms, "
+            f"lost {step['lost']} dup {step['duplicated']} errors {step['errors']}, "
+            f"loadgen {step['cpu_cores'].get('loadgen')} cores, machine "
+            f"{step['cpu_cores'].get('machine')} cores "
+            f"{'ok' if step['passed'] else 'FAIL'}{' (retry)' if retry else ''}",
+            flush=True,
+        )
         await asyncio.sleep(0.5)
         return step
 
@@ -224,11 +255,19 @@ async def fanout(target, tokens, mapping, clients=200, start_deliveries=2000, fa
         load.close_all(conns)
     # A passing step delivered everything it offered within the p99 limit, so its
     # offered rate is the rate sustained.
-    best = max((s for s in steps if s["passed"]), key=lambda s: s["offered_deliveries_per_s"],
-               default=None)
-    return {"clients": clients, "instances": len(per_instance), "per_instance": per_instance,
-            "senders": len(senders_list), "p99_limit_ms": p99_limit_ms,
-            "setup_s": round(setup_s, 2), "settle_s": round(settle_s, 2), "steps": steps,
-            "idle_cpu_cores": idle_cpu,
-            "best": best,
-            "max_deliveries_per_s": best["offered_deliveries_per_s"] if best else 0}
+    best = max(
+        (s for s in steps if s["passed"]), key=lambda s: s["offered_deliveries_per_s"], default=None
+    )
+    return {
+        "clients": clients,
+        "instances": len(per_instance),
+        "per_instance": per_instance,
+        "senders": len(senders_list),
+        "p99_limit_ms": p99_limit_ms,
+        "setup_s": round(setup_s, 2),
+        "settle_s": round(settle_s, 2),
+        "steps": steps,
+        "idle_cpu_cores": idle_cpu,
+        "best": best,
+        "max_deliveries_per_s": best["offered_deliveries_per_s"] if best else 0,
+    }

@@ -10,6 +10,7 @@ threads at three depths and prints the RSS growth per thread, so that the
 share of them in the "KiB per idle connection" figure can be told apart from
 buffers and objects (docs/performance.md).
 """
+
 import gc
 import os
 import sys
@@ -44,10 +45,12 @@ def main(argv=None):
     if mode == "gevent":
         import gevent
         from gevent.event import Event
+
         spawn, sleep = gevent.spawn, gevent.sleep
     else:
         import eventlet
         from eventlet.event import Event
+
         spawn, sleep = eventlet.spawn, eventlet.sleep
 
     def parked(depth, layers):
@@ -56,11 +59,16 @@ def main(argv=None):
             for _ in range(layers):
                 call = Layer(call)
             return call()
+
         return run
 
     # A first round warms the allocator up; it is not printed.
-    cases = [("warm-up", 2, 0), ("2 frames (like the writer)", 2, 0),
-             ("20 frames", 20, 0), ("20 frames under 8 callable layers (like the reader)", 20, 8)]
+    cases = [
+        ("warm-up", 2, 0),
+        ("2 frames (like the writer)", 2, 0),
+        ("20 frames", 20, 0),
+        ("20 frames under 8 callable layers (like the reader)", 20, 8),
+    ]
     for label, depth, layers in cases:
         events = [Event() for _ in range(n)]
         sleep(0)

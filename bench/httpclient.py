@@ -3,6 +3,7 @@
 Enough for the bench's REST setup calls and the scaling scenario's posts,
 with a source address per connection so nginx's ip_hash spreads the load.
 """
+
 import asyncio
 import json
 
@@ -30,9 +31,12 @@ class HttpConnection:
         self.reader = self.writer = None
 
     async def _open(self):
-        self.reader, self.writer = await asyncio.wait_for(asyncio.open_connection(
-            self.host, self.port, local_addr=(self.source, 0) if self.source else None),
-            self.timeout)
+        self.reader, self.writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                self.host, self.port, local_addr=(self.source, 0) if self.source else None
+            ),
+            self.timeout,
+        )
 
     def close(self):
         if self.writer is not None:
@@ -47,7 +51,8 @@ class HttpConnection:
                 await self._open()
             try:
                 return await asyncio.wait_for(
-                    self._exchange(method, path, body, token, headers), self.timeout)
+                    self._exchange(method, path, body, token, headers), self.timeout
+                )
             except (ConnectionError, asyncio.IncompleteReadError, HttpError):
                 self.close()
                 if fresh or attempt:
@@ -56,8 +61,11 @@ class HttpConnection:
 
     async def _exchange(self, method, path, body, token, headers):
         data = b"" if body is None else json.dumps(body).encode()
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}",
-                 f"Content-Length: {len(data)}"]
+        lines = [
+            f"{method} {path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            f"Content-Length: {len(data)}",
+        ]
         if body is not None:
             lines.append("Content-Type: application/json")
         if token:

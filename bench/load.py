@@ -1,5 +1,6 @@
 """What every scenario needs: source addresses that spread clients over the
 instances, many connections at once, and CPU accounting per component."""
+
 import asyncio
 import time
 
@@ -25,6 +26,7 @@ async def probe_sources(host, port, third_octets=range(1, 97)):
             conn.close()
         if status == 200 and headers.get("x-instance"):
             mapping.setdefault(headers["x-instance"], []).append(source)
+
     await asyncio.gather(*(probe(x) for x in third_octets))
     for sources in mapping.values():
         sources.sort(key=lambda s: int(s.split(".")[2]))
@@ -55,22 +57,28 @@ async def gather_limited(factories, limit):
                 results[i] = await factory()
             except Exception as exc:  # the caller counts failures
                 results[i] = exc
+
     await asyncio.gather(*(worker() for _ in range(min(limit, len(factories)) or 1)))
     return results
 
 
 async def connect_many(host, port, specs, limit=64, timeout=10.0):
     """specs: [(source, token, kwargs)]; returns clients or exceptions, in order."""
+
     def factory(source, token, kwargs):
-        return lambda: sio.connect(host, port, auth={"token": token}, source=source,
-                                   timeout=timeout, **kwargs)
+        return lambda: sio.connect(
+            host, port, auth={"token": token}, source=source, timeout=timeout, **kwargs
+        )
+
     return await gather_limited([factory(*s) for s in specs], limit)
 
 
 async def call_all(clients, event, data_for, limit=256, timeout=30.0):
     """Calls `event` on every client (data_for(client) gives the payload); acks in order."""
+
     def factory(c):
         return lambda: asyncio.wait_for(c.call(event, data_for(c)), timeout)
+
     return await gather_limited([factory(c) for c in clients], limit)
 
 

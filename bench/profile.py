@@ -8,6 +8,7 @@
 Prints the functions with the most samples (inclusive and self) of instance 1's
 worker and keeps the collapsed stacks (flamegraph input) in bench/results/raw/.
 """
+
 import argparse
 import asyncio
 import collections
@@ -56,10 +57,26 @@ def summarize_collapsed(path, top=25):
 def pyspy(pid, seconds, out, native=False, gil=False):
     """gil: sample only the thread holding the GIL (CPU work, not blocking waits)."""
     exe = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
-    return subprocess.Popen([exe, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100",
-                             "-f", "raw", "-o", out, *(["--native"] if native else []),
-                             *(["--gil"] if gil else [])],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [
+            exe,
+            "record",
+            "-p",
+            str(pid),
+            "-d",
+            str(int(seconds)),
+            "-r",
+            "100",
+            "-f",
+            "raw",
+            "-o",
+            out,
+            *(["--native"] if native else []),
+            *(["--gil"] if gil else []),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 async def rest_load(target, tokens, seconds, concurrency=32, ready=lambda: None):
@@ -79,10 +96,14 @@ async def rest_load(target, tokens, seconds, concurrency=32, ready=lambda: None)
         while time.monotonic() < stop:
             n += 1
             status, _, _ = await conn.request(
-                "POST", f"/api/rooms/{room}/messages",
-                {"body": f"profile {i} {n}", "client_id": f"p{i}-{n}"}, tokens[i % len(tokens)])
+                "POST",
+                f"/api/rooms/{room}/messages",
+                {"body": f"profile {i} {n}", "client_id": f"p{i}-{n}"},
+                tokens[i % len(tokens)],
+            )
             count[0] += status == 201
         conn.close()
+
     await asyncio.gather(*(worker(i, s) for i, (_, s) in enumerate(placement)))
     return f"{count[0] / seconds:.1f} posts/s"
 
@@ -92,17 +113,21 @@ async def fanout_load(target, tokens, seconds, clients=200, rate=20.0, ready=lam
     await target.create_room(room, tokens[0])
     mapping = await load.probe_sources(target.host, target.port)
     placement = load.balanced(mapping, clients)
-    conns = await load.connect_many(target.host, target.port,
-                                    [(s, tokens[i % len(tokens)], {})
-                                     for i, (_, s) in enumerate(placement)])
+    conns = await load.connect_many(
+        target.host,
+        target.port,
+        [(s, tokens[i % len(tokens)], {}) for i, (_, s) in enumerate(placement)],
+    )
     for i, c in enumerate(conns):
         c.index = i
     await load.call_all(conns, "join", lambda c: {"room": room})
     ready()
     step = await run_step(target, room, conns, conns[:8], rate, seconds, "p0-", 10.0)
     load.close_all(conns)
-    return (f"{step['deliveries_per_s']} deliveries/s, p50 {step['latency_ms']['p50']} ms, "
-            f"p99 {step['latency_ms']['p99']} ms, app CPU {step['cpu_cores'].get('app')} cores")
+    return (
+        f"{step['deliveries_per_s']} deliveries/s, p50 {step['latency_ms']['p50']} ms, "
+        f"p99 {step['latency_ms']['p99']} ms, app CPU {step['cpu_cores'].get('app')} cores"
+    )
 
 
 async def connect_load(target, tokens, seconds, ready=lambda: None):
@@ -112,9 +137,11 @@ async def connect_load(target, tokens, seconds, ready=lambda: None):
     n = 0
     while time.monotonic() < stop:
         placement = load.balanced(mapping, 100)
-        conns = await load.connect_many(target.host, target.port,
-                                        [(s, tokens[i % len(tokens)], {})
-                                         for i, (_, s) in enumerate(placement)])
+        conns = await load.connect_many(
+            target.host,
+            target.port,
+            [(s, tokens[i % len(tokens)], {}) for i, (_, s) in enumerate(placement)],
+        )
         n += sum(1 for c in conns if not isinstance(c, Exception))
         load.close_all(conns)
         await asyncio.sleep(0.2)
@@ -128,14 +155,20 @@ async def main_async(args):
         tokens = await target.make_users(32, f"p{run_token()}")
         raw_dir = os.path.join(ROOT, "bench", "results", "raw")
         os.makedirs(raw_dir, exist_ok=True)
-        out = os.path.join(raw_dir, f"profile-{args.scenario}-{args.target}-"
-                           f"{time.strftime('%Y%m%dT%H%M%S')}.txt")
+        out = os.path.join(
+            raw_dir, f"profile-{args.scenario}-{args.target}-{time.strftime('%Y%m%dT%H%M%S')}.txt"
+        )
         spies = []
 
         def ready():
             spies.append(pyspy(target.worker_pid(1), args.seconds, out, args.native))
-        load_fn = {"rest": rest_load, "fanout": fanout_load, "connect": connect_load,
-                   "sends": functools.partial(fanout_load, clients=8, rate=150.0)}
+
+        load_fn = {
+            "rest": rest_load,
+            "fanout": fanout_load,
+            "connect": connect_load,
+            "sends": functools.partial(fanout_load, clients=8, rate=150.0),
+        }
         summary = await load_fn[args.scenario](target, tokens, args.seconds + 1, ready=ready)
         spy = spies[0]
         spy.wait(60)

@@ -1,10 +1,15 @@
 """Turns a run's results (the JSON) into the markdown table and the PNG plots."""
+
 import os
 
 from bench import search
 
-LABELS = {"eventlet": "chat (eventlet)", "gevent": "chat (gevent)",
-          "node": "Node peer (PostgreSQL)", "node-redis": "Node peer (Redis only)"}
+LABELS = {
+    "eventlet": "chat (eventlet)",
+    "gevent": "chat (gevent)",
+    "node": "Node peer (PostgreSQL)",
+    "node-redis": "Node peer (Redis only)",
+}
 
 
 def is_peer(name):
@@ -59,8 +64,11 @@ def _send_estimate(r, deliveries):
     """CPU per Socket.IO send less its deliveries, each at the big room's CPU per
     delivery (an estimate: a small room's deliveries cost a little more each)."""
     per_send_ms = per_send(r)
-    per_delivery = _per(_get(r, "fanout", "best", "cpu_cores", "app"),
-                        _get(r, "fanout", "best", "offered_deliveries_per_s"), 1e3)
+    per_delivery = _per(
+        _get(r, "fanout", "best", "cpu_cores", "app"),
+        _get(r, "fanout", "best", "offered_deliveries_per_s"),
+        1e3,
+    )
     if per_send_ms is None or per_delivery is None:
         return None
     return per_send_ms - deliveries * per_delivery
@@ -76,71 +84,155 @@ def rows(results):
 
     k = results["config"]["fanout"]["clients"]
     n = results["config"]["instances"]
-    add(f"fan-out K={k} on {n}: max deliveries/s, p99 ≤ 250 ms, none lost",
-        lambda r: _get(r, "fanout", "best", "offered_deliveries_per_s")
-        if _get(r, "fanout", "steps") else None)
-    add("  p50 latency at that rate (ms)",
-        lambda r: _get(r, "fanout", "best", "latency_ms", "p50"), 1)
-    add("  p99 latency at that rate (ms)",
-        lambda r: _get(r, "fanout", "best", "latency_ms", "p99"), 1)
+    add(
+        f"fan-out K={k} on {n}: max deliveries/s, p99 ≤ 250 ms, none lost",
+        lambda r: (
+            _get(r, "fanout", "best", "offered_deliveries_per_s")
+            if _get(r, "fanout", "steps")
+            else None
+        ),
+    )
+    add(
+        "  p50 latency at that rate (ms)",
+        lambda r: _get(r, "fanout", "best", "latency_ms", "p50"),
+        1,
+    )
+    add(
+        "  p99 latency at that rate (ms)",
+        lambda r: _get(r, "fanout", "best", "latency_ms", "p99"),
+        1,
+    )
     add("  send→ack p50 at that rate (ms)", lambda r: _get(r, "fanout", "best", "ack_ms", "p50"), 1)
-    add("  app CPU per delivery at that rate (µs)", lambda r: _per(
-        _get(r, "fanout", "best", "cpu_cores", "app"),
-        _get(r, "fanout", "best", "offered_deliveries_per_s"), 1e6), 1)
-    add("  load generator CPU at that rate (cores)",
-        lambda r: _get(r, "fanout", "best", "cpu_cores", "loadgen"), 2)
-    add("  lost / duplicated (all steps)", lambda r: (
-        "%d / %d" % (sum(s["lost"] for s in r["fanout"]["steps"]),
-                     sum(s["duplicated"] for s in r["fanout"]["steps"]))
-        if _get(r, "fanout", "steps") else None))
+    add(
+        "  app CPU per delivery at that rate (µs)",
+        lambda r: _per(
+            _get(r, "fanout", "best", "cpu_cores", "app"),
+            _get(r, "fanout", "best", "offered_deliveries_per_s"),
+            1e6,
+        ),
+        1,
+    )
+    add(
+        "  load generator CPU at that rate (cores)",
+        lambda r: _get(r, "fanout", "best", "cpu_cores", "loadgen"),
+        2,
+    )
+    add(
+        "  lost / duplicated (all steps)",
+        lambda r: (
+            "%d / %d"
+            % (
+                sum(s["lost"] for s in r["fanout"]["steps"]),
+                sum(s["duplicated"] for s in r["fanout"]["steps"]),
+            )
+            if _get(r, "fanout", "steps")
+            else None
+        ),
+    )
     if any(_get(r, "fanout_small_room", "steps") for r in t.values()):
         k2 = results["config"]["fanout_small_room"]["clients"]
-        add(f"fan-out K={k2} on {n}: max deliveries/s, p99 ≤ 250 ms, none lost",
-            lambda r: _get(r, "fanout_small_room", "best", "offered_deliveries_per_s")
-            if _get(r, "fanout_small_room", "steps") else None)
-        add("  messages/s sent at that rate", lambda r: _get(
-            r, "fanout_small_room", "best", "rate_msgs"), 1)
-        add("  p99 latency at that rate (ms)",
-            lambda r: _get(r, "fanout_small_room", "best", "latency_ms", "p99"), 1)
-        add(f"  app CPU per message sent, with its {k2} deliveries (ms)", lambda r: _per(
-            _get(r, "fanout_small_room", "best", "cpu_cores", "app"),
-            _get(r, "fanout_small_room", "best", "rate_msgs"), 1e3), 2)
+        add(
+            f"fan-out K={k2} on {n}: max deliveries/s, p99 ≤ 250 ms, none lost",
+            lambda r: (
+                _get(r, "fanout_small_room", "best", "offered_deliveries_per_s")
+                if _get(r, "fanout_small_room", "steps")
+                else None
+            ),
+        )
+        add(
+            "  messages/s sent at that rate",
+            lambda r: _get(r, "fanout_small_room", "best", "rate_msgs"),
+            1,
+        )
+        add(
+            "  p99 latency at that rate (ms)",
+            lambda r: _get(r, "fanout_small_room", "best", "latency_ms", "p99"),
+            1,
+        )
+        add(
+            f"  app CPU per message sent, with its {k2} deliveries (ms)",
+            lambda r: _per(
+                _get(r, "fanout_small_room", "best", "cpu_cores", "app"),
+                _get(r, "fanout_small_room", "best", "rate_msgs"),
+                1e3,
+            ),
+            2,
+        )
     if any(_get(r, "sends", "steps") for r in t.values()):
         k3 = results["config"]["sends"]["clients"]
         n3 = results["config"]["sends"].get("instances") or n
-        add(f"Socket.IO sends into a room of {k3} on {n3}: messages/s",
-            lambda r: _get(r, "sends", "steps", 0, "rate_msgs"), 1)
-        add(f"  app CPU per send, with its {k3} deliveries, less idle (ms)",
-            per_send, 2)
-        add("  the instances' app CPU idle (cores)",
-            lambda r: _get(r, "sends", "idle_cpu_cores", "app"), 3)
-        add(f"  the same less {k3} deliveries at the K={k} rate's CPU (ms)",
-            lambda r: _send_estimate(r, k3), 2)
+        add(
+            f"Socket.IO sends into a room of {k3} on {n3}: messages/s",
+            lambda r: _get(r, "sends", "steps", 0, "rate_msgs"),
+            1,
+        )
+        add(f"  app CPU per send, with its {k3} deliveries, less idle (ms)", per_send, 2)
+        add(
+            "  the instances' app CPU idle (cores)",
+            lambda r: _get(r, "sends", "idle_cpu_cores", "app"),
+            3,
+        )
+        add(
+            f"  the same less {k3} deliveries at the K={k} rate's CPU (ms)",
+            lambda r: _send_estimate(r, k3),
+            2,
+        )
         add("  send→ack p50 (ms)", lambda r: _get(r, "sends", "steps", 0, "ack_ms", "p50"), 1)
-        add("  lost / duplicated", lambda r: (
-            "%d / %d" % (r["sends"]["steps"][0]["lost"], r["sends"]["steps"][0]["duplicated"])
-            if _get(r, "sends", "steps") else None))
-    add("connections: KiB per idle connection (worker RSS)",
-        lambda r: _get(r, "connections", "kib_per_connection"), 1)
-    add("connections: connects/s (through nginx)",
-        lambda r: _get(r, "connections", "connect_per_s"))
-    add("  app CPU per connect over the ramp (ms)",
-        lambda r: _get(r, "connections", "app_cpu_ms_per_connect"), 2)
-    add("connections: first error at (total, cap %s)" % _fmt(
-        _get(results, "config", "connections", "cap_per_instance") * n
-        if _get(results, "config", "connections", "cap_per_instance") else None),
-        lambda r: (_get(r, "connections", "errors_at") or
-                   ("none" if _get(r, "connections", "opened") else None)))
+        add(
+            "  lost / duplicated",
+            lambda r: (
+                "%d / %d" % (r["sends"]["steps"][0]["lost"], r["sends"]["steps"][0]["duplicated"])
+                if _get(r, "sends", "steps")
+                else None
+            ),
+        )
+    add(
+        "connections: KiB per idle connection (worker RSS)",
+        lambda r: _get(r, "connections", "kib_per_connection"),
+        1,
+    )
+    add(
+        "connections: connects/s (through nginx)", lambda r: _get(r, "connections", "connect_per_s")
+    )
+    add(
+        "  app CPU per connect over the ramp (ms)",
+        lambda r: _get(r, "connections", "app_cpu_ms_per_connect"),
+        2,
+    )
+    add(
+        "connections: first error at (total, cap {})".format(
+            _fmt(
+                _get(results, "config", "connections", "cap_per_instance") * n
+                if _get(results, "config", "connections", "cap_per_instance")
+                else None
+            )
+        ),
+        lambda r: (
+            _get(r, "connections", "errors_at")
+            or ("none" if _get(r, "connections", "opened") else None)
+        ),
+    )
     for c in ("1", "2", "4"):
-        add(f"scaling: REST posts/s, {c} instance(s)",
-            lambda r, c=c: _get(r, "scaling", "runs", c, "posts_per_s"))
+        add(
+            f"scaling: REST posts/s, {c} instance(s)",
+            lambda r, c=c: _get(r, "scaling", "runs", c, "posts_per_s"),
+        )
     for c in ("2", "4"):
         add(f"  ratio {c} : 1 instance", lambda r, c=c: _get(r, "scaling", "ratio_to_1", c), 2)
-    add("  app CPU per post, 1 instance (ms)", lambda r: _per(
-        _get(r, "scaling", "runs", "1", "cpu_cores", "app"),
-        _get(r, "scaling", "runs", "1", "posts_per_s"), 1e3), 1)
-    add("storm: s until all clients of the killed instance are back",
-        lambda r: _get(r, "storm", "all_back_s"), 2)
+    add(
+        "  app CPU per post, 1 instance (ms)",
+        lambda r: _per(
+            _get(r, "scaling", "runs", "1", "cpu_cores", "app"),
+            _get(r, "scaling", "runs", "1", "posts_per_s"),
+            1e3,
+        ),
+        1,
+    )
+    add(
+        "storm: s until all clients of the killed instance are back",
+        lambda r: _get(r, "storm", "all_back_s"),
+        2,
+    )
     add("storm: s until all are synced", lambda r: _get(r, "storm", "all_synced_s"), 2)
     add("storm: acked messages missing afterwards", lambda r: _get(r, "storm", "lost"))
     return out
@@ -169,31 +261,42 @@ def ceilings_table(results):
     lines = ["| reference ceiling on this machine | figure |", "|---|---|"]
     r = _get(c, "redis_publish", "publish_per_s")
     lines.append(f"| Redis PUBLISH/s (redis-benchmark, 50 clients, 200 B) | {_fmt(r)} |")
-    for key, label in (("return_200", "nginx `return 200` req/s"),
-                       ("proxy_to_trivial_upstream", "nginx → trivial upstream req/s")):
+    for key, label in (
+        ("return_200", "nginx `return 200` req/s"),
+        ("proxy_to_trivial_upstream", "nginx → trivial upstream req/s"),
+    ):
         v = _get(c, "nginx", key)
-        lines.append(f"| {label} ({(v or {}).get('tool', '')}) | "
-                     f"{_fmt((v or {}).get('requests_per_s'))} |")
-    lines.append("| load generator: `message` deliveries parsed per core-second | "
-                 f"{_fmt(_get(c, 'loadgen', 'deliveries_per_core_s'))} |")
+        lines.append(
+            f"| {label} ({(v or {}).get('tool', '')}) | {_fmt((v or {}).get('requests_per_s'))} |"
+        )
+    lines.append(
+        "| load generator: `message` deliveries parsed per core-second | "
+        f"{_fmt(_get(c, 'loadgen', 'deliveries_per_core_s'))} |"
+    )
     lp = c.get("loopback") or {}
-    lines.append(f"| loopback TCP round trip between two processes: wall / CPU (µs) | "
-                 f"{_fmt(lp.get('wall_us'), 1)} / {_fmt(lp.get('cpu_us'), 1)} |")
+    lines.append(
+        f"| loopback TCP round trip between two processes: wall / CPU (µs) | "
+        f"{_fmt(lp.get('wall_us'), 1)} / {_fmt(lp.get('cpu_us'), 1)} |"
+    )
     return "\n".join(lines)
 
 
 def cpu_table(results):
     """Where the CPU went during each target's best fan-out step."""
     names = ["app", "nginx", "redis", "postgres", "loadgen", "other", "machine"]
-    lines = ["| CPU (cores) at the best fan-out step | " + " | ".join(names) + " |",
-             "|---|" + "---|" * len(names)]
+    lines = [
+        "| CPU (cores) at the best fan-out step | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
     for target, r in results["targets"].items():
-        cpu = _get(r, "fanout", "best", "cpu_cores") or _get(r, "fanout", "steps", 0,
-                                                             "cpu_cores")
+        cpu = _get(r, "fanout", "best", "cpu_cores") or _get(r, "fanout", "steps", 0, "cpu_cores")
         if not cpu:
             continue
-        lines.append(f"| {LABELS.get(target, target)} | " +
-                     " | ".join(_fmt(cpu.get(n), 2) if n in cpu else "–" for n in names) + " |")
+        lines.append(
+            f"| {LABELS.get(target, target)} | "
+            + " | ".join(_fmt(cpu.get(n), 2) if n in cpu else "–" for n in names)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -229,35 +332,45 @@ def send_markdown(send):
     if "error" in send:
         return f"A REST post in one process: failed ({send['error']})."
     instructions = send.get("instructions_per_post")
-    return "\n".join([
-        "A REST post inside one process (eventlet's and gunicorn's share left out; "
-        "PostgreSQL and Redis on loopback), bench/send_cpu.py:",
-        "",
-        "| figure | value |",
-        "|---|---|",
-        f"| app CPU per post, median of the rounds (ms) | {_fmt(send.get('cpu_ms_per_post'), 3)} |",
-        f"| the fastest fifth of the batches of 50 (ms) | "
-        f"{_fmt(send.get('fastest_fifth_ms_per_post'), 3)} |",
-        "| instructions per post (valgrind, the same to 1 % run to run) | "
-        + (f"{instructions / 1e6:.3f} M |" if instructions else "– (no valgrind) |"),
-    ])
+    return "\n".join(
+        [
+            "A REST post inside one process (eventlet's and gunicorn's share left out; "
+            "PostgreSQL and Redis on loopback), bench/send_cpu.py:",
+            "",
+            "| figure | value |",
+            "|---|---|",
+            f"| app CPU per post, median of the rounds (ms) | {_fmt(send.get('cpu_ms_per_post'), 3)} |",
+            f"| the fastest fifth of the batches of 50 (ms) | "
+            f"{_fmt(send.get('fastest_fifth_ms_per_post'), 3)} |",
+            "| instructions per post (valgrind, the same to 1 % run to run) | "
+            + (f"{instructions / 1e6:.3f} M |" if instructions else "– (no valgrind) |"),
+        ]
+    )
 
 
 def plots(results, out_dir):
     """fanout_latency.png and connections_memory.png; returns the paths written."""
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         return []
     written = []
-    colors = {"eventlet": "tab:blue", "gevent": "tab:green", "node": "tab:red",
-              "node-redis": "tab:orange"}
+    colors = {
+        "eventlet": "tab:blue",
+        "gevent": "tab:green",
+        "node": "tab:red",
+        "node-redis": "tab:orange",
+    }
     if not any(_get(r, "fanout", "steps") for r in results["targets"].values()):
         return written
-    keys = ["fanout"] + (["fanout_small_room"] if any(
-        _get(r, "fanout_small_room", "steps") for r in results["targets"].values()) else [])
+    keys = ["fanout"] + (
+        ["fanout_small_room"]
+        if any(_get(r, "fanout_small_room", "steps") for r in results["targets"].values())
+        else []
+    )
     fig, axes = plt.subplots(1, len(keys), figsize=(8 * len(keys), 5), squeeze=False)
     limit = results["config"]["fanout"].get("p99_limit_ms", 250)
     for ax, key in zip(axes[0], keys):
@@ -271,18 +384,30 @@ def plots(results, out_dir):
                 continue
             xs = sorted(by_rate)
             c = colors.get(name)
-            ax.plot(xs, [by_rate[x]["latency_ms"]["p99"] for x in xs], "o-", color=c,
-                    label=f"{LABELS.get(name, name)} p99")
-            ax.plot(xs, [by_rate[x]["latency_ms"]["p50"] for x in xs], "s--", color=c,
-                    alpha=0.6, label=f"{LABELS.get(name, name)} p50")
+            ax.plot(
+                xs,
+                [by_rate[x]["latency_ms"]["p99"] for x in xs],
+                "o-",
+                color=c,
+                label=f"{LABELS.get(name, name)} p99",
+            )
+            ax.plot(
+                xs,
+                [by_rate[x]["latency_ms"]["p50"] for x in xs],
+                "s--",
+                color=c,
+                alpha=0.6,
+                label=f"{LABELS.get(name, name)} p50",
+            )
         ax.axhline(limit, color="grey", linestyle=":", label=f"{limit:g} ms")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("offered deliveries per second (send rate × room size)")
         ax.set_ylabel("delivery latency (ms)")
         k = results["config"][key]["clients"]
-        ax.set_title(f"Fan-out: one room of {k} clients on {results['config']['instances']} "
-                     "instances")
+        ax.set_title(
+            f"Fan-out: one room of {k} clients on {results['config']['instances']} instances"
+        )
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -291,8 +416,9 @@ def plots(results, out_dir):
     plt.close(fig)
     written.append(path)
 
-    if not any(len(_get(r, "connections", "points") or []) > 1
-               for r in results["targets"].values()):
+    if not any(
+        len(_get(r, "connections", "points") or []) > 1 for r in results["targets"].values()
+    ):
         return written
     fig, ax = plt.subplots(figsize=(8, 5))
     for name, r in results["targets"].items():

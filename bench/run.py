@@ -13,6 +13,7 @@ connections, scaling, storm, search (latency of GET /api/search over many
 stored messages on PostgreSQL; bench/search.py) and send (a REST post's CPU
 and instructions inside one process; bench/send_cpu.py).
 """
+
 import argparse
 import asyncio
 import datetime
@@ -44,23 +45,52 @@ RESULTS = os.path.join(ROOT, "bench", "results")
 MODES = {
     "short": {
         "users": 64,
-        "fanout": {"clients": 200, "start_deliveries": 2000, "factor": 2.0, "max_steps": 4,
-                   "seconds": 3.0, "senders": 8, "drain_timeout": 6.0, "p99_limit_ms": 250.0},
+        "fanout": {
+            "clients": 200,
+            "start_deliveries": 2000,
+            "factor": 2.0,
+            "max_steps": 4,
+            "seconds": 3.0,
+            "senders": 8,
+            "drain_timeout": 6.0,
+            "p99_limit_ms": 250.0,
+        },
         # 2,500 → 20,000: the goal's 10,000 deliveries/s (issue 13) is one of the steps.
-        "fanout_small_room": {"clients": 100, "start_deliveries": 2500, "factor": 2.0,
-                              "max_steps": 4, "seconds": 3.0, "senders": 8,
-                              "drain_timeout": 6.0, "p99_limit_ms": 250.0},
+        "fanout_small_room": {
+            "clients": 100,
+            "start_deliveries": 2500,
+            "factor": 2.0,
+            "max_steps": 4,
+            "seconds": 3.0,
+            "senders": 8,
+            "drain_timeout": 6.0,
+            "p99_limit_ms": 250.0,
+        },
         # Socket.IO sends at one fixed rate into a room of 8 on one instance (as
         # the REST post's CPU is taken on one), every member a sender: the app's
         # CPU per send with its 8 deliveries, less what the instances spend idle
         # (issue 13's goal). 150 messages/s: at 300 the chat's p99 passed 250 ms
         # here, and a saturated step's CPU per send is lower (docs/performance.md).
-        "sends": {"clients": 8, "start_deliveries": 1200, "factor": 2.0, "max_steps": 1,
-                  "seconds": 4.0, "senders": 8, "drain_timeout": 6.0, "p99_limit_ms": 250.0,
-                  "idle_seconds": 3.0, "instances": 1},
+        "sends": {
+            "clients": 8,
+            "start_deliveries": 1200,
+            "factor": 2.0,
+            "max_steps": 1,
+            "seconds": 4.0,
+            "senders": 8,
+            "drain_timeout": 6.0,
+            "p99_limit_ms": 250.0,
+            "idle_seconds": 3.0,
+            "instances": 1,
+        },
         "connections": {"cap_per_instance": 400, "step_per_instance": 100},
-        "scaling": {"seconds": 3.0, "warmup": 1.0, "concurrency": 32, "rooms": 8,
-                    "targets": ["eventlet"]},
+        "scaling": {
+            "seconds": 3.0,
+            "warmup": 1.0,
+            "concurrency": 32,
+            "rooms": 8,
+            "targets": ["eventlet"],
+        },
         "storm": {"clients": 200, "send_rate": 20.0},
         "ceilings": {"seconds": 2.0},
         "search": {"messages": 200_000, "repeat": 20},
@@ -68,17 +98,46 @@ MODES = {
     },
     "full": {
         "users": 256,
-        "fanout": {"clients": 1000, "start_deliveries": 1000, "factor": 1.41, "max_steps": 12,
-                   "seconds": 8.0, "senders": 16, "drain_timeout": 15.0, "p99_limit_ms": 250.0},
-        "fanout_small_room": {"clients": 100, "start_deliveries": 1000, "factor": 1.41,
-                              "max_steps": 12, "seconds": 8.0, "senders": 16,
-                              "drain_timeout": 15.0, "p99_limit_ms": 250.0},
-        "sends": {"clients": 8, "start_deliveries": 1200, "factor": 2.0, "max_steps": 1,
-                  "seconds": 8.0, "senders": 8, "drain_timeout": 15.0, "p99_limit_ms": 250.0,
-                  "idle_seconds": 4.0, "instances": 1},
+        "fanout": {
+            "clients": 1000,
+            "start_deliveries": 1000,
+            "factor": 1.41,
+            "max_steps": 12,
+            "seconds": 8.0,
+            "senders": 16,
+            "drain_timeout": 15.0,
+            "p99_limit_ms": 250.0,
+        },
+        "fanout_small_room": {
+            "clients": 100,
+            "start_deliveries": 1000,
+            "factor": 1.41,
+            "max_steps": 12,
+            "seconds": 8.0,
+            "senders": 16,
+            "drain_timeout": 15.0,
+            "p99_limit_ms": 250.0,
+        },
+        "sends": {
+            "clients": 8,
+            "start_deliveries": 1200,
+            "factor": 2.0,
+            "max_steps": 1,
+            "seconds": 8.0,
+            "senders": 8,
+            "drain_timeout": 15.0,
+            "p99_limit_ms": 250.0,
+            "idle_seconds": 4.0,
+            "instances": 1,
+        },
         "connections": {"cap_per_instance": 2500, "step_per_instance": 250},
-        "scaling": {"seconds": 8.0, "warmup": 2.0, "concurrency": 64, "rooms": 8,
-                    "targets": ["eventlet", "gevent"]},
+        "scaling": {
+            "seconds": 8.0,
+            "warmup": 2.0,
+            "concurrency": 64,
+            "rooms": 8,
+            "targets": ["eventlet", "gevent"],
+        },
         "storm": {"clients": 1000, "send_rate": 20.0},
         "ceilings": {"seconds": 5.0},
         "search": {"messages": 1_000_000, "repeat": 40},
@@ -105,9 +164,13 @@ def machine():
                     break
     except OSError:
         pass
-    return {"cpu_model": model, "cores": os.cpu_count(),
-            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "kernel": platform.release(), "python": platform.python_version()}
+    return {
+        "cpu_model": model,
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
 
 
 async def wait_quiet(target, limit=120.0):
@@ -143,14 +206,19 @@ async def run_target(name, cfg, scenarios, instances):
     target.start()
     try:
         mapping = await probe_sources(target.host, target.port)
-        log(f"{target.name}: source addresses per instance: "
-            + ", ".join(f"{k}={len(v)}" for k, v in mapping.items()))
+        log(
+            f"{target.name}: source addresses per instance: "
+            + ", ".join(f"{k}={len(v)}" for k, v in mapping.items())
+        )
         if len(mapping) < instances:
             log(f"warning: ip_hash reached only {len(mapping)} of {instances} instances")
         t_users = time.monotonic()
         tokens = await target.make_users(cfg["users"], f"b{tag}")
-        result["setup"] = {"users": len(tokens), "register_s": round(time.monotonic() - t_users, 2),
-                           "sources": {k: len(v) for k, v in mapping.items()}}
+        result["setup"] = {
+            "users": len(tokens),
+            "register_s": round(time.monotonic() - t_users, 2),
+            "sources": {k: len(v) for k, v in mapping.items()},
+        }
 
         async def attempt(key, coro):
             try:
@@ -161,32 +229,41 @@ async def run_target(name, cfg, scenarios, instances):
 
         if "fanout" in scenarios:
             log(f"{target.name}: fan-out")
-            await attempt("fanout", fanout(target, tokens, mapping, tag=f"f{tag}",
-                                           **cfg["fanout"]))
+            await attempt("fanout", fanout(target, tokens, mapping, tag=f"f{tag}", **cfg["fanout"]))
             if "fanout_small_room" in cfg:
-                await attempt("fanout_small_room", fanout(target, tokens, mapping,
-                                                          tag=f"g{tag}",
-                                                          **cfg["fanout_small_room"]))
+                await attempt(
+                    "fanout_small_room",
+                    fanout(target, tokens, mapping, tag=f"g{tag}", **cfg["fanout_small_room"]),
+                )
         if "sends" in scenarios:
             log(f"{target.name}: Socket.IO sends")
-            await attempt("sends", fanout(target, tokens, mapping, tag=f"h{tag}",
-                                          **cfg["sends"]))
+            await attempt("sends", fanout(target, tokens, mapping, tag=f"h{tag}", **cfg["sends"]))
         scale_cfg = dict(cfg["scaling"])
         scale_targets = scale_cfg.pop("targets")
         if "scaling" in scenarios and target.kind == "chat" and name in scale_targets:
             log(f"{target.name}: scaling")
-            await attempt("scaling", scaling(target, tokens[:scale_cfg["concurrency"]],
-                                             tag=f"s{tag}", **scale_cfg))
+            await attempt(
+                "scaling",
+                scaling(target, tokens[: scale_cfg["concurrency"]], tag=f"s{tag}", **scale_cfg),
+            )
         if "connections" in scenarios:
             log(f"{target.name}: connections")
-            await attempt("connections", connections(target, tokens, mapping,
-                                                     **cfg["connections"]))
+            await attempt("connections", connections(target, tokens, mapping, **cfg["connections"]))
             # Thousands of disconnects (presence updates) may still be in progress.
             result["connections_drain_s"] = await wait_quiet(target)
         if "storm" in scenarios and instances >= 2:
             log(f"{target.name}: reconnect storm")
-            await attempt("storm", storm(target, tokens, mapping, tag=f"r{tag}",
-                                         kill_index=min(2, instances), **cfg["storm"]))
+            await attempt(
+                "storm",
+                storm(
+                    target,
+                    tokens,
+                    mapping,
+                    tag=f"r{tag}",
+                    kill_index=min(2, instances),
+                    **cfg["storm"],
+                ),
+            )
     finally:
         target.stop()
     result["wall_s"] = round(time.monotonic() - t0, 1)
@@ -197,13 +274,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="the whole sweep (long)")
     parser.add_argument("--targets", default="eventlet,gevent,node")
-    parser.add_argument("--scenarios",
-                        default="ceilings,fanout,sends,connections,scaling,storm,search,send")
+    parser.add_argument(
+        "--scenarios", default="ceilings,fanout,sends,connections,scaling,storm,search,send"
+    )
     parser.add_argument("--instances", type=int, default=4)
-    parser.add_argument("--out", default=None, help="results directory "
-                        "(default bench/results/<mode>)")
-    parser.add_argument("--report", metavar="RESULTS_JSON",
-                        help="only render results.md and the plots again from a results.json")
+    parser.add_argument(
+        "--out", default=None, help="results directory (default bench/results/<mode>)"
+    )
+    parser.add_argument(
+        "--report",
+        metavar="RESULTS_JSON",
+        help="only render results.md and the plots again from a results.json",
+    )
     args = parser.parse_args(argv)
     if args.report:
         with open(args.report) as f:
@@ -227,21 +309,34 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         import uvloop
+
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
         loop_name = "uvloop"
     except ImportError:
         loop_name = "asyncio"
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started = datetime.datetime.now(datetime.UTC)
     t0 = time.monotonic()
     load_before = round(os.getloadavg()[0], 2)
-    log(f"{mode} run: targets {', '.join(targets)}; load average {load_before}; "
-        f"{os.cpu_count()} cores; fd limit {fds}; {loop_name}")
-    results = {"meta": {**machine(), "started_at": started.strftime("%Y-%m-%d %H:%M UTC"),
-                        "loadavg_before": load_before, "event_loop": loop_name,
-                        "fd_limit": fds},
-               "config": {"mode": mode, "instances": args.instances, **cfg,
-                          "scenarios": sorted(scenarios)},
-               "targets": {}}
+    log(
+        f"{mode} run: targets {', '.join(targets)}; load average {load_before}; "
+        f"{os.cpu_count()} cores; fd limit {fds}; {loop_name}"
+    )
+    results = {
+        "meta": {
+            **machine(),
+            "started_at": started.strftime("%Y-%m-%d %H:%M UTC"),
+            "loadavg_before": load_before,
+            "event_loop": loop_name,
+            "fd_limit": fds,
+        },
+        "config": {
+            "mode": mode,
+            "instances": args.instances,
+            **cfg,
+            "scenarios": sorted(scenarios),
+        },
+        "targets": {},
+    }
     if "ceilings" in scenarios:
         try:
             results["ceilings"] = run_ceilings(**cfg["ceilings"])
@@ -264,8 +359,7 @@ def main(argv=None):
             results["send"] = {"error": repr(exc)[:500]}
     for name in targets:
         try:
-            results["targets"][name] = asyncio.run(run_target(name, cfg, scenarios,
-                                                              args.instances))
+            results["targets"][name] = asyncio.run(run_target(name, cfg, scenarios, args.instances))
         except Exception as exc:
             traceback.print_exc()
             results["targets"][name] = {"error": repr(exc)[:500]}
@@ -283,8 +377,10 @@ def main(argv=None):
     pngs = report.plots(results, out_dir)
     print()
     print(text)
-    print(f"written: {os.path.relpath(out_dir, ROOT)}/results.json, results.md"
-          + "".join(f", {os.path.basename(p)}" for p in pngs))
+    print(
+        f"written: {os.path.relpath(out_dir, ROOT)}/results.json, results.md"
+        + "".join(f", {os.path.basename(p)}" for p in pngs)
+    )
     return 0
 
 

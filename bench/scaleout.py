@@ -27,6 +27,7 @@ it into a capacity model.
 
 Results: bench/results/scaleout-<mode>.json and .md.
 """
+
 import argparse
 import asyncio
 import datetime
@@ -47,10 +48,20 @@ RESULTS = os.path.join(ROOT, "bench", "results")
 TARGETS = ("chat-classic", "chat-sharded", "node-classic", "node-sharded")
 LAYOUTS = ("one", "spread1", "spread2")
 MODES = {
-    "short": {"instances": [2, 4], "rooms_per_instance": 4, "messages": 300,
-              "in_flight": 8, "idle_seconds": 3.0},
-    "full": {"instances": [2, 4, 8], "rooms_per_instance": 6, "messages": 800,
-             "in_flight": 8, "idle_seconds": 4.0},
+    "short": {
+        "instances": [2, 4],
+        "rooms_per_instance": 4,
+        "messages": 300,
+        "in_flight": 8,
+        "idle_seconds": 3.0,
+    },
+    "full": {
+        "instances": [2, 4, 8],
+        "rooms_per_instance": 6,
+        "messages": 800,
+        "in_flight": 8,
+        "idle_seconds": 4.0,
+    },
 }
 
 
@@ -108,8 +119,9 @@ class Meter:
     def stop(self):
         wall = time.monotonic() - self.started
         after, redis_after = self._read()
-        per_instance = [max(0.0, a - b - rate * wall)
-                        for a, b, rate in zip(after, self.before, self.idle_rate)]
+        per_instance = [
+            max(0.0, a - b - rate * wall) for a, b, rate in zip(after, self.before, self.idle_rate)
+        ]
         redis = max(0.0, redis_after - self.redis_before - self.redis_idle_rate * wall)
         return wall, per_instance, redis
 
@@ -139,16 +151,23 @@ async def run_layout(target, layout, cfg, tokens, tag):
     def on_message(k):
         def count(client, raw):
             received[k] += 1
+
         return count
 
     senders, readers = [], []
     try:
         for k, (home, other) in enumerate(places):
-            senders.append(await sio.connect(target.host, ports[home],
-                                             auth={"token": tokens[2 * k]}))
-            readers.append(await sio.connect(target.host, ports[other],
-                                             auth={"token": tokens[2 * k + 1]},
-                                             on_message=on_message(k)))
+            senders.append(
+                await sio.connect(target.host, ports[home], auth={"token": tokens[2 * k]})
+            )
+            readers.append(
+                await sio.connect(
+                    target.host,
+                    ports[other],
+                    auth={"token": tokens[2 * k + 1]},
+                    on_message=on_message(k),
+                )
+            )
         for k, name in enumerate(names):
             for client in (senders[k], readers[k]):
                 ack = await client.call("join", {"room": name})
@@ -165,10 +184,12 @@ async def run_layout(target, layout, cfg, tokens, tag):
             while queue:
                 i = queue.pop()
                 k = i % rooms
-                ack = await senders[k].call("send", {"room": names[k], "body": f"m{i}",
-                                                     "client_id": uuid.uuid4().hex})
+                ack = await senders[k].call(
+                    "send", {"room": names[k], "body": f"m{i}", "client_id": uuid.uuid4().hex}
+                )
                 if not (ack or {}).get("ok"):
                     failures.append(ack)
+
         await asyncio.gather(*(sender_loop() for _ in range(cfg["in_flight"])))
         expected = cfg["messages"] - len(failures)
         deadline = time.monotonic() + 30
@@ -181,14 +202,20 @@ async def run_layout(target, layout, cfg, tokens, tag):
     homes = {home for home, _ in places} | {other for _, other in places}
     foreign = [per_instance[i] for i in range(n) if i not in homes]
     return {
-        "layout": layout, "instances": n, "rooms": rooms, "messages": sent,
-        "failed_sends": len(failures), "delivered": sum(received), "wall_s": round(wall, 2),
+        "layout": layout,
+        "instances": n,
+        "rooms": rooms,
+        "messages": sent,
+        "failed_sends": len(failures),
+        "delivered": sum(received),
+        "wall_s": round(wall, 2),
         "app_cpu_us_per_message": round(sum(per_instance) / sent * 1e6, 1),
         "redis_cpu_us_per_message": round(redis / sent * 1e6, 1),
         "instance_cpu_us_per_message": [round(c / sent * 1e6, 1) for c in per_instance],
         # Instances with none of the rooms' sockets (layout `one` only).
-        "foreign_cpu_us_per_message": (round(sum(foreign) / len(foreign) / sent * 1e6, 1)
-                                       if foreign else None),
+        "foreign_cpu_us_per_message": (
+            round(sum(foreign) / len(foreign) / sent * 1e6, 1) if foreign else None
+        ),
     }
 
 
@@ -200,7 +227,7 @@ async def run_target(name, n, cfg):
         rooms = cfg["rooms_per_instance"] * n
         tokens = await target.make_users(2 * rooms * len(LAYOUTS), f"so{tag}")
         for index, layout in enumerate(LAYOUTS):
-            part = tokens[index * 2 * rooms:(index + 1) * 2 * rooms]
+            part = tokens[index * 2 * rooms : (index + 1) * 2 * rooms]
             log(f"scaleout: {name} x{n} {layout}")
             result = await run_layout(target, layout, cfg, part, tag)
             result["target"] = name
@@ -211,20 +238,27 @@ async def run_target(name, n, cfg):
 
 def write(mode, results, cfg):
     os.makedirs(RESULTS, exist_ok=True)
-    doc = {"mode": mode, "config": cfg, "machine": machine_load(),
-           "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
-               timespec="seconds"),
-           "results": results}
+    doc = {
+        "mode": mode,
+        "config": cfg,
+        "machine": machine_load(),
+        "recorded_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "results": results,
+    }
     with open(os.path.join(RESULTS, f"scaleout-{mode}.json"), "w") as f:
         json.dump(doc, f, indent=2)
-    lines = [f"# Scale-out: CPU per message ({mode})", "",
-             f"Recorded {doc['recorded_at']} on a shared {doc['machine']['cores']}-core machine "
-             f"(load {doc['machine']['loadavg_1m']}); CPU time per message in microseconds, "
-             "idle CPU subtracted. `foreign` is the average over the instances that hold "
-             "none of the rooms' sockets (layout `one`).", "",
-             "| target | instances | layout | app CPU/msg | foreign instance CPU/msg | "
-             "Redis CPU/msg | per instance | delivered/sent |",
-             "| --- | ---: | --- | ---: | ---: | ---: | --- | ---: |"]
+    lines = [
+        f"# Scale-out: CPU per message ({mode})",
+        "",
+        f"Recorded {doc['recorded_at']} on a shared {doc['machine']['cores']}-core machine "
+        f"(load {doc['machine']['loadavg_1m']}); CPU time per message in microseconds, "
+        "idle CPU subtracted. `foreign` is the average over the instances that hold "
+        "none of the rooms' sockets (layout `one`).",
+        "",
+        "| target | instances | layout | app CPU/msg | foreign instance CPU/msg | "
+        "Redis CPU/msg | per instance | delivered/sent |",
+        "| --- | ---: | --- | ---: | ---: | ---: | --- | ---: |",
+    ]
     for r in results:
         lines.append(
             f"| {r['target']} | {r['instances']} | {r['layout']} | "
@@ -232,7 +266,8 @@ def write(mode, results, cfg):
             f"{'' if r['foreign_cpu_us_per_message'] is None else round(r['foreign_cpu_us_per_message'])} | "
             f"{r['redis_cpu_us_per_message']:.0f} | "
             f"{' / '.join(str(round(c)) for c in r['instance_cpu_us_per_message'])} | "
-            f"{r['delivered']}/{r['messages']} |")
+            f"{r['delivered']}/{r['messages']} |"
+        )
     with open(os.path.join(RESULTS, f"scaleout-{mode}.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     return lines

@@ -21,6 +21,7 @@ Three classes also run as the alternative the app does not use, the GIN
 index forced for every word (a MATERIALIZED CTE that fences the index scan
 from the ORDER BY id DESC LIMIT), server-side time measured by psql.
 """
+
 import argparse
 import json
 import os
@@ -33,14 +34,34 @@ for _path in (ROOT, os.path.join(ROOT, "scripts")):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from bench.stats import summarize  # noqa: E402
 from localservices import Postgres  # noqa: E402
+
+from bench.stats import summarize  # noqa: E402
 
 VOCABULARY = 200_000
 PUBLIC_ROOMS, FOREIGN_PRIVATE, OWN_PRIVATE = 50, 5, 2
-ENGLISH = ["deploy", "deployed", "deploying", "meeting", "meetings", "release", "released",
-           "running", "runs", "build", "builds", "failed", "failing", "review", "reviewed",
-           "lunch", "coffee", "tomorrow", "thanks", "question"]
+ENGLISH = [
+    "deploy",
+    "deployed",
+    "deploying",
+    "meeting",
+    "meetings",
+    "release",
+    "released",
+    "running",
+    "runs",
+    "build",
+    "builds",
+    "failed",
+    "failing",
+    "review",
+    "reviewed",
+    "lunch",
+    "coffee",
+    "tomorrow",
+    "thanks",
+    "question",
+]
 
 # class -> (query parameter sets, rotated over the repeats)
 CLASSES = {
@@ -60,6 +81,7 @@ PAGE_TWO = "common word, second page"
 def _pg_cpu(server):
     """CPU seconds used so far by the PostgreSQL server and its backends."""
     import psutil  # a bench requirement (bench/requirements.txt), not the app's
+
     try:
         root = psutil.Process(server.pid)
         total = 0.0
@@ -77,28 +99,44 @@ def _load(server, dbname, messages, author_ids, room_ids):
     authors = "ARRAY[" + ",".join(map(str, author_ids)) + "]"
     english = "ARRAY[" + ",".join(f"'{w}'" for w in ENGLISH) + "]"
     word = f"'w' || floor(exp(random() * ln({VOCABULARY})))::int"
-    body = " || ' ' || ".join([word] * 7 + [
-        f"CASE WHEN random() < 0.2 THEN ({english})[1 + floor(random() * {len(ENGLISH)})::int] "
-        f"ELSE {word} END"])
+    body = " || ' ' || ".join(
+        [word] * 7
+        + [
+            f"CASE WHEN random() < 0.2 THEN ({english})[1 + floor(random() * {len(ENGLISH)})::int] "
+            f"ELSE {word} END"
+        ]
+    )
     server.psql("DROP INDEX ix_messages_search_vector", dbname)
     server.psql(
         "SELECT setseed(0.42); "
         "INSERT INTO messages (room_id, author_id, body, created_at) "
         f"SELECT ({rooms})[1 + i % {len(room_ids)}], ({authors})[1 + i % {len(author_ids)}], "
         f"{body}, now() - ({messages} - i) * interval '1 second' "
-        f"FROM generate_series(1, {messages}) AS i", dbname)
+        f"FROM generate_series(1, {messages}) AS i",
+        dbname,
+    )
     loaded = time.monotonic()
-    server.psql("CREATE INDEX ix_messages_search_vector ON messages USING gin (search_vector)",
-                dbname)
+    server.psql(
+        "CREATE INDEX ix_messages_search_vector ON messages USING gin (search_vector)", dbname
+    )
     indexed = time.monotonic()
     server.psql("VACUUM ANALYZE messages", dbname)
-    sizes = server.psql(
-        "SELECT pg_total_relation_size('messages'), "
-        "pg_relation_size('ix_messages_search_vector')", dbname).strip().split("|")
-    return {"load_s": round(loaded - started, 1), "index_build_s": round(indexed - loaded, 1),
-            "vacuum_analyze_s": round(time.monotonic() - indexed, 1),
-            "table_with_indexes_mb": round(int(sizes[0]) / 2**20),
-            "gin_index_mb": round(int(sizes[1]) / 2**20)}
+    sizes = (
+        server.psql(
+            "SELECT pg_total_relation_size('messages'), "
+            "pg_relation_size('ix_messages_search_vector')",
+            dbname,
+        )
+        .strip()
+        .split("|")
+    )
+    return {
+        "load_s": round(loaded - started, 1),
+        "index_build_s": round(indexed - loaded, 1),
+        "vacuum_analyze_s": round(time.monotonic() - indexed, 1),
+        "table_with_indexes_mb": round(int(sizes[0]) / 2**20),
+        "gin_index_mb": round(int(sizes[1]) / 2**20),
+    }
 
 
 def _app(url):
@@ -106,10 +144,18 @@ def _app(url):
 
     from app import create_app
     from app.config import Config, database_uri
-    app = create_app(Config(
-        APP_ENV="testing", SECRET_KEY="bench-search", SQLALCHEMY_DATABASE_URI=database_uri(url),
-        ASYNC_MODE="threading", PASSWORD_HASH_METHOD="pbkdf2:sha256:1000",
-        INSTANCE_ID="bench-search", RATELIMIT_ENABLED=False))
+
+    app = create_app(
+        Config(
+            APP_ENV="testing",
+            SECRET_KEY="bench-search",
+            SQLALCHEMY_DATABASE_URI=database_uri(url),
+            ASYNC_MODE="threading",
+            PASSWORD_HASH_METHOD="pbkdf2:sha256:1000",
+            INSTANCE_ID="bench-search",
+            RATELIMIT_ENABLED=False,
+        )
+    )
     with app.app_context():
         upgrade()
     return app
@@ -120,8 +166,9 @@ def _setup(app):
     client = app.test_client()
 
     def register(name):
-        body = client.post("/api/auth/register",
-                           json={"username": name, "password": "password123"}).get_json()
+        body = client.post(
+            "/api/auth/register", json={"username": name, "password": "password123"}
+        ).get_json()
         return {"Authorization": f"Bearer {body['token']}"}, body["user"]["id"]
 
     searcher, searcher_id = register("searcher")
@@ -129,14 +176,21 @@ def _setup(app):
     outsider, outsider_id = register("outsider")
     room_ids = []
     for n in range(PUBLIC_ROOMS):
-        room_ids.append(client.post("/api/rooms", headers=owner,
-                                    json={"name": f"r{n}"}).get_json()["id"])
+        room_ids.append(
+            client.post("/api/rooms", headers=owner, json={"name": f"r{n}"}).get_json()["id"]
+        )
     for n in range(FOREIGN_PRIVATE):
-        room_ids.append(client.post("/api/rooms", headers=outsider,
-                                    json={"name": f"x{n}", "private": True}).get_json()["id"])
+        room_ids.append(
+            client.post(
+                "/api/rooms", headers=outsider, json={"name": f"x{n}", "private": True}
+            ).get_json()["id"]
+        )
     for n in range(OWN_PRIVATE):
-        room_ids.append(client.post("/api/rooms", headers=searcher,
-                                    json={"name": f"s{n}", "private": True}).get_json()["id"])
+        room_ids.append(
+            client.post(
+                "/api/rooms", headers=searcher, json={"name": f"s{n}", "private": True}
+            ).get_json()["id"]
+        )
     return searcher, [searcher_id, owner_id, outsider_id], room_ids
 
 
@@ -153,10 +207,12 @@ def _measure(app, server, headers, params_list, repeat):
         assert response.status_code == 200, response.get_data(as_text=True)
         hits.append(len(response.get_json()["messages"]))
     cpu, app_cpu = _pg_cpu(server) - cpu0, time.process_time() - app0
-    return {"latency_ms": summarize(latencies, scale=1000.0),
-            "db_cpu_ms_per_query": round(cpu * 1000 / repeat, 2),
-            "app_cpu_ms_per_query": round(app_cpu * 1000 / repeat, 2),
-            "page_filled": round(sum(hits) / len(hits), 1)}
+    return {
+        "latency_ms": summarize(latencies, scale=1000.0),
+        "db_cpu_ms_per_query": round(cpu * 1000 / repeat, 2),
+        "app_cpu_ms_per_query": round(app_cpu * 1000 / repeat, 2),
+        "page_filled": round(sum(hits) / len(hits), 1),
+    }
 
 
 def _second_page(app, server, headers, repeat):
@@ -172,21 +228,38 @@ def _fenced(server, dbname, searcher_id, params_list, repeat):
     times = []
     for n in range(min(repeat, 10)):
         q = params_list[n % len(params_list)]["q"].replace("'", "''")
-        times.append(_psql_timed(server, dbname, (
-            "SET statement_timeout = '20s';\n\\timing on\n"
-            "WITH hits AS MATERIALIZED (SELECT id FROM messages "
-            f"WHERE search_vector @@ websearch_to_tsquery('english', '{q}') "
-            "AND deleted_at IS NULL AND room_id IN (SELECT id FROM rooms WHERE kind = "
-            "'public' OR id IN (SELECT room_id FROM memberships WHERE user_id = "
-            f"{searcher_id}))) SELECT count(*) FROM (SELECT id FROM hits "
-            "ORDER BY id DESC LIMIT 21) AS page;\n")))
+        times.append(
+            _psql_timed(
+                server,
+                dbname,
+                (
+                    "SET statement_timeout = '20s';\n\\timing on\n"
+                    "WITH hits AS MATERIALIZED (SELECT id FROM messages "
+                    f"WHERE search_vector @@ websearch_to_tsquery('english', '{q}') "
+                    "AND deleted_at IS NULL AND room_id IN (SELECT id FROM rooms WHERE kind = "
+                    "'public' OR id IN (SELECT room_id FROM memberships WHERE user_id = "
+                    f"{searcher_id}))) SELECT count(*) FROM (SELECT id FROM hits "
+                    "ORDER BY id DESC LIMIT 21) AS page;\n"
+                ),
+            )
+        )
     return {"latency_ms": summarize(times)}
 
 
 def _psql_timed(server, dbname, sql):
     """Runs sql (with \\timing on) through psql's stdin; the milliseconds it reports."""
-    argv = [os.path.join(server.bin, "psql"), "-h", "127.0.0.1", "-p", str(server.port),
-            "-U", "postgres", "-d", dbname, "-At"]
+    argv = [
+        os.path.join(server.bin, "psql"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(server.port),
+        "-U",
+        "postgres",
+        "-d",
+        dbname,
+        "-At",
+    ]
     if os.geteuid() == 0:
         argv = ["runuser", "-u", server.user, "--", *argv]
     done = subprocess.run(argv, input=sql, capture_output=True, text=True)
@@ -204,8 +277,13 @@ def run_search(messages=1_000_000, repeat=40, planner_comparison=True):
         dbname = "bench_search"
         app = _app(server.create_database(dbname))
         headers, user_ids, room_ids = _setup(app)
-        result = {"messages": messages, "vocabulary": VOCABULARY, "repeat": repeat,
-                  **_load(server, dbname, messages, user_ids, room_ids), "classes": {}}
+        result = {
+            "messages": messages,
+            "vocabulary": VOCABULARY,
+            "repeat": repeat,
+            **_load(server, dbname, messages, user_ids, room_ids),
+            "classes": {},
+        }
         for name, params_list in CLASSES.items():
             result["classes"][name] = _measure(app, server, headers, params_list, repeat)
         result["classes"][PAGE_TWO] = _second_page(app, server, headers, repeat)
@@ -214,7 +292,8 @@ def run_search(messages=1_000_000, repeat=40, planner_comparison=True):
         if planner_comparison:
             result["gin_forced"] = {
                 name: _fenced(server, dbname, user_ids[0], CLASSES[name], repeat)
-                for name in ("rare word (a few hits)", "common word (>20%)", "no hit")}
+                for name in ("rare word (a few hits)", "common word (>20%)", "no hit")
+            }
         result["loadavg"] = round(os.getloadavg()[0], 2)
         return result
     finally:
@@ -232,15 +311,21 @@ def markdown(result):
         f"{result['index_build_s']} s), {result['repeat']} queries per class:",
         "",
         "| query class | p50 ms | p95 ms | CPU ms/query: PostgreSQL | app | hits on the page |",
-        "|---|---|---|---|---|---|"]
+        "|---|---|---|---|---|---|",
+    ]
     for name, c in result["classes"].items():
         lat = c["latency_ms"]
-        lines.append(f"| {name} | {lat['p50']} | {lat['p95']} | {c['db_cpu_ms_per_query']} | "
-                     f"{c['app_cpu_ms_per_query']} | {c['page_filled']} |")
+        lines.append(
+            f"| {name} | {lat['p50']} | {lat['p95']} | {c['db_cpu_ms_per_query']} | "
+            f"{c['app_cpu_ms_per_query']} | {c['page_filled']} |"
+        )
     alone = result.get("gin_forced") or {}
     if alone:
-        lines += ["", "| not used: the GIN index forced for every word | p50 ms | p95 ms |",
-                  "|---|---|---|"]
+        lines += [
+            "",
+            "| not used: the GIN index forced for every word | p50 ms | p95 ms |",
+            "|---|---|---|",
+        ]
         for name, c in alone.items():
             lines.append(f"| {name} | {c['latency_ms']['p50']} | {c['latency_ms']['p95']} |")
     return "\n".join(lines)

@@ -18,6 +18,7 @@ by valgrind's callgrind over the rounds only (the start-up is not counted), the
 same to 0.5 % from run to run. It counts the whole process, the Socket.IO
 listener thread included, but none of PostgreSQL's or Redis's work.
 """
+
 import argparse
 import json
 import os
@@ -34,7 +35,6 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 from localservices import Postgres, Redis  # noqa: E402
 
-
 BATCH = 50
 
 
@@ -44,10 +44,18 @@ def make_app(database_url, redis_url):
     from app import create_app
     from app.config import Config, database_uri
 
-    app = create_app(Config(
-        APP_ENV="testing", SECRET_KEY="bench-secret", SQLALCHEMY_DATABASE_URI=database_uri(database_url),
-        REDIS_URL=redis_url, ASYNC_MODE="threading", RATELIMIT_ENABLED=False,
-        PASSWORD_HASH_METHOD="pbkdf2:sha256:1", INSTANCE_ID="bench-1"))
+    app = create_app(
+        Config(
+            APP_ENV="testing",
+            SECRET_KEY="bench-secret",
+            SQLALCHEMY_DATABASE_URI=database_uri(database_url),
+            REDIS_URL=redis_url,
+            ASYNC_MODE="threading",
+            RATELIMIT_ENABLED=False,
+            PASSWORD_HASH_METHOD="pbkdf2:sha256:1",
+            INSTANCE_ID="bench-1",
+        )
+    )
     with app.app_context():
         upgrade()
     return app
@@ -74,8 +82,11 @@ def posts(client, clock, headers, room, count, start):
     """Sends `count` posts; returns (process CPU seconds, WSGI-call CPU seconds)."""
     begin, inside = time.process_time(), clock.seconds
     for i in range(start, start + count):
-        response = client.post(f"/api/rooms/{room}/messages", headers=headers,
-                               json={"body": f"bench {i}", "client_id": f"c{i}"})
+        response = client.post(
+            f"/api/rooms/{room}/messages",
+            headers=headers,
+            json={"body": f"bench {i}", "client_id": f"c{i}"},
+        )
         if response.status_code != 201:
             raise SystemExit(f"post {i}: {response.status_code} {response.get_data(as_text=True)}")
     return time.process_time() - begin, clock.seconds - inside
@@ -83,19 +94,28 @@ def posts(client, clock, headers, room, count, start):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("-n", type=int, default=None,
-                        help="posts per round (2,000; 200 with --instructions)")
+    parser.add_argument(
+        "-n", type=int, default=None, help="posts per round (2,000; 200 with --instructions)"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--profile", help="write py-spy collapsed stacks of the rounds here "
-                        "(the thread holding the GIL only: CPU, not waits)")
-    parser.add_argument("--instructions", action="store_true",
-                        help="count instructions per post under valgrind (-n 200, 1 round by "
-                             "default)")
+    parser.add_argument(
+        "--profile",
+        help="write py-spy collapsed stacks of the rounds here "
+        "(the thread holding the GIL only: CPU, not waits)",
+    )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per post under valgrind (-n 200, 1 round by default)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
-    parser.add_argument("--handshake", action="store_true",
-                        help="print 'ready' before the rounds and 'done' after them, and wait for a "
-                             "line on stdin after each (--instructions drives this)")
+    parser.add_argument(
+        "--handshake",
+        action="store_true",
+        help="print 'ready' before the rounds and 'done' after them, and wait for a "
+        "line on stdin after each (--instructions drives this)",
+    )
     args = parser.parse_args(argv)
     if args.n is None:
         args.n = 200 if args.instructions else 2000
@@ -103,8 +123,11 @@ def main(argv=None):
         parser.error("-n must be at least 1")
     if args.instructions:
         figure = count_instructions(n=args.n, warmup=min(args.warmup, 100))
-        print(json.dumps({"instructions_per_post": figure}) if args.json else
-              f"instructions per post, in process: {figure / 1e6:.3f} M")
+        print(
+            json.dumps({"instructions_per_post": figure})
+            if args.json
+            else f"instructions per post, in process: {figure / 1e6:.3f} M"
+        )
         return
 
     with Postgres() as postgres, Redis() as redis:
@@ -112,13 +135,16 @@ def main(argv=None):
         app = make_app(url, redis.url())
         clock = app.wsgi_app = WsgiClock(app.wsgi_app)
         client = app.test_client()
-        reply = client.post("/api/auth/register", json={"username": "bench", "password": "password123"})
+        reply = client.post(
+            "/api/auth/register", json={"username": "bench", "password": "password123"}
+        )
         headers = {"Authorization": f"Bearer {reply.get_json()['token']}"}
         client.post("/api/rooms", headers=headers, json={"name": "bench"})
         posts(client, clock, headers, "bench", args.warmup, 0)
         spy = None
         if args.profile:
             from bench.profile import pyspy
+
             spy = pyspy(os.getpid(), 3600, args.profile, gil=True)
             time.sleep(1)
         if args.handshake:
@@ -137,8 +163,11 @@ def main(argv=None):
                 batches.append(1e3 * batch[1] / size)
             per_post.append(1e3 * cpu / args.n)
             in_app.append(1e3 * app_cpu / args.n)
-            print(f"round: {in_app[-1]:.3f} ms CPU per post in the app "
-                  f"({per_post[-1]:.3f} in the process)", flush=True)
+            print(
+                f"round: {in_app[-1]:.3f} ms CPU per post in the app "
+                f"({per_post[-1]:.3f} in the process)",
+                flush=True,
+            )
         if args.handshake:
             print("done", flush=True)
             sys.stdin.readline()
@@ -146,18 +175,22 @@ def main(argv=None):
             spy.send_signal(2)  # py-spy writes its output on SIGINT
             spy.wait(30)
         batches.sort()
-        figures = {"cpu_ms_per_post": round(statistics.median(in_app), 3),
-                   "process_cpu_ms_per_post": round(statistics.median(per_post), 3),
-                   "fastest_fifth_ms_per_post": round(batches[len(batches) // 5], 3),
-                   "posts": args.n * args.rounds}
+        figures = {
+            "cpu_ms_per_post": round(statistics.median(in_app), 3),
+            "process_cpu_ms_per_post": round(statistics.median(per_post), 3),
+            "fastest_fifth_ms_per_post": round(batches[len(batches) // 5], 3),
+            "posts": args.n * args.rounds,
+        }
         if args.json:
             print(json.dumps(figures))
         else:
-            print(f"app CPU per post, in process (ms): median {figures['cpu_ms_per_post']:.3f}, "
-                  f"min {min(in_app):.3f} (whole process: median "
-                  f"{figures['process_cpu_ms_per_post']:.3f}), over {args.rounds} rounds of "
-                  f"{args.n}; batches of {BATCH}: fastest fifth "
-                  f"{figures['fastest_fifth_ms_per_post']:.3f}")
+            print(
+                f"app CPU per post, in process (ms): median {figures['cpu_ms_per_post']:.3f}, "
+                f"min {min(in_app):.3f} (whole process: median "
+                f"{figures['process_cpu_ms_per_post']:.3f}), over {args.rounds} rounds of "
+                f"{args.n}; batches of {BATCH}: fastest fifth "
+                f"{figures['fastest_fifth_ms_per_post']:.3f}"
+            )
 
 
 def count_instructions(n, warmup):
@@ -170,17 +203,38 @@ def count_instructions(n, warmup):
     # A fixed hash seed and the system allocator: the same work gives the same count.
     env = dict(os.environ, PYTHONHASHSEED="0", PYTHONMALLOC="malloc")
     child = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-         sys.executable, "-m", "bench.send_cpu", "-n", str(n), "--rounds", "1",
-         "--warmup", str(warmup), "--handshake"],
-        cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, text=True)
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            "-m",
+            "bench.send_cpu",
+            "-n",
+            str(n),
+            "--rounds",
+            "1",
+            "--warmup",
+            str(warmup),
+            "--handshake",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         for line in child.stdout:
             if line.strip() in ("ready", "done"):
                 switch = "on" if line.strip() == "ready" else "off"
-                subprocess.run(["callgrind_control", f"--instr={switch}", str(child.pid)],
-                               check=True, capture_output=True)
+                subprocess.run(
+                    ["callgrind_control", f"--instr={switch}", str(child.pid)],
+                    check=True,
+                    capture_output=True,
+                )
                 child.stdin.write("\n")
                 child.stdin.flush()
         if child.wait() != 0:
@@ -188,7 +242,9 @@ def count_instructions(n, warmup):
         total = 0
         for name in os.listdir(out_dir):  # one file per dump; the totals line of each
             with open(os.path.join(out_dir, name)) as f:
-                total += sum(int(m.group(1)) for m in re.finditer(r"^totals: (\d+)", f.read(), re.M))
+                total += sum(
+                    int(m.group(1)) for m in re.finditer(r"^totals: (\d+)", f.read(), re.M)
+                )
     finally:
         if child.poll() is None:
             child.kill()
@@ -198,9 +254,15 @@ def count_instructions(n, warmup):
 
 def run_send(n=1500, rounds=3, instructions=True):
     """The figures of both modes, each from its own process (for bench.run)."""
+
     def figures(*extra):
-        done = subprocess.run([sys.executable, "-m", "bench.send_cpu", "--json", *extra],
-                              cwd=ROOT, capture_output=True, text=True, timeout=900)
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.send_cpu", "--json", *extra],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"bench.send_cpu {' '.join(extra)}: {done.stderr[-500:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])

@@ -12,6 +12,7 @@ Packets (Engine.IO type, then Socket.IO type, then optional ack id, then JSON):
     44{...}         connect error                  42["ev",{...}]  event
     4212["ev",{..}] event asking for ack 12        4312[{...}]     ack 12
 """
+
 import asyncio
 import base64
 import json
@@ -26,6 +27,7 @@ class ConnectError(Exception):
 
 
 # --- packets (pure functions, unit-tested) -----------------------------------
+
 
 def encode_event(event, data=None, ack_id=None):
     """The Engine.IO message carrying a Socket.IO EVENT, as text."""
@@ -84,15 +86,16 @@ def find_string_field(payload, key):
     if i < 0:
         return None
     i += len(marker)
-    if payload[i:i + 1] == b" ":
+    if payload[i : i + 1] == b" ":
         i += 1
-    if payload[i:i + 1] != b'"':
+    if payload[i : i + 1] != b'"':
         return None
     end = payload.find(b'"', i + 1)
-    return None if end < 0 else payload[i + 1:end]
+    return None if end < 0 else payload[i + 1 : end]
 
 
 # --- WebSocket framing ---------------------------------------------------------
+
 
 def ws_frame(payload, opcode=0x1, mask=None):
     """A client (masked) WebSocket frame with FIN set."""
@@ -129,12 +132,12 @@ def parse_frames(buf):
         if length == 126:
             if n - pos < 4:
                 break
-            length = int.from_bytes(buf[pos + 2:pos + 4], "big")
+            length = int.from_bytes(buf[pos + 2 : pos + 4], "big")
             hdr = 4
         elif length == 127:
             if n - pos < 10:
                 break
-            length = int.from_bytes(buf[pos + 2:pos + 10], "big")
+            length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
             hdr = 10
         masked = b1 & 0x80
         if masked:
@@ -142,9 +145,9 @@ def parse_frames(buf):
         end = pos + hdr + length
         if end > n:
             break
-        payload = bytes(buf[pos + hdr:end])
+        payload = bytes(buf[pos + hdr : end])
         if masked and length:
-            mask = buf[pos + hdr - 4:pos + hdr]
+            mask = buf[pos + hdr - 4 : pos + hdr]
             key = int.from_bytes((bytes(mask) * (length // 4 + 1))[:length], "big")
             payload = (int.from_bytes(payload, "big") ^ key).to_bytes(length, "big")
         out.append((bool(b0 & 0x80), b0 & 0x0F, payload))
@@ -156,6 +159,7 @@ def parse_frames(buf):
 
 # --- the client ------------------------------------------------------------------
 
+
 class SioClient(asyncio.Protocol):
     """One Socket.IO connection.
 
@@ -164,8 +168,17 @@ class SioClient(asyncio.Protocol):
     data): any other event, parsed. on_close(client): after the connection is lost.
     """
 
-    def __init__(self, host, port, auth=None, path="/socket.io/", on_message=None,
-                 on_event=None, on_close=None, tag=None):
+    def __init__(
+        self,
+        host,
+        port,
+        auth=None,
+        path="/socket.io/",
+        on_message=None,
+        on_event=None,
+        on_close=None,
+        tag=None,
+    ):
         self.host, self.port, self.auth, self.path = host, port, auth, path
         self.on_message, self.on_event, self.on_close = on_message, on_event, on_close
         self.tag = tag
@@ -186,10 +199,13 @@ class SioClient(asyncio.Protocol):
     def connection_made(self, transport):
         self.transport = transport
         key = base64.b64encode(os.urandom(16)).decode()
-        transport.write((
-            f"GET {self.path}?EIO=4&transport=websocket HTTP/1.1\r\n"
-            f"Host: {self.host}:{self.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        transport.write(
+            (
+                f"GET {self.path}?EIO=4&transport=websocket HTTP/1.1\r\n"
+                f"Host: {self.host}:{self.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
 
     def data_received(self, data):
         buf = self._buf
@@ -199,7 +215,7 @@ class SioClient(asyncio.Protocol):
             if end < 0:
                 return
             head = bytes(buf[:end]).decode("latin-1").split("\r\n")
-            del buf[:end + 4]
+            del buf[: end + 4]
             self._handshaking = False
             status = head[0].split(" ", 2)
             for line in head[1:]:
@@ -317,9 +333,12 @@ async def connect(host, port, auth=None, source=None, timeout=10.0, **kwargs):
     loop = asyncio.get_running_loop()
     client = SioClient(host, port, auth=auth, **kwargs)
     try:
-        await asyncio.wait_for(loop.create_connection(
-            lambda: client, host, port,
-            local_addr=(source, 0) if source else None), timeout)
+        await asyncio.wait_for(
+            loop.create_connection(
+                lambda: client, host, port, local_addr=(source, 0) if source else None
+            ),
+            timeout,
+        )
         await asyncio.wait_for(asyncio.shield(client.connected), timeout)
     except BaseException:
         if client.transport is not None:

@@ -15,6 +15,7 @@ for where the memory is, the run without --trace for how much.
 The stacks greenlet keeps of parked green threads are traced (the C part);
 the Python data stack chunks each green thread gets are not.
 """
+
 import argparse
 import json
 import os
@@ -54,18 +55,40 @@ def main(argv=None):
     work = tempfile.mkdtemp(prefix="socket-memory-")
     port = free_port()
     bin_dir = os.path.dirname(sys.executable)
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{work}/chat.db", REDIS_URL="",
-               ASYNC_MODE="eventlet", HOST="127.0.0.1", PORT=str(port),
-               CONNECT_RATE_LIMIT="1000000 per minute", AUTH_RATE_LIMIT="1000 per minute",
-               SOCKET_MEMORY_DIR=work, PYTHONPATH=ROOT,
-               SOCKET_MEMORY_TRACE="1" if args.trace else "",
-               SOCKET_MEMORY_STOCK="1" if args.stock else "")
-    subprocess.run([os.path.join(bin_dir, "flask"), "db", "upgrade"], cwd=ROOT, env=env,
-                   check=True, capture_output=True)
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"sqlite:///{work}/chat.db",
+        REDIS_URL="",
+        ASYNC_MODE="eventlet",
+        HOST="127.0.0.1",
+        PORT=str(port),
+        CONNECT_RATE_LIMIT="1000000 per minute",
+        AUTH_RATE_LIMIT="1000 per minute",
+        SOCKET_MEMORY_DIR=work,
+        PYTHONPATH=ROOT,
+        SOCKET_MEMORY_TRACE="1" if args.trace else "",
+        SOCKET_MEMORY_STOCK="1" if args.stock else "",
+    )
+    subprocess.run(
+        [os.path.join(bin_dir, "flask"), "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     log = open(os.path.join(work, "gunicorn.log"), "w")
     server = subprocess.Popen(
-        [os.path.join(bin_dir, "gunicorn"), "-c", "python:app.gunicorn_conf",
-         "bench.socket_memory_app:app"], cwd=ROOT, env=env, stdout=log, stderr=log)
+        [
+            os.path.join(bin_dir, "gunicorn"),
+            "-c",
+            "python:app.gunicorn_conf",
+            "bench.socket_memory_app:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
     sockets = []
     try:
         base = f"http://127.0.0.1:{port}"
@@ -77,7 +100,8 @@ def main(argv=None):
 
         def connect():
             ws = websocket.create_connection(
-                f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket", timeout=10)
+                f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket", timeout=10
+            )
             assert ws.recv().startswith("0{")
             ws.send("40" + json.dumps({"token": token}))
             frame = ws.recv()
@@ -100,20 +124,24 @@ def main(argv=None):
         time.sleep(1)
         after, cpu_after = snapshot(1)
         kind = "python-engineio's sockets" if args.stock else "DirectSocket"
-        print(f"{kind}: worker RSS +{(after - before) / args.n:.1f} KiB per idle socket "
-              f"({args.n} sockets{', tracemalloc on' if args.trace else ''}); worker CPU "
-              f"{(cpu_after - cpu_before) / args.n * 1000:.2f} ms per connect, one at a time")
+        print(
+            f"{kind}: worker RSS +{(after - before) / args.n:.1f} KiB per idle socket "
+            f"({args.n} sockets{', tracemalloc on' if args.trace else ''}); worker CPU "
+            f"{(cpu_after - cpu_before) / args.n * 1000:.2f} ms per connect, one at a time"
+        )
         if args.trace:
             first = tracemalloc.Snapshot.load(os.path.join(work, "snap0.bin"))
             second = tracemalloc.Snapshot.load(os.path.join(work, "snap1.bin"))
             stats = second.compare_to(first, "lineno")
             total = sum(s.size_diff for s in stats)
             print(f"traced: +{total / args.n / 1024:.1f} KiB per socket; the largest lines:")
-            for s in stats[:args.top]:
+            for s in stats[: args.top]:
                 frame = s.traceback[0]
                 where = frame.filename.split("site-packages/")[-1].replace(ROOT + "/", "")
-                print(f"  {s.size_diff / args.n:7.0f} B  {s.count_diff / args.n:5.1f} blocks  "
-                      f"{where}:{frame.lineno}")
+                print(
+                    f"  {s.size_diff / args.n:7.0f} B  {s.count_diff / args.n:5.1f} blocks  "
+                    f"{where}:{frame.lineno}"
+                )
     finally:
         for ws in sockets:
             ws.close()

@@ -5,6 +5,7 @@ SOCKET_MEMORY_DIR: where requests and answers are files; SOCKET_MEMORY_TRACE=1:
 tracemalloc snapshots too; SOCKET_MEMORY_STOCK=1: python-engineio's own sockets
 instead of app/realtime/direct_socket.py's (the "before" of changes 8 and 9).
 """
+
 import gc
 import os
 import tracemalloc
@@ -19,6 +20,7 @@ if os.environ.get("SOCKET_MEMORY_STOCK"):
     import engineio.socket
 
     from app.realtime import direct_socket
+
     engineio.socket.Socket = direct_socket.DirectSocket.__mro__[1]
 if os.environ.get("SOCKET_MEMORY_TRACE"):
     tracemalloc.start(12)

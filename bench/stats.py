@@ -1,4 +1,5 @@
 """Statistics the scenarios report: percentiles, summaries, slopes, CPU use."""
+
 import math
 import os
 import resource
@@ -28,9 +29,15 @@ def summarize(values, scale=1.0, digits=2):
 
     def r(x):
         return round(x * scale, digits)
-    return {"n": len(ordered), "p50": r(percentile(ordered, 50)),
-            "p95": r(percentile(ordered, 95)), "p99": r(percentile(ordered, 99)),
-            "max": r(ordered[-1]), "mean": r(sum(ordered) / len(ordered))}
+
+    return {
+        "n": len(ordered),
+        "p50": r(percentile(ordered, 50)),
+        "p95": r(percentile(ordered, 95)),
+        "p99": r(percentile(ordered, 99)),
+        "max": r(ordered[-1]),
+        "mean": r(sum(ordered) / len(ordered)),
+    }
 
 
 def slope(xs, ys):
@@ -54,7 +61,7 @@ def delivery_counts(counts, receivers, seqs):
     """
     lost = dup = 0
     for seq in seqs:
-        row = counts[seq * receivers:(seq + 1) * receivers]
+        row = counts[seq * receivers : (seq + 1) * receivers]
         zeros = row.count(0)
         lost += zeros
         dup += sum(row) - (receivers - zeros)
@@ -76,8 +83,11 @@ class CpuMeter:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         wall = time.monotonic() - self._wall
         cpu = usage.ru_utime + usage.ru_stime - self._cpu
-        return {"cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
-                "cores": round(cpu / wall, 3) if wall > 0 else None}
+        return {
+            "cpu_s": round(cpu, 2),
+            "wall_s": round(wall, 2),
+            "cores": round(cpu / wall, 3) if wall > 0 else None,
+        }
 
 
 def machine_load():

@@ -5,6 +5,7 @@ socket.io-client does (first try after 0.5-1.5 s, then doubling up to 5 s),
 join again and `sync` from the last id they saw. Reported: time from the kill
 until all of them are connected again and until all are synced, and whether
 any acknowledged message is missing from any client afterwards."""
+
 import asyncio
 import random
 import time
@@ -13,9 +14,9 @@ from bench import load, sio
 from bench.sio import find_string_field
 from bench.stats import summarize
 
-RECONNECT_DELAY = 1.0       # socket.io-client's reconnectionDelay
-RECONNECT_DELAY_MAX = 5.0   # reconnectionDelayMax
-RANDOMIZATION = 0.5         # randomizationFactor
+RECONNECT_DELAY = 1.0  # socket.io-client's reconnectionDelay
+RECONNECT_DELAY_MAX = 5.0  # reconnectionDelayMax
+RANDOMIZATION = 0.5  # randomizationFactor
 
 
 def first_int_field(payload, key):
@@ -24,10 +25,10 @@ def first_int_field(payload, key):
     if i < 0:
         return None
     i += len(marker)
-    while payload[i:i + 1] == b" ":
+    while payload[i : i + 1] == b" ":
         i += 1
     j = i
-    while payload[j:j + 1].isdigit():
+    while payload[j : j + 1].isdigit():
         j += 1
     return int(payload[i:j]) if j > i else None
 
@@ -39,7 +40,7 @@ class Member:
         self.index, self.source, self.token, self.instance = index, source, token, instance
         self.prefix = prefix
         self.client = None
-        self.seen = set()       # message ids (live or synced)
+        self.seen = set()  # message ids (live or synced)
         self.live = 0
         self.duplicates = 0
         self.synced_count = 0
@@ -63,8 +64,18 @@ class Member:
         self.last_id = max(self.last_id, mid)
 
 
-async def storm(target, tokens, mapping, clients=200, kill_index=2, send_rate=20.0,
-                before_s=1.5, after_s=1.5, timeout=60.0, tag="r"):
+async def storm(
+    target,
+    tokens,
+    mapping,
+    clients=200,
+    kill_index=2,
+    send_rate=20.0,
+    before_s=1.5,
+    after_s=1.5,
+    timeout=60.0,
+    tag="r",
+):
     if target.count < 2:
         raise ValueError("the storm needs at least two instances")
     room = f"storm-{tag}"
@@ -72,8 +83,10 @@ async def storm(target, tokens, mapping, clients=200, kill_index=2, send_rate=20
     await target.create_room(room, tokens[0])
     victim = target.instance_id(kill_index)
     placement = load.balanced(mapping, clients)
-    members = [Member(i, source, tokens[i % len(tokens)], instance, prefix.encode())
-               for i, (instance, source) in enumerate(placement)]
+    members = [
+        Member(i, source, tokens[i % len(tokens)], instance, prefix.encode())
+        for i, (instance, source) in enumerate(placement)
+    ]
     loop = asyncio.get_running_loop()
     recovered = asyncio.Event()
     pending = set()
@@ -81,9 +94,15 @@ async def storm(target, tokens, mapping, clients=200, kill_index=2, send_rate=20
     state = {"kill_at": None}
 
     async def open_member(m):
-        m.client = await sio.connect(target.host, target.port, auth={"token": m.token},
-                                     source=m.source, on_message=m.on_message,
-                                     on_close=on_close, tag=m)
+        m.client = await sio.connect(
+            target.host,
+            target.port,
+            auth={"token": m.token},
+            source=m.source,
+            on_message=m.on_message,
+            on_close=on_close,
+            tag=m,
+        )
         ack = await asyncio.wait_for(m.client.call("join", {"room": room}), 15)
         if not (isinstance(ack, dict) and ack.get("ok")):
             raise RuntimeError(f"join failed: {ack}")
@@ -92,8 +111,7 @@ async def storm(target, tokens, mapping, clients=200, kill_index=2, send_rate=20
         # From the last id seen before the connection dropped: messages that
         # arrive live after the new join must not move the starting point.
         while True:
-            ack = await asyncio.wait_for(
-                m.client.call("sync", {"room": room, "after": after}), 15)
+            ack = await asyncio.wait_for(m.client.call("sync", {"room": room, "after": after}), 15)
             if not (isinstance(ack, dict) and ack.get("ok")):
                 raise RuntimeError(f"sync failed: {ack}")
             for message in ack["messages"]:
@@ -144,8 +162,9 @@ async def storm(target, tokens, mapping, clients=200, kill_index=2, send_rate=20
     # The sender sits on a surviving instance and retries (same client_id) until acked.
     survivors = [i for i in mapping if i != victim]
     sender_source = mapping[survivors[0]][0]
-    sender = await sio.connect(target.host, target.port, auth={"token": tokens[0]},
-                               source=sender_source)
+    sender = await sio.connect(
+        target.host, target.port, auth={"token": tokens[0]}, source=sender_source
+    )
     await sender.call("join", {"room": room})
     acked = {}
     send_errors = []
@@ -158,8 +177,12 @@ async def storm(target, tokens, mapping, clients=200, kill_index=2, send_rate=20
             cid = f"{prefix}{seq}"
             for _ in range(5):
                 try:
-                    ack = await asyncio.wait_for(sender.call(
-                        "send", {"room": room, "body": f"storm {seq}", "client_id": cid}), 10)
+                    ack = await asyncio.wait_for(
+                        sender.call(
+                            "send", {"room": room, "body": f"storm {seq}", "client_id": cid}
+                        ),
+                        10,
+                    )
                     if isinstance(ack, dict) and ack.get("ok"):
                         acked[cid] = ack["message"]["id"]
                         break
@@ -177,7 +200,7 @@ async def storm(target, tokens, mapping, clients=200, kill_index=2, send_rate=20
     try:
         await asyncio.wait_for(recovered.wait(), timeout)
         complete = True
-    except asyncio.TimeoutError:
+    except TimeoutError:
         complete = False
     cpu = meter.read()
     await asyncio.sleep(after_s)
@@ -197,10 +220,17 @@ async def storm(target, tokens, mapping, clients=200, kill_index=2, send_rate=20
         if gap:
             missing_by_instance[m.instance] = missing_by_instance.get(m.instance, 0) + 1
             if len(missing_sample) < 3:
-                missing_sample.append({"client": m.index, "instance": m.instance,
-                                       "victim": m.instance == victim,
-                                       "missing": sorted(gap)[:10], "last_id": m.last_id,
-                                       "live": m.live, "synced": m.synced_count})
+                missing_sample.append(
+                    {
+                        "client": m.index,
+                        "instance": m.instance,
+                        "victim": m.instance == victim,
+                        "missing": sorted(gap)[:10],
+                        "last_id": m.last_id,
+                        "live": m.live,
+                        "synced": m.synced_count,
+                    }
+                )
     sender.close()
     for m in members:
         if m.client:
@@ -208,6 +238,7 @@ async def storm(target, tokens, mapping, clients=200, kill_index=2, send_rate=20
 
     def since_kill(values):
         return [v - kill_at for v in values if v is not None]
+
     back = since_kill(m.back_at for m in victims)
     synced = since_kill(m.synced_at for m in victims)
     dropped = since_kill(m.lost_at for m in victims)

@@ -15,6 +15,7 @@ calls (the Node peer answers the three it needs).
 Each target can say which process to weigh for memory (the gunicorn worker, or
 the node process) and which processes make up each component, for CPU shares.
 """
+
 import asyncio
 import os
 import secrets
@@ -31,8 +32,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 from cluster import TEMPLATE, Cluster, render_template  # noqa: E402
-from localservices import (Nginx, Postgres, Redis, ServiceError, free_port,  # noqa: E402
-                           stop_process)
+from localservices import (
+    Nginx,
+    Postgres,
+    Redis,
+    ServiceError,
+    free_port,  # noqa: E402
+    stop_process,
+)
 
 from bench.httpclient import HttpConnection  # noqa: E402
 
@@ -59,12 +66,12 @@ def nginx_config(ports, state_dir, port):
         path = os.path.join(state_dir, "tmp", sub)
         os.makedirs(path, exist_ok=True)
         os.chmod(path, 0o777)
-    servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;"
-                        for p in ports)
+    servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in ports)
     with open(TEMPLATE) as f:
         template = f.read()
-    return render_template(template, STATE_DIR=state_dir, PORT=port,
-                           UPSTREAM_SERVERS=servers, ACCESS_LOG="off")
+    return render_template(
+        template, STATE_DIR=state_dir, PORT=port, UPSTREAM_SERVERS=servers, ACCESS_LOG="off"
+    )
 
 
 def start_nginx(ports, state_dir):
@@ -144,11 +151,15 @@ class Target:
             try:
                 while queue:
                     i = queue.pop()
-                    body = await conn.json("POST", "/api/auth/register",
-                                           {"username": f"{prefix}u{i}", "password": PASSWORD})
+                    body = await conn.json(
+                        "POST",
+                        "/api/auth/register",
+                        {"username": f"{prefix}u{i}", "password": PASSWORD},
+                    )
                     tokens[i] = body["token"]
             finally:
                 conn.close()
+
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return tokens
 
@@ -197,8 +208,9 @@ class ChatTarget(Target):
 
     def start(self):
         log(f"starting {self.name} with {self.count} instances")
-        self.cluster = Cluster(instances=self.count, async_mode=self.async_mode,
-                               extra_env=self.extra_env).start(timeout=180)
+        self.cluster = Cluster(
+            instances=self.count, async_mode=self.async_mode, extra_env=self.extra_env
+        ).start(timeout=180)
         return self
 
     def stop(self):
@@ -239,13 +251,16 @@ class ChatTarget(Target):
     def components(self):
         c = self.cluster
         app = [p.pid for i in c.instances if i.alive() for p in tree(i.pid)]
-        return {"app": app,
-                "nginx": [p.pid for p in tree(c.nginx.pid)],
-                "redis": [c.redis.pid],
-                "postgres": [p.pid for p in tree(c.postgres.pid)]}
+        return {
+            "app": app,
+            "nginx": [p.pid for p in tree(c.nginx.pid)],
+            "redis": [c.redis.pid],
+            "postgres": [p.pid for p in tree(c.postgres.pid)],
+        }
 
     def kill_instance(self, index):
         self.cluster.kill_instance(index, signal.SIGKILL)
+
 
 class NodeTarget(Target):
     kind = "node"
@@ -265,12 +280,18 @@ class NodeTarget(Target):
     def _migrate(self):
         """The chat's schema in a fresh database, by the chat's own migrations."""
         self.database_url = self.postgres.create_database("chat")
-        env = {**os.environ, "FLASK_APP": "app:create_app", "APP_ENV": "production",
-               "SECRET_KEY": self.secret, "DATABASE_URL": self.database_url,
-               "REDIS_URL": self.redis.url()}
+        env = {
+            **os.environ,
+            "FLASK_APP": "app:create_app",
+            "APP_ENV": "production",
+            "SECRET_KEY": self.secret,
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis.url(),
+        }
         flask = os.path.join(os.path.dirname(sys.executable), "flask")
-        done = subprocess.run([flask, "upgrade-once", "--no-seed"], cwd=ROOT, env=env,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [flask, "upgrade-once", "--no-seed"], cwd=ROOT, env=env, capture_output=True, text=True
+        )
         if done.returncode != 0:
             raise ServiceError(f"migrating the Node peer's database failed:\n{done.stderr}")
 
@@ -280,8 +301,9 @@ class NodeTarget(Target):
         if node is None:
             raise ServiceError("node is not installed")
         if not os.path.isdir(os.path.join(NODE_DIR, "node_modules")):
-            subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=NODE_DIR,
-                           check=True)
+            subprocess.run(
+                ["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=NODE_DIR, check=True
+            )
         self.state_dir = tempfile.mkdtemp(prefix="bench-node-")
         os.chmod(self.state_dir, 0o755)
         try:
@@ -300,19 +322,32 @@ class NodeTarget(Target):
             raise
 
     def _spawn(self, index):
-        env = {**os.environ, "PORT": str(self.ports[index - 1]), "HOST": "127.0.0.1",
-               "REDIS_URL": self.redis.url(), "INSTANCE_ID": self.instance_id(index),
-               "STORE": self.store, "SECRET_KEY": self.secret,
-               "DATABASE_URL": self.database_url or ""}
+        env = {
+            **os.environ,
+            "PORT": str(self.ports[index - 1]),
+            "HOST": "127.0.0.1",
+            "REDIS_URL": self.redis.url(),
+            "INSTANCE_ID": self.instance_id(index),
+            "STORE": self.store,
+            "SECRET_KEY": self.secret,
+            "DATABASE_URL": self.database_url or "",
+        }
         log_file = open(os.path.join(self.state_dir, f"node-{index}.log"), "ab")
-        proc = subprocess.Popen([shutil.which("node"), "server.js"], cwd=NODE_DIR, env=env,
-                                stdout=log_file, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [shutil.which("node"), "server.js"],
+            cwd=NODE_DIR,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log_file.close()
         return proc
 
     def _wait_ready(self, indexes, timeout=30):
         import urllib.request
+
         deadline = time.monotonic() + timeout
         for index in indexes:
             while True:
@@ -321,7 +356,8 @@ class NodeTarget(Target):
                     raise ServiceError(f"node peer {index} exited with {proc.returncode}")
                 try:
                     with urllib.request.urlopen(
-                            f"http://127.0.0.1:{self.ports[index - 1]}/healthz", timeout=1):
+                        f"http://127.0.0.1:{self.ports[index - 1]}/healthz", timeout=1
+                    ):
                         break
                 except OSError:
                     if time.monotonic() > deadline:
@@ -351,9 +387,11 @@ class NodeTarget(Target):
         return self.procs[index - 1].pid
 
     def components(self):
-        parts = {"app": [p.pid for p in self.procs if p.poll() is None],
-                 "nginx": [p.pid for p in tree(self.nginx.pid)],
-                 "redis": [self.redis.pid]}
+        parts = {
+            "app": [p.pid for p in self.procs if p.poll() is None],
+            "nginx": [p.pid for p in tree(self.nginx.pid)],
+            "redis": [self.redis.pid],
+        }
         if self.postgres is not None:
             parts["postgres"] = [p.pid for p in tree(self.postgres.pid)]
         return parts

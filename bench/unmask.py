@@ -9,6 +9,7 @@ short message is about 150 bytes, and 64 KiB is the largest frame an instance
 takes (max_http_buffer_size). Prints the best of five timings for each size
 and the ratio.
 """
+
 import os
 import sys
 import timeit
@@ -28,8 +29,9 @@ def best_seconds(func, data, budget=0.2):
     """The best of five timings of one call, each over enough calls to take ~budget s."""
     once = timeit.timeit(lambda: func(data, MASK, length=len(data), offset=1), number=1)
     number = max(1, int(budget / max(once, 1e-7)))
-    runs = timeit.repeat(lambda: func(data, MASK, length=len(data), offset=1),
-                         number=number, repeat=5)
+    runs = timeit.repeat(
+        lambda: func(data, MASK, length=len(data), offset=1), number=number, repeat=5
+    )
     return min(runs) / number
 
 
@@ -43,8 +45,9 @@ def main():
         assert unmask(data, MASK, size, 1) == eventlets(data, MASK, size, 1)
         before = best_seconds(eventlets, data)
         after = best_seconds(unmask, data)
-        print(f"{size:>8} B  {before * 1e6:>9.1f} µs  {after * 1e6:>7.2f} µs  "
-              f"{before / after:.0f}×")
+        print(
+            f"{size:>8} B  {before * 1e6:>9.1f} µs  {after * 1e6:>7.2f} µs  {before / after:.0f}×"
+        )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 
 Standard library only (urllib), so the slim image needs no curl.
 """
+
 import os
 import sys
 import urllib.request

@@ -19,6 +19,7 @@ after a growing delay (up to RESTART_DELAY_MAX seconds).
 
 Tests use the Cluster class directly.
 """
+
 import argparse
 import json
 import os
@@ -37,9 +38,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 for _path in (ROOT, os.path.join(ROOT, "scripts")):
     if _path not in sys.path:
         sys.path.insert(0, _path)
+from localservices import (
+    Nginx,
+    Postgres,
+    Redis,
+    RedisCluster,
+    ServiceError,  # noqa: E402
+    free_port,
+    stop_process,
+)
+
 from app.config import env_names  # noqa: E402  (the standard library only)
-from localservices import (Nginx, Postgres, Redis, RedisCluster, ServiceError,  # noqa: E402
-                           free_port, stop_process)
 
 SERVER_COMMAND = ["gunicorn", "-c", "python:app.gunicorn_conf", "wsgi:app"]
 TEMPLATE = os.path.join(ROOT, "nginx", "cluster.conf.template")
@@ -93,13 +102,28 @@ class Instance:
         return self.proc is not None and self.proc.poll() is None
 
     def to_dict(self):
-        return {"id": self.id, "port": self.port, "pid": self.pid, "role": self.role,
-                "url": self.url, "log": self.log_path, "restarts": self.restarts}
+        return {
+            "id": self.id,
+            "port": self.port,
+            "pid": self.pid,
+            "role": self.role,
+            "url": self.url,
+            "log": self.log_path,
+            "restarts": self.restarts,
+        }
 
 
 class Cluster:
-    def __init__(self, instances=4, port=None, state_dir=None, async_mode="eventlet",
-                 extra_env=None, access_log=False, redis_cluster=False):
+    def __init__(
+        self,
+        instances=4,
+        port=None,
+        state_dir=None,
+        async_mode="eventlet",
+        extra_env=None,
+        access_log=False,
+        redis_cluster=False,
+    ):
         if instances < 1:
             raise ValueError("at least one instance")
         self.count = instances
@@ -144,8 +168,9 @@ class Cluster:
                 self._spawn(instance)
             say(f"started {self.count} instance(s) ({self.async_mode}); waiting until ready")
             self.wait_ready(timeout=timeout)
-            self.nginx = Nginx(self._nginx_config(), os.path.join(self.state_dir, "nginx"),
-                               port=self.port).start()
+            self.nginx = Nginx(
+                self._nginx_config(), os.path.join(self.state_dir, "nginx"), port=self.port
+            ).start()
             say(f"nginx on {self.url}")
             self.save_state()
             return self
@@ -182,23 +207,25 @@ class Cluster:
         # gunicorn runs: the cluster sets those itself.
         env = {k: v for k, v in os.environ.items() if k not in INHERITED_SETTINGS_DROPPED}
         venv_bin = os.path.dirname(sys.executable)
-        env.update({
-            "PATH": f"{venv_bin}:{env.get('PATH', '')}",
-            "FLASK_APP": "app:create_app",
-            "APP_ENV": "production",
-            # A local cluster is for trying the chat and for tests: demo users wanted.
-            "SEED_DEMO": "1",
-            "SECRET_KEY": self.secret,
-            "DATABASE_URL": self.database_url,
-            "REDIS_URL": self.redis.url(),
-            "INSTANCE_ID": instance.id,
-            "ASYNC_MODE": self.async_mode,
-            "HOST": "127.0.0.1",
-            "PORT": str(instance.port),
-            "PROXY_HOPS": "1",
-            "ACCESS_LOG": "-" if self.access_log else "",
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "PATH": f"{venv_bin}:{env.get('PATH', '')}",
+                "FLASK_APP": "app:create_app",
+                "APP_ENV": "production",
+                # A local cluster is for trying the chat and for tests: demo users wanted.
+                "SEED_DEMO": "1",
+                "SECRET_KEY": self.secret,
+                "DATABASE_URL": self.database_url,
+                "REDIS_URL": self.redis.url(),
+                "INSTANCE_ID": instance.id,
+                "ASYNC_MODE": self.async_mode,
+                "HOST": "127.0.0.1",
+                "PORT": str(instance.port),
+                "PROXY_HOPS": "1",
+                "ACCESS_LOG": "-" if self.access_log else "",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         env.update(self.extra_env)
         return env
 
@@ -207,8 +234,13 @@ class Cluster:
         log = open(instance.log_path, "ab")
         instance.proc = subprocess.Popen(
             [os.path.join(ROOT, "entrypoint.sh"), role, *SERVER_COMMAND],
-            cwd=ROOT, env=self.env_for(instance), stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True)
+            cwd=ROOT,
+            env=self.env_for(instance),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         instance.started_at = time.monotonic()
         log.close()
 
@@ -218,8 +250,10 @@ class Cluster:
         while pending:
             for instance in list(pending):
                 if not instance.alive():
-                    raise ServiceError(f"{instance.id} exited with {instance.proc.returncode}; "
-                                       f"see {instance.log_path}\n" + _tail(instance.log_path))
+                    raise ServiceError(
+                        f"{instance.id} exited with {instance.proc.returncode}; "
+                        f"see {instance.log_path}\n" + _tail(instance.log_path)
+                    )
                 status, _, _ = http_get(instance.url + "/readyz", timeout=1)
                 if status == 200:
                     pending.remove(instance)
@@ -256,14 +290,21 @@ class Cluster:
             path = os.path.join(nginx_dir, "tmp", sub)
             os.makedirs(path, exist_ok=True)
             os.chmod(path, 0o777)  # nginx workers may run as nobody
-        servers = "\n".join(f"        server 127.0.0.1:{i.port} max_fails=1 fail_timeout=2s;"
-                            for i in self.instances)
+        servers = "\n".join(
+            f"        server 127.0.0.1:{i.port} max_fails=1 fail_timeout=2s;"
+            for i in self.instances
+        )
         with open(TEMPLATE) as f:
             template = f.read()
         return render_template(
-            template, STATE_DIR=nginx_dir, PORT=self.port, UPSTREAM_SERVERS=servers,
-            ACCESS_LOG=f"{os.path.join(nginx_dir, 'access.log')} chat" if self.access_log
-            else "off")
+            template,
+            STATE_DIR=nginx_dir,
+            PORT=self.port,
+            UPSTREAM_SERVERS=servers,
+            ACCESS_LOG=f"{os.path.join(nginx_dir, 'access.log')} chat"
+            if self.access_log
+            else "off",
+        )
 
     @property
     def url(self):
@@ -279,9 +320,11 @@ class Cluster:
             "redis_url": self.redis.url() if self.redis else None,
             "postgres_pid": self.postgres.pid if self.postgres else None,
             "redis_pid": (self.redis.pids[0] if self.redis_cluster else self.redis.pid)
-            if self.redis else None,
+            if self.redis
+            else None,
             "redis_pids": (self.redis.pids if self.redis_cluster else [self.redis.pid])
-            if self.redis else [],
+            if self.redis
+            else [],
             "state_dir": self.state_dir,
             "supervisor_pid": self.supervisor_pid,
         }
@@ -302,9 +345,9 @@ class Supervisor:
     def __init__(self, cluster, report=say):
         self.cluster = cluster
         self.report = report
-        self.due = {}        # instance id -> monotonic time of its next start
-        self.delays = {}     # instance id -> the delay used for the last restart
-        self.starting = {}   # instance id -> monotonic time it was started again
+        self.due = {}  # instance id -> monotonic time of its next start
+        self.delays = {}  # instance id -> the delay used for the last restart
+        self.starting = {}  # instance id -> monotonic time it was started again
         cluster.supervisor_pid = os.getpid()
         cluster.save_state()
 
@@ -322,22 +365,29 @@ class Supervisor:
                 self.cluster._spawn(instance, role="serve")
                 self.starting[instance.id] = now
                 self.cluster.save_state()
-                self.report(f"{instance.id} started again on port {instance.port} "
-                            f"(pid {instance.pid}, restart {instance.restarts})")
+                self.report(
+                    f"{instance.id} started again on port {instance.port} "
+                    f"(pid {instance.pid}, restart {instance.restarts})"
+                )
 
     def _schedule(self, instance, now):
         lived = now - (instance.started_at or now)
         code = instance.proc.returncode if instance.proc else None
         # Dying soon after a start doubles the delay; a stable run resets it.
         previous = self.delays.get(instance.id, 0.0)
-        delay = 0.0 if lived >= STABLE_SECONDS or not previous and instance.restarts == 0 \
+        delay = (
+            0.0
+            if lived >= STABLE_SECONDS or not previous and instance.restarts == 0
             else min(RESTART_DELAY_MAX, max(RESTART_DELAY_FIRST, 2 * previous))
+        )
         self.delays[instance.id] = delay
         self.due[instance.id] = now + delay
         self.starting.pop(instance.id, None)
-        self.report(f"{instance.id} exited ({_exit_reason(code)}) after {lived:.1f} s; "
-                    f"restarting it {f'in {delay:g} s' if delay else 'now'}; "
-                    f"log {instance.log_path}")
+        self.report(
+            f"{instance.id} exited ({_exit_reason(code)}) after {lived:.1f} s; "
+            f"restarting it {f'in {delay:g} s' if delay else 'now'}; "
+            f"log {instance.log_path}"
+        )
 
     def _report_ready(self, instance, now):
         started = self.starting.get(instance.id)
@@ -362,10 +412,12 @@ def _exit_reason(code):
 
 def render_template(template, **values):
     """Fills ${UPPER_CASE} placeholders; nginx's own $variables are left alone."""
+
     def fill(match):
         if match.group(1) not in values:
             raise KeyError(f"no value for ${{{match.group(1)}}} in the nginx template")
         return str(values[match.group(1)])
+
     return re.sub(r"\$\{([A-Z_]+)\}", fill, template)
 
 
@@ -378,6 +430,7 @@ def _tail(path, lines=30):
 
 
 # --- command line -----------------------------------------------------------
+
 
 def _read_state(state_dir):
     path = os.path.join(os.path.abspath(state_dir), "state.json")
@@ -475,9 +528,14 @@ def cmd_up(args, foreground=False):
     if state_dir and _read_state(state_dir):
         say(f"a cluster is already recorded in {state_dir}; run `down` first")
         return 1
-    cluster = Cluster(instances=args.instances, port=args.port, state_dir=state_dir,
-                      async_mode=args.async_mode, access_log=args.access_log,
-                      redis_cluster=args.redis_cluster)
+    cluster = Cluster(
+        instances=args.instances,
+        port=args.port,
+        state_dir=state_dir,
+        async_mode=args.async_mode,
+        access_log=args.access_log,
+        redis_cluster=args.redis_cluster,
+    )
     cluster.start()
     _print_summary(cluster)
     if not foreground:
@@ -518,8 +576,11 @@ def main(argv=None):
         p.add_argument("--state-dir", default=".cluster" if name == "up" else None)
         p.add_argument("--async-mode", choices=("eventlet", "gevent"), default="eventlet")
         p.add_argument("--access-log", action="store_true", help="log every request")
-        p.add_argument("--redis-cluster", action="store_true",
-                       help="a local 3-master Redis Cluster instead of one Redis server")
+        p.add_argument(
+            "--redis-cluster",
+            action="store_true",
+            help="a local 3-master Redis Cluster instead of one Redis server",
+        )
     for name in ("status", "down"):
         p = sub.add_parser(name)
         p.add_argument("--state-dir", default=".cluster")

@@ -4,6 +4,7 @@ Each server gets its own directory and a free port, runs in the foreground as
 a child process, and is stopped (and its directory removed if temporary) by
 stop(). PostgreSQL refuses to run as root, so as root it runs as `postgres`.
 """
+
 import glob
 import os
 import shutil
@@ -87,8 +88,14 @@ class Service:
         log = open(self.log_path, "ab")
         if user and os.geteuid() == 0:
             argv = ["runuser", "-u", user, "--", *argv]
-        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+        )
         log.close()
 
     @property
@@ -119,8 +126,9 @@ class Postgres(Service):
     def __init__(self, base_dir=None, port=None):
         super().__init__(base_dir, port)
         # Debian keeps the server binaries in /usr/lib/postgresql/<version>/bin.
-        self.bin = os.path.dirname(os.path.realpath(_find_binary(
-            "initdb", ["/usr/lib/postgresql/*/bin/initdb"])))
+        self.bin = os.path.dirname(
+            os.path.realpath(_find_binary("initdb", ["/usr/lib/postgresql/*/bin/initdb"]))
+        )
         self.data = os.path.join(self.dir, "data")
         self.sockets = os.path.join(self.dir, "sock")
 
@@ -129,8 +137,9 @@ class Postgres(Service):
             argv = ["runuser", "-u", self.user, "--", *argv]
         done = subprocess.run(argv, capture_output=True, text=True)
         if done.returncode != 0:
-            raise ServiceError(f"{' '.join(argv)} failed ({done.returncode}):\n"
-                               f"{done.stdout}{done.stderr}")
+            raise ServiceError(
+                f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}{done.stderr}"
+            )
         return done
 
     def start(self):
@@ -138,23 +147,53 @@ class Postgres(Service):
             shutil.chown(self.dir, self.user)
             os.chmod(self.dir, 0o755)
         if not os.path.exists(os.path.join(self.data, "PG_VERSION")):
-            self._run_as([os.path.join(self.bin, "initdb"), "-D", self.data, "-U", "postgres",
-                          "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "-N"])
+            self._run_as(
+                [
+                    os.path.join(self.bin, "initdb"),
+                    "-D",
+                    self.data,
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                    "-N",
+                ]
+            )
         os.makedirs(self.sockets, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.sockets, self.user)
             if os.path.exists(self.log_path):
                 shutil.chown(self.log_path, self.user)
-        self._spawn([os.path.join(self.bin, "postgres"), "-D", self.data,
-                     "-p", str(self.port), "-h", "127.0.0.1", "-k", self.sockets,
-                     "-c", "fsync=off", "-c", "synchronous_commit=off",
-                     "-c", "full_page_writes=off", "-c", "max_connections=200"],
-                    user=self.user)
+        self._spawn(
+            [
+                os.path.join(self.bin, "postgres"),
+                "-D",
+                self.data,
+                "-p",
+                str(self.port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                self.sockets,
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
+            ],
+            user=self.user,
+        )
         wait_for_port(self.port, proc=self.proc, what="PostgreSQL", log=self.log_path)
         deadline = time.monotonic() + 30
         while True:
-            ready = subprocess.run([os.path.join(self.bin, "pg_isready"), "-h", "127.0.0.1",
-                                    "-p", str(self.port)], capture_output=True)
+            ready = subprocess.run(
+                [os.path.join(self.bin, "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                capture_output=True,
+            )
             if ready.returncode == 0:
                 return self
             if time.monotonic() > deadline:
@@ -162,9 +201,23 @@ class Postgres(Service):
             time.sleep(0.2)
 
     def psql(self, sql, dbname="postgres"):
-        return self._run_as([os.path.join(self.bin, "psql"), "-h", "127.0.0.1", "-p",
-                             str(self.port), "-U", "postgres", "-d", dbname, "-v",
-                             "ON_ERROR_STOP=1", "-Atc", sql]).stdout
+        return self._run_as(
+            [
+                os.path.join(self.bin, "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                dbname,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-Atc",
+                sql,
+            ]
+        ).stdout
 
     def create_database(self, name):
         self.psql(f'CREATE DATABASE "{name}"')
@@ -188,9 +241,23 @@ class Redis(Service):
     name = "redis"
 
     def start(self):
-        self._spawn([_find_binary("redis-server", ["/usr/bin/redis-server"]),
-                     "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                     "--appendonly", "no", "--dir", self.dir, "--protected-mode", "yes"])
+        self._spawn(
+            [
+                _find_binary("redis-server", ["/usr/bin/redis-server"]),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+                "--protected-mode",
+                "yes",
+            ]
+        )
         wait_for_port(self.port, proc=self.proc, what="Redis", log=self.log_path)
         return self
 
@@ -213,15 +280,38 @@ class Nginx(Service):
         return _find_binary("nginx", ["/usr/sbin/nginx"])
 
     def test_config(self):
-        return subprocess.run([self.binary(), "-t", "-c", self.config_path, "-p", self.dir,
-                               "-e", os.path.join(self.dir, "error.log")],
-                              capture_output=True, text=True)
+        return subprocess.run(
+            [
+                self.binary(),
+                "-t",
+                "-c",
+                self.config_path,
+                "-p",
+                self.dir,
+                "-e",
+                os.path.join(self.dir, "error.log"),
+            ],
+            capture_output=True,
+            text=True,
+        )
 
     def start(self):
-        self._spawn([self.binary(), "-c", self.config_path, "-p", self.dir,
-                     "-e", os.path.join(self.dir, "error.log"), "-g", "daemon off;"])
-        wait_for_port(self.port, proc=self.proc, what="nginx",
-                      log=os.path.join(self.dir, "error.log"))
+        self._spawn(
+            [
+                self.binary(),
+                "-c",
+                self.config_path,
+                "-p",
+                self.dir,
+                "-e",
+                os.path.join(self.dir, "error.log"),
+                "-g",
+                "daemon off;",
+            ]
+        )
+        wait_for_port(
+            self.port, proc=self.proc, what="nginx", log=os.path.join(self.dir, "error.log")
+        )
         return self
 
     def url(self):
@@ -259,13 +349,23 @@ class RedisCluster:
         # need to find each other again.
         if "cluster_slots_assigned:16384" not in self.nodes[0].cli("CLUSTER", "INFO"):
             created = subprocess.run(
-                [_find_binary("redis-cli", ["/usr/bin/redis-cli"]), "--cluster", "create",
-                 *[f"127.0.0.1:{node.port}" for node in self.nodes],
-                 "--cluster-replicas", "0", "--cluster-yes"],
-                capture_output=True, text=True, timeout=60)
+                [
+                    _find_binary("redis-cli", ["/usr/bin/redis-cli"]),
+                    "--cluster",
+                    "create",
+                    *[f"127.0.0.1:{node.port}" for node in self.nodes],
+                    "--cluster-replicas",
+                    "0",
+                    "--cluster-yes",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             if created.returncode != 0:
-                raise ServiceError(f"redis-cli --cluster create failed:\n{created.stdout}"
-                                   f"{created.stderr}")
+                raise ServiceError(
+                    f"redis-cli --cluster create failed:\n{created.stdout}{created.stderr}"
+                )
         self.wait_ok()
         return self
 
@@ -274,14 +374,15 @@ class RedisCluster:
         deadline = time.monotonic() + timeout
         while not all(self._state_ok(node) for node in self.nodes):
             if time.monotonic() > deadline:
-                raise ServiceError("Redis Cluster did not reach cluster_state:ok"
-                                   + "".join(_tail(n.log_path) for n in self.nodes))
+                raise ServiceError(
+                    "Redis Cluster did not reach cluster_state:ok"
+                    + "".join(_tail(n.log_path) for n in self.nodes)
+                )
             time.sleep(0.2)
 
     def _state_ok(self, node):
         info = node.cli("CLUSTER", "INFO", check=False)
-        return ("cluster_state:ok" in info
-                and f"cluster_known_nodes:{len(self.nodes)}" in info)
+        return "cluster_state:ok" in info and f"cluster_known_nodes:{len(self.nodes)}" in info
 
     def stop_node(self, index):
         self.nodes[index].stop(remove=False)
@@ -319,18 +420,48 @@ class _ClusterNode(Redis):
         self.bus_port = free_port()
 
     def start(self):
-        self._spawn([_find_binary("redis-server", ["/usr/bin/redis-server"]),
-                     "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                     "--appendonly", "no", "--dir", self.dir, "--protected-mode", "yes",
-                     "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                     "--cluster-port", str(self.bus_port), "--cluster-node-timeout", "3000"])
+        self._spawn(
+            [
+                _find_binary("redis-server", ["/usr/bin/redis-server"]),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+                "--protected-mode",
+                "yes",
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-port",
+                str(self.bus_port),
+                "--cluster-node-timeout",
+                "3000",
+            ]
+        )
         wait_for_port(self.port, proc=self.proc, what="Redis Cluster node", log=self.log_path)
         return self
 
     def cli(self, *args, check=True):
-        done = subprocess.run([_find_binary("redis-cli", ["/usr/bin/redis-cli"]), "-h",
-                               "127.0.0.1", "-p", str(self.port), *args],
-                              capture_output=True, text=True, timeout=10)
+        done = subprocess.run(
+            [
+                _find_binary("redis-cli", ["/usr/bin/redis-cli"]),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         if check and done.returncode != 0:
             raise ServiceError(f"redis-cli {' '.join(args)} failed: {done.stderr}")
         return done.stdout

@@ -13,6 +13,7 @@ Ctrl-C reaches both pytest processes (they are in the terminal's foreground
 process group), and each stops the way pytest does: its fixtures tear down
 their clusters and stacks. This script then waits for both.
 """
+
 import os
 import re
 import subprocess
@@ -44,11 +45,12 @@ def short_summary(report):
     """pytest's closing lines: its "short test summary info" section (a line per
     failure or error) and the counts line, or just the counts line."""
     lines = re.sub(r"\x1b\[[0-9;]*m", "", report).splitlines()
-    start = next((n for n, line in enumerate(lines) if "short test summary info" in line),
-                 None)
+    start = next((n for n, line in enumerate(lines) if "short test summary info" in line), None)
     if start is None:
-        start = next((n for n in range(len(lines) - 1, -1, -1)
-                      if lines[n].startswith("=")), max(len(lines) - 1, 0))
+        start = next(
+            (n for n in range(len(lines) - 1, -1, -1) if lines[n].startswith("=")),
+            max(len(lines) - 1, 0),
+        )
     return "\n".join(lines[start:])
 
 
@@ -73,17 +75,25 @@ def main(argv):
     os.makedirs(os.path.dirname(LOG), exist_ok=True)
     with open(LOG, "w") as log:
         # No cache plugin in this one: two runs would write .pytest_cache at once.
-        containers = pytest("-p", "no:cacheprovider", CONTAINERS, *argv,
-                            stdout=log, stderr=subprocess.STDOUT)
+        containers = pytest(
+            "-p", "no:cacheprovider", CONTAINERS, *argv, stdout=log, stderr=subprocess.STDOUT
+        )
         # Through a pipe (to keep its summary): colours only if ours is a terminal.
         color = ["--color=yes"] if sys.stdout.isatty() else []
-        others = pytest(f"--ignore={CONTAINERS}", *color, *argv, stdout=subprocess.PIPE,
-                        stderr=subprocess.STDOUT)
+        others = pytest(
+            f"--ignore={CONTAINERS}",
+            *color,
+            *argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         others_output = relay(others.stdout)
-        others_code, = wait_for(others)
-        print(f"\n== {CONTAINERS} (run beside the others; its log: "
-              f"{os.path.relpath(LOG, ROOT)}) ==", flush=True)
-        containers_code, = wait_for(containers)
+        (others_code,) = wait_for(others)
+        print(
+            f"\n== {CONTAINERS} (run beside the others; its log: {os.path.relpath(LOG, ROOT)}) ==",
+            flush=True,
+        )
+        (containers_code,) = wait_for(containers)
     with open(LOG) as log:
         containers_report = log.read()
     sys.stdout.write(containers_report)
@@ -92,8 +102,11 @@ def main(argv):
     print(short_summary(others_output))
     print(f"-- {CONTAINERS} (pytest exited {containers_code}):")
     print(short_summary(containers_report))
-    print(f"\nmake test: the other folders' pytest exited {others_code}, "
-          f"{CONTAINERS}' exited {containers_code}", flush=True)
+    print(
+        f"\nmake test: the other folders' pytest exited {others_code}, "
+        f"{CONTAINERS}' exited {containers_code}",
+        flush=True,
+    )
     return 0 if others_code == 0 and containers_code == 0 else 1
 
 

@@ -1,6 +1,7 @@
 """Shared by every test folder: the repository root (app, bench) and scripts/
 (cluster.py, localservices.py) importable, set up once here; and the local
 cluster fixtures for the suites that run one (integration, e2e)."""
+
 import os
 import sys
 
@@ -42,8 +43,17 @@ def all_instances_up(cluster):
 # What a failed test shows of its cluster: the warnings and errors the instances
 # (and gunicorn) and nginx logged, the newest last, so that a failure seen only
 # in CI (where the cluster's files are gone with its runner) can be read.
-LOG_MARKS = (" WARNING ", " ERROR ", " CRITICAL ", "Traceback", "[warn]", "[error]",
-             "[crit]", "[alert]", "[emerg]")
+LOG_MARKS = (
+    " WARNING ",
+    " ERROR ",
+    " CRITICAL ",
+    "Traceback",
+    "[warn]",
+    "[error]",
+    "[crit]",
+    "[alert]",
+    "[emerg]",
+)
 LOG_LINES = 30  # per file
 
 
@@ -65,6 +75,7 @@ def pytest_runtest_makereport(item, call):
     paths = [i.log_path for i in running.instances]
     if running.nginx is not None:
         paths.append(os.path.join(running.nginx.dir, "error.log"))
-    text = "\n".join(f"-- {path}\n" + "\n".join(_marked_lines(path) or ["(none)"])
-                     for path in paths)
+    text = "\n".join(
+        f"-- {path}\n" + "\n".join(_marked_lines(path) or ["(none)"]) for path in paths
+    )
     report.sections.append(("cluster: warnings and errors logged", text))

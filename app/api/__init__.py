@@ -1,4 +1,5 @@
 """REST blueprints, one module per resource, and the decorators they share."""
+
 from flask_smorest import Blueprint
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
@@ -8,7 +9,7 @@ from app.auth import token_required
 from app.config import MAX_REQUEST_TEXT
 from app.errors import ErrorSchema
 
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list]] = [{"bearerAuth": []}]
 
 ERROR_DESCRIPTIONS = {
     400: "Malformed request (e.g. invalid JSON)",
@@ -54,18 +55,23 @@ def api_blueprint(name, import_name, url_prefix, description):
 
 def documented_errors(blp, *statuses):
     """Documents the error responses a view can give, all in the one error shape."""
+
     def decorator(view):
         for status in (400, 413, 503, *statuses):
-            view = blp.alt_response(status, schema=ErrorSchema,
-                                    description=ERROR_DESCRIPTIONS[status])(view)
+            view = blp.alt_response(
+                status, schema=ErrorSchema, description=ERROR_DESCRIPTIONS[status]
+            )(view)
         return view
+
     return decorator
 
 
 def authenticated(blp, *statuses):
     """A view that needs a bearer token (401 without a good one)."""
+
     def decorator(view):
         view = token_required(view)
         view = blp.doc(security=BEARER)(view)
         return documented_errors(blp, 401, *statuses)(view)
+
     return decorator

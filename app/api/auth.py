@@ -1,4 +1,5 @@
 """Registration, login and logout."""
+
 from flask import current_app, g
 
 from app import chat

@@ -1,10 +1,17 @@
 """Message history, sending, editing and deleting."""
+
 from flask import g, jsonify
 
 from app import chat
 from app.api import api_blueprint, authenticated
-from app.schemas import (HistoryQuerySchema, MessageCreateSchema, MessageEditSchema,
-                         MessagePageSchema, MessageSchema, shaped_message)
+from app.schemas import (
+    HistoryQuerySchema,
+    MessageCreateSchema,
+    MessageEditSchema,
+    MessagePageSchema,
+    MessageSchema,
+    shaped_message,
+)
 
 blp = api_blueprint("messages", __name__, "/api", "Messages")
 
@@ -17,11 +24,13 @@ def history(args, name):
     """A page of history, oldest first; `before`/`after` are message ids; `around`
     gives the page centred on a message (for jumping to a search hit)."""
     if "around" in args:
-        messages, has_more, has_newer = chat.history_around(g.user, name, args["around"],
-                                                            args["limit"])
+        messages, has_more, has_newer = chat.history_around(
+            g.user, name, args["around"], args["limit"]
+        )
         return {"messages": messages, "has_more": has_more, "has_newer": has_newer}
-    messages, has_more = chat.history(g.user, name, args.get("before"), args.get("after"),
-                                      args["limit"])
+    messages, has_more = chat.history(
+        g.user, name, args.get("before"), args.get("after"), args["limit"]
+    )
     return {"messages": messages, "has_more": has_more}
 
 
@@ -29,8 +38,9 @@ def history(args, name):
 @authenticated(blp, 403, 404, 422, 429)
 @blp.arguments(MessageCreateSchema)
 @blp.response(201, MessageSchema)
-@blp.alt_response(200, schema=MessageSchema,
-                  description="The message already sent with this client_id")
+@blp.alt_response(
+    200, schema=MessageSchema, description="The message already sent with this client_id"
+)
 def send(data, name):
     """Send a message; it is also delivered live to the room's sockets everywhere."""
     message, created = chat.send_message(g.user, name, data["body"], data.get("client_id"))

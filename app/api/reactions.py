@@ -1,4 +1,5 @@
 """Reactions to messages."""
+
 from flask import g
 
 from app import chat

@@ -1,10 +1,17 @@
 """Rooms, their members, read markers and direct messages."""
+
 from flask import g
 
 from app import chat
 from app.api import api_blueprint, authenticated
-from app.schemas import (MemberAddSchema, MemberListSchema, ReadSchema, RoomCreateSchema,
-                         RoomListSchema, RoomSchema)
+from app.schemas import (
+    MemberAddSchema,
+    MemberListSchema,
+    ReadSchema,
+    RoomCreateSchema,
+    RoomListSchema,
+    RoomSchema,
+)
 
 blp = api_blueprint("rooms", __name__, "/api", "Rooms, members and direct messages")
 

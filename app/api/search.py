@@ -1,4 +1,5 @@
 """Full-text search over the messages the caller may read."""
+
 from flask import g
 
 from app import chat
@@ -15,6 +16,7 @@ blp = api_blueprint("search", __name__, "/api", "Search")
 def search(args):
     """Messages matching q (words stemmed, "phrases" quoted, or, -word), newest first;
     in every room I may read or in one `room`; `before` pages."""
-    messages, has_more = chat.search(g.user, args["q"], args.get("room"), args.get("before"),
-                                     args["limit"])
+    messages, has_more = chat.search(
+        g.user, args["q"], args.get("room"), args.get("before"), args["limit"]
+    )
     return {"messages": messages, "has_more": has_more}

@@ -1,11 +1,17 @@
 """Users: who am I, my password, and search."""
+
 from flask import current_app, g
 
 from app import chat
 from app.api import api_blueprint, authenticated
 from app.extensions import limiter
-from app.schemas import (AuthResponseSchema, PasswordChangeSchema, UserListSchema,
-                         UserQuerySchema, UserSchema)
+from app.schemas import (
+    AuthResponseSchema,
+    PasswordChangeSchema,
+    UserListSchema,
+    UserQuerySchema,
+    UserSchema,
+)
 
 blp = api_blueprint("users", __name__, "/api", "Users")
 

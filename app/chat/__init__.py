@@ -17,23 +17,65 @@ result through notify, so a change made through REST reaches Socket.IO
 clients exactly as one made through Socket.IO does. The handlers call the
 operations through this package (`chat.send_message(...)`).
 """
-from app.chat.accounts import (change_password, find_user, login, logout, register,
-                               search_users)
-from app.chat.messages import (delete_message, edit_message, history, history_around,
-                               messages_page, send_message, sync)
+
+from app.chat.accounts import change_password, find_user, login, logout, register, search_users
+from app.chat.messages import (
+    delete_message,
+    edit_message,
+    history,
+    history_around,
+    messages_page,
+    send_message,
+    sync,
+)
 from app.chat.reactions import react
 from app.chat.reads import mark_read, set_typing
-from app.chat.rooms import (add_member, create_room, get_or_create_dm, is_member_now,
-                            join_room, leave_room, list_members, member_room, membership,
-                            room_names_of, visible_room)
+from app.chat.rooms import (
+    add_member,
+    create_room,
+    get_or_create_dm,
+    is_member_now,
+    join_room,
+    leave_room,
+    list_members,
+    member_room,
+    membership,
+    room_names_of,
+    visible_room,
+)
 from app.chat.search import search
 from app.chat.views import list_rooms, room_view, room_views
 
 __all__ = [
-    "add_member", "change_password", "create_room", "delete_message", "edit_message",
-    "find_user", "get_or_create_dm", "history", "history_around", "is_member_now",
-    "join_room", "leave_room", "list_members", "list_rooms", "login", "logout", "mark_read",
-    "member_room", "membership", "messages_page", "react", "register", "room_names_of",
-    "room_view", "room_views", "search", "search_users", "send_message", "set_typing", "sync",
+    "add_member",
+    "change_password",
+    "create_room",
+    "delete_message",
+    "edit_message",
+    "find_user",
+    "get_or_create_dm",
+    "history",
+    "history_around",
+    "is_member_now",
+    "join_room",
+    "leave_room",
+    "list_members",
+    "list_rooms",
+    "login",
+    "logout",
+    "mark_read",
+    "member_room",
+    "membership",
+    "messages_page",
+    "react",
+    "register",
+    "room_names_of",
+    "room_view",
+    "room_views",
+    "search",
+    "search_users",
+    "send_message",
+    "set_typing",
+    "sync",
     "visible_room",
 ]

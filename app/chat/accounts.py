@@ -4,6 +4,7 @@ Rules here: what a username is (USERNAME_PATTERN: no hyphen, which keeps DM
 names unambiguous, see rooms.py), that usernames are unique and compared in
 lower case, and how many users a search returns.
 """
+
 from sqlalchemy import select
 
 from app import auth
@@ -18,10 +19,16 @@ USER_SEARCH_LIMIT = 20
 
 
 def register(username, password, display_name=None):
-    user = User(username=username, display_name=(display_name or username).strip(),
-                password_hash=auth.hash_password(password))
-    add_unique(user, select(User.id).where(User.username == username),
-               f"The username {username!r} is taken.")
+    user = User(
+        username=username,
+        display_name=(display_name or username).strip(),
+        password_hash=auth.hash_password(password),
+    )
+    add_unique(
+        user,
+        select(User.id).where(User.username == username),
+        f"The username {username!r} is taken.",
+    )
     return user, auth.issue_token(user)
 
 
@@ -43,8 +50,11 @@ def change_password(user, current_password, new_password):
     # two changes at once must not both start from the same generation.
     db.session.refresh(user, with_for_update=True)
     if not auth.password_matches(user, current_password):
-        raise ApiError("validation_error", "The request has invalid fields.",
-                       fields={"current_password": "Wrong password."})
+        raise ApiError(
+            "validation_error",
+            "The request has invalid fields.",
+            fields={"current_password": "Wrong password."},
+        )
     user.password_hash = auth.hash_password(new_password)
     auth.end_all_sessions(user)
     db.session.commit()

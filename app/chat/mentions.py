@@ -7,6 +7,7 @@ the rows follow the body (replaced on an edit, dropped on a delete); the
 mentioned user is told at once, except an author mentioning themselves, and
 an edit tells only those it newly mentions.
 """
+
 import re
 
 from sqlalchemy import select
@@ -32,7 +33,8 @@ def _readers(room, usernames):
     query = select(User).where(User.username.in_(usernames))
     if room.private:
         query = query.join(Membership, Membership.user_id == User.id).where(
-            Membership.room_id == room.id)
+            Membership.room_id == room.id
+        )
     found = {user.username: user for user in db.session.scalars(query)}
     return [found[name] for name in usernames if name in found]
 

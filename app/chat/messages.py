@@ -8,7 +8,10 @@ author edits or deletes, and a deleted message keeps its id with an empty body
 and cannot be edited (its mentions and reactions go); a page `around` a
 message is centred on it.
 """
-from sqlalchemy import bindparam, insert, select, update
+
+from typing import cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -49,10 +52,14 @@ def history_around(user, name, message_id, limit=HISTORY_PAGE):
     room, _ = member_room(user, name)
     require_in_room(room, message_id, field="around")
     in_room = select(Message).where(Message.room_id == room.id)
-    older = db.session.scalars(in_room.where(Message.id < message_id)
-                               .order_by(Message.id.desc()).limit(limit)).all()
-    newer = db.session.scalars(in_room.where(Message.id >= message_id)  # from the message
-                               .order_by(Message.id.asc()).limit(limit + 1)).all()
+    older = db.session.scalars(
+        in_room.where(Message.id < message_id).order_by(Message.id.desc()).limit(limit)
+    ).all()
+    newer = db.session.scalars(
+        in_room.where(Message.id >= message_id)  # from the message
+        .order_by(Message.id.asc())
+        .limit(limit + 1)
+    ).all()
     take_older = min(len(older), max((limit - 1) // 2, limit - len(newer)))
     take_newer = min(len(newer), limit - take_older)
     page = list(reversed(older[:take_older])) + newer[:take_newer]
@@ -61,11 +68,15 @@ def history_around(user, name, message_id, limit=HISTORY_PAGE):
 
 def require_in_room(room, message_id, field):
     """A message id a request names (in `field`) must be a message of that room."""
-    found = db.session.scalar(select(Message.id).where(
-        Message.id == message_id, Message.room_id == room.id))
+    found = db.session.scalar(
+        select(Message.id).where(Message.id == message_id, Message.room_id == room.id)
+    )
     if found is None:
-        raise ApiError("validation_error", "The request has invalid fields.",
-                       fields={field: f"No message {message_id} in {room.name!r}."})
+        raise ApiError(
+            "validation_error",
+            "The request has invalid fields.",
+            fields={field: f"No message {message_id} in {room.name!r}."},
+        )
 
 
 def messages_page(room, before=None, after=None, limit=HISTORY_PAGE):
@@ -91,15 +102,18 @@ def sync(user, name, after, limit=SYNC_PAGE):
 
 # Built once (docs/performance.md, change 7).
 _SENT_WITH_CLIENT_ID = select(Message).where(
-    Message.room_id == bindparam("room_id"), Message.author_id == bindparam("author_id"),
-    Message.client_id == bindparam("client_id"))
+    Message.room_id == bindparam("room_id"),
+    Message.author_id == bindparam("author_id"),
+    Message.client_id == bindparam("client_id"),
+)
 
 
 def _existing_send(user, room, client_id):
     if client_id is None:
         return None
-    found = db.session.scalar(_SENT_WITH_CLIENT_ID, {
-        "room_id": room.id, "author_id": user.id, "client_id": client_id})
+    found = db.session.scalar(
+        _SENT_WITH_CLIENT_ID, {"room_id": room.id, "author_id": user.id, "client_id": client_id}
+    )
     if found is not None:  # shaped from what is loaded, not read again
         set_committed_value(found, "room", room)
         set_committed_value(found, "author", user)
@@ -109,8 +123,8 @@ def _existing_send(user, room, client_id):
 # Built once: a send runs them with its values (see _store_new).
 # The id comes back through an explicit RETURNING: SQLAlchemy's implicit one
 # built the whole inserted_primary_key row for it (docs/performance.md, change 16).
-_INSERT_MESSAGE = insert(Message.__table__).returning(Message.__table__.c.id)
-_INSERT_MENTIONS = insert(Mention.__table__)
+_INSERT_MESSAGE = insert(cast(Table, Message.__table__)).returning(Message.__table__.c.id)
+_INSERT_MENTIONS = insert(cast(Table, Mention.__table__))
 
 
 def _store_new(room, user, body, client_id, mentioned):
@@ -121,16 +135,29 @@ def _store_new(room, user, body, client_id, mentioned):
     row, with its room, author and mentions, outside the session: shaping it
     reads nothing back, and building it so costs less than the constructor's
     instrumented setters (change 16)."""
-    values = {"room_id": room.id, "author_id": user.id, "body": body, "client_id": client_id,
-              "created_at": utcnow(), "edited_at": None, "deleted_at": None}
+    values = {
+        "room_id": room.id,
+        "author_id": user.id,
+        "body": body,
+        "client_id": client_id,
+        "created_at": utcnow(),
+        "edited_at": None,
+        "deleted_at": None,
+    }
     values["id"] = db.session.execute(_INSERT_MESSAGE, values).scalar_one()
-    rows = [{"message_id": values["id"], "user_id": u.id, "position": position}
-            for position, u in enumerate(mentioned)]
+    rows = [
+        {"message_id": values["id"], "user_id": u.id, "position": position}
+        for position, u in enumerate(mentioned)
+    ]
     if rows:
         db.session.execute(_INSERT_MENTIONS, rows)
     message = detached(Message, values)
-    for key, value in (("room", room), ("author", user), ("reactions", []),
-                       ("mentions", [_mention(row, u) for row, u in zip(rows, mentioned)])):
+    for key, value in (
+        ("room", room),
+        ("author", user),
+        ("reactions", []),
+        ("mentions", [_mention(row, u) for row, u in zip(rows, mentioned)]),
+    ):
         set_committed_value(message, key, value)
     return message
 
@@ -211,8 +238,11 @@ def _claim_if_not_deleted(message, **values):
     The row stays locked until the caller commits (the ORM changes that follow
     are made under that lock); False leaves the session rolled back."""
     result = db.session.execute(
-        update(Message).where(Message.id == message.id, Message.deleted_at.is_(None))
-        .values(**values).execution_options(synchronize_session=False))
+        update(Message)
+        .where(Message.id == message.id, Message.deleted_at.is_(None))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
     if result.rowcount != 1:
         db.session.rollback()  # `message` is read back as stored
         return False

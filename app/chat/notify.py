@@ -6,6 +6,7 @@ typing) and asks here who is online. The domain never talks to sockets, Redis
 or presence itself: create_app() installs the realtime layer's listener
 (app/realtime/broadcast.py) for its app; an app without one tells nobody.
 """
+
 from flask import current_app
 
 EXTENSION_KEY = "chat.listener"

@@ -9,6 +9,7 @@ adding and taking back are idempotent, and a change that changes nothing
 commits and announces nothing; the per-user limit (app/ratelimit.py) counts
 every attempt, REST or Socket.IO.
 """
+
 import unicodedata
 
 from sqlalchemy import select
@@ -47,8 +48,7 @@ def _change(user, message, emoji, on):
     """Adds (on) or takes back the user's reaction; True if anything changed."""
     _lock(message)
     db.session.refresh(message, ["reactions"])  # as committed, now that it is locked
-    mine = next((r for r in message.reactions
-                 if r.user_id == user.id and r.emoji == emoji), None)
+    mine = next((r for r in message.reactions if r.user_id == user.id and r.emoji == emoji), None)
     if on == (mine is not None):
         db.session.rollback()
         return False
@@ -56,8 +56,10 @@ def _change(user, message, emoji, on):
         used = {r.emoji for r in message.reactions}
         if emoji not in used and len(used) >= MAX_DISTINCT:
             db.session.rollback()
-            raise ApiError("conflict", f"A message takes at most {MAX_DISTINCT} different "
-                                       "emoji; use one already there.")
+            raise ApiError(
+                "conflict",
+                f"A message takes at most {MAX_DISTINCT} different emoji; use one already there.",
+            )
         message.reactions.append(Reaction(user=user, emoji=emoji))
     else:
         message.reactions.remove(mine)

@@ -3,6 +3,7 @@
 Rules here: a read marker names a message of that room and only moves
 forward; typing is only announced to a room by its members, and never stored.
 """
+
 from sqlalchemy import or_, update
 
 from app.chat import notify
@@ -20,9 +21,14 @@ def mark_read(user, name, message_id):
     # whichever commits last; a check in Python first could write 5 over 10.
     result = db.session.execute(
         update(Membership)
-        .where(Membership.room_id == room.id, Membership.user_id == user.id,
-               or_(Membership.last_read_id.is_(None), Membership.last_read_id < message_id))
-        .values(last_read_id=message_id).execution_options(synchronize_session=False))
+        .where(
+            Membership.room_id == room.id,
+            Membership.user_id == user.id,
+            or_(Membership.last_read_id.is_(None), Membership.last_read_id < message_id),
+        )
+        .values(last_read_id=message_id)
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
     if result.rowcount != 1:
         return False

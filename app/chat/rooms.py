@@ -6,6 +6,7 @@ join public rooms themselves; a DM has exactly two people and the name
 `dm-<a>-<b>` (the two usernames sorted), a prefix no other room may take
 (usernames have no hyphen, so a DM's name always says who its two people are).
 """
+
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -24,6 +25,7 @@ DM_PREFIX = "dm-"
 
 # --- direct message names -----------------------------------------------------
 
+
 def dm_name(a, b):
     first, second = sorted([a.username, b.username])
     return f"{DM_PREFIX}{first}-{second}"
@@ -36,11 +38,12 @@ def is_reserved_name(name):
 
 def dm_peer_from_name(user, room):
     """The other person of a DM, read from its name (either may have left)."""
-    names = room.name[len(DM_PREFIX):].split("-")
+    names = room.name[len(DM_PREFIX) :].split("-")
     return user_named(next((n for n in names if n != user.username), user.username))
 
 
 # --- seeing rooms -------------------------------------------------------------
+
 
 def membership(user, room):
     return db.session.get(Membership, (room.id, user.id))
@@ -48,10 +51,13 @@ def membership(user, room):
 
 # Built once, run with each call's values: building the statement cost more
 # Python than running it (docs/performance.md, change 7).
-_ROOM_AND_MEMBERSHIP = select(Room, Membership).outerjoin(
-    Membership, and_(Membership.room_id == Room.id,
-                     Membership.user_id == bindparam("user_id"))
-).where(Room.name == bindparam("name"))
+_ROOM_AND_MEMBERSHIP = (
+    select(Room, Membership)
+    .outerjoin(
+        Membership, and_(Membership.room_id == Room.id, Membership.user_id == bindparam("user_id"))
+    )
+    .where(Room.name == bindparam("name"))
+)
 
 
 def _room_row(query, name, **values):
@@ -105,15 +111,24 @@ def _require_member(room, member, name, locked=False):
 # cost more Python than the statement itself.
 _ROOMS, _MEMBERS = Room.__table__, Membership.__table__
 _EARLIER = Message.__table__.alias("earlier")
-_ROOM_FOR_SEND = select(
-    *_ROOMS.c, _MEMBERS.c.user_id.label("member_id"), _EARLIER.c.id.label("earlier_id")
-).select_from(
-    _ROOMS.outerjoin(_MEMBERS, and_(_MEMBERS.c.room_id == _ROOMS.c.id,
-                                    _MEMBERS.c.user_id == bindparam("user_id")))
-    .outerjoin(_EARLIER, and_(_EARLIER.c.room_id == _ROOMS.c.id,
-                              _EARLIER.c.author_id == bindparam("user_id"),
-                              _EARLIER.c.client_id == bindparam("client_id")))
-).where(_ROOMS.c.name == bindparam("name")).with_for_update(of=_ROOMS)
+_ROOM_FOR_SEND = (
+    select(*_ROOMS.c, _MEMBERS.c.user_id.label("member_id"), _EARLIER.c.id.label("earlier_id"))
+    .select_from(
+        _ROOMS.outerjoin(
+            _MEMBERS,
+            and_(_MEMBERS.c.room_id == _ROOMS.c.id, _MEMBERS.c.user_id == bindparam("user_id")),
+        ).outerjoin(
+            _EARLIER,
+            and_(
+                _EARLIER.c.room_id == _ROOMS.c.id,
+                _EARLIER.c.author_id == bindparam("user_id"),
+                _EARLIER.c.client_id == bindparam("client_id"),
+            ),
+        )
+    )
+    .where(_ROOMS.c.name == bindparam("name"))
+    .with_for_update(of=_ROOMS)
+)
 _ROOM_COLUMNS = tuple(column.key for column in _ROOMS.c)
 
 
@@ -132,8 +147,14 @@ def room_for_send(user, name, client_id):
 
 def is_member_now(user, room):
     """Membership as committed now (a fresh query, not the session's copy)."""
-    return db.session.scalar(select(Membership.user_id).where(
-        Membership.room_id == room.id, Membership.user_id == user.id)) is not None
+    return (
+        db.session.scalar(
+            select(Membership.user_id).where(
+                Membership.room_id == room.id, Membership.user_id == user.id
+            )
+        )
+        is not None
+    )
 
 
 def visible_rooms(user):
@@ -146,8 +167,11 @@ def visible_rooms(user):
 
 # Built once, of plain columns: every Socket.IO connect and disconnect runs it
 # (presence; docs/performance.md, change 19).
-_ROOM_NAMES_OF = select(_ROOMS.c.name).join(_MEMBERS, _MEMBERS.c.room_id == _ROOMS.c.id).where(
-    _MEMBERS.c.user_id == bindparam("user_id"))
+_ROOM_NAMES_OF = (
+    select(_ROOMS.c.name)
+    .join(_MEMBERS, _MEMBERS.c.room_id == _ROOMS.c.id)
+    .where(_MEMBERS.c.user_id == bindparam("user_id"))
+)
 
 
 def room_names_of(user_id):
@@ -157,12 +181,14 @@ def room_names_of(user_id):
 
 # --- changing membership --------------------------------------------------------
 
+
 def create_room(user, name, title="", private=False):
     check_allowed("create_room", user.id)
     room = Room(name=name, title=title.strip(), kind="private" if private else "public")
     room.memberships.append(Membership(user_id=user.id))
-    add_unique(room, select(Room.id).where(Room.name == name),
-               f"A room named {name!r} already exists.")
+    add_unique(
+        room, select(Room.id).where(Room.name == name), f"A room named {name!r} already exists."
+    )
     notify.listener().member_added(room, user)
     return room
 
@@ -218,8 +244,11 @@ def leave_room(user, name):
 def list_members(user, name):
     room = visible_room(user, name)
     users = db.session.scalars(
-        select(User).join(Membership, Membership.user_id == User.id)
-        .where(Membership.room_id == room.id).order_by(User.username)).all()
+        select(User)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.room_id == room.id)
+        .order_by(User.username)
+    ).all()
     online = notify.listener().online_user_ids([u.id for u in users])
     return [{"user": u, "online": u.id in online} for u in users]
 

@@ -7,6 +7,7 @@ seeing it needs (404 otherwise); deleted messages are never found; the
 per-user limit (app/ratelimit.py) counts every search. The matching itself
 is the database's full-text index (app/search_index.py).
 """
+
 from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 
@@ -32,8 +33,7 @@ def search(user, q, room_name=None, before=None, limit=SEARCH_PAGE):
     room = visible_room(user, room_name) if room_name is not None else None
     check_allowed("search", user.id)
     dialect = db.session.get_bind().dialect.name
-    query = select(Message).where(search_index.matches(q, dialect),
-                                  Message.deleted_at.is_(None))
+    query = select(Message).where(search_index.matches(q, dialect), Message.deleted_at.is_(None))
     if room is not None:
         query = query.where(Message.room_id == room.id)
     else:

@@ -1,5 +1,6 @@
 """Session rules shared by the domain modules: unique rows, and commits that keep
 what the session holds."""
+
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import ApiError

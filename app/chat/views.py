@@ -5,6 +5,7 @@ user's read marker), and as an unread mention (such a message that mentions
 the user), and that a DM shows the other person (from its name when they have
 left).
 """
+
 from sqlalchemy import and_, func, select
 
 from app.chat.rooms import dm_peer_from_name, visible_rooms
@@ -14,8 +15,10 @@ from app.models import Membership, Mention, Message, User
 
 def _member_counts(room_ids):
     rows = db.session.execute(
-        select(Membership.room_id, func.count()).where(Membership.room_id.in_(room_ids))
-        .group_by(Membership.room_id))
+        select(Membership.room_id, func.count())
+        .where(Membership.room_id.in_(room_ids))
+        .group_by(Membership.room_id)
+    )
     return dict(rows.all())
 
 
@@ -23,13 +26,19 @@ def _unread(user, room_ids):
     """Messages by others after the user's read marker (not deleted), per room of
     room_ids the user is in: one join with the memberships, whatever their number
     (one OR term per membership overflowed SQLite's expression tree at ~1,000)."""
-    return (select(Message.room_id, func.count())
-            .join(Membership, and_(Membership.room_id == Message.room_id,
-                                   Membership.user_id == user.id))
-            .where(Message.room_id.in_(room_ids),
-                   Message.id > func.coalesce(Membership.last_read_id, 0),
-                   Message.author_id != user.id, Message.deleted_at.is_(None))
-            .group_by(Message.room_id))
+    return (
+        select(Message.room_id, func.count())
+        .join(
+            Membership, and_(Membership.room_id == Message.room_id, Membership.user_id == user.id)
+        )
+        .where(
+            Message.room_id.in_(room_ids),
+            Message.id > func.coalesce(Membership.last_read_id, 0),
+            Message.author_id != user.id,
+            Message.deleted_at.is_(None),
+        )
+        .group_by(Message.room_id)
+    )
 
 
 def _unread_counts(user, room_ids):
@@ -37,8 +46,11 @@ def _unread_counts(user, room_ids):
     if not room_ids:
         return {}, {}
     unread = db.session.execute(_unread(user, room_ids))
-    mentioning = db.session.execute(_unread(user, room_ids).join(
-        Mention, and_(Mention.message_id == Message.id, Mention.user_id == user.id)))
+    mentioning = db.session.execute(
+        _unread(user, room_ids).join(
+            Mention, and_(Mention.message_id == Message.id, Mention.user_id == user.id)
+        )
+    )
     return dict(unread.all()), dict(mentioning.all())
 
 
@@ -47,8 +59,10 @@ def _dm_peers(user, rooms):
     if not dm_ids:
         return {}
     rows = db.session.execute(
-        select(Membership.room_id, User).join(User, User.id == Membership.user_id)
-        .where(Membership.room_id.in_(dm_ids), Membership.user_id != user.id))
+        select(Membership.room_id, User)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.room_id.in_(dm_ids), Membership.user_id != user.id)
+    )
     return {room_id: peer for room_id, peer in rows.all()}
 
 
@@ -56,15 +70,26 @@ def room_views(user, rooms):
     """Rooms as the user sees them: counts, membership, unread, DM peer."""
     ids = [r.id for r in rooms]
     counts = _member_counts(ids)
-    mine = {m.room_id: m for m in db.session.scalars(
-        select(Membership).where(Membership.user_id == user.id, Membership.room_id.in_(ids)))}
+    mine = {
+        m.room_id: m
+        for m in db.session.scalars(
+            select(Membership).where(Membership.user_id == user.id, Membership.room_id.in_(ids))
+        )
+    }
     unread, mentions = _unread_counts(user, list(mine))
     peers = _dm_peers(user, rooms)
     views = []
     for room in rooms:
-        view = {"id": room.id, "name": room.name, "title": room.title,
-                "private": room.private, "kind": room.kind, "created_at": room.created_at,
-                "member_count": counts.get(room.id, 0), "member": room.id in mine}
+        view = {
+            "id": room.id,
+            "name": room.name,
+            "title": room.title,
+            "private": room.private,
+            "kind": room.kind,
+            "created_at": room.created_at,
+            "member_count": counts.get(room.id, 0),
+            "member": room.id in mine,
+        }
         if room.id in mine:
             view["unread"] = unread.get(room.id, 0)
             view["last_read_id"] = mine[room.id].last_read_id

@@ -1,5 +1,6 @@
 """The one place events leave the server: the domain's announcements
 (app/chat/notify.py) as Socket.IO emits. Called after a commit, never before."""
+
 import logging
 from datetime import timedelta
 
@@ -50,8 +51,13 @@ class SocketIOListener(notify.Listener):
             return not repeat
         if repeat and utcnow() - message.created_at > REPEAT_WINDOW:
             return False  # its record may be gone: never send an old message twice
-        return emit_once(f"message:{message.id}", "message", shaped_message(message),
-                         room=room_channel(message.room.name), first=not repeat)
+        return emit_once(
+            f"message:{message.id}",
+            "message",
+            shaped_message(message),
+            room=room_channel(message.room.name),
+            first=not repeat,
+        )
 
     def message_edited(self, message):
         self._emit_message("message_edited", message)
@@ -60,12 +66,19 @@ class SocketIOListener(notify.Listener):
         self._emit_message("message_deleted", message)
 
     def read(self, room, user, message_id):
-        socketio.emit("read", {"room": room.name, "username": user.username,
-                               "message_id": message_id}, to=room_channel(room.name))
+        socketio.emit(
+            "read",
+            {"room": room.name, "username": user.username, "message_id": message_id},
+            to=room_channel(room.name),
+        )
 
     def typing(self, room, user, typing, origin=None):
-        socketio.emit("typing", {"room": room.name, "user": author_schema.dump(user), "typing": typing},
-                      to=room_channel(room.name), skip_sid=origin)
+        socketio.emit(
+            "typing",
+            {"room": room.name, "user": author_schema.dump(user), "typing": typing},
+            to=room_channel(room.name),
+            skip_sid=origin,
+        )
 
     def member_added(self, room, user):
         """Someone who became a member (a DM, a private room, a join on another tab)
@@ -76,8 +89,9 @@ class SocketIOListener(notify.Listener):
         channel = room_channel(room.name)
         for sid in _sockets_of(user, channel):
             socketio.server.enter_room(sid, channel, namespace="/")
-        socketio.emit("room_added", room_schema.dump(chat.room_view(user, room)),
-                      to=user_channel(user.id))
+        socketio.emit(
+            "room_added", room_schema.dump(chat.room_view(user, room)), to=user_channel(user.id)
+        )
 
     def member_left(self, room, user):
         """A user who left a room stops getting its live events, on every instance,
@@ -89,18 +103,29 @@ class SocketIOListener(notify.Listener):
 
     def mentioned(self, user, message):
         """To every socket of the user, whether or not it has joined the room."""
-        socketio.emit("mention", {"room": message.room.name,
-                                  "message": shaped_message(message)},
-                      to=user_channel(user.id))
+        socketio.emit(
+            "mention",
+            {"room": message.room.name, "message": shaped_message(message)},
+            to=user_channel(user.id),
+        )
 
     def reactions_changed(self, message):
-        socketio.emit("reaction", {"room": message.room.name, "message_id": message.id,
-                                   "reactions": message.reaction_list},
-                      to=room_channel(message.room.name))
+        socketio.emit(
+            "reaction",
+            {
+                "room": message.room.name,
+                "message_id": message.id,
+                "reactions": message.reaction_list,
+            },
+            to=room_channel(message.room.name),
+        )
 
     def online_user_ids(self, user_ids):
         try:
             return presence.online_user_ids(user_ids)
         except REDIS_ERRORS:
-            raise ApiError("unavailable", "Presence is unavailable right now; try again shortly.",
-                           headers={"Retry-After": "2"}) from None
+            raise ApiError(
+                "unavailable",
+                "Presence is unavailable right now; try again shortly.",
+                headers={"Retry-After": "2"},
+            ) from None

@@ -44,6 +44,7 @@ simple-websocket 1.1's `Base.sock`, `ws` and `close`, wsproto's negotiated
 extensions, gevent's socket's `_sock`), kept to this module. tests/unit/test_direct_socket.py fails if those change shape, and
 the integration suite runs every real-time test through it.
 """
+
 import _socket
 import functools
 import logging
@@ -97,7 +98,7 @@ def _packet_length(pkt):
 
 
 # python-engineio's own class: install() puts one of this module's in its place.
-_LibrarySocket = engineio.socket.Socket
+_LibrarySocket: type = engineio.socket.Socket
 
 
 class BoundedQueueSocket(_LibrarySocket):
@@ -108,8 +109,8 @@ class BoundedQueueSocket(_LibrarySocket):
     The count is of the packets put since the queue was last drained (poll
     starts it again), so what the writer takes at once never adds up."""
 
-    _queued = None       # since the last poll: None, nothing put; else the length behind the first
-    _dropped = False     # fell behind: what is sent now is for nobody
+    _queued = None  # since the last poll: None, nothing put; else the length behind the first
+    _dropped = False  # fell behind: what is sent now is for nobody
 
     def send(self, pkt):
         if self._dropped:
@@ -133,12 +134,18 @@ class BoundedQueueSocket(_LibrarySocket):
         green thread of its own: this one is in the middle of someone's emit."""
         self._dropped = True
         STATS["dropped_behind"] += 1
-        log.warning("%s: dropped: %d bytes waiting for a client that does not read "
-                    "(SOCKET_MAX_UNSENT_BYTES is %d)", self.sid, waiting, MAX_UNSENT_BYTES)
+        log.warning(
+            "%s: dropped: %d bytes waiting for a client that does not read "
+            "(SOCKET_MAX_UNSENT_BYTES is %d)",
+            self.sid,
+            waiting,
+            MAX_UNSENT_BYTES,
+        )
         self._discard_queued()
         self._abandon_transport()
         self.server.start_background_task(
-            self.close, wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR)
+            self.close, wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR
+        )
 
     def _discard_queued(self):
         """Empties the queue now, not when the socket object goes (a polling client
@@ -162,11 +169,11 @@ class DirectSocket(BoundedQueueSocket):
 
     def __init__(self, server, sid):
         super().__init__(server, sid)
-        self._ws = None          # the WebSocket, once packets go to it directly
-        self._unsent = []        # frames (bytes) the kernel has not taken yet
-        self._behind = 0         # the length of those after the first
-        self._flushing = False   # a green thread holds the send lock to write _unsent
-        self._flushed = None     # an event set when that thread ends
+        self._ws = None  # the WebSocket, once packets go to it directly
+        self._unsent = []  # frames (bytes) the kernel has not taken yet
+        self._behind = 0  # the length of those after the first
+        self._flushing = False  # a green thread holds the send lock to write _unsent
+        self._flushed = None  # an event set when that thread ends
         self._ws_closed = False
 
     # --- sending ---------------------------------------------------------
@@ -178,8 +185,9 @@ class DirectSocket(BoundedQueueSocket):
             return
         self._write(self._frame(pkt))
         if self.server.logger.isEnabledFor(logging.INFO):
-            self.server.logger.info("%s: Sending packet %s (direct)", self.sid,
-                                    eio_packet.packet_names[pkt.packet_type])
+            self.server.logger.info(
+                "%s: Sending packet %s (direct)", self.sid, eio_packet.packet_names[pkt.packet_type]
+            )
 
     def _frame(self, pkt):
         ws = self._ws
@@ -268,6 +276,7 @@ class DirectSocket(BoundedQueueSocket):
             return  # the previous ping's wait has not ended
         self.last_ping = None
         from eventlet.hubs import get_hub
+
         get_hub().schedule_call_global(self.server.ping_interval, self._ping_due)
 
     def _ping_due(self):
@@ -316,9 +325,13 @@ class DirectSocket(BoundedQueueSocket):
 
     def _websocket_handler(self, ws):
         from eventlet.websocket import RFC6455WebSocket
+
         raw = getattr(ws.socket, "fd", None)
-        if not isinstance(ws, RFC6455WebSocket) or not isinstance(raw, _socket.socket) \
-                or isinstance(raw, ssl.SSLSocket):
+        if (
+            not isinstance(ws, RFC6455WebSocket)
+            or not isinstance(raw, _socket.socket)
+            or isinstance(raw, ssl.SSLSocket)
+        ):
             return super()._websocket_handler(ws)  # only plain sockets are written directly
         server = self.server
         # Until the WebSocket is written directly, a client that never finishes
@@ -330,6 +343,7 @@ class DirectSocket(BoundedQueueSocket):
         def taken_over():
             ws.socket.settimeout(None)
             ws._msgs = None  # RFC 6455's reader never uses the deque the base class made
+
         return self._serve(ws, ws, taken_over)
 
     def _serve(self, ws, writer, taken_over=lambda: None):
@@ -390,6 +404,7 @@ class DirectSocket(BoundedQueueSocket):
 
     def _wait_readable(self):
         from eventlet.hubs import trampoline
+
         # An idle socket's green thread parks here rather than inside
         # recv(): a shallower stack for greenlet to keep a copy of.
         trampoline(self._ws.socket.fd, read=True)
@@ -401,8 +416,9 @@ class DirectSocket(BoundedQueueSocket):
                 data = receive()
             except Exception as exc:  # noqa: BLE001  (the library's reader ends the same way)
                 if not self.closed:
-                    self.server.logger.info("%s: Unexpected error %r, closing connection",
-                                            self.sid, exc)
+                    self.server.logger.info(
+                        "%s: Unexpected error %r, closing connection", self.sid, exc
+                    )
                 return
             if data is None:
                 return  # the client closed the connection
@@ -442,6 +458,7 @@ def _whole_frames(ws):
     """Makes `ws` (python-engineio's simple-websocket wrapper) write whole frames;
     returns simple-websocket's connection, or None for another kind of WebSocket."""
     import simple_websocket.ws
+
     connection = getattr(ws, "ws", None)
     if not isinstance(connection, simple_websocket.ws.Base):
         return None
@@ -477,13 +494,17 @@ class GeventDirectSocket(DirectSocket):
     def _websocket_handler(self, ws):
         self._connection = connection = _whole_frames(ws)
         raw = getattr(getattr(connection, "sock", None), "_sock", None)
-        if connection is None or not isinstance(raw, _socket.socket) \
-                or isinstance(raw, ssl.SSLSocket):
+        if (
+            connection is None
+            or not isinstance(raw, _socket.socket)
+            or isinstance(raw, ssl.SSLSocket)
+        ):
             return _LibrarySocket._websocket_handler(self, ws)
         writer = _GeventWriter(connection)
 
         def taken_over():
             connection.sock = _WritesInOrder(connection.sock, self._write)
+
         return self._serve(ws, writer, taken_over)
 
     def _wait_readable(self):
@@ -505,6 +526,7 @@ class _GeventWriter:
 
     def __init__(self, connection):
         import gevent.lock
+
         self.connection = connection
         self.socket = _GeventSocketView(connection.sock)
         self._sendlock = gevent.lock.Semaphore()
@@ -569,6 +591,7 @@ def _server_frame(data):
 
 def _wsproto_message(data):
     from wsproto.events import BytesMessage, TextMessage
+
     return BytesMessage(data=data) if isinstance(data, bytes) else TextMessage(data=data)
 
 
@@ -580,6 +603,7 @@ def _send_whole_frame(connection, data):
 
 class _SocketInput:
     """What eventlet's WebSocket takes the connection's socket from (environ["eventlet.input"])."""
+
     __slots__ = ("socket",)
 
     def __init__(self, sock):
@@ -597,11 +621,13 @@ def socket_as_eventlet_input(wsgi_app):
     with a class it defines anew on every request: about 6 µs of every request's
     CPU and 2.6 KB held by every open WebSocket (tracemalloc). Taking the key away
     first leaves it nothing to do."""
+
     def with_eventlet_input(environ, start_response):
         sock = environ.pop("gunicorn.socket", None)
         if sock is not None:
             environ["eventlet.input"] = _SocketInput(sock)
         return wsgi_app(environ, start_response)
+
     return with_eventlet_input
 
 
@@ -614,8 +640,9 @@ def unmask(data, mask, length=None, offset=0):
     if length <= 0:
         return b""
     key = bytes(mask[(offset + i) % 4] for i in range(4)) * (length // 4 + 1)
-    return (int.from_bytes(data[:length], "little")
-            ^ int.from_bytes(key[:length], "little")).to_bytes(length, "little")
+    return (
+        int.from_bytes(data[:length], "little") ^ int.from_bytes(key[:length], "little")
+    ).to_bytes(length, "little")
 
 
 def install(async_mode, max_unsent_bytes=MAX_UNSENT_BYTES):
@@ -624,8 +651,10 @@ def install(async_mode, max_unsent_bytes=MAX_UNSENT_BYTES):
     past `max_unsent_bytes` waiting; eventlet's WebSockets unmask with `unmask`."""
     global MAX_UNSENT_BYTES
     MAX_UNSENT_BYTES = max_unsent_bytes
-    engineio.socket.Socket = {"eventlet": DirectSocket,
-                              "gevent": GeventDirectSocket}.get(async_mode, WholeFrameSocket)
+    engineio.socket.Socket = {"eventlet": DirectSocket, "gevent": GeventDirectSocket}.get(
+        async_mode, WholeFrameSocket
+    )
     if async_mode == "eventlet":
         from eventlet.websocket import RFC6455WebSocket
+
         RFC6455WebSocket._apply_mask = staticmethod(unmask)

@@ -4,6 +4,7 @@ Each handler authenticates the socket's user, validates the payload with the
 same schema REST uses, calls app.chat, and acknowledges with
 {"ok": true, ...} or the contract's error shape.
 """
+
 import functools
 import logging
 
@@ -21,9 +22,18 @@ from app.realtime import room_channel, sessions, user_channel
 from app.realtime.lifecycle import start_heartbeat
 from app.realtime.presence import announce, presence
 from app.realtime.queue import tell_if_not_live
-from app.schemas import (ReactEventSchema, ReadEventSchema, RoomRefSchema, SendEventSchema,
-                         SyncEventSchema, TypingEventSchema, load_or_raise, message_schema,
-                         room_schema, shaped_message)
+from app.schemas import (
+    ReactEventSchema,
+    ReadEventSchema,
+    RoomRefSchema,
+    SendEventSchema,
+    SyncEventSchema,
+    TypingEventSchema,
+    load_or_raise,
+    message_schema,
+    room_schema,
+    shaped_message,
+)
 from app.user_cache import users
 
 log = logging.getLogger(__name__)
@@ -50,6 +60,7 @@ def _current_user():
 
 def event(name, schema=None):
     """Registers `on_<name>`: validates the payload, passes the user, shapes the ack."""
+
     def decorator(handler):
         @socketio.on(name)
         @functools.wraps(handler)
@@ -65,7 +76,9 @@ def event(name, schema=None):
             except Exception as exc:  # every failure becomes an error ack
                 metrics.SOCKET_EVENTS.labels(name, "error").inc()
                 return _error_ack(exc)
+
         return wrapper
+
     return decorator
 
 
@@ -189,8 +202,9 @@ def on_react(user, data):
 def on_invalid_packet(*args):
     """A packet whose JSON nests too deep to decode (app/jsonlimits.py)."""
     metrics.SOCKET_EVENTS.labels("unknown", "error").inc()
-    return ApiError("bad_request",
-                    f"The payload nests JSON deeper than {MAX_DEPTH} levels.").to_dict()
+    return ApiError(
+        "bad_request", f"The payload nests JSON deeper than {MAX_DEPTH} levels."
+    ).to_dict()
 
 
 @socketio.on("*")

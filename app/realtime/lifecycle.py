@@ -8,6 +8,7 @@ gunicorn calls these from app/gunicorn_conf.py when the worker boots; outside
 gunicorn, the first connection starts the queue (python-socketio) and the
 heartbeat (app/realtime/events.py).
 """
+
 import logging
 
 from app.extensions import socketio

@@ -16,6 +16,7 @@ Also here: the `presence` events that tell a user's rooms they came online or
 went offline, and the heartbeat that keeps this instance alive and sweeps dead
 ones (started once per process by app/realtime/lifecycle.py).
 """
+
 import logging
 import secrets
 import threading
@@ -86,7 +87,9 @@ end
 """
 
 # Marks this instance alive and adds the socket; 1 if the user was offline before.
-CONNECT_SCRIPT = _ONLINE_LUA + """
+CONNECT_SCRIPT = (
+    _ONLINE_LUA
+    + """
 local p, instance, sid, uid, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local user_key = p .. ':user:' .. uid
 local was_online = online(p, user_key, instance)
@@ -97,9 +100,12 @@ redis.call('HSET', p .. ':sids:' .. instance, sid, uid)
 if was_online then return 0 end
 return 1
 """
+)
 
 # Removes the socket; 1 if the user has no live socket left.
-DISCONNECT_SCRIPT = _ONLINE_LUA + """
+DISCONNECT_SCRIPT = (
+    _ONLINE_LUA
+    + """
 local p, instance, sid, uid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local user_key = p .. ':user:' .. uid
 redis.call('SREM', user_key, instance .. '|' .. sid)
@@ -107,6 +113,7 @@ redis.call('HDEL', p .. ':sids:' .. instance, sid)
 if online(p, user_key, nil) then return 0 end
 return 1
 """
+)
 
 
 class RedisPresence:
@@ -114,8 +121,12 @@ class RedisPresence:
 
     def __init__(self, url, instance_id, ttl):
         self.redis = redis_client(
-            url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=15,
-            decode_responses=True)
+            url,
+            socket_timeout=5,
+            socket_connect_timeout=3,
+            health_check_interval=15,
+            decode_responses=True,
+        )
         # Sockets are kept under this process's incarnation of the instance, not the
         # bare id: an instance restarted after a crash (same id) must not revive the
         # dead process's sockets. Those stay under the old incarnation, whose alive
@@ -157,15 +168,23 @@ class RedisPresence:
 
     def connect(self, sid, user_id):
         self.local[sid] = user_id
-        return bool(self.commands.run_script(
-            self._connect, [self._key("user", user_id)],
-            [self.PREFIX, self.instance, sid, user_id, self.ttl]))
+        return bool(
+            self.commands.run_script(
+                self._connect,
+                [self._key("user", user_id)],
+                [self.PREFIX, self.instance, sid, user_id, self.ttl],
+            )
+        )
 
     def disconnect(self, sid, user_id):
         self.local.pop(sid, None)
-        return bool(self.commands.run_script(
-            self._disconnect, [self._key("user", user_id)],
-            [self.PREFIX, self.instance, sid, user_id]))
+        return bool(
+            self.commands.run_script(
+                self._disconnect,
+                [self._key("user", user_id)],
+                [self.PREFIX, self.instance, sid, user_id],
+            )
+        )
 
     def online_user_ids(self, user_ids):
         user_ids = list(user_ids)
@@ -192,8 +211,9 @@ class RedisPresence:
             if instance in alive:
                 continue
             # One sweeper per dead instance.
-            if not self.redis.set(self._key("sweep", instance), self.instance, nx=True,
-                                  ex=self.ttl):
+            if not self.redis.set(
+                self._key("sweep", instance), self.instance, nx=True, ex=self.ttl
+            ):
                 continue
             sockets = self.redis.hgetall(self._key("sids", instance))
             pipe = self.redis.pipeline()
@@ -224,8 +244,9 @@ class RedisPresence:
                 pipe.srem(self._key("user", uid), f"{self.instance}|{sid}")
                 pipe.hdel(self._key("sids", self.instance), sid)
             pipe.execute()
-        log.info("presence: wrote %d sockets of this instance back to Redis",
-                 len(local) - len(closed))
+        log.info(
+            "presence: wrote %d sockets of this instance back to Redis", len(local) - len(closed)
+        )
 
     def forget_instance(self):
         """On a clean shutdown: drop this instance's sockets at once."""
@@ -251,8 +272,9 @@ class Presence:
     def init_app(self, app):
         url = app.config.get("REDIS_URL")
         if url:
-            self.backend = RedisPresence(url, app.config["INSTANCE_ID"],
-                                         app.config["PRESENCE_TTL_SECONDS"])
+            self.backend = RedisPresence(
+                url, app.config["INSTANCE_ID"], app.config["PRESENCE_TTL_SECONDS"]
+            )
         else:
             self.backend = MemoryPresence()
 
@@ -266,8 +288,11 @@ presence = Presence()
 def announce(user, online):
     """Tells every room the user is in that they came online or went offline."""
     for name in chat.room_names_of(user.id):
-        socketio.emit("presence", {"room": name, "user": author_schema.dump(user),
-                                   "online": online}, to=room_channel(name))
+        socketio.emit(
+            "presence",
+            {"room": name, "user": author_schema.dump(user), "online": online},
+            to=room_channel(name),
+        )
 
 
 def heartbeat_loop(app):

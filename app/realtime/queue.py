@@ -17,6 +17,7 @@ at RETRY_MAX seconds, so delivery resumes within about that long after Redis
 is back. (This overrides a method of python-socketio's RedisManager, pinned in
 requirements.txt; tests/integration cover a Redis restart.)
 """
+
 import logging
 import time
 
@@ -43,6 +44,7 @@ def queue_manager(redis_url, mode="sharded"):
     if mode == "classic":
         return ChatRedisManager(redis_url, channel="chat-socketio")
     from app.realtime.sharded_queue import ShardedRedisManager
+
     return ShardedRedisManager(redis_url, channel="chat")
 
 
@@ -93,15 +95,20 @@ class ChatRedisManager(LiveDelivery, RedisManager):
                     self.set_live(True)
                     retry_sleep = 0.25
                     if failing_since is not None:
-                        log.warning("message queue: listening again after %.1f s",
-                                    time.monotonic() - failing_since)
+                        log.warning(
+                            "message queue: listening again after %.1f s",
+                            time.monotonic() - failing_since,
+                        )
                         failing_since = None
                 yield from self.pubsub.listen()
             except Exception as exc:
                 if failing_since is None:
                     failing_since = time.monotonic()
-                    log.error("message queue: lost Redis (%s); retrying every %.2g s at most",
-                              exc.__class__.__name__, RETRY_MAX)
+                    log.error(
+                        "message queue: lost Redis (%s); retrying every %.2g s at most",
+                        exc.__class__.__name__,
+                        RETRY_MAX,
+                    )
                 subscribed = False
                 self.set_live(False)
                 time.sleep(retry_sleep)

@@ -7,6 +7,7 @@ sockets every SESSION_CHECK_SECONDS (one Redis MGET for the logged-out ids, one
 query for the users' generations) and on each event a socket sends, and closes
 the ended ones: this works on every instance without a message between them.
 """
+
 import logging
 import threading
 import time
@@ -21,7 +22,7 @@ from app.user_cache import users
 
 log = logging.getLogger(__name__)
 
-_open = {}  # sid -> (user id, auth.Claims), this process's sockets
+_open: dict = {}  # sid -> (user id, auth.Claims), this process's sockets
 _lock = threading.Lock()
 CHUNK = 500  # user ids per generation query
 
@@ -47,9 +48,13 @@ def _generations(user_ids):
     found = {}
     ids = sorted(user_ids)
     for start in range(0, len(ids), CHUNK):
-        found.update(db.session.execute(
-            select(User.id, User.token_generation).where(User.id.in_(ids[start:start + CHUNK])))
-            .all())
+        found.update(
+            db.session.execute(
+                select(User.id, User.token_generation).where(
+                    User.id.in_(ids[start : start + CHUNK])
+                )
+            ).all()
+        )
     return found
 
 

@@ -27,6 +27,7 @@ again and subscribes every channel that still has local sockets before it
 says delivery is live again; local sockets hear `delivery {live}` on each
 change (see CONTRACT.md).
 """
+
 import logging
 import socket
 import threading
@@ -47,15 +48,15 @@ from app.redis_direct import DirectCommands
 
 log = logging.getLogger(__name__)
 
-RETRY_MAX = 1.0          # seconds between reconnection attempts, at most
+RETRY_MAX = 1.0  # seconds between reconnection attempts, at most
 SUBSCRIBE_TIMEOUT = 5.0  # how long a caller waits for Redis to confirm a subscription
-ENTER_TIMEOUT = 3.0      # how long enter_room waits for a remote socket's instance
-SID_SEP = "~"            # <instance tag>~<engine.io id>: a socket id says where it lives
+ENTER_TIMEOUT = 3.0  # how long enter_room waits for a remote socket's instance
+SID_SEP = "~"  # <instance tag>~<engine.io id>: a socket id says where it lives
 RESUBSCRIBE_BATCH = 500  # channels per SUBSCRIBE command after a reconnect
-HEALTH_INTERVAL = 5.0    # seconds between PINGs on an idle-looking pub/sub connection
-HEALTH_TIMEOUT = 5.0     # a PING unanswered this long means Redis is unreachable
+HEALTH_INTERVAL = 5.0  # seconds between PINGs on an idle-looking pub/sub connection
+HEALTH_TIMEOUT = 5.0  # a PING unanswered this long means Redis is unreachable
 CLUSTER_SCHEME = "redis+cluster"
-ONCE_SECONDS = 120       # how long Redis remembers that an emit_once went out
+ONCE_SECONDS = 120  # how long Redis remembers that an emit_once went out
 
 # emit_once: the record that an emit went out and its PUBLISH, in one script, so
 # Redis has both or neither. KEYS[1]: the record, hash-tagged with the channel
@@ -104,7 +105,9 @@ def redis_client(url, **options):
         options.pop("health_check_interval", None)
         return redis.RedisCluster(
             startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in nodes],
-            **credentials, **options)
+            **credentials,
+            **options,
+        )
     return redis.Redis.from_url(url, **options)
 
 
@@ -139,15 +142,16 @@ class _Shard:
         self.connection_class = self.kwargs.pop("connection_class", redis.Connection)
         self.sharded = sharded
         self.subscribe, self.unsubscribe = (
-            ("SSUBSCRIBE", "SUNSUBSCRIBE") if sharded else ("SUBSCRIBE", "UNSUBSCRIBE"))
+            ("SSUBSCRIBE", "SUNSUBSCRIBE") if sharded else ("SUBSCRIBE", "UNSUBSCRIBE")
+        )
         self.lock = threading.Lock()
         self.conn = None
         self.up = False
-        self.sent = set()   # channels subscribed (or being subscribed) on self.conn
-        self.pending = {}   # channel -> event of the PING that confirms its SUBSCRIBE
-        self.tokens = {}    # PING token -> event
-        self.leaving = {}   # channel -> UNSUBSCRIBEs sent and not yet confirmed
-        self.ready = None   # the event of the PING that ends a (re)subscription
+        self.sent = set()  # channels subscribed (or being subscribed) on self.conn
+        self.pending = {}  # channel -> event of the PING that confirms its SUBSCRIBE
+        self.tokens = {}  # PING token -> event
+        self.leaving = {}  # channel -> UNSUBSCRIBEs sent and not yet confirmed
+        self.ready = None  # the event of the PING that ends a (re)subscription
 
     # --- callers (request and event handlers) ------------------------------
 
@@ -177,7 +181,8 @@ class _Shard:
             self.leaving[channel] = self.leaving.get(channel, 0) + 1
             try:
                 self.conn.send_packed_command(
-                    self.conn.pack_command(self.unsubscribe, channel), check_health=False)
+                    self.conn.pack_command(self.unsubscribe, channel), check_health=False
+                )
             except Exception:
                 pass  # the listener sees the broken connection and resubscribes what is wanted
 
@@ -188,7 +193,8 @@ class _Shard:
         self.tokens[token] = event
         try:
             self.conn.send_packed_command(
-                self.conn.pack_commands([*commands, ("PING", token)]), check_health=False)
+                self.conn.pack_commands([*commands, ("PING", token)]), check_health=False
+            )
         except Exception:
             self.tokens.pop(token, None)
             event.set()  # the listener sees the broken connection and starts over
@@ -222,8 +228,11 @@ class _Shard:
                     continue
                 event = self._send([])
             if not event.wait(HEALTH_TIMEOUT) and self.conn is conn:
-                log.error("message queue: Redis %s:%s did not answer a PING in %.0f s; "
-                          "reconnecting", *self.address, HEALTH_TIMEOUT)
+                log.error(
+                    "message queue: Redis %s:%s did not answer a PING in %.0f s; reconnecting",
+                    *self.address,
+                    HEALTH_TIMEOUT,
+                )
                 end_read(conn)
 
     def _connect(self):
@@ -246,7 +255,7 @@ class _Shard:
             groups.setdefault(key, []).append(channel)
         for group in groups.values():
             for i in range(0, len(group), RESUBSCRIBE_BATCH):
-                yield group[i:i + RESUBSCRIBE_BATCH]
+                yield group[i : i + RESUBSCRIBE_BATCH]
 
     def _dispatch(self, reply):
         if isinstance(reply, bytes):
@@ -289,9 +298,13 @@ class _Shard:
         if conn is not None:
             conn.disconnect()
         if was_up or self.manager.live is None:
-            log.error("message queue: %s Redis %s:%s (%s: %s); retrying",
-                      "lost" if was_up else "cannot reach", *self.address,
-                      exc.__class__.__name__, exc)
+            log.error(
+                "message queue: %s Redis %s:%s (%s: %s); retrying",
+                "lost" if was_up else "cannot reach",
+                *self.address,
+                exc.__class__.__name__,
+                exc,
+            )
         self.manager.shard_changed()
 
 
@@ -310,7 +323,7 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
         self._replies = {}  # enter_room request id -> event
         self.client = None
         self.commands = None
-        self._once = None   # the emit_once script, registered with the publisher
+        self._once = None  # the emit_once script, registered with the publisher
 
     # --- channels ----------------------------------------------------------
 
@@ -345,8 +358,14 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
     def _connection_kwargs(self):
         # RESP2: pub/sub messages are plain replies to read in order (RESP3, which
         # redis-py may negotiate, hands them to push callbacks instead).
-        options = dict(socket_connect_timeout=2, socket_keepalive=True, socket_timeout=None,
-                       health_check_interval=0, retry=Retry(NoBackoff(), 0), protocol=2)
+        options = dict(
+            socket_connect_timeout=2,
+            socket_keepalive=True,
+            socket_timeout=None,
+            health_check_interval=0,
+            retry=Retry(NoBackoff(), 0),
+            protocol=2,
+        )
         if self.cluster:
             nodes, credentials = parse_cluster_url(self.url)
             return nodes, {**credentials, **options}
@@ -395,8 +414,9 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
             else:
                 self._commands().publish(channel, payload)
         except Exception as exc:
-            self._get_logger().error("message queue: cannot publish on %s (%s)",
-                                     channel, exc.__class__.__name__)
+            self._get_logger().error(
+                "message queue: cannot publish on %s (%s)", channel, exc.__class__.__name__
+            )
 
     def _route(self, data):
         """The Redis channel for a message, or None when no other instance needs it."""
@@ -431,20 +451,33 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
         only if the script ran it. With Redis unreachable nothing can be known:
         a `first` emit reaches this instance's sockets, a repeat nobody."""
         namespace = namespace or "/"
-        message = {"method": "emit", "event": event, "data": [data], "binary": False,
-                   "namespace": namespace, "room": room, "skip_sid": None,
-                   "callback": None, "host_id": self.host_id}
+        message = {
+            "method": "emit",
+            "event": event,
+            "data": [data],
+            "binary": False,
+            "namespace": namespace,
+            "room": room,
+            "skip_sid": None,
+            "callback": None,
+            "host_id": self.host_id,
+        }
         channel = self._route(message)
         tag = channel or self.room_channel(namespace, room)
-        args = [ONCE_SECONDS, "SPUBLISH" if self.cluster else "PUBLISH", channel or "",
-                self._own + self.json.dumps(message).encode()]
+        args = [
+            ONCE_SECONDS,
+            "SPUBLISH" if self.cluster else "PUBLISH",
+            channel or "",
+            self._own + self.json.dumps(message).encode(),
+        ]
         try:
             if self._once is None:
                 self._once = self._publisher().register_script(_ONCE_LUA)
             sent = bool(self._commands().run_script(self._once, [f"{{{tag}}}:once:{key}"], args))
         except REDIS_ERRORS as exc:
-            self._get_logger().error("message queue: cannot publish on %s (%s)",
-                                     channel, exc.__class__.__name__)
+            self._get_logger().error(
+                "message queue: cannot publish on %s (%s)", channel, exc.__class__.__name__
+            )
             sent = first
         if sent:
             self._handle_emit(message)
@@ -485,15 +518,23 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
     def _handle_enter_room(self, message):
         super()._handle_enter_room(message)
         if message.get("request") and message.get("reply_to"):
-            self._publish({"method": "room_entered", "request": message["request"],
-                           "reply_to": message["reply_to"], "host_id": self.host_id})
+            self._publish(
+                {
+                    "method": "room_entered",
+                    "request": message["request"],
+                    "reply_to": message["reply_to"],
+                    "host_id": self.host_id,
+                }
+            )
 
     def shard_changed(self):
         """A listener connected or lost its connection: live when all are up."""
         live = bool(self._shards) and all(s.up for s in self._shards.values())
         if live and not self.live:
-            log.warning("message queue: listening, %d channels subscribed",
-                        sum(len(s.sent) for s in self._shards.values()))
+            log.warning(
+                "message queue: listening, %d channels subscribed",
+                sum(len(s.sent) for s in self._shards.values()),
+            )
         self.set_live(live)
 
     # --- python-socketio's manager interface --------------------------------
@@ -503,8 +544,9 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
         # shards' listeners replace it.
         Manager.initialize(self)
         self._start_listeners()
-        self._get_logger().info("sharded Redis queue initialized (%s)",
-                                "cluster" if self.cluster else "single node")
+        self._get_logger().info(
+            "sharded Redis queue initialized (%s)", "cluster" if self.cluster else "single node"
+        )
 
     def pre_connect(self, eio_sid, namespace):
         # As Manager.pre_connect, with a socket id that names this instance.
@@ -525,9 +567,17 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
         request = uuid.uuid4().hex
         event = self.server.eio.create_event()
         self._replies[request] = event
-        self._publish({"method": "enter_room", "sid": sid, "room": room,
-                       "namespace": namespace or "/", "host_id": self.host_id,
-                       "request": request, "reply_to": self.tag})
+        self._publish(
+            {
+                "method": "enter_room",
+                "sid": sid,
+                "room": room,
+                "namespace": namespace or "/",
+                "host_id": self.host_id,
+                "request": request,
+                "reply_to": self.tag,
+            }
+        )
         if not self.live:  # no answer could reach this instance now
             self._replies.pop(request, None)
             return
@@ -548,8 +598,12 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
 
     def basic_leave_room(self, sid, namespace, room):
         super().basic_leave_room(sid, namespace, room)
-        if (self._shards and room is not None and room != sid
-                and room not in self.rooms.get(namespace, {})):
+        if (
+            self._shards
+            and room is not None
+            and room != sid
+            and room not in self.rooms.get(namespace, {})
+        ):
             channel = self.room_channel(namespace, room)
             shard = self._shard_for(channel)
             if shard is not None:

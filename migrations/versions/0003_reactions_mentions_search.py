@@ -9,6 +9,7 @@ repeated here so that the migration never imports application code):
 PostgreSQL gets a generated tsvector column with a GIN index, SQLite an FTS5
 table kept in step by triggers, filled from the existing messages.
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -64,14 +65,19 @@ def upgrade():
         sa.Column("user_id", BigId, nullable=False),
         sa.Column("emoji", sa.String(length=32), nullable=False),
         sa.Column("created_at", Timestamp, nullable=False),
-        sa.ForeignKeyConstraint(["message_id"], ["messages.id"],
-                                name=op.f("fk_reactions_message_id_messages"),
-                                ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"],
-                                name=op.f("fk_reactions_user_id_users"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["messages.id"],
+            name=op.f("fk_reactions_message_id_messages"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_reactions_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reactions")),
-        sa.UniqueConstraint("message_id", "user_id", "emoji",
-                            name=op.f("uq_reactions_message_id_user_id_emoji")),
+        sa.UniqueConstraint(
+            "message_id", "user_id", "emoji", name=op.f("uq_reactions_message_id_user_id_emoji")
+        ),
     )
     op.create_index(op.f("ix_reactions_user_id"), "reactions", ["user_id"], unique=False)
     op.create_table(
@@ -79,16 +85,21 @@ def upgrade():
         sa.Column("message_id", BigId, nullable=False),
         sa.Column("user_id", BigId, nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["message_id"], ["messages.id"],
-                                name=op.f("fk_mentions_message_id_messages"),
-                                ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"],
-                                name=op.f("fk_mentions_user_id_users"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["messages.id"],
+            name=op.f("fk_mentions_message_id_messages"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_mentions_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("message_id", "user_id", name=op.f("pk_mentions")),
     )
     # Unread mentions: WHERE user_id = ? AND message_id > ?
-    op.create_index("ix_mentions_user_id_message_id", "mentions", ["user_id", "message_id"],
-                    unique=False)
+    op.create_index(
+        "ix_mentions_user_id_message_id", "mentions", ["user_id", "message_id"], unique=False
+    )
     _run({"postgresql": POSTGRESQL_UP, "sqlite": SQLITE_UP})
 
 

@@ -11,6 +11,7 @@ Create Date: 2026-11-29
   `flask seed` has ever loaded, so that a later run never puts back what an
   operator deleted (app/cli.py).
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -22,8 +23,9 @@ depends_on = None
 
 def upgrade():
     with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("token_generation", sa.Integer(), nullable=False,
-                                   server_default="0"))
+        batch.add_column(
+            sa.Column("token_generation", sa.Integer(), nullable=False, server_default="0")
+        )
     op.create_table(
         "seed_items",
         sa.Column("key", sa.String(length=200), nullable=False),

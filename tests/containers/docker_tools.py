@@ -7,6 +7,7 @@ docker-stack.yml, the images are built from docker/Dockerfile (with local
 stand-ins for the base images where no registry is reachable), and every
 client talks to the published nginx from inside the Docker network.
 """
+
 import ipaddress
 import json
 import os
@@ -24,6 +25,7 @@ TESTS = ROOT / "tests"
 # The integration tests' client helpers (also copied into the client image).
 sys.path.insert(0, str(TESTS / "integration"))
 from socket_clients import wait_until  # noqa: E402,F401  (re-exported to the tests)
+
 CLIENT_IMAGE = "chat-test-client:latest"
 # The tests start dockerd (when it is not running) with their own state dir.
 # Every stack a test brings up and down gets another one (stack_env), so that
@@ -41,11 +43,20 @@ def stack_env(tmp_path, **extra):
 
 
 def run(argv, timeout=300, check=True, env=None, cwd=ROOT, **kwargs):
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                            env=env or TEST_ENV, cwd=cwd, **kwargs)
+    result = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env or TEST_ENV,
+        cwd=cwd,
+        **kwargs,
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, argv))} exited {result.returncode}:\n"
-                             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(map(str, argv))} exited {result.returncode}:\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 
@@ -58,13 +69,14 @@ def prepare_docker():
     Docker cannot run here at all (and only then)."""
     engine = run(["sh", "scripts/docker-env.sh", "engine"], check=False, timeout=300)
     if engine.returncode != 0:
-        pytest.skip("Docker cannot run on this machine, so the container tests cannot: "
-                    f"{(engine.stdout + engine.stderr).strip()[-500:]}")
+        pytest.skip(
+            "Docker cannot run on this machine, so the container tests cannot: "
+            f"{(engine.stdout + engine.stderr).strip()[-500:]}"
+        )
     # From here on a failure is a failure: Docker runs, so everything must work.
     run(["sh", "scripts/docker-env.sh", "compose"], timeout=600)
     run(["sh", "scripts/docker-env.sh", "standins"], timeout=1200)
-    docker("build", "-q", "-t", CLIENT_IMAGE, str(TESTS / "containers" / "client"),
-           timeout=900)
+    docker("build", "-q", "-t", CLIENT_IMAGE, str(TESTS / "containers" / "client"), timeout=900)
 
 
 def free_port():
@@ -121,14 +133,34 @@ class ClientContainer:
         self.prefix = ipaddress.ip_network(network_subnet(network)).prefixlen
 
     def start(self):
-        docker("run", "-d", "--rm", "--name", self.name, "--network", self.network,
-               "--ip", self.address, "--cap-add", "NET_ADMIN",
-               "-v", f"{TESTS}:/tests:ro", "-e", "PYTHONPATH=/tests/integration:/tests/containers",
-               "-e", "PYTHONDONTWRITEBYTECODE=1", "-w", "/tests/containers", CLIENT_IMAGE,
-               "sleep", "infinity")
+        docker(
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            self.name,
+            "--network",
+            self.network,
+            "--ip",
+            self.address,
+            "--cap-add",
+            "NET_ADMIN",
+            "-v",
+            f"{TESTS}:/tests:ro",
+            "-e",
+            "PYTHONPATH=/tests/integration:/tests/containers",
+            "-e",
+            "PYTHONDONTWRITEBYTECODE=1",
+            "-w",
+            "/tests/containers",
+            CLIENT_IMAGE,
+            "sleep",
+            "infinity",
+        )
         if self.addresses[1:]:
-            script = "; ".join(f"ip addr add {extra}/{self.prefix} dev eth0"
-                               for extra in self.addresses[1:])
+            script = "; ".join(
+                f"ip addr add {extra}/{self.prefix} dev eth0" for extra in self.addresses[1:]
+            )
             docker("exec", self.name, "sh", "-ec", script)
         return self
 
@@ -137,9 +169,13 @@ class ClientContainer:
         return json.loads(result.stdout.strip().splitlines()[-1])
 
     def popen(self, *args):
-        return subprocess.Popen(["docker", "exec", "-i", self.name, "python", "in_container.py",
-                                 *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            ["docker", "exec", "-i", self.name, "python", "in_container.py", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def stop(self):
         docker("rm", "-f", self.name, check=False)
@@ -165,13 +201,13 @@ class LoadRun:
         if not line.startswith("STARTED "):
             self.process.kill()
             raise AssertionError(f"the load did not start: {line}{self.process.stderr.read()}")
-        self.distribution = json.loads(line[len("STARTED "):])
+        self.distribution = json.loads(line[len("STARTED ") :])
 
     def stop(self, timeout=120):
         out, err = self.process.communicate("stop\n", timeout=timeout)
         lines = [ln for ln in out.splitlines() if ln.startswith("AUDIT ")]
         assert lines, f"no audit from the load:\n{out[-2000:]}\n{err[-3000:]}"
-        return json.loads(lines[-1][len("AUDIT "):])
+        return json.loads(lines[-1][len("AUDIT ") :])
 
 
 def assert_nothing_lost(figures, logs=None):
@@ -188,8 +224,9 @@ def assert_nothing_lost(figures, logs=None):
         raise
 
 
-PROBLEM_WORDS = re.compile(r"\b(warn|warning|error|alert|crit|emerg|traceback|exception)\b",
-                           re.IGNORECASE)
+PROBLEM_WORDS = re.compile(
+    r"\b(warn|warning|error|alert|crit|emerg|traceback|exception)\b", re.IGNORECASE
+)
 
 
 def problem_lines(text):
@@ -204,5 +241,6 @@ def _assert_nothing_lost(figures):
     assert figures["duplicated_stored"] == 0, figures
     assert figures["lost"] == 0, (figures["missing_by_member"], figures.get("loss_detail"))
     assert figures["delivered"] == figures["expected_deliveries"], figures
-    assert not [k for k in figures["failures_by_kind"] if "500" in k or "internal" in k], \
-        figures["failures_by_kind"]
+    assert not [k for k in figures["failures_by_kind"] if "500" in k or "internal" in k], figures[
+        "failures_by_kind"
+    ]

@@ -14,12 +14,11 @@ after "stop"). The clients are the integration tests' (tests/integration,
 mounted beside this file): the same Socket.IO members, senders and audit that
 the local-cluster fault tests use.
 """
+
 import json
 import sys
 import time
 import uuid
-
-import requests
 
 import fault_load
 from socket_clients import ChatClient, http_session, register, unique_name
@@ -52,8 +51,9 @@ class Checks:
         self.results = []
 
     def check(self, name, condition, detail=""):
-        self.results.append({"check": name, "ok": bool(condition),
-                             "detail": "" if condition else str(detail)[:300]})
+        self.results.append(
+            {"check": name, "ok": bool(condition), "detail": "" if condition else str(detail)[:300]}
+        )
 
 
 def is_error(response, status, code):
@@ -61,8 +61,12 @@ def is_error(response, status, code):
         body = response.json()
     except ValueError:
         return False
-    return (response.status_code == status and set(body) == {"error"}
-            and body["error"].get("code") == code and body["error"].get("message"))
+    return (
+        response.status_code == status
+        and set(body) == {"error"}
+        and body["error"].get("code") == code
+        and body["error"].get("message")
+    )
 
 
 def contract(source):
@@ -72,30 +76,47 @@ def contract(source):
     get = lambda path, **kw: http.get(URL + path, timeout=10, **kw)  # noqa: E731
 
     r = get("/healthz")
-    c.check("healthz 200 with X-Instance", r.status_code == 200 and r.headers.get("X-Instance"),
-            r.status_code)
+    c.check(
+        "healthz 200 with X-Instance",
+        r.status_code == 200 and r.headers.get("X-Instance"),
+        r.status_code,
+    )
     for path in ("/metrics", "/readyz", "/metrics/", "/readyz?x=1"):
         r = get(path)
-        c.check(f"{path} not served to the public (404 error shape)",
-                is_error(r, 404, "not_found"), f"{r.status_code} {r.text[:100]}")
+        c.check(
+            f"{path} not served to the public (404 error shape)",
+            is_error(r, 404, "not_found"),
+            f"{r.status_code} {r.text[:100]}",
+        )
     r = get("/api/openapi.json")
     c.check("openapi document", r.status_code == 200 and "paths" in r.json(), r.status_code)
     r = get("/")
-    c.check("chat page", r.status_code == 200 and "text/html" in r.headers["Content-Type"],
-            r.status_code)
+    c.check(
+        "chat page",
+        r.status_code == 200 and "text/html" in r.headers["Content-Type"],
+        r.status_code,
+    )
 
     alice = register(URL, source=source)
     bob = register(URL, source=source)
-    r = http.post(URL + "/api/auth/register", timeout=10,
-                  json={"username": alice.username, "password": "password123"})
+    r = http.post(
+        URL + "/api/auth/register",
+        timeout=10,
+        json={"username": alice.username, "password": "password123"},
+    )
     c.check("register a taken name: 409 conflict", is_error(r, 409, "conflict"), r.text)
-    r = http.post(URL + "/api/auth/login", timeout=10,
-                  json={"username": alice.username, "password": "wrong-password"})
+    r = http.post(
+        URL + "/api/auth/login",
+        timeout=10,
+        json={"username": alice.username, "password": "wrong-password"},
+    )
     c.check("login with a bad password: 401", is_error(r, 401, "unauthorized"), r.text)
-    r = http.post(URL + "/api/auth/login", timeout=10,
-                  json={"username": bob.username, "password": "password123"})
-    c.check("login", r.status_code == 200 and r.json()["user"]["username"] == bob.username,
-            r.text)
+    r = http.post(
+        URL + "/api/auth/login",
+        timeout=10,
+        json={"username": bob.username, "password": "password123"},
+    )
+    c.check("login", r.status_code == 200 and r.json()["user"]["username"] == bob.username, r.text)
     r = get("/api/me")
     c.check("no token: 401", is_error(r, 401, "unauthorized"), r.text)
     r = alice.request("GET", "/api/me")
@@ -109,22 +130,36 @@ def contract(source):
     r = bob.request("POST", f"/api/rooms/{room}/members")
     c.check("join a public room", r.status_code == 200 and r.json()["member"] is True, r.text)
     client_id = uuid.uuid4().hex
-    r = alice.request("POST", f"/api/rooms/{room}/messages",
-                      json={"body": "hello @" + bob.username, "client_id": client_id})
+    r = alice.request(
+        "POST",
+        f"/api/rooms/{room}/messages",
+        json={"body": "hello @" + bob.username, "client_id": client_id},
+    )
     c.check("send", r.status_code == 201, r.text)
     first = r.json() if r.status_code == 201 else {}
-    r = alice.request("POST", f"/api/rooms/{room}/messages",
-                      json={"body": "hello again", "client_id": client_id})
-    c.check("send with a used client_id: 200, the same message",
-            r.status_code == 200 and r.json().get("id") == first.get("id"), r.text)
+    r = alice.request(
+        "POST", f"/api/rooms/{room}/messages", json={"body": "hello again", "client_id": client_id}
+    )
+    c.check(
+        "send with a used client_id: 200, the same message",
+        r.status_code == 200 and r.json().get("id") == first.get("id"),
+        r.text,
+    )
     r = bob.request("GET", f"/api/rooms/{room}/messages")
     msgs = r.json().get("messages", []) if r.status_code == 200 else []
-    c.check("history", [(m["id"], m["body"]) for m in msgs]
-            == [(first.get("id"), "hello @" + bob.username)], r.text)
+    c.check(
+        "history",
+        [(m["id"], m["body"]) for m in msgs] == [(first.get("id"), "hello @" + bob.username)],
+        r.text,
+    )
     r = alice.request("POST", f"/api/rooms/{room}/messages", json={"body": ""})
     c.check("empty body: 422", is_error(r, 422, "validation_error"), r.text)
-    r = alice.request("POST", f"/api/rooms/{room}/messages", data="x" * (70 * 1024),
-                      headers={"Content-Type": "application/json"})
+    r = alice.request(
+        "POST",
+        f"/api/rooms/{room}/messages",
+        data="x" * (70 * 1024),
+        headers={"Content-Type": "application/json"},
+    )
     c.check("a body over 64 KiB: 413", is_error(r, 413, "payload_too_large"), r.text)
 
     secret = unique_name("secret")
@@ -135,8 +170,11 @@ def contract(source):
     r = alice.request("POST", f"/api/dm/{bob.username}")
     c.check("direct message room", r.status_code == 200 and r.json()["kind"] == "dm", r.text)
     r = bob.request("GET", f"/api/users?q={alice.username}")
-    c.check("user search", r.status_code == 200
-            and alice.username in [u["username"] for u in r.json()["users"]], r.text)
+    c.check(
+        "user search",
+        r.status_code == 200 and alice.username in [u["username"] for u in r.json()["users"]],
+        r.text,
+    )
 
     # A Socket.IO client that cannot set `auth` passes its token in the query:
     # accepted, and nginx must not write it to its access log (the host checks).
@@ -162,9 +200,14 @@ def chat(source_a, source_b):
         got_b = b.wait_for("message", lambda m: m["id"] == ack["message"]["id"])
         sent = bob.post_message(room, "from b over REST").json()
         got_a = a.wait_for("message", lambda m: m["id"] == sent["id"])
-        emit({"instances": [fault_load.instance_of(a), fault_load.instance_of(b)],
-              "rest_instance_b": bob.session.instances[-1],
-              "b_got": got_b["body"], "a_got": got_a["body"]})
+        emit(
+            {
+                "instances": [fault_load.instance_of(a), fault_load.instance_of(b)],
+                "rest_instance_b": bob.session.instances[-1],
+                "b_got": got_b["body"],
+                "a_got": got_a["body"],
+            }
+        )
     finally:
         a.disconnect()
         b.disconnect()
@@ -185,7 +228,6 @@ class ContainerChatLoad(fault_load.ChatLoad):
                 return rows
             after = page[-1]["id"]
 
-
     def _history_page(self, account, after, attempts=10):
         """One page, retried while nginx has no instance for this client yet
         (its replica was just killed); the audit must not fail on that."""
@@ -204,8 +246,9 @@ class NginxCluster:
 
 def load(sources):
     fault_load.SOURCES = list(sources)
-    chat_load = ContainerChatLoad(NginxCluster(), "load", members=len(sources),
-                                  socket_senders=2, rest_senders=2, interval=0.3).start()
+    chat_load = ContainerChatLoad(
+        NginxCluster(), "load", members=len(sources), socket_senders=2, rest_senders=2, interval=0.3
+    ).start()
     emit(chat_load.distribution(), prefix="STARTED ")
     for line in sys.stdin:
         if line.strip() == "stop":
@@ -221,8 +264,12 @@ def load(sources):
 
 def main(argv):
     command, args = argv[1], argv[2:]
-    {"instances": lambda: instances(args), "contract": lambda: contract(args[0]),
-     "chat": lambda: chat(args[0], args[1]), "load": lambda: load(args)}[command]()
+    {
+        "instances": lambda: instances(args),
+        "contract": lambda: contract(args[0]),
+        "chat": lambda: chat(args[0], args[1]),
+        "load": lambda: load(args),
+    }[command]()
 
 
 if __name__ == "__main__":

@@ -7,16 +7,28 @@ The clients sit in their own /24s of the frontend network's /16: from the host
 every request reaches nginx from one address (Docker's port proxy), so only
 clients inside the network let nginx's ip_hash spread them over the replicas.
 """
+
 import json
 import re
 import time
 
 import pytest
 import requests
-
-from docker_tools import (ClientContainer, LoadRun, assert_nothing_lost, client_addresses,
-                          docker, free_port, free_subnet, prepare_docker, project_resources,
-                          run, stack_env, unique_project, wait_until)
+from docker_tools import (
+    ClientContainer,
+    LoadRun,
+    assert_nothing_lost,
+    client_addresses,
+    docker,
+    free_port,
+    free_subnet,
+    prepare_docker,
+    project_resources,
+    run,
+    stack_env,
+    unique_project,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(900)]
 
@@ -31,22 +43,27 @@ class ComposeStack:
         self.subnet = free_subnet()
         env_file = tmp_path / "compose.env"
         # Random secrets of this run; SEED_DEMO is deliberately not set.
-        env_file.write_text(f"SECRET_KEY={time.time_ns():x}{id(self):x}secret\n"
-                            f"POSTGRES_PASSWORD=pw{time.time_ns():x}\n")
-        self.env = stack_env(tmp_path, COMPOSE_PROJECT_NAME=self.project,
-                             COMPOSE_ENV_FILES=str(env_file),
-                             CHAT_FRONTEND_SUBNET=str(self.subnet))
+        env_file.write_text(
+            f"SECRET_KEY={time.time_ns():x}{id(self):x}secret\n"
+            f"POSTGRES_PASSWORD=pw{time.time_ns():x}\n"
+        )
+        self.env = stack_env(
+            tmp_path,
+            COMPOSE_PROJECT_NAME=self.project,
+            COMPOSE_ENV_FILES=str(env_file),
+            CHAT_FRONTEND_SUBNET=str(self.subnet),
+        )
         self.network = f"{self.project}_frontend"
         self.up_seconds = None
 
     def make(self, target, timeout=900, **variables):
         args = [f"{k}={v}" for k, v in variables.items()]
-        return run(["make", "--no-print-directory", target, *args], env=self.env,
-                   timeout=timeout)
+        return run(["make", "--no-print-directory", target, *args], env=self.env, timeout=timeout)
 
     def compose(self, *args, timeout=300, extra_env=None):
-        return run(["docker", "compose", *args], env={**self.env, **(extra_env or {})},
-                   timeout=timeout)
+        return run(
+            ["docker", "compose", *args], env={**self.env, **(extra_env or {})}, timeout=timeout
+        )
 
     def containers(self, service):
         """[{Name, ID, Health, State, ...}] of one service."""
@@ -132,7 +149,9 @@ def test_operator_endpoints_are_not_public_but_the_app_serves_them_inside(stack)
         assert response.json()["error"]["code"] == "not_found"
     assert requests.get(stack.url("/healthz"), timeout=10).status_code == 200
     # Health checks and scrapes go to each instance's own port, inside.
-    probe = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:5000/metrics').read()[:200])"
+    probe = (
+        "import urllib.request as u; print(u.urlopen('http://127.0.0.1:5000/metrics').read()[:200])"
+    )
     out = stack.compose("exec", "-T", "--index", "1", "api", "python", "-c", probe).stdout
     assert "chat_http_requests_total" in out or "# HELP" in out
 
@@ -167,8 +186,7 @@ def test_socketio_chat_across_replicas_from_distinct_networks(stack, client):
 
 def test_replica_killed_under_load_loses_nothing_acknowledged(stack, client):
     load = LoadRun(client, client.addresses[:12])
-    victims = [i for i in load.distribution
-               if instance_container(stack, i)[0] == "api"]
+    victims = [i for i in load.distribution if instance_container(stack, i)[0] == "api"]
     assert victims, load.distribution
     victim = max(victims, key=load.distribution.get)
     _, row = instance_container(stack, victim)
@@ -218,8 +236,12 @@ def test_scaling_to_6_new_replicas_get_traffic_without_touching_nginx(stack, cli
         served = {i.rsplit("-", 1)[0] for i in instance_map(client, client.addresses).values()}
         return new <= {h[:12] for h in served}
 
-    wait_until(new_replicas_answer, timeout=NEW_REPLICA_TRAFFIC_BOUND, interval=1,
-               message="both new replicas serving clients through nginx")
+    wait_until(
+        new_replicas_answer,
+        timeout=NEW_REPLICA_TRAFFIC_BOUND,
+        interval=1,
+        message="both new replicas serving clients through nginx",
+    )
     print(f"\nnew replicas got traffic {time.monotonic() - started:.1f} s after they were healthy")
     # nginx was neither restarted nor reloaded.
     assert stack.containers("nginx")[0]["ID"] == nginx_before["ID"]
@@ -235,6 +257,7 @@ def test_compose_down_leaves_no_container_network_or_volume(stack, client):
     assert response.status_code == 503, response.text
     assert response.json()["error"]["code"] == "unavailable"
     stack.make("compose-down", timeout=300)
-    assert docker("info", check=False).returncode == 0, \
+    assert docker("info", check=False).returncode == 0, (
         "make compose-down stopped the engine that the tests started, not one it started"
+    )
     assert project_resources(stack.project) == {"containers": [], "networks": [], "volumes": []}

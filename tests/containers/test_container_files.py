@@ -12,6 +12,7 @@ cluster, and nginx.conf to the cluster's routing.
 The linters come from requirements-dev.txt and nginx from `make system-deps`:
 a missing tool fails its test with a pointer to `make test`, never a skip.
 """
+
 import importlib.util
 import json
 import os
@@ -30,8 +31,9 @@ import pytest
 try:
     import yaml
 except ImportError as exc:  # pragma: no cover - only without the dev requirements
-    raise ImportError("PyYAML is missing: run `make test`, which installs "
-                      "requirements-dev.txt") from exc
+    raise ImportError(
+        "PyYAML is missing: run `make test`, which installs requirements-dev.txt"
+    ) from exc
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -50,6 +52,7 @@ ROLES = {"migrator": "migrate", "api": "serve"}
 
 # --- helpers -----------------------------------------------------------------
 
+
 def find_tool(name, extra_dirs=()):
     """The tool's path: the venv's bin first (pip-installed linters), then PATH."""
     venv_bin = Path(sys.executable).parent
@@ -60,8 +63,10 @@ def find_tool(name, extra_dirs=()):
     found = shutil.which(name)
     if found:
         return found
-    pytest.fail(f"`{name}` is not installed, so this check cannot run: run `make test`, "
-                f"which installs it (requirements-dev.txt and scripts/install-system-deps.sh).")
+    pytest.fail(
+        f"`{name}` is not installed, so this check cannot run: run `make test`, "
+        f"which installs it (requirements-dev.txt and scripts/install-system-deps.sh)."
+    )
 
 
 def run_tool(argv, **kwargs):
@@ -70,8 +75,9 @@ def run_tool(argv, **kwargs):
 
 
 def load_cluster_module():
-    spec = importlib.util.spec_from_file_location("cluster_under_test",
-                                                  ROOT / "scripts" / "cluster.py")
+    spec = importlib.util.spec_from_file_location(
+        "cluster_under_test", ROOT / "scripts" / "cluster.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -173,6 +179,7 @@ def nginx_location_block(text):
 
 # --- Dockerfile ------------------------------------------------------------
 
+
 def test_dockerfile_uses_a_current_slim_python_base():
     froms = [args for kw, args in dockerfile_instructions() if kw == "FROM"]
     assert froms, "no FROM"
@@ -196,10 +203,11 @@ def test_dockerfile_runs_the_app_as_a_non_root_user():
 def test_dockerfile_installs_dependencies_in_their_own_layer_before_the_app():
     instructions = dockerfile_instructions()
     copy_requirements = instruction_index(
-        instructions, "COPY", lambda a: copy_sources(a) == ["requirements.txt"])
+        instructions, "COPY", lambda a: copy_sources(a) == ["requirements.txt"]
+    )
     pip_install = instruction_index(
-        instructions, "RUN",
-        lambda a: "pip install" in a and "-r requirements.txt" in a)
+        instructions, "RUN", lambda a: "pip install" in a and "-r requirements.txt" in a
+    )
     copy_app = instruction_index(instructions, "COPY", lambda a: "app" in copy_sources(a))
     assert copy_requirements is not None, "requirements.txt is not copied on its own"
     assert pip_install is not None, "no `pip install -r requirements.txt`"
@@ -209,23 +217,33 @@ def test_dockerfile_installs_dependencies_in_their_own_layer_before_the_app():
 
 
 def test_dockerfile_copies_the_app_migrations_seeds_and_entrypoint():
-    sources = {src for kw, args in dockerfile_instructions() if kw == "COPY"
-               for src in copy_sources(args)}
-    for needed in ("app", "migrations", "seeds", "wsgi.py", "entrypoint.sh",
-                   "docker/healthcheck.py"):
+    sources = {
+        src for kw, args in dockerfile_instructions() if kw == "COPY" for src in copy_sources(args)
+    }
+    for needed in (
+        "app",
+        "migrations",
+        "seeds",
+        "wsgi.py",
+        "entrypoint.sh",
+        "docker/healthcheck.py",
+    ):
         assert needed in sources, f"{needed} is not copied into the image"
     assert "." not in sources, "COPY . would bring the whole build context in"
 
 
-def test_dockerfile_default_command_only_starts_gunicorn_with_the_project_config(
-        server_command):
+def test_dockerfile_default_command_only_starts_gunicorn_with_the_project_config(server_command):
     instructions = dockerfile_instructions()
-    assert not [a for kw, a in instructions if kw == "ENTRYPOINT"], \
+    assert not [a for kw, a in instructions if kw == "ENTRYPOINT"], (
         "the image's default must only start the app; compose picks a role with entrypoint.sh"
+    )
     cmds = [a for kw, a in instructions if kw == "CMD"]
     assert cmds, "no CMD"
-    assert exec_form(cmds[-1]) == server_command == [
-        "gunicorn", "-c", "python:app.gunicorn_conf", "wsgi:app"]
+    assert (
+        exec_form(cmds[-1])
+        == server_command
+        == ["gunicorn", "-c", "python:app.gunicorn_conf", "wsgi:app"]
+    )
 
 
 def test_dockerfile_healthcheck_uses_python_not_curl():
@@ -244,20 +262,40 @@ def test_hadolint_passes_on_the_dockerfile():
 
 
 def test_dockerignore_keeps_local_state_out_and_what_the_image_needs_in():
-    patterns = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
-    for excluded in (".venv", ".git", "tests", "bench", "instance", "node_modules",
-                     ".cluster", ".env"):
+    patterns = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for excluded in (
+        ".venv",
+        ".git",
+        "tests",
+        "bench",
+        "instance",
+        "node_modules",
+        ".cluster",
+        ".env",
+    ):
         assert excluded in patterns, f".dockerignore does not exclude {excluded}"
-    for needed in ("requirements.txt", "app", "app/__init__.py", "migrations",
-                   "migrations/env.py", "seeds", "seeds/users.json", "wsgi.py",
-                   "entrypoint.sh", "docker/Dockerfile", "docker/healthcheck.py"):
+    for needed in (
+        "requirements.txt",
+        "app",
+        "app/__init__.py",
+        "migrations",
+        "migrations/env.py",
+        "seeds",
+        "seeds/users.json",
+        "wsgi.py",
+        "entrypoint.sh",
+        "docker/Dockerfile",
+        "docker/healthcheck.py",
+    ):
         hits = [p for p in patterns if not p.startswith("!") and fnmatch(needed, p)]
         assert not hits, f".dockerignore drops {needed} (by {hits}), which the image needs"
 
 
-def test_entrypoint_offers_both_roles_and_defaults_to_the_same_server_command(
-        server_command):
+def test_entrypoint_offers_both_roles_and_defaults_to_the_same_server_command(server_command):
     text = ENTRYPOINT.read_text()
     assert os.access(ENTRYPOINT, os.X_OK), "entrypoint.sh is not executable"
     for role in ROLES.values():
@@ -268,8 +306,10 @@ def test_entrypoint_offers_both_roles_and_defaults_to_the_same_server_command(
 
 # --- the health check script -----------------------------------------------
 
+
 def serve_status(status):
     """A throwaway HTTP server on loopback answering every GET with `status`."""
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             self.send_response(status)
@@ -280,15 +320,20 @@ def serve_status(status):
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                     daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     return server
 
 
 def run_healthcheck(port):
     env = dict(os.environ, PORT=str(port))
-    return subprocess.run([sys.executable, str(HEALTHCHECK_SCRIPT), "/readyz"], env=env,
-                          capture_output=True, timeout=30).returncode
+    return subprocess.run(
+        [sys.executable, str(HEALTHCHECK_SCRIPT), "/readyz"],
+        env=env,
+        capture_output=True,
+        timeout=30,
+    ).returncode
 
 
 @pytest.mark.parametrize("status, healthy", [(200, True), (503, False)])
@@ -309,6 +354,7 @@ def test_healthcheck_script_is_unhealthy_when_nothing_answers():
 
 
 # --- docker-compose.yml -------------------------------------------------------
+
 
 def test_compose_file_validates_against_the_compose_spec():
     checker = find_tool("check-jsonschema")
@@ -339,8 +385,7 @@ def test_app_services_build_the_one_image(services):
         assert build["dockerfile"] == "docker/Dockerfile" and build["context"] == "."
 
 
-def test_app_services_use_the_local_cluster_roles_and_server_command(
-        services, server_command):
+def test_app_services_use_the_local_cluster_roles_and_server_command(services, server_command):
     cluster_source = (ROOT / "scripts" / "cluster.py").read_text()
     for name, role in ROLES.items():
         service = services[name]
@@ -413,8 +458,9 @@ def test_no_secret_is_hard_coded(services):
     for name, service in services.items():
         for key, value in env_of(service).items():
             if "SECRET" in key or "PASSWORD" in key:
-                assert re.fullmatch(rf"\$\{{{key}:\?[^}}]+\}}", str(value)), \
+                assert re.fullmatch(rf"\$\{{{key}:\?[^}}]+\}}", str(value)), (
                     f"{name}.{key} must come from .env as ${{{key}:?...}}, not {value!r}"
+                )
     for name in APP_SERVICES:
         url = env_of(services[name])["DATABASE_URL"]
         assert ":${POSTGRES_PASSWORD:?" in url, "the database password must come from .env"
@@ -431,6 +477,7 @@ def test_env_example_lists_every_variable_compose_interpolates():
 
 # --- nginx/nginx.conf ---------------------------------------------------------
 
+
 def test_nginx_conf_balances_every_app_instance_with_ip_hash():
     text = NGINX_CONF.read_text()
     upstream = re.search(r"upstream chat \{(.*?)\}", text, re.S)
@@ -439,10 +486,12 @@ def test_nginx_conf_balances_every_app_instance_with_ip_hash():
     assert re.search(r"^\s*ip_hash;", body, re.M)
     assert re.search(r"^\s*zone \w+ \d+[km];", body, re.M), "`resolve` needs a shared zone"
     for name in APP_SERVICES:
-        assert re.search(rf"^\s*server {name}:{APP_PORT} resolve\b", body, re.M), \
+        assert re.search(rf"^\s*server {name}:{APP_PORT} resolve\b", body, re.M), (
             f"the upstream does not resolve {name}:{APP_PORT}"
-    assert re.search(r"^\s*resolver 127\.0\.0\.11 valid=10s\b", text, re.M), \
+        )
+    assert re.search(r"^\s*resolver 127\.0\.0\.11 valid=10s\b", text, re.M), (
         "Docker's DNS must be re-asked, or new replicas get no traffic"
+    )
     assert re.search(r"map \$http_upgrade \$connection_upgrade", text)
     assert re.search(r"^\s*listen 80;", text, re.M), "compose publishes container port 80"
 
@@ -451,8 +500,11 @@ def test_nginx_conf_proxies_like_the_local_cluster():
     """Same location block as nginx/cluster.conf.template: upgrade, headers, timeouts."""
     compose_location = nginx_location_block(NGINX_CONF.read_text())
     assert compose_location == nginx_location_block(CLUSTER_TEMPLATE.read_text())
-    timeouts = dict(line.rstrip(";").split()[:2] for line in compose_location
-                    if line.startswith(("proxy_read_timeout", "proxy_send_timeout")))
+    timeouts = dict(
+        line.rstrip(";").split()[:2]
+        for line in compose_location
+        if line.startswith(("proxy_read_timeout", "proxy_send_timeout"))
+    )
     assert timeouts and all(int(v.rstrip("s")) >= 3600 for v in timeouts.values())
 
 
@@ -470,11 +522,25 @@ def test_nginx_accepts_the_config_rendered_for_loopback(tmp_path):
     text = NGINX_CONF.read_text()
     rendered, count = re.subn(
         r"server (migrator|api):5000 resolve\b",
-        lambda m: f"server 127.0.0.1:{5001 + APP_SERVICES.index(m.group(1))}", text)
+        lambda m: f"server 127.0.0.1:{5001 + APP_SERVICES.index(m.group(1))}",
+        text,
+    )
     assert count == len(APP_SERVICES)
     assert not re.search(r"^\s*server .*\bresolve\b", rendered, re.M)
     config = tmp_path / "nginx.conf"
     config.write_text(rendered)
-    code, output = run_tool([nginx, "-t", "-c", str(config), "-p", str(tmp_path),
-                             "-e", "stderr", "-g", f"pid {tmp_path}/nginx.pid;"])
+    code, output = run_tool(
+        [
+            nginx,
+            "-t",
+            "-c",
+            str(config),
+            "-p",
+            str(tmp_path),
+            "-e",
+            "stderr",
+            "-g",
+            f"pid {tmp_path}/nginx.pid;",
+        ]
+    )
     assert code == 0, f"nginx -t:\n{output}"

@@ -4,6 +4,7 @@ so the manifests are rendered with `kubectl kustomize` and validated strictly
 and their shape is held to what docs/kubernetes.md promises. Whether pods
 schedule, probes pass and nginx finds the pods is not exercised here.
 """
+
 import shutil
 import subprocess
 import sys
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from docker_tools import ROOT
 
 pytestmark = pytest.mark.containers
@@ -27,10 +27,12 @@ def rendered(tmp_path_factory):
         pytest.fail("kubectl is not installed: the Kubernetes manifests cannot be rendered")
     work = tmp_path_factory.mktemp("kustomize") / "kubernetes"
     shutil.copytree(KUSTOMIZE_DIR, work, ignore=shutil.ignore_patterns("secrets.env"))
-    (work / "secrets.env").write_text("secret_key=rendered-by-a-test\n"
-                                      "postgres_password=renderedbyatest\n")
-    result = subprocess.run([kubectl, "kustomize", str(work)], capture_output=True, text=True,
-                            timeout=60)
+    (work / "secrets.env").write_text(
+        "secret_key=rendered-by-a-test\npostgres_password=renderedbyatest\n"
+    )
+    result = subprocess.run(
+        [kubectl, "kustomize", str(work)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     out = work / "rendered.yaml"
     out.write_text(result.stdout)
@@ -46,8 +48,9 @@ def by_kind(docs, kind, name):
 def test_rendered_manifests_validate_strictly(rendered):
     path, docs = rendered
     validator = Path(sys.executable).with_name("kubernetes-validate")
-    result = subprocess.run([str(validator), "--strict", str(path)], capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [str(validator), "--strict", str(path)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("passed") == len(docs) and "failed" not in result.stdout
 
@@ -93,8 +96,10 @@ def test_secrets_come_from_a_file_out_of_git(rendered):
     secret = by_kind(docs, "Secret", "chat-secrets")
     assert set(secret["data"]) == {"secret_key", "postgres_password"}
     settings = by_kind(docs, "ConfigMap", "chat-settings")["data"]
-    assert "@db:5432/" in settings["DATABASE_URL"] and ":" not in \
-        settings["DATABASE_URL"].split("//")[1].split("@")[0]
+    assert (
+        "@db:5432/" in settings["DATABASE_URL"]
+        and ":" not in settings["DATABASE_URL"].split("//")[1].split("@")[0]
+    )
     assert "SEED_DEMO" not in settings
     assert "deploy/kubernetes/secrets.env" in (ROOT / ".gitignore").read_text()
 
@@ -122,7 +127,9 @@ def test_nginx_kubernetes_config_is_the_compose_one_but_for_dns():
     assert [ln for ln in only_compose if not ln.startswith("#")] == [
         "resolver 127.0.0.11 valid=10s ipv6=off;",
         "server migrator:5000 resolve max_fails=1 fail_timeout=2s;",
-        "server api:5000 resolve max_fails=1 fail_timeout=2s;"]
+        "server api:5000 resolve max_fails=1 fail_timeout=2s;",
+    ]
     assert [ln for ln in only_kube if not ln.startswith("#")] == [
         "resolver kube-dns.kube-system.svc.cluster.local valid=10s ipv6=off;",
-        "server api.chat.svc.cluster.local:5000 resolve max_fails=1 fail_timeout=2s;"]
+        "server api.chat.svc.cluster.local:5000 resolve max_fails=1 fail_timeout=2s;",
+    ]

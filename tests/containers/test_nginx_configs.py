@@ -3,8 +3,8 @@ deployments name (nginx:1.28-alpine, or its local stand-in from Debian's
 development suite): the `resolve` parameter of upstream servers is parsed by
 an nginx that has it (1.27.3 or newer), unlike the host's. Names that only
 exist inside a deployment are given to the container as host entries."""
-import pytest
 
+import pytest
 from docker_tools import ROOT, docker, prepare_docker
 
 pytestmark = pytest.mark.containers
@@ -30,7 +30,16 @@ def nginx_image():
 @pytest.mark.parametrize("deployment", sorted(CONFIGS))
 def test_nginx_accepts_the_config(nginx_image, deployment):
     args = [a for host in HOSTS for a in ("--add-host", host)]
-    result = docker("run", "--rm", *args, "-v", f"{CONFIGS[deployment]}:/etc/nginx/nginx.conf:ro",
-                    nginx_image, "nginx", "-t", check=False)
+    result = docker(
+        "run",
+        "--rm",
+        *args,
+        "-v",
+        f"{CONFIGS[deployment]}:/etc/nginx/nginx.conf:ro",
+        nginx_image,
+        "nginx",
+        "-t",
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr

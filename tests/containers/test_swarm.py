@@ -6,14 +6,24 @@ overlay, and `make swarm-down` removes it all again.
 Deployed once for the module. Every service is `endpoint_mode: dnsrr` and
 nginx publishes in host mode: this kernel has no IPVS (docs/swarm.md).
 """
+
 import re
 import time
 
 import pytest
 import requests
-
-from docker_tools import (ClientContainer, ROOT, TEST_ENV, client_addresses, docker, free_port,
-                          free_subnet, prepare_docker, run, unique_project)
+from docker_tools import (
+    ROOT,
+    TEST_ENV,
+    ClientContainer,
+    client_addresses,
+    docker,
+    free_port,
+    free_subnet,
+    prepare_docker,
+    run,
+    unique_project,
+)
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(900)]
 
@@ -28,14 +38,21 @@ class SwarmStack:
         self.name = unique_project("chatsw").replace("-", "")
         self.port = free_port()
         self.subnet = free_subnet()
-        self.env = {**TEST_ENV, "STACK": self.name, "CHAT_FRONTEND_SUBNET": str(self.subnet),
-                    "SECRET_KEY": f"swarm-test-{time.time_ns():x}",
-                    "POSTGRES_PASSWORD": f"pw{time.time_ns():x}"}
+        self.env = {
+            **TEST_ENV,
+            "STACK": self.name,
+            "CHAT_FRONTEND_SUBNET": str(self.subnet),
+            "SECRET_KEY": f"swarm-test-{time.time_ns():x}",
+            "POSTGRES_PASSWORD": f"pw{time.time_ns():x}",
+        }
         self.network = f"{self.name}_frontend"
 
     def make(self, target, **variables):
-        return run(["make", "--no-print-directory", target,
-                    *(f"{k}={v}" for k, v in variables.items())], env=self.env, timeout=900)
+        return run(
+            ["make", "--no-print-directory", target, *(f"{k}={v}" for k, v in variables.items())],
+            env=self.env,
+            timeout=900,
+        )
 
     def leftovers(self):
         label = f"label=com.docker.stack.namespace={self.name}"
@@ -62,8 +79,9 @@ def swarm():
         stack.state_before = state_before
         yield stack
     finally:
-        if swarm_state() == "active" and docker("stack", "ls", "--format", "{{.Name}}",
-                                                check=False).stdout.count(stack.name):
+        if swarm_state() == "active" and docker(
+            "stack", "ls", "--format", "{{.Name}}", check=False
+        ).stdout.count(stack.name):
             stack.make("swarm-down")
 
 
@@ -81,13 +99,18 @@ def test_nginx_swarm_config_is_the_compose_one_with_tasks_names():
     swarm, compose = body(SWARM_NGINX.read_text()), body(COMPOSE_NGINX.read_text())
     diff = [(a, b) for a, b in zip(compose, swarm) if a != b]
     assert len(swarm) == len(compose)
-    assert diff == [(f"        server {s}:5000 resolve max_fails=1 fail_timeout=2s;",
-                     f"        server tasks.{s}:5000 resolve max_fails=1 fail_timeout=2s;")
-                    for s in ("migrator", "api")], diff
+    assert diff == [
+        (
+            f"        server {s}:5000 resolve max_fails=1 fail_timeout=2s;",
+            f"        server tasks.{s}:5000 resolve max_fails=1 fail_timeout=2s;",
+        )
+        for s in ("migrator", "api")
+    ], diff
 
 
 def test_stack_file_uses_dnsrr_host_ports_secrets_and_rolling_updates():
     import yaml
+
     stack = yaml.safe_load(STACK_FILE.read_text())
     services = stack["services"]
     for name, service in services.items():

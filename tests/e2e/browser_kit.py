@@ -1,5 +1,6 @@
 """What the browser tests share: settings, a REST caller acting as one user,
 and helpers that drive and read the chat page (the fixtures are in conftest.py)."""
+
 import os
 import re
 import shutil
@@ -11,9 +12,15 @@ from playwright.sync_api import expect
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 CLUSTER_ENV = {
     # Cheap hashing and a generous login limit: the tests log in often from one address.
     "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
@@ -41,8 +48,9 @@ class Api:
 
     @classmethod
     def login(cls, base, username, password=PASSWORD):
-        r = requests.post(base + "/api/auth/login",
-                          json={"username": username, "password": password}, timeout=10)
+        r = requests.post(
+            base + "/api/auth/login", json={"username": username, "password": password}, timeout=10
+        )
         r.raise_for_status()
         return cls(base, r.json()["token"], r.json()["user"])
 
@@ -64,19 +72,22 @@ class Api:
     def create_room(self, prefix, title="", members=(), private=True):
         """A room for one test; private, so that other tests' users never see it."""
         name = f"{prefix}-{uuid.uuid4().hex[:6]}"
-        self.call("POST", "/api/rooms", json={"name": name, "title": title,
-                                               "private": private})
+        self.call("POST", "/api/rooms", json={"name": name, "title": title, "private": private})
         for member in members:
             if private:
-                self.call("POST", f"/api/rooms/{name}/members",
-                          json={"username": member.user["username"]})
+                self.call(
+                    "POST", f"/api/rooms/{name}/members", json={"username": member.user["username"]}
+                )
             else:
                 member.call("POST", f"/api/rooms/{name}/members")
         return name
 
     def send(self, room, body):
-        return self.call("POST", f"/api/rooms/{room}/messages",
-                         json={"body": body, "client_id": uuid.uuid4().hex})
+        return self.call(
+            "POST",
+            f"/api/rooms/{room}/messages",
+            json={"body": body, "client_id": uuid.uuid4().hex},
+        )
 
 
 def open_chat(context, base, room=None):
@@ -96,8 +107,10 @@ def log_in(page, username, password=PASSWORD):
     expect(page.locator("#chat-view")).to_be_visible()
 
 
-CONTROL = re.compile(r'^\s*- (button|tab|link|textbox|searchbox|checkbox|combobox)\b'
-                     r'(?: "((?:[^"\\]|\\.)*)")?')
+CONTROL = re.compile(
+    r"^\s*- (button|tab|link|textbox|searchbox|checkbox|combobox)\b"
+    r'(?: "((?:[^"\\]|\\.)*)")?'
+)
 
 
 def controls(page):
@@ -122,8 +135,12 @@ def bodies(page):
 
 
 def message_ids(page):
-    return [int(i) for i in page.locator("#messages li.msg[data-id]").evaluate_all(
-        "nodes => nodes.map(n => n.dataset.id)")]
+    return [
+        int(i)
+        for i in page.locator("#messages li.msg[data-id]").evaluate_all(
+            "nodes => nodes.map(n => n.dataset.id)"
+        )
+    ]
 
 
 def send_from_page(page, text):

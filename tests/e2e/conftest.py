@@ -2,15 +2,15 @@
 builds it from cluster_options) and one Chromium per test module, browser
 contexts that fail the test on a script error, a CSP report or a page file
 not served, and the two ways in (nginx, one instance)."""
+
 import json
 import os
 import time
 
 import pytest
 import requests
-from playwright.sync_api import sync_playwright
-
 from browser_kit import CHROMIUM, CHROMIUM_ARGS, CLUSTER_ENV, DESKTOP, TIMEOUT_MS
+from playwright.sync_api import sync_playwright
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +30,9 @@ def instances_up(all_instances_up):
 @pytest.fixture(scope="module")
 def browser(cluster):
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                             headless=True)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
         yield browser
         browser.close()
 
@@ -54,9 +55,13 @@ def routes(cluster):
     """Where the browsers go: `nginx` (lands on instance X) and `direct` (instance Y)."""
     nginx_instance = _instance_behind_nginx(cluster.url)
     other = next(i for i in cluster.instances if i.id != nginx_instance)
-    return {"nginx": cluster.url, "nginx_instance": nginx_instance,
-            "direct": other.url, "direct_instance": other.id,
-            "nginx_index": next(i.index for i in cluster.instances if i.id == nginx_instance)}
+    return {
+        "nginx": cluster.url,
+        "nginx_instance": nginx_instance,
+        "direct": other.url,
+        "direct_instance": other.id,
+        "nginx_index": next(i.index for i in cluster.instances if i.id == nginx_instance),
+    }
 
 
 @pytest.fixture
@@ -87,7 +92,8 @@ def contexts(browser):
             # Runs in every document, about:blank too (which has no storage).
             context.add_init_script(
                 "if (location.protocol.startsWith('http')) "
-                f"localStorage.setItem('chat.token', {json.dumps(token)});")
+                f"localStorage.setItem('chat.token', {json.dumps(token)});"
+            )
         made.append(context)
         return context
 

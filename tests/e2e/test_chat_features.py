@@ -11,19 +11,28 @@ before any message in it, a chip from the `reaction` event, a badge from the
 `mention` event, a banner from `delivery`, the log-in screen after
 `session_ended`), with deadlines far shorter than any reload or poll.
 """
+
 import re
 import time
 import uuid
 
 import pytest
+from browser_kit import (
+    PHONE,
+    Api,
+    assert_each_control_has_one_clear_name,
+    bodies,
+    expect_once,
+    open_chat,
+    publish,
+    send_from_page,
+    shot,
+)
 from playwright.sync_api import expect
-
-from browser_kit import (PHONE, Api, assert_each_control_has_one_clear_name, bodies,
-                         expect_once, open_chat, publish, send_from_page, shot)
 
 pytestmark = pytest.mark.e2e
 
-LIVE_MS = 5000   # a live event reaches the page well within this
+LIVE_MS = 5000  # a live event reaches the page well within this
 
 
 def reaction_chip(page, text, emoji):
@@ -42,6 +51,7 @@ def pick_reaction(page, text, emoji):
 
 
 # --- the room list follows membership live ------------------------------------------
+
 
 def test_room_list_follows_membership_without_reload(cluster, routes, contexts):
     me = Api.register(cluster.url, "Listed Lee")
@@ -98,7 +108,7 @@ def test_a_room_added_while_the_list_reloads_stays_listed(cluster, routes, conte
         # Every list asked for after the close: the reconnect's CONNECT may be
         # answered over polling before its new WebSocket exists.
         if route.request.method == "GET" and closed:
-            held.append((route, route.fetch()))   # answered now, delivered later
+            held.append((route, route.fetch()))  # answered now, delivered later
         else:
             route.continue_()
 
@@ -113,7 +123,7 @@ def test_a_room_added_while_the_list_reloads_stays_listed(cluster, routes, conte
     assert sockets, "the page never upgraded to a WebSocket"
 
     closed.append(True)
-    sockets[-1].close()   # the page reconnects and asks for its rooms again
+    sockets[-1].close()  # the page reconnects and asks for its rooms again
     deadline = time.monotonic() + 15
     while not held and time.monotonic() < deadline:
         page.wait_for_timeout(100)
@@ -122,13 +132,14 @@ def test_a_room_added_while_the_list_reloads_stays_listed(cluster, routes, conte
     link = page.locator(f'#dm-list a[data-room="{dm["name"]}"]')
     expect(link).to_be_visible(timeout=LIVE_MS)
     route, response = held.pop()
-    route.fulfill(response=response)     # the list from before the DM existed
+    route.fulfill(response=response)  # the list from before the DM existed
     expect(page.locator("#connection")).to_have_attribute("data-state", "back")
     time.sleep(1)
     expect(link).to_be_visible()
 
 
 # --- reactions ---------------------------------------------------------------------
+
 
 def test_reactions_show_for_both_users_and_toggle(cluster, routes, contexts):
     alice = Api.register(cluster.url, "Alice Reacts")
@@ -155,9 +166,11 @@ def test_reactions_show_for_both_users_and_toggle(cluster, routes, contexts):
         chip = reaction_chip(page, "ship it today?", "👍")
         expect(chip).to_have_text("👍2", timeout=LIVE_MS)
         expect(chip).to_have_attribute(
-            "title", f"{alice.user['username']} and {bob.user['username']} reacted with 👍")
+            "title", f"{alice.user['username']} and {bob.user['username']} reacted with 👍"
+        )
     expect(reaction_chip(bob_page, "ship it today?", "👍")).to_have_attribute(
-        "aria-pressed", "true")
+        "aria-pressed", "true"
+    )
     # A second emoji from Bob, then he takes his 👍 back.
     pick_reaction(bob_page, "ship it today?", "🎉")
     reaction_chip(bob_page, "ship it today?", "👍").click()
@@ -174,7 +187,8 @@ def test_reactions_show_for_both_users_and_toggle(cluster, routes, contexts):
     assert message["reactions"] == [{"emoji": "🎉", "usernames": [bob.user["username"]]}]
     alice_page.reload()
     expect(reaction_chip(alice_page, "ship it today?", "🎉")).to_have_attribute(
-        "aria-pressed", "false")
+        "aria-pressed", "false"
+    )
 
 
 # --- mentions ------------------------------------------------------------------------
@@ -226,9 +240,10 @@ def test_mention_badge_highlight_and_notification(cluster, routes, contexts):
     bob.send(there, "no mention here")
     bob.send(there, f"thanks @{username}!")
     expect(badge).to_have_text("@2", timeout=LIVE_MS)
-    expect(page.locator(f'#room-list a[data-room="{there}"] .badge:not(.badge-mention)')
-           ).to_have_text("3")
-    assert page.evaluate("window.__notes") == []   # the tab is visible: no notification
+    expect(
+        page.locator(f'#room-list a[data-room="{there}"] .badge:not(.badge-mention)')
+    ).to_have_text("3")
+    assert page.evaluate("window.__notes") == []  # the tab is visible: no notification
 
     # Hidden tab: a notification for the mention (none for a plain message).
     page.evaluate("window.__hidden = true")
@@ -238,8 +253,9 @@ def test_mention_badge_highlight_and_notification(cluster, routes, contexts):
     while not page.evaluate("window.__notes.length") and time.monotonic() < deadline:
         page.wait_for_timeout(100)
     notes = page.evaluate("window.__notes")
-    assert notes == [{"title": f"Bob Caller mentioned you in #{here}",
-                      "body": f"@{username} over here too"}]
+    assert notes == [
+        {"title": f"Bob Caller mentioned you in #{here}", "body": f"@{username} over here too"}
+    ]
     page.evaluate("window.__hidden = false")
 
     # Opening the room clears its badge (here, and on my other tab, which hears
@@ -268,6 +284,7 @@ def test_mention_badge_highlight_and_notification(cluster, routes, contexts):
 
 
 # --- search --------------------------------------------------------------------------
+
 
 def test_search_lists_hits_pages_on_and_jumps_to_one(cluster, routes, contexts):
     owner = Api.register(cluster.url, "Searcher Sam")
@@ -355,10 +372,12 @@ def test_search_on_a_phone_opens_the_hit_from_the_drawer(cluster, routes, contex
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     hit.click()
     expect(phone.locator("#messages li.msg.highlight .msg-body")).to_have_text(
-        f"where is the {word} report?")
+        f"where is the {word} report?"
+    )
 
 
 # --- live delivery paused ------------------------------------------------------------
+
 
 def test_delivery_paused_shows_a_banner_and_the_page_catches_up(cluster, routes, contexts):
     """Redis stops: each instance tells its sockets `delivery {live: false}`;
@@ -387,7 +406,8 @@ def test_delivery_paused_shows_a_banner_and_the_page_catches_up(cluster, routes,
         publish(path, "screenshot-delivery.png")
         bob.send(side, "elsewhere, meanwhile")
         expect(alice_page.locator(f'#room-list a[data-room="{side}"] .badge')).to_have_text(
-            "1", timeout=15000)
+            "1", timeout=15000
+        )
         expect(alice_page.locator("#connection")).to_have_attribute("data-state", "connected")
         # A page that connects while its instance is without the queue hears
         # it at once (the event may come before the socket's "connect").
@@ -405,6 +425,7 @@ def test_delivery_paused_shows_a_banner_and_the_page_catches_up(cluster, routes,
 
 # --- the session ends ---------------------------------------------------------------------
 
+
 def test_logging_out_in_one_tab_ends_the_session_in_the_other(cluster, routes, contexts):
     user = Api.register(cluster.url, "Two Tabs")
     room = user.create_room("tabs")
@@ -420,7 +441,8 @@ def test_logging_out_in_one_tab_ends_the_session_in_the_other(cluster, routes, c
     # SESSION_CHECK_SECONDS, 5 by default), says why, and shows the log-in.
     expect(second.locator("#auth-view")).to_be_visible(timeout=15000)
     expect(second.locator("#login-form [data-form-error]")).to_have_text(
-        re.compile(r"^You logged out"))
+        re.compile(r"^You logged out")
+    )
     # It does not try to reconnect with the dead token.
     count = len(sockets)
     time.sleep(3)
@@ -431,6 +453,7 @@ def test_logging_out_in_one_tab_ends_the_session_in_the_other(cluster, routes, c
 
 
 # --- how it looks ---------------------------------------------------------------------------
+
 
 def test_screenshots_of_reactions_mentions_and_search(cluster, routes, contexts):
     maya = Api.register(cluster.url, "Maya Chen", username="maya")

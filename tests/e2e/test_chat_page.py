@@ -17,6 +17,7 @@ them through, so the page comes back through nginx, on Y.
 Waits are Playwright's auto-waiting assertions with deadlines; the only fixed
 pause is a short settle before checking that a message did NOT arrive twice.
 """
+
 import json
 import re
 import signal
@@ -24,16 +25,28 @@ import time
 import uuid
 
 import pytest
+from browser_kit import (
+    PASSWORD,
+    PHONE,
+    SETTLE,
+    Api,
+    assert_each_control_has_one_clear_name,
+    bodies,
+    expect_once,
+    log_in,
+    message_ids,
+    open_chat,
+    publish,
+    send_from_page,
+    shot,
+)
 from playwright.sync_api import expect
-
-from browser_kit import (PASSWORD, PHONE, SETTLE, Api,
-                         assert_each_control_has_one_clear_name, bodies, expect_once,
-                         log_in, message_ids, open_chat, publish, send_from_page, shot)
 
 pytestmark = pytest.mark.e2e
 
 
 # --- 1. two users, two instances ---------------------------------------------
+
 
 def test_two_users_on_two_instances_chat_see_typing_and_presence(cluster, routes, contexts):
     alice_api = Api.login(cluster.url, "alice")
@@ -94,7 +107,8 @@ def test_two_users_on_two_instances_chat_see_typing_and_presence(cluster, routes
     mine.get_by_role("button", name="Delete", exact=True).click()
     expect(bobs_copy.locator(".msg-body")).to_have_text("This message was deleted.")
     expect(alice_page.locator("#messages li.msg[data-id]").first).to_have_class(
-        re.compile(r"\bdeleted\b"))
+        re.compile(r"\bdeleted\b")
+    )
     # Bob's own message has the actions; Alice's (on his page) has none.
     expect(bobs_copy.locator(".msg-actions")).to_have_count(0)
 
@@ -120,8 +134,8 @@ def test_two_users_on_two_instances_chat_see_typing_and_presence(cluster, routes
 
 # --- 1b. the log-in / register switch ------------------------------------------
 
-def test_log_in_and_register_are_tabs_and_each_control_has_one_name(cluster, routes,
-                                                                     contexts):
+
+def test_log_in_and_register_are_tabs_and_each_control_has_one_name(cluster, routes, contexts):
     page = contexts().new_page()
     page.goto(routes["nginx"] + "/")
     expect(page.get_by_role("tablist", name="Log in or create an account")).to_be_visible()
@@ -134,8 +148,9 @@ def test_log_in_and_register_are_tabs_and_each_control_has_one_name(cluster, rou
     # One button named "Log in": the form's, inside the panel its tab names.
     expect(page.get_by_role("button", name="Log in", exact=True)).to_have_count(1)
     expect(page.get_by_role("tabpanel")).to_have_count(1)
-    expect(page.get_by_role("tabpanel", name="Log in").get_by_role(
-        "button", name="Log in", exact=True)).to_be_visible()
+    expect(
+        page.get_by_role("tabpanel", name="Log in").get_by_role("button", name="Log in", exact=True)
+    ).to_be_visible()
     assert_each_control_has_one_clear_name(page)
 
     # The keyboard moves between tabs (arrows, Home/End); only the chosen one is a tab stop.
@@ -174,8 +189,8 @@ def test_log_in_and_register_are_tabs_and_each_control_has_one_name(cluster, rou
 
 # --- 1c. unread counts of the rooms not open ------------------------------------
 
-def test_message_deleted_in_a_room_not_open_lowers_its_unread_count(cluster, routes,
-                                                                   contexts):
+
+def test_message_deleted_in_a_room_not_open_lowers_its_unread_count(cluster, routes, contexts):
     reader = Api.register(cluster.url, "Reader")
     writer = Api.register(cluster.url, "Writer")
     here = reader.create_room("here", members=[writer])
@@ -204,16 +219,16 @@ def test_message_deleted_in_a_room_not_open_lowers_its_unread_count(cluster, rou
     expect(badge).to_have_count(0)
     three = writer.send(there, "three")
     expect(badge).to_have_text("1")
-    writer.call("DELETE", f"/api/messages/{two['id']}")     # already read
+    writer.call("DELETE", f"/api/messages/{two['id']}")  # already read
     writer.send(there, "four")
-    expect(badge).to_have_text("2", timeout=5000)           # "three" and "four"
+    expect(badge).to_have_text("2", timeout=5000)  # "three" and "four"
     writer.call("DELETE", f"/api/messages/{three['id']}")
     expect(badge).to_have_text("1", timeout=5000)
     # My own deleted message was never unread.
     mine = reader.send(there, "mine")
     reader.call("DELETE", f"/api/messages/{mine['id']}")
     writer.send(there, "five")
-    expect(badge).to_have_text("2", timeout=5000)           # "four" and "five"
+    expect(badge).to_have_text("2", timeout=5000)  # "four" and "five"
     assert time.monotonic() - opened < 30, "too slow to tell the fix from the 30-second refresh"
     # The server agrees.
     assert reader.call("GET", f"/api/rooms/{there}")["unread"] == 2
@@ -221,8 +236,8 @@ def test_message_deleted_in_a_room_not_open_lowers_its_unread_count(cluster, rou
 
 # --- 2. history ---------------------------------------------------------------
 
-def test_scrolling_up_loads_older_history_in_order_without_duplicates(cluster, routes,
-                                                                      contexts):
+
+def test_scrolling_up_loads_older_history_in_order_without_duplicates(cluster, routes, contexts):
     owner = Api.register(cluster.url, "Historian")
     room = owner.create_room("history", "Long history")
     expected = [f"history message {n:03d}" for n in range(1, 121)]
@@ -253,8 +268,8 @@ def test_scrolling_up_loads_older_history_in_order_without_duplicates(cluster, r
 
 # --- 3. an instance dies -------------------------------------------------------
 
-def test_killed_instance_page_reconnects_elsewhere_and_loses_nothing(cluster, routes,
-                                                                    contexts):
+
+def test_killed_instance_page_reconnects_elsewhere_and_loses_nothing(cluster, routes, contexts):
     alice_api = Api.login(cluster.url, "alice")
     bob_api = Api.login(cluster.url, "bob")
     room = alice_api.create_room("outage", "Outage drill", members=[bob_api])
@@ -294,7 +309,8 @@ def test_killed_instance_page_reconnects_elsewhere_and_loses_nothing(cluster, ro
 
         blocked["on"] = False
         expect(alice_page.locator("#connection")).to_have_attribute(
-            "data-state", "back", timeout=20000)
+            "data-state", "back", timeout=20000
+        )
         expect(alice_page.locator("#connection")).to_contain_text("3 missed messages")
         expect(alice_page.locator("#instance")).to_have_text(routes["direct_instance"])
 
@@ -314,6 +330,7 @@ def test_killed_instance_page_reconnects_elsewhere_and_loses_nothing(cluster, ro
 
 
 # --- 3b. lost frames: a send is retried with its client_id and lands once -------
+
 
 def _socketio_event(frame):
     """(event, payload) of a Socket.IO EVENT frame ("42<ack id>[...]"), else None."""
@@ -339,7 +356,7 @@ def test_lost_send_or_lost_ack_is_retried_and_lands_once(cluster, routes, contex
     """
     alice_api = Api.login(cluster.url, "alice")
     room = alice_api.create_room("retry", "Lost frames")
-    sends = []             # (client_id, body) of every send frame the page wrote
+    sends = []  # (client_id, body) of every send frame the page wrote
     lose = {"to_server": None, "to_page": False}
     sockets = []
 
@@ -387,11 +404,14 @@ def test_lost_send_or_lost_ack_is_retried_and_lands_once(cluster, routes, contex
         """Until the page's WebSocket after the first `count` is upgraded: connected
         may come over polling, and the page writes there until then."""
         deadline = time.monotonic() + 10
-        while not (len(sockets) > count and sockets[-1][1]["upgraded"]) \
-                and time.monotonic() < deadline:
+        while (
+            not (len(sockets) > count and sockets[-1][1]["upgraded"])
+            and time.monotonic() < deadline
+        ):
             page.wait_for_timeout(100)
-        assert len(sockets) > count and sockets[-1][1]["upgraded"], \
+        assert len(sockets) > count and sockets[-1][1]["upgraded"], (
             "the page never upgraded to a WebSocket"
+        )
 
     wait_for_upgrade(0)  # the upgrade comes just after connecting
 
@@ -399,8 +419,7 @@ def test_lost_send_or_lost_ack_is_retried_and_lands_once(cluster, routes, contex
         ws, _ = sockets[-1]
         count = len(sockets)
         ws.close()
-        expect(page.locator("#connection")).to_have_attribute("data-state", "back",
-                                                                timeout=20000)
+        expect(page.locator("#connection")).to_have_attribute("data-state", "back", timeout=20000)
         wait_for_upgrade(count)
 
     # A: the frame never reaches the server.
@@ -437,6 +456,7 @@ def test_lost_send_or_lost_ack_is_retried_and_lands_once(cluster, routes, contex
 
 # --- 4. hostile content --------------------------------------------------------
 
+
 def test_hostile_message_and_display_name_render_as_text(cluster, routes, contexts):
     alice_api = Api.login(cluster.url, "alice")
     evil_name = '<img src=x onerror="window.__pwned=2">Mallory'
@@ -450,13 +470,14 @@ def test_hostile_message_and_display_name_render_as_text(cluster, routes, contex
     payload = "<img src=x onerror=alert(1)>"
     send_from_page(page, payload)
     expect_once(page, payload)
-    script = '<script>window.__pwned=1</script><b>bold?</b>'
+    script = "<script>window.__pwned=1</script><b>bold?</b>"
     mallory.send(room, script)
     expect_once(page, script)
     author = page.locator("#messages li.msg[data-id]").last.locator(".msg-author")
     expect(author).to_have_text(evil_name)
     expect(page.locator("#members-offline .member-name", has_text="Mallory")).to_have_text(
-        evil_name)
+        evil_name
+    )
 
     # The person search shows the name as text too.
     page.click("#new-dm-toggle")
@@ -471,6 +492,7 @@ def test_hostile_message_and_display_name_render_as_text(cluster, routes, contex
 
 
 # --- 5. a phone ------------------------------------------------------------------
+
 
 def test_phone_user_chats_through_the_drawers(cluster, routes, contexts):
     pocket = Api.register(cluster.url, "Pocket Alice")
@@ -512,8 +534,9 @@ def test_phone_user_chats_through_the_drawers(cluster, routes, contexts):
     # The people drawer shows who is online; Esc closes it.
     phone.get_by_role("button", name=re.compile(r"^Show who is in the room")).click()
     expect(phone.locator("#members")).to_be_visible()
-    expect(phone.locator(f'#members-online [data-username="{desk.user["username"]}"]')
-           ).to_be_visible()
+    expect(
+        phone.locator(f'#members-online [data-username="{desk.user["username"]}"]')
+    ).to_be_visible()
     phone.keyboard.press("Escape")
     expect(phone.locator("#members")).to_be_hidden()
     send_from_page(phone, "back at my desk soon")
@@ -521,6 +544,7 @@ def test_phone_user_chats_through_the_drawers(cluster, routes, contexts):
 
 
 # --- 6. a file that does not arrive -------------------------------------------------
+
 
 def test_page_reloads_when_one_of_its_modules_fails_to_load(cluster, routes, contexts):
     """Any module lost on the way fails the whole module graph (Chromium loses
@@ -556,6 +580,7 @@ def test_page_reloads_when_one_of_its_modules_fails_to_load(cluster, routes, con
 
 # --- 7. how it looks -----------------------------------------------------------
 
+
 def test_screenshots_of_the_main_screens(cluster, routes, contexts):
     # People of their own, so that other tests' rooms stay out of the pictures.
     maya = Api.register(cluster.url, "Maya Chen", username="maya")
@@ -567,13 +592,15 @@ def test_screenshots_of_the_main_screens(cluster, routes, contexts):
     maya.call("POST", "/api/rooms", json={"name": "release", "title": "Release planning"})
     for api in (tom, priya):
         api.call("POST", "/api/rooms/release/members")
-    maya.call("POST", "/api/rooms", json={"name": "leads", "title": "Team leads",
-                                          "private": True})
+    maya.call("POST", "/api/rooms", json={"name": "leads", "title": "Team leads", "private": True})
     maya.call("POST", "/api/rooms/leads/members", json={"username": "priya"})
     conversation = [
         (priya, "Morning! The release branch is cut and CI is green."),
-        (tom, "Great. I ran the failover drill on the cluster: killed an instance "
-              "mid-conversation and every client came back with nothing missing."),
+        (
+            tom,
+            "Great. I ran the failover drill on the cluster: killed an instance "
+            "mid-conversation and every client came back with nothing missing.",
+        ),
         (tom, "The reconnect took about a second through nginx."),
         (maya, "Nice work. Anything left before we tag it?"),
         (priya, "Only the release notes.\nI will draft them after lunch."),

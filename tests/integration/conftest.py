@@ -12,6 +12,7 @@
   chosen instance), for the modules that run a local cluster (the `cluster`
   fixture itself is in tests/conftest.py).
 """
+
 import dataclasses
 import os
 import signal
@@ -20,10 +21,10 @@ import time
 import uuid
 
 import pytest
-
-from app.config import env_names
 from localservices import Postgres
 from socket_clients import ChatClient, register
+
+from app.config import env_names
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -39,6 +40,7 @@ _APP_VARIABLES = env_names()
 
 # --- PostgreSQL ---------------------------------------------------------------
 
+
 @dataclasses.dataclass
 class Database:
     """One database on the private server: its name, URL, and psql on it."""
@@ -51,16 +53,16 @@ class Database:
         return self.server.psql(sql, self.name).strip()
 
     def tables(self):
-        return self.psql("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                         "ORDER BY tablename").split()
+        return self.psql(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+        ).split()
 
     def revisions(self):
         return self.psql("SELECT version_num FROM alembic_version ORDER BY 1").split()
 
     def counts(self):
         """Rows per table of the chat schema, e.g. {"users": 3, ...}."""
-        row = self.psql("SELECT " + ", ".join(f"(SELECT count(*) FROM {t})"
-                                              for t in CHAT_TABLES))
+        row = self.psql("SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in CHAT_TABLES))
         return dict(zip(CHAT_TABLES, map(int, row.split("|"))))
 
 
@@ -81,6 +83,7 @@ def database(postgres):
 
 # --- the app in this process --------------------------------------------------
 
+
 @pytest.fixture
 def make_app():
     """make_app(url) -> a Flask app on that database (threading mode, test settings)."""
@@ -92,10 +95,14 @@ def make_app():
 
     def make(url, **overrides):
         settings = dict(
-            APP_ENV="testing", SECRET_KEY="integration-secret",
-            SQLALCHEMY_DATABASE_URI=database_uri(url), ASYNC_MODE="threading",
-            PASSWORD_HASH_METHOD=FAST_HASH, INSTANCE_ID="integration-1",
-            AUTH_RATE_LIMIT="1000 per minute")
+            APP_ENV="testing",
+            SECRET_KEY="integration-secret",
+            SQLALCHEMY_DATABASE_URI=database_uri(url),
+            ASYNC_MODE="threading",
+            PASSWORD_HASH_METHOD=FAST_HASH,
+            INSTANCE_ID="integration-1",
+            AUTH_RATE_LIMIT="1000 per minute",
+        )
         settings.update(overrides)
         app = create_app(Config(**settings))
         apps.append(app)
@@ -110,6 +117,7 @@ def make_app():
 
 # --- subprocesses ----------------------------------------------------------------
 
+
 @pytest.fixture
 def statements(app):
     """The SQL statements `app` (the module's fixture) runs while the test runs,
@@ -117,10 +125,12 @@ def statements(app):
     from sqlalchemy import event
 
     from app.extensions import db
+
     seen = []
 
     def record(conn, cursor, statement, *args):
         seen.append(" ".join(statement.split()))
+
     with app.app_context():
         engine = db.engine
     event.listen(engine, "before_cursor_execute", record)
@@ -131,6 +141,7 @@ def statements(app):
 @pytest.fixture
 def service_env():
     """service_env(database_url, **more) -> the environment for flask/entrypoint/gunicorn."""
+
     def make(database_url, **more):
         env = {k: v for k, v in os.environ.items() if k not in _APP_VARIABLES}
         env.update(
@@ -150,6 +161,7 @@ def service_env():
         )
         env.update({k: str(v) for k, v in more.items()})
         return env
+
     return make
 
 
@@ -164,8 +176,15 @@ class Process:
         self.started = time.monotonic()
         self.elapsed = None
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                                          stdout=out, stderr=err, start_new_session=True)
+            self.popen = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
 
     @property
     def pid(self):
@@ -203,11 +222,14 @@ class Process:
         deadline = time.monotonic() + timeout
         while text not in getattr(self, stream):
             if self.poll() is not None:
-                pytest.fail(f"{self.name} exited ({self.returncode}) before printing "
-                            f"{text!r}\n{self.report()}")
+                pytest.fail(
+                    f"{self.name} exited ({self.returncode}) before printing "
+                    f"{text!r}\n{self.report()}"
+                )
             if time.monotonic() > deadline:
-                pytest.fail(f"{self.name} did not print {text!r} within {timeout}s\n"
-                            f"{self.report()}")
+                pytest.fail(
+                    f"{self.name} did not print {text!r} within {timeout}s\n{self.report()}"
+                )
             time.sleep(0.1)
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
@@ -228,8 +250,10 @@ class Process:
             pass
 
     def report(self):
-        return (f"$ {' '.join(self.argv)}\nexit: {self.popen.returncode}\n"
-                f"--- stdout ---\n{self.stdout[-4000:]}\n--- stderr ---\n{self.stderr[-4000:]}")
+        return (
+            f"$ {' '.join(self.argv)}\nexit: {self.popen.returncode}\n"
+            f"--- stdout ---\n{self.stdout[-4000:]}\n--- stderr ---\n{self.stderr[-4000:]}"
+        )
 
 
 @pytest.fixture
@@ -251,12 +275,15 @@ def spawn(tmp_path):
 @pytest.fixture
 def run(spawn):
     """run(argv, env, timeout=60) -> a finished Process (returncode, stdout, stderr)."""
+
     def run_(argv, env, timeout=60, name=None):
         return spawn(argv, env, name).wait(timeout)
+
     return run_
 
 
 # --- fixtures on the module's `cluster` (tests/conftest.py) ----------------------
+
 
 @pytest.fixture
 def user(cluster):
@@ -298,6 +325,7 @@ def connect(cluster):
 def redis_client(cluster):
     """A client of the cluster's Redis (a RedisCluster client on a Redis Cluster)."""
     from app.realtime.sharded_queue import redis_client as connect
+
     client = connect(cluster.redis.url(), decode_responses=True)
     yield client
     client.close()
@@ -307,6 +335,7 @@ def redis_client(cluster):
 def load(cluster):
     """load(tag, **options) -> a started fault_load.ChatLoad, closed after the test."""
     from fault_load import ChatLoad
+
     loads = []
 
     def make(tag, **options):

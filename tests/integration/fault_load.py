@@ -14,6 +14,7 @@ Everything is bounded: senders give up on one message after GIVE_UP seconds,
 a member stops trying to reconnect after RECONNECT_DEADLINE, every call has a
 timeout, and the threads stop when the test stops them.
 """
+
 import collections
 import datetime
 import json
@@ -24,19 +25,18 @@ import uuid
 
 import requests
 import socketio
-
 from socket_clients import ChatClient, http_session, register, unique_name, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARTIFACT = os.path.join(ROOT, "tests", "artifacts", "reliability.json")
 SOURCES = [f"127.0.{n}.1" for n in range(1, 17)]  # 16 /24s for nginx's ip_hash
 
-CALL_TIMEOUT = 5          # seconds for one Socket.IO call or REST request
-RETRY_DELAY = 0.25        # between two tries of one send
-GIVE_UP = 60              # seconds a sender keeps retrying one message
-RECONNECT_DELAY = 0.25    # between two reconnection attempts
-RECONNECT_DEADLINE = 60   # seconds a member keeps trying to come back
-SYNC_OVERLAP = 20         # newest messages a catch-up asks for again (as the page)
+CALL_TIMEOUT = 5  # seconds for one Socket.IO call or REST request
+RETRY_DELAY = 0.25  # between two tries of one send
+GIVE_UP = 60  # seconds a sender keeps retrying one message
+RECONNECT_DELAY = 0.25  # between two reconnection attempts
+RECONNECT_DEADLINE = 60  # seconds a member keeps trying to come back
+SYNC_OVERLAP = 20  # newest messages a catch-up asks for again (as the page)
 
 # The failure tests run on each kind of Redis the service supports: one Redis
 # server (the default queue) and a local 3-master Redis Cluster (the sharded
@@ -48,8 +48,12 @@ def fault_cluster_options(kind, instances, async_mode, extra_env):
     """Cluster(**options) for a failure-test module on Redis of `kind`."""
     if kind == "redis":
         return {"instances": instances, "async_mode": async_mode, "extra_env": extra_env}
-    return {"instances": instances, "async_mode": async_mode, "redis_cluster": True,
-            "extra_env": {**extra_env, "QUEUE_MODE": "sharded"}}
+    return {
+        "instances": instances,
+        "async_mode": async_mode,
+        "redis_cluster": True,
+        "extra_env": {**extra_env, "QUEUE_MODE": "sharded"},
+    }
 
 
 def scenario_name(cluster, name):
@@ -59,8 +63,10 @@ def scenario_name(cluster, name):
 
 def running(service):
     """Whether a local service (or every node of a Redis Cluster) is running."""
-    return all(node.proc is not None and node.proc.poll() is None
-               for node in getattr(service, "nodes", [service]))
+    return all(
+        node.proc is not None and node.proc.poll() is None
+        for node in getattr(service, "nodes", [service])
+    )
 
 
 def record_figures(scenario, figures):
@@ -73,8 +79,7 @@ def record_figures(scenario, figures):
         data = {}
     data.setdefault("scenarios", {})[scenario] = {
         **figures,
-        "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"),
+        "recorded_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
         "cpus": os.cpu_count(),
     }
@@ -96,6 +101,7 @@ def rounded(seconds):
 
 # --- members --------------------------------------------------------------------
 
+
 class Member:
     """One person in the room: a Socket.IO client through nginx from `source`
     that reconnects (a new client from the same source) when its socket drops,
@@ -108,10 +114,10 @@ class Member:
         self.room = room
         self.reconnect = reconnect
         self.name = f"{account.username}@{source}"
-        self.clients = []          # every socket this member had, oldest first
-        self.synced = {}           # id -> message, from sync acks
-        self.sync_overlap = 0      # synced messages the member already had live
-        self.reconnects = []       # one dict per lost socket (times are monotonic)
+        self.clients = []  # every socket this member had, oldest first
+        self.synced = {}  # id -> message, from sync acks
+        self.sync_overlap = 0  # synced messages the member already had live
+        self.reconnects = []  # one dict per lost socket (times are monotonic)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = None
@@ -119,8 +125,7 @@ class Member:
     # connection
 
     def _connect_once(self):
-        client = ChatClient(self.base_url, self.account.token, source=self.source,
-                            name=self.name)
+        client = ChatClient(self.base_url, self.account.token, source=self.source, name=self.name)
         try:
             client.connect(timeout=CALL_TIMEOUT)
             ack = client.call("join", {"room": self.room}, timeout=CALL_TIMEOUT)
@@ -156,9 +161,14 @@ class Member:
                 continue
             # Sync after what the member had when the socket dropped: the new
             # socket may get newer messages live before its sync is answered.
-            entry = {"disconnected": time.monotonic(), "from": instance_of(old),
-                     "attempts": 0, "errors": collections.Counter(),
-                     "last_id": self.last_id(), "sync_after": self.sync_start()}
+            entry = {
+                "disconnected": time.monotonic(),
+                "from": instance_of(old),
+                "attempts": 0,
+                "errors": collections.Counter(),
+                "last_id": self.last_id(),
+                "sync_after": self.sync_start(),
+            }
             self.reconnects.append(entry)
             old.disconnect()  # closes its HTTP session
             if not self.reconnect:
@@ -195,8 +205,9 @@ class Member:
         """Asks for everything after `after` (default: the last id this member has)."""
         after = self.last_id() if after is None else after
         while True:
-            ack = self.client.call("sync", {"room": self.room, "after": after, "limit": 100},
-                                   timeout=CALL_TIMEOUT)
+            ack = self.client.call(
+                "sync", {"room": self.room, "after": after, "limit": 100}, timeout=CALL_TIMEOUT
+            )
             if ack.get("ok") is not True:
                 raise RuntimeError(f"sync refused: {ack}")
             live = self.live_ids()
@@ -214,8 +225,7 @@ class Member:
     def live_ids_per_socket(self):
         with self._lock:
             clients = list(self.clients)
-        return [[p["id"] for p in c.received("message") if isinstance(p, dict)]
-                for c in clients]
+        return [[p["id"] for p in c.received("message") if isinstance(p, dict)] for c in clients]
 
     def live_ids(self):
         return {i for ids in self.live_ids_per_socket() for i in ids}
@@ -255,6 +265,7 @@ class Member:
 
 # --- senders --------------------------------------------------------------------
 
+
 class Sender(threading.Thread):
     """Sends "<name> #n" every `interval` seconds, each with a new client_id,
     retrying a failed send with the same client_id until it is acknowledged."""
@@ -263,15 +274,15 @@ class Sender(threading.Thread):
         super().__init__(name=name, daemon=True)
         self.room = room
         self.interval = interval
-        self.retry = retry                      # False: one try per message, whatever happens
-        self.outcomes = []                      # (client_id, kind, stored id or None) per try
-        self.acked = []                         # {id, client_id, body, tries, ...}
-        self.gave_up = []                       # client_ids never acknowledged
+        self.retry = retry  # False: one try per message, whatever happens
+        self.outcomes = []  # (client_id, kind, stored id or None) per try
+        self.acked = []  # {id, client_id, body, tries, ...}
+        self.gave_up = []  # client_ids never acknowledged
         self.attempts = 0
-        self.failures = collections.Counter()   # failure kind -> count
-        self.failure_log = []                   # (monotonic time, kind)
+        self.failures = collections.Counter()  # failure kind -> count
+        self.failure_log = []  # (monotonic time, kind)
         self.latencies = []
-        self.last_instance = None               # the instance that answered the last try
+        self.last_instance = None  # the instance that answered the last try
         self._stopping = threading.Event()
 
     def stop(self):
@@ -301,10 +312,19 @@ class Sender(threading.Thread):
             self.latencies.append(time.monotonic() - started)
             self.outcomes.append((client_id, kind, message["id"] if message else None))
             if kind == "ok":
-                self.acked.append({"id": message["id"], "client_id": client_id, "body": body,
-                                   "tries": tries, "first_try": first,
-                                   "acked_at": time.monotonic(), "message": message,
-                                   "sender": self.name, "via": self.last_instance})
+                self.acked.append(
+                    {
+                        "id": message["id"],
+                        "client_id": client_id,
+                        "body": body,
+                        "tries": tries,
+                        "first_try": first,
+                        "acked_at": time.monotonic(),
+                        "message": message,
+                        "sender": self.name,
+                        "via": self.last_instance,
+                    }
+                )
                 return
             self.failures[kind] += 1
             self.failure_log.append((started, kind))
@@ -330,8 +350,11 @@ class SocketSender(Sender):
         if not client.sio.connected or client.disconnected.is_set():
             return "not_connected", None
         try:
-            ack = client.call("send", {"room": self.room, "body": body,
-                                       "client_id": client_id}, timeout=CALL_TIMEOUT)
+            ack = client.call(
+                "send",
+                {"room": self.room, "body": body, "client_id": client_id},
+                timeout=CALL_TIMEOUT,
+            )
         except socketio.exceptions.TimeoutError:
             return "timeout", None
         except Exception as exc:  # the socket went away under the call
@@ -357,8 +380,10 @@ class RestSender(Sender):
         try:
             response = self.session.post(
                 f"{self.base_url}/api/rooms/{self.room}/messages",
-                json={"body": body, "client_id": client_id}, timeout=CALL_TIMEOUT,
-                headers={"Authorization": f"Bearer {self.account.token}"})
+                json={"body": body, "client_id": client_id},
+                timeout=CALL_TIMEOUT,
+                headers={"Authorization": f"Bearer {self.account.token}"},
+            )
         except requests.Timeout:
             return "timeout", None
         except requests.RequestException as exc:
@@ -379,11 +404,11 @@ class RestSender(Sender):
 
 # --- the load -------------------------------------------------------------------
 
+
 class ChatLoad:
     """Members in one room, some of them sending; then an audit of what arrived."""
 
-    def __init__(self, cluster, tag, members=16, socket_senders=2, rest_senders=2,
-                 interval=0.3):
+    def __init__(self, cluster, tag, members=16, socket_senders=2, rest_senders=2, interval=0.3):
         self.cluster = cluster
         self.tag = tag
         self.member_count = members
@@ -402,14 +427,20 @@ class ChatLoad:
             self.accounts.append(register(url, source=SOURCES[n % len(SOURCES)]))
         self.accounts[0].create_room(self.room)
         for n, account in enumerate(self.accounts):
-            self.members.append(Member(url, account, SOURCES[n % len(SOURCES)],
-                                       self.room).start())
-        for member in self.members[:self.socket_sender_count]:
+            self.members.append(Member(url, account, SOURCES[n % len(SOURCES)], self.room).start())
+        for member in self.members[: self.socket_sender_count]:
             self.senders.append(SocketSender(member, self.room, self.interval))
         first_rest = self.socket_sender_count
         for n in range(first_rest, first_rest + self.rest_sender_count):
-            self.senders.append(RestSender(self.accounts[n], url, self.room, self.interval,
-                                           source=SOURCES[n % len(SOURCES)]))
+            self.senders.append(
+                RestSender(
+                    self.accounts[n],
+                    url,
+                    self.room,
+                    self.interval,
+                    source=SOURCES[n % len(SOURCES)],
+                )
+            )
         self.started_at = time.monotonic()
         for sender in self.senders:
             sender.start()
@@ -440,16 +471,20 @@ class ChatLoad:
         rows = self.cluster.postgres.psql(
             "SELECT m.id, coalesce(m.client_id, '') FROM messages m "
             f"JOIN rooms r ON r.id = m.room_id WHERE r.name = '{self.room}' ORDER BY m.id",
-            "chat").split()
+            "chat",
+        ).split()
         return [(int(i), c) for i, c in (row.split("|", 1) for row in rows)]
 
     def wait_delivered(self, timeout=20):
         """Waits until every member is connected and has every acknowledged message."""
         acked = set(self.acked())
         try:
-            wait_until(lambda: self.all_connected() and all(acked <= m.ids()
-                                                            for m in self.members),
-                       timeout=timeout, interval=0.1, message="every ack delivered")
+            wait_until(
+                lambda: self.all_connected() and all(acked <= m.ids() for m in self.members),
+                timeout=timeout,
+                interval=0.1,
+                message="every ack delivered",
+            )
         except AssertionError:
             pass  # the audit reports what is missing
 
@@ -466,8 +501,11 @@ class ChatLoad:
             failures.update(sender.failures)
         return {
             "members": len(self.members),
-            "senders": {"socket_io": self.socket_sender_count, "rest": self.rest_sender_count,
-                        "interval_s": self.interval},
+            "senders": {
+                "socket_io": self.socket_sender_count,
+                "rest": self.rest_sender_count,
+                "interval_s": self.interval,
+            },
             "load_seconds": rounded((self.stopped_at or time.monotonic()) - self.started_at),
             "sent": sum(len(s.acked) + len(s.gave_up) for s in self.senders),
             "attempts": sum(s.attempts for s in self.senders),
@@ -487,8 +525,9 @@ class ChatLoad:
             "duplicated_live": sum(m.live_duplicates() for m in self.members),
             "sync_overlap": sum(m.sync_overlap for m in self.members),
             "reconnects": len(reconnects),
-            "max_send_latency_s": rounded(max((x for s in self.senders for x in s.latencies),
-                                              default=0)),
+            "max_send_latency_s": rounded(
+                max((x for s in self.senders for x in s.latencies), default=0)
+            ),
         }
 
     def _loss_detail(self, acked, missing):
@@ -502,15 +541,28 @@ class ChatLoad:
             t = self.started_at
             detail[member.name] = {
                 "missing_acked_at": [rounded(acked[i]["acked_at"] - t) for i in ids[:10]],
-                "missing_sent": [{k: acked[i][k] for k in ("sender", "via", "tries")}
-                                 for i in ids[:3]],
+                "missing_sent": [
+                    {k: acked[i][k] for k in ("sender", "via", "tries")} for i in ids[:3]
+                ],
                 "sockets": [instance_of(c) for c in member.clients],
-                "socket_now": {"connected": member.connected(),
-                               "transport": member.client.sio.transport(),
-                               "last_live_ids": member.live_ids_per_socket()[-1][-3:]},
-                "reconnects": [{k: (rounded(v - t) if isinstance(v, float) else
-                                    dict(v) if isinstance(v, collections.Counter) else v)
-                                for k, v in r.items()} for r in member.reconnects],
+                "socket_now": {
+                    "connected": member.connected(),
+                    "transport": member.client.sio.transport(),
+                    "last_live_ids": member.live_ids_per_socket()[-1][-3:],
+                },
+                "reconnects": [
+                    {
+                        k: (
+                            rounded(v - t)
+                            if isinstance(v, float)
+                            else dict(v)
+                            if isinstance(v, collections.Counter)
+                            else v
+                        )
+                        for k, v in r.items()
+                    }
+                    for r in member.reconnects
+                ],
             }
         return detail
 

@@ -8,6 +8,7 @@ client: the requests session used by long-polling (an HTTPAdapter whose pools
 bind their sockets) and the WebSocket (websocket-client takes a pre-connected
 socket, made fresh for every connection by SourceBoundWebSocketOptions).
 """
+
 import collections.abc
 import itertools
 import socket
@@ -30,6 +31,7 @@ def unique_name(prefix):
 
 
 # --- HTTP -------------------------------------------------------------------
+
 
 class SourceAddressAdapter(HTTPAdapter):
     """Opens every connection from `source` (an IPv4 address; any free port)."""
@@ -58,7 +60,9 @@ def http_session(source=None):
     session.instances = []
     session.hooks["response"].append(
         lambda response, *args, **kwargs: session.instances.append(
-            response.headers.get("X-Instance")))
+            response.headers.get("X-Instance")
+        )
+    )
     return session
 
 
@@ -76,8 +80,9 @@ class Account:
         """A REST call with the token, to `base_url` (default: the one logged in at)."""
         headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
         kwargs.setdefault("timeout", 10)
-        return self.session.request(method, (base_url or self.base_url).rstrip("/") + path,
-                                    headers=headers, **kwargs)
+        return self.session.request(
+            method, (base_url or self.base_url).rstrip("/") + path, headers=headers, **kwargs
+        )
 
     def create_room(self, name, private=False):
         response = self.request("POST", "/api/rooms", json={"name": name, "private": private})
@@ -90,15 +95,15 @@ class Account:
         return response.json()
 
     def add_member(self, room, username):
-        response = self.request("POST", f"/api/rooms/{room}/members",
-                                json={"username": username})
+        response = self.request("POST", f"/api/rooms/{room}/members", json={"username": username})
         assert response.status_code == 200, response.text
         return response.json()
 
     def post_message(self, room, body, client_id=None, base_url=None):
         payload = {"body": body, **({"client_id": client_id} if client_id else {})}
-        response = self.request("POST", f"/api/rooms/{room}/messages", base_url=base_url,
-                                json=payload)
+        response = self.request(
+            "POST", f"/api/rooms/{room}/messages", base_url=base_url, json=payload
+        )
         assert response.status_code == 201, response.text
         return response
 
@@ -113,8 +118,11 @@ def register(base_url, username=None, password=PASSWORD, source=None):
     """Registers a new user through REST; returns its Account."""
     session = http_session(source)
     username = username or unique_name("u")
-    response = session.post(base_url.rstrip("/") + "/api/auth/register",
-                            json={"username": username, "password": password}, timeout=10)
+    response = session.post(
+        base_url.rstrip("/") + "/api/auth/register",
+        json={"username": username, "password": password},
+        timeout=10,
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     return Account(base_url, body["user"], body["token"], session)
@@ -123,14 +131,18 @@ def register(base_url, username=None, password=PASSWORD, source=None):
 def login(base_url, username, password=PASSWORD, source=None):
     """Logs an existing user in through REST; returns its Account."""
     session = http_session(source)
-    response = session.post(base_url.rstrip("/") + "/api/auth/login",
-                            json={"username": username, "password": password}, timeout=10)
+    response = session.post(
+        base_url.rstrip("/") + "/api/auth/login",
+        json={"username": username, "password": password},
+        timeout=10,
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     return Account(base_url, body["user"], body["token"], session)
 
 
 # --- Socket.IO ----------------------------------------------------------------
+
 
 class SourceBoundWebSocketOptions(collections.abc.MutableMapping):
     """websocket_extra_options whose "socket" is a new TCP connection from `source`
@@ -190,9 +202,13 @@ class ChatClient:
         self.name = name
         self.session = http_session(source)
         extra = SourceBoundWebSocketOptions(url, source) if source else {}
-        self.sio = socketio.Client(reconnection=False, handle_sigint=False,
-                                   http_session=self.session, websocket_extra_options=extra,
-                                   request_timeout=10)
+        self.sio = socketio.Client(
+            reconnection=False,
+            handle_sigint=False,
+            http_session=self.session,
+            websocket_extra_options=extra,
+            request_timeout=10,
+        )
         self.events = []
         self.disconnected = threading.Event()
         self._changed = threading.Condition()
@@ -208,8 +224,9 @@ class ChatClient:
             self._changed.notify_all()
 
     def connect(self, timeout=10):
-        self.sio.connect(self.url, auth={"token": self.token}, transports=self.transports,
-                         wait_timeout=timeout)
+        self.sio.connect(
+            self.url, auth={"token": self.token}, transports=self.transports, wait_timeout=timeout
+        )
         return self
 
     @property
@@ -249,7 +266,8 @@ class ChatClient:
                 if remaining <= 0:
                     raise AssertionError(
                         f"{self.name or self}: no {event!r} event matching within {timeout}s; "
-                        f"got {self.events!r}")
+                        f"got {self.events!r}"
+                    )
                 self._changed.wait(remaining)
 
     def disconnect(self):

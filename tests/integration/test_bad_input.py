@@ -13,6 +13,7 @@ behind nginx, on PostgreSQL and Redis):
 
 The number of generated cases goes to tests/artifacts/reliability.json.
 """
+
 import collections
 import json
 import socket
@@ -23,18 +24,19 @@ import pytest
 import requests
 import schemathesis
 import socketio
+from fault_load import record_figures, rounded
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, ignored_auth,
-                                               negative_data_rejection,
-                                               response_headers_conformance,
-                                               response_schema_conformance,
-                                               status_code_conformance)
-
-from fault_load import record_figures, rounded
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    ignored_auth,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from socket_clients import ChatClient, assert_error_shape, login, register, unique_name
-
 
 pytestmark = pytest.mark.integration
 
@@ -54,18 +56,34 @@ CLUSTER_ENV = {
 # the API refuses some schema-valid requests by design (documented in docs/api.md):
 # a body that is blank after trimming (422), a room name starting with "dm-" (422),
 # a read marker for a message of another room (422), a DM with yourself (400).
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance,
-          negative_data_rejection, ignored_auth]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+    ignored_auth,
+]
 EXAMPLES_PER_OPERATION_AND_MODE = 45  # x (16 positive + 10 negative): > 1000 cases
 SOCKET_EXAMPLES = 300
 MAX_BODY = 64 * 1024
-CODES = {"bad_request", "validation_error", "unauthorized", "forbidden", "not_found",
-         "conflict", "payload_too_large", "rate_limited", "unavailable"}  # not internal_error
+CODES = {
+    "bad_request",
+    "validation_error",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "payload_too_large",
+    "rate_limited",
+    "unavailable",
+}  # not internal_error
 EVENTS = ["join", "leave", "send", "typing", "read", "sync", "react"]
 
-FUZZ_SETTINGS = dict(deadline=None, database=None, derandomize=False,
-                     suppress_health_check=list(HealthCheck))
+FUZZ_SETTINGS = dict(
+    deadline=None, database=None, derandomize=False, suppress_health_check=list(HealthCheck)
+)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +115,8 @@ def can_be_negated(document, operation):
     definition = item[operation.method.lower()]
     parameters = item.get("parameters", []) + definition.get("parameters", [])
     return "requestBody" in definition or any(
-        p["in"] == "query" or p.get("schema", {}).get("type") != "string" for p in parameters)
+        p["in"] == "query" or p.get("schema", {}).get("type") != "string" for p in parameters
+    )
 
 
 def assert_still_serving(cluster, instance):
@@ -121,8 +140,10 @@ def assert_still_serving(cluster, instance):
 
 # --- REST: schemathesis -----------------------------------------------------------
 
+
 def test_generated_requests_get_no_server_error_and_match_the_openapi_document(
-        cluster, instance, alice):
+    cluster, instance, alice
+):
     schema = schemathesis.openapi.from_url(instance.url + "/api/openapi.json", timeout=10)
     headers = {"Authorization": f"Bearer {alice.token}"}
     # Logging out (or, by a lucky guess, changing the password) would end the
@@ -147,13 +168,17 @@ def test_generated_requests_get_no_server_error_and_match_the_openapi_document(
             @settings(max_examples=EXAMPLES_PER_OPERATION_AND_MODE, **FUZZ_SETTINGS)
             # The token is part of the generated case (not added on top), so that a
             # negative case never counts on dropping it.
-            @given(case=operation.as_strategy(
-                generation_mode=mode,
-                headers=session_ending if operation.path in SESSION_ENDING else headers))
+            @given(
+                case=operation.as_strategy(
+                    generation_mode=mode,
+                    headers=session_ending if operation.path in SESSION_ENDING else headers,
+                )
+            )
             def run(case):
-                cases[label] += 1
-                response = case.call_and_validate(base_url=instance.url, session=session,
-                                                  checks=CHECKS, timeout=10)
+                cases[label] += 1  # noqa: B023 (run() is called before label changes)
+                response = case.call_and_validate(
+                    base_url=instance.url, session=session, checks=CHECKS, timeout=10
+                )
                 statuses[response.status_code] += 1
 
             try:
@@ -166,15 +191,19 @@ def test_generated_requests_get_no_server_error_and_match_the_openapi_document(
     throwaway.session.close()
 
     total = sum(cases.values())
-    record_figures("openapi_fuzzing", {
-        "what": "schemathesis, positive and negative cases for every operation of "
-                "/api/openapi.json, with a seeded user's token, checks: "
-                + ", ".join(c.__name__ for c in CHECKS),
-        "operations": len(operations), "cases": total,
-        "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "failures": [f[:1500] for f in failures[:5]],
-        "seconds": rounded(time.monotonic() - started),
-    })
+    record_figures(
+        "openapi_fuzzing",
+        {
+            "what": "schemathesis, positive and negative cases for every operation of "
+            "/api/openapi.json, with a seeded user's token, checks: "
+            + ", ".join(c.__name__ for c in CHECKS),
+            "operations": len(operations),
+            "cases": total,
+            "statuses": {str(k): v for k, v in sorted(statuses.items())},
+            "failures": [f[:1500] for f in failures[:5]],
+            "seconds": rounded(time.monotonic() - started),
+        },
+    )
     assert len(operations) >= 16
     assert not failures, "\n\n".join(failures)
     assert total >= 1000, total
@@ -184,26 +213,59 @@ def test_generated_requests_get_no_server_error_and_match_the_openapi_document(
 
 # --- Socket.IO: hypothesis -----------------------------------------------------------
 
-JSON_SCALARS = (st.none() | st.booleans() | st.integers() | st.integers(-2**70, 2**70)
-                | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=40))
-JSON = st.recursive(JSON_SCALARS, lambda inner: st.lists(inner, max_size=4)
-                    | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12)
+JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40)
+)
+JSON = st.recursive(
+    JSON_SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 # Huge and odd strings: long runs of one character (any plane, combining marks,
 # right-to-left marks, NUL...), mixed Unicode, and names that look right.
 HUGE = st.builds(lambda ch, n: ch * n, st.characters(), st.integers(4001, 10000))
 ODD = st.text(st.characters(), min_size=0, max_size=200) | st.sampled_from(
-    ["\x00", "\u202e", "\ufeff", "\U0001f600" * 50, "a\u0301" * 100, "<script>", "general",
-     "random", "dm-alice-bob", " ", "\n" * 10])
+    [
+        "\x00",
+        "\u202e",
+        "\ufeff",
+        "\U0001f600" * 50,
+        "a\u0301" * 100,
+        "<script>",
+        "general",
+        "random",
+        "dm-alice-bob",
+        " ",
+        "\n" * 10,
+    ]
+)
 VALUES = JSON | HUGE | ODD | st.binary(max_size=32)
 FIELDS = ["room", "body", "client_id", "typing", "message_id", "after", "limit", "emoji", "on"]
 PAYLOADS = (
     st.fixed_dictionaries({}, optional={name: VALUES for name in FIELDS})
-    | st.fixed_dictionaries({"room": st.sampled_from(["general", "random"])},
-                            optional={name: VALUES for name in FIELDS[1:]})
-    | JSON | HUGE | st.binary(max_size=64))
+    | st.fixed_dictionaries(
+        {"room": st.sampled_from(["general", "random"])},
+        optional={name: VALUES for name in FIELDS[1:]},
+    )
+    | JSON
+    | HUGE
+    | st.binary(max_size=64)
+)
 KNOWN = st.sampled_from(EVENTS)
-EVENT_NAMES = st.one_of(KNOWN, KNOWN, KNOWN, st.text(max_size=30), st.sampled_from(
-    ["connect", "disconnect", "message", "*", "", "presence", "__proto__"]))
+EVENT_NAMES = st.one_of(
+    KNOWN,
+    KNOWN,
+    KNOWN,
+    st.text(max_size=30),
+    st.sampled_from(["connect", "disconnect", "message", "*", "", "presence", "__proto__"]),
+)
 
 
 def packet_size(event, payload):
@@ -225,7 +287,8 @@ def assert_answer(event, ack):
 
 
 def test_generated_socketio_events_get_an_ack_and_the_instance_keeps_serving(
-        cluster, instance, alice):
+    cluster, instance, alice
+):
     client = ChatClient(instance.url, alice.token, name="fuzzer").connect()
     outcomes = collections.Counter()
     reconnects = 0
@@ -261,20 +324,24 @@ def test_generated_socketio_events_get_an_ack_and_the_instance_keeps_serving(
         run()
     finally:
         client.disconnect()
-    record_figures("socketio_fuzzing", {
-        "what": "hypothesis-generated events through a python-socketio client: known and "
-                "unknown names (connect/disconnect too), wrong types, missing fields, huge "
-                "and odd Unicode strings, binary, several arguments",
-        "cases": sum(outcomes.values()), "acks": dict(outcomes), "reconnects": reconnects,
-        "seconds": rounded(time.monotonic() - started),
-    })
+    record_figures(
+        "socketio_fuzzing",
+        {
+            "what": "hypothesis-generated events through a python-socketio client: known and "
+            "unknown names (connect/disconnect too), wrong types, missing fields, huge "
+            "and odd Unicode strings, binary, several arguments",
+            "cases": sum(outcomes.values()),
+            "acks": dict(outcomes),
+            "reconnects": reconnects,
+            "seconds": rounded(time.monotonic() - started),
+        },
+    )
     assert sum(outcomes.values()) >= SOCKET_EXAMPLES
     assert reconnects == 0  # nothing under 64 KiB made the server drop the socket
     assert_still_serving(cluster, instance)
 
 
-def test_socketio_lifecycle_event_names_sent_by_a_client_change_nothing(
-        cluster, instance, alice):
+def test_socketio_lifecycle_event_names_sent_by_a_client_change_nothing(cluster, instance, alice):
     watcher_account = register(cluster.url)
     client = ChatClient(instance.url, alice.token, name="alice").connect()
     try:
@@ -286,8 +353,9 @@ def test_socketio_lifecycle_event_names_sent_by_a_client_change_nothing(
         assert watcher_account.members("general", base_url=instance.url)["alice"] is True
         ack = client.call("join", {"room": "general"})
         assert ack["ok"] is True, ack
-        ack = client.call("send", {"room": "general", "body": "who am I",
-                                   "client_id": uuid.uuid4().hex})
+        ack = client.call(
+            "send", {"room": "general", "body": "who am I", "client_id": uuid.uuid4().hex}
+        )
         assert ack["message"]["author"]["username"] == "alice", ack
     finally:
         client.disconnect()
@@ -298,8 +366,9 @@ def test_socketio_packet_over_the_size_limit_closes_only_that_socket(cluster, in
     client = ChatClient(instance.url, alice.token, name="big", transports=["websocket"])
     client.connect()
     try:
-        client.sio.emit("send", {"room": "general", "body": "x" * (MAX_BODY + 1),
-                                 "client_id": uuid.uuid4().hex})
+        client.sio.emit(
+            "send", {"room": "general", "body": "x" * (MAX_BODY + 1), "client_id": uuid.uuid4().hex}
+        )
         assert client.disconnected.wait(10), "the oversized packet was accepted"
     finally:
         client.disconnect()
@@ -308,17 +377,25 @@ def test_socketio_packet_over_the_size_limit_closes_only_that_socket(cluster, in
 
 # --- malformed and oversized bodies -------------------------------------------------
 
-POSTS = ["/api/auth/register", "/api/auth/login", "/api/rooms",
-         "/api/rooms/general/messages", "/api/rooms/general/read"]
+POSTS = [
+    "/api/auth/register",
+    "/api/auth/login",
+    "/api/rooms",
+    "/api/rooms/general/messages",
+    "/api/rooms/general/read",
+]
 
 
 @pytest.mark.parametrize("via", ["instance", "nginx"])
 @pytest.mark.parametrize("path", POSTS)
 def test_malformed_json_is_400(cluster, instance, alice, via, path):
     base = instance.url if via == "instance" else cluster.url
-    response = requests.post(base + path, data=b'{"body": "unterminated', timeout=10,
-                             headers={"Content-Type": "application/json",
-                                      "Authorization": f"Bearer {alice.token}"})
+    response = requests.post(
+        base + path,
+        data=b'{"body": "unterminated',
+        timeout=10,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {alice.token}"},
+    )
     assert response.status_code == 400, response.text
     assert_error_shape(response.json(), "bad_request")
 
@@ -328,19 +405,24 @@ def test_malformed_json_is_400(cluster, instance, alice, via, path):
 def test_body_over_64_kib_is_413(cluster, instance, alice, via, path):
     base = instance.url if via == "instance" else cluster.url
     body = ('{"body": "' + "x" * MAX_BODY + '"}').encode()
-    response = requests.post(base + path, data=body, timeout=10,
-                             headers={"Content-Type": "application/json",
-                                      "Authorization": f"Bearer {alice.token}"})
+    response = requests.post(
+        base + path,
+        data=body,
+        timeout=10,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {alice.token}"},
+    )
     assert response.status_code == 413, response.text
     assert_error_shape(response.json(), "payload_too_large")
 
 
 @pytest.mark.parametrize("size", [2 * 1024 * 1024])
 def test_body_over_nginx_own_limit_is_413_in_the_error_shape(cluster, alice, size):
-    response = requests.post(cluster.url + "/api/rooms/general/messages",
-                             data=b"x" * size, timeout=10,
-                             headers={"Content-Type": "application/json",
-                                      "Authorization": f"Bearer {alice.token}"})
+    response = requests.post(
+        cluster.url + "/api/rooms/general/messages",
+        data=b"x" * size,
+        timeout=10,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {alice.token}"},
+    )
     assert response.status_code == 413, response.text
     assert_error_shape(response.json(), "payload_too_large")
 
@@ -351,11 +433,18 @@ def test_no_instance_to_answer_is_503_in_the_error_shape(cluster, alice):
     instance, and starts it again afterwards."""
     cluster.kill_instance(1)
     try:
-        for method, path in [("GET", "/api/rooms"), ("POST", "/api/rooms/general/messages"),
-                             ("GET", "/socket.io/?EIO=4&transport=polling")]:
-            response = requests.request(method, cluster.url + path, timeout=10,
-                                        json={"body": "x"} if method == "POST" else None,
-                                        headers={"Authorization": f"Bearer {alice.token}"})
+        for method, path in [
+            ("GET", "/api/rooms"),
+            ("POST", "/api/rooms/general/messages"),
+            ("GET", "/socket.io/?EIO=4&transport=polling"),
+        ]:
+            response = requests.request(
+                method,
+                cluster.url + path,
+                timeout=10,
+                json={"body": "x"} if method == "POST" else None,
+                headers={"Authorization": f"Bearer {alice.token}"},
+            )
             assert response.status_code == 503, (path, response.status_code, response.text)
             assert_error_shape(response.json(), "unavailable")
     finally:
@@ -377,12 +466,17 @@ def assert_raw_request_is_400_json(port, what, request_bytes):
     assert_error_shape(json.loads(body), "bad_request")
 
 
-@pytest.mark.parametrize("what, request_bytes", [
-    ("a request line over gunicorn's 4094-byte limit",
-     b"GET /api/search?q=" + b"x" * 5000 + b" HTTP/1.1\r\nHost: chat\r\n\r\n"),
-    ("a malformed request line", b"GET /api/rooms HTTP/1.1 extra\r\nHost: chat\r\n\r\n"),
-    ("a header without a colon", b"GET /api/rooms HTTP/1.1\r\nHost: chat\r\nno colon\r\n\r\n"),
-])
+@pytest.mark.parametrize(
+    "what, request_bytes",
+    [
+        (
+            "a request line over gunicorn's 4094-byte limit",
+            b"GET /api/search?q=" + b"x" * 5000 + b" HTTP/1.1\r\nHost: chat\r\n\r\n",
+        ),
+        ("a malformed request line", b"GET /api/rooms HTTP/1.1 extra\r\nHost: chat\r\n\r\n"),
+        ("a header without a colon", b"GET /api/rooms HTTP/1.1\r\nHost: chat\r\nno colon\r\n\r\n"),
+    ],
+)
 def test_a_request_gunicorn_cannot_read_is_400_in_the_error_shape(instance, what, request_bytes):
     """gunicorn answers these itself, before the app: in the API's error shape
     (app/gunicorn_errors.py), not its HTML page. Fails if gunicorn stops calling
@@ -390,12 +484,19 @@ def test_a_request_gunicorn_cannot_read_is_400_in_the_error_shape(instance, what
     assert_raw_request_is_400_json(instance.port, what, request_bytes)
 
 
-@pytest.mark.parametrize("what, request_bytes", [
-    ("a request line over nginx's 8 KiB buffers",
-     b"GET /api/search?q=" + b"x" * 9000 + b" HTTP/1.1\r\nHost: chat\r\n\r\n"),
-    ("a header over nginx's 8 KiB buffers",
-     b"GET /api/rooms HTTP/1.1\r\nHost: chat\r\nX-Big: " + b"y" * 9000 + b"\r\n\r\n"),
-    ("a malformed request line", b"GET /api/rooms HTTP/1.1 extra\r\nHost: chat\r\n\r\n"),
-])
+@pytest.mark.parametrize(
+    "what, request_bytes",
+    [
+        (
+            "a request line over nginx's 8 KiB buffers",
+            b"GET /api/search?q=" + b"x" * 9000 + b" HTTP/1.1\r\nHost: chat\r\n\r\n",
+        ),
+        (
+            "a header over nginx's 8 KiB buffers",
+            b"GET /api/rooms HTTP/1.1\r\nHost: chat\r\nX-Big: " + b"y" * 9000 + b"\r\n\r\n",
+        ),
+        ("a malformed request line", b"GET /api/rooms HTTP/1.1 extra\r\nHost: chat\r\n\r\n"),
+    ],
+)
 def test_a_request_nginx_cannot_read_is_400_in_the_error_shape(cluster, what, request_bytes):
     assert_raw_request_is_400_json(cluster.port, what, request_bytes)

@@ -8,6 +8,7 @@ other instances and nginx must keep serving throughout, and every acknowledged
 message must reach every member exactly once. Figures go to
 tests/artifacts/reliability.json (scenario "make_cluster_instance_sigkill").
 """
+
 import json
 import os
 import shutil
@@ -20,7 +21,6 @@ import time
 
 import pytest
 import requests
-
 from fault_load import ChatLoad, record_figures, rounded, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -29,8 +29,8 @@ from localservices import Postgres, free_port
 pytestmark = pytest.mark.integration
 
 INSTANCES = 3
-READY_BOUND = 150     # seconds for `make cluster` to come up on a busy machine
-BACK_BOUND = 20       # seconds for the killed instance to be ready again
+READY_BOUND = 150  # seconds for `make cluster` to come up on a busy machine
+BACK_BOUND = 20  # seconds for the killed instance to be ready again
 WARMUP = 3
 AFTER = 2
 
@@ -73,10 +73,21 @@ def make_cluster():
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS")}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            ["make", "--no-print-directory", "cluster", f"INSTANCES={INSTANCES}",
-             f"CLUSTER_PORT={port}", f"CLUSTER_ARGS=--state-dir {state_dir}"],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                "make",
+                "--no-print-directory",
+                "cluster",
+                f"INSTANCES={INSTANCES}",
+                f"CLUSTER_PORT={port}",
+                f"CLUSTER_ARGS=--state-dir {state_dir}",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def output():
         with open(log_path, errors="replace") as f:
@@ -99,8 +110,16 @@ def make_cluster():
             pass
         state = read_state(state_dir)
         if state is not None:  # the script did not finish its cleanup: do it here
-            subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "cluster.py"), "down",
-                            "--state-dir", state_dir], timeout=120)
+            subprocess.run(
+                [
+                    sys.executable,
+                    os.path.join(ROOT, "scripts", "cluster.py"),
+                    "down",
+                    "--state-dir",
+                    state_dir,
+                ],
+                timeout=120,
+            )
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -123,8 +142,11 @@ class Prober(threading.Thread):
         session = requests.Session()
         while not self._halt.is_set():
             try:
-                r = session.get(self.url + "/api/rooms", timeout=5,
-                                headers={"Authorization": f"Bearer {self.token}"})
+                r = session.get(
+                    self.url + "/api/rooms",
+                    timeout=5,
+                    headers={"Authorization": f"Bearer {self.token}"},
+                )
                 if r.status_code == 200:
                     self.ok += 1
                     self.instances.add(r.headers.get("X-Instance"))
@@ -160,8 +182,13 @@ def test_make_cluster_restarts_a_killed_instance_and_keeps_serving(make_cluster)
             state = read_state(state_dir) or {}
             now = next((i for i in state.get("instances", []) if i["id"] == victim_id), None)
             return now and now["pid"] != victim["pid"] and ready(victim["url"]) and now
-        again = wait_until(restarted, timeout=BACK_BOUND, interval=0.1,
-                           message=f"{victim_id} started again and ready")
+
+        again = wait_until(
+            restarted,
+            timeout=BACK_BOUND,
+            interval=0.1,
+            message=f"{victim_id} started again and ready",
+        )
         back_s = time.monotonic() - killed_at
         # The same id and port: nginx's upstream entry serves it again.
         assert again["port"] == victim["port"] and again["url"] == victim["url"]
@@ -184,15 +211,17 @@ def test_make_cluster_restarts_a_killed_instance_and_keeps_serving(make_cluster)
             prober.stop()
         chat.close()
 
-    figures.update({
-        "what": f"`make cluster INSTANCES={INSTANCES}`: SIGKILL of {victim_id} under load; "
-                "the script restarts it on its port while the others serve",
-        "instance_back_ready_s": rounded(back_s),
-        "back_bound_s": BACK_BOUND,
-        "probe_requests_ok": prober.ok,
-        "probe_requests_failed": len(prober.failures),
-        "probe_failures": prober.failures[:10],
-    })
+    figures.update(
+        {
+            "what": f"`make cluster INSTANCES={INSTANCES}`: SIGKILL of {victim_id} under load; "
+            "the script restarts it on its port while the others serve",
+            "instance_back_ready_s": rounded(back_s),
+            "back_bound_s": BACK_BOUND,
+            "probe_requests_ok": prober.ok,
+            "probe_requests_failed": len(prober.failures),
+            "probe_failures": prober.failures[:10],
+        }
+    )
     record_figures("make_cluster_instance_sigkill", figures)
 
     assert back_s <= BACK_BOUND

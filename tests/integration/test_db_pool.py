@@ -1,5 +1,6 @@
 """The pool's checkout check (app/dbpool.py) on a real PostgreSQL: no round trip
 for a live connection, and a connection the server ended is replaced, not used."""
+
 import time
 
 import pytest

@@ -12,17 +12,22 @@ must be stored once and held by every member exactly once, and nothing stored
 may be unacknowledged. The measured figures go to tests/artifacts/reliability.json
 (docs/reliability.md reports a run).
 """
+
 import signal
 import statistics
 import time
 
 import pytest
 import requests
-
-from fault_load import (REDIS_KINDS, fault_cluster_options, record_figures, rounded,
-                        scenario_name, wait_until)
+from fault_load import (
+    REDIS_KINDS,
+    fault_cluster_options,
+    record_figures,
+    rounded,
+    scenario_name,
+    wait_until,
+)
 from socket_clients import ChatClient, register
-
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("all_instances_up")]
 
@@ -31,7 +36,7 @@ INSTANCES = 4
 # Presence expiry shortened (default 30 s) so that forgetting a dead instance's
 # sockets takes seconds; a sweep runs every PRESENCE_TTL / 3.
 PRESENCE_TTL = 9
-PRESENCE_BOUND = PRESENCE_TTL + PRESENCE_TTL / 3 + 3   # expiry + one sweep + slack
+PRESENCE_BOUND = PRESENCE_TTL + PRESENCE_TTL / 3 + 3  # expiry + one sweep + slack
 GRACEFUL_TIMEOUT = 20
 CLUSTER_ENV = {
     "PRESENCE_TTL_SECONDS": str(PRESENCE_TTL),
@@ -41,9 +46,9 @@ CLUSTER_ENV = {
     "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     "AUTH_RATE_LIMIT": "10000 per minute",
 }
-WARMUP = 3            # seconds of load before the fault
-AFTER = 2             # seconds of load after recovery
-RECOVERY_BOUND = 20   # seconds for every client of a lost instance to be back and synced
+WARMUP = 3  # seconds of load before the fault
+AFTER = 2  # seconds of load after recovery
+RECOVERY_BOUND = 20  # seconds for every client of a lost instance to be back and synced
 DRAIN_DISCONNECT_BOUND = 5  # seconds for a draining instance to close its sockets
 
 
@@ -60,17 +65,23 @@ def assert_nothing_lost(figures):
     assert figures["lost"] == 0, figures["missing_by_member"]
     assert figures["delivered"] == figures["expected_deliveries"], figures
     assert figures["duplicated_live"] == 0, figures
-    assert not [k for k in figures["failures_by_kind"] if "500" in k or "internal" in k], \
-        figures["failures_by_kind"]
+    assert not [k for k in figures["failures_by_kind"] if "500" in k or "internal" in k], figures[
+        "failures_by_kind"
+    ]
 
 
 def presence_offline(room, username):
-    return lambda p: (isinstance(p, dict) and p.get("room") == room
-                      and p["user"]["username"] == username and p["online"] is False)
+    return lambda p: (
+        isinstance(p, dict)
+        and p.get("room") == room
+        and p["user"]["username"] == username
+        and p["online"] is False
+    )
 
 
 def test_sigkill_of_an_instance_under_load_loses_no_acknowledged_message(
-        cluster, load, redis_client):
+    cluster, load, redis_client
+):
     chat = load("kill")
     time.sleep(WARMUP)
     distribution = chat.distribution()
@@ -95,19 +106,34 @@ def test_sigkill_of_an_instance_under_load_loses_no_acknowledged_message(
 
         def victims_back():
             return all(any(r.get("synced") for r in v.reconnects) for v in victims)
-        wait_until(victims_back, timeout=RECOVERY_BOUND, interval=0.05,
-                   message="every client of the killed instance back and synced")
+
+        wait_until(
+            victims_back,
+            timeout=RECOVERY_BOUND,
+            interval=0.05,
+            message="every client of the killed instance back and synced",
+        )
         back_at = time.monotonic()
 
         def ghost_offline():
             online = chat.accounts[0].members(chat.room)
             return online[ghost_account.username] is False
-        wait_until(ghost_offline, timeout=PRESENCE_BOUND, interval=0.2,
-                   message="the dead instance's socket forgotten by presence")
+
+        wait_until(
+            ghost_offline,
+            timeout=PRESENCE_BOUND,
+            interval=0.2,
+            message="the dead instance's socket forgotten by presence",
+        )
         ghost_offline_at = time.monotonic()
-        wait_until(lambda: any(c.received("presence", presence_offline(
-            chat.room, ghost_account.username)) for c in watcher.clients),
-            timeout=5, message="the offline presence event")
+        wait_until(
+            lambda: any(
+                c.received("presence", presence_offline(chat.room, ghost_account.username))
+                for c in watcher.clients
+            ),
+            timeout=5,
+            message="the offline presence event",
+        )
         # Only the dead process's sockets were swept: the reconnected members
         # (and everyone else) are online.
         online = chat.accounts[0].members(chat.room)
@@ -122,23 +148,26 @@ def test_sigkill_of_an_instance_under_load_loses_no_acknowledged_message(
     chat.wait_delivered()
     figures = chat.audit()
     entries = [r for v in victims for r in v.reconnects if r["disconnected"] >= killed_at]
-    figures.update({
-        "what": f"SIGKILL of {victim_id} (of {INSTANCES}, the one a Socket.IO sender is on) "
-                f"after {WARMUP} s of load; its {len(victims)} members reconnect through "
-                "nginx and sync; one more user, connected only there, never comes back",
-        "async_mode": ASYNC_MODE,
-        "distribution_before": distribution,
-        "members_on_killed_instance": len(victims),
-        "moved_to": sorted({r.get("to") for r in entries}),
-        "detect_s_max": rounded(max(r["disconnected"] - killed_at for r in entries)),
-        "reconnect_s_median": rounded(statistics.median(
-            r["connected"] - killed_at for r in entries)),
-        "all_back_and_synced_s": rounded(back_at - killed_at),
-        "reconnect_attempts_max": max(r["attempts"] for r in entries),
-        "presence_forgot_dead_socket_s": rounded(ghost_offline_at - killed_at),
-        "presence_bound_s": PRESENCE_BOUND,
-        "presence_ttl_s": PRESENCE_TTL,
-    })
+    figures.update(
+        {
+            "what": f"SIGKILL of {victim_id} (of {INSTANCES}, the one a Socket.IO sender is on) "
+            f"after {WARMUP} s of load; its {len(victims)} members reconnect through "
+            "nginx and sync; one more user, connected only there, never comes back",
+            "async_mode": ASYNC_MODE,
+            "distribution_before": distribution,
+            "members_on_killed_instance": len(victims),
+            "moved_to": sorted({r.get("to") for r in entries}),
+            "detect_s_max": rounded(max(r["disconnected"] - killed_at for r in entries)),
+            "reconnect_s_median": rounded(
+                statistics.median(r["connected"] - killed_at for r in entries)
+            ),
+            "all_back_and_synced_s": rounded(back_at - killed_at),
+            "reconnect_attempts_max": max(r["attempts"] for r in entries),
+            "presence_forgot_dead_socket_s": rounded(ghost_offline_at - killed_at),
+            "presence_bound_s": PRESENCE_BOUND,
+            "presence_ttl_s": PRESENCE_TTL,
+        }
+    )
     restart_started = time.monotonic()
     cluster.restart_instance(victim.index)
     figures["restart_s"] = rounded(time.monotonic() - restart_started)
@@ -178,22 +207,34 @@ def test_rolling_restart_under_load_drains_each_instance_and_loses_nothing(clust
     for instance in cluster.instances:
         victims = chat.members_on(instance.id)
         started = time.monotonic()
-        step = {"instance": instance.id, "members": len(victims),
-                "at_load_s": rounded(started - chat.started_at)}
+        step = {
+            "instance": instance.id,
+            "members": len(victims),
+            "at_load_s": rounded(started - chat.started_at),
+        }
         cluster.kill_instance(instance.index, signal.SIGTERM, wait=False)
         seen = probe_draining(instance, started)
         step["readyz"] = {k: rounded(v) for k, v in seen.items()}
 
-        def moved():
-            return all(any(r.get("synced") and r["disconnected"] >= started
-                           for r in v.reconnects) for v in victims)
-        wait_until(moved, timeout=RECOVERY_BOUND, interval=0.05,
-                   message=f"{instance.id}'s clients back elsewhere and synced")
+        def moved(started=started, victims=victims):
+            return all(
+                any(r.get("synced") and r["disconnected"] >= started for r in v.reconnects)
+                for v in victims
+            )
+
+        wait_until(
+            moved,
+            timeout=RECOVERY_BOUND,
+            interval=0.05,
+            message=f"{instance.id}'s clients back elsewhere and synced",
+        )
         entries = [r for v in victims for r in v.reconnects if r["disconnected"] >= started]
-        step["clients_disconnected_s_max"] = rounded(max(
-            (r["disconnected"] - started for r in entries), default=None))
-        step["clients_back_s_max"] = rounded(max(
-            (r["synced"] - started for r in entries), default=None))
+        step["clients_disconnected_s_max"] = rounded(
+            max((r["disconnected"] - started for r in entries), default=None)
+        )
+        step["clients_back_s_max"] = rounded(
+            max((r["synced"] - started for r in entries), default=None)
+        )
         step["moved_to"] = sorted({r.get("to") for r in entries})
         instance.proc.wait(GRACEFUL_TIMEOUT + 10)
         step["exited_s"] = rounded(time.monotonic() - started)
@@ -208,20 +249,22 @@ def test_rolling_restart_under_load_drains_each_instance_and_loses_nothing(clust
     chat.stop_senders()
     chat.wait_delivered()
     figures = chat.audit()
-    figures.update({
-        "what": f"SIGTERM to each of {INSTANCES} instances in turn under load; each drains, "
-                "exits, and is started again (GRACEFUL_TIMEOUT "
-                f"{GRACEFUL_TIMEOUT} s) before the next",
-        "async_mode": ASYNC_MODE,
-        "steps": steps,
-    })
+    figures.update(
+        {
+            "what": f"SIGTERM to each of {INSTANCES} instances in turn under load; each drains, "
+            "exits, and is started again (GRACEFUL_TIMEOUT "
+            f"{GRACEFUL_TIMEOUT} s) before the next",
+            "async_mode": ASYNC_MODE,
+            "steps": steps,
+        }
+    )
     record_figures(scenario_name(cluster, "rolling_restart"), figures)
 
     for step in steps:
         readyz = step["readyz"]
         assert step["members"] > 0, step
-        assert "503:draining" in readyz, step          # says it is draining...
-        assert "refused" in readyz, step               # ...then takes no connection...
+        assert "503:draining" in readyz, step  # says it is draining...
+        assert "refused" in readyz, step  # ...then takes no connection...
         assert readyz["refused"] < step["exited_s"], step  # ...while still shutting down
         assert step["clients_disconnected_s_max"] <= DRAIN_DISCONNECT_BOUND, step
         # Gone within gunicorn's bound. (Usually in 2-5 s; an instance holding many

@@ -15,6 +15,7 @@ Cluster with the sharded queue (fault_load.REDIS_KINDS).
 The load is fault_load.ChatLoad (see test_fault_instance.py). Figures go to
 tests/artifacts/reliability.json.
 """
+
 import collections
 import concurrent.futures
 import time
@@ -23,13 +24,19 @@ import uuid
 
 import pytest
 import requests
-
-from fault_load import (CALL_TIMEOUT, REDIS_KINDS, RestSender, SocketSender,
-                        fault_cluster_options, record_figures, rounded, running,
-                        scenario_name, wait_until)
-from socket_clients import (ChatClient, assert_error_shape, http_session, register,
-                            unique_name)
-
+from fault_load import (
+    CALL_TIMEOUT,
+    REDIS_KINDS,
+    RestSender,
+    SocketSender,
+    fault_cluster_options,
+    record_figures,
+    rounded,
+    running,
+    scenario_name,
+    wait_until,
+)
+from socket_clients import ChatClient, assert_error_shape, http_session, register, unique_name
 
 pytestmark = pytest.mark.integration
 
@@ -45,11 +52,11 @@ CLUSTER_ENV = {
     "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     "AUTH_RATE_LIMIT": "10000 per minute",
 }
-WARMUP = 3                # seconds of load before the fault
-OUTAGE = 4                # seconds the service stays down
-AFTER = 2                 # seconds of load after recovery
-RESUME_BOUND = 5          # seconds from Redis back to cross-instance delivery
-RECOVERY_BOUND = 10       # seconds from PostgreSQL back to every instance storing again
+WARMUP = 3  # seconds of load before the fault
+OUTAGE = 4  # seconds the service stays down
+AFTER = 2  # seconds of load after recovery
+RESUME_BOUND = 5  # seconds from Redis back to cross-instance delivery
+RECOVERY_BOUND = 10  # seconds from PostgreSQL back to every instance storing again
 SEND_LIMIT, SEND_WINDOW = 20, 2  # the default SEND_RATE_LIMIT
 
 
@@ -101,8 +108,11 @@ def get_unavailable(chat, path):
     """A GET through nginx by the load's first person, during an outage: a 503 in
     the error shape."""
     account = chat.accounts[0]
-    response = account.session.get(f"{chat.cluster.url}{path}", timeout=CALL_TIMEOUT,
-                                   headers={"Authorization": f"Bearer {account.token}"})
+    response = account.session.get(
+        f"{chat.cluster.url}{path}",
+        timeout=CALL_TIMEOUT,
+        headers={"Authorization": f"Bearer {account.token}"},
+    )
     assert response.status_code == 503, response.text
     assert_error_shape(response.json(), "unavailable")
     return response
@@ -118,6 +128,7 @@ def readyz(instance):
 
 # --- the send limit -------------------------------------------------------------
 
+
 def test_send_rate_limit_holds_across_instances_and_spares_other_users(cluster, closing):
     room = unique_name("limit")
     spreader = closing(register(cluster.url))
@@ -132,15 +143,19 @@ def test_send_rate_limit_holds_across_instances_and_spares_other_users(cluster, 
     def rest_send(n):
         instance = cluster.instances[n % INSTANCES]
         response = sessions[n % len(sessions)].post(
-            f"{instance.url}/api/rooms/{room}/messages", headers=headers, timeout=CALL_TIMEOUT,
-            json={"body": f"burst {n}", "client_id": uuid.uuid4().hex})
+            f"{instance.url}/api/rooms/{room}/messages",
+            headers=headers,
+            timeout=CALL_TIMEOUT,
+            json={"body": f"burst {n}", "client_id": uuid.uuid4().hex},
+        )
         return instance.id, "rest", response.status_code, response.json(), response.headers
 
     def socket_sends():
         results = []
         for n in range(4):
-            ack = socket.call("send", {"room": room, "body": f"socket burst {n}",
-                                       "client_id": uuid.uuid4().hex})
+            ack = socket.call(
+                "send", {"room": room, "body": f"socket burst {n}", "client_id": uuid.uuid4().hex}
+            )
             results.append(("api-2", "socket", 201 if ack.get("ok") else 429, ack, {}))
         return results
 
@@ -156,24 +171,36 @@ def test_send_rate_limit_holds_across_instances_and_spares_other_users(cluster, 
     refused = [r for r in results if r[2] != 201]
     by_instance = collections.Counter(r[0] for r in accepted)
     bystander_statuses = {
-        instance.id: bystander.post_message(room, "not limited", base_url=instance.url,
-                                            client_id=uuid.uuid4().hex).status_code
-        for instance in cluster.instances}
-    stored = int(cluster.postgres.psql(
-        "SELECT count(*) FROM messages m JOIN rooms r ON r.id = m.room_id JOIN users u "
-        f"ON u.id = m.author_id WHERE r.name = '{room}' AND u.username = "
-        f"'{spreader.username}'", "chat").strip())
+        instance.id: bystander.post_message(
+            room, "not limited", base_url=instance.url, client_id=uuid.uuid4().hex
+        ).status_code
+        for instance in cluster.instances
+    }
+    stored = int(
+        cluster.postgres.psql(
+            "SELECT count(*) FROM messages m JOIN rooms r ON r.id = m.room_id JOIN users u "
+            f"ON u.id = m.author_id WHERE r.name = '{room}' AND u.username = "
+            f"'{spreader.username}'",
+            "chat",
+        ).strip()
+    )
 
-    record_figures(scenario_name(cluster, "rate_limit"), {
-        "what": f"one user sends 40 messages at once: 36 over REST spread over the {INSTANCES} "
-                "instances' own ports, 4 over a socket on one instance "
-                f"(SEND_RATE_LIMIT default: {SEND_LIMIT} per {SEND_WINDOW} s)",
-        "sent": len(results), "accepted": len(accepted), "refused": len(refused),
-        "accepted_by_instance": dict(by_instance), "stored": stored,
-        "burst_seconds": rounded(elapsed),
-        "per_instance_limit_would_accept": min(len(results), SEND_LIMIT * INSTANCES),
-        "other_user_sends_accepted": sum(s == 201 for s in bystander_statuses.values()),
-    })
+    record_figures(
+        scenario_name(cluster, "rate_limit"),
+        {
+            "what": f"one user sends 40 messages at once: 36 over REST spread over the {INSTANCES} "
+            "instances' own ports, 4 over a socket on one instance "
+            f"(SEND_RATE_LIMIT default: {SEND_LIMIT} per {SEND_WINDOW} s)",
+            "sent": len(results),
+            "accepted": len(accepted),
+            "refused": len(refused),
+            "accepted_by_instance": dict(by_instance),
+            "stored": stored,
+            "burst_seconds": rounded(elapsed),
+            "per_instance_limit_would_accept": min(len(results), SEND_LIMIT * INSTANCES),
+            "other_user_sends_accepted": sum(s == 201 for s in bystander_statuses.values()),
+        },
+    )
 
     assert elapsed < SEND_WINDOW, f"the burst took {elapsed:.2f} s; the test needs < 2 s"
     assert len(accepted) == SEND_LIMIT, (len(accepted), dict(by_instance))
@@ -189,8 +216,8 @@ def test_send_rate_limit_holds_across_instances_and_spares_other_users(cluster, 
 
 # --- Redis ----------------------------------------------------------------------
 
-def test_redis_restart_under_load_keeps_sends_acked_and_delivery_resumes(
-        cluster, load, closing):
+
+def test_redis_restart_under_load_keeps_sends_acked_and_delivery_resumes(cluster, load, closing):
     chat = load("redis")
     # Probes in a room of their own: a REST sender on instance 1, a receiver on
     # each other instance, to time when delivery across instances resumes.
@@ -206,8 +233,9 @@ def test_redis_restart_under_load_keeps_sends_acked_and_delivery_resumes(
 
     def probe(n):
         """Sends a probe through instance 1; True if every receiver got it within 0.3 s."""
-        message = prober.post_message(probe_room, f"probe {n}", client_id=uuid.uuid4().hex,
-                                      base_url=cluster.instances[0].url).json()
+        message = prober.post_message(
+            probe_room, f"probe {n}", client_id=uuid.uuid4().hex, base_url=cluster.instances[0].url
+        ).json()
         try:
             for receiver in receivers:
                 receiver.wait_for("message", lambda p: p["id"] == message["id"], timeout=0.3)
@@ -241,8 +269,11 @@ def test_redis_restart_under_load_keeps_sends_acked_and_delivery_resumes(
         n += 1
         assert time.monotonic() - back_at < RESUME_BOUND + 5, "delivery did not resume"
     resumed_at = time.monotonic()
-    ready_at = wait_until(lambda: all(readyz(i)[0] == 200 for i in cluster.instances)
-                          and time.monotonic(), timeout=10, message="every instance ready")
+    ready_at = wait_until(
+        lambda: all(readyz(i)[0] == 200 for i in cluster.instances) and time.monotonic(),
+        timeout=10,
+        message="every instance ready",
+    )
     # Redis came back empty: each instance writes its sockets back at its next
     # heartbeat, so connected people show as online again.
     everyone = {m.account.username for m in chat.members}
@@ -250,8 +281,10 @@ def test_redis_restart_under_load_keeps_sends_acked_and_delivery_resumes(
     def all_online():
         online = chat.accounts[0].members(chat.room)
         return all(online[name] for name in everyone) and time.monotonic()
-    presence_at = wait_until(all_online, timeout=PRESENCE_BOUND, interval=0.2,
-                             message="connected members online again")
+
+    presence_at = wait_until(
+        all_online, timeout=PRESENCE_BOUND, interval=0.2, message="connected members online again"
+    )
 
     # What was missed while the queue was down comes back through sync.
     for member in chat.members:
@@ -262,22 +295,32 @@ def test_redis_restart_under_load_keeps_sends_acked_and_delivery_resumes(
     figures = chat.audit()
 
     def acked_while_down(kind):
-        return sum(1 for s in chat.senders if isinstance(s, kind) for a in s.acked
-                   if stopped_at <= a["acked_at"] <= restart_started)
-    figures.update({
-        "what": f"Redis stopped for {OUTAGE} s under load and started again on the same "
-                "port (its data is not persisted); members sync from a little before the "
-                "newest message they had before the outage",
-        "async_mode": ASYNC_MODE,
-        "redis_down_s": rounded(back_at - stopped_at),
-        "acked_while_down": {"socket_io": acked_while_down(SocketSender),
-                             "rest": acked_while_down(RestSender)},
-        "cross_instance_delivery_resumed_s": rounded(resumed_at - back_at),
-        "resume_bound_s": RESUME_BOUND,
-        "all_instances_ready_s": rounded(ready_at - back_at),
-        "presence_restored_s": rounded(presence_at - back_at),
-        "presence_bound_s": PRESENCE_BOUND,
-    })
+        return sum(
+            1
+            for s in chat.senders
+            if isinstance(s, kind)
+            for a in s.acked
+            if stopped_at <= a["acked_at"] <= restart_started
+        )
+
+    figures.update(
+        {
+            "what": f"Redis stopped for {OUTAGE} s under load and started again on the same "
+            "port (its data is not persisted); members sync from a little before the "
+            "newest message they had before the outage",
+            "async_mode": ASYNC_MODE,
+            "redis_down_s": rounded(back_at - stopped_at),
+            "acked_while_down": {
+                "socket_io": acked_while_down(SocketSender),
+                "rest": acked_while_down(RestSender),
+            },
+            "cross_instance_delivery_resumed_s": rounded(resumed_at - back_at),
+            "resume_bound_s": RESUME_BOUND,
+            "all_instances_ready_s": rounded(ready_at - back_at),
+            "presence_restored_s": rounded(presence_at - back_at),
+            "presence_bound_s": PRESENCE_BOUND,
+        }
+    )
     record_figures(scenario_name(cluster, "redis_restart"), figures)
 
     assert figures["failures_by_kind"] == {}, figures["failures_by_kind"]
@@ -289,6 +332,7 @@ def test_redis_restart_under_load_keeps_sends_acked_and_delivery_resumes(
 
 
 # --- PostgreSQL -------------------------------------------------------------------
+
 
 def test_postgres_restart_under_load_fails_sends_cleanly_and_recovers(cluster, load, closing):
     chat = load("postgres")
@@ -303,9 +347,17 @@ def test_postgres_restart_under_load_fails_sends_cleanly_and_recovers(cluster, l
     once_socket = closing(ChatClient(cluster.instances[2].url, once_sio.token, name="once"))
     once_socket.connect().join(once_room)
 
-    once = [closing(RestSender(once_rest, cluster.url, once_room, 0.25, retry=False)),
-            closing(SocketSender(types.SimpleNamespace(client=once_socket, account=once_sio),
-                                 once_room, 0.25, retry=False))]
+    once = [
+        closing(RestSender(once_rest, cluster.url, once_room, 0.25, retry=False)),
+        closing(
+            SocketSender(
+                types.SimpleNamespace(client=once_socket, account=once_sio),
+                once_room,
+                0.25,
+                retry=False,
+            )
+        ),
+    ]
     for sender in once:
         sender.start()
 
@@ -334,17 +386,22 @@ def test_postgres_restart_under_load_fails_sends_cleanly_and_recovers(cluster, l
                 continue
             try:
                 response = once_account.session.post(
-                    f"{instance.url}/api/rooms/{once_room}/messages", timeout=CALL_TIMEOUT,
+                    f"{instance.url}/api/rooms/{once_room}/messages",
+                    timeout=CALL_TIMEOUT,
                     headers={"Authorization": f"Bearer {once_account.token}"},
-                    json={"body": "recovered?", "client_id": uuid.uuid4().hex})
+                    json={"body": "recovered?", "client_id": uuid.uuid4().hex},
+                )
             except requests.RequestException:
                 continue
             assert response.status_code in (201, 503), response.text
             if response.status_code == 201:
                 recovered[instance.id] = time.monotonic() - back_at
         time.sleep(0.1)
-    ready_at = wait_until(lambda: all(readyz(i)[0] == 200 for i in cluster.instances)
-                          and time.monotonic(), timeout=10, message="every instance ready")
+    ready_at = wait_until(
+        lambda: all(readyz(i)[0] == 200 for i in cluster.instances) and time.monotonic(),
+        timeout=10,
+        message="every instance ready",
+    )
 
     time.sleep(AFTER)
     for sender in once:
@@ -357,39 +414,50 @@ def test_postgres_restart_under_load_fails_sends_cleanly_and_recovers(cluster, l
 
     # The single tries: acked <=> stored.
     stored_once = dict(
-        row.split("|", 1)[::-1] for row in cluster.postgres.psql(
+        row.split("|", 1)[::-1]
+        for row in cluster.postgres.psql(
             "SELECT m.id, m.client_id FROM messages m JOIN rooms r ON r.id = m.room_id "
-            f"WHERE r.name = '{once_room}' AND m.client_id IS NOT NULL", "chat").split())
+            f"WHERE r.name = '{once_room}' AND m.client_id IS NOT NULL",
+            "chat",
+        ).split()
+    )
     tries = [o for sender in once for o in sender.outcomes]
     acked_tries = [(cid, mid) for cid, kind, mid in tries if kind == "ok"]
     failed_tries = [(cid, kind) for cid, kind, _ in tries if kind != "ok"]
     once_failures = collections.Counter(kind for _, kind in failed_tries)
     all_failures = collections.Counter(figures["failures_by_kind"]) + once_failures
 
-    figures.update({
-        "what": f"PostgreSQL stopped (fast shutdown) for {OUTAGE} s under load and started "
-                "again on the same port and data directory; senders retry failed sends with "
-                "the same client_id, and two more senders try each message once",
-        "async_mode": ASYNC_MODE,
-        "postgres_down_s": rounded(back_at - stopped_at),
-        "postgres_start_s": rounded(back_at - restart_started),
-        "instance_recovered_s": {k: rounded(v) for k, v in sorted(recovered.items())},
-        "all_instances_ready_s": rounded(ready_at - back_at),
-        "single_tries": {"sent": len(tries), "acked": len(acked_tries),
-                         "failed": dict(once_failures),
-                         "acked_and_stored": sum(1 for cid, mid in acked_tries
-                                                 if stored_once.get(cid) == str(mid)),
-                         "failed_but_stored": sum(1 for cid, _ in failed_tries
-                                                  if cid in stored_once)},
-        "rest_503_with_retry_after": sum(s.retry_after[503] for s in chat.senders + once
-                                         if isinstance(s, RestSender)),
-    })
+    figures.update(
+        {
+            "what": f"PostgreSQL stopped (fast shutdown) for {OUTAGE} s under load and started "
+            "again on the same port and data directory; senders retry failed sends with "
+            "the same client_id, and two more senders try each message once",
+            "async_mode": ASYNC_MODE,
+            "postgres_down_s": rounded(back_at - stopped_at),
+            "postgres_start_s": rounded(back_at - restart_started),
+            "instance_recovered_s": {k: rounded(v) for k, v in sorted(recovered.items())},
+            "all_instances_ready_s": rounded(ready_at - back_at),
+            "single_tries": {
+                "sent": len(tries),
+                "acked": len(acked_tries),
+                "failed": dict(once_failures),
+                "acked_and_stored": sum(
+                    1 for cid, mid in acked_tries if stored_once.get(cid) == str(mid)
+                ),
+                "failed_but_stored": sum(1 for cid, _ in failed_tries if cid in stored_once),
+            },
+            "rest_503_with_retry_after": sum(
+                s.retry_after[503] for s in chat.senders + once if isinstance(s, RestSender)
+            ),
+        }
+    )
     record_figures(scenario_name(cluster, "postgres_restart"), figures)
 
     # While it was down: unavailable, and nothing else (no 500, no time-out).
     assert set(all_failures) <= {"http:503:unavailable", "ack:unavailable"}, all_failures
-    assert all_failures["http:503:unavailable"] > 0 and all_failures["ack:unavailable"] > 0, \
+    assert all_failures["http:503:unavailable"] > 0 and all_failures["ack:unavailable"] > 0, (
         all_failures
+    )
     assert all(s.error_shapes_ok for s in chat.senders + once if isinstance(s, RestSender))
     assert figures["rest_503_with_retry_after"] == all_failures["http:503:unavailable"]
     assert figures["max_send_latency_s"] < CALL_TIMEOUT, "a send hung"

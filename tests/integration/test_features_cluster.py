@@ -2,11 +2,11 @@
 local cluster (scripts/cluster.py): 4 instances behind nginx, Redis, PostgreSQL,
 started once for the module. Sockets connect straight to a chosen instance, so
 that each event has to cross the message queue to reach them."""
+
 import time
 import uuid
 
 import pytest
-
 from socket_clients import unique_name
 
 pytestmark = pytest.mark.integration
@@ -41,8 +41,10 @@ def message_with(message_id):
 
 # --- the live room list ---------------------------------------------------------------
 
+
 def test_a_dm_opened_on_one_instance_reaches_the_peers_sockets_on_others_and_is_live(
-        cluster, user, connect):
+    cluster, user, connect
+):
     alice, bob = user(), user()
     tabs = [connect(bob, 2), connect(bob, 3)]
     response = alice.request("POST", f"/api/dm/{bob.username}", base_url=on(cluster, 1))
@@ -57,8 +59,7 @@ def test_a_dm_opened_on_one_instance_reaches_the_peers_sockets_on_others_and_is_
         assert tab.wait_for("message", message_with(sent["id"])) == sent
 
 
-def test_a_join_on_one_tab_adds_the_room_live_on_a_tab_on_another_instance(
-        cluster, user, connect):
+def test_a_join_on_one_tab_adds_the_room_live_on_a_tab_on_another_instance(cluster, user, connect):
     owner, member = user(), user()
     room = unique_name("tabs")
     owner.create_room(room)
@@ -77,8 +78,7 @@ def test_leaving_removes_the_room_from_every_tab_and_stops_its_events(cluster, u
     tabs = [connect(member, 2), connect(member, 3)]
     for tab in tabs:
         tab.join(room)
-    response = member.request("DELETE", f"/api/rooms/{room}/members/me",
-                              base_url=on(cluster, 4))
+    response = member.request("DELETE", f"/api/rooms/{room}/members/me", base_url=on(cluster, 4))
     assert response.status_code == 204
     for tab in tabs:
         assert tab.wait_for("room_removed", named(room)) == {"room": room}
@@ -89,6 +89,7 @@ def test_leaving_removes_the_room_from_every_tab_and_stops_its_events(cluster, u
 
 
 # --- reactions and mentions -------------------------------------------------------------
+
 
 def test_a_reaction_reaches_the_room_on_every_instance(cluster, user, connect):
     owner, member = user(), user()
@@ -103,13 +104,17 @@ def test_a_reaction_reaches_the_room_on_every_instance(cluster, user, connect):
     reactor = connect(member, 4)
     ack = reactor.call("react", {"message_id": sent["id"], "emoji": THUMBS, "on": True})
     assert ack["ok"] is True, ack
-    expected = {"room": room, "message_id": sent["id"],
-                "reactions": [{"emoji": THUMBS, "usernames": [member.username]}]}
+    expected = {
+        "room": room,
+        "message_id": sent["id"],
+        "reactions": [{"emoji": THUMBS, "usernames": [member.username]}],
+    }
     for watcher in watchers:
         assert watcher.wait_for("reaction") == expected
 
-    response = member.request("DELETE", f"/api/messages/{sent['id']}/reactions/{THUMBS}",
-                              base_url=on(cluster, 1))
+    response = member.request(
+        "DELETE", f"/api/messages/{sent['id']}/reactions/{THUMBS}", base_url=on(cluster, 1)
+    )
     assert response.status_code == 200 and response.json()["reactions"] == []
     for watcher in watchers:
         watcher.wait_for("reaction", lambda p: p["reactions"] == [])
@@ -119,15 +124,15 @@ def test_a_reaction_reaches_the_room_on_every_instance(cluster, user, connect):
 
 
 def test_a_mention_reaches_every_socket_of_the_mentioned_user_without_a_join(
-        cluster, user, connect):
+    cluster, user, connect
+):
     author, mentioned, bystander = user(), user(), user()
     room = unique_name("mention")
     author.create_room(room)
     mentioned.join_room(room)
     tabs = [connect(mentioned, 2), connect(mentioned, 4)]
     other = connect(bystander, 3)
-    sent = author.post_message(room, f"look @{mentioned.username}",
-                               base_url=on(cluster, 1)).json()
+    sent = author.post_message(room, f"look @{mentioned.username}", base_url=on(cluster, 1)).json()
     assert sent["mentions"] == [mentioned.username]
     for tab in tabs:
         assert tab.wait_for("mention") == {"room": room, "message": sent}
@@ -139,25 +144,39 @@ def test_a_mention_reaches_every_socket_of_the_mentioned_user_without_a_join(
 
 # --- search -------------------------------------------------------------------------------
 
+
 def test_search_finds_an_edit_at_once_from_another_instance(cluster, user):
     author = user()
     room = unique_name("search")
     author.create_room(room)
     word = "w" + uuid.uuid4().hex[:10]
     sent = author.post_message(room, f"draft {word}", base_url=on(cluster, 1)).json()
-    response = author.request("PATCH", f"/api/messages/{sent['id']}", base_url=on(cluster, 2),
-                              json={"body": f"{word} deployed at last"})
+    response = author.request(
+        "PATCH",
+        f"/api/messages/{sent['id']}",
+        base_url=on(cluster, 2),
+        json={"body": f"{word} deployed at last"},
+    )
     assert response.status_code == 200
-    found = author.request("GET", "/api/search", base_url=on(cluster, 3),
-                           params={"q": f"deploying {word}"}).json()
+    found = author.request(
+        "GET", "/api/search", base_url=on(cluster, 3), params={"q": f"deploying {word}"}
+    ).json()
     assert [m["id"] for m in found["messages"]] == [sent["id"]]
-    assert author.request("GET", "/api/search", base_url=on(cluster, 4),
-                          params={"q": f"draft {word}"}).json()["messages"] == []
+    assert (
+        author.request(
+            "GET", "/api/search", base_url=on(cluster, 4), params={"q": f"draft {word}"}
+        ).json()["messages"]
+        == []
+    )
 
 
 def test_the_search_limit_holds_across_instances(cluster, user):
     searcher = user()
-    answers = [searcher.request("GET", "/api/search", base_url=on(cluster, 1 + n % 4),
-                                params={"q": "anything"}).status_code for n in range(11)]
+    answers = [
+        searcher.request(
+            "GET", "/api/search", base_url=on(cluster, 1 + n % 4), params={"q": "anything"}
+        ).status_code
+        for n in range(11)
+    ]
     assert answers[:10] == [200] * 10
     assert answers[10] == 429

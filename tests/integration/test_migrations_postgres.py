@@ -3,6 +3,7 @@
 Each test gets a fresh database on one private PostgreSQL server started for
 the session (see conftest.py).
 """
+
 import re
 
 import pytest
@@ -11,21 +12,30 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from app.extensions import db
-from app.search_index import include_in_autogenerate
 from app.health import code_heads, schema_status
+from app.search_index import include_in_autogenerate
 
 pytestmark = pytest.mark.integration
 
-CHAT_TABLES = ["alembic_version", "memberships", "mentions", "messages", "reactions", "rooms",
-               "seed_items", "users"]
+CHAT_TABLES = [
+    "alembic_version",
+    "memberships",
+    "mentions",
+    "messages",
+    "reactions",
+    "rooms",
+    "seed_items",
+    "users",
+]
 HEAD = sorted(code_heads())
 
 
 def model_differences(app):
     """What autogenerate would put in a new migration ([] when models and schema agree)."""
     with app.app_context(), db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={
-            "compare_type": True, "include_name": include_in_autogenerate})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": include_in_autogenerate}
+        )
         return compare_metadata(context, db.metadata)
 
 
@@ -81,8 +91,7 @@ def seeded(process):
     return dict(zip(["users", "rooms", "memberships", "messages"], map(int, match.groups())))
 
 
-def test_seed_twice_adds_nothing_and_the_seeded_user_logs_in(database, make_app, run,
-                                                             service_env):
+def test_seed_twice_adds_nothing_and_the_seeded_user_logs_in(database, make_app, run, service_env):
     app = make_app(database.url)
     with app.app_context():
         upgrade()
@@ -103,8 +112,9 @@ def test_seed_twice_adds_nothing_and_the_seeded_user_logs_in(database, make_app,
     login = client.post("/api/auth/login", json={"username": "alice", "password": "password123"})
     assert login.status_code == 200, login.get_data(as_text=True)
     token = login.get_json()["token"]
-    messages = client.get("/api/rooms/general/messages",
-                          headers={"Authorization": f"Bearer {token}"})
+    messages = client.get(
+        "/api/rooms/general/messages", headers={"Authorization": f"Bearer {token}"}
+    )
     assert messages.status_code == 200
     assert len(messages.get_json()["messages"]) == 3
     wrong = client.post("/api/auth/login", json={"username": "alice", "password": "nope"})
@@ -150,9 +160,11 @@ def test_a_seed_never_puts_back_what_an_operator_deleted(database, run, service_
     env = service_env(database.url, SEED_DEMO="1")
     assert run(["flask", "upgrade-once"], env, timeout=120, name="first").returncode == 0
     database.psql("DELETE FROM users WHERE username = 'carol'")
-    database.psql("DELETE FROM memberships WHERE user_id = "
-                  "(SELECT id FROM users WHERE username = 'bob') AND room_id = "
-                  "(SELECT id FROM rooms WHERE name = 'random')")
+    database.psql(
+        "DELETE FROM memberships WHERE user_id = "
+        "(SELECT id FROM users WHERE username = 'bob') AND room_id = "
+        "(SELECT id FROM rooms WHERE name = 'random')"
+    )
     before = database.counts()
     again = run(["flask", "upgrade-once"], env, timeout=120, name="restart")
     assert again.returncode == 0, again.report()

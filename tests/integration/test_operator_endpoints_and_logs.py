@@ -7,13 +7,13 @@
 nginx runs for real in front of a tiny upstream that records what reaches it;
 gunicorn runs the real app (embedded SQLite) with its access log on stdout.
 """
+
 import http.server
 import os
 import threading
 
 import pytest
 import requests
-
 from cluster import TEMPLATE, render_template
 from localservices import Nginx, free_port, wait_for_port
 
@@ -57,15 +57,20 @@ def proxied(tmp_path_factory):
     access_log = os.path.join(nginx_dir, "access.log")
     with open(TEMPLATE) as f:
         config = render_template(
-            f.read(), STATE_DIR=nginx_dir, PORT=port, ACCESS_LOG=f"{access_log} chat",
-            UPSTREAM_SERVERS=f"        server 127.0.0.1:{upstream.server_address[1]};")
+            f.read(),
+            STATE_DIR=nginx_dir,
+            PORT=port,
+            ACCESS_LOG=f"{access_log} chat",
+            UPSTREAM_SERVERS=f"        server 127.0.0.1:{upstream.server_address[1]};",
+        )
     with Nginx(config, nginx_dir, port=port) as nginx:
         yield nginx, upstream, access_log
     upstream.shutdown()
 
 
-@pytest.mark.parametrize("path", ["/metrics", "/readyz", "/metrics/", "//readyz",
-                                  "/%6Detrics", "/readyz?x=1"])
+@pytest.mark.parametrize(
+    "path", ["/metrics", "/readyz", "/metrics/", "//readyz", "/%6Detrics", "/readyz?x=1"]
+)
 def test_nginx_does_not_serve_operator_endpoints(proxied, path):
     nginx, upstream, _ = proxied
     before = len(upstream.paths)
@@ -95,13 +100,16 @@ def test_nginx_access_log_keeps_tokens_out(proxied):
 
 def test_gunicorn_access_log_keeps_tokens_out(tmp_path, spawn, service_env):
     port = free_port()
-    env = service_env(f"sqlite:///{tmp_path}/chat.db", APP_ENV="development",
-                      ACCESS_LOG="-", HOST="127.0.0.1", PORT=port,
-                      XDG_RUNTIME_DIR=str(tmp_path))
-    server = spawn(["gunicorn", "-c", "python:app.gunicorn_conf", "wsgi:app"], env,
-                   name="gunicorn")
-    wait_for_port(port, timeout=60, proc=server.popen, what="gunicorn",
-                  log=server.stderr_path)
+    env = service_env(
+        f"sqlite:///{tmp_path}/chat.db",
+        APP_ENV="development",
+        ACCESS_LOG="-",
+        HOST="127.0.0.1",
+        PORT=port,
+        XDG_RUNTIME_DIR=str(tmp_path),
+    )
+    server = spawn(["gunicorn", "-c", "python:app.gunicorn_conf", "wsgi:app"], env, name="gunicorn")
+    wait_for_port(port, timeout=60, proc=server.popen, what="gunicorn", log=server.stderr_path)
     base = f"http://127.0.0.1:{port}"
     assert requests.get(f"{base}/healthz?token={SECRET}", timeout=5).status_code == 200
     requests.get(f"{base}/socket.io/?EIO=4&transport=polling&token={SECRET}", timeout=5)

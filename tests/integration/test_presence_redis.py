@@ -1,8 +1,8 @@
 """RedisPresence on a real Redis: who is online across instances, and what a
 connect or a disconnect costs (one round trip each: docs/performance.md)."""
+
 import pytest
 import redis
-
 from localservices import Redis
 
 from app.realtime.presence import RedisPresence
@@ -37,6 +37,7 @@ def round_trips(monkeypatch):
     def counting(self, command, *args, **kwargs):
         sent.append(command)
         return original(self, command, *args, **kwargs)
+
     monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counting)
     return sent
 

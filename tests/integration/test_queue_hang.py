@@ -8,6 +8,7 @@ other socket meanwhile: with nothing else going on, a listener that is only
 woken by some later socket reusing its descriptor's number (what closing its
 connection from the watcher did under eventlet) is never woken, as in
 tests/integration/test_scaleout.py's hung-Redis test when it failed in CI."""
+
 import json
 import os
 import select
@@ -16,7 +17,6 @@ import subprocess
 import sys
 
 import pytest
-
 from localservices import Redis
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -76,9 +76,14 @@ def redis_server():
 
 @pytest.mark.parametrize("worker", ["eventlet", "gevent"])
 def test_a_hung_redis_is_noticed_with_nothing_else_going_on(redis_server, worker):
-    probe = subprocess.Popen([sys.executable, "-c", PROBE, worker, redis_server.url()],
-                             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    probe = subprocess.Popen(
+        [sys.executable, "-c", PROBE, worker, redis_server.url()],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         up = heard(probe)
         assert up.get("up") is True, up

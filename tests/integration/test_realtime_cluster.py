@@ -7,6 +7,7 @@ let ip_hash choose). Every wait polls with a deadline; the only fixed pauses
 are short settles (SETTLE) that give a duplicate or a leaked event the time to
 show up before a test says it did not.
 """
+
 import json
 import signal
 import socket
@@ -17,10 +18,7 @@ import uuid
 import psycopg2
 import pytest
 import requests
-
-from socket_clients import (PASSWORD, ChatClient, http_session, login, unique_name,
-                            wait_until)
-
+from socket_clients import PASSWORD, ChatClient, http_session, login, unique_name, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("all_instances_up")]
 
@@ -56,6 +54,7 @@ SOURCES = [f"127.0.{n}.1" for n in range(1, 17)]  # 16 different /24s for ip_has
 
 # --- fixtures -----------------------------------------------------------------
 
+
 @pytest.fixture(scope="module", params=["eventlet", "gevent"])
 def cluster_options(request):
     """A 4-instance cluster behind nginx, in one async mode, for the whole module."""
@@ -63,6 +62,7 @@ def cluster_options(request):
 
 
 # --- helpers ------------------------------------------------------------------
+
 
 def instance_url(cluster, number):
     return cluster.instances[number - 1].url
@@ -77,8 +77,9 @@ def is_message(message_id):
 
 
 def presence_of(room, username, online):
-    return lambda p: (p["room"] == room and p["user"]["username"] == username
-                      and p["online"] is online)
+    return lambda p: (
+        p["room"] == room and p["user"]["username"] == username and p["online"] is online
+    )
 
 
 def instance_holding(redis_client, sid):
@@ -98,8 +99,10 @@ def assert_error(ack, code):
 
 # --- tests --------------------------------------------------------------------
 
+
 def test_message_sent_on_one_instance_reaches_each_other_instance_exactly_once(
-        cluster, user, connect):
+    cluster, user, connect
+):
     room = unique_name("fanout")
     author = user()
     author.create_room(room)
@@ -130,7 +133,8 @@ def test_message_sent_on_one_instance_reaches_each_other_instance_exactly_once(
 
 
 def test_nginx_keeps_each_source_address_on_one_instance_for_every_transport(
-        cluster, user, connect, redis_client):
+    cluster, user, connect, redis_client
+):
     account = user()
     room = unique_name("sticky")
     account.create_room(room)
@@ -143,30 +147,37 @@ def test_nginx_keeps_each_source_address_on_one_instance_for_every_transport(
         try:
             for _ in range(3):
                 assert session.get(cluster.url + "/healthz", timeout=5).status_code == 200
-            me = session.get(cluster.url + "/api/me", timeout=5,
-                             headers={"Authorization": f"Bearer {account.token}"})
+            me = session.get(
+                cluster.url + "/api/me",
+                timeout=5,
+                headers={"Authorization": f"Bearer {account.token}"},
+            )
             assert me.status_code == 200, me.text
         finally:
             session.close()
         assert len(set(session.instances)) == 1, (source, session.instances)
         instance_of[source] = session.instances[0]
-    assert set(instance_of.values()) == {f"api-{n}" for n in range(1, INSTANCES + 1)}, \
-        instance_of
+    assert set(instance_of.values()) == {f"api-{n}" for n in range(1, INSTANCES + 1)}, instance_of
 
     # Socket.IO from the same addresses: long-polling only, polling upgraded to
     # WebSocket, and WebSocket only. Each lands on its address's instance.
     clients = []
     for source in SOURCES:
-        for transports, expected in ((["polling"], "polling"), (None, "websocket"),
-                                     (["websocket"], "websocket")):
+        for transports, expected in (
+            (["polling"], "polling"),
+            (None, "websocket"),
+            (["websocket"], "websocket"),
+        ):
             client = connect(account, cluster.url, source=source, transports=transports)
             assert client.transport() == expected, (source, transports)
             clients.append((source, client))
     for source, client in clients:
         client.join(room)
         # The polling requests (handshake, connect, polls) all came from one instance...
-        assert set(client.session.instances) <= {instance_of[source]}, \
-            (source, client.session.instances)
+        assert set(client.session.instances) <= {instance_of[source]}, (
+            source,
+            client.session.instances,
+        )
         # ...and the session lives there (a WebSocket handshake carries no X-Instance).
         assert instance_holding(redis_client, client.sid) == instance_of[source], source
 
@@ -189,8 +200,9 @@ def test_rest_post_on_one_instance_arrives_live_on_the_others(cluster, user, con
         receivers.append(receiver)
 
     cid = client_id()
-    response = author.post_message(room, "posted through REST", client_id=cid,
-                                   base_url=instance_url(cluster, 1))
+    response = author.post_message(
+        room, "posted through REST", client_id=cid, base_url=instance_url(cluster, 1)
+    )
 
     assert response.headers["X-Instance"] == "api-1"
     message = response.json()
@@ -203,7 +215,8 @@ def test_rest_post_on_one_instance_arrives_live_on_the_others(cluster, user, con
 
 
 def test_presence_follows_a_users_sockets_across_instances_and_a_killed_instance(
-        cluster, user, connect, redis_client):
+    cluster, user, connect, redis_client
+):
     room = unique_name("presence")
     watcher_account = user()
     watcher_account.create_room(room)
@@ -224,9 +237,15 @@ def test_presence_follows_a_users_sockets_across_instances_and_a_killed_instance
     second = connect(person, 4)
     first_sid = first.sid
     first.disconnect()
-    wait_until(lambda: not any(m.endswith("|" + first_sid) for m in
-                               redis_client.smembers(f"{{presence}}:user:{person.user['id']}")),
-               message="the first socket's disconnect handled")
+    wait_until(
+        lambda: (
+            not any(
+                m.endswith("|" + first_sid)
+                for m in redis_client.smembers(f"{{presence}}:user:{person.user['id']}")
+            )
+        ),
+        message="the first socket's disconnect handled",
+    )
     time.sleep(SETTLE)
     assert watcher.received("presence", presence_of(room, name, False)) == []
     assert watcher_account.members(room, base_url=members_url)[name] is True
@@ -275,9 +294,12 @@ def test_reconnected_client_gets_exactly_the_missed_messages_from_sync(cluster, 
     reader.disconnect()
 
     missed = [send("missed 1"), send("missed 2"), send("missed 3")]
-    missed += [writer_account.post_message(room, f"missed via REST {n}",
-                                           base_url=instance_url(cluster, 4)).json()
-               for n in (1, 2)]
+    missed += [
+        writer_account.post_message(
+            room, f"missed via REST {n}", base_url=instance_url(cluster, 4)
+        ).json()
+        for n in (1, 2)
+    ]
 
     again = connect(reader_account, 2)
     again.join(room)
@@ -301,21 +323,28 @@ def test_typing_and_read_events_reach_other_instances(cluster, user, connect):
     typist.join(room)
     other = connect(other_account, 2)
     other.join(room)
-    author = {"username": typist_account.username,
-              "display_name": typist_account.user["display_name"]}
+    author = {
+        "username": typist_account.username,
+        "display_name": typist_account.user["display_name"],
+    }
 
     assert typist.call("typing", {"room": room, "typing": True}) == {"ok": True}
-    assert other.wait_for("typing", lambda p: p["typing"] is True) == \
-        {"room": room, "user": author, "typing": True}
+    assert other.wait_for("typing", lambda p: p["typing"] is True) == {
+        "room": room,
+        "user": author,
+        "typing": True,
+    }
     assert typist.call("typing", {"room": room, "typing": False}) == {"ok": True}
     other.wait_for("typing", lambda p: p["typing"] is False)
 
-    message = other_account.post_message(room, "read me",
-                                         base_url=instance_url(cluster, 3)).json()
+    message = other_account.post_message(room, "read me", base_url=instance_url(cluster, 3)).json()
     typist.wait_for("message", is_message(message["id"]))
     assert typist.call("read", {"room": room, "message_id": message["id"]}) == {"ok": True}
-    assert other.wait_for("read") == {"room": room, "username": typist_account.username,
-                                      "message_id": message["id"]}
+    assert other.wait_for("read") == {
+        "room": room,
+        "username": typist_account.username,
+        "message_id": message["id"],
+    }
     time.sleep(SETTLE)
     assert typist.received("typing") == [], "the typist's own socket is skipped"
 
@@ -330,8 +359,10 @@ def test_private_room_non_member_receives_nothing_from_it(cluster, user, connect
 
     assert_error(outsider.call("join", {"room": room}), "not_found")
     assert_error(outsider.call("typing", {"room": room, "typing": True}), "not_found")
-    assert_error(outsider.call("send", {"room": room, "body": "let me in",
-                                        "client_id": client_id()}), "not_found")
+    assert_error(
+        outsider.call("send", {"room": room, "body": "let me in", "client_id": client_id()}),
+        "not_found",
+    )
     assert_error(outsider.call("sync", {"room": room, "after": 0}), "not_found")
 
     # The members see the room's events (so they were emitted) while the outsider
@@ -354,7 +385,8 @@ def test_private_room_non_member_receives_nothing_from_it(cluster, user, connect
 
 
 def test_repeated_client_id_returns_the_first_message_and_broadcasts_nothing(
-        cluster, user, connect):
+    cluster, user, connect
+):
     room = unique_name("idem")
     author = user()
     author.create_room(room)
@@ -386,12 +418,14 @@ def store_as_a_dead_instance_would(cluster, room, author, body, cid):
             "INSERT INTO messages (room_id, author_id, body, client_id, created_at) "
             "SELECT r.id, u.id, %s, %s, now() FROM rooms r, users u "
             "WHERE r.name = %s AND u.username = %s RETURNING id",
-            (body, cid, room, author.username))
+            (body, cid, room, author.username),
+        )
         return cursor.fetchone()[0]
 
 
 def test_a_retry_broadcasts_a_stored_message_whose_first_broadcast_never_went_out(
-        cluster, user, connect):
+    cluster, user, connect
+):
     """The sender's retry, through another instance, finds the message stored but
     never broadcast, and broadcasts it, with its mention: once, on every instance.
     A further retry broadcasts nothing (docs/api.md, "Sending")."""
@@ -416,9 +450,12 @@ def test_a_retry_broadcasts_a_stored_message_whose_first_broadcast_never_went_ou
         watcher.wait_for("mention", lambda p: p["message"]["id"] == stored)
     # Again, over Socket.IO and over REST through other instances: nothing more.
     assert sender.call("send", {"room": room, "body": body, "client_id": cid}) == retry
-    response = author.request("POST", f"/api/rooms/{room}/messages",
-                              base_url=instance_url(cluster, 3),
-                              json={"body": body, "client_id": cid})
+    response = author.request(
+        "POST",
+        f"/api/rooms/{room}/messages",
+        base_url=instance_url(cluster, 3),
+        json={"body": body, "client_id": cid},
+    )
     assert response.status_code == 200 and response.json()["id"] == stored, response.text
     time.sleep(SETTLE)
     for client in (sender, *watchers):
@@ -451,20 +488,26 @@ def test_send_waiting_on_a_row_lock_does_not_block_its_instance(cluster, user, c
     try:
         with holder.cursor() as cursor:  # psycopg2 opens the transaction (BEGIN) itself
             cursor.execute("SELECT id FROM rooms WHERE name = %s FOR UPDATE", (room,))
-        sender.sio.emit("send", {"room": room, "body": "after the lock",
-                                 "client_id": client_id()},
-                        callback=lambda ack: (acks.append(ack), acked.set()))
+        sender.sio.emit(
+            "send",
+            {"room": room, "body": "after the lock", "client_id": client_id()},
+            callback=lambda ack: (acks.append(ack), acked.set()),
+        )
 
         def send_is_blocked_on_the_lock():
             with observer.cursor() as cursor:
-                cursor.execute("SELECT count(*) FROM pg_stat_activity "
-                               "WHERE %s = ANY(pg_blocking_pids(pid))",
-                               (holder.get_backend_pid(),))
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                    (holder.get_backend_pid(),),
+                )
                 return cursor.fetchone()[0] > 0
+
         wait_until(send_is_blocked_on_the_lock, message="the send waiting on the row lock")
 
-        for path, headers in (("/healthz", {}),
-                              ("/api/me", {"Authorization": f"Bearer {account.token}"})):
+        for path, headers in (
+            ("/healthz", {}),
+            ("/api/me", {"Authorization": f"Bearer {account.token}"}),
+        ):
             started = time.monotonic()
             response = requests.get(url + path, headers=headers, timeout=5)
             elapsed = time.monotonic() - started
@@ -483,9 +526,9 @@ def test_send_waiting_on_a_row_lock_does_not_block_its_instance(cluster, user, c
     assert acks[0]["message"]["body"] == "after the lock"
 
 
-
 def test_instance_restarted_right_after_a_crash_does_not_revive_its_dead_sockets(
-        cluster, user, connect):
+    cluster, user, connect
+):
     room = unique_name("ghost")
     watcher_account = user()
     watcher_account.create_room(room)
@@ -505,29 +548,31 @@ def test_instance_restarted_right_after_a_crash_does_not_revive_its_dead_sockets
     connect(user(), 2)
 
     bound = PRESENCE_TTL + SWEEP_INTERVAL + 2
-    watcher.wait_for("presence", presence_of(room, person.username, False),
-                     timeout=max(0.1, bound - (time.monotonic() - killed_at)))
-    assert watcher_account.members(room, base_url=instance_url(cluster, 3))[
-        person.username] is False
+    watcher.wait_for(
+        "presence",
+        presence_of(room, person.username, False),
+        timeout=max(0.1, bound - (time.monotonic() - killed_at)),
+    )
+    assert (
+        watcher_account.members(room, base_url=instance_url(cluster, 3))[person.username] is False
+    )
 
 
 # --- sessions end on every instance ----------------------------------------------
 
-def test_logout_on_one_instance_closes_that_tokens_sockets_on_every_other(cluster, user,
-                                                                         connect):
+
+def test_logout_on_one_instance_closes_that_tokens_sockets_on_every_other(cluster, user, connect):
     alice = user()
     second = login(cluster.url, alice.username)  # another session of the same user
     sockets = [connect(alice, n) for n in (2, 3, 4)]
     other = connect(second, 3)
     response = alice.request("POST", "/api/auth/logout", base_url=instance_url(cluster, 1))
     assert response.status_code == 204
-    for socket in sockets:
-        assert socket.wait_for("session_ended", timeout=SESSION_END_BOUND) == {
-            "reason": "logged_out"}
+    for sock in sockets:
+        assert sock.wait_for("session_ended", timeout=SESSION_END_BOUND) == {"reason": "logged_out"}
         assert socket.disconnected.wait(5), socket
     for n in (1, 2, 3, 4):  # the token is refused everywhere at once
-        assert alice.request("GET", "/api/me", base_url=instance_url(cluster, n)) \
-            .status_code == 401
+        assert alice.request("GET", "/api/me", base_url=instance_url(cluster, n)).status_code == 401
     time.sleep(SETTLE)
     assert other.sio.connected and not other.received("session_ended")
     second.session.close()
@@ -537,21 +582,27 @@ def test_password_change_closes_every_older_socket_on_every_instance(cluster, us
     alice = user()
     sockets = [connect(alice, n) for n in (1, 2, 3, 4)]
     for n in (1, 2, 3, 4):  # every instance keeps a copy of alice (app/user_cache.py)
-        assert alice.request("GET", "/api/me", base_url=instance_url(cluster, n)) \
-            .status_code == 200
-    response = alice.request("PUT", "/api/me/password", base_url=instance_url(cluster, 2),
-                             json={"current_password": PASSWORD,
-                                   "new_password": "another-password"})
+        assert alice.request("GET", "/api/me", base_url=instance_url(cluster, n)).status_code == 200
+    response = alice.request(
+        "PUT",
+        "/api/me/password",
+        base_url=instance_url(cluster, 2),
+        json={"current_password": PASSWORD, "new_password": "another-password"},
+    )
     assert response.status_code == 200, response.text
     fresh = response.json()["token"]
     for n in (1, 2, 3, 4):  # the older token is refused everywhere at once, the fresh taken
-        assert alice.request("GET", "/api/me", base_url=instance_url(cluster, n)) \
-            .status_code == 401
-        assert requests.get(instance_url(cluster, n) + "/api/me", timeout=10, headers={
-            "Authorization": f"Bearer {fresh}"}).status_code == 200
-    for socket in sockets:
-        assert socket.wait_for("session_ended", timeout=SESSION_END_BOUND) == {
-            "reason": "revoked"}
+        assert alice.request("GET", "/api/me", base_url=instance_url(cluster, n)).status_code == 401
+        assert (
+            requests.get(
+                instance_url(cluster, n) + "/api/me",
+                timeout=10,
+                headers={"Authorization": f"Bearer {fresh}"},
+            ).status_code
+            == 200
+        )
+    for sock in sockets:
+        assert sock.wait_for("session_ended", timeout=SESSION_END_BOUND) == {"reason": "revoked"}
     survivor = ChatClient(instance_url(cluster, 4), fresh, name="fresh").connect()
     try:
         time.sleep(SESSION_END_BOUND / 2)
@@ -562,14 +613,21 @@ def test_password_change_closes_every_older_socket_on_every_instance(cluster, us
 
 def test_room_creation_is_limited_cluster_wide(cluster, user):
     alice = user()
-    created = [alice.request("POST", "/api/rooms", base_url=instance_url(cluster, 1 + n % 4),
-                             json={"name": unique_name("flood")}).status_code
-               for n in range(21)]
+    created = [
+        alice.request(
+            "POST",
+            "/api/rooms",
+            base_url=instance_url(cluster, 1 + n % 4),
+            json={"name": unique_name("flood")},
+        ).status_code
+        for n in range(21)
+    ]
     assert created[:20] == [201] * 20
     assert created[20] == 429
 
 
 # --- how frames leave an instance (app/realtime/direct_socket.py) --------------
+
 
 def metric(cluster, number, name):
     """A figure from one instance's /metrics (straight to the instance, not nginx)."""
@@ -580,8 +638,7 @@ def metric(cluster, number, name):
     raise AssertionError(f"{name} is not in /metrics of instance {number}")
 
 
-def test_websockets_are_written_directly_and_polling_by_the_library(
-        cluster, user, connect):
+def test_websockets_are_written_directly_and_polling_by_the_library(cluster, user, connect):
     """Fails if python-engineio stops creating its sockets through engineio.socket.Socket
     (the hook in direct_socket.install()): the count would stay 0."""
     direct = lambda: metric(cluster, 2, "chat_socketio_direct_websockets")  # noqa: E731
@@ -603,7 +660,7 @@ def test_the_worker_freezes_what_it_loaded_at_start(cluster):
     assert metric(cluster, 1, "chat_gc_frozen_objects") > 50_000
 
 
-FILLER = "\U0001F600" * 3995  # an emoji: 4 bytes in UTF-8, 12 as a JSON escape pair
+FILLER = "\U0001f600" * 3995  # an emoji: 4 bytes in UTF-8, 12 as a JSON escape pair
 
 
 def raw_connect(receive, send, token):
@@ -649,9 +706,11 @@ class StalledReader:
 
     def __init__(self, url, token):
         import websocket
+
         ws_url = url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
         self.ws = websocket.create_connection(
-            ws_url, timeout=10, sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
+            ws_url, timeout=10, sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)]
+        )
         raw_connect(self.ws.recv, self.ws.send, token)
 
     def join(self, room):
@@ -665,6 +724,7 @@ class StalledReader:
         """The `message` events left before the server's close; raises if the
         socket is still open after `timeout` seconds of reading."""
         import websocket
+
         bodies = []
         deadline = time.monotonic() + timeout
         try:
@@ -704,12 +764,14 @@ def stalled_room(cluster, user, connect, prefix):
 
 def post_filler(cluster, author, room, number):
     """Posts message `number` of FILLER through instance 1; returns its id."""
-    return author.post_message(room, f"{number:04d} " + FILLER, client_id=client_id(),
-                               base_url=instance_url(cluster, 1)).json()["id"]
+    return author.post_message(
+        room, f"{number:04d} " + FILLER, client_id=client_id(), base_url=instance_url(cluster, 1)
+    ).json()["id"]
 
 
 def test_a_client_that_stops_reading_stalls_only_itself_and_then_gets_everything_in_order(
-        cluster, cluster_options, user, connect):
+    cluster, cluster_options, user, connect
+):
     room, author, _, stalled, lively = stalled_room(cluster, user, connect, "stall")
     try:
         deferred_before = metric(cluster, 3, "chat_socketio_deferred_frames")
@@ -733,7 +795,8 @@ def test_a_client_that_stops_reading_stalls_only_itself_and_then_gets_everything
 
 
 def test_a_client_that_falls_too_far_behind_is_dropped_and_catches_up_by_history(
-        cluster, user, connect):
+    cluster, user, connect
+):
     """Past SOCKET_MAX_UNSENT_BYTES waiting for it, a socket that does not read is
     dropped (its frames with it) instead of held until its pings time out; the
     instance goes on serving the room, and the client finds what it missed in the
@@ -754,24 +817,26 @@ def test_a_client_that_falls_too_far_behind_is_dropped_and_catches_up_by_history
 
         # The client reads what reached it before the drop, then the connection ends.
         got = stalled.until_closed()
-        assert [m["id"] for m in got] == sent[:len(got)]
+        assert [m["id"] for m in got] == sent[: len(got)]
         assert len(got) < len(sent)
         # The room goes on for everyone else.
-        last = author.post_message(room, "after the drop", client_id=client_id(),
-                                   base_url=instance_url(cluster, 1)).json()["id"]
+        last = author.post_message(
+            room, "after the drop", client_id=client_id(), base_url=instance_url(cluster, 1)
+        ).json()["id"]
         lively.wait_for("message", is_message(last), timeout=10)
         # Nothing is lost: the history after the last message it had holds the rest.
         missed, after = [], got[-1]["id"] if got else 0
         while True:
-            page = reader.request("GET", f"/api/rooms/{room}/messages",
-                                  params={"after": after, "limit": 100})
+            page = reader.request(
+                "GET", f"/api/rooms/{room}/messages", params={"after": after, "limit": 100}
+            )
             assert page.status_code == 200, page.text
             batch = page.json()["messages"]
             if not batch:
                 break
             missed += [m["id"] for m in batch]
             after = batch[-1]["id"]
-        assert missed == sent[len(got):] + [last]
+        assert missed == sent[len(got) :] + [last]
     finally:
         stalled.close()
 
@@ -838,8 +903,10 @@ def test_a_polling_client_that_stops_polling_is_dropped_past_the_cap(cluster, us
         response = reader.poll()
         if response.status_code == 400:
             break
-        assert response.status_code == 200 and '"message"' not in response.text, \
-            (response.status_code, response.text[:200])
+        assert response.status_code == 200 and '"message"' not in response.text, (
+            response.status_code,
+            response.text[:200],
+        )
     else:
         raise AssertionError("the session still answers polls")
 
@@ -855,21 +922,29 @@ class CompressingClient:
         from wsproto import ConnectionType, WSConnection
         from wsproto.events import Request
         from wsproto.extensions import PerMessageDeflate
+
         parts = urlsplit(url)
         self.sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
         self.ws = WSConnection(ConnectionType.CLIENT)
         self.wire_bytes = 0
         self.accepted = None
         self.texts, self._partial = [], ""
-        self.sock.sendall(self.ws.send(Request(
-            host=parts.netloc, target="/socket.io/?EIO=4&transport=websocket",
-            extensions=[PerMessageDeflate()])))
+        self.sock.sendall(
+            self.ws.send(
+                Request(
+                    host=parts.netloc,
+                    target="/socket.io/?EIO=4&transport=websocket",
+                    extensions=[PerMessageDeflate()],
+                )
+            )
+        )
         while self.accepted is None:
             self._pump()
         raw_connect(self.text, self.send, token)
 
     def _pump(self):
         from wsproto.events import AcceptConnection, Ping, RejectConnection, TextMessage
+
         data = self.sock.recv(65536)
         assert data, "the server closed the connection"
         self.wire_bytes += len(data)
@@ -897,6 +972,7 @@ class CompressingClient:
 
     def send(self, text):
         from wsproto.events import TextMessage
+
         self.sock.sendall(self.ws.send(TextMessage(data=text)))
 
     def join(self, room):
@@ -910,7 +986,8 @@ class CompressingClient:
 
 
 def test_clients_that_negotiate_compression_get_every_message_compressed_whole_and_in_order(
-        cluster, user):
+    cluster, user
+):
     """permessage-deflate: a frame is compressed for each socket (its own
     compressor), not shared by the room's sockets as an uncompressed one is."""
     room = unique_name("deflate")
@@ -923,9 +1000,12 @@ def test_clients_that_negotiate_compression_get_every_message_compressed_whole_a
             client.join(room)
         before = [client.wire_bytes for client in clients]
         bodies = [f"{n:03d} " + "compressible text" * 200 for n in range(30)]
-        sent = [author.post_message(room, body, client_id=client_id(),
-                                    base_url=instance_url(cluster, 1)).json()["id"]
-                for body in bodies]
+        sent = [
+            author.post_message(
+                room, body, client_id=client_id(), base_url=instance_url(cluster, 1)
+            ).json()["id"]
+            for body in bodies
+        ]
         for client, start in zip(clients, before):
             got = client.messages(len(sent))
             assert [m["id"] for m in got] == sent

@@ -2,11 +2,11 @@
 commands one after another, a restart of Redis between two commands not seen by
 the caller, a Redis that is down raised as redis-py raises it, and a forked child
 that opens its own connection."""
+
 import os
 
 import pytest
 import redis
-
 from localservices import Redis
 
 from app.redis_direct import DirectCommands
@@ -36,8 +36,9 @@ def test_commands_reuse_one_connection(server):
 
 
 def test_a_restart_between_commands_is_not_seen(server):
-    direct = DirectCommands(redis.Redis.from_url(server.url(), socket_timeout=2,
-                                                 socket_connect_timeout=2))
+    direct = DirectCommands(
+        redis.Redis.from_url(server.url(), socket_timeout=2, socket_connect_timeout=2)
+    )
     assert direct.mget(["k"]) == [None]
     port = server.port
     server.stop(remove=False)

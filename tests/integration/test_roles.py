@@ -3,6 +3,7 @@
 Every command runs as a subprocess in its own process group, with a timeout,
 and is stopped after the test (see conftest.py). Servers bind 127.0.0.1 only.
 """
+
 import os
 import socket
 import time
@@ -11,10 +12,10 @@ import psycopg2
 import pytest
 import requests
 from flask_migrate import upgrade
+from localservices import free_port, wait_for_port  # scripts/ is on sys.path (conftest.py)
 
 from app.cli import MIGRATION_LOCK_KEY
 from app.health import code_heads
-from localservices import free_port, wait_for_port  # scripts/ is on sys.path (conftest.py)
 
 pytestmark = pytest.mark.integration
 
@@ -47,8 +48,10 @@ def wait_until(condition, timeout, message, interval=0.1):
 
 # --- migrate ------------------------------------------------------------------
 
+
 def test_two_migrators_at_once_migrate_once_and_both_exec_their_server(
-        database, spawn, service_env):
+    database, spawn, service_env
+):
     """Two `entrypoint.sh migrate` on one empty database, contending for the lock.
 
     The test holds the migration lock itself until both migrators wait on it,
@@ -61,8 +64,9 @@ def test_two_migrators_at_once_migrate_once_and_both_exec_their_server(
     try:
         with holder.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
-        migrators = [spawn([ENTRYPOINT, "migrate", *PID_SERVER], env, name=f"migrate-{n}")
-                     for n in (1, 2)]
+        migrators = [
+            spawn([ENTRYPOINT, "migrate", *PID_SERVER], env, name=f"migrate-{n}") for n in (1, 2)
+        ]
 
         def both_waiting_for_the_lock():
             for migrator in migrators:
@@ -74,8 +78,10 @@ def test_two_migrators_at_once_migrate_once_and_both_exec_their_server(
                     " AND database = (SELECT oid FROM pg_database"
                     "                 WHERE datname = current_database())"
                     " AND classid::bigint = %s AND objid::bigint = %s",
-                    (MIGRATION_LOCK_KEY >> 32, MIGRATION_LOCK_KEY & 0xFFFFFFFF))
+                    (MIGRATION_LOCK_KEY >> 32, MIGRATION_LOCK_KEY & 0xFFFFFFFF),
+                )
                 return cursor.fetchone()[0] == 2
+
         wait_until(both_waiting_for_the_lock, 60, "both migrators to wait on the lock")
         assert database.tables() == []  # nobody migrated without the lock
         with holder.cursor() as cursor:
@@ -93,8 +99,10 @@ def test_two_migrators_at_once_migrate_once_and_both_exec_their_server(
     already = [s for s in stderrs if "already at head" in s]
     assert len(migrated) == 1 and len(already) == 1, "\n\n".join(m.report() for m in migrators)
     seeds = sorted(m.stdout.split("seed: added ")[1].splitlines()[0] for m in migrators)
-    assert seeds == ["0 users, 0 rooms, 0 memberships, 0 messages",
-                     "3 users, 2 rooms, 6 memberships, 3 messages"]
+    assert seeds == [
+        "0 users, 0 rooms, 0 memberships, 0 messages",
+        "3 users, 2 rooms, 6 memberships, 3 messages",
+    ]
 
     assert database.psql("SELECT count(*) FROM alembic_version") == "1"
     assert database.revisions() == HEAD
@@ -103,30 +111,40 @@ def test_two_migrators_at_once_migrate_once_and_both_exec_their_server(
 
 # --- serve ----------------------------------------------------------------------
 
+
 def test_serve_waits_for_the_migration_then_starts_gunicorn_and_is_ready(
-        database, spawn, run, service_env, tmp_path):
+    database, spawn, run, service_env, tmp_path
+):
     port = free_port()
     # XDG_RUNTIME_DIR: gunicorn >= 25.1 puts its control socket there (else in ~/.gunicorn).
-    server_env = service_env(database.url, HOST="127.0.0.1", PORT=port, ASYNC_MODE="eventlet",
-                             INSTANCE_ID="serve-1", XDG_RUNTIME_DIR=tmp_path)
+    server_env = service_env(
+        database.url,
+        HOST="127.0.0.1",
+        PORT=port,
+        ASYNC_MODE="eventlet",
+        INSTANCE_ID="serve-1",
+        XDG_RUNTIME_DIR=tmp_path,
+    )
     server = spawn([ENTRYPOINT, "serve", *SERVER_COMMAND], server_env, name="serve")
 
     # Before any migration: it waits, saying why, and listens on nothing.
-    server.wait_for_output("waiting for the schema to reach the code's head revision: "
-                           "empty: no migration has run yet", timeout=60)
+    server.wait_for_output(
+        "waiting for the schema to reach the code's head revision: empty: no migration has run yet",
+        timeout=60,
+    )
     time.sleep(1.2)  # at least one more poll of check-schema
     assert server.poll() is None, server.report()
     assert not port_open(port)
     assert "starting:" not in server.stderr
 
-    migrate = run([ENTRYPOINT, "migrate", "true"], service_env(database.url), timeout=90,
-                  name="migrate")
+    migrate = run(
+        [ENTRYPOINT, "migrate", "true"], service_env(database.url), timeout=90, name="migrate"
+    )
     assert migrate.returncode == 0, migrate.report()
     assert "migrated to head" in migrate.stderr, migrate.report()
 
     try:
-        wait_for_port(port, timeout=60, proc=server.popen, what="gunicorn",
-                      log=server.stderr_path)
+        wait_for_port(port, timeout=60, proc=server.popen, what="gunicorn", log=server.stderr_path)
     except Exception as exc:
         pytest.fail(f"{exc}\n{server.report()}")
     assert "schema is at the code's head revision" in server.stdout + server.stderr
@@ -149,14 +167,16 @@ def test_serve_waits_for_the_migration_then_starts_gunicorn_and_is_ready(
     assert not port_open(port)
 
 
-def test_serve_refuses_a_revision_the_code_does_not_know(database, make_app, run,
-                                                         service_env):
+def test_serve_refuses_a_revision_the_code_does_not_know(database, make_app, run, service_env):
     with make_app(database.url).app_context():
         upgrade()
     database.psql("UPDATE alembic_version SET version_num = 'ffff_future'")
 
-    serve = run([ENTRYPOINT, "serve", *PID_SERVER],
-                service_env(database.url, SCHEMA_WAIT_SECONDS=60), timeout=60)
+    serve = run(
+        [ENTRYPOINT, "serve", *PID_SERVER],
+        service_env(database.url, SCHEMA_WAIT_SECONDS=60),
+        timeout=60,
+    )
     assert serve.returncode == 3, serve.report()
     assert serve.elapsed < 20, serve.report()  # at once, not after the 60 s wait
     assert "refusing to start" in serve.stderr, serve.report()
@@ -164,10 +184,12 @@ def test_serve_refuses_a_revision_the_code_does_not_know(database, make_app, run
     assert "server started" not in serve.stdout
 
 
-def test_serve_gives_up_after_the_schema_wait_on_an_empty_database(database, run,
-                                                                    service_env):
-    serve = run([ENTRYPOINT, "serve", *PID_SERVER],
-                service_env(database.url, SCHEMA_WAIT_SECONDS=2), timeout=60)
+def test_serve_gives_up_after_the_schema_wait_on_an_empty_database(database, run, service_env):
+    serve = run(
+        [ENTRYPOINT, "serve", *PID_SERVER],
+        service_env(database.url, SCHEMA_WAIT_SECONDS=2),
+        timeout=60,
+    )
     assert serve.returncode not in (0, None), serve.report()
     assert serve.elapsed >= 2, serve.report()
     assert "gave up waiting for the schema" in serve.stderr, serve.report()

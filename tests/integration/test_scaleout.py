@@ -11,13 +11,13 @@ gunicorn workers' CPU time (/proc/<pid>/stat).
 
 test_realtime_redis_cluster.py runs the key real-time tests on a Redis Cluster.
 """
+
 import os
 import signal
 import time
 import uuid
 
 import pytest
-
 from socket_clients import unique_name, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("all_instances_up")]
@@ -31,10 +31,10 @@ CLUSTER_ENV = {
     "SEND_RATE_LIMIT": "1000 per second",
     "QUEUE_MODE": "sharded",
 }
-SETTLE = 0.5          # seconds for a duplicate or stray event to show up
-PREFIX = "chat"       # the sharded queue's channel prefix (app/realtime/queue.py)
+SETTLE = 0.5  # seconds for a duplicate or stray event to show up
+PREFIX = "chat"  # the sharded queue's channel prefix (app/realtime/queue.py)
 CLOCK_TICK = 1 / os.sysconf("SC_CLK_TCK")
-MESSAGES = 500       # for the CPU measurement
+MESSAGES = 500  # for the CPU measurement
 # What an instance without the room's sockets may spend on its messages: the
 # issue's bound (10 us a message) plus what an idle stretch of the same length
 # varies by here (heartbeats, sweeps; up to 4 clock ticks seen), 5 ticks. The
@@ -44,15 +44,23 @@ IDLE_BUDGET_PER_MESSAGE = 10e-6
 IDLE_NOISE = 5 * CLOCK_TICK
 
 
-@pytest.fixture(scope="module", params=[("single", "eventlet"), ("cluster", "gevent")],
-                ids=["redis", "redis-cluster"])
+@pytest.fixture(
+    scope="module",
+    params=[("single", "eventlet"), ("cluster", "gevent")],
+    ids=["redis", "redis-cluster"],
+)
 def cluster_options(request):
     kind, async_mode = request.param
-    return {"instances": INSTANCES, "async_mode": async_mode, "extra_env": CLUSTER_ENV,
-            "redis_cluster": kind == "cluster"}
+    return {
+        "instances": INSTANCES,
+        "async_mode": async_mode,
+        "extra_env": CLUSTER_ENV,
+        "redis_cluster": kind == "cluster",
+    }
 
 
 # --- helpers --------------------------------------------------------------------
+
 
 def room_channel(room):
     return f"{PREFIX}#/#room:{room}"
@@ -101,6 +109,7 @@ def room_with(owner, *members):
 
 # --- tests ------------------------------------------------------------------------
 
+
 def test_a_fresh_instance_listens_before_it_serves(cluster, redis_client):
     """Every instance subscribes the queue when its worker starts, not when its
     first socket connects: right after a restart (no socket anywhere on it), the
@@ -111,7 +120,8 @@ def test_a_fresh_instance_listens_before_it_serves(cluster, redis_client):
 
 
 def test_room_on_one_instance_costs_the_other_instances_nothing(
-        cluster, user, connect, redis_client):
+    cluster, user, connect, redis_client
+):
     alice, bob = user(), user()
     room = room_with(alice, bob)
     sender, reader = connect(alice, 1), connect(bob, 1)
@@ -138,19 +148,23 @@ def test_room_on_one_instance_costs_the_other_instances_nothing(
     idle = {name: cpu_seconds(pids) - idle_start[name] for name, pids in others.items()}
 
     extra = {name: busy[name] - idle[name] for name in others}
-    print(f"\n{MESSAGES} messages in {busy_wall:.1f} s; instance with the room: "
-          f"{own_per_message * 1e6:.0f} us CPU/message; other instances, busy - idle CPU: "
-          + ", ".join(f"{name} {seconds * 1e3:.0f} ms" for name, seconds in extra.items()))
+    print(
+        f"\n{MESSAGES} messages in {busy_wall:.1f} s; instance with the room: "
+        f"{own_per_message * 1e6:.0f} us CPU/message; other instances, busy - idle CPU: "
+        + ", ".join(f"{name} {seconds * 1e3:.0f} ms" for name, seconds in extra.items())
+    )
     budget = MESSAGES * IDLE_BUDGET_PER_MESSAGE + IDLE_NOISE
     for name, seconds in extra.items():
         assert seconds <= budget, (
             f"{name} spent {seconds * 1e3:.0f} ms of CPU on {MESSAGES} messages of a room "
-            f"it has no socket in (budget {budget * 1e3:.0f} ms)")
+            f"it has no socket in (budget {budget * 1e3:.0f} ms)"
+        )
     assert len(reader.received("message")) == MESSAGES
 
 
 def test_room_spread_over_every_instance_gets_each_message_exactly_once(
-        cluster, user, connect, redis_client):
+    cluster, user, connect, redis_client
+):
     people = [user() for _ in range(INSTANCES)]
     room = room_with(*people)
     clients = [connect(person, number) for number, person in enumerate(people, start=1)]
@@ -171,8 +185,7 @@ def test_room_spread_over_every_instance_gets_each_message_exactly_once(
         assert sorted(m["id"] for m in client.received("message")) == sorted(sent), client
 
 
-def test_join_then_immediate_send_from_another_instance_is_delivered_live(
-        cluster, user, connect):
+def test_join_then_immediate_send_from_another_instance_is_delivered_live(cluster, user, connect):
     """The join is acknowledged only once Redis has the instance's subscription,
     so a message sent the moment after, from anywhere, reaches the socket."""
     alice, bob = user(), user()
@@ -180,8 +193,9 @@ def test_join_then_immediate_send_from_another_instance_is_delivered_live(
     for attempt in range(10):
         room = room_with(bob, alice)
         listener.join(room)
-        response = bob.post_message(room, f"right after join {attempt}",
-                                    base_url=cluster.instances[1 + attempt % 3].url)
+        response = bob.post_message(
+            room, f"right after join {attempt}", base_url=cluster.instances[1 + attempt % 3].url
+        )
         message_id = response.json()["id"]
         listener.wait_for("message", lambda p, m=message_id: p["id"] == m, timeout=5)
 
@@ -202,7 +216,8 @@ def test_member_added_on_another_instance_gets_the_next_message_live(cluster, us
 
 
 def test_the_last_local_socket_leaving_unsubscribes_the_instance(
-        cluster, user, connect, redis_client):
+    cluster, user, connect, redis_client
+):
     alice, bob, carol = user(), user(), user()
     room = room_with(alice, bob, carol)
     first, second = connect(alice, 2), connect(bob, 2)
@@ -215,8 +230,11 @@ def test_the_last_local_socket_leaving_unsubscribes_the_instance(
     assert first.call("leave", {"room": room}) == {"ok": True}
     assert subscribers(cluster, redis_client, channel) == 2  # bob is still there
     second.disconnect()
-    wait_until(lambda: subscribers(cluster, redis_client, channel) == 1, timeout=5,
-               message="instance 2 unsubscribed")
+    wait_until(
+        lambda: subscribers(cluster, redis_client, channel) == 1,
+        timeout=5,
+        message="instance 2 unsubscribed",
+    )
     # Instance 2 reads nothing of this room now, and still delivers elsewhere.
     carol_id = far.call("send", {"room": room, "body": "after", "client_id": client_id()})
     far.wait_for("message", lambda p: p["id"] == carol_id["message"]["id"])
@@ -225,7 +243,8 @@ def test_the_last_local_socket_leaving_unsubscribes_the_instance(
 
 
 def test_leaving_and_joining_again_at_once_keeps_the_room_live(
-        cluster, user, connect, redis_client):
+    cluster, user, connect, redis_client
+):
     """An UNSUBSCRIBE still in flight when the room is subscribed again must not
     look like Redis dropping the channel (which makes the queue start over)."""
     alice, bob = user(), user()
@@ -244,7 +263,8 @@ def test_leaving_and_joining_again_at_once_keeps_the_room_live(
 
 
 def test_redis_restart_tells_sockets_and_resubscribes_every_room(
-        cluster, user, connect, redis_client):
+    cluster, user, connect, redis_client
+):
     alice, bob = user(), user()
     room = room_with(alice, bob)
     near, far = connect(alice, 1), connect(bob, 2)
@@ -264,15 +284,17 @@ def test_redis_restart_tells_sockets_and_resubscribes_every_room(
     # Back: both instances have the room's channel again, and it carries messages.
     assert subscribers(cluster, redis_client, room_channel(room)) == 2
     assert subscribers(cluster, redis_client, host_channel(near.sid)) == 1
-    ack = near.call("send", {"room": room, "body": "after the restart",
-                             "client_id": client_id()})
+    ack = near.call("send", {"room": room, "body": "after the restart", "client_id": client_id()})
     assert ack.get("ok") is True, ack
     far.wait_for("message", lambda p: p["id"] == ack["message"]["id"], timeout=5)
 
 
 def redis_processes(cluster):
-    return ([node.proc for node in cluster.redis.nodes] if cluster.redis_cluster
-            else [cluster.redis.proc])
+    return (
+        [node.proc for node in cluster.redis.nodes]
+        if cluster.redis_cluster
+        else [cluster.redis.proc]
+    )
 
 
 def test_a_hung_redis_is_noticed_and_sockets_are_told(cluster, user, connect):
@@ -305,7 +327,10 @@ def test_send_limit_and_presence_are_kept_in_redis(cluster, user, connect, redis
     ack = client.call("send", {"room": room, "body": "counted", "client_id": client_id()})
     assert ack.get("ok") is True, ack
     user_id = alice.user["id"]
-    counters = [key for key in redis_client.scan_iter(match="LIMITS*")
-                if "/send/" in key and f"/{user_id}/" in key]
+    counters = [
+        key
+        for key in redis_client.scan_iter(match="LIMITS*")
+        if "/send/" in key and f"/{user_id}/" in key
+    ]
     assert counters, "no send-limit counter in Redis"
     assert redis_client.smembers(f"{{presence}}:user:{user_id}")

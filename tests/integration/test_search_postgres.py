@@ -1,5 +1,6 @@
 """Search on a real PostgreSQL: the GIN index is used, and embedded mode (SQLite
 FTS5) gives the same answers for the same messages."""
+
 import pytest
 from flask_migrate import upgrade
 from sqlalchemy import event
@@ -17,8 +18,9 @@ class Api:
     def __init__(self, app, username):
         self.app = app
         self.client = app.test_client()
-        response = self.client.post("/api/auth/register",
-                                    json={"username": username, "password": "password123"})
+        response = self.client.post(
+            "/api/auth/register", json={"username": username, "password": "password123"}
+        )
         assert response.status_code == 201, response.get_json()
         self.headers = {"Authorization": f"Bearer {response.get_json()['token']}"}
         self.user_id = response.get_json()["user"]["id"]
@@ -77,7 +79,8 @@ def test_search_uses_the_gin_index_over_many_messages(database, make_app):
         "' w' || i % 2997 || "
         "' about ' || (ARRAY['cats', 'dogs', 'birds', 'fish', 'trains'])[1 + i % 5] || "
         "CASE WHEN i % 10000 = 0 THEN ' zeppelin' ELSE '' END, now() "
-        "FROM generate_series(1, 50000) AS i")
+        "FROM generate_series(1, 50000) AS i"
+    )
     # As autovacuum would: index entries leave the GIN pending list, and statistics.
     database.psql("VACUUM ANALYZE messages")
 
@@ -101,7 +104,8 @@ def test_without_the_index_the_same_query_scans_the_table(database, make_app):
         "INSERT INTO messages (room_id, author_id, body, created_at) "
         f"SELECT {room['id']}, {alice.user_id}, 'filler ' || i, now() "
         "FROM generate_series(1, 20000) AS i; "
-        "DROP INDEX ix_messages_search_vector; ANALYZE messages")
+        "DROP INDEX ix_messages_search_vector; ANALYZE messages"
+    )
     _, [(statement, parameters)] = _search_statements(app, lambda: alice.search(q="zeppelin"))
     assert "ix_messages_search_vector" not in _plan(app, statement, parameters)
 
@@ -110,8 +114,9 @@ def test_an_edit_is_found_at_once_and_a_deleted_message_never(database, make_app
     app = _migrated(make_app, database.url)
     alice = Api(app, "alice")
     alice.call("POST", "/api/rooms", status=201, json={"name": "lounge"})
-    sent = alice.call("POST", "/api/rooms/lounge/messages", status=201,
-                      json={"body": "first draft"})
+    sent = alice.call(
+        "POST", "/api/rooms/lounge/messages", status=201, json={"body": "first draft"}
+    )
     alice.call("PATCH", f"/api/messages/{sent['id']}", json={"body": "final wording"})
     assert alice.search(q="draft")["messages"] == []
     assert [m["id"] for m in alice.search(q="wording")["messages"]] == [sent["id"]]
@@ -138,10 +143,26 @@ CORPUS = [
 # Queries whose answers must agree. (Where the two differ is listed in
 # docs/api.md: English stop words, a query of only excluded words.)
 QUERIES = [
-    "run", "running", "runs", "quick fox", '"quick fox"', '"quick brown fox"', "cats or dogs",
-    "cats -dogs", "cat", "meeting thursday", "deploy", "release -tonight", "col:near",
-    "well-known", "build", '"build failed"', "nothing matches this", "!!!",
-    'dogs "mail carrier"', "purr or sleep or chase",
+    "run",
+    "running",
+    "runs",
+    "quick fox",
+    '"quick fox"',
+    '"quick brown fox"',
+    "cats or dogs",
+    "cats -dogs",
+    "cat",
+    "meeting thursday",
+    "deploy",
+    "release -tonight",
+    "col:near",
+    "well-known",
+    "build",
+    '"build failed"',
+    "nothing matches this",
+    "!!!",
+    'dogs "mail carrier"',
+    "purr or sleep or chase",
 ]
 
 
@@ -153,12 +174,15 @@ def _load_corpus(api):
 
 def test_embedded_mode_gives_the_same_answers(database, make_app, tmp_path):
     answers = {}
-    for backend, url in [("postgresql", database.url),
-                         ("sqlite", f"sqlite:///{tmp_path}/embedded.db")]:
+    for backend, url in [
+        ("postgresql", database.url),
+        ("sqlite", f"sqlite:///{tmp_path}/embedded.db"),
+    ]:
         api = Api(_migrated(make_app, url), "alice")
         _load_corpus(api)
-        answers[backend] = {q: [m["body"] for m in api.search(q=q, limit=50)["messages"]]
-                            for q in QUERIES}
+        answers[backend] = {
+            q: [m["body"] for m in api.search(q=q, limit=50)["messages"]] for q in QUERIES
+        }
     assert answers["sqlite"] == answers["postgresql"]
     # ... and they are not all empty: the comparison means something.
     assert sum(bool(hits) for hits in answers["postgresql"].values()) >= 15
@@ -166,8 +190,10 @@ def test_embedded_mode_gives_the_same_answers(database, make_app, tmp_path):
 
 # --- reactions under concurrency (PostgreSQL row locks) -------------------------------------
 
+
 def test_concurrent_new_emoji_never_make_more_than_20(database, make_app):
     import threading
+
     app = _migrated(make_app, database.url)
     owner = Api(app, "owner")
     owner.call("POST", "/api/rooms", status=201, json={"name": "busy"})
@@ -180,8 +206,9 @@ def test_concurrent_new_emoji_never_make_more_than_20(database, make_app):
 
     def react(reactor, n):
         start.wait()
-        response = reactor.client.put(f"/api/messages/{sent['id']}/reactions/:e{n}:",
-                                      headers=reactor.headers)
+        response = reactor.client.put(
+            f"/api/messages/{sent['id']}/reactions/:e{n}:", headers=reactor.headers
+        )
         statuses.append(response.status_code)
 
     threads = [threading.Thread(target=react, args=(r, n)) for n, r in enumerate(reactors)]
@@ -190,5 +217,9 @@ def test_concurrent_new_emoji_never_make_more_than_20(database, make_app):
     for thread in threads:
         thread.join(30)
     assert sorted(statuses) == [200] * 20 + [409] * 10
-    assert database.psql(f"SELECT count(DISTINCT emoji) FROM reactions "
-                         f"WHERE message_id = {sent['id']}") == "20"
+    assert (
+        database.psql(
+            f"SELECT count(DISTINCT emoji) FROM reactions WHERE message_id = {sent['id']}"
+        )
+        == "20"
+    )

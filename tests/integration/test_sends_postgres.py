@@ -1,6 +1,7 @@
 """A send on a real PostgreSQL: two statements under the room's row lock, and a
 client_id stored once even when its earlier send commits while a retry waits
 for that lock (docs/performance.md, change 12)."""
+
 import threading
 import time
 
@@ -24,11 +25,15 @@ def test_a_send_is_one_locked_read_and_one_insert(app, statements):
     alice = Api(app, "alice")
     alice.call("POST", "/api/rooms", status=201, json={"name": "quiet"})
     del statements[:]
-    alice.call("POST", "/api/rooms/quiet/messages", status=201,
-               json={"body": "hi", "client_id": "c1"})
+    alice.call(
+        "POST", "/api/rooms/quiet/messages", status=201, json={"body": "hi", "client_id": "c1"}
+    )
     # The token's user aside (app/auth.py), which is not the send's work.
-    work = [s for s in statements
-            if s.split()[0] not in ("BEGIN", "COMMIT") and not s.startswith("SELECT users.")]
+    work = [
+        s
+        for s in statements
+        if s.split()[0] not in ("BEGIN", "COMMIT") and not s.startswith("SELECT users.")
+    ]
     assert len(work) == 2, work
     read, insert = work
     assert read.startswith("SELECT rooms.") and "LEFT OUTER JOIN messages" in read, read
@@ -51,8 +56,13 @@ def test_a_retry_that_waited_for_the_lock_gets_the_send_that_held_it(app, databa
     answers = []
 
     def retry():
-        answers.append(alice.client.post("/api/rooms/busy/messages", headers=alice.headers,
-                                         json={"body": "once", "client_id": "c1"}))
+        answers.append(
+            alice.client.post(
+                "/api/rooms/busy/messages",
+                headers=alice.headers,
+                json={"body": "once", "client_id": "c1"},
+            )
+        )
 
     threads = [threading.Thread(target=retry) for _ in range(retries)]
     for thread in threads:
@@ -62,8 +72,11 @@ def test_a_retry_that_waited_for_the_lock_gets_the_send_that_held_it(app, databa
         assert time.monotonic() < deadline, "the retries never waited for the room's lock"
         time.sleep(0.05)
     # They all wait, their snapshots taken: the first send commits now.
-    cursor.execute("INSERT INTO messages (room_id, author_id, body, client_id, created_at) "
-                   "VALUES (%s, %s, 'once', 'c1', now()) RETURNING id", (room_id, user_id))
+    cursor.execute(
+        "INSERT INTO messages (room_id, author_id, body, client_id, created_at) "
+        "VALUES (%s, %s, 'once', 'c1', now()) RETURNING id",
+        (room_id, user_id),
+    )
     first_id = cursor.fetchone()[0]
     holder.commit()
     holder.close()

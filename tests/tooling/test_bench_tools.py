@@ -1,11 +1,18 @@
 """The bench's own parsing and statistics code (bench/): no services, no timing.
 (The repository root is on sys.path through tests/conftest.py.)"""
+
 import pytest
 
 from bench import search
 from bench.httpclient import parse_head
-from bench.sio import (decode_packet, encode_connect, encode_event, find_string_field,
-                       parse_frames, ws_frame)
+from bench.sio import (
+    decode_packet,
+    encode_connect,
+    encode_event,
+    find_string_field,
+    parse_frames,
+    ws_frame,
+)
 from bench.stats import delivery_counts, percentile, slope, summarize
 
 
@@ -44,8 +51,8 @@ def test_delivery_counts_finds_lost_and_duplicated():
     for seq in range(4):
         for r in range(receivers):
             counts[seq * receivers + r] = 1
-    counts[1 * receivers + 2] = 0   # message 1 never reached receiver 2
-    counts[2 * receivers + 0] = 3   # message 2 reached receiver 0 three times
+    counts[1 * receivers + 2] = 0  # message 1 never reached receiver 2
+    counts[2 * receivers + 0] = 3  # message 2 reached receiver 0 three times
     assert delivery_counts(counts, receivers, [0, 1, 2, 3]) == (1, 2)
     assert delivery_counts(counts, receivers, [0, 3]) == (0, 0)
 
@@ -57,28 +64,42 @@ def test_encode_event_with_and_without_ack():
     assert encode_connect() == "40"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ('0{"sid":"x","pingInterval":20000}', (0, None, None, None, {"sid": "x", "pingInterval": 20000})),
-    ("2", (2, None, None, None, None)),
-    ('40{"sid":"abc"}', (4, 0, "/", None, {"sid": "abc"})),
-    ('4312[{"ok":true}]', (4, 3, "/", 12, [{"ok": True}])),
-    ('42["message",{"id":1}]', (4, 2, "/", None, ["message", {"id": 1}])),
-    ('42/chat,7["x"]', (4, 2, "/chat", 7, ["x"])),
-    ('44{"message":"no"}', (4, 4, "/", None, {"message": "no"})),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            '0{"sid":"x","pingInterval":20000}',
+            (0, None, None, None, {"sid": "x", "pingInterval": 20000}),
+        ),
+        ("2", (2, None, None, None, None)),
+        ('40{"sid":"abc"}', (4, 0, "/", None, {"sid": "abc"})),
+        ('4312[{"ok":true}]', (4, 3, "/", 12, [{"ok": True}])),
+        ('42["message",{"id":1}]', (4, 2, "/", None, ["message", {"id": 1}])),
+        ('42/chat,7["x"]', (4, 2, "/chat", 7, ["x"])),
+        ('44{"message":"no"}', (4, 4, "/", None, {"message": "no"})),
+    ],
+)
 def test_decode_packet(text, expected):
     assert decode_packet(text) == expected
 
 
 def test_decode_round_trips_the_encoder():
-    assert decode_packet(encode_event("send", {"room": "r", "n": [1, 2]}, 5)) == \
-        (4, 2, "/", 5, ["send", {"room": "r", "n": [1, 2]}])
+    assert decode_packet(encode_event("send", {"room": "r", "n": [1, 2]}, 5)) == (
+        4,
+        2,
+        "/",
+        5,
+        ["send", {"room": "r", "n": [1, 2]}],
+    )
 
 
-@pytest.mark.parametrize("raw", [
-    b'42["message",{"id": 3, "client_id": "f1-7:123", "body": "b"}]',   # Python's json
-    b'42["message",{"id":3,"client_id":"f1-7:123","body":"b"}]',        # Node's JSON
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'42["message",{"id": 3, "client_id": "f1-7:123", "body": "b"}]',  # Python's json
+        b'42["message",{"id":3,"client_id":"f1-7:123","body":"b"}]',  # Node's JSON
+    ],
+)
 def test_find_string_field_reads_both_servers_spacing(raw):
     assert find_string_field(raw, b"client_id") == b"f1-7:123"
 
@@ -115,28 +136,55 @@ def test_parse_head():
 
 def test_report_compares_the_chat_with_the_fair_peer_only():
     from bench.report import table
-    fan = {"steps": [{"lost": 0, "duplicated": 0}],
-           "best": {"offered_deliveries_per_s": 4000, "cpu_cores": {"app": 0.4}}}
-    results = {"config": {"fanout": {"clients": 200}, "instances": 4,
-                          "connections": {"cap_per_instance": 400}},
-               "targets": {"eventlet": {"fanout": fan},
-                           "node": {"fanout": {**fan, "best": {
-                               "offered_deliveries_per_s": 8000, "cpu_cores": {"app": 0.4}}}},
-                           "node-redis": {"fanout": fan}}}
+
+    fan = {
+        "steps": [{"lost": 0, "duplicated": 0}],
+        "best": {"offered_deliveries_per_s": 4000, "cpu_cores": {"app": 0.4}},
+    }
+    results = {
+        "config": {
+            "fanout": {"clients": 200},
+            "instances": 4,
+            "connections": {"cap_per_instance": 400},
+        },
+        "targets": {
+            "eventlet": {"fanout": fan},
+            "node": {
+                "fanout": {
+                    **fan,
+                    "best": {"offered_deliveries_per_s": 8000, "cpu_cores": {"app": 0.4}},
+                }
+            },
+            "node-redis": {"fanout": fan},
+        },
+    }
     lines = table(results).splitlines()
-    assert lines[0] == ("| figure | chat (eventlet) | Node peer (PostgreSQL) | "
-                        "Node peer (Redis only) | eventlet ÷ node |")
+    assert lines[0] == (
+        "| figure | chat (eventlet) | Node peer (PostgreSQL) | "
+        "Node peer (Redis only) | eventlet ÷ node |"
+    )
     delivery = next(line for line in lines if line.startswith("| fan-out K=200"))
     assert delivery.endswith("| 0.50× |")
 
 
 def test_search_results_render_as_a_table_per_query_class():
     lat = {"n": 4, "p50": 1.5, "p95": 9.0, "p99": 9.5, "max": 10.0, "mean": 3.0}
-    result = {"messages": 1_000_000, "repeat": 4, "gin_index_mb": 70, "load_s": 60.0,
-              "index_build_s": 30.0,
-              "classes": {"rare word": {"latency_ms": lat, "db_cpu_ms_per_query": 0.5,
-                                        "app_cpu_ms_per_query": 2.0, "page_filled": 3.0}},
-              "gin_forced": {"rare word": {"latency_ms": lat}}}
+    result = {
+        "messages": 1_000_000,
+        "repeat": 4,
+        "gin_index_mb": 70,
+        "load_s": 60.0,
+        "index_build_s": 30.0,
+        "classes": {
+            "rare word": {
+                "latency_ms": lat,
+                "db_cpu_ms_per_query": 0.5,
+                "app_cpu_ms_per_query": 2.0,
+                "page_filled": 3.0,
+            }
+        },
+        "gin_forced": {"rare word": {"latency_ms": lat}},
+    }
     text = search.markdown(result)
     assert "1,000,000 messages" in text
     assert "| rare word | 1.5 | 9.0 | 0.5 | 2.0 | 3.0 |" in text
@@ -145,12 +193,16 @@ def test_search_results_render_as_a_table_per_query_class():
     assert "failed" in search.markdown({"error": "boom"})
 
 
-
 def test_send_figures_render_and_reach_the_ab_table():
     from bench.ab import headline
     from bench.report import send_markdown
-    send = {"cpu_ms_per_post": 2.5, "fastest_fifth_ms_per_post": 2.1,
-            "instructions_per_post": 5_240_000, "posts": 4500}
+
+    send = {
+        "cpu_ms_per_post": 2.5,
+        "fastest_fifth_ms_per_post": 2.1,
+        "instructions_per_post": 5_240_000,
+        "posts": 4500,
+    }
     text = send_markdown(send)
     assert "| app CPU per post, median of the rounds (ms) | 2.500 |" in text
     assert "| instructions per post (valgrind, the same to 1 % run to run) | 5.240 M |" in text
@@ -158,25 +210,46 @@ def test_send_figures_render_and_reach_the_ab_table():
     assert send_markdown(None) == ""
     assert "failed" in send_markdown({"error": "boom"})
     figures = headline({"targets": {}, "send": send})
-    assert figures == {"in-process REST post app CPU ms": 2.5,
-                       "in-process REST post M instructions": 5.24}
+    assert figures == {
+        "in-process REST post app CPU ms": 2.5,
+        "in-process REST post M instructions": 5.24,
+    }
 
 
 def test_the_sends_rows_give_cpu_per_send_and_less_its_deliveries():
     from bench.ab import headline
     from bench.report import table
-    fan = {"steps": [{"lost": 0, "duplicated": 0}],
-           "best": {"offered_deliveries_per_s": 10000, "cpu_cores": {"app": 0.4}}}  # 40 µs
-    sends = {"idle_cpu_cores": {"app": 0.15},
-             "steps": [{"rate_msgs": 300.0, "cpu_cores": {"app": 0.75}, "lost": 0,
-                        "duplicated": 0, "ack_ms": {"p50": 4.0}}]}
-    results = {"config": {"fanout": {"clients": 200}, "instances": 4, "sends": {"clients": 8},
-                          "connections": {"cap_per_instance": 400}},
-               "targets": {"eventlet": {"fanout": fan, "sends": sends},
-                           "node": {"fanout": fan}}}
+
+    fan = {
+        "steps": [{"lost": 0, "duplicated": 0}],
+        "best": {"offered_deliveries_per_s": 10000, "cpu_cores": {"app": 0.4}},
+    }  # 40 µs
+    sends = {
+        "idle_cpu_cores": {"app": 0.15},
+        "steps": [
+            {
+                "rate_msgs": 300.0,
+                "cpu_cores": {"app": 0.75},
+                "lost": 0,
+                "duplicated": 0,
+                "ack_ms": {"p50": 4.0},
+            }
+        ],
+    }
+    results = {
+        "config": {
+            "fanout": {"clients": 200},
+            "instances": 4,
+            "sends": {"clients": 8},
+            "connections": {"cap_per_instance": 400},
+        },
+        "targets": {"eventlet": {"fanout": fan, "sends": sends}, "node": {"fanout": fan}},
+    }
     lines = table(results).splitlines()
     row = next(line for line in lines if "app CPU per send, with its 8" in line)
-    assert row.startswith("|   app CPU per send, with its 8 deliveries, less idle (ms) | 2.00 |"), row
+    assert row.startswith("|   app CPU per send, with its 8 deliveries, less idle (ms) | 2.00 |"), (
+        row
+    )
     less = next(line for line in lines if "less 8 deliveries" in line)
     assert "| 1.68 |" in less, less  # 2.00 - 8 × 0.04
     assert headline(results)["eventlet Socket.IO app CPU ms/send (8 deliveries, less idle)"] == 2.0

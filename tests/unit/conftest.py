@@ -6,18 +6,19 @@ OpenAPI spec), so a test module reuses its app and the fixture empties it
 between tests. A module (or class) changes settings by overriding the
 `config_overrides` fixture, or asks for the real migrations with `migrated`.
 """
+
 from dataclasses import dataclass
 
 import pytest
 from flask_migrate import upgrade
 from sqlalchemy import event, inspect, text
+from unit_helpers import PASSWORD, RecordingSocketClient, test_config
 
 from app import create_app, search_index
 from app.extensions import db, limiter, socketio
 from app.realtime.presence import presence
 from app.user_cache import users
 
-from unit_helpers import PASSWORD, RecordingSocketClient, test_config
 
 def _skip_fsync(dbapi_connection, connection_record):
     # Speed only: a test database need not survive a power cut.
@@ -96,6 +97,7 @@ def statements(app):
 
     def record(conn, cursor, statement, *args):
         seen.append(" ".join(statement.split()))
+
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", record)
     yield seen
@@ -152,8 +154,11 @@ def make_room(client):
     """make_room(owner, name, private=False, title="") -> the room as returned (201)."""
 
     def make_room(owner, name, private=False, title=""):
-        response = client.post("/api/rooms", headers=owner.headers,
-                               json={"name": name, "private": private, "title": title})
+        response = client.post(
+            "/api/rooms",
+            headers=owner.headers,
+            json={"name": name, "private": private, "title": title},
+        )
         assert response.status_code == 201, response.get_json()
         return response.get_json()
 

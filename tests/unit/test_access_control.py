@@ -5,14 +5,15 @@ is not a member; private rooms leak nothing; only authors edit or delete.
 Tokens are expired by signing them, with the app's own key and salt, at a time
 further back than TOKEN_TTL_SECONDS (itsdangerous takes the signer's timestamp).
 """
+
 import time
 
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from unit_helpers import assert_error, assert_error_ack
 
 from app.extensions import db
 from app.models import Message
-from unit_helpers import assert_error, assert_error_ack
 
 # Every operation of the REST API that needs a token. {room}, {msg} and {user}
 # are filled in per test. (test_every_token_operation_is_in_the_table keeps it
@@ -46,8 +47,16 @@ EVENTS = [
     ("sync", {"room": "{room}", "after": 0}),
     ("react", {"message_id": "{msg}", "emoji": ":tada:", "on": True}),
 ]
-ROOM_EVENTS = ("message", "message_edited", "message_deleted", "typing", "presence", "read",
-               "reaction", "mention")
+ROOM_EVENTS = (
+    "message",
+    "message_edited",
+    "message_deleted",
+    "typing",
+    "presence",
+    "read",
+    "reaction",
+    "mention",
+)
 
 
 def fill(template, **values):
@@ -74,16 +83,18 @@ def expired_token(app, user_id):
         def get_timestamp(self):
             return then
 
-    return URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="auth-token",
-                                  signer=Past).dumps({"uid": user_id})
+    return URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="auth-token", signer=Past).dumps(
+        {"uid": user_id}
+    )
 
 
 @pytest.fixture
 def private(client, make_room, send, alice, bob):
     """A private room of alice and bob with one message by alice."""
     make_room(alice, "hideout", private=True)
-    response = client.post("/api/rooms/hideout/members", headers=alice.headers,
-                           json={"username": "bob"})
+    response = client.post(
+        "/api/rooms/hideout/members", headers=alice.headers, json={"username": "bob"}
+    )
     assert response.status_code == 200
     message = send(alice, "hideout", "secret plans", client_id="m1").get_json()
     return {"room": "hideout", "msg": message["id"], "user": "bob"}
@@ -91,21 +102,34 @@ def private(client, make_room, send, alice, bob):
 
 def stored_state(app):
     with app.app_context():
-        return [(m.id, m.body, m.deleted_at) for m in
-                db.session.scalars(db.select(Message).order_by(Message.id))]
+        return [
+            (m.id, m.body, m.deleted_at)
+            for m in db.session.scalars(db.select(Message).order_by(Message.id))
+        ]
 
 
 # --- the table is complete -----------------------------------------------------
 
+
 def test_every_token_operation_is_in_the_table(client):
     spec = client.get("/api/openapi.json").get_json()
-    documented = {(method.upper(), path) for path, item in spec["paths"].items()
-                  for method, operation in item.items()
-                  if isinstance(operation, dict) and operation.get("security")}
-    table = {(method, path.split("?")[0].replace("{msg}", "{message_id}")
-              .replace("{user}", "{username}").replace("{room}", "{name}")
-              .replace("%3Atada%3A", "{emoji}"))
-             for method, path, _ in ENDPOINTS}
+    documented = {
+        (method.upper(), path)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if isinstance(operation, dict) and operation.get("security")
+    }
+    table = {
+        (
+            method,
+            path.split("?")[0]
+            .replace("{msg}", "{message_id}")
+            .replace("{user}", "{username}")
+            .replace("{room}", "{name}")
+            .replace("%3Atada%3A", "{emoji}"),
+        )
+        for method, path, _ in ENDPOINTS
+    }
     assert documented == table
 
 
@@ -127,17 +151,18 @@ def _bad_token(kind, app, alice):
         return head + "." + ("A" if tail[0] != "A" else "B") + tail[1:]
     if kind == "other_secret":
         return URLSafeTimedSerializer("another-secret", salt="auth-token").dumps(
-            {"uid": alice.user["id"]})
+            {"uid": alice.user["id"]}
+        )
     if kind == "expired":
         return expired_token(app, alice.user["id"])
     return BAD_TOKENS[kind]
 
 
 @pytest.mark.parametrize("kind", list(BAD_TOKENS))
-@pytest.mark.parametrize("method,path,body", ENDPOINTS,
-                         ids=[f"{m} {p}" for m, p, _ in ENDPOINTS])
+@pytest.mark.parametrize("method,path,body", ENDPOINTS, ids=[f"{m} {p}" for m, p, _ in ENDPOINTS])
 def test_rest_without_a_valid_token_is_401_and_changes_nothing(
-        app, client, private, alice, kind, method, path, body):
+    app, client, private, alice, kind, method, path, body
+):
     before = stored_state(app)
     token = _bad_token(kind, app, alice)
     response = call(client, method, fill(path, **private), fill(body, **private), token)
@@ -169,8 +194,9 @@ def test_a_token_just_inside_its_lifetime_still_works(app, client, alice):
         def get_timestamp(self):
             return then
 
-    token = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="auth-token",
-                                   signer=Recent).dumps({"uid": alice.user["id"]})
+    token = URLSafeTimedSerializer(
+        app.config["SECRET_KEY"], salt="auth-token", signer=Recent
+    ).dumps({"uid": alice.user["id"]})
     assert call(client, "GET", "/api/me", token=token).status_code == 200
 
 
@@ -197,15 +223,13 @@ OUTSIDER_PRIVATE = {
     "PUT /api/messages/{msg}/reactions/%3Atada%3A": 404,
     "DELETE /api/messages/{msg}/reactions/%3Atada%3A": 404,
     "GET /api/search?q=secret": 200,  # and finds nothing of the private room
-    "PUT /api/me/password": 422,   # the current password is wrong
+    "PUT /api/me/password": 422,  # the current password is wrong
     "POST /api/auth/logout": 204,
 }
 
 
-@pytest.mark.parametrize("method,path,body", ENDPOINTS,
-                         ids=[f"{m} {p}" for m, p, _ in ENDPOINTS])
-def test_rest_as_a_non_member_of_a_private_room(
-        app, client, private, carol, method, path, body):
+@pytest.mark.parametrize("method,path,body", ENDPOINTS, ids=[f"{m} {p}" for m, p, _ in ENDPOINTS])
+def test_rest_as_a_non_member_of_a_private_room(app, client, private, carol, method, path, body):
     before = stored_state(app)
     response = call(client, method, fill(path, **private), fill(body, **private), carol.token)
     expected = OUTSIDER_PRIVATE[f"{method} {path}"]
@@ -220,21 +244,28 @@ def test_rest_as_a_non_member_of_a_private_room(
 
 
 def test_add_member_to_a_private_room_by_a_non_member_is_404(client, private, carol):
-    response = call(client, "POST", "/api/rooms/hideout/members", {"username": "carol"},
-                    carol.token)
+    response = call(
+        client, "POST", "/api/rooms/hideout/members", {"username": "carol"}, carol.token
+    )
     assert_error(response, 404, "not_found")
     assert call(client, "GET", "/api/rooms/hideout", token=carol.token).status_code == 404
 
 
 def test_dm_of_two_others_is_invisible(client, alice, bob, carol):
     dm = call(client, "POST", "/api/dm/bob", token=alice.token).get_json()
-    sent = call(client, "POST", f"/api/rooms/{dm['name']}/messages", {"body": "just us"},
-                alice.token).get_json()
+    sent = call(
+        client, "POST", f"/api/rooms/{dm['name']}/messages", {"body": "just us"}, alice.token
+    ).get_json()
     for method, path, body in ENDPOINTS:
         if "{room}" not in path and "{msg}" not in path:
             continue
-        response = call(client, method, fill(path, room=dm["name"], msg=sent["id"], user="x"),
-                        fill(body, room=dm["name"], msg=sent["id"], user="x"), carol.token)
+        response = call(
+            client,
+            method,
+            fill(path, room=dm["name"], msg=sent["id"], user="x"),
+            fill(body, room=dm["name"], msg=sent["id"], user="x"),
+            carol.token,
+        )
         assert_error(response, 404, "not_found")
     listed = call(client, "GET", "/api/rooms", token=carol.token).get_json()["rooms"]
     assert dm["name"] not in [r["name"] for r in listed]
@@ -256,7 +287,8 @@ OUTSIDER_PUBLIC = {
 
 @pytest.mark.parametrize("endpoint", list(OUTSIDER_PUBLIC))
 def test_rest_as_a_non_member_of_a_public_room(
-        app, client, make_room, send, alice, carol, endpoint):
+    app, client, make_room, send, alice, carol, endpoint
+):
     make_room(alice, "plaza")
     message = send(alice, "plaza", "public words").get_json()
     before = stored_state(app)
@@ -274,7 +306,8 @@ def test_rest_as_a_non_member_of_a_public_room(
 
 @pytest.mark.parametrize("event,payload", EVENTS, ids=[e for e, _ in EVENTS])
 def test_socket_events_as_a_non_member_of_a_private_room_are_not_found(
-        app, socket_for, private, carol, event, payload):
+    app, socket_for, private, carol, event, payload
+):
     before = stored_state(app)
     sock = socket_for(carol)
     ack = sock.emit(event, fill(payload, **private), callback=True)
@@ -282,15 +315,20 @@ def test_socket_events_as_a_non_member_of_a_private_room_are_not_found(
     assert stored_state(app) == before
 
 
-@pytest.mark.parametrize("event,payload,code", [
-    ("send", EVENTS[1][1], "forbidden"),
-    ("typing", EVENTS[2][1], "forbidden"),
-    ("read", EVENTS[3][1], "forbidden"),
-    ("sync", EVENTS[4][1], "forbidden"),
-    ("react", EVENTS[5][1], "forbidden"),
-], ids=["send", "typing", "read", "sync", "react"])
+@pytest.mark.parametrize(
+    "event,payload,code",
+    [
+        ("send", EVENTS[1][1], "forbidden"),
+        ("typing", EVENTS[2][1], "forbidden"),
+        ("read", EVENTS[3][1], "forbidden"),
+        ("sync", EVENTS[4][1], "forbidden"),
+        ("react", EVENTS[5][1], "forbidden"),
+    ],
+    ids=["send", "typing", "read", "sync", "react"],
+)
 def test_socket_events_as_a_non_member_of_a_public_room_are_forbidden(
-        app, socket_for, make_room, send, alice, carol, event, payload, code):
+    app, socket_for, make_room, send, alice, carol, event, payload, code
+):
     make_room(alice, "plaza")
     message = send(alice, "plaza", "public words").get_json()
     sock = socket_for(carol)
@@ -299,7 +337,8 @@ def test_socket_events_as_a_non_member_of_a_public_room_are_forbidden(
 
 
 def test_private_room_sends_nothing_live_to_a_non_member(
-        client, socket_for, private, alice, bob, carol):
+    client, socket_for, private, alice, bob, carol
+):
     outsider = socket_for(carol)
     for event, payload in EVENTS:  # tries everything first; all refused
         outsider.emit(event, fill(payload, **private), callback=True)
@@ -309,22 +348,30 @@ def test_private_room_sends_nothing_live_to_a_non_member(
     member = socket_for(bob)  # presence: bob comes online in hideout
     assert member.emit("join", {"room": "hideout"}, callback=True)["ok"] is True
     owner.emit("typing", {"room": "hideout", "typing": True}, callback=True)
-    sent = owner.emit("send", {"room": "hideout", "body": "live secret @bob @carol",
-                               "client_id": "l1"}, callback=True)["message"]
+    sent = owner.emit(
+        "send",
+        {"room": "hideout", "body": "live secret @bob @carol", "client_id": "l1"},
+        callback=True,
+    )["message"]
     assert sent["mentions"] == ["bob"]  # carol may not read the room
     member.emit("read", {"room": "hideout", "message_id": sent["id"]}, callback=True)
-    member.emit("react", {"message_id": sent["id"], "emoji": ":tada:", "on": True},
-                callback=True)
-    call(client, "PATCH", f"/api/messages/{sent['id']}", {"body": "edited secret"},
-         alice.token)
+    member.emit("react", {"message_id": sent["id"], "emoji": ":tada:", "on": True}, callback=True)
+    call(client, "PATCH", f"/api/messages/{sent['id']}", {"body": "edited secret"}, alice.token)
     call(client, "DELETE", f"/api/messages/{sent['id']}", token=alice.token)
     seen_by_member = {item["name"] for item in member.get_received()}
     member.disconnect()  # presence: bob goes offline
     seen_by_owner = {item["name"] for item in owner.get_received()}
 
     # Every kind of room event did go out to the members...
-    assert {"typing", "message", "message_edited", "message_deleted", "read", "reaction",
-            "mention"} <= seen_by_member
+    assert {
+        "typing",
+        "message",
+        "message_edited",
+        "message_deleted",
+        "read",
+        "reaction",
+        "mention",
+    } <= seen_by_member
     assert "presence" in seen_by_owner
     # ...and none of them to the outsider.
     received = outsider.get_received()
@@ -332,6 +379,7 @@ def test_private_room_sends_nothing_live_to_a_non_member(
 
 
 # --- only authors change messages ---------------------------------------------------
+
 
 @pytest.mark.parametrize("method,body", [("PATCH", {"body": "not yours"}), ("DELETE", None)])
 def test_only_the_author_edits_or_deletes(app, client, private, bob, alice, method, body):

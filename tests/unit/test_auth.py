@@ -1,16 +1,18 @@
 """POST /api/auth/register, POST /api/auth/login, and bearer tokens."""
+
 import pytest
 from itsdangerous import URLSafeTimedSerializer
+from unit_helpers import PASSWORD, assert_error
 
 from app.extensions import db
 from app.models import User
-from unit_helpers import PASSWORD, assert_error
 
 
 def test_register_returns_201_with_user_and_token(client):
-    response = client.post("/api/auth/register",
-                           json={"username": "alice", "password": PASSWORD,
-                                 "display_name": "Alice A."})
+    response = client.post(
+        "/api/auth/register",
+        json={"username": "alice", "password": PASSWORD, "display_name": "Alice A."},
+    )
     assert response.status_code == 201
     body = response.get_json()
     assert set(body) == {"user", "token"}
@@ -109,8 +111,9 @@ def test_login_without_a_password_is_422(client, alice):
 
 
 def test_token_from_login_authenticates(client, alice):
-    token = client.post("/api/auth/login",
-                        json={"username": "alice", "password": PASSWORD}).get_json()["token"]
+    token = client.post(
+        "/api/auth/login", json={"username": "alice", "password": PASSWORD}
+    ).get_json()["token"]
     response = client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     assert response.get_json()["username"] == "alice"
@@ -127,7 +130,8 @@ def test_request_with_a_bad_authorization_header_is_401(client, alice, header):
 
 def test_token_signed_with_another_secret_is_401(client, alice):
     forged = URLSafeTimedSerializer("another-secret", salt="auth-token").dumps(
-        {"uid": alice.user["id"]})
+        {"uid": alice.user["id"]}
+    )
     response = client.get("/api/me", headers={"Authorization": f"Bearer {forged}"})
     assert_error(response, 401, "unauthorized")
 
@@ -157,8 +161,7 @@ class TestAuthRateLimit:
     def test_logins_past_the_auth_limit_are_429(self, client):
         for _ in range(2):
             client.post("/api/auth/login", json={"username": "nobody", "password": PASSWORD})
-        response = client.post("/api/auth/login",
-                               json={"username": "nobody", "password": PASSWORD})
+        response = client.post("/api/auth/login", json={"username": "nobody", "password": PASSWORD})
         assert_error(response, 429, "rate_limited")
         assert int(response.headers["Retry-After"]) > 0
 

@@ -1,12 +1,13 @@
 """Flask commands through app.test_cli_runner(): seed, check-schema, wait-db, upgrade-once."""
+
 import pytest
 from sqlalchemy import func, select, text
+from unit_helpers import test_config
 
 from app import create_app
 from app.cli import load_seeds
 from app.extensions import db
 from app.models import Membership, Message, Room, User
-from unit_helpers import test_config
 
 
 @pytest.fixture
@@ -16,11 +17,14 @@ def runner(app):
 
 def counts(app):
     with app.app_context():
-        return {model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
-                for model in (User, Room, Membership, Message)}
+        return {
+            model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
+            for model in (User, Room, Membership, Message)
+        }
 
 
 # --- seed -----------------------------------------------------------------
+
 
 def test_seed_loads_users_rooms_and_messages(app, runner):
     result = runner.invoke(args=["seed"])
@@ -47,15 +51,17 @@ def test_load_seeds_reports_nothing_added_the_second_time(app):
 @pytest.mark.parametrize("username", ["alice", "bob", "carol"])
 def test_seeded_users_log_in_with_password123(client, runner, username):
     runner.invoke(args=["seed"])
-    response = client.post("/api/auth/login",
-                           json={"username": username, "password": "password123"})
+    response = client.post(
+        "/api/auth/login", json={"username": username, "password": "password123"}
+    )
     assert response.status_code == 200
 
 
 def test_seeded_rooms_are_public_with_all_three_members(client, runner):
     runner.invoke(args=["seed"])
-    token = client.post("/api/auth/login", json={"username": "alice", "password": "password123"}
-                        ).get_json()["token"]
+    token = client.post(
+        "/api/auth/login", json={"username": "alice", "password": "password123"}
+    ).get_json()["token"]
     headers = {"Authorization": f"Bearer {token}"}
     for name in ("general", "random"):
         room = client.get(f"/api/rooms/{name}", headers=headers).get_json()
@@ -66,10 +72,12 @@ def test_seeded_rooms_are_public_with_all_three_members(client, runner):
 
 def test_seed_puts_welcome_messages_in_general(client, runner):
     runner.invoke(args=["seed"])
-    token = client.post("/api/auth/login", json={"username": "bob", "password": "password123"}
-                        ).get_json()["token"]
-    messages = client.get("/api/rooms/general/messages",
-                          headers={"Authorization": f"Bearer {token}"}).get_json()["messages"]
+    token = client.post(
+        "/api/auth/login", json={"username": "bob", "password": "password123"}
+    ).get_json()["token"]
+    messages = client.get(
+        "/api/rooms/general/messages", headers={"Authorization": f"Bearer {token}"}
+    ).get_json()["messages"]
     assert len(messages) == 3
     assert all(m["body"] for m in messages)
 
@@ -86,6 +94,7 @@ def test_seed_keeps_rooms_and_users_that_exist(app, runner, make_room, register)
 
 
 # --- demo data in production, and what an operator deleted -------------------
+
 
 def production_app(tmp_path, create_tables=True, **overrides):
     app = create_app(test_config(tmp_path, APP_ENV="production", **overrides))
@@ -142,6 +151,7 @@ def test_a_deleted_seed_room_is_not_put_back(app, runner):
 
 # --- check-schema ---------------------------------------------------------
 
+
 def test_check_schema_fails_on_an_unmigrated_database(runner):
     result = runner.invoke(args=["check-schema"])
     assert result.exit_code == 1
@@ -160,6 +170,7 @@ def test_check_schema_refuses_an_unknown_revision_with_exit_3(app, runner):
 
 
 # --- wait-db and upgrade-once ----------------------------------------------
+
 
 def test_wait_db_returns_once_the_database_answers(runner):
     result = runner.invoke(args=["wait-db", "--timeout", "1"])

@@ -1,4 +1,5 @@
 """Config.from_env(): settings from the environment, with clear errors."""
+
 import os
 import socket
 
@@ -57,9 +58,14 @@ def test_instance_id_comes_from_the_environment():
 
 
 def test_instance_id_is_sent_as_x_instance(tmp_path):
-    config = Config.from_env({"INSTANCE_ID": "api-7", "APP_ENV": "testing",
-                              "DATABASE_URL": f"sqlite:///{tmp_path}/t.db",
-                              "ASYNC_MODE": "threading"})
+    config = Config.from_env(
+        {
+            "INSTANCE_ID": "api-7",
+            "APP_ENV": "testing",
+            "DATABASE_URL": f"sqlite:///{tmp_path}/t.db",
+            "ASYNC_MODE": "threading",
+        }
+    )
     response = create_app(config).test_client().get("/healthz")
     assert response.headers["X-Instance"] == "api-7"
 
@@ -138,9 +144,16 @@ def test_flask_config_carries_the_settings():
 def test_create_app_refuses_a_production_config_without_secret_key_built_directly():
     from app import create_app
     from app.config import Config, ConfigError
+
     with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
-        create_app(Config(APP_ENV="production", SECRET_KEY="",
-                          SQLALCHEMY_DATABASE_URI="sqlite://", ASYNC_MODE="threading"))
+        create_app(
+            Config(
+                APP_ENV="production",
+                SECRET_KEY="",
+                SQLALCHEMY_DATABASE_URI="sqlite://",
+                ASYNC_MODE="threading",
+            )
+        )
 
 
 def test_a_config_built_directly_is_checked_like_one_from_the_environment():
@@ -150,19 +163,35 @@ def test_a_config_built_directly_is_checked_like_one_from_the_environment():
 
 def test_every_variable_the_app_reads_is_listed_once_in_env_names():
     from app.config import env_names
-    env = {"DATABASE_URL": "postgres://u:p@db/chat", "REDIS_URL": "redis://r",
-           "SECRET_KEY": "k", "INSTANCE_ID": "api-9", "LOG_LEVEL": "debug",
-           "TOKEN_TTL_SECONDS": "61", "PASSWORD_HASH_METHOD": "pbkdf2",
-           "CORS_ORIGINS": "https://a.example", "SEND_RATE_LIMIT": "1 per second",
-           "AUTH_RATE_LIMIT": "2 per second", "REACT_RATE_LIMIT": "3 per second",
-           "SEARCH_RATE_LIMIT": "4 per second", "RATELIMIT_ENABLED": "0",
-           "PRESENCE_TTL_SECONDS": "9", "PROXY_HOPS": "2", "ASYNC_MODE": "gevent",
-           "APP_ENV": "development", "QUEUE_MODE": "classic",
-           "ROOM_CREATE_RATE_LIMIT": "1 per hour",
-           "SOCKET_EVENT_RATE_LIMIT": "1 per second", "CONNECT_RATE_LIMIT": "1 per minute",
-           "SESSION_CHECK_SECONDS": "1", "SCHEMA_CHECK_SECONDS": "1",
-           "USER_CACHE_SECONDS": "0", "SEED_DEMO": "1",
-           "SOCKET_MAX_UNSENT_BYTES": "2000000"}
+
+    env = {
+        "DATABASE_URL": "postgres://u:p@db/chat",
+        "REDIS_URL": "redis://r",
+        "SECRET_KEY": "k",
+        "INSTANCE_ID": "api-9",
+        "LOG_LEVEL": "debug",
+        "TOKEN_TTL_SECONDS": "61",
+        "PASSWORD_HASH_METHOD": "pbkdf2",
+        "CORS_ORIGINS": "https://a.example",
+        "SEND_RATE_LIMIT": "1 per second",
+        "AUTH_RATE_LIMIT": "2 per second",
+        "REACT_RATE_LIMIT": "3 per second",
+        "SEARCH_RATE_LIMIT": "4 per second",
+        "RATELIMIT_ENABLED": "0",
+        "PRESENCE_TTL_SECONDS": "9",
+        "PROXY_HOPS": "2",
+        "ASYNC_MODE": "gevent",
+        "APP_ENV": "development",
+        "QUEUE_MODE": "classic",
+        "ROOM_CREATE_RATE_LIMIT": "1 per hour",
+        "SOCKET_EVENT_RATE_LIMIT": "1 per second",
+        "CONNECT_RATE_LIMIT": "1 per minute",
+        "SESSION_CHECK_SECONDS": "1",
+        "SCHEMA_CHECK_SECONDS": "1",
+        "USER_CACHE_SECONDS": "0",
+        "SEED_DEMO": "1",
+        "SOCKET_MAX_UNSENT_BYTES": "2000000",
+    }
     assert env_names("app") == set(env)
     base = {"APP_ENV": "testing", "SECRET_KEY": "s", "INSTANCE_ID": "api-8"}
     for name, value in env.items():
@@ -171,6 +200,7 @@ def test_every_variable_the_app_reads_is_listed_once_in_env_names():
 
 def test_env_names_cover_gunicorn_and_entrypoint_settings():
     from app.config import env_names
+
     assert {"HOST", "PORT", "WORKER_CONNECTIONS", "GUNICORN_CMD_ARGS"} <= env_names("gunicorn")
     assert {"DB_WAIT_SECONDS", "SCHEMA_WAIT_SECONDS", "FLASK_APP"} <= env_names("entrypoint")
     assert env_names() == env_names("app") | env_names("gunicorn") | env_names("entrypoint")
@@ -178,7 +208,9 @@ def test_env_names_cover_gunicorn_and_entrypoint_settings():
 
 def test_the_cluster_script_drops_every_inherited_app_and_gunicorn_setting():
     import cluster  # scripts/ is on sys.path (tests/conftest.py)
+
     from app.config import env_names
+
     assert cluster.INHERITED_SETTINGS_DROPPED == env_names("app", "gunicorn")
 
 
@@ -191,12 +223,14 @@ def test_queue_mode_is_sharded_unless_classic_is_asked_for():
 
 def test_the_classic_queue_is_refused_on_a_redis_cluster():
     with pytest.raises(ConfigError, match="Redis Cluster"):
-        Config.from_env({"QUEUE_MODE": "classic",
-                         "REDIS_URL": "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"})
+        Config.from_env(
+            {"QUEUE_MODE": "classic", "REDIS_URL": "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"}
+        )
 
 
-@pytest.mark.parametrize("value, ok", [("65536", True), ("1048576", True), ("65535", False),
-                                       ("0", False), ("-1", False)])
+@pytest.mark.parametrize(
+    "value, ok", [("65536", True), ("1048576", True), ("65535", False), ("0", False), ("-1", False)]
+)
 def test_the_socket_cap_is_at_least_the_largest_request(value, ok):
     env = {"APP_ENV": "testing", "SECRET_KEY": "s", "SOCKET_MAX_UNSENT_BYTES": value}
     if ok:

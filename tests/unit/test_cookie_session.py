@@ -5,8 +5,9 @@ one, it is Flask's cookie session as ever."""
 def test_without_a_cookie_the_session_is_empty_and_no_serializer_is_built(app, monkeypatch):
     interface = app.session_interface
     built = []
-    monkeypatch.setattr(type(interface), "get_signing_serializer",
-                        lambda self, app: built.append(app))
+    monkeypatch.setattr(
+        type(interface), "get_signing_serializer", lambda self, app: built.append(app)
+    )
     with app.test_request_context("/api/me") as ctx:
         session = interface.open_session(app, ctx.request)
     assert dict(session) == {} and not session.modified

@@ -5,6 +5,7 @@ The behaviour is tested for real in tests/integration/test_realtime_cluster.py
 eventlet and gevent); this fails first, and says which piece moved, if a
 python-engineio, eventlet or simple-websocket release changes shape.
 """
+
 import inspect
 import time
 
@@ -21,15 +22,18 @@ def test_engineio_creates_each_socket_through_the_socket_modules_class():
     assert engineio.server.socket is engineio.socket
 
 
-@pytest.mark.parametrize("name, parameters", [
-    ("_websocket_handler", ["self", "ws"]),
-    ("schedule_ping", ["self"]),
-    ("send", ["self", "pkt"]),
-    ("close", ["self", "wait", "abort", "reason"]),
-    ("check_ping_timeout", ["self"]),
-    ("receive", ["self", "pkt"]),
-    ("poll", ["self"]),
-])
+@pytest.mark.parametrize(
+    "name, parameters",
+    [
+        ("_websocket_handler", ["self", "ws"]),
+        ("schedule_ping", ["self"]),
+        ("send", ["self", "pkt"]),
+        ("close", ["self", "wait", "abort", "reason"]),
+        ("check_ping_timeout", ["self"]),
+        ("receive", ["self", "pkt"]),
+        ("poll", ["self"]),
+    ],
+)
 def test_the_overridden_socket_methods_keep_their_signatures(name, parameters):
     base = direct_socket.BoundedQueueSocket.__mro__[1]
     assert base.__module__ == "engineio.socket"
@@ -40,29 +44,43 @@ def test_the_overridden_socket_methods_keep_their_signatures(name, parameters):
 
 def test_the_socket_state_the_hook_reads_is_set_by_the_base_class():
     source = inspect.getsource(engineio.socket.Socket.__mro__[-2].__init__)
-    for attribute in ("self.queue", "self.last_ping", "self.connected", "self.upgrading",
-                      "self.upgraded", "self.closing", "self.closed"):
+    for attribute in (
+        "self.queue",
+        "self.last_ping",
+        "self.connected",
+        "self.upgrading",
+        "self.upgraded",
+        "self.closing",
+        "self.closed",
+    ):
         assert attribute in source, attribute
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # eventlet's own, on import
 def test_eventlets_websocket_has_the_packing_lock_and_socket_the_hook_uses():
     from eventlet.websocket import RFC6455WebSocket
+
     assert list(inspect.signature(RFC6455WebSocket._pack_message).parameters)[:2] == [
-        "self", "message"]
+        "self",
+        "message",
+    ]
     init = inspect.getsource(RFC6455WebSocket.__init__) + inspect.getsource(
-        RFC6455WebSocket.__mro__[1].__init__)
+        RFC6455WebSocket.__mro__[1].__init__
+    )
     for attribute in ("self.extensions", "self._sendlock", "self.socket"):
         assert attribute in init, attribute
-    assert "ignore_send_errors" in inspect.signature(
-        RFC6455WebSocket._send_closing_frame).parameters
+    assert (
+        "ignore_send_errors" in inspect.signature(RFC6455WebSocket._send_closing_frame).parameters
+    )
     from eventlet.greenio.base import GreenSocket
+
     assert "self.fd = fd" in inspect.getsource(GreenSocket.__init__)
 
 
 def test_engineio_only_wraps_the_socket_for_eventlet_when_gunicorn_gives_it():
     """socket_as_eventlet_input() takes environ["gunicorn.socket"] away first."""
     import engineio.middleware
+
     source = inspect.getsource(engineio.middleware.WSGIApp.__call__)
     assert "if 'gunicorn.socket' in environ:" in source
 
@@ -73,6 +91,7 @@ def test_socket_as_eventlet_input_hands_the_socket_on_under_eventlets_key():
     def inner(environ, start_response):
         seen.update(environ)
         return []
+
     wrapped = direct_socket.socket_as_eventlet_input(inner)
     sock = object()
     wrapped({"gunicorn.socket": sock, "PATH_INFO": "/"}, None)
@@ -85,17 +104,21 @@ def test_socket_as_eventlet_input_hands_the_socket_on_under_eventlets_key():
 
 def test_simple_websocket_still_has_the_connection_and_socket_the_gevent_fix_uses():
     import simple_websocket.ws
+
     init = inspect.getsource(simple_websocket.ws.Base.__init__)
     for attribute in ("self.sock", "self.ws", "self.connected"):
         assert attribute in init, attribute
     from engineio.async_drivers import _websocket_wsgi
+
     assert "self.ws = simple_websocket.Server(" in inspect.getsource(
-        _websocket_wsgi.SimpleWebSocketWSGI.__call__)
+        _websocket_wsgi.SimpleWebSocketWSGI.__call__
+    )
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_install_chooses_the_class_by_async_mode():
     from eventlet.websocket import RFC6455WebSocket
+
     original = engineio.socket.Socket
     original_mask = RFC6455WebSocket.__dict__["_apply_mask"]
     original_cap = direct_socket.MAX_UNSENT_BYTES
@@ -117,10 +140,15 @@ def test_install_chooses_the_class_by_async_mode():
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_eventlets_unmasking_is_still_the_static_method_the_hook_replaces():
     from eventlet.websocket import RFC6455WebSocket
+
     method = RFC6455WebSocket.__dict__["_apply_mask"]
     assert isinstance(method, staticmethod)
     assert list(inspect.signature(method.__func__).parameters) == [
-        "data", "mask", "length", "offset"]
+        "data",
+        "mask",
+        "length",
+        "offset",
+    ]
     source = inspect.getsource(RFC6455WebSocket._recv_frame)
     assert "mask = struct.unpack('!BBBB', recv(4))" in source
     assert "self._apply_mask(d, mask, length=dlen, offset=received)" in source
@@ -136,7 +164,9 @@ def rfc6455_unmask(data, mask, length, offset):
 @pytest.mark.parametrize("offset", [0, 1, 2, 3, 1001])
 def test_unmask_gives_what_eventlets_own_gives(size, offset):
     import random
+
     from eventlet.websocket import RFC6455WebSocket
+
     rng = random.Random(size * 7 + offset)
     data = bytes(rng.randrange(256) for _ in range(size))
     mask = tuple(rng.randrange(256) for _ in range(4))  # as _recv_frame unpacks it
@@ -156,10 +186,12 @@ def test_unmask_gives_what_eventlets_own_gives(size, offset):
 # packets stay on the socket's queue, as for a client that does not read. The
 # WebSocket paths are tested for real in tests/integration/test_realtime_cluster.py.
 
+
 @pytest.fixture
 def queued_socket(monkeypatch):
     import engineio
     from engineio import packet
+
     monkeypatch.setattr(direct_socket, "MAX_UNSENT_BYTES", 1000)
     monkeypatch.setitem(direct_socket.STATS, "dropped_behind", 0)
     server = engineio.Server(async_mode="threading")
@@ -171,6 +203,7 @@ def queued_socket(monkeypatch):
 
     def send(size):
         sock.send(packet.Packet(packet.MESSAGE, data="x" * size))
+
     return sock, send
 
 
@@ -216,11 +249,13 @@ def test_past_the_cap_the_socket_is_dropped_and_then_closed(queued_socket):
 
 # --- gevent: GeventDirectSocket over simple-websocket ---------------------------
 
+
 def test_simple_websocket_writes_its_own_frames_through_its_sock_attribute():
     """GeventDirectSocket swaps `connection.sock` for _WritesInOrder once it writes
     directly, so that simple-websocket's own frames (pongs, close replies) keep
     their place; that needs every send of simple-websocket to go through it."""
     import simple_websocket.ws
+
     for method in (simple_websocket.ws.Base._handle_events, simple_websocket.ws.Base.close):
         source = inspect.getsource(method)
         assert "self.sock.send(" in source
@@ -233,8 +268,11 @@ def test_wsproto_keeps_the_negotiated_extensions_where_the_gevent_writer_looks()
     from wsproto import ConnectionType, WSConnection
     from wsproto.events import AcceptConnection, Request
     from wsproto.extensions import PerMessageDeflate
+
     client, server = WSConnection(ConnectionType.CLIENT), WSConnection(ConnectionType.SERVER)
-    server.receive_data(client.send(Request(host="h", target="/", extensions=[PerMessageDeflate()])))
+    server.receive_data(
+        client.send(Request(host="h", target="/", extensions=[PerMessageDeflate()]))
+    )
     assert any(isinstance(e, Request) for e in server.events())
     server.send(AcceptConnection(extensions=[PerMessageDeflate()]))
     negotiated = server.connection._proto.extensions
@@ -243,9 +281,11 @@ def test_wsproto_keeps_the_negotiated_extensions_where_the_gevent_writer_looks()
 
 def test_gevents_socket_keeps_a_non_blocking_socket_underneath():
     import gevent.socket
+
     a, b = gevent.socket.socketpair()
     try:
         import _socket
+
         assert isinstance(a._sock, _socket.socket)
         assert a._sock.gettimeout() == 0.0  # send() there never waits
     finally:
@@ -258,9 +298,13 @@ def test_the_library_pings_from_a_method_gevent_direct_socket_leaves_alone():
     assert "self._send_ping" in inspect.getsource(direct_socket._LibrarySocket.schedule_ping)
 
 
-@pytest.mark.parametrize("data", ["", "a", "x" * 125, "x" * 126, "x" * 65535, "x" * 65536,
-                                  "\u00e9" * 100, b"\x00\x01" * 70000])
+@pytest.mark.parametrize(
+    "data",
+    ["", "a", "x" * 125, "x" * 126, "x" * 65535, "x" * 65536, "\u00e9" * 100, b"\x00\x01" * 70000],
+)
 def test_a_frame_packed_once_is_what_wsproto_packs_for_a_server(data):
     from wsproto.frame_protocol import FrameProtocol
+
     assert direct_socket._server_frame(data) == FrameProtocol(
-        client=False, extensions=[]).send_data(data, fin=True)
+        client=False, extensions=[]
+    ).send_data(data, fin=True)

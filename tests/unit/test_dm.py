@@ -1,4 +1,5 @@
 """POST /api/dm/{username}: the private two-person room."""
+
 from unit_helpers import assert_error
 
 
@@ -40,26 +41,32 @@ def test_dm_accepts_the_username_in_any_case(client, alice, bob):
 def test_dm_is_listed_for_both_people_only(client, alice, bob, carol):
     client.post("/api/dm/bob", headers=alice.headers)
     for user, visible in ((alice, True), (bob, True), (carol, False)):
-        names = [r["name"] for r in client.get("/api/rooms", headers=user.headers)
-                 .get_json()["rooms"]]
+        names = [
+            r["name"] for r in client.get("/api/rooms", headers=user.headers).get_json()["rooms"]
+        ]
         assert ("dm-alice-bob" in names) is visible
 
 
 def test_dm_is_invisible_to_a_third_person(client, alice, bob, carol):
     client.post("/api/dm/bob", headers=alice.headers)
     assert_error(client.get("/api/rooms/dm-alice-bob", headers=carol.headers), 404, "not_found")
-    assert_error(client.get("/api/rooms/dm-alice-bob/messages", headers=carol.headers),
-                 404, "not_found")
-    assert_error(client.post("/api/rooms/dm-alice-bob/messages", headers=carol.headers,
-                             json={"body": "hi"}), 404, "not_found")
+    assert_error(
+        client.get("/api/rooms/dm-alice-bob/messages", headers=carol.headers), 404, "not_found"
+    )
+    assert_error(
+        client.post("/api/rooms/dm-alice-bob/messages", headers=carol.headers, json={"body": "hi"}),
+        404,
+        "not_found",
+    )
 
 
 def test_both_people_can_talk_in_a_dm(client, send, alice, bob):
     client.post("/api/dm/bob", headers=alice.headers)
     assert send(alice, "dm-alice-bob", "hi bob").status_code == 201
     assert send(bob, "dm-alice-bob", "hi alice").status_code == 201
-    messages = client.get("/api/rooms/dm-alice-bob/messages",
-                          headers=bob.headers).get_json()["messages"]
+    messages = client.get("/api/rooms/dm-alice-bob/messages", headers=bob.headers).get_json()[
+        "messages"
+    ]
     assert [m["body"] for m in messages] == ["hi bob", "hi alice"]
 
 
@@ -89,8 +96,9 @@ def test_dm_with_myself_is_400(client, alice):
 
 def test_nobody_can_be_added_to_a_dm(client, alice, bob, carol):
     client.post("/api/dm/bob", headers=alice.headers)
-    response = client.post("/api/rooms/dm-alice-bob/members", headers=alice.headers,
-                           json={"username": "carol"})
+    response = client.post(
+        "/api/rooms/dm-alice-bob/members", headers=alice.headers, json={"username": "carol"}
+    )
     assert_error(response, 403, "forbidden")
 
 

@@ -1,12 +1,13 @@
 """Every error leaves as {"error": {"code", "message", "fields"?}} with its HTTP status."""
+
 import json
 
 import pytest
 from sqlalchemy.exc import OperationalError
+from unit_helpers import assert_error
 
 from app import chat
 from app.errors import STATUS, ApiError
-from unit_helpers import assert_error
 
 SECRET_DETAIL = "boom: the database password is hunter2"
 
@@ -31,12 +32,21 @@ def app(app):
     return app
 
 
-@pytest.mark.parametrize("code, status", [
-    ("bad_request", 400), ("validation_error", 422), ("unauthorized", 401),
-    ("forbidden", 403), ("not_found", 404), ("conflict", 409),
-    ("payload_too_large", 413), ("rate_limited", 429), ("unavailable", 503),
-    ("internal_error", 500),
-])
+@pytest.mark.parametrize(
+    "code, status",
+    [
+        ("bad_request", 400),
+        ("validation_error", 422),
+        ("unauthorized", 401),
+        ("forbidden", 403),
+        ("not_found", 404),
+        ("conflict", 409),
+        ("payload_too_large", 413),
+        ("rate_limited", 429),
+        ("unavailable", 503),
+        ("internal_error", 500),
+    ],
+)
 def test_each_contract_code_has_its_status(code, status):
     assert STATUS[code] == status
 
@@ -54,9 +64,9 @@ def test_api_error_leaves_with_its_code_status_and_message(client):
 
 # --- one test per code, provoked through the real API ----------------------
 
+
 def test_bad_request_for_invalid_json(client):
-    response = client.post("/api/auth/register", data="{not json",
-                           content_type="application/json")
+    response = client.post("/api/auth/register", data="{not json", content_type="application/json")
     assert_error(response, 400, "bad_request")
 
 
@@ -93,15 +103,19 @@ def test_not_found_for_an_unknown_path(client):
 
 
 def test_conflict_for_a_taken_username(client, alice):
-    response = client.post("/api/auth/register",
-                           json={"username": "alice", "password": "password123"})
+    response = client.post(
+        "/api/auth/register", json={"username": "alice", "password": "password123"}
+    )
     assert_error(response, 409, "conflict")
 
 
 def test_payload_too_large_over_64_kib(client, alice):
-    response = client.post("/api/rooms", headers=alice.headers,
-                           data=json.dumps({"name": "x" * 70000}),
-                           content_type="application/json")
+    response = client.post(
+        "/api/rooms",
+        headers=alice.headers,
+        data=json.dumps({"name": "x" * 70000}),
+        content_type="application/json",
+    )
     assert_error(response, 413, "payload_too_large")
 
 
@@ -156,20 +170,24 @@ def test_app_keeps_serving_after_an_internal_error(client, alice):
 
 # --- X-Instance on every response -----------------------------------------
 
-@pytest.mark.parametrize("method, path", [
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/metrics"),
-    ("GET", "/api/openapi.json"),
-    ("GET", "/api/docs"),
-    ("GET", "/"),
-    ("GET", "/no-such-page"),
-    ("GET", "/api/me"),
-    ("PUT", "/api/rooms"),
-    ("POST", "/api/auth/login"),
-    ("GET", "/test-only/boom"),
-    ("GET", "/socket.io/"),
-])
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("GET", "/metrics"),
+        ("GET", "/api/openapi.json"),
+        ("GET", "/api/docs"),
+        ("GET", "/"),
+        ("GET", "/no-such-page"),
+        ("GET", "/api/me"),
+        ("PUT", "/api/rooms"),
+        ("POST", "/api/auth/login"),
+        ("GET", "/test-only/boom"),
+        ("GET", "/socket.io/"),
+    ],
+)
 def test_every_response_carries_x_instance(client, method, path):
     response = client.open(path, method=method)
     assert response.headers["X-Instance"] == "test-1"

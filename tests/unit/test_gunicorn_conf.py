@@ -1,4 +1,5 @@
 """The gunicorn settings file shared by make run, the local cluster and compose."""
+
 import json
 import os
 import subprocess
@@ -9,16 +10,24 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def load_conf(**env):
     """The settings module's values as loaded in a fresh interpreter with `env`."""
-    code = ("import json, sys, app.gunicorn_conf as c; "
-            "heavy = [m for m in ('flask', 'werkzeug', 'sqlalchemy', 'redis', 'socketio') "
-            "if m in sys.modules]; "
-            "print(json.dumps({'workers': c.workers, 'worker_class': c.worker_class, "
-            "'bind': c.bind, 'control_socket_disable': c.control_socket_disable, "
-            "'heavy': heavy}))")
+    code = (
+        "import json, sys, app.gunicorn_conf as c; "
+        "heavy = [m for m in ('flask', 'werkzeug', 'sqlalchemy', 'redis', 'socketio') "
+        "if m in sys.modules]; "
+        "print(json.dumps({'workers': c.workers, 'worker_class': c.worker_class, "
+        "'bind': c.bind, 'control_socket_disable': c.control_socket_disable, "
+        "'heavy': heavy}))"
+    )
     full_env = {k: v for k, v in os.environ.items() if k not in ("ASYNC_MODE", "HOST", "PORT")}
     full_env.update(env)
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def test_one_worker_of_the_eventlet_class_by_default():

@@ -1,9 +1,10 @@
 """/healthz, /readyz (on a database built without migrations) and /metrics."""
+
 from sqlalchemy import text
+from unit_helpers import test_config
 
 from app import create_app
 from app.extensions import db
-from unit_helpers import test_config
 
 
 def test_healthz_is_200_while_the_process_runs(client):
@@ -41,8 +42,9 @@ def test_readyz_is_503_when_the_database_is_at_an_unknown_revision(app, client):
 
 
 def test_readyz_is_503_not_500_when_the_database_is_unreachable(tmp_path):
-    app = create_app(test_config(
-        tmp_path, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/missing-dir/t.db"))
+    app = create_app(
+        test_config(tmp_path, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/missing-dir/t.db")
+    )
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["database"]["ok"] is False
@@ -79,5 +81,4 @@ def test_metrics_counts_sent_messages(client, make_room, send, alice):
 def test_metrics_counts_http_requests_by_endpoint_and_status(client):
     client.get("/healthz")
     text_ = client.get("/metrics").get_data(as_text=True)
-    assert 'chat_http_requests_total{endpoint="health.healthz",method="GET",status="200"}' \
-        in text_
+    assert 'chat_http_requests_total{endpoint="health.healthz",method="GET",status="200"}' in text_

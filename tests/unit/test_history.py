@@ -1,6 +1,6 @@
 """GET /api/rooms/{name}/messages: pages, before/after, has_more, limits, access."""
-import pytest
 
+import pytest
 from unit_helpers import assert_error
 
 
@@ -28,8 +28,7 @@ def fill(send):
 @pytest.fixture
 def history(client, alice):
     def history(room="lounge", user=alice, **params):
-        return client.get(f"/api/rooms/{room}/messages", headers=user.headers,
-                          query_string=params)
+        return client.get(f"/api/rooms/{room}/messages", headers=user.headers, query_string=params)
 
     return history
 
@@ -130,8 +129,7 @@ def test_history_is_per_room(history, fill, make_room, lounge, alice):
     assert ids_of(history()) == ids
 
 
-def test_walking_back_through_120_messages_has_no_gaps_or_duplicates(
-        history, fill, lounge, alice):
+def test_walking_back_through_120_messages_has_no_gaps_or_duplicates(history, fill, lounge, alice):
     ids = fill(alice, lounge, 123)
     seen, before, pages = [], None, 0
     while True:
@@ -148,8 +146,7 @@ def test_walking_back_through_120_messages_has_no_gaps_or_duplicates(
     assert pages == 3
 
 
-def test_walking_forward_from_zero_with_after_returns_everything_once(
-        history, fill, lounge, alice):
+def test_walking_forward_from_zero_with_after_returns_everything_once(history, fill, lounge, alice):
     ids = fill(alice, lounge, 123)
     seen, after = [], 0
     while True:

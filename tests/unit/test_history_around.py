@@ -1,6 +1,6 @@
 """History `around` a message: the page centred on it, for jumping to a search hit."""
-import pytest
 
+import pytest
 from unit_helpers import assert_error
 
 
@@ -9,13 +9,11 @@ def ids(make_room, join, send, alice, bob):
     """Eleven messages in the lounge (alternating senders, under the send burst)."""
     make_room(alice, "lounge")
     join(bob, "lounge")
-    return [send(alice if n % 2 else bob, "lounge", f"m{n}").get_json()["id"]
-            for n in range(11)]
+    return [send(alice if n % 2 else bob, "lounge", f"m{n}").get_json()["id"] for n in range(11)]
 
 
 def _page(client, user, **params):
-    response = client.get("/api/rooms/lounge/messages", headers=user.headers,
-                          query_string=params)
+    response = client.get("/api/rooms/lounge/messages", headers=user.headers, query_string=params)
     assert response.status_code == 200, response.get_json()
     return response.get_json()
 
@@ -23,7 +21,7 @@ def _page(client, user, **params):
 def test_around_centres_the_page_on_the_message(client, ids, alice):
     page = _page(client, alice, around=ids[5], limit=5)
     assert [m["id"] for m in page["messages"]] == ids[3:8]
-    assert page["has_more"] is True      # older messages remain
+    assert page["has_more"] is True  # older messages remain
     assert page["has_newer"] is True
 
 
@@ -49,16 +47,16 @@ def test_around_a_deleted_message_still_finds_it(client, ids, alice):
 def test_around_a_message_of_another_room_is_422(client, ids, make_room, send, alice):
     make_room(alice, "other")
     elsewhere = send(alice, "other", "x").get_json()["id"]
-    response = client.get(f"/api/rooms/lounge/messages?around={elsewhere}",
-                          headers=alice.headers)
+    response = client.get(f"/api/rooms/lounge/messages?around={elsewhere}", headers=alice.headers)
     error = assert_error(response, 422, "validation_error")
     assert "around" in error["fields"]
 
 
 @pytest.mark.parametrize("extra", ["before=5", "after=5"])
 def test_around_with_before_or_after_is_422(client, ids, alice, extra):
-    response = client.get(f"/api/rooms/lounge/messages?around={ids[3]}&{extra}",
-                          headers=alice.headers)
+    response = client.get(
+        f"/api/rooms/lounge/messages?around={ids[3]}&{extra}", headers=alice.headers
+    )
     error = assert_error(response, 422, "validation_error")
     assert "around" in error["fields"]
 

@@ -1,13 +1,13 @@
 """Input that used to give a 500 or slip past the limits (issue 14, Low): deeply
 nested JSON, lone UTF-16 surrogates, names ending in a line break, control
 characters in titles and display names."""
+
 import pytest
+from unit_helpers import PASSWORD, assert_error, assert_error_ack
 
 from app.jsonlimits import MAX_DEPTH
 
-from unit_helpers import PASSWORD, assert_error, assert_error_ack
-
-DEEP_TEXT = "[" * 30000 + "]" * 30000          # ~60 KB: RecursionError in json.loads
+DEEP_TEXT = "[" * 30000 + "]" * 30000  # ~60 KB: RecursionError in json.loads
 
 
 def nested(levels):
@@ -18,6 +18,7 @@ def nested(levels):
 
 
 # --- deeply nested JSON ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("path", ["/api/auth/register", "/api/auth/login"])
 def test_rest_body_nested_60kb_deep_is_bad_request(client, path):
@@ -41,8 +42,7 @@ def test_rest_body_nested_to_the_limit_is_accepted(client, alice, make_room):
 def raw_emit(socket, text):
     """Sends `42<id>` + text as one Socket.IO event packet; returns the ack's data."""
     socket.callback_counter += 1
-    socket.socketio.server._handle_eio_message(
-        socket.eio_sid, f"2{socket.callback_counter}{text}")
+    socket.socketio.server._handle_eio_message(socket.eio_sid, f"2{socket.callback_counter}{text}")
     ack, socket.acks = socket.acks, None
     return ack and ack["args"][0]
 
@@ -57,8 +57,9 @@ def test_socket_payload_nested_60kb_deep_gets_a_bad_request_ack(alice, socket_fo
 
 def test_socket_payload_nested_past_the_limit_gets_a_bad_request_ack(alice, socket_for):
     socket = socket_for(alice)
-    ack = socket.emit("typing", {"room": "x", "typing": True, "more": nested(MAX_DEPTH + 5)},
-                      callback=True)
+    ack = socket.emit(
+        "typing", {"room": "x", "typing": True, "more": nested(MAX_DEPTH + 5)}, callback=True
+    )
     assert_error_ack(ack, "bad_request")
 
 
@@ -75,8 +76,12 @@ LONE = "\ud800"
 
 def test_lone_surrogate_in_a_message_body_is_a_validation_error(client, alice, make_room):
     make_room(alice, "lounge")
-    response = client.post("/api/rooms/lounge/messages", headers=alice.headers,
-                           data='{"body": "a\\ud800b"}', content_type="application/json")
+    response = client.post(
+        "/api/rooms/lounge/messages",
+        headers=alice.headers,
+        data='{"body": "a\\ud800b"}',
+        content_type="application/json",
+    )
     error = assert_error(response, 422, "validation_error")
     assert "body" in error["fields"]
 
@@ -89,16 +94,18 @@ def test_lone_surrogate_in_registration_is_a_validation_error(client, field):
 
 
 def test_lone_surrogate_in_a_room_title_is_a_validation_error(client, alice):
-    response = client.post("/api/rooms", headers=alice.headers,
-                           json={"name": "lounge", "title": f"t{LONE}"})
+    response = client.post(
+        "/api/rooms", headers=alice.headers, json={"name": "lounge", "title": f"t{LONE}"}
+    )
     assert "title" in assert_error(response, 422, "validation_error")["fields"]
 
 
 def test_lone_surrogate_in_a_socket_send_is_a_validation_error(alice, socket_for, make_room):
     make_room(alice, "lounge")
     socket = socket_for(alice)
-    ack = socket.emit("send", {"room": "lounge", "body": f"hi{LONE}", "client_id": "c1"},
-                      callback=True)
+    ack = socket.emit(
+        "send", {"room": "lounge", "body": f"hi{LONE}", "client_id": "c1"}, callback=True
+    )
     assert "body" in assert_error_ack(ack, "validation_error")["fields"]
 
 
@@ -109,10 +116,10 @@ def test_lone_surrogate_in_a_login_password_is_a_validation_error(client, alice)
 
 # --- names ending in a line break; control characters ----------------------------------
 
+
 @pytest.mark.parametrize("username", ["bob\n", "bob\r\n", "bob\t", " bob"])
 def test_username_with_whitespace_or_a_final_line_break_is_refused(client, username):
-    response = client.post("/api/auth/register",
-                           json={"username": username, "password": PASSWORD})
+    response = client.post("/api/auth/register", json={"username": username, "password": PASSWORD})
     assert "username" in assert_error(response, 422, "validation_error")["fields"]
 
 
@@ -123,20 +130,26 @@ def test_room_name_ending_in_or_holding_a_line_break_is_refused(client, alice, n
 
 
 def test_display_name_and_title_refuse_control_characters(client, alice):
-    response = client.post("/api/auth/register", json={
-        "username": "dave", "password": PASSWORD, "display_name": "Dave\x1b[31m"})
+    response = client.post(
+        "/api/auth/register",
+        json={"username": "dave", "password": PASSWORD, "display_name": "Dave\x1b[31m"},
+    )
     assert "display_name" in assert_error(response, 422, "validation_error")["fields"]
-    response = client.post("/api/rooms", headers=alice.headers,
-                           json={"name": "lounge", "title": "line\nbreak"})
+    response = client.post(
+        "/api/rooms", headers=alice.headers, json={"name": "lounge", "title": "line\nbreak"}
+    )
     assert "title" in assert_error(response, 422, "validation_error")["fields"]
 
 
 def test_body_keeps_line_breaks_and_tabs_but_refuses_other_control_characters(
-        client, alice, make_room):
+    client, alice, make_room
+):
     make_room(alice, "lounge")
-    ok = client.post("/api/rooms/lounge/messages", headers=alice.headers,
-                     json={"body": "one\n\ttwo"})
+    ok = client.post(
+        "/api/rooms/lounge/messages", headers=alice.headers, json={"body": "one\n\ttwo"}
+    )
     assert ok.status_code == 201 and ok.get_json()["body"] == "one\n\ttwo"
-    response = client.post("/api/rooms/lounge/messages", headers=alice.headers,
-                           json={"body": "bell\x07"})
+    response = client.post(
+        "/api/rooms/lounge/messages", headers=alice.headers, json={"body": "bell\x07"}
+    )
     assert "body" in assert_error(response, 422, "validation_error")["fields"]

@@ -1,12 +1,12 @@
 """The contract's limits on messages: body size, request size, send rate."""
+
 import json
 
 import pytest
-
 from unit_helpers import assert_error
 
-
 # --- message body ---------------------------------------------------------
+
 
 def test_body_of_4000_characters_is_accepted(send, lounge, alice):
     response = send(alice, lounge, "x" * 4000)
@@ -45,17 +45,26 @@ def test_rejected_body_stores_nothing(client, send, lounge, alice):
 
 # --- request size ---------------------------------------------------------
 
+
 def test_request_body_over_64_kib_is_413(client, lounge, alice):
     data = json.dumps({"body": "x" * (64 * 1024)})
-    response = client.post("/api/rooms/lounge/messages", headers=alice.headers,
-                           data=data, content_type="application/json")
+    response = client.post(
+        "/api/rooms/lounge/messages",
+        headers=alice.headers,
+        data=data,
+        content_type="application/json",
+    )
     assert_error(response, 413, "payload_too_large")
 
 
 def test_request_body_just_under_64_kib_is_not_413(client, lounge, alice):
     data = json.dumps({"body": "x" * (64 * 1024 - 100)})
-    response = client.post("/api/rooms/lounge/messages", headers=alice.headers,
-                           data=data, content_type="application/json")
+    response = client.post(
+        "/api/rooms/lounge/messages",
+        headers=alice.headers,
+        data=data,
+        content_type="application/json",
+    )
     assert_error(response, 422, "validation_error")
 
 
@@ -66,6 +75,7 @@ def test_oversized_register_request_is_413(client):
 
 
 # --- send rate ------------------------------------------------------------
+
 
 def test_send_carries_rate_limit_headers(send, lounge, alice):
     response = send(alice, lounge)

@@ -9,6 +9,7 @@ def _room(client, user, name):
 
 # --- `mentions` on a message ----------------------------------------------------
 
+
 def test_a_named_member_is_mentioned(send, lounge, alice, bob):
     assert send(alice, lounge, "hi @bob, look").get_json()["mentions"] == ["bob"]
 
@@ -30,8 +31,7 @@ def test_an_address_is_not_a_mention(send, lounge, alice, bob):
     assert send(alice, lounge, "mail me at x@bob.example").get_json()["mentions"] == []
 
 
-def test_anyone_may_read_a_public_room_so_a_non_member_is_mentioned(
-        send, lounge, alice, carol):
+def test_anyone_may_read_a_public_room_so_a_non_member_is_mentioned(send, lounge, alice, carol):
     assert send(alice, lounge, "@carol come over").get_json()["mentions"] == ["carol"]
 
 
@@ -48,8 +48,9 @@ def test_history_carries_mentions(client, send, lounge, alice, bob):
 
 def test_an_edit_recomputes_mentions(client, send, lounge, alice, bob, carol):
     sent = send(alice, lounge, "@bob hello").get_json()
-    edited = client.patch(f"/api/messages/{sent['id']}", headers=alice.headers,
-                          json={"body": "@carol hello"}).get_json()
+    edited = client.patch(
+        f"/api/messages/{sent['id']}", headers=alice.headers, json={"body": "@carol hello"}
+    ).get_json()
     assert edited["mentions"] == ["carol"]
 
 
@@ -62,8 +63,10 @@ def test_a_deleted_message_drops_its_mentions(client, send, lounge, alice, bob):
 
 # --- the `mention` event --------------------------------------------------------
 
+
 def test_the_mentioned_user_gets_mention_on_every_socket_without_joining(
-        socket_for, send, lounge, alice, bob):
+    socket_for, send, lounge, alice, bob
+):
     tabs = [socket_for(bob), socket_for(bob)]
     sent = send(alice, lounge, "@bob look").get_json()
     for tab in tabs:
@@ -78,20 +81,24 @@ def test_nobody_else_gets_the_mention(socket_for, send, lounge, alice, bob, caro
 
 
 def test_an_edit_that_adds_a_mention_notifies_only_the_newly_mentioned(
-        client, socket_for, send, lounge, alice, bob, carol):
+    client, socket_for, send, lounge, alice, bob, carol
+):
     bob_sock, carol_sock = socket_for(bob), socket_for(carol)
     sent = send(alice, lounge, "@bob look").get_json()
     bob_sock.get_received()
-    edited = client.patch(f"/api/messages/{sent['id']}", headers=alice.headers,
-                          json={"body": "@bob and @carol look"}).get_json()
+    edited = client.patch(
+        f"/api/messages/{sent['id']}", headers=alice.headers, json={"body": "@bob and @carol look"}
+    ).get_json()
     assert bob_sock.events("mention") == []
     assert carol_sock.events("mention") == [{"room": lounge, "message": edited}]
 
 
 # --- unread mention counts --------------------------------------------------------
 
+
 def test_a_room_view_counts_unread_mentions_and_reading_clears_them(
-        client, send, lounge, alice, bob):
+    client, send, lounge, alice, bob
+):
     send(alice, lounge, "@bob one")
     send(alice, lounge, "no mention")
     last = send(alice, lounge, "@bob two").get_json()
@@ -99,8 +106,7 @@ def test_a_room_view_counts_unread_mentions_and_reading_clears_them(
     assert (view["unread"], view["mentions"]) == (3, 2)
     rooms = client.get("/api/rooms", headers=bob.headers).get_json()["rooms"]
     assert [r["mentions"] for r in rooms if r["name"] == lounge] == [2]
-    client.post(f"/api/rooms/{lounge}/read", headers=bob.headers,
-                json={"message_id": last["id"]})
+    client.post(f"/api/rooms/{lounge}/read", headers=bob.headers, json={"message_id": last["id"]})
     assert _room(client, bob, lounge)["mentions"] == 0
 
 

@@ -1,4 +1,5 @@
 """The Message model."""
+
 import pytest
 from sqlalchemy.exc import IntegrityError
 

@@ -1,13 +1,23 @@
 """Sending, editing and deleting messages, and who may do it."""
-import pytest
 
 from unit_helpers import assert_error
 
-MESSAGE_KEYS = {"id", "room", "author", "body", "client_id", "created_at", "edited_at", "deleted",
-                "mentions", "reactions"}
+MESSAGE_KEYS = {
+    "id",
+    "room",
+    "author",
+    "body",
+    "client_id",
+    "created_at",
+    "edited_at",
+    "deleted",
+    "mentions",
+    "reactions",
+}
 
 
 # --- POST /api/rooms/{name}/messages --------------------------------------
+
 
 def test_send_returns_201_with_the_message(send, lounge, alice):
     response = send(alice, lounge, "hello there", client_id="c-1")
@@ -35,8 +45,9 @@ def test_a_send_is_two_statements_in_one_transaction(client, send, lounge, alice
     assert second.startswith("INSERT INTO messages"), second
 
 
-def test_a_repeated_send_reads_the_first_message_and_writes_nothing(send, lounge, alice,
-                                                                    statements):
+def test_a_repeated_send_reads_the_first_message_and_writes_nothing(
+    send, lounge, alice, statements
+):
     send(alice, lounge, "hello", client_id="c-1")
     del statements[:]
     response = send(alice, lounge, "hello", client_id="c-1")
@@ -52,11 +63,13 @@ def test_a_repeated_send_reads_the_first_message_and_writes_nothing(send, lounge
 def test_a_send_builds_no_schema(send, lounge, alice, monkeypatch):
     """The body's schema is built once, not per request (app/api/__init__.py)."""
     from marshmallow import Schema
+
     built, build = [], Schema.__init__
 
     def counting(self, *args, **kwargs):
         built.append(type(self).__name__)
         build(self, *args, **kwargs)
+
     monkeypatch.setattr(Schema, "__init__", counting)
     assert send(alice, lounge, "hello", client_id="c-1").status_code == 201
     assert built == []
@@ -65,11 +78,13 @@ def test_a_send_builds_no_schema(send, lounge, alice, monkeypatch):
 def test_a_send_shapes_its_message_once(send, lounge, alice, monkeypatch):
     """The broadcast's shape is the reply's (app/schemas.py, shaped_message)."""
     from app.schemas import MessageSchema
+
     dumped, dump = [], MessageSchema.dump
 
     def counting(self, obj, *args, **kwargs):
         dumped.append(obj)
         return dump(self, obj, *args, **kwargs)
+
     monkeypatch.setattr(MessageSchema, "dump", counting)
     reply = send(alice, lounge, "hello", client_id="c-1")
     assert reply.status_code == 201 and reply.get_json()["body"] == "hello"
@@ -85,8 +100,10 @@ def test_send_trims_the_body(send, lounge, alice):
 
 
 def test_message_ids_grow_within_a_room(send, lounge, alice, bob):
-    ids = [send(user, lounge, f"m{i}").get_json()["id"]
-           for i, user in enumerate([alice, bob, alice, bob])]
+    ids = [
+        send(user, lounge, f"m{i}").get_json()["id"]
+        for i, user in enumerate([alice, bob, alice, bob])
+    ]
     assert ids == sorted(ids) and len(set(ids)) == 4
 
 
@@ -157,10 +174,12 @@ def test_send_needs_a_token(client, lounge):
 
 # --- PATCH /api/messages/{id} ---------------------------------------------
 
+
 def test_author_edits_a_message(client, send, lounge, alice):
     sent = send(alice, lounge, "helo").get_json()
-    response = client.patch(f"/api/messages/{sent['id']}", headers=alice.headers,
-                            json={"body": " hello "})
+    response = client.patch(
+        f"/api/messages/{sent['id']}", headers=alice.headers, json={"body": " hello "}
+    )
     assert response.status_code == 200
     edited = response.get_json()
     assert edited["id"] == sent["id"]
@@ -178,8 +197,9 @@ def test_edit_shows_in_history(client, send, lounge, alice):
 
 def test_edit_by_someone_else_is_403(client, send, lounge, alice, bob):
     sent = send(alice, lounge, "mine").get_json()
-    response = client.patch(f"/api/messages/{sent['id']}", headers=bob.headers,
-                            json={"body": "yours now"})
+    response = client.patch(
+        f"/api/messages/{sent['id']}", headers=bob.headers, json={"body": "yours now"}
+    )
     assert_error(response, 403, "forbidden")
 
 
@@ -191,23 +211,24 @@ def test_edit_of_an_unknown_message_is_404(client, alice):
 def test_edit_in_a_private_room_i_am_not_in_is_404(client, make_room, send, alice, bob):
     make_room(alice, "secret", private=True)
     sent = send(alice, "secret", "psst").get_json()
-    response = client.patch(f"/api/messages/{sent['id']}", headers=bob.headers,
-                            json={"body": "x"})
+    response = client.patch(f"/api/messages/{sent['id']}", headers=bob.headers, json={"body": "x"})
     assert_error(response, 404, "not_found")
 
 
 def test_edit_of_a_deleted_message_is_409(client, send, lounge, alice):
     sent = send(alice, lounge, "oops").get_json()
     client.delete(f"/api/messages/{sent['id']}", headers=alice.headers)
-    response = client.patch(f"/api/messages/{sent['id']}", headers=alice.headers,
-                            json={"body": "back"})
+    response = client.patch(
+        f"/api/messages/{sent['id']}", headers=alice.headers, json={"body": "back"}
+    )
     assert_error(response, 409, "conflict")
 
 
 def test_edit_to_an_empty_body_is_422(client, send, lounge, alice):
     sent = send(alice, lounge, "text").get_json()
-    response = client.patch(f"/api/messages/{sent['id']}", headers=alice.headers,
-                            json={"body": "   "})
+    response = client.patch(
+        f"/api/messages/{sent['id']}", headers=alice.headers, json={"body": "   "}
+    )
     error = assert_error(response, 422, "validation_error")
     assert "body" in error["fields"]
 
@@ -219,6 +240,7 @@ def test_edit_needs_a_token(client, send, lounge, alice):
 
 
 # --- DELETE /api/messages/{id} --------------------------------------------
+
 
 def test_author_deletes_a_message(client, send, lounge, alice):
     sent = send(alice, lounge, "oops").get_json()

@@ -1,12 +1,13 @@
 """A database built by the real migrations: ready, at head, and matching the models."""
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade
 
 from app.extensions import db
-from app.search_index import include_in_autogenerate
 from app.health import code_heads
+from app.search_index import include_in_autogenerate
 
 
 @pytest.fixture
@@ -31,8 +32,9 @@ def test_migrations_reach_the_code_head(app):
 
 def test_migrated_schema_matches_the_models(app):
     with app.app_context(), db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={
-            "compare_type": True, "include_name": include_in_autogenerate})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": include_in_autogenerate}
+        )
         differences = compare_metadata(context, db.metadata)
     assert differences == []
 

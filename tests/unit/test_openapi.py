@@ -1,4 +1,5 @@
 """/api/openapi.json (OpenAPI 3) and /api/docs (HTML) describe the contract's REST API."""
+
 import pytest
 
 CONTRACT_OPERATIONS = [
@@ -51,8 +52,9 @@ def test_bearer_auth_security_scheme_is_declared(spec):
     assert scheme == {"type": "http", "scheme": "bearer"}
 
 
-@pytest.mark.parametrize("method, path", [op for op in CONTRACT_OPERATIONS
-                                          if op not in PUBLIC_OPERATIONS])
+@pytest.mark.parametrize(
+    "method, path", [op for op in CONTRACT_OPERATIONS if op not in PUBLIC_OPERATIONS]
+)
 def test_token_operations_require_bearer_auth(spec, method, path):
     assert {"bearerAuth": []} in spec["paths"][path][method].get("security", [])
 

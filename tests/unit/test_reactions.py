@@ -1,9 +1,9 @@
 """Reactions: REST PUT/DELETE, the Socket.IO `react` event, the `reaction` broadcast,
 and `reactions` on every message."""
+
 from urllib.parse import quote
 
 import pytest
-
 from unit_helpers import assert_error, assert_error_ack
 
 THUMBS = "\N{THUMBS UP SIGN}"
@@ -39,6 +39,7 @@ def watcher(socket_for, alice, lounge):
 
 # --- REST -------------------------------------------------------------------
 
+
 def test_put_adds_my_reaction_and_returns_the_message(react, message_id, bob):
     response = react(bob, message_id, THUMBS)
     assert response.status_code == 200
@@ -54,8 +55,7 @@ def test_put_is_idempotent(react, message_id, bob):
     assert response.get_json()["reactions"] == [{"emoji": THUMBS, "usernames": ["bob"]}]
 
 
-def test_reactions_are_listed_in_the_order_each_emoji_was_first_used(
-        react, message_id, alice, bob):
+def test_reactions_are_listed_in_the_order_each_emoji_was_first_used(react, message_id, alice, bob):
     react(bob, message_id, HEART)
     react(alice, message_id, THUMBS)
     response = react(alice, message_id, HEART)
@@ -86,16 +86,19 @@ def test_delete_is_idempotent(react, message_id, bob):
 
 @pytest.mark.parametrize("emoji", [THUMBS, FAMILY, ":tada:", "x", "y" * 32, "+1"])
 def test_an_emoji_of_1_to_32_characters_without_whitespace_is_accepted(
-        react, message_id, bob, emoji):
+    react, message_id, bob, emoji
+):
     response = react(bob, message_id, emoji)
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["reactions"][0]["emoji"] == emoji
 
 
-@pytest.mark.parametrize("emoji", ["y" * 33, "a b", "tab\there", "nl\n", "\u00a0", "nul\x00",
-                                   "bell\x07", "\u2028"])
+@pytest.mark.parametrize(
+    "emoji", ["y" * 33, "a b", "tab\there", "nl\n", "\u00a0", "nul\x00", "bell\x07", "\u2028"]
+)
 def test_an_emoji_too_long_or_with_whitespace_or_control_characters_is_422(
-        react, message_id, bob, emoji):
+    react, message_id, bob, emoji
+):
     error = assert_error(react(bob, message_id, emoji), 422, "validation_error")
     assert "emoji" in error["fields"]
 
@@ -118,8 +121,7 @@ def test_a_non_member_of_a_public_room_may_not_react(react, message_id, carol):
     assert_error(react(carol, message_id, THUMBS), 403, "forbidden")
 
 
-def test_a_message_in_a_private_room_is_404_to_a_non_member(
-        react, make_room, send, alice, carol):
+def test_a_message_in_a_private_room_is_404_to_a_non_member(react, make_room, send, alice, carol):
     make_room(alice, "secret", private=True)
     hidden = send(alice, "secret", "psst").get_json()["id"]
     assert_error(react(carol, hidden, THUMBS), 404, "not_found")
@@ -143,6 +145,7 @@ def test_deleting_a_message_drops_its_reactions(client, react, message_id, alice
 
 # --- reactions on messages everywhere ------------------------------------------
 
+
 def test_history_carries_reactions(client, react, message_id, lounge, bob):
     react(bob, message_id, THUMBS)
     page = client.get(f"/api/rooms/{lounge}/messages", headers=bob.headers).get_json()
@@ -165,16 +168,26 @@ def test_sync_and_live_messages_carry_reactions(watcher, react, send, lounge, al
 
 # --- Socket.IO -------------------------------------------------------------------
 
+
 def test_a_change_broadcasts_the_whole_reaction_list_to_the_room(
-        watcher, react, message_id, lounge, bob):
+    watcher, react, message_id, lounge, bob
+):
     react(bob, message_id, THUMBS)
     react(bob, message_id, HEART)
     assert watcher.events("reaction") == [
-        {"room": lounge, "message_id": message_id,
-         "reactions": [{"emoji": THUMBS, "usernames": ["bob"]}]},
-        {"room": lounge, "message_id": message_id,
-         "reactions": [{"emoji": THUMBS, "usernames": ["bob"]},
-                       {"emoji": HEART, "usernames": ["bob"]}]},
+        {
+            "room": lounge,
+            "message_id": message_id,
+            "reactions": [{"emoji": THUMBS, "usernames": ["bob"]}],
+        },
+        {
+            "room": lounge,
+            "message_id": message_id,
+            "reactions": [
+                {"emoji": THUMBS, "usernames": ["bob"]},
+                {"emoji": HEART, "usernames": ["bob"]},
+            ],
+        },
     ]
 
 
@@ -188,27 +201,32 @@ def test_a_repeated_reaction_broadcasts_nothing(watcher, react, message_id, bob)
 
 def test_react_event_adds_and_removes(socket_for, watcher, message_id, lounge, bob):
     sock = socket_for(bob)
-    ack = sock.emit("react", {"message_id": message_id, "emoji": THUMBS, "on": True},
-                    callback=True)
+    ack = sock.emit("react", {"message_id": message_id, "emoji": THUMBS, "on": True}, callback=True)
     assert ack["ok"] is True
     assert ack["message"]["id"] == message_id
     assert ack["message"]["reactions"] == [{"emoji": THUMBS, "usernames": ["bob"]}]
-    ack = sock.emit("react", {"message_id": message_id, "emoji": THUMBS, "on": False},
-                    callback=True)
+    ack = sock.emit(
+        "react", {"message_id": message_id, "emoji": THUMBS, "on": False}, callback=True
+    )
     assert ack["ok"] is True and ack["message"]["reactions"] == []
     assert [e["reactions"] for e in watcher.events("reaction")] == [
-        [{"emoji": THUMBS, "usernames": ["bob"]}], []]
+        [{"emoji": THUMBS, "usernames": ["bob"]}],
+        [],
+    ]
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({"emoji": THUMBS, "on": True}, "message_id"),
-    ({"message_id": "1", "emoji": THUMBS, "on": True}, "message_id"),
-    ({"message_id": 1, "on": True}, "emoji"),
-    ({"message_id": 1, "emoji": "a b", "on": True}, "emoji"),
-    ({"message_id": 1, "emoji": "z" * 33, "on": True}, "emoji"),
-    ({"message_id": 1, "emoji": THUMBS}, "on"),
-    ({"message_id": 1, "emoji": THUMBS, "on": 1}, "on"),
-])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"emoji": THUMBS, "on": True}, "message_id"),
+        ({"message_id": "1", "emoji": THUMBS, "on": True}, "message_id"),
+        ({"message_id": 1, "on": True}, "emoji"),
+        ({"message_id": 1, "emoji": "a b", "on": True}, "emoji"),
+        ({"message_id": 1, "emoji": "z" * 33, "on": True}, "emoji"),
+        ({"message_id": 1, "emoji": THUMBS}, "on"),
+        ({"message_id": 1, "emoji": THUMBS, "on": 1}, "on"),
+    ],
+)
 def test_react_event_validates_its_payload(socket_for, bob, payload, field):
     ack = socket_for(bob).emit("react", payload, callback=True)
     error = assert_error_ack(ack, "validation_error")
@@ -216,28 +234,35 @@ def test_react_event_validates_its_payload(socket_for, bob, payload, field):
 
 
 def test_react_event_on_a_foreign_private_message_is_not_found(
-        socket_for, make_room, send, alice, carol):
+    socket_for, make_room, send, alice, carol
+):
     make_room(alice, "secret", private=True)
     hidden = send(alice, "secret", "psst").get_json()["id"]
-    ack = socket_for(carol).emit("react", {"message_id": hidden, "emoji": THUMBS, "on": True},
-                                 callback=True)
+    ack = socket_for(carol).emit(
+        "react", {"message_id": hidden, "emoji": THUMBS, "on": True}, callback=True
+    )
     assert_error_ack(ack, "not_found")
 
 
 def test_react_event_is_rate_limited_past_a_burst_of_30(socket_for, message_id, bob):
     sock = socket_for(bob)
-    acks = [sock.emit("react", {"message_id": message_id, "emoji": THUMBS, "on": n % 2 == 0},
-                      callback=True) for n in range(31)]
+    acks = [
+        sock.emit(
+            "react", {"message_id": message_id, "emoji": THUMBS, "on": n % 2 == 0}, callback=True
+        )
+        for n in range(31)
+    ]
     assert all(ack.get("ok") for ack in acks[:30]), acks[:30]
     assert_error_ack(acks[30], "rate_limited")
 
 
 def test_rest_and_socket_reactions_share_one_limit(socket_for, react, message_id, bob, alice):
     sock = socket_for(bob)
-    for n in range(15):
-        assert sock.emit("react", {"message_id": message_id, "emoji": THUMBS, "on": True},
-                         callback=True)["ok"]
-    for n in range(15):
+    for _n in range(15):
+        assert sock.emit(
+            "react", {"message_id": message_id, "emoji": THUMBS, "on": True}, callback=True
+        )["ok"]
+    for _n in range(15):
         assert react(bob, message_id, THUMBS).status_code == 200
     response = react(bob, message_id, THUMBS)
     assert_error(response, 429, "rate_limited")

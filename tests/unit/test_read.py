@@ -1,6 +1,6 @@
 """POST /api/rooms/{name}/read, and a room's unread count and last_read_id."""
-import pytest
 
+import pytest
 from unit_helpers import assert_error
 
 
@@ -15,8 +15,9 @@ def room_of(client):
 @pytest.fixture
 def mark_read(client):
     def mark_read(user, message_id, name="lounge"):
-        return client.post(f"/api/rooms/{name}/read", headers=user.headers,
-                           json={"message_id": message_id})
+        return client.post(
+            f"/api/rooms/{name}/read", headers=user.headers, json={"message_id": message_id}
+        )
 
     return mark_read
 
@@ -77,7 +78,8 @@ def test_read_markers_are_per_user(send, mark_read, room_of, lounge, alice, bob,
 
 
 def test_read_of_a_message_in_another_room_is_422(
-        send, make_room, mark_read, room_of, lounge, alice):
+    send, make_room, mark_read, room_of, lounge, alice
+):
     make_room(alice, "other")
     elsewhere = send(alice, "other").get_json()
     error = assert_error(mark_read(alice, elsewhere["id"]), 422, "validation_error")

@@ -1,5 +1,6 @@
 """The live room list: `room_added` and `room_removed` to every socket of the user,
 whose sockets start (or stop) getting the room's live events at once."""
+
 import pytest
 
 
@@ -11,19 +12,19 @@ def lounge(make_room, alice):
 
 
 def test_a_dm_opened_by_someone_else_reaches_every_socket_of_its_peer(
-        client, socket_for, alice, bob):
+    client, socket_for, alice, bob
+):
     tabs = [socket_for(bob), socket_for(bob)]
     room = client.post("/api/dm/bob", headers=alice.headers).get_json()
     for tab in tabs:
         [added] = tab.events("room_added")
         assert added["name"] == room["name"] == "dm-alice-bob"
         assert added["kind"] == "dm" and added["member"] is True
-        assert added["peer"]["username"] == "alice"      # as bob sees it
+        assert added["peer"]["username"] == "alice"  # as bob sees it
         assert added["unread"] == 0 and added["mentions"] == 0
 
 
-def test_the_peer_gets_the_dm_messages_live_without_joining(
-        client, socket_for, send, alice, bob):
+def test_the_peer_gets_the_dm_messages_live_without_joining(client, socket_for, send, alice, bob):
     tab = socket_for(bob)
     client.post("/api/dm/bob", headers=alice.headers)
     sent = send(alice, "dm-alice-bob", "hello bob").get_json()
@@ -39,7 +40,8 @@ def test_opening_an_existing_dm_again_adds_nothing(client, socket_for, alice, bo
 
 
 def test_a_user_added_to_a_private_room_gets_it_live(
-        client, socket_for, make_room, send, alice, carol):
+    client, socket_for, make_room, send, alice, carol
+):
     make_room(alice, "secret", private=True)
     tab = socket_for(carol)
     client.post("/api/rooms/secret/members", headers=alice.headers, json={"username": "carol"})
@@ -78,7 +80,8 @@ def test_joining_a_room_i_am_in_adds_nothing(socket_for, lounge, join, alice):
 
 
 def test_leaving_removes_the_room_and_its_live_events_on_every_socket(
-        client, socket_for, lounge, join, send, alice, bob):
+    client, socket_for, lounge, join, send, alice, bob
+):
     join(bob, lounge)
     tabs = [socket_for(bob), socket_for(bob)]
     for tab in tabs:
@@ -88,8 +91,7 @@ def test_leaving_removes_the_room_and_its_live_events_on_every_socket(
     send(alice, lounge, "after bob left")
     for tab in tabs:
         received = tab.get_received()
-        assert [e["args"][0] for e in received if e["name"] == "room_removed"] == [
-            {"room": lounge}]
+        assert [e["args"][0] for e in received if e["name"] == "room_removed"] == [{"room": lounge}]
         assert [e for e in received if e["name"] == "message"] == []
 
 

@@ -1,4 +1,5 @@
 """The Room and Membership models."""
+
 import pytest
 from sqlalchemy import func, select
 

@@ -1,6 +1,6 @@
 """Rooms: list, create, get, join, add a member, leave, members."""
-import pytest
 
+import pytest
 from unit_helpers import assert_error
 
 ROOM_KEYS = {"id", "name", "title", "private", "kind", "created_at", "member_count", "member"}
@@ -8,9 +8,11 @@ ROOM_KEYS = {"id", "name", "title", "private", "kind", "created_at", "member_cou
 
 # --- POST /api/rooms ------------------------------------------------------
 
+
 def test_create_room_returns_201_with_the_room(client, alice):
-    response = client.post("/api/rooms", headers=alice.headers,
-                           json={"name": "lounge", "title": "The lounge"})
+    response = client.post(
+        "/api/rooms", headers=alice.headers, json={"name": "lounge", "title": "The lounge"}
+    )
     assert response.status_code == 201
     room = response.get_json()
     assert set(room) == ROOM_KEYS | {"unread", "last_read_id", "mentions"}
@@ -61,23 +63,26 @@ def test_room_names_starting_with_dm_are_reserved(client, alice):
 
 
 def test_title_of_120_characters_is_accepted(client, alice):
-    response = client.post("/api/rooms", headers=alice.headers,
-                           json={"name": "lounge", "title": "t" * 120})
+    response = client.post(
+        "/api/rooms", headers=alice.headers, json={"name": "lounge", "title": "t" * 120}
+    )
     assert response.status_code == 201
     assert response.get_json()["title"] == "t" * 120
 
 
 def test_title_over_120_characters_is_422(client, alice):
-    response = client.post("/api/rooms", headers=alice.headers,
-                           json={"name": "lounge", "title": "t" * 121})
+    response = client.post(
+        "/api/rooms", headers=alice.headers, json={"name": "lounge", "title": "t" * 121}
+    )
     error = assert_error(response, 422, "validation_error")
     assert "title" in error["fields"]
 
 
 @pytest.mark.parametrize("private", ["yes", "true", 1, 0, None])
 def test_private_must_be_a_boolean(client, alice, private):
-    response = client.post("/api/rooms", headers=alice.headers,
-                           json={"name": "lounge", "private": private})
+    response = client.post(
+        "/api/rooms", headers=alice.headers, json={"name": "lounge", "private": private}
+    )
     error = assert_error(response, 422, "validation_error")
     assert "private" in error["fields"]
 
@@ -87,6 +92,7 @@ def test_create_room_needs_a_token(client):
 
 
 # --- GET /api/rooms -------------------------------------------------------
+
 
 def test_rooms_lists_public_rooms_and_my_private_rooms(client, make_room, alice, bob):
     make_room(alice, "lounge")
@@ -111,6 +117,7 @@ def test_rooms_needs_a_token(client):
 
 
 # --- GET /api/rooms/{name} ------------------------------------------------
+
 
 def test_get_room_returns_the_room(client, make_room, alice):
     created = make_room(alice, "lounge", title="The lounge")
@@ -139,11 +146,13 @@ def test_private_room_404_says_the_same_as_a_missing_room(client, make_room, ali
     make_room(alice, "secret", private=True)
     hidden = client.get("/api/rooms/secret", headers=bob.headers).get_json()
     missing = client.get("/api/rooms/secreu", headers=bob.headers).get_json()
-    assert hidden["error"]["message"].replace("secret", "X") == \
-        missing["error"]["message"].replace("secreu", "X")
+    assert hidden["error"]["message"].replace("secret", "X") == missing["error"]["message"].replace(
+        "secreu", "X"
+    )
 
 
 # --- POST /api/rooms/{name}/members ---------------------------------------
+
 
 def test_join_public_room_without_a_body(client, make_room, alice, bob):
     make_room(alice, "lounge")
@@ -174,8 +183,9 @@ def test_join_unknown_room_is_404(client, alice):
 
 def test_member_adds_a_user_to_a_private_room(client, make_room, alice, bob):
     make_room(alice, "secret", private=True)
-    response = client.post("/api/rooms/secret/members", headers=alice.headers,
-                           json={"username": "bob"})
+    response = client.post(
+        "/api/rooms/secret/members", headers=alice.headers, json={"username": "bob"}
+    )
     assert response.status_code == 200
     assert response.get_json()["member_count"] == 2
     seen_by_bob = client.get("/api/rooms/secret", headers=bob.headers)
@@ -185,22 +195,25 @@ def test_member_adds_a_user_to_a_private_room(client, make_room, alice, bob):
 
 def test_non_member_cannot_add_to_a_private_room(client, make_room, alice, bob, carol):
     make_room(alice, "secret", private=True)
-    response = client.post("/api/rooms/secret/members", headers=bob.headers,
-                           json={"username": "carol"})
+    response = client.post(
+        "/api/rooms/secret/members", headers=bob.headers, json={"username": "carol"}
+    )
     assert_error(response, 404, "not_found")
 
 
 def test_adding_an_unknown_user_is_404(client, make_room, alice):
     make_room(alice, "secret", private=True)
-    response = client.post("/api/rooms/secret/members", headers=alice.headers,
-                           json={"username": "nobody"})
+    response = client.post(
+        "/api/rooms/secret/members", headers=alice.headers, json={"username": "nobody"}
+    )
     assert_error(response, 404, "not_found")
 
 
 def test_adding_someone_to_a_public_room_is_403(client, make_room, alice, bob):
     make_room(alice, "lounge")
-    response = client.post("/api/rooms/lounge/members", headers=alice.headers,
-                           json={"username": "bob"})
+    response = client.post(
+        "/api/rooms/lounge/members", headers=alice.headers, json={"username": "bob"}
+    )
     assert_error(response, 403, "forbidden")
 
 
@@ -210,6 +223,7 @@ def test_join_needs_a_token(client, make_room, alice):
 
 
 # --- DELETE /api/rooms/{name}/members/me -----------------------------------
+
 
 def test_leave_returns_204(client, make_room, join, alice, bob):
     make_room(alice, "lounge")
@@ -242,14 +256,14 @@ def test_leave_unknown_room_is_404(client, alice):
 
 # --- GET /api/rooms/{name}/members ----------------------------------------
 
+
 def test_members_lists_users_with_presence(client, make_room, join, alice, bob):
     make_room(alice, "lounge")
     join(bob, "lounge")
     response = client.get("/api/rooms/lounge/members", headers=alice.headers)
     assert response.status_code == 200
     members = response.get_json()["members"]
-    assert members == [{"user": alice.user, "online": False},
-                       {"user": bob.user, "online": False}]
+    assert members == [{"user": alice.user, "online": False}, {"user": bob.user, "online": False}]
 
 
 def test_members_shows_a_connected_user_online(client, make_room, join, socket_for, alice, bob):
@@ -261,8 +275,7 @@ def test_members_shows_a_connected_user_online(client, make_room, join, socket_f
     assert online == {"alice": False, "bob": True}
 
 
-def test_user_with_two_sockets_stays_online_until_both_close(
-        client, make_room, socket_for, alice):
+def test_user_with_two_sockets_stays_online_until_both_close(client, make_room, socket_for, alice):
     make_room(alice, "lounge")
     first, second = socket_for(alice), socket_for(alice)
     first.disconnect()
@@ -285,18 +298,23 @@ def test_members_of_unknown_room_is_404(client, alice):
 
 # --- a private room is invisible to non-members everywhere -----------------
 
-@pytest.mark.parametrize("method, path, body", [
-    ("GET", "/api/rooms/secret", None),
-    ("POST", "/api/rooms/secret/members", None),
-    ("POST", "/api/rooms/secret/members", {"username": "carol"}),
-    ("DELETE", "/api/rooms/secret/members/me", None),
-    ("GET", "/api/rooms/secret/members", None),
-    ("GET", "/api/rooms/secret/messages", None),
-    ("POST", "/api/rooms/secret/messages", {"body": "hi"}),
-    ("POST", "/api/rooms/secret/read", {"message_id": 1}),
-])
+
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("GET", "/api/rooms/secret", None),
+        ("POST", "/api/rooms/secret/members", None),
+        ("POST", "/api/rooms/secret/members", {"username": "carol"}),
+        ("DELETE", "/api/rooms/secret/members/me", None),
+        ("GET", "/api/rooms/secret/members", None),
+        ("GET", "/api/rooms/secret/messages", None),
+        ("POST", "/api/rooms/secret/messages", {"body": "hi"}),
+        ("POST", "/api/rooms/secret/read", {"message_id": 1}),
+    ],
+)
 def test_private_room_is_404_to_non_members_on_every_endpoint(
-        client, make_room, send, alice, bob, carol, method, path, body):
+    client, make_room, send, alice, bob, carol, method, path, body
+):
     make_room(alice, "secret", private=True)
     send(alice, "secret", "psst")
     response = client.open(path, method=method, headers=bob.headers, json=body)

@@ -1,12 +1,12 @@
 """An instance whose code is behind the database's schema refuses API work with
 503 unavailable (issue 14), so nginx moves the request to another instance."""
+
 import pytest
 from sqlalchemy import text
+from unit_helpers import assert_error
 
 from app.extensions import db
 from app.health import schema_guard
-
-from unit_helpers import assert_error
 
 
 @pytest.fixture
@@ -31,8 +31,11 @@ def test_api_work_is_refused_while_the_schema_is_newer_than_the_code(app, client
     response = client.get("/api/rooms", headers=alice.headers)
     assert_error(response, 503, "unavailable")
     assert response.headers["Retry-After"] == "1"
-    assert_error(client.post("/api/auth/login", json={"username": "alice", "password": "x"}),
-                 503, "unavailable")
+    assert_error(
+        client.post("/api/auth/login", json={"username": "alice", "password": "x"}),
+        503,
+        "unavailable",
+    )
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").status_code == 503
 
@@ -65,11 +68,11 @@ def test_the_state_is_looked_up_at_most_every_schema_check_seconds(app, client, 
         app.config["SCHEMA_CHECK_SECONDS"] = 0
 
 
-def test_requests_arriving_during_a_check_do_not_start_checks_of_their_own(
-        app, alice, monkeypatch):
+def test_requests_arriving_during_a_check_do_not_start_checks_of_their_own(app, alice, monkeypatch):
     """Under a green worker other requests run while a check waits on the database;
     here the check itself asks again, as such a request would."""
     import app.health as health
+
     app.config["SCHEMA_CHECK_SECONDS"] = 3600
     calls = []
     real = health.schema_status

@@ -1,6 +1,6 @@
 """GET /api/search in embedded mode (SQLite FTS5): words, phrases, access, paging, limits."""
-import pytest
 
+import pytest
 from unit_helpers import assert_error
 
 
@@ -42,13 +42,13 @@ def test_or_and_minus(search, send, lounge, alice):
     send(alice, lounge, "cats purr")
     send(alice, lounge, "dogs bark")
     send(alice, lounge, "cats and dogs")
-    assert _bodies(search(alice, q="cats or dogs")) == [
-        "cats and dogs", "dogs bark", "cats purr"]
+    assert _bodies(search(alice, q="cats or dogs")) == ["cats and dogs", "dogs bark", "cats purr"]
     assert _bodies(search(alice, q="cats -dogs")) == ["cats purr"]
 
 
 def test_a_hit_is_a_whole_message_with_room_reactions_and_mentions(
-        search, send, lounge, alice, bob):
+    search, send, lounge, alice, bob
+):
     sent = send(alice, lounge, "@bob searchable").get_json()
     [hit] = search(bob, q="searchable").get_json()["messages"]
     assert hit == sent
@@ -63,22 +63,27 @@ def test_deleted_messages_are_never_found(client, search, send, lounge, alice):
 
 def test_an_edit_is_found_by_its_new_words_at_once(client, search, send, lounge, alice):
     sent = send(alice, lounge, "first draft").get_json()
-    client.patch(f"/api/messages/{sent['id']}", headers=alice.headers,
-                 json={"body": "final version"})
+    client.patch(
+        f"/api/messages/{sent['id']}", headers=alice.headers, json={"body": "final version"}
+    )
     assert _bodies(search(alice, q="draft")) == []
     assert _bodies(search(alice, q="final")) == ["final version"]
 
 
 def test_searches_public_rooms_and_my_private_rooms_and_dms_only(
-        client, search, send, make_room, alice, bob, carol):
-    make_room(alice, "open")               # public: carol may read it without joining
+    client, search, send, make_room, alice, bob, carol
+):
+    make_room(alice, "open")  # public: carol may read it without joining
     make_room(alice, "closed", private=True)
     client.post("/api/dm/bob", headers=alice.headers)
     send(alice, "open", "needle in public")
     send(alice, "closed", "needle in private")
     send(alice, "dm-alice-bob", "needle in dm")
     assert sorted(_bodies(search(alice, q="needle"))) == [
-        "needle in dm", "needle in private", "needle in public"]
+        "needle in dm",
+        "needle in private",
+        "needle in public",
+    ]
     assert sorted(_bodies(search(bob, q="needle"))) == ["needle in dm", "needle in public"]
     assert _bodies(search(carol, q="needle")) == ["needle in public"]
 
@@ -119,6 +124,7 @@ def test_fts5_syntax_in_a_query_is_taken_as_words(search, send, lounge, alice):
 
 
 # --- limits -------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("params", [{}, {"q": ""}, {"q": "x" * 201}])
 def test_q_of_1_to_200_characters_is_required(search, alice, params):
@@ -163,9 +169,34 @@ def test_search_is_rate_limited_past_a_burst_of_10_for_that_user_only(search, al
     assert search(bob, q="x").status_code == 200
 
 
-@pytest.mark.parametrize("q", ["_", "__init__", "é", "'", "\\", "a:b", "(", ")", "*", "^x",
-                               "NOT", "AND OR", '"', '""""', "-", "--x", "x -", "\u200d",
-                               "\N{THUMBS UP SIGN}", "a\tb", "NEAR", "x+y", "{col}: z"])
+@pytest.mark.parametrize(
+    "q",
+    [
+        "_",
+        "__init__",
+        "é",
+        "'",
+        "\\",
+        "a:b",
+        "(",
+        ")",
+        "*",
+        "^x",
+        "NOT",
+        "AND OR",
+        '"',
+        '""""',
+        "-",
+        "--x",
+        "x -",
+        "\u200d",
+        "\N{THUMBS UP SIGN}",
+        "a\tb",
+        "NEAR",
+        "x+y",
+        "{col}: z",
+    ],
+)
 def test_odd_queries_are_words_or_nothing_never_an_error(search, send, lounge, alice, q):
     send(alice, lounge, "some text with __init__ and a:b")
     assert search(alice, q=q).status_code == 200

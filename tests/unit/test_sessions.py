@@ -1,13 +1,13 @@
 """Sessions that end (issue 14, contract): logout, password change, expiry, and
 the sockets of an ended session told `session_ended` and closed."""
+
 import socket
 import time
 
 import pytest
+from unit_helpers import PASSWORD, assert_error, assert_error_ack
 
 from app.realtime.sessions import check_open_sockets
-
-from unit_helpers import PASSWORD, assert_error, assert_error_ack
 
 NEW_PASSWORD = "a-new-passphrase"
 
@@ -34,6 +34,7 @@ def check_sockets(app):
 
 # --- logout ---------------------------------------------------------------------------
 
+
 def test_logout_ends_that_token_only(client, alice):
     other_token = login(client, "alice").get_json()["token"]
     response = client.post("/api/auth/logout", headers=alice.headers)
@@ -50,8 +51,9 @@ def test_a_logged_out_token_cannot_log_out_again_or_connect(client, alice, socke
     assert "logged out" in refused.connect_errors[0]["data"]["error"]["message"]
 
 
-def test_logout_closes_the_sockets_of_that_token_after_session_ended(app, client, alice,
-                                                                     socket_for):
+def test_logout_closes_the_sockets_of_that_token_after_session_ended(
+    app, client, alice, socket_for
+):
     other_token = login(client, "alice").get_json()["token"]
     mine = socket_for(alice)
     other = socket_for(auth={"token": other_token})
@@ -63,13 +65,15 @@ def test_logout_closes_the_sockets_of_that_token_after_session_ended(app, client
     assert other.is_connected() and other.events("session_ended") == []
 
 
-def test_an_event_on_a_logged_out_socket_is_refused_and_the_socket_closed(client, alice,
-                                                                          make_room, socket_for):
+def test_an_event_on_a_logged_out_socket_is_refused_and_the_socket_closed(
+    client, alice, make_room, socket_for
+):
     make_room(alice, "lounge")
     socket = socket_for(alice)
     client.post("/api/auth/logout", headers=alice.headers)
-    ack = socket.emit("send", {"room": "lounge", "body": "still here?", "client_id": "c1"},
-                      callback=True)
+    ack = socket.emit(
+        "send", {"room": "lounge", "body": "still here?", "client_id": "c1"}, callback=True
+    )
     assert_error_ack(ack, "unauthorized")
     assert socket.events("session_ended") == [{"reason": "logged_out"}]
     assert not socket.is_connected()
@@ -77,9 +81,13 @@ def test_an_event_on_a_logged_out_socket_is_refused_and_the_socket_closed(client
 
 # --- password change -----------------------------------------------------------------
 
+
 def change(client, user, current=PASSWORD, new=NEW_PASSWORD):
-    return client.put("/api/me/password", headers=user.headers,
-                      json={"current_password": current, "new_password": new})
+    return client.put(
+        "/api/me/password",
+        headers=user.headers,
+        json={"current_password": current, "new_password": new},
+    )
 
 
 def test_password_change_returns_a_fresh_token_and_ends_every_older_one(client, alice):
@@ -95,8 +103,9 @@ def test_password_change_returns_a_fresh_token_and_ends_every_older_one(client, 
     assert_error(login(client, "alice"), 401, "unauthorized")
 
 
-def test_password_change_closes_every_older_socket_with_reason_revoked(app, client, alice, bob,
-                                                                       socket_for):
+def test_password_change_closes_every_older_socket_with_reason_revoked(
+    app, client, alice, bob, socket_for
+):
     old_socket = socket_for(alice)
     bobs = socket_for(bob)
     fresh_token = change(client, alice).get_json()["token"]
@@ -122,6 +131,7 @@ def test_password_change_checks_the_new_password(client, alice, new):
 
 # --- expiry ----------------------------------------------------------------------------
 
+
 class TestExpiry:
     @pytest.fixture
     def config_overrides(self):
@@ -146,9 +156,11 @@ class TestExpiry:
 
 # --- Redis unreachable ------------------------------------------------------------------
 
+
 def test_without_redis_a_logout_is_refused_as_unavailable_and_checks_fail_open(app):
     from app.errors import ApiError
     from app.revocations import revocations
+
     with app.test_request_context():
         app.config["REDIS_URL"] = f"redis://127.0.0.1:{closed_port()}/0"  # nobody there
         try:

@@ -1,11 +1,12 @@
 """Socket.IO events through Flask-SocketIO's in-process test client."""
+
 import pytest
+from unit_helpers import RecordingSocketClient, assert_error_ack, test_config
 
 from app import chat, create_app
 from app.extensions import db, socketio
 from app.models import User
 from app.realtime.sessions import check_open_sockets
-from unit_helpers import RecordingSocketClient, assert_error_ack, test_config
 
 
 @pytest.fixture
@@ -23,6 +24,7 @@ def joined(socket_for, lounge):
 
 
 # --- connect --------------------------------------------------------------
+
 
 def test_connect_with_a_token_in_auth(socket_for, alice):
     assert socket_for(alice).is_connected()
@@ -55,8 +57,9 @@ def test_connect_with_a_non_dict_auth_is_refused(socket_for):
 def test_connect_announces_presence_to_shared_rooms(joined, socket_for, alice, bob):
     watcher = joined(alice)
     socket_for(bob)
-    assert watcher.events("presence") == [{
-        "room": "lounge", "user": {"username": "bob", "display_name": "Bob"}, "online": True}]
+    assert watcher.events("presence") == [
+        {"room": "lounge", "user": {"username": "bob", "display_name": "Bob"}, "online": True}
+    ]
 
 
 def test_disconnect_announces_offline(joined, socket_for, alice, bob):
@@ -64,11 +67,13 @@ def test_disconnect_announces_offline(joined, socket_for, alice, bob):
     sock = socket_for(bob)
     watcher.get_received()
     sock.disconnect()
-    assert watcher.events("presence") == [{
-        "room": "lounge", "user": {"username": "bob", "display_name": "Bob"}, "online": False}]
+    assert watcher.events("presence") == [
+        {"room": "lounge", "user": {"username": "bob", "display_name": "Bob"}, "online": False}
+    ]
 
 
 # --- join / leave ---------------------------------------------------------
+
 
 def test_join_acks_with_the_room(socket_for, lounge, alice):
     ack = socket_for(alice).emit("join", {"room": "lounge"}, callback=True)
@@ -102,8 +107,7 @@ def test_join_unknown_room_is_not_found(socket_for, alice):
     assert_error_ack(ack, "not_found")
 
 
-def test_private_room_non_member_gets_none_of_its_events(
-        socket_for, make_room, send, alice, bob):
+def test_private_room_non_member_gets_none_of_its_events(socket_for, make_room, send, alice, bob):
     make_room(alice, "secret", private=True)
     sock = socket_for(bob)
     sock.emit("join", {"room": "secret"}, callback=True)
@@ -137,9 +141,11 @@ def test_rest_leave_stops_live_delivery(client, joined, send, alice, bob):
 
 # --- send -----------------------------------------------------------------
 
+
 def test_send_acks_with_the_stored_message(client, joined, alice):
-    ack = joined(alice).emit("send", {"room": "lounge", "body": " hi ", "client_id": "c1"},
-                             callback=True)
+    ack = joined(alice).emit(
+        "send", {"room": "lounge", "body": " hi ", "client_id": "c1"}, callback=True
+    )
     assert ack["ok"] is True
     message = ack["message"]
     assert (message["room"], message["body"], message["client_id"]) == ("lounge", "hi", "c1")
@@ -153,35 +159,38 @@ def test_send_is_broadcast_to_the_room(joined, alice, bob):
     assert listener.events("message") == [ack["message"]]
 
 
-def test_repeated_client_id_returns_the_first_message_and_broadcasts_nothing(
-        joined, alice, bob):
+def test_repeated_client_id_returns_the_first_message_and_broadcasts_nothing(joined, alice, bob):
     sender, listener = joined(alice), joined(bob)
-    first = sender.emit("send", {"room": "lounge", "body": "hi", "client_id": "c1"},
-                        callback=True)
+    first = sender.emit("send", {"room": "lounge", "body": "hi", "client_id": "c1"}, callback=True)
     listener.get_received()
-    again = sender.emit("send", {"room": "lounge", "body": "hi again", "client_id": "c1"},
-                        callback=True)
+    again = sender.emit(
+        "send", {"room": "lounge", "body": "hi again", "client_id": "c1"}, callback=True
+    )
     assert again == first
     assert listener.events("message") == []
 
 
 def test_send_to_a_public_room_not_joined_is_forbidden(socket_for, lounge, carol):
-    ack = socket_for(carol).emit("send", {"room": "lounge", "body": "hi", "client_id": "c1"},
-                                 callback=True)
+    ack = socket_for(carol).emit(
+        "send", {"room": "lounge", "body": "hi", "client_id": "c1"}, callback=True
+    )
     assert_error_ack(ack, "forbidden")
 
 
 def test_send_to_a_private_room_not_in_is_not_found(socket_for, make_room, alice, bob):
     make_room(alice, "secret", private=True)
-    ack = socket_for(bob).emit("send", {"room": "secret", "body": "hi", "client_id": "c1"},
-                               callback=True)
+    ack = socket_for(bob).emit(
+        "send", {"room": "secret", "body": "hi", "client_id": "c1"}, callback=True
+    )
     assert_error_ack(ack, "not_found")
 
 
 def test_send_past_the_burst_is_rate_limited(joined, alice):
     sock = joined(alice)
-    acks = [sock.emit("send", {"room": "lounge", "body": f"m{i}", "client_id": f"c{i}"},
-                      callback=True) for i in range(21)]
+    acks = [
+        sock.emit("send", {"room": "lounge", "body": f"m{i}", "client_id": f"c{i}"}, callback=True)
+        for i in range(21)
+    ]
     assert all(ack["ok"] for ack in acks[:20])
     assert_error_ack(acks[20], "rate_limited")
 
@@ -189,19 +198,23 @@ def test_send_past_the_burst_is_rate_limited(joined, alice):
 def test_socket_and_rest_sends_share_one_rate_limit(joined, send, alice):
     for i in range(20):
         send(alice, "lounge", f"m{i}")
-    ack = joined(alice).emit("send", {"room": "lounge", "body": "hi", "client_id": "c1"},
-                             callback=True)
+    ack = joined(alice).emit(
+        "send", {"room": "lounge", "body": "hi", "client_id": "c1"}, callback=True
+    )
     assert_error_ack(ack, "rate_limited")
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({"room": "lounge", "client_id": "c1"}, "body"),
-    ({"room": "lounge", "body": "   ", "client_id": "c1"}, "body"),
-    ({"room": "lounge", "body": "x" * 4001, "client_id": "c1"}, "body"),
-    ({"room": "lounge", "body": 5, "client_id": "c1"}, "body"),
-    ({"body": "hi", "client_id": "c1"}, "room"),
-    ({"room": "lounge", "body": "hi", "client_id": "c" * 65}, "client_id"),
-])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"room": "lounge", "client_id": "c1"}, "body"),
+        ({"room": "lounge", "body": "   ", "client_id": "c1"}, "body"),
+        ({"room": "lounge", "body": "x" * 4001, "client_id": "c1"}, "body"),
+        ({"room": "lounge", "body": 5, "client_id": "c1"}, "body"),
+        ({"body": "hi", "client_id": "c1"}, "room"),
+        ({"room": "lounge", "body": "hi", "client_id": "c" * 65}, "client_id"),
+    ],
+)
 def test_send_with_an_invalid_payload_is_a_validation_error(joined, alice, payload, field):
     ack = joined(alice).emit("send", payload, callback=True)
     error = assert_error_ack(ack, "validation_error")
@@ -214,6 +227,7 @@ def test_send_with_a_non_object_payload_is_a_bad_request(joined, alice):
 
 # --- REST changes delivered live --------------------------------------------
 
+
 def test_rest_send_is_delivered_live_to_the_room(joined, send, alice, bob):
     sock = joined(bob)
     sent = send(alice, "lounge", "from REST").get_json()
@@ -221,7 +235,8 @@ def test_rest_send_is_delivered_live_to_the_room(joined, send, alice, bob):
 
 
 def test_rest_send_is_not_delivered_to_sockets_outside_the_room(
-        socket_for, send, lounge, alice, bob):
+    socket_for, send, lounge, alice, bob
+):
     sock = socket_for(bob)
     sock.get_received()
     send(alice, "lounge", "from REST")
@@ -231,8 +246,9 @@ def test_rest_send_is_not_delivered_to_sockets_outside_the_room(
 def test_rest_edit_is_delivered_as_message_edited(client, joined, send, alice, bob):
     sock = joined(bob)
     sent = send(alice, "lounge", "helo").get_json()
-    edited = client.patch(f"/api/messages/{sent['id']}", headers=alice.headers,
-                          json={"body": "hello"}).get_json()
+    edited = client.patch(
+        f"/api/messages/{sent['id']}", headers=alice.headers, json={"body": "hello"}
+    ).get_json()
     assert sock.events("message_edited") == [edited]
 
 
@@ -247,12 +263,13 @@ def test_rest_delete_is_delivered_as_message_deleted(client, joined, send, alice
 
 # --- typing ---------------------------------------------------------------
 
+
 def test_typing_acks_ok_and_reaches_the_others(joined, alice, bob):
     typist, listener = joined(alice), joined(bob)
     assert typist.emit("typing", {"room": "lounge", "typing": True}, callback=True) == {"ok": True}
-    assert listener.events("typing") == [{
-        "room": "lounge", "user": {"username": "alice", "display_name": "Alice"},
-        "typing": True}]
+    assert listener.events("typing") == [
+        {"room": "lounge", "user": {"username": "alice", "display_name": "Alice"}, "typing": True}
+    ]
 
 
 def test_typing_is_not_echoed_to_the_typist(joined, alice, bob):
@@ -275,6 +292,7 @@ def test_typing_must_be_a_boolean(joined, alice, typing):
 
 # --- read -----------------------------------------------------------------
 
+
 def test_read_acks_ok_and_moves_the_marker(client, joined, send, alice, bob):
     sock = joined(alice)
     sent = send(bob, "lounge").get_json()
@@ -290,7 +308,8 @@ def test_read_is_broadcast_to_the_room(joined, send, alice, bob):
     listener.get_received()
     reader.emit("read", {"room": "lounge", "message_id": sent["id"]}, callback=True)
     assert listener.events("read") == [
-        {"room": "lounge", "username": "alice", "message_id": sent["id"]}]
+        {"room": "lounge", "username": "alice", "message_id": sent["id"]}
+    ]
 
 
 def test_read_never_moves_back(client, joined, send, alice, bob):
@@ -299,14 +318,16 @@ def test_read_never_moves_back(client, joined, send, alice, bob):
     sock.emit("read", {"room": "lounge", "message_id": ids[1]}, callback=True)
     ack = sock.emit("read", {"room": "lounge", "message_id": ids[0]}, callback=True)
     assert ack == {"ok": True}
-    assert client.get("/api/rooms/lounge", headers=alice.headers).get_json()["last_read_id"] \
-        == ids[1]
+    assert (
+        client.get("/api/rooms/lounge", headers=alice.headers).get_json()["last_read_id"] == ids[1]
+    )
 
 
 def test_read_needs_membership(socket_for, send, lounge, alice, carol):
     sent = send(alice, "lounge").get_json()
-    ack = socket_for(carol).emit("read", {"room": "lounge", "message_id": sent["id"]},
-                                 callback=True)
+    ack = socket_for(carol).emit(
+        "read", {"room": "lounge", "message_id": sent["id"]}, callback=True
+    )
     assert_error_ack(ack, "forbidden")
 
 
@@ -317,6 +338,7 @@ def test_read_with_a_string_message_id_is_a_validation_error(joined, alice):
 
 
 # --- sync -----------------------------------------------------------------
+
 
 def test_sync_returns_what_was_missed_after_an_id(joined, send, alice, bob):
     sock = joined(alice)
@@ -344,29 +366,36 @@ def test_sync_of_a_private_room_not_in_is_not_found(socket_for, make_room, alice
     assert_error_ack(ack, "not_found")
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({"room": "lounge"}, "after"),
-    ({"room": "lounge", "after": "5"}, "after"),
-    ({"room": "lounge", "after": -1}, "after"),
-    ({"room": "lounge", "after": 0, "limit": 101}, "limit"),
-])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"room": "lounge"}, "after"),
+        ({"room": "lounge", "after": "5"}, "after"),
+        ({"room": "lounge", "after": -1}, "after"),
+        ({"room": "lounge", "after": 0, "limit": 101}, "limit"),
+    ],
+)
 def test_sync_with_an_invalid_payload_is_a_validation_error(joined, alice, payload, field):
-    error = assert_error_ack(joined(alice).emit("sync", payload, callback=True),
-                             "validation_error")
+    error = assert_error_ack(joined(alice).emit("sync", payload, callback=True), "validation_error")
     assert field in error["fields"]
 
 
 # --- a private room is invisible to non-members ------------------------------
 
-@pytest.mark.parametrize("event, payload", [
-    ("join", {}),
-    ("send", {"body": "hi", "client_id": "c1"}),
-    ("typing", {"typing": True}),
-    ("read", {"message_id": 1}),
-    ("sync", {"after": 0}),
-])
+
+@pytest.mark.parametrize(
+    "event, payload",
+    [
+        ("join", {}),
+        ("send", {"body": "hi", "client_id": "c1"}),
+        ("typing", {"typing": True}),
+        ("read", {"message_id": 1}),
+        ("sync", {"after": 0}),
+    ],
+)
 def test_private_room_events_are_not_found_for_non_members(
-        socket_for, make_room, send, alice, bob, event, payload):
+    socket_for, make_room, send, alice, bob, event, payload
+):
     make_room(alice, "secret", private=True)
     send(alice, "secret", "psst")
     ack = socket_for(bob).emit(event, {"room": "secret", **payload}, callback=True)
@@ -374,6 +403,7 @@ def test_private_room_events_are_not_found_for_non_members(
 
 
 # --- anything else --------------------------------------------------------
+
 
 def test_unknown_event_gets_an_error_ack(socket_for, alice):
     ack = socket_for(alice).emit("shout", {"room": "lounge"}, callback=True)
@@ -397,7 +427,8 @@ def test_unexpected_failure_is_an_internal_error_ack(joined, alice, monkeypatch)
 
 
 def test_a_user_deleted_by_hand_has_their_sockets_closed_by_the_session_check(
-        app, joined, alice, socket_for):
+    app, joined, alice, socket_for
+):
     """The service never deletes users; one deleted in SQL is known from the cached
     copy (app/user_cache.py) until the periodic check of the open sockets."""
     sock = joined(alice)
@@ -422,8 +453,9 @@ def test_every_app_in_a_process_gets_the_event_handlers(tmp_path):
     assert_error_ack(sock.connect_errors[0]["data"], "unauthorized")
 
 
-def test_a_new_dm_reaches_the_peers_open_socket_without_a_join(client, socket_for, send,
-                                                                alice, bob):
+def test_a_new_dm_reaches_the_peers_open_socket_without_a_join(
+    client, socket_for, send, alice, bob
+):
     sock = socket_for(bob)
     sock.get_received()
     dm = client.post("/api/dm/bob", headers=alice.headers).get_json()
@@ -431,8 +463,7 @@ def test_a_new_dm_reaches_the_peers_open_socket_without_a_join(client, socket_fo
     assert sock.events("message") == [sent]
 
 
-def test_someone_added_to_a_private_room_gets_its_live_events(client, socket_for, send,
-                                                              alice, bob):
+def test_someone_added_to_a_private_room_gets_its_live_events(client, socket_for, send, alice, bob):
     client.post("/api/rooms", json={"name": "secret", "private": True}, headers=alice.headers)
     sock = socket_for(bob)
     sock.get_received()

@@ -1,16 +1,16 @@
 """The token's user, read once per USER_CACHE_SECONDS (app/user_cache.py), and
 never a copy older than the token or than a password change announced through
 app/revocations.py (as another instance's change would be)."""
+
 import pytest
 from sqlalchemy import update
+from unit_helpers import PASSWORD, assert_error
 
 from app.auth import issue_token
 from app.extensions import db
 from app.models import User
 from app.realtime.sessions import check_open_sockets
 from app.revocations import revocations
-
-from unit_helpers import PASSWORD, assert_error
 
 
 def user_reads(statements):
@@ -44,7 +44,8 @@ def test_the_tokens_user_is_read_once_and_then_kept(client, alice, statements):
 
 
 def test_a_password_change_announced_elsewhere_refuses_the_older_token_at_once(
-        app, client, alice, statements):
+    app, client, alice, statements
+):
     assert client.get("/api/me", headers=alice.headers).status_code == 200  # kept
     changed_elsewhere(app, alice.user["id"])
     assert_error(client.get("/api/me", headers=alice.headers), 401, "unauthorized")
@@ -63,7 +64,8 @@ def test_a_token_newer_than_the_kept_copy_works_at_once(app, client, alice):
 
 
 def test_an_event_on_a_kept_copy_is_served_until_the_session_check_closes_the_socket(
-        app, alice, lounge, socket_for):
+    app, alice, lounge, socket_for
+):
     socket = socket_for(alice)
     assert socket.emit("join", {"room": lounge}, callback=True)["ok"] is True
     changed_elsewhere(app, alice.user["id"], announce=False)  # as if Redis had missed it
@@ -76,24 +78,27 @@ def test_an_event_on_a_kept_copy_is_served_until_the_session_check_closes_the_so
 
 def test_a_password_change_checks_the_stored_password_not_the_kept_copy(app, client, alice):
     assert client.get("/api/me", headers=alice.headers).status_code == 200  # kept
-    other = client.post("/api/auth/register",
-                        json={"username": "mallory", "password": "mallorys-pass"})
+    other = client.post(
+        "/api/auth/register", json={"username": "mallory", "password": "mallorys-pass"}
+    )
     with app.app_context():
         other_hash = db.session.get(User, other.get_json()["user"]["id"]).password_hash
     # Changed elsewhere (to mallory's password) and not announced: the older token is
     # still taken here, from the kept copy, but the copy's password is not.
-    generation = changed_elsewhere(app, alice.user["id"], password_hash=other_hash,
-                                   announce=False)
-    refused = client.put("/api/me/password", headers=alice.headers,
-                         json={"current_password": PASSWORD, "new_password": "whatever-new"})
+    generation = changed_elsewhere(app, alice.user["id"], password_hash=other_hash, announce=False)
+    refused = client.put(
+        "/api/me/password",
+        headers=alice.headers,
+        json={"current_password": PASSWORD, "new_password": "whatever-new"},
+    )
     assert_error(refused, 422, "validation_error")
     with app.app_context():
         assert db.session.get(User, alice.user["id"]).token_generation == generation
 
 
-def test_a_kept_copy_holds_no_password_hash_and_reads_it_if_asked(app, client, alice,
-                                                                  statements):
+def test_a_kept_copy_holds_no_password_hash_and_reads_it_if_asked(app, client, alice, statements):
     from app.user_cache import users
+
     assert client.get("/api/me", headers=alice.headers).status_code == 200  # kept
     with app.test_request_context():
         copy = users().user(alice.user["id"], 0)

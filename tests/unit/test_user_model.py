@@ -1,5 +1,6 @@
 """The User model."""
-from datetime import datetime, timezone
+
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy.exc import IntegrityError, StatementError
@@ -41,14 +42,15 @@ def test_usernames_are_unique(ctx):
 
 
 def test_naive_datetimes_are_refused(ctx):
-    db.session.add(User(username="alice", display_name="A", password_hash="x",
-                        created_at=datetime(2026, 1, 1)))
+    db.session.add(
+        User(username="alice", display_name="A", password_hash="x", created_at=datetime(2026, 1, 1))
+    )
     with pytest.raises(StatementError, match="naive datetime"):
         db.session.commit()
 
 
 def test_aware_datetimes_are_stored_as_given(ctx):
-    moment = datetime(2026, 1, 1, 12, 30, tzinfo=timezone.utc)
+    moment = datetime(2026, 1, 1, 12, 30, tzinfo=UTC)
     user = User(username="alice", display_name="A", password_hash="x", created_at=moment)
     db.session.add(user)
     db.session.commit()

@@ -1,4 +1,5 @@
 """GET /api/me and GET /api/users?q=."""
+
 from unit_helpers import assert_error
 
 

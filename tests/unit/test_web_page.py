@@ -1,10 +1,12 @@
 """The browser client page at /: served, self-contained, with its vendored Socket.IO client."""
+
 import os
 import re
 from html.parser import HTMLParser
 
-STATIC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "app", "static")
+STATIC = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "app", "static"
+)
 SOCKET_IO_VERSION = "4.8.4"
 
 
@@ -44,8 +46,10 @@ def _module_graph(entry):
         with open(os.path.join(STATIC, url.removeprefix("/static/")), encoding="utf-8") as f:
             source = f.read()
         base = url.rsplit("/", 1)[0]
-        graph[url] = [f"{base}/{name}" for name in
-                      re.findall(r"""\bfrom\s+["']\./([\w.-]+\.js)["']""", source)]
+        graph[url] = [
+            f"{base}/{name}"
+            for name in re.findall(r"""\bfrom\s+["']\./([\w.-]+\.js)["']""", source)
+        ]
         todo.extend(graph[url])
     return graph
 
@@ -63,8 +67,11 @@ def test_page_is_served_with_the_instance_in_the_footer(client, app):
 def test_page_loads_only_local_scripts_and_styles(client):
     html = client.get("/").get_data(as_text=True)
     found = _sources(html)
-    assert found.scripts == ["/static/vendor/socket.io.min.js", "/static/js/main.js",
-                             "/static/boot.js"]
+    assert found.scripts == [
+        "/static/vendor/socket.io.min.js",
+        "/static/js/main.js",
+        "/static/boot.js",
+    ]
     assert found.modules == ["/static/js/main.js"]
     assert found.inline_scripts == 0
     for url in found.scripts + found.links:
@@ -83,7 +90,7 @@ def test_every_static_file_the_page_references_is_served(client):
 def test_every_client_module_is_served_as_javascript(client):
     modules = set(_module_graph("/static/js/main.js"))
     on_disk = {f"/static/js/{name}" for name in os.listdir(os.path.join(STATIC, "js"))}
-    assert modules == on_disk   # every module is imported, every import exists
+    assert modules == on_disk  # every module is imported, every import exists
     for url in modules:
         response = client.get(url)
         assert response.status_code == 200, url
@@ -108,7 +115,7 @@ def test_client_modules_import_each_other_without_cycles():
     done, path = set(), []
 
     def visit(module):
-        assert module not in path, " -> ".join(path[path.index(module):] + [module])
+        assert module not in path, " -> ".join(path[path.index(module) :] + [module])
         if module in done:
             return
         path.append(module)
@@ -128,6 +135,12 @@ def test_client_scripts_never_write_html_from_data():
     for name in paths + [os.path.join(STATIC, "boot.js")]:
         with open(name, encoding="utf-8") as f:
             source = f.read()
-        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write",
-                     "eval(", "new Function"):
+        for sink in (
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "new Function",
+        ):
             assert sink not in source, (name, sink)

@@ -6,23 +6,25 @@ the Content Security Policy, and hostile text staying data.
 checked end to end in tests/e2e/test_chat_page.py::
 test_hostile_message_and_display_name_render_as_text.)
 """
+
 import base64
 import json
 
 import pytest
 from itsdangerous import URLSafeTimedSerializer
+from unit_helpers import PASSWORD, assert_error, test_config
 from werkzeug.security import check_password_hash
 
 from app import create_app
 from app.config import Config, ConfigError
 from app.extensions import db
 from app.models import User
-from unit_helpers import PASSWORD, assert_error, test_config
 
 HOSTILE = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
 
 
 # --- passwords ------------------------------------------------------------------
+
 
 def test_passwords_are_hashed_with_scrypt_by_default():
     assert Config().PASSWORD_HASH_METHOD == "scrypt"
@@ -43,7 +45,7 @@ class TestDefaultHashing:
         method, salt, digest = hashes["alice"].split("$")
         name, n, r, p = method.split(":")
         assert name == "scrypt"
-        assert int(n) >= 2 ** 14 and int(r) >= 8 and int(p) >= 1
+        assert int(n) >= 2**14 and int(r) >= 8 and int(p) >= 1
         assert len(salt) >= 16
         assert PASSWORD not in hashes["alice"]
         assert hashes["alice"] != hashes["bob"], "salted: same password, different hash"
@@ -61,15 +63,17 @@ def test_responses_never_carry_a_password_or_its_hash(client, register, app):
     user = register("alice")
     with app.app_context():
         stored = db.session.scalar(db.select(User.password_hash))
-    for response in (client.get("/api/me", headers=user.headers),
-                     client.get("/api/users?q=a", headers=user.headers),
-                     client.post("/api/auth/login",
-                                 json={"username": "alice", "password": PASSWORD})):
+    for response in (
+        client.get("/api/me", headers=user.headers),
+        client.get("/api/users?q=a", headers=user.headers),
+        client.post("/api/auth/login", json={"username": "alice", "password": PASSWORD}),
+    ):
         text = response.get_data(as_text=True)
         assert PASSWORD not in text and stored not in text and "password" not in text
 
 
 # --- tokens --------------------------------------------------------------------------
+
 
 def _payload(token):
     data = token.split(".")[0]
@@ -77,7 +81,8 @@ def _payload(token):
 
 
 def test_token_holds_only_the_user_id_generation_and_token_id_signed_with_the_secret_key(
-        app, alice):
+    app, alice
+):
     payload = _payload(alice.token)
     assert set(payload) == {"uid", "gen", "jti"}
     assert payload["uid"] == alice.user["id"] and payload["gen"] == 0
@@ -88,11 +93,17 @@ def test_token_holds_only_the_user_id_generation_and_token_id_signed_with_the_se
 
 def test_a_token_cannot_be_forged_for_another_user(client, alice, bob):
     payload, timestamp, signature = alice.token.split(".")
-    forged_payload = base64.urlsafe_b64encode(
-        json.dumps({"uid": bob.user["id"]}, separators=(",", ":")).encode()).decode().rstrip("=")
+    forged_payload = (
+        base64.urlsafe_b64encode(
+            json.dumps({"uid": bob.user["id"]}, separators=(",", ":")).encode()
+        )
+        .decode()
+        .rstrip("=")
+    )
     forged = ".".join([forged_payload, timestamp, signature])
-    assert_error(client.get("/api/me", headers={"Authorization": f"Bearer {forged}"}),
-                 401, "unauthorized")
+    assert_error(
+        client.get("/api/me", headers={"Authorization": f"Bearer {forged}"}), 401, "unauthorized"
+    )
 
 
 def test_tokens_expire_after_token_ttl_seconds():
@@ -103,6 +114,7 @@ def test_tokens_expire_after_token_ttl_seconds():
 
 # --- production settings -------------------------------------------------------------
 
+
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         Config.from_env({"APP_ENV": "production"})
@@ -112,8 +124,7 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
 
 def test_production_refuses_cors_wildcard(tmp_path):
     with pytest.raises(ConfigError, match="CORS"):
-        Config.from_env({"APP_ENV": "production", "SECRET_KEY": "s" * 40,
-                         "CORS_ORIGINS": "*"})
+        Config.from_env({"APP_ENV": "production", "SECRET_KEY": "s" * 40, "CORS_ORIGINS": "*"})
     with pytest.raises(ConfigError, match="CORS"):
         create_app(test_config(tmp_path, APP_ENV="production", CORS_ORIGINS="*"))
 
@@ -121,8 +132,9 @@ def test_production_refuses_cors_wildcard(tmp_path):
 def test_production_cors_default_is_same_origin_and_origins_are_configurable():
     production = {"APP_ENV": "production", "SECRET_KEY": "s" * 40}
     assert Config.from_env(production).cors_allowed_origins is None  # same origin only
-    listed = Config.from_env({**production,
-                              "CORS_ORIGINS": "https://chat.example, https://b.example"})
+    listed = Config.from_env(
+        {**production, "CORS_ORIGINS": "https://chat.example, https://b.example"}
+    )
     assert listed.cors_allowed_origins == ["https://chat.example", "https://b.example"]
 
 
@@ -130,12 +142,15 @@ def _handshake(client, origin):
     return client.get("/socket.io/?EIO=4&transport=polling", headers={"Origin": origin})
 
 
-@pytest.mark.parametrize("cors,origin,accepted", [
-    ("", "http://localhost", True),                 # production default: same origin
-    ("", "https://evil.example", False),
-    ("https://chat.example", "https://chat.example", True),
-    ("https://chat.example", "https://evil.example", False),
-])
+@pytest.mark.parametrize(
+    "cors,origin,accepted",
+    [
+        ("", "http://localhost", True),  # production default: same origin
+        ("", "https://evil.example", False),
+        ("https://chat.example", "https://chat.example", True),
+        ("https://chat.example", "https://evil.example", False),
+    ],
+)
 def test_socketio_handshake_honours_the_allowed_origins(tmp_path, cors, origin, accepted):
     app = create_app(test_config(tmp_path, APP_ENV="production", CORS_ORIGINS=cors))
     response = _handshake(app.test_client(), origin)
@@ -153,6 +168,7 @@ def test_rest_api_grants_no_cross_origin_reads(client, alice):
 
 
 # --- headers -------------------------------------------------------------------------
+
 
 def _csp(response):
     header = response.headers["Content-Security-Policy"]
@@ -183,18 +199,22 @@ def _responses(client, alice):
         "json": client.get("/api/me", headers=alice.headers),
         "error 401": client.get("/api/me"),
         "error 404": client.get("/api/nowhere"),
-        "error 413": client.post("/api/auth/login", data=b"x" * (64 * 1024 + 1),
-                                 content_type="application/json"),
+        "error 413": client.post(
+            "/api/auth/login", data=b"x" * (64 * 1024 + 1), content_type="application/json"
+        ),
         "health": client.get("/healthz"),
         "openapi": client.get("/api/openapi.json"),
     }
 
 
-@pytest.mark.parametrize("header,value", [
-    ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
-    ("X-Frame-Options", "DENY"),
-])
+@pytest.mark.parametrize(
+    "header,value",
+    [
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Frame-Options", "DENY"),
+    ],
+)
 def test_every_response_carries_the_security_headers(client, alice, header, value):
     for name, response in _responses(client, alice).items():
         assert response.headers.get(header) == value, name
@@ -202,6 +222,7 @@ def test_every_response_carries_the_security_headers(client, alice, header, valu
 
 
 # --- hostile text stays data -----------------------------------------------------------
+
 
 def test_hostile_body_and_display_name_come_back_as_json_data(client, register, make_room, send):
     mallory = register("mallory", display_name=HOSTILE[:64])

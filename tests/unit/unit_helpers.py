@@ -3,6 +3,7 @@
 (They live here, not in conftest.py: tests/integration has a conftest.py too,
 and `from conftest import ...` would find whichever pytest loaded last.)
 """
+
 from flask_socketio.test_client import SocketIOTestClient
 from socketio import packet
 
@@ -67,8 +68,9 @@ class RecordingSocketClient(SocketIOTestClient):
             return deliver(eio_sid, pkt)
 
         self.socketio.server._send_packet = send_packet
-        return super().connect(namespace=namespace, query_string=query_string,
-                               headers=headers, auth=auth)
+        return super().connect(
+            namespace=namespace, query_string=query_string, headers=headers, auth=auth
+        )
 
     def get_received(self, namespace=None):
         """What arrived, also after the server closed the socket (its last words)."""
@@ -82,5 +84,8 @@ class RecordingSocketClient(SocketIOTestClient):
     def events(self, name):
         """Payloads of the received events with this name (consumes the queue)."""
         # The test client unwraps the arguments of "message" events (only those).
-        return [item["args"] if item["name"] in ("message", "json") else item["args"][0]
-                for item in self.get_received() if item["name"] == name]
+        return [
+            item["args"] if item["name"] in ("message", "json") else item["args"][0]
+            for item in self.get_received()
+            if item["name"] == name
+        ]
