@@ -27,7 +27,7 @@ def instance_header(wsgi_app, instance_id):
     A function, not a callable object: CPython runs a call to a Python function
     in the same C frame, where an object's __call__ recurses in C, and an idle
     WebSocket's green thread stays parked under every layer of that recursion
-    (its C stack is copied to the heap: docs/performance.md)."""
+    (its C stack is copied to the heap)."""
     header = ("X-Instance", instance_id)
 
     def with_instance_header(environ, start_response):

@@ -46,7 +46,7 @@ _SERIALIZERS: dict = {}
 
 def _serializer():
     """The token serializer for this app's secret, built once per secret: every
-    request reads a token with it (docs/performance.md, change 16)."""
+    request reads a token with it."""
     secret = current_app.config["SECRET_KEY"]
     serializer = _SERIALIZERS.get(secret)
     if serializer is None:

@@ -5,8 +5,7 @@ Flask opens a session for every request and every Socket.IO event
 interface builds its signing serializer first, cookie or not. Nothing here
 keeps data in Flask's session (the API takes bearer tokens, and
 Flask-SocketIO keeps each socket's own), so requests and events carry no
-session cookie: for them the empty session is made directly
-(docs/performance.md, change 14). With a cookie, Flask's own code runs.
+session cookie: for them the empty session is made directly. With a cookie, Flask's own code runs.
 """
 
 from flask.sessions import SecureCookieSessionInterface

@@ -97,7 +97,6 @@ def post_worker_init(worker):
     signal.signal(signal.SIGTERM, on_sigterm)
     # What is loaded by now (modules, the app, its mappers and routes) lives as
     # long as the process: out of the collector's way, so that each full
-    # collection walks only what requests and sockets made since
-    # (docs/performance.md, change 13).
+    # collection walks only what requests and sockets made since.
     gc.collect()
     gc.freeze()

@@ -36,7 +36,7 @@ def detached(cls, values):
     """An instance of the mapped class `cls` as if loaded from a row with these
     column values (its primary key among them), in no session: filled as the
     ORM fills a row it loads, not through the constructor's instrumented
-    setters, which cost more on the hot paths (docs/performance.md, change 16)."""
+    setters, which cost more on the hot paths."""
     obj = cls._sa_class_manager.new_instance()
     instance_dict(obj).update(values)
     make_transient_to_detached(obj)  # nothing to flush

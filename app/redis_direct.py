@@ -1,5 +1,5 @@
 """The Redis commands of the hot paths, sent without redis-py's per-command
-machinery (docs/performance.md, changes 17 and 19).
+machinery.
 
 Every REST request asks Redis one MGET (the logout and password-change check,
 app/revocations.py), every message sent is one script (EVALSHA: the message

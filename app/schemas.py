@@ -355,8 +355,7 @@ room_schema = RoomSchema()
 def shaped_message(message):
     """message_schema.dump(message), made once per message object in a request or
     Socket.IO event: a sent message was shaped for its broadcast, again for each
-    user it mentions and again for the reply or the ack (docs/performance.md,
-    change 18). For messages already committed, which nothing changes afterwards
+    user it mentions and again for the reply or the ack. For messages already committed, which nothing changes afterwards
     in the same request (the broadcasts run after the commit)."""
     if not has_app_context():
         return message_schema.dump(message)

@@ -1,5 +1,5 @@
 """The users that tokens name, read from the database at most once per
-USER_CACHE_SECONDS per process (docs/performance.md, change 11).
+USER_CACHE_SECONDS per process.
 
 Every request and Socket.IO event names its user by id (app/auth.py), and
 reading that row cost more CPU than anything else a REST post did. A user's

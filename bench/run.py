@@ -55,7 +55,7 @@ MODES = {
             "drain_timeout": 6.0,
             "p99_limit_ms": 250.0,
         },
-        # 2,500 → 20,000: the goal's 10,000 deliveries/s (issue 13) is one of the steps.
+        # 2,500 → 20,000: 10,000 deliveries/s into a room of 100 is one of the steps.
         "fanout_small_room": {
             "clients": 100,
             "start_deliveries": 2500,
@@ -69,7 +69,7 @@ MODES = {
         # Socket.IO sends at one fixed rate into a room of 8 on one instance (as
         # the REST post's CPU is taken on one), every member a sender: the app's
         # CPU per send with its 8 deliveries, less what the instances spend idle
-        # (issue 13's goal). 150 messages/s: at 300 the chat's p99 passed 250 ms
+        # (docs/performance.md, "Socket.IO sends"). 150 messages/s: at 300 the chat's p99 passed 250 ms
         # here, and a saturated step's CPU per send is lower (docs/performance.md).
         "sends": {
             "clients": 8,

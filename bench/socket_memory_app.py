@@ -3,7 +3,7 @@ answers the bench's snapshot requests from inside the worker (not for production
 
 SOCKET_MEMORY_DIR: where requests and answers are files; SOCKET_MEMORY_TRACE=1:
 tracemalloc snapshots too; SOCKET_MEMORY_STOCK=1: python-engineio's own sockets
-instead of app/realtime/direct_socket.py's (the "before" of changes 8 and 9).
+instead of app/realtime/direct_socket.py's (what the direct sockets are measured against).
 """
 
 import gc

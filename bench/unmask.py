@@ -1,6 +1,6 @@
 """CPU to unmask one client WebSocket frame under eventlet: eventlet's own
 `RFC6455WebSocket._apply_mask` against `app.realtime.direct_socket.unmask`,
-which the eventlet worker installs in its place (docs/performance.md, change 20).
+which the eventlet worker installs in its place (docs/performance.md, "Limits").
 
     python -m bench.unmask
 

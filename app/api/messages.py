@@ -44,7 +44,7 @@ def history(args, name):
 def send(data, name):
     """Send a message; it is also delivered live to the room's sockets everywhere."""
     message, created = chat.send_message(g.user, name, data["body"], data.get("client_id"))
-    # The shape its broadcast made, not a second dump (docs/performance.md, change 18).
+    # The shape its broadcast made, not a second dump.
     return jsonify(shaped_message(message)), 201 if created else 200
 
 

@@ -2,7 +2,7 @@
 
 Rules here: a body is trimmed text of 1 to BODY_MAX characters; ids are at
 most ID_MAX; a send is idempotent per (room, author, client_id); sends to one
-room serialise on the room's row lock, so ids follow commit order (DESIGN.md);
+room serialise on the room's row lock, so ids follow commit order;
 the per-user send limit (app/ratelimit.py) counts new messages only; only the
 author edits or deletes, and a deleted message keeps its id with an empty body
 and cannot be edited (its mentions and reactions go); a page `around` a
@@ -100,7 +100,7 @@ def sync(user, name, after, limit=SYNC_PAGE):
     return messages_page(room, after=after, limit=limit)
 
 
-# Built once (docs/performance.md, change 7).
+# Built once, run with each send's values.
 _SENT_WITH_CLIENT_ID = select(Message).where(
     Message.room_id == bindparam("room_id"),
     Message.author_id == bindparam("author_id"),
@@ -122,7 +122,7 @@ def _existing_send(user, room, client_id):
 
 # Built once: a send runs them with its values (see _store_new).
 # The id comes back through an explicit RETURNING: SQLAlchemy's implicit one
-# built the whole inserted_primary_key row for it (docs/performance.md, change 16).
+# built the whole inserted_primary_key row for it.
 _INSERT_MESSAGE = insert(cast(Table, Message.__table__)).returning(Message.__table__.c.id)
 _INSERT_MENTIONS = insert(cast(Table, Mention.__table__))
 
@@ -130,11 +130,11 @@ _INSERT_MENTIONS = insert(cast(Table, Mention.__table__))
 def _store_new(room, user, body, client_id, mentioned):
     """INSERTs a new message and its mention rows (of the users in `mentioned`,
     in order) as prepared Core statements instead of through the session's unit
-    of work, whose Python cost per send was larger than the statements'
-    (docs/performance.md, change 6). Returns the message as if loaded from its
+    of work, whose Python cost per send was larger than the statements'.
+    Returns the message as if loaded from its
     row, with its room, author and mentions, outside the session: shaping it
     reads nothing back, and building it so costs less than the constructor's
-    instrumented setters (change 16)."""
+    instrumented setters."""
     values = {
         "room_id": room.id,
         "author_id": user.id,
@@ -173,7 +173,7 @@ def send_message(user, name, body, client_id=None):
 
     One transaction: BEGIN, the room, the membership and an earlier send with the
     same client_id read in one statement that takes the room's row lock, the
-    INSERT, the COMMIT (docs/performance.md, change 12)."""
+    INSERT, the COMMIT."""
     room, earlier = room_for_send(user, name, client_id)
     if earlier is not None:
         existing = _existing_send(user, room, client_id)

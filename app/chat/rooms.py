@@ -50,7 +50,7 @@ def membership(user, room):
 
 
 # Built once, run with each call's values: building the statement cost more
-# Python than running it (docs/performance.md, change 7).
+# Python than running it.
 _ROOM_AND_MEMBERSHIP = (
     select(Room, Membership)
     .outerjoin(
@@ -106,7 +106,7 @@ def _require_member(room, member, name, locked=False):
 # A send's first statement: the room's columns, whether the user is a member, the
 # id of the message the same author already sent there with the same client_id,
 # if any, and the room's row locked until the transaction ends, so that sends to
-# one room serialise on it (DESIGN.md; docs/performance.md, changes 12 and 15).
+# one room serialise on it (ids follow commit order).
 # Plain columns, not entities: loading a Room and a Membership through the ORM
 # cost more Python than the statement itself.
 _ROOMS, _MEMBERS = Room.__table__, Membership.__table__
@@ -166,7 +166,7 @@ def visible_rooms(user):
 
 
 # Built once, of plain columns: every Socket.IO connect and disconnect runs it
-# (presence; docs/performance.md, change 19).
+# (presence).
 _ROOM_NAMES_OF = (
     select(_ROOMS.c.name)
     .join(_MEMBERS, _MEMBERS.c.room_id == _ROOMS.c.id)

@@ -6,7 +6,7 @@ ping interval a green thread that sleeps until the next ping. A delivery is
 then a queue put, a timer, a switch to the writer, the frame's packing (the
 UTF-8 encoding of the whole packet, for each socket of the room) and a
 `send()`; an idle connection holds three parked green threads, each with a
-stack copied to the heap (docs/performance.md, "What holds ... per idle socket").
+stack copied to the heap (docs/performance.md, "Where the time goes").
 
 `DirectSocket` keeps python-engineio's behaviour and protocol and changes how
 bytes leave, once the connection is on WebSocket (eventlet; under gevent,
@@ -34,8 +34,8 @@ fix (`WholeFrameSocket`: frames written whole).
 
 Under eventlet, every frame a client sends is unmasked (RFC 6455 5.3) by
 `unmask` instead of eventlet's `_apply_mask`, which makes a bytes object per
-byte: 22–37 µs of a 150-byte `send` frame, 11–19 ms of CPU (the whole
-worker's) for a 64 KiB one that any client can send (`python -m bench.unmask`).
+byte: a cost that grows with the frame and holds the whole worker for a large
+one that any client can send (docs/performance.md, "Limits"; `bench.unmask`).
 
 A hook into a pinned library's internals (python-engineio 4.x's
 `Socket._websocket_handler`, `schedule_ping`, `send`, `poll` and `close`;
@@ -618,8 +618,8 @@ def socket_as_eventlet_input(wsgi_app):
     to eventlet's WebSocket as environ["eventlet.input"] itself.
 
     python-engineio's middleware does this whenever it sees environ["gunicorn.socket"],
-    with a class it defines anew on every request: about 6 µs of every request's
-    CPU and 2.6 KB held by every open WebSocket (tracemalloc). Taking the key away
+    with a class it defines anew on every request, which costs CPU on every request
+    and memory held by every open WebSocket (tracemalloc). Taking the key away
     first leaves it nothing to do."""
 
     def with_eventlet_input(environ, start_response):

@@ -1,5 +1,5 @@
-"""The page's side of issue 16 (live room list, reactions, mentions, search)
-and of issue 14's live-delivery and session items, in Debian's Chromium
+"""The page's live room list, reactions, mentions and search, its
+live-delivery banner and the end of a session, in Debian's Chromium
 against a local 2-instance cluster (fixtures in conftest.py).
 
 As in test_chat_page.py, one user's page goes through nginx (instance X) and

@@ -3,7 +3,7 @@ both async modes, even with connections whose greenlets sit in recv(): a
 WebSocket client, one that stops reading (the server's close goes unanswered),
 an idle HTTP keep-alive connection (what nginx's upstream keepalive holds) and
 a client that sent half a request and went quiet.
-The worker used to wait for those for the whole GRACEFUL_TIMEOUT (issue 14)."""
+The worker used to wait for those for the whole GRACEFUL_TIMEOUT."""
 
 import http.client
 import json

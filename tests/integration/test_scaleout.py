@@ -36,7 +36,7 @@ PREFIX = "chat"  # the sharded queue's channel prefix (app/realtime/queue.py)
 CLOCK_TICK = 1 / os.sysconf("SC_CLK_TCK")
 MESSAGES = 500  # for the CPU measurement
 # What an instance without the room's sockets may spend on its messages: the
-# issue's bound (10 us a message) plus what an idle stretch of the same length
+# bound of 10 us a message plus what an idle stretch of the same length
 # varies by here (heartbeats, sweeps; up to 4 clock ticks seen), 5 ticks. The
 # one-channel manager spent ~370 us a message there, 185 ms for these 500
 # (docs/performance.md); Redis shows the instance is not even subscribed.

@@ -1,6 +1,6 @@
 """A send on a real PostgreSQL: two statements under the room's row lock, and a
 client_id stored once even when its earlier send commits while a retry waits
-for that lock (docs/performance.md, change 12)."""
+for that lock."""
 
 import threading
 import time

@@ -1,4 +1,4 @@
-"""Floods (issue 14, Medium): the contract's per-user limits on everything a user
+"""Floods: the contract's per-user limits on everything a user
 can repeat, the room list for a user in very many rooms, and `unavailable`
 only for real outages."""
 

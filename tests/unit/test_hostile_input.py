@@ -1,4 +1,4 @@
-"""Input that used to give a 500 or slip past the limits (issue 14, Low): deeply
+"""Input that used to give a 500 or slip past the limits: deeply
 nested JSON, lone UTF-16 surrogates, names ending in a line break, control
 characters in titles and display names."""
 

@@ -1,4 +1,4 @@
-"""Races between two requests (issue 14): the second request's change is made
+"""Races between two requests: the second request's change is made
 to commit at the worst moment of the first, through its own connection, and
 the result must be what the contract says whichever commits last."""
 

@@ -1,5 +1,5 @@
 """An instance whose code is behind the database's schema refuses API work with
-503 unavailable (issue 14), so nginx moves the request to another instance."""
+503 unavailable, so nginx moves the request to another instance."""
 
 import pytest
 from sqlalchemy import text

@@ -1,4 +1,4 @@
-"""Sessions that end (issue 14, contract): logout, password change, expiry, and
+"""Sessions that end (docs/api.md): logout, password change, expiry, and
 the sockets of an ended session told `session_ended` and closed."""
 
 import socket

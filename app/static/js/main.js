@@ -2,7 +2,7 @@
  * The browser chat client: ES modules, no build step. This module starts it:
  * it wires each part's controls, logs in (or resumes a session) and logs out.
  *
- * The REST API and Socket.IO events follow shared/CONTRACT.md. Rules the
+ * The REST API and Socket.IO events follow docs/api.md. Rules the
  * client keeps, each in one module:
  *  - user content goes into the page as text only (dom.js, textContent);
  *  - messages are ordered and de-duplicated by id (message-list.js);
