@@ -141,10 +141,10 @@ def create_app(config=None):
     )
 
     # Blueprints
-    from app import metrics, security
+    from app import metrics, security_headers
     from app.api import auth, messages, reactions, rooms, search, users
     from app.health import bp as health_bp
-    from app.web import bp as web_bp
+    from app.pages import bp as pages_bp
 
     for module in (auth, users, rooms, messages, reactions, search):
         api.register_blueprint(module.blp)
@@ -152,9 +152,9 @@ def create_app(config=None):
     from app.health import schema_guard
 
     schema_guard.init_app(app)
-    app.register_blueprint(web_bp)
+    app.register_blueprint(pages_bp)
     metrics.init_app(app)
-    security.init_app(app)
+    security_headers.init_app(app)
 
     # Errors (registered after the API's own, which they replace)
     from app.errors import register_error_handlers

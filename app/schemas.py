@@ -269,7 +269,7 @@ class AuthorSchema(Schema):
 
 
 class RoomSchema(Schema):
-    """A room as its caller sees it (built by app/chat/views.py)."""
+    """A room as its caller sees it (built by app/chat/room_summaries.py)."""
 
     id = fields.Integer()
     name = fields.String()

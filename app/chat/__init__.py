@@ -1,16 +1,16 @@
 """The chat's rules, which REST (app/api) and Socket.IO (app/realtime) both call.
 
 A module per subject, each owning its constants and checks:
-  accounts  usernames, registering, logging in, finding users
-  rooms     rooms and direct messages: visibility, membership, the DM name
-  views     a room as one user sees it (counts, unread, DM peer)
-  messages  history, sending (idempotent, ordered, rate limited), edit, delete
-  mentions  @username in a body: who is mentioned, and telling them
-  reactions emoji on messages
-  search    full-text search over the rooms a user may read
-  reads     read markers and typing
-  notify    the one way out: what happened, told to the realtime layer
-  store     session helpers the others share
+  accounts        usernames, registering, logging in, finding users
+  rooms           rooms and direct messages: visibility, membership, the DM name
+  room_summaries  a room as one user sees it (counts, unread, DM peer)
+  messages        history, sending (idempotent, ordered, rate limited), edit, delete
+  mentions        @username in a body: who is mentioned, and telling them
+  reactions       emoji on messages
+  search          full-text search over the rooms a user may read
+  reads           read markers and typing
+  notify          the one way out: what happened, told to the realtime layer
+  transactions    unique rows under races, commits that keep what is loaded
 
 Each operation authorises, changes state, commits, and then announces the
 result through notify, so a change made through REST reaches Socket.IO
@@ -30,6 +30,7 @@ from app.chat.messages import (
 )
 from app.chat.reactions import react
 from app.chat.reads import mark_read, set_typing
+from app.chat.room_summaries import list_rooms, room_view, room_views
 from app.chat.rooms import (
     add_member,
     create_room,
@@ -44,7 +45,6 @@ from app.chat.rooms import (
     visible_room,
 )
 from app.chat.search import search
-from app.chat.views import list_rooms, room_view, room_views
 
 __all__ = [
     "add_member",

@@ -8,7 +8,7 @@ lower case, and how many users a search returns.
 from sqlalchemy import select
 
 from app import auth
-from app.chat.store import add_unique
+from app.chat.transactions import add_unique
 from app.errors import ApiError
 from app.extensions import db
 from app.models import User

@@ -18,7 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from app import metrics
 from app.chat import mentions, notify
 from app.chat.rooms import member_room, membership, room_for_send
-from app.chat.store import commit_keeping_loaded
+from app.chat.transactions import commit_keeping_loaded
 from app.errors import ApiError
 from app.extensions import db
 from app.models import Mention, Message, detached, utcnow

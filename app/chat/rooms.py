@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.chat import notify
 from app.chat.accounts import find_user, user_named
-from app.chat.store import add_unique
+from app.chat.transactions import add_unique
 from app.errors import ApiError
 from app.extensions import db
 from app.models import Membership, Message, Room, User, detached

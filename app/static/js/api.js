@@ -1,8 +1,8 @@
 // REST calls (/api/...): JSON in and out, errors in the contract's error shape.
 import { noteInstance } from "./instance.js";
-import { endSession, session } from "./session.js";
+import { endLogin, login } from "./login.js";
 
-export const SESSION_ENDED = "Your session has ended. Please log in again.";
+export const LOGIN_ENDED = "Your session has ended. Please log in again.";
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -18,7 +18,7 @@ export class ApiError extends Error {
 export async function api(method, path, body) {
   const headers = { "Accept": "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (session.token) headers["Authorization"] = "Bearer " + session.token;
+  if (login.token) headers["Authorization"] = "Bearer " + login.token;
   let res;
   try {
     res = await fetch(path, {
@@ -32,8 +32,8 @@ export async function api(method, path, body) {
   if (res.status === 204) return null;
   const data = await res.json().catch(() => null);
   if (res.ok) return data;
-  if (res.status === 401 && session.token && !path.startsWith("/api/auth/")) {
-    endSession(SESSION_ENDED);
+  if (res.status === 401 && login.token && !path.startsWith("/api/auth/")) {
+    endLogin(LOGIN_ENDED);
   }
   throw new ApiError(res.status, data);
 }

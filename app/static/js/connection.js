@@ -3,15 +3,15 @@
 // pending messages and says how many messages were missed. The room list
 // follows `room_added` / `room_removed` (dispatch.js), so it is not polled:
 // it is reloaded on every reconnect and while live delivery is paused.
-import { SESSION_ENDED } from "./api.js";
-import { resetDelivery, setCatchUp } from "./delivery.js";
+import { LOGIN_ENDED } from "./api.js";
+import { resetDelivery, setCatchUp } from "./delivery-banner.js";
 import { serverEvents } from "./dispatch.js";
 import { refreshInstance } from "./instance.js";
 import { flushPending, renderPendingStatuses } from "./pending.js";
 import { loadMembers } from "./presence.js";
 import { goLive } from "./room-view.js";
 import { loadRooms } from "./rooms.js";
-import { endSession, session } from "./session.js";
+import { endLogin, login } from "./login.js";
 import { connect, connection, joinRoom, setStatus } from "./socket.js";
 import { current, rooms, timeline } from "./state.js";
 import { forgetMyTyping } from "./typing.js";
@@ -61,10 +61,10 @@ function onDisconnect() {
 }
 
 export function goOnline() {
-  connect(() => session.token, {
+  connect(() => login.token, {
     onConnect,
     onDisconnect,
-    onRefused: () => endSession(SESSION_ENDED),
+    onRefused: () => endLogin(LOGIN_ENDED),
     events: serverEvents,
   });
   setCatchUp(catchUpAll);

@@ -1,6 +1,6 @@
 // Which handler each Socket.IO server event goes to: the one table to extend
 // when the server announces something new.
-import { onDelivery } from "./delivery.js";
+import { onDelivery } from "./delivery-banner.js";
 import { receive } from "./history.js";
 import { roomLabel } from "./labels.js";
 import { countMention, uncountMention } from "./mentions.js";
@@ -13,7 +13,7 @@ import { defaultRoom, navigate, openRoom } from "./room-view.js";
 import {
   addRoom, countUnread, loadRooms, refreshRoom, removeRoom, uncountUnread,
 } from "./rooms.js";
-import { endSession, isMe, sessionEndedText } from "./session.js";
+import { endLogin, isMe, loginEndedText } from "./login.js";
 import { forgetJoin } from "./socket.js";
 import { isOpen, rooms } from "./state.js";
 import { onTyping } from "./typing.js";
@@ -90,5 +90,5 @@ export const serverEvents = {
   room_removed: onRoomRemoved,
   mention: onMention,
   delivery: onDelivery,
-  session_ended: (data) => endSession(sessionEndedText(data && data.reason)),
+  session_ended: (data) => endLogin(loginEndedText(data && data.reason)),
 };

@@ -8,7 +8,7 @@ import {
 } from "./message-list.js";
 import { settlePending } from "./pending.js";
 import { markRead } from "./reads.js";
-import { isMine } from "./session.js";
+import { isMine } from "./login.js";
 import { connection, emitAck, joinRoom } from "./socket.js";
 import { current, currentRoom, isOpen, maxId, minId, syncStart, timeline } from "./state.js";
 import { clearTyper } from "./typing.js";

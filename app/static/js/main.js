@@ -1,6 +1,6 @@
 /*
  * The browser chat client: ES modules, no build step. This module starts it:
- * it wires each part's controls, logs in (or resumes a session) and logs out.
+ * it wires each part's controls, logs in (or resumes the stored login) and logs out.
  *
  * The REST API and Socket.IO events follow docs/api.md. Rules the
  * client keeps, each in one module:
@@ -14,26 +14,19 @@ import { api } from "./api.js";
 import { showAuth, wireAuth } from "./auth.js";
 import { wireComposer } from "./composer.js";
 import { goOnline } from "./connection.js";
-import { resetDelivery } from "./delivery.js";
 import { $, avatar, flash } from "./dom.js";
 import { wireMessageActions } from "./edit.js";
 import { wireHistory } from "./history.js";
 import { wireDrawers } from "./layout.js";
-import { resetMentions } from "./mentions.js";
-import { clearList } from "./message-list.js";
+import { login, onLoginEnd, startLogin } from "./login.js";
 import { wireNotify } from "./notify.js";
-import { resetPending } from "./pending.js";
-import { clearMembers } from "./presence.js";
-import { resetReactions, wireReactions } from "./reactions.js";
-import { markRead, resetReads } from "./reads.js";
+import { wireReactions } from "./reactions.js";
+import { markRead } from "./reads.js";
 import { wireRoomForms } from "./room-forms.js";
+import { resetClient } from "./reset.js";
 import { defaultRoom, navigate, openRoom, roomFromHash } from "./room-view.js";
 import { loadRooms } from "./rooms.js";
-import { closeSearch, wireSearch } from "./search.js";
-import { clearSession, onSessionEnd, session, startSession } from "./session.js";
-import { disconnect } from "./socket.js";
-import { resetState } from "./state.js";
-import { resetTyping } from "./typing.js";
+import { wireSearch } from "./search.js";
 
 function showMe(me) {
   $("me-name").textContent = me.display_name;
@@ -46,11 +39,11 @@ function showMe(me) {
 async function startChat() {
   $("auth-view").hidden = true;
   $("chat-view").hidden = false;
-  showMe(session.me);
+  showMe(login.me);
   try {
     await loadRooms();
   } catch (err) {
-    if (session.token) flash(err.message);
+    if (login.token) flash(err.message);
     return;
   }
   const name = defaultRoom();
@@ -60,24 +53,13 @@ async function startChat() {
 }
 
 function logout(message) {
-  resetTyping();
-  disconnect();
-  resetDelivery();
-  resetReactions();
-  resetMentions();
-  clearSession();
-  resetState();
-  closeSearch(false);
-  resetPending();
-  resetReads();
-  clearMembers();
-  clearList();
+  resetClient();   // every module forgets what it knew (reset.js)
   showAuth(message);
 }
 
 function wirePage() {
   wireAuth((result) => {
-    startSession(result.token, result.user);
+    startLogin(result.token, result.user);
     startChat();
   });
   wireRoomForms();
@@ -96,19 +78,19 @@ function wirePage() {
   });
   window.addEventListener("hashchange", () => {
     const name = roomFromHash();
-    if (name && session.me) openRoom(name);
+    if (name && login.me) openRoom(name);
   });
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") markRead();
   });
-  onSessionEnd(logout);
+  onLoginEnd(logout);
 }
 
 async function init() {
   wirePage();
-  if (!session.token) { showAuth(); return; }
+  if (!login.token) { showAuth(); return; }
   try {
-    session.me = await api("GET", "/api/me");
+    login.me = await api("GET", "/api/me");
   } catch (err) {
     if (err.status !== 401) showAuth(err.message + " Reload to try again, or log in.");
     return;   // a 401 has logged out already

@@ -3,8 +3,9 @@
 // brighter when it names me. Text only: the body is split into text nodes.
 import { el } from "./dom.js";
 import { renderRooms } from "./rooms.js";
-import { isMe } from "./session.js";
+import { isMe } from "./login.js";
 import { isOpen, rooms } from "./state.js";
+import { onReset } from "./reset.js";
 
 // `@name` where the server would see one: not inside a word or an address.
 const MENTION = /(^|[^\w@.])@([A-Za-z0-9_]{3,32})(?![\w])/g;
@@ -58,3 +59,5 @@ export function bodyWithMentions(m) {
 export function resetMentions() {
   counted = new Set();
 }
+
+onReset(resetMentions);

@@ -4,8 +4,9 @@ import { $, avatar, button, el } from "./dom.js";
 import { formatDateTime, formatTime } from "./labels.js";
 import { bodyWithMentions, mentionsMe } from "./mentions.js";
 import { addReactionButton, reactionBar } from "./reactions.js";
-import { isMine } from "./session.js";
+import { isMine } from "./login.js";
 import { timeline } from "./state.js";
+import { onReset } from "./reset.js";
 
 const GROUP_GAP_MS = 5 * 60 * 1000;
 
@@ -132,3 +133,5 @@ export function scrollToBottom() {
   s.scrollTop = s.scrollHeight;
   $("jump-latest").hidden = true;
 }
+
+onReset(clearList, "redraw");

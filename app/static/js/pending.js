@@ -4,9 +4,10 @@
 import { $, avatar, button, el } from "./dom.js";
 import { insertMessage, regroup, scrollToBottom } from "./message-list.js";
 import { markRead } from "./reads.js";
-import { isMine, session } from "./session.js";
+import { isMine, login } from "./login.js";
 import { connection, emitAck } from "./socket.js";
 import { currentRoom, isOpen, timeline } from "./state.js";
+import { onReset } from "./reset.js";
 
 const RETRY_MS = 1000;
 const RATE_LIMITED_RETRY_MS = 1500;
@@ -36,7 +37,7 @@ export function uuid() {
 
 function pendingElement(p) {
   if (p.el) p.el.remove();   // one element per pending message, ever
-  const me = session.me;
+  const me = login.me;
   const li = el("li", "msg own pending");
   li.dataset.clientId = p.clientId;
   li.dataset.author = me.username;
@@ -161,3 +162,5 @@ export function resetPending() {
   clearTimeout(retryTimer);
   pending = [];
 }
+
+onReset(resetPending);

@@ -2,8 +2,9 @@
 // `presence` events; presence is cluster-wide).
 import { api, roomPath } from "./api.js";
 import { $, avatar, el } from "./dom.js";
-import { isMe } from "./session.js";
+import { isMe } from "./login.js";
 import { current, isOpen } from "./state.js";
+import { onReset } from "./reset.js";
 
 let members = new Map();   // username -> {user, online}, for the open room
 
@@ -75,3 +76,5 @@ function renderMembers() {
   $("online-count").textContent = String(online.length);
   $("members-toggle").setAttribute("aria-label", "Show who is in the room (" + online.length + " online)");
 }
+
+onReset(clearMembers);

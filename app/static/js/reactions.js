@@ -4,9 +4,10 @@
 // everyone as `reaction` {room, message_id, reactions}.
 import { api } from "./api.js";
 import { $, button, el, flash } from "./dom.js";
-import { isMe } from "./session.js";
+import { isMe } from "./login.js";
 import { connection, emitAck } from "./socket.js";
 import { isOpen, timeline } from "./state.js";
+import { onReset } from "./reset.js";
 
 const COMMON_EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "🙏"];
 
@@ -153,3 +154,5 @@ export function wireReactions() {
 export function resetReactions() {
   closePicker(false);
 }
+
+onReset(resetReactions);

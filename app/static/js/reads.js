@@ -2,6 +2,7 @@
 import { emitAck, connection } from "./socket.js";
 import { noteRead } from "./rooms.js";
 import { current, maxId } from "./state.js";
+import { onReset } from "./reset.js";
 
 const READ_DELAY_MS = 400;
 let sent = new Map();   // room -> highest id acknowledged as read
@@ -26,3 +27,5 @@ export function resetReads() {
   clearTimeout(timer);
   sent = new Map();
 }
+
+onReset(resetReads);

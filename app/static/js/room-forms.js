@@ -5,7 +5,7 @@ import { $, avatar, el, flash } from "./dom.js";
 import { clearErrors, showErrors } from "./forms.js";
 import { navigate, openRoom } from "./room-view.js";
 import { putRoom } from "./rooms.js";
-import { isMe } from "./session.js";
+import { isMe } from "./login.js";
 import { joinRoom } from "./socket.js";
 import { current } from "./state.js";
 

@@ -3,7 +3,7 @@
 import { api, roomPath } from "./api.js";
 import { $, avatar, el } from "./dom.js";
 import { roomLabel, roomName } from "./labels.js";
-import { isMine } from "./session.js";
+import { isMine } from "./login.js";
 import { currentRoom, isOpen, rooms } from "./state.js";
 
 // Membership changes (room_added / room_removed) heard while a list is being

@@ -8,6 +8,7 @@ import { formatDateTime, formatTime, roomLabel } from "./labels.js";
 import { closeDrawers } from "./layout.js";
 import { openRoom } from "./room-view.js";
 import { current, rooms } from "./state.js";
+import { onReset } from "./reset.js";
 
 const PAGE = 20;
 const SNIPPET = 160;
@@ -130,3 +131,5 @@ export function wireSearch() {
     if (e.key === "Escape" && !$("search-panel").hidden) closeSearch(true);
   });
 }
+
+onReset(() => closeSearch(false), "redraw");

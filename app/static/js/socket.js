@@ -1,6 +1,7 @@
 // The Socket.IO connection (vendored socket.io-client, the global `io`), its
 // state, acknowledged emits and room joins, and the state shown in the top bar.
 import { $ } from "./dom.js";
+import { onReset } from "./reset.js";
 
 const ACK_TIMEOUT_MS = 10000;
 const STATUS_TEXT = {
@@ -129,3 +130,5 @@ export function setStatus(kind, text) {
     }, 5000);
   }
 }
+
+onReset(disconnect, "disconnect");

@@ -1,5 +1,6 @@
 // The state several modules share, in small named pieces. State that only one
 // module needs lives in that module (pending sends, typing, members, socket).
+import { onReset } from "./reset.js";
 
 // name -> room view (GET /api/rooms), with `unread` and `last_read_id`.
 export const rooms = new Map();
@@ -63,3 +64,5 @@ export function resetState() {
   current.generation += 1;
   resetTimeline();
 }
+
+onReset(resetState);

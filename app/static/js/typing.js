@@ -1,9 +1,10 @@
 // Typing: mine (`typing` true while I type, refreshed, false when idle or on
 // send) and others' ("Tom is typing…" above the message box).
 import { $ } from "./dom.js";
-import { isMe } from "./session.js";
+import { isMe } from "./login.js";
 import { connection, emitAck } from "./socket.js";
 import { current, isOpen } from "./state.js";
+import { onReset } from "./reset.js";
 
 const IDLE_MS = 2500;      // stop "typing" after this long without a key
 const REFRESH_MS = 3000;   // re-send typing=true while typing goes on
@@ -82,3 +83,5 @@ export function resetTyping() {
   typers.forEach((roomTypers) => roomTypers.forEach((t) => clearTimeout(t.timer)));
   typers = new Map();
 }
+
+onReset(resetTyping, "tell");

@@ -3,6 +3,7 @@
 // seconds (`sync` for the open room, the room list for the others' counts);
 // when live delivery is back it hides the banner and catches up once more.
 import { $ } from "./dom.js";
+import { onReset } from "./reset.js";
 
 const CATCH_UP_MS = 3000;
 let paused = false;
@@ -43,3 +44,5 @@ export function resetDelivery() {
   clearTimeout(timer);
   render();
 }
+
+onReset(resetDelivery);

@@ -4,7 +4,7 @@ from flask import Blueprint, current_app, render_template
 
 from app.extensions import api
 
-bp = Blueprint("web", __name__)
+bp = Blueprint("pages", __name__)
 
 METHODS = ("get", "post", "put", "patch", "delete")
 

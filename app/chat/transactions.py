@@ -1,5 +1,5 @@
-"""Session rules shared by the domain modules: unique rows, and commits that keep
-what the session holds."""
+"""Transaction helpers the domain modules share: a row with a unique name added
+under races, and a commit that keeps what the database session has loaded."""
 
 from sqlalchemy.exc import IntegrityError
 
@@ -26,8 +26,7 @@ def commit_keeping_loaded():
     The INSERT sets every column of the new message and its room and author are
     loaded already, so the broadcast and the reply are shaped from them as they
     are instead of being read back after the commit: per send, that saves a
-    pool checkout with its ping, a BEGIN, three SELECTs and a ROLLBACK
-    (docs/performance.md).
+    pool checkout with its ping, a BEGIN, three SELECTs and a ROLLBACK.
     """
     session = db.session()
     previous = session.expire_on_commit
