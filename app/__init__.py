@@ -6,14 +6,22 @@ or gevent worker monkey-patches the standard library; whatever is imported
 that early keeps unpatched locks and sockets. Imports go inside create_app().
 """
 
+from __future__ import annotations
+
 import logging
 import sys
 import types
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from app.config import Config
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from flask import Flask, Response
 
-def called_in_python(wsgi_app):
+
+def called_in_python(wsgi_app: Any) -> WSGIApplication:
     """A WSGI middleware object's bound __call__ (when it is Python code), for the
     layer around it to call: calling the object itself recurses in C (see
     instance_header), calling the bound method does not."""
@@ -21,7 +29,7 @@ def called_in_python(wsgi_app):
     return wsgi_app.__call__ if isinstance(call, types.FunctionType) else wsgi_app
 
 
-def instance_header(wsgi_app, instance_id):
+def instance_header(wsgi_app: WSGIApplication, instance_id: str) -> WSGIApplication:
     """WSGI middleware: X-Instance on every response, Socket.IO's included.
 
     A function, not a callable object: CPython runs a call to a Python function
@@ -30,8 +38,12 @@ def instance_header(wsgi_app, instance_id):
     (its C stack is copied to the heap)."""
     header = ("X-Instance", instance_id)
 
-    def with_instance_header(environ, start_response):
-        def start(status, headers, exc_info=None):
+    def with_instance_header(
+        environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        def start(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], object]:
             return start_response(status, [*headers, header], exc_info)
 
         return wsgi_app(environ, start)
@@ -39,7 +51,7 @@ def instance_header(wsgi_app, instance_id):
     return with_instance_header
 
 
-def _async_mode(config):
+def _async_mode(config: Config):
     """The configured mode if its library has patched the process, else threading.
 
     Servers (gunicorn's eventlet/gevent workers) patch before the app loads;
@@ -56,7 +68,7 @@ def _async_mode(config):
     return "threading"
 
 
-def create_app(config=None):
+def create_app(config: Config | None = None) -> Flask:
     from flask import Flask, g
     from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -90,7 +102,7 @@ def create_app(config=None):
     # headers, and drops Retry-After, which Flask-Limiter puts on every response
     # of a limited route but which only means something on a refusal.
     @app.after_request
-    def rate_limit_headers(response):
+    def rate_limit_headers(response: Response) -> Response:
         response.headers.update(g.get("rate_limit_headers") or {})
         if response.status_code not in (429, 503):
             response.headers.pop("Retry-After", None)
@@ -166,14 +178,17 @@ def create_app(config=None):
 
     register_commands(app)
 
+    wsgi: WSGIApplication = app.wsgi_app
     if config.PROXY_HOPS:
-        app.wsgi_app = ProxyFix(
-            called_in_python(app.wsgi_app),
+        wsgi = ProxyFix(
+            called_in_python(wsgi),
             x_for=config.PROXY_HOPS,
             x_proto=config.PROXY_HOPS,
             x_host=config.PROXY_HOPS,
         )
-    app.wsgi_app = instance_header(called_in_python(app.wsgi_app), config.INSTANCE_ID)
+    wsgi = instance_header(called_in_python(wsgi), config.INSTANCE_ID)
     if mode == "eventlet":
-        app.wsgi_app = direct_socket.socket_as_eventlet_input(app.wsgi_app)
+        wsgi = direct_socket.socket_as_eventlet_input(wsgi)
+    # Flask's way to add WSGI middleware, which its type hints do not foresee.
+    app.wsgi_app = wsgi  # type: ignore[method-assign,assignment]
     return app

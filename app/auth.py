@@ -11,14 +11,17 @@ id. It stops working, on every instance, when:
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
+from typing import ParamSpec, TypeGuard, TypeVar
 
 from flask import current_app, g, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.errors import ApiError
+from app.models import User
 from app.revocations import revocations
 from app.user_cache import users
 
@@ -26,12 +29,15 @@ from app.user_cache import users
 # for an unknown user as for a wrong password.
 _DUMMY_HASHES: dict[str, str] = {}
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-def hash_password(password):
+
+def hash_password(password: str) -> str:
     return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
 
 
-def password_matches(user, password):
+def password_matches(user: User | None, password: str) -> TypeGuard[User]:
     if user is None:
         method = current_app.config["PASSWORD_HASH_METHOD"]
         if method not in _DUMMY_HASHES:
@@ -64,13 +70,13 @@ class Claims:
     expires_at: float  # epoch seconds
 
 
-def issue_token(user):
+def issue_token(user: User) -> str:
     return _serializer().dumps(
         {"uid": user.id, "gen": user.token_generation or 0, "jti": secrets.token_urlsafe(16)}
     )
 
 
-def read_token(token):
+def read_token(token: str | None) -> Claims:
     """The claims of a well-signed, unexpired token, or ApiError(unauthorized)."""
     if not token:
         raise ApiError("unauthorized", "A bearer token is required.")
@@ -92,7 +98,7 @@ def read_token(token):
     )
 
 
-def session_problem(user, claims, logged_out):
+def session_problem(user: User | None, claims: Claims, logged_out: bool) -> str | None:
     """Why a token's session has ended ("expired", "revoked", "logged_out"), or None.
 
     logged_out: whether the token's id is known to be revoked (app/revocations.py)."""
@@ -112,7 +118,7 @@ SESSION_ENDED_MESSAGES = {
 }
 
 
-def authenticate(token):
+def authenticate(token: str | None) -> tuple[User, Claims]:
     """(user, claims) for a token that still works, or ApiError(unauthorized)."""
     claims = read_token(token)
     logged_out, announced = revocations.session_state(claims.token_id, claims.user_id)
@@ -126,18 +132,18 @@ def authenticate(token):
     return user, claims
 
 
-def user_for_token(token):
+def user_for_token(token: str | None) -> User:
     """The user a token names, or ApiError(unauthorized) saying why not."""
     return authenticate(token)[0]
 
 
-def end_session(claims):
+def end_session(claims: Claims) -> None:
     """Logout: the token stops working everywhere."""
     if claims.token_id:
         revocations.revoke(claims.token_id, claims.expires_at)
 
 
-def end_all_sessions(user):
+def end_all_sessions(user: User) -> None:
     """Every token issued to the user so far stops working, on every instance (the
     caller commits)."""
     user.token_generation = (user.token_generation or 0) + 1
@@ -147,7 +153,7 @@ def end_all_sessions(user):
     users().forget(user.id)
 
 
-def bearer_token():
+def bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -155,11 +161,11 @@ def bearer_token():
     return token.strip()
 
 
-def token_required(view):
+def token_required(view: Callable[P, R]) -> Callable[P, R]:
     """Sets g.user (and g.token_claims) from the Authorization header, or answers 401."""
 
     @wraps(view)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         g.user, g.token_claims = authenticate(bearer_token())
         return view(*args, **kwargs)
 

@@ -3,9 +3,11 @@
 import json
 import os
 import time
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask_migrate import upgrade
 from sqlalchemy import select, text
 
@@ -20,7 +22,7 @@ SEEDS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "seeds")
 MIGRATION_LOCK_KEY = 7_414_252_601
 
 
-def _load(name):
+def _load(name: str):
     with open(os.path.join(SEEDS_DIR, name), encoding="utf-8") as f:
         return json.load(f)
 
@@ -36,21 +38,21 @@ class _Record:
     def __init__(self):
         self.keys = set(db.session.scalars(select(SeedItem.key)))
 
-    def __contains__(self, key):
+    def __contains__(self, key: object) -> bool:
         return key in self.keys
 
-    def add(self, key):
+    def add(self, key: str) -> None:
         if key not in self.keys:
             self.keys.add(key)
             db.session.add(SeedItem(key=key))
 
 
-def seeding_allowed(config):
+def seeding_allowed(config: Mapping[str, Any]) -> bool:
     """Demo data has a published password: in production only when asked for."""
     return config["APP_ENV"] != "production" or config["SEED_DEMO"]
 
 
-def load_seeds():
+def load_seeds() -> dict[str, int]:
     """Insert the seed items never loaded before; returns what was added, by kind."""
     added = {"users": 0, "rooms": 0, "memberships": 0, "messages": 0}
     record = _Record()
@@ -137,7 +139,7 @@ def _seed_and_say():
     click.echo("seed: added " + ", ".join(f"{n} {k}" for k, n in load_seeds().items()))
 
 
-def _wait(what, probe, timeout, interval=1.0):
+def _wait(what: str, probe: Callable[[], tuple[Any, str]], timeout: float, interval: float = 1.0):
     """Calls probe() until it returns a true value or timeout; logs while waiting."""
     deadline = time.monotonic() + timeout
     last_reason = None
@@ -160,7 +162,7 @@ def _wait(what, probe, timeout, interval=1.0):
         db.session.remove()
 
 
-def register_commands(app):
+def register_commands(app: Flask) -> None:
     @app.cli.command("seed")
     def seed():
         """Load seeds/ once: a later run adds nothing, nor what was deleted since.
@@ -169,7 +171,7 @@ def register_commands(app):
 
     @app.cli.command("wait-db")
     @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait.")
-    def wait_db(timeout):
+    def wait_db(timeout: float) -> None:
         """Wait until the database accepts connections."""
 
         def probe():
@@ -181,7 +183,7 @@ def register_commands(app):
 
     @app.cli.command("upgrade-once")
     @click.option("--seed/--no-seed", default=True, show_default=True)
-    def upgrade_once(seed):
+    def upgrade_once(seed: bool) -> None:
         """Migrate to head and seed, under a lock, so concurrent migrators run once."""
         engine = db.engine
         if engine.dialect.name != "postgresql":
@@ -216,7 +218,7 @@ def register_commands(app):
         show_default=True,
         help="Seconds to wait for the database to reach the head revision.",
     )
-    def check_schema(wait_seconds):
+    def check_schema(wait_seconds: float) -> None:
         """Exit 0 when the database is at the code's head revision.
 
         Exits 3 at once on a revision this code does not know; exits 1 if the
@@ -233,6 +235,6 @@ def register_commands(app):
         click.echo("schema is at the code's head revision")
 
 
-def _refuse(detail):
+def _refuse(detail: str):
     click.echo(f"error: refusing to start: {detail}", err=True)
     return 3

@@ -14,7 +14,9 @@ import dataclasses
 import os
 import secrets
 import socket
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 APP_ENVS = ("development", "production", "testing")
 ASYNC_MODES = ("eventlet", "gevent", "threading")
@@ -31,7 +33,7 @@ class ConfigError(RuntimeError):
     """A setting is missing or malformed; the message says which and why."""
 
 
-def database_uri(url):
+def database_uri(url: str) -> str:
     """postgres:// and postgresql:// mean psycopg2 here (SQLAlchemy 2.1 would pick psycopg 3)."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
@@ -43,15 +45,17 @@ def _default_instance_id():
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def _text_or_none(raw):
+def _text_or_none(raw: str) -> str | None:
     return raw or None
 
 
-def _flag(raw):
+def _flag(raw: str) -> bool:
     return raw not in ("0", "false", "no")
 
 
-def _setting(default, env, parse=str, empty_is_default=True):
+def _setting(
+    default: Any, env: str, parse: Callable[[str], Any] = str, empty_is_default: bool = True
+):
     """A Config field read from the environment variable `env`, converted by `parse`
     (a ValueError names the variable); unset (or empty, unless empty_is_default is
     False) keeps the default."""
@@ -86,14 +90,14 @@ SERVER_SETTINGS = (
 )
 
 
-def server_setting(name, env=None):
+def server_setting(name: str, env: Mapping[str, Any] | None = None) -> str | None:
     """A gunicorn/entrypoint variable's value, or its declared default."""
     env = os.environ if env is None else env
     default = next(s.default for s in SERVER_SETTINGS if s.env == name)
     return env.get(name, default)
 
 
-def async_mode(env=None):
+def async_mode(env: Mapping[str, str] | None = None) -> str:
     """ASYNC_MODE as set (checked by Config.validate, or by gunicorn_conf.py for a server)."""
     env = os.environ if env is None else env
     return env.get("ASYNC_MODE", Config.ASYNC_MODE)
@@ -145,7 +149,7 @@ class Config:
     TESTING: bool = False
 
     @classmethod
-    def from_env(cls, env=None):
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Config":
         env = os.environ if env is None else env
         values = {}
         for f in dataclasses.fields(cls):
@@ -163,7 +167,7 @@ class Config:
             config.SECRET_KEY = secrets.token_urlsafe(32)
         return config.validate()
 
-    def validate(self):
+    def validate(self) -> "Config":
         """Every check on the settings, for a Config from the environment or built directly."""
         if self.APP_ENV not in APP_ENVS:
             raise ConfigError(
@@ -202,7 +206,7 @@ class Config:
             raise ConfigError("CORS_ORIGINS='*' is refused in production: list the origins")
         return self
 
-    def as_flask_config(self):
+    def as_flask_config(self) -> dict[str, Any]:
         """The settings plus the derived keys the extensions read."""
         values = dict(self.__dict__)
         values.update(
@@ -225,7 +229,7 @@ class Config:
         return values
 
     @property
-    def cors_allowed_origins(self):
+    def cors_allowed_origins(self) -> str | list[str] | None:
         """Socket.IO CORS: the listed origins; unset, same origin only in production
         (None, python-engineio's default) and any origin in development."""
         origins = [o.strip() for o in self.CORS_ORIGINS.split(",") if o.strip()]
@@ -236,12 +240,12 @@ class Config:
         return origins
 
 
-def env_names(*read_by):
+def env_names(*read_by: str) -> frozenset[str]:
     """The environment variables the app ("app"), gunicorn ("gunicorn") or
     entrypoint.sh ("entrypoint") read; all of them without arguments."""
-    read_by = set(read_by or ("app", "gunicorn", "entrypoint"))
-    names = set()
-    if "app" in read_by:
+    wanted = set(read_by or ("app", "gunicorn", "entrypoint"))
+    names: set[str] = set()
+    if "app" in wanted:
         names.update(f.metadata["env"] for f in dataclasses.fields(Config) if f.metadata.get("env"))
-    names.update(s.env for s in SERVER_SETTINGS if s.read_by in read_by)
+    names.update(s.env for s in SERVER_SETTINGS if s.read_by in wanted)
     return frozenset(names)

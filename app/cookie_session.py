@@ -8,11 +8,12 @@ Flask-SocketIO keeps each socket's own), so requests and events carry no
 session cookie: for them the empty session is made directly. With a cookie, Flask's own code runs.
 """
 
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 
 class CookieSessionInterface(SecureCookieSessionInterface):
-    def open_session(self, app, request):
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         if app.secret_key and "HTTP_COOKIE" not in request.environ:
             return self.session_class()
         return super().open_session(app, request)

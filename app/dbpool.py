@@ -11,14 +11,15 @@ starts over, as a failed ping would have made it.
 """
 
 import _socket  # the C module: not replaced by eventlet's or gevent's green socket
+from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import DisconnectionError
 
 _PEEK = _socket.MSG_PEEK | _socket.MSG_DONTWAIT
 
 
-def server_has_hung_up(dbapi_connection):
+def server_has_hung_up(dbapi_connection: Any) -> bool:
     """True if the server closed this idle connection or wrote to it unasked."""
     if getattr(dbapi_connection, "closed", 0):
         return True
@@ -37,11 +38,11 @@ def server_has_hung_up(dbapi_connection):
         sock.detach()  # the fd stays the driver's
 
 
-def _on_checkout(dbapi_connection, connection_record, connection_proxy):
+def _on_checkout(dbapi_connection: Any, connection_record: Any, connection_proxy: Any):
     if server_has_hung_up(dbapi_connection):
         # The pool discards this connection and checks out (or opens) another.
         raise DisconnectionError("the database server closed this connection")
 
 
-def init_engine(engine):
+def init_engine(engine: Engine) -> None:
     event.listen(engine, "checkout", _on_checkout)

@@ -1,8 +1,9 @@
 """The one error type and the handlers that turn every failure into its JSON shape."""
 
 import logging
+from typing import Any
 
-from flask import current_app, jsonify
+from flask import Flask, Response, current_app, jsonify
 from marshmallow import Schema, fields
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
@@ -42,7 +43,13 @@ class ErrorSchema(Schema):
 class ApiError(Exception):
     """A failure a client should see: a code from the contract, a message, maybe fields."""
 
-    def __init__(self, code, message, fields=None, headers=None):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        fields: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         if code not in STATUS:
             raise ValueError(f"unknown error code {code!r}")
@@ -52,17 +59,17 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     @property
-    def status(self):
+    def status(self) -> int:
         return STATUS[self.code]
 
-    def to_dict(self):
-        error = {"code": self.code, "message": self.message}
+    def to_dict(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.fields:
             error["fields"] = self.fields
         return {"error": error}
 
 
-def flatten_fields(messages, prefix=""):
+def flatten_fields(messages: Any, prefix: str = "") -> dict[str, str]:
     """Marshmallow's nested {field: [msgs]} as {"field": "msg; msg"}."""
     flat = {}
     if isinstance(messages, dict):
@@ -79,13 +86,13 @@ def flatten_fields(messages, prefix=""):
     return flat
 
 
-def validation_error(messages):
+def validation_error(messages: Any) -> ApiError:
     return ApiError(
         "validation_error", "The request has invalid fields.", fields=flatten_fields(messages)
     )
 
 
-def from_http_exception(exc):
+def from_http_exception(exc: HTTPException) -> ApiError:
     """An ApiError for a werkzeug/webargs HTTPException."""
     if exc.code == 422:
         messages = getattr(exc, "data", {}).get("messages", {})
@@ -95,9 +102,8 @@ def from_http_exception(exc):
             if isinstance(value, dict):
                 merged.update(value)
         return validation_error(merged or messages)
-    code = CODE_FOR_STATUS.get(
-        exc.code, "internal_error" if (exc.code or 500) >= 500 else "bad_request"
-    )
+    status = exc.code or 500
+    code = CODE_FOR_STATUS.get(status, "internal_error" if status >= 500 else "bad_request")
     messages = {
         "bad_request": "The request could not be understood (is the body valid JSON?).",
         "not_found": "No such resource.",
@@ -110,7 +116,7 @@ def from_http_exception(exc):
     return ApiError(code, message)
 
 
-def error_response(error):
+def error_response(error: ApiError) -> Response:
     response = jsonify(error.to_dict())
     response.status_code = error.status
     response.headers.update(error.headers)
@@ -132,7 +138,7 @@ SQLITE_OUTAGE_MESSAGES = (
 )
 
 
-def is_database_down(exc):
+def is_database_down(exc: BaseException) -> bool:
     """True for a real outage (503 unavailable), not for a failing statement."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
@@ -147,7 +153,7 @@ def is_database_down(exc):
     return True
 
 
-def unexpected_error(exc):
+def unexpected_error(exc: BaseException) -> ApiError:
     """The ApiError for an exception no handler expected, REST and Socket.IO alike:
     the session is rolled back, a database outage is 503, anything else is logged
     and 500."""
@@ -164,23 +170,25 @@ def unexpected_error(exc):
     return ApiError("internal_error", "Something went wrong on our side.")
 
 
-def register_error_handlers(app):
+def register_error_handlers(app: Flask) -> None:
     """Every exception, REST-side, leaves as the one JSON error shape."""
 
     @app.errorhandler(ApiError)
-    def handle_api_error(error):
+    def handle_api_error(error: ApiError) -> Response:
         return error_response(error)
 
     @app.errorhandler(HTTPException)
-    def handle_http_exception(exc):
+    def handle_http_exception(exc: HTTPException) -> Response:
         error = from_http_exception(exc)
-        if exc.code == 429 and getattr(exc, "retry_after", None):
-            error.headers["Retry-After"] = str(exc.retry_after)
+        retry_after = getattr(exc, "retry_after", None)
+        if exc.code == 429 and retry_after:
+            error.headers["Retry-After"] = str(retry_after)
         response = error_response(error)
-        if exc.code == 405 and getattr(exc, "valid_methods", None):
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        valid_methods = getattr(exc, "valid_methods", None)
+        if exc.code == 405 and valid_methods:
+            response.headers["Allow"] = ", ".join(valid_methods)
         return response
 
     @app.errorhandler(Exception)
-    def handle_unexpected(exc):
+    def handle_unexpected(exc: Exception) -> Response:
         return error_response(unexpected_error(exc))

@@ -7,11 +7,16 @@ so throughput comes from more instances behind nginx, not more workers.
 """
 
 import os
+from types import FrameType
+from typing import TYPE_CHECKING
 
 # Safe before the worker's monkey-patching: app and app.config import only the
 # standard library (tests/unit/test_gunicorn_conf.py checks).
 from app.config import SERVER_ASYNC_MODES, Config, async_mode, server_setting
 from app.gunicorn_errors import install as install_error_answers  # stdlib and gunicorn only
+
+if TYPE_CHECKING:
+    from gunicorn.workers.base import Worker
 
 _mode = async_mode()
 if _mode not in SERVER_ASYNC_MODES:
@@ -24,13 +29,21 @@ if _mode not in SERVER_ASYNC_MODES:
 # error shape, not its HTML page (app/gunicorn_errors.py).
 install_error_answers()
 
+
+def _int_setting(name: str) -> int:
+    """A server setting declared with a numeric default, as an int."""
+    value = server_setting(name)
+    assert value is not None, name
+    return int(value)
+
+
 bind = f"{server_setting('HOST')}:{server_setting('PORT')}"
 workers = 1
 worker_class = _mode  # gunicorn's worker classes are named after the modes
-worker_connections = int(server_setting("WORKER_CONNECTIONS"))
+worker_connections = _int_setting("WORKER_CONNECTIONS")
 # Long-lived sockets: the worker's heartbeat, not a request, is what timeout watches.
-timeout = int(server_setting("GUNICORN_TIMEOUT"))
-graceful_timeout = int(server_setting("GRACEFUL_TIMEOUT"))
+timeout = _int_setting("GUNICORN_TIMEOUT")
+graceful_timeout = _int_setting("GRACEFUL_TIMEOUT")
 keepalive = 5
 accesslog = server_setting("ACCESS_LOG") or None
 # gunicorn's default format logs the request line with its query string, where a
@@ -48,7 +61,7 @@ control_socket_disable = True
 REQUEST_GRACE = 2
 
 
-def post_worker_init(worker):
+def post_worker_init(worker: "Worker") -> None:
     """Listen to the message queue, start presence heartbeats and session
     checks before serving, and drain on SIGTERM: gunicorn stops accepting; the
     app then closes its sockets so clients reconnect elsewhere instead of
@@ -78,7 +91,7 @@ def post_worker_init(worker):
     start_session_checks(flask_app)
     previous = signal.getsignal(signal.SIGTERM)
 
-    def on_sigterm(signum, frame):
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
         worker.log.info("SIGTERM: draining (no new connections; closing sockets)")
         start_drain(flask_app)
         # The worker then waits for every connection's greenlet, also those

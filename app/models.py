@@ -6,10 +6,12 @@ exists for a PostgreSQL tsvector column or a SQLite FTS5 table): see
 app/search_index.py.
 """
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, make_transient_to_detached, mapped_column, relationship
 from sqlalchemy.orm.attributes import instance_dict
 from sqlalchemy.types import DateTime, TypeDecorator
@@ -28,11 +30,11 @@ else:
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-def utcnow():
+def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def detached(cls, values):
+def detached(cls: Any, values: Mapping[str, Any]) -> Any:
     """An instance of the mapped class `cls` as if loaded from a row with these
     column values (its primary key among them), in no session: filled as the
     ORM fills a row it loads, not through the constructor's instrumented
@@ -49,12 +51,12 @@ class UTCDateTime(TypeDecorator):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("naive datetime given; use a timezone-aware UTC datetime")
         return value
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
@@ -90,7 +92,7 @@ class Room(Model):
     )
 
     @property
-    def private(self):
+    def private(self) -> bool:
         return self.kind != "public"
 
     def __repr__(self):
@@ -149,18 +151,18 @@ class Message(Model):
     )
 
     @property
-    def deleted(self):
+    def deleted(self) -> bool:
         return self.deleted_at is not None
 
     @property
-    def mentioned_usernames(self):
+    def mentioned_usernames(self) -> list[str]:
         """In the order the body names them."""
         return [mention.user.username for mention in self.mentions]
 
     @property
-    def reaction_list(self):
+    def reaction_list(self) -> list[dict[str, Any]]:
         """[{"emoji", "usernames"}] in the order each emoji was first used."""
-        groups = {}
+        groups: dict[str, list[str]] = {}
         for reaction in self.reactions:  # ordered by id: the order of use
             groups.setdefault(reaction.emoji, []).append(reaction.user.username)
         return [{"emoji": emoji, "usernames": names} for emoji, names in groups.items()]

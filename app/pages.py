@@ -10,13 +10,13 @@ METHODS = ("get", "post", "put", "patch", "delete")
 
 
 @bp.get("/")
-def index():
+def index() -> str:
     """The browser chat client."""
     return render_template("index.html", instance=current_app.config["INSTANCE_ID"])
 
 
 @bp.get("/api/docs")
-def docs():
+def docs() -> str:
     """The REST API, rendered from the same OpenAPI document as /api/openapi.json."""
     spec = api.spec.to_dict()
     operations = [

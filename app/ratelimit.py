@@ -15,7 +15,7 @@ import math
 import time
 
 from flask import current_app, g, has_request_context
-from limits import parse
+from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
@@ -40,7 +40,7 @@ LIMITS = {
 LIMITED_SOCKET_EVENTS = frozenset({"join", "typing", "read", "sync"})
 
 
-def _hit(item, key):
+def _hit(item: RateLimitItem, key: tuple[str, ...]):
     """(allowed, window stats), from the shared storage or, failing that, memory."""
     try:
         strategy = limiter.limiter
@@ -52,7 +52,7 @@ def _hit(item, key):
         return _fallback.hit(item, *key), _fallback.get_window_stats(item, *key)
 
 
-def check_allowed(action, user_id, scope=""):
+def check_allowed(action: str, user_id: int, scope: str = "") -> None:
     """Counts one `action` (of LIMITS) for the user, or raises ApiError(rate_limited)."""
     if not current_app.config["RATELIMIT_ENABLED"]:
         return

@@ -6,7 +6,9 @@ limits they check are the domain's (app/chat/); schemas only apply them.
 """
 
 import re
+from collections.abc import Mapping
 from datetime import UTC
+from typing import Any
 
 from flask import g, has_app_context
 from marshmallow import (
@@ -26,6 +28,7 @@ from app.chat.reactions import emoji_problem
 from app.chat.rooms import DM_PREFIX, ROOM_NAME_PATTERN, is_reserved_name
 from app.chat.search import Q_MAX, SEARCH_PAGE, SEARCH_PAGE_MAX
 from app.errors import ApiError, validation_error
+from app.models import Message
 
 USERNAME = validate.Regexp(USERNAME_PATTERN, error="3 to 32 characters of a-z, 0-9 and _.")
 ROOM_NAME = validate.Regexp(ROOM_NAME_PATTERN, error="1 to 64 characters of a-z, 0-9, - and _.")
@@ -34,7 +37,7 @@ ROOM_NAME = validate.Regexp(ROOM_NAME_PATTERN, error="1 to 64 characters of a-z,
 class UTCDateTime(fields.DateTime):
     """ISO 8601 in UTC with a Z."""
 
-    def _serialize(self, value, attr, obj, **kwargs):
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         if value is None:
             return None
         return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -48,7 +51,9 @@ class StrictInt(fields.Integer):
 class StrictBool(fields.Boolean):
     """JSON true or false only (a set of {True} would also hold 1, since 1 == True)."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> bool:
         if not isinstance(value, bool):
             raise self.make_error("invalid", input=value)
         return value
@@ -60,7 +65,7 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 BODY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def no_control_characters(value):
+def no_control_characters(value: str) -> None:
     if CONTROL.search(value):
         raise ValidationError("Must not contain control characters or line breaks.")
 
@@ -69,7 +74,9 @@ class BodyField(fields.String):
     """A message body: trimmed, then 1 to BODY_MAX characters, line breaks and tabs
     the only control characters."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> str:
         text = super()._deserialize(value, attr, data, **kwargs).strip()
         if not text:
             raise ValidationError("The message is empty.")
@@ -82,7 +89,7 @@ class BodyField(fields.String):
         return text
 
 
-def _unstorable(text):
+def _unstorable(text: str):
     """Why a string cannot be stored as text (NUL, a lone UTF-16 surrogate), or None."""
     if "\x00" in text:
         return "Must not contain NUL (U+0000) characters."
@@ -96,7 +103,9 @@ def _unstorable(text):
 class EmojiField(fields.String):
     """A reaction's emoji (the rule is app/chat/reactions.py's)."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
         problem = emoji_problem(text)
         if problem:
@@ -109,7 +118,7 @@ class InputSchema(Schema):
         unknown = EXCLUDE
 
     @pre_load
-    def refuse_unstorable_text(self, data, **kwargs):
+    def refuse_unstorable_text(self, data: Any, **kwargs: Any) -> Any:
         """PostgreSQL cannot store U+0000 in text (psycopg2 raises before the query)
         and no database can store a lone surrogate (JSON's "\\ud800" decodes to
         one; UTF-8 cannot encode it), so a string field holding either is
@@ -138,14 +147,14 @@ class RegisterSchema(InputSchema):
     )
 
     @pre_load
-    def lower_username(self, data, **kwargs):
+    def lower_username(self, data: Any, **kwargs: Any) -> Any:
         # Lower case only: whitespace around a username is refused, not trimmed.
         if isinstance(data, dict) and isinstance(data.get("username"), str):
             data = {**data, "username": data["username"].lower()}
         return data
 
     @validates("display_name")
-    def display_name_not_blank(self, value, **kwargs):
+    def display_name_not_blank(self, value: str | None, **kwargs: Any) -> None:
         if value is not None and not value.strip():
             raise ValidationError("Must not be blank.")
 
@@ -170,7 +179,7 @@ class RoomCreateSchema(InputSchema):
     private = StrictBool(load_default=False)
 
     @validates("name")
-    def not_reserved(self, value, **kwargs):
+    def not_reserved(self, value: str, **kwargs: Any) -> None:
         if is_reserved_name(value):
             raise ValidationError(
                 f"Names starting with {DM_PREFIX!r} are reserved for direct messages."
@@ -193,7 +202,7 @@ class HistoryQuerySchema(InputSchema):
     limit = fields.Integer(validate=validate.Range(1, PAGE_MAX), load_default=HISTORY_PAGE)
 
     @validates_schema
-    def around_alone(self, data, **kwargs):
+    def around_alone(self, data: dict[str, Any], **kwargs: Any) -> None:
         if "around" in data and ("before" in data or "after" in data):
             raise ValidationError("Give around alone, without before or after.", "around")
 
@@ -352,11 +361,12 @@ message_schema = MessageSchema()
 room_schema = RoomSchema()
 
 
-def shaped_message(message):
+def shaped_message(message: Message) -> dict[str, Any]:
     """message_schema.dump(message), made once per message object in a request or
     Socket.IO event: a sent message was shaped for its broadcast, again for each
-    user it mentions and again for the reply or the ack. For messages already committed, which nothing changes afterwards
-    in the same request (the broadcasts run after the commit)."""
+    user it mentions and again for the reply or the ack. For messages already
+    committed, which nothing changes afterwards in the same request (the
+    broadcasts run after the commit)."""
     if not has_app_context():
         return message_schema.dump(message)
     shapes = g.setdefault("shaped_messages", {})
@@ -366,7 +376,7 @@ def shaped_message(message):
     return known[1]
 
 
-def load_or_raise(schema, data):
+def load_or_raise(schema: Schema, data: Any) -> Any:
     """Validate a Socket.IO payload (or any dict) the way REST bodies are validated."""
     if not isinstance(data, dict):
         raise ApiError("bad_request", "The payload must be a JSON object.")

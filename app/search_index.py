@@ -18,8 +18,11 @@ tests), by the DDL events below; `include_in_autogenerate` keeps them out of
 """
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import ColumnElement, Connection, Table
 from sqlalchemy.dialects import postgresql
 
 TEXT_SEARCH_CONFIG = "english"
@@ -46,7 +49,7 @@ SQLITE_DDL = [
 ]
 
 
-def create_index(target, connection, **kw):
+def create_index(target: Table, connection: Connection, **kw: Any) -> None:
     """An `after_create` listener of the messages table (see app/models.py)."""
     statements = {"postgresql": POSTGRESQL_DDL, "sqlite": SQLITE_DDL}.get(
         connection.dialect.name, []
@@ -55,12 +58,12 @@ def create_index(target, connection, **kw):
         connection.exec_driver_sql(statement)
 
 
-def is_index_table(name):
+def is_index_table(name: str) -> bool:
     """True for the FTS5 table and its shadow tables (messages_fts_data, ...)."""
     return name == FTS_TABLE or name.startswith(FTS_TABLE + "_")
 
 
-def include_in_autogenerate(name, type_, parent_names):
+def include_in_autogenerate(name: str, type_: str, parent_names: Mapping[str, Any]) -> bool:
     """Alembic `include_name`: the search index is not in the models, by design."""
     if type_ == "table":
         return not is_index_table(name)
@@ -80,11 +83,11 @@ _WORD = re.compile(r"\w")
 _PIECES = re.compile(r"\w+(?:-\w+)*")
 
 
-def _fts5_string(text):
+def _fts5_string(text: str):
     return '"' + text.replace('"', '""') + '"'
 
 
-def fts5_query(q):
+def fts5_query(q: str) -> str | None:
     """The websearch query `q` as an FTS5 expression, or None if it can match nothing.
 
     Every word or phrase becomes an FTS5 string (tokenised and stemmed by the
@@ -93,7 +96,9 @@ def fts5_query(q):
     FTS5's NOT needs something on its left, so a group of only excluded terms
     is dropped (PostgreSQL would match every message without them).
     """
-    groups, included, excluded = [], [], []
+    groups: list[tuple[list[str], list[str]]] = []
+    included: list[str] = []
+    excluded: list[str] = []
     pending_or = False
     for phrase_minus, phrase, word_minus, word in _TOKENS.findall(q):
         if word and word.lower() == "or" and not word_minus:
@@ -123,7 +128,7 @@ def fts5_query(q):
     return " OR ".join(parts) or None
 
 
-def matches(q, dialect_name):
+def matches(q: str, dialect_name: str) -> ColumnElement[bool]:
     """A WHERE condition on messages for the query `q` (a false one if nothing can match)."""
     if dialect_name == "postgresql":
         vector = sa.literal_column(f"messages.{PG_COLUMN}", type_=postgresql.TSVECTOR)

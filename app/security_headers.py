@@ -1,5 +1,7 @@
 """Security headers on every response; a strict Content Security Policy on pages."""
 
+from flask import Flask, Response
+
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
@@ -23,9 +25,9 @@ HEADERS = {
 }
 
 
-def init_app(app):
+def init_app(app: Flask) -> None:
     @app.after_request
-    def security_headers(response):
+    def security_headers(response: Response) -> Response:
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
         if response.mimetype == "text/html":

@@ -23,9 +23,12 @@ known for up to USER_CACHE_SECONDS. 0 turns the cache off.
 """
 
 import time
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import inspect
+from sqlalchemy.orm import scoped_session
 
 from app.extensions import db
 from app.models import User, detached
@@ -37,20 +40,21 @@ NOT_KEPT = frozenset({"password_hash"})
 
 
 class UserCache:
-    def __init__(self, seconds):
+    def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._rows = {}  # user id -> (column values, monotonic time read)
+        # user id -> (column values, monotonic time read)
+        self._rows: dict[int, tuple[dict[str, Any], float]] = {}
         self._mapper = inspect(User)
         self._columns = [c.key for c in self._mapper.column_attrs if c.key not in NOT_KEPT]
 
-    def user(self, user_id, generation=None):
+    def user(self, user_id: int | None, generation: int | None = None) -> User | None:
         """The user (attached to this request's session), or None if there is none.
 
         generation=None: the row is read from the database, whatever is cached."""
         if user_id is None:
             return None
         session = db.session
-        present = session.identity_map.get(self._mapper.identity_key_from_primary_key([user_id]))
+        present = session.identity_map.get(self._mapper.identity_key_from_primary_key((user_id,)))
         if present is not None:
             return present
         entry = self._rows.get(user_id) if generation is not None else None
@@ -63,7 +67,7 @@ class UserCache:
                 return self._attach(session, values)
         return self._read(session, user_id)
 
-    def _read(self, session, user_id):
+    def _read(self, session: scoped_session, user_id: int):
         user = session.get(User, user_id)
         if user is not None and self.seconds > 0:
             self._rows.pop(user_id, None)  # re-inserted last: the oldest go first
@@ -74,15 +78,15 @@ class UserCache:
         return user
 
     @staticmethod
-    def _attach(session, values):
+    def _attach(session: scoped_session, values: dict[str, Any]):
         user = detached(User, values)
         session.add(user)
         return user
 
-    def forget(self, user_id):
+    def forget(self, user_id: int) -> None:
         self._rows.pop(user_id, None)
 
-    def sync(self, user_ids, generations):
+    def sync(self, user_ids: Iterable[int], generations: Mapping[int, int]) -> None:
         """Drops the copies of `user_ids` whose generation differs from
         `generations` ({id: generation}, just read from the database; a user not
         in it no longer exists)."""
@@ -91,13 +95,13 @@ class UserCache:
             if entry is not None and entry[0]["token_generation"] != generations.get(user_id):
                 self.forget(user_id)
 
-    def clear(self):
+    def clear(self) -> None:
         self._rows.clear()
 
 
-def init_app(app):
+def init_app(app: Flask) -> None:
     app.extensions["chat_user_cache"] = UserCache(app.config["USER_CACHE_SECONDS"])
 
 
-def users():
+def users() -> UserCache:
     return current_app.extensions["chat_user_cache"]

@@ -1,6 +1,11 @@
 """REST blueprints, one module per resource, and the decorators they share."""
 
+from collections.abc import Callable
+from typing import Any
+
+from flask import Request
 from flask_smorest import Blueprint
+from marshmallow import Schema
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
@@ -8,6 +13,8 @@ from app import jsonlimits
 from app.auth import token_required
 from app.config import MAX_REQUEST_TEXT
 from app.errors import ErrorSchema
+
+View = Callable[..., Any]
 
 BEARER: list[dict[str, list]] = [{"bearerAuth": []}]
 
@@ -28,7 +35,7 @@ class ChatParser(FlaskParser):
     """webargs' Flask parser, with JSON bodies nested at most jsonlimits.MAX_DEPTH deep
     (deeper is invalid JSON: 400 bad_request instead of a RecursionError)."""
 
-    def _raw_load_json(self, req):
+    def _raw_load_json(self, req: Request):
         if not is_json_request(req):
             return core.missing
         data = req.get_data(cache=True)
@@ -42,21 +49,21 @@ class ChatParser(FlaskParser):
 class ChatBlueprint(Blueprint):
     ARGUMENTS_PARSER = ChatParser()
 
-    def arguments(self, schema, **kwargs):
+    def arguments(self, schema: type[Schema] | Schema, **kwargs: Any) -> Callable[[View], View]:
         """flask-smorest's, with a schema class made an instance once, here: given a
         class, webargs builds a new instance for every request, deep-copying its
         fields."""
         return super().arguments(schema() if isinstance(schema, type) else schema, **kwargs)
 
 
-def api_blueprint(name, import_name, url_prefix, description):
+def api_blueprint(name: str, import_name: str, url_prefix: str, description: str) -> ChatBlueprint:
     return ChatBlueprint(name, import_name, url_prefix=url_prefix, description=description)
 
 
-def documented_errors(blp, *statuses):
+def documented_errors(blp: Blueprint, *statuses: int) -> Callable[[View], View]:
     """Documents the error responses a view can give, all in the one error shape."""
 
-    def decorator(view):
+    def decorator(view: View) -> View:
         for status in (400, 413, 503, *statuses):
             view = blp.alt_response(
                 status, schema=ErrorSchema, description=ERROR_DESCRIPTIONS[status]
@@ -66,10 +73,10 @@ def documented_errors(blp, *statuses):
     return decorator
 
 
-def authenticated(blp, *statuses):
+def authenticated(blp: Blueprint, *statuses: int) -> Callable[[View], View]:
     """A view that needs a bearer token (401 without a good one)."""
 
-    def decorator(view):
+    def decorator(view: View) -> View:
         view = token_required(view)
         view = blp.doc(security=BEARER)(view)
         return documented_errors(blp, 401, *statuses)(view)

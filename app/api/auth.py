@@ -1,5 +1,7 @@
 """Registration, login and logout."""
 
+from typing import Any
+
 from flask import current_app, g
 
 from app import chat
@@ -10,7 +12,7 @@ from app.schemas import AuthResponseSchema, LoginSchema, RegisterSchema
 blp = api_blueprint("auth", __name__, "/api/auth", "Register, log in and out")
 
 
-def _auth_limit():
+def _auth_limit() -> str:
     return current_app.config["AUTH_RATE_LIMIT"]
 
 
@@ -19,7 +21,7 @@ def _auth_limit():
 @documented_errors(blp, 409, 422, 429)
 @blp.arguments(RegisterSchema)
 @blp.response(201, AuthResponseSchema)
-def register(data):
+def register(data: dict[str, Any]) -> dict[str, Any]:
     """Create a user and return it with a token."""
     user, token = chat.register(data["username"], data["password"], data.get("display_name"))
     return {"user": user, "token": token}
@@ -30,7 +32,7 @@ def register(data):
 @documented_errors(blp, 401, 422, 429)
 @blp.arguments(LoginSchema)
 @blp.response(200, AuthResponseSchema)
-def login(data):
+def login(data: dict[str, Any]) -> dict[str, Any]:
     """Log in with a username and password; returns a token."""
     user, token = chat.login(data["username"], data["password"])
     return {"user": user, "token": token}
@@ -39,6 +41,6 @@ def login(data):
 @blp.route("/logout", methods=["POST"])
 @authenticated(blp)
 @blp.response(204)
-def logout():
+def logout() -> None:
     """End this token's session: it stops working everywhere, and its sockets close."""
     chat.logout(g.token_claims)

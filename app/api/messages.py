@@ -1,9 +1,12 @@
 """Message history, sending, editing and deleting."""
 
-from flask import g, jsonify
+from typing import Any
+
+from flask import Response, g, jsonify
 
 from app import chat
 from app.api import api_blueprint, authenticated
+from app.models import Message
 from app.schemas import (
     HistoryQuerySchema,
     MessageCreateSchema,
@@ -20,7 +23,7 @@ blp = api_blueprint("messages", __name__, "/api", "Messages")
 @authenticated(blp, 403, 404, 422)
 @blp.arguments(HistoryQuerySchema, location="query")
 @blp.response(200, MessagePageSchema)
-def history(args, name):
+def history(args: dict[str, Any], name: str) -> dict[str, Any]:
     """A page of history, oldest first; `before`/`after` are message ids; `around`
     gives the page centred on a message (for jumping to a search hit)."""
     if "around" in args:
@@ -41,7 +44,7 @@ def history(args, name):
 @blp.alt_response(
     200, schema=MessageSchema, description="The message already sent with this client_id"
 )
-def send(data, name):
+def send(data: dict[str, Any], name: str) -> tuple[Response, int]:
     """Send a message; it is also delivered live to the room's sockets everywhere."""
     message, created = chat.send_message(g.user, name, data["body"], data.get("client_id"))
     # The shape its broadcast made, not a second dump.
@@ -52,7 +55,7 @@ def send(data, name):
 @authenticated(blp, 403, 404, 409, 422)
 @blp.arguments(MessageEditSchema)
 @blp.response(200, MessageSchema)
-def edit(data, message_id):
+def edit(data: dict[str, Any], message_id: int) -> Message:
     """Edit my message."""
     return chat.edit_message(g.user, message_id, data["body"])
 
@@ -60,6 +63,6 @@ def edit(data, message_id):
 @blp.route("/messages/<int:message_id>", methods=["DELETE"])
 @authenticated(blp, 403, 404)
 @blp.response(200, MessageSchema)
-def delete(message_id):
+def delete(message_id: int) -> Message:
     """Delete my message; it keeps its id, with an empty body."""
     return chat.delete_message(g.user, message_id)

@@ -4,13 +4,14 @@ from flask import g
 
 from app import chat
 from app.api import api_blueprint, authenticated
+from app.models import Message
 from app.schemas import MessageSchema, ReactionPathSchema, load_or_raise
 
 blp = api_blueprint("reactions", __name__, "/api", "Reactions to messages")
 _emoji = ReactionPathSchema()
 
 
-def _react(message_id, emoji, on):
+def _react(message_id: int, emoji: str, on: bool):
     data = load_or_raise(_emoji, {"emoji": emoji})
     return chat.react(g.user, message_id, data["emoji"], on)
 
@@ -18,7 +19,7 @@ def _react(message_id, emoji, on):
 @blp.route("/messages/<int:message_id>/reactions/<emoji>", methods=["PUT"])
 @authenticated(blp, 403, 404, 409, 422, 429)
 @blp.response(200, MessageSchema)
-def add(message_id, emoji):
+def add(message_id: int, emoji: str) -> Message:
     """React to a message with an emoji (idempotent); members only."""
     return _react(message_id, emoji, True)
 
@@ -26,6 +27,6 @@ def add(message_id, emoji):
 @blp.route("/messages/<int:message_id>/reactions/<emoji>", methods=["DELETE"])
 @authenticated(blp, 403, 404, 409, 422, 429)
 @blp.response(200, MessageSchema)
-def remove(message_id, emoji):
+def remove(message_id: int, emoji: str) -> Message:
     """Take my reaction back (idempotent)."""
     return _react(message_id, emoji, False)

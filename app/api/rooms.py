@@ -1,5 +1,7 @@
 """Rooms, their members, read markers and direct messages."""
 
+from typing import Any
+
 from flask import g
 
 from app import chat
@@ -19,7 +21,7 @@ blp = api_blueprint("rooms", __name__, "/api", "Rooms, members and direct messag
 @blp.route("/rooms", methods=["GET"])
 @authenticated(blp)
 @blp.response(200, RoomListSchema)
-def list_rooms():
+def list_rooms() -> dict[str, Any]:
     """Public rooms and the private rooms I am in."""
     return {"rooms": chat.list_rooms(g.user)}
 
@@ -28,7 +30,7 @@ def list_rooms():
 @authenticated(blp, 409, 422, 429)
 @blp.arguments(RoomCreateSchema)
 @blp.response(201, RoomSchema)
-def create_room(data):
+def create_room(data: dict[str, Any]) -> dict[str, Any]:
     """Create a room; its creator joins it."""
     room = chat.create_room(g.user, data["name"], data["title"], data["private"])
     return chat.room_view(g.user, room)
@@ -37,7 +39,7 @@ def create_room(data):
 @blp.route("/rooms/<name>", methods=["GET"])
 @authenticated(blp, 404)
 @blp.response(200, RoomSchema)
-def get_room(name):
+def get_room(name: str) -> dict[str, Any]:
     """One room."""
     return chat.room_view(g.user, chat.visible_room(g.user, name))
 
@@ -46,7 +48,7 @@ def get_room(name):
 @authenticated(blp, 403, 404, 422)
 @blp.arguments(MemberAddSchema(partial=True), required=False)
 @blp.response(200, RoomSchema)
-def add_member(data, name):
+def add_member(data: dict[str, Any] | None, name: str) -> dict[str, Any]:
     """Join a public room (no body), or add a user to a private room I am in."""
     if data and data.get("username"):
         room = chat.add_member(g.user, name, data["username"])
@@ -58,7 +60,7 @@ def add_member(data, name):
 @blp.route("/rooms/<name>/members/me", methods=["DELETE"])
 @authenticated(blp, 404)
 @blp.response(204)
-def leave(name):
+def leave(name: str) -> None:
     """Leave a room."""
     chat.leave_room(g.user, name)
 
@@ -66,7 +68,7 @@ def leave(name):
 @blp.route("/rooms/<name>/members", methods=["GET"])
 @authenticated(blp, 404)
 @blp.response(200, MemberListSchema)
-def list_members(name):
+def list_members(name: str) -> dict[str, Any]:
     """Members of a room, each with whether they are online on any instance."""
     return {"members": chat.list_members(g.user, name)}
 
@@ -75,7 +77,7 @@ def list_members(name):
 @authenticated(blp, 403, 404, 422)
 @blp.arguments(ReadSchema)
 @blp.response(204)
-def mark_read(data, name):
+def mark_read(data: dict[str, Any], name: str) -> None:
     """Mark the room read up to a message (never moves back)."""
     chat.mark_read(g.user, name, data["message_id"])
 
@@ -83,6 +85,6 @@ def mark_read(data, name):
 @blp.route("/dm/<username>", methods=["POST"])
 @authenticated(blp, 404)
 @blp.response(200, RoomSchema)
-def direct_message(username):
+def direct_message(username: str) -> dict[str, Any]:
     """Get or create the private two-person room with a user."""
     return chat.room_view(g.user, chat.get_or_create_dm(g.user, username))

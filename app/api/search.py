@@ -1,5 +1,7 @@
 """Full-text search over the messages the caller may read."""
 
+from typing import Any
+
 from flask import g
 
 from app import chat
@@ -13,7 +15,7 @@ blp = api_blueprint("search", __name__, "/api", "Search")
 @authenticated(blp, 404, 422, 429)
 @blp.arguments(SearchQuerySchema, location="query")
 @blp.response(200, MessagePageSchema)
-def search(args):
+def search(args: dict[str, Any]) -> dict[str, Any]:
     """Messages matching q (words stemmed, "phrases" quoted, or, -word), newest first;
     in every room I may read or in one `room`; `before` pages."""
     messages, has_more = chat.search(

@@ -5,6 +5,8 @@ names unambiguous, see rooms.py), that usernames are unique and compared in
 lower case, and how many users a search returns.
 """
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 
 from app import auth
@@ -18,7 +20,7 @@ USERNAME_PATTERN = r"^[a-z0-9_]{3,32}\Z"
 USER_SEARCH_LIMIT = 20
 
 
-def register(username, password, display_name=None):
+def register(username: str, password: str, display_name: str | None = None) -> tuple[User, str]:
     user = User(
         username=username,
         display_name=(display_name or username).strip(),
@@ -32,19 +34,19 @@ def register(username, password, display_name=None):
     return user, auth.issue_token(user)
 
 
-def login(username, password):
+def login(username: str, password: str) -> tuple[User, str]:
     user = db.session.scalar(select(User).where(User.username == username.strip().lower()))
     if not auth.password_matches(user, password):
         raise ApiError("unauthorized", "Wrong username or password.")
     return user, auth.issue_token(user)
 
 
-def logout(claims):
+def logout(claims: auth.Claims) -> None:
     """Ends one token's session, on every instance (its sockets close too)."""
     auth.end_session(claims)
 
 
-def change_password(user, current_password, new_password):
+def change_password(user: User, current_password: str, new_password: str) -> tuple[User, str]:
     """Sets a new password and ends every session opened before; returns a fresh token."""
     # The row as stored, locked: `user` may be a cached copy (app/user_cache.py), and
     # two changes at once must not both start from the same generation.
@@ -61,7 +63,7 @@ def change_password(user, current_password, new_password):
     return user, auth.issue_token(user)
 
 
-def user_named(username):
+def user_named(username: str) -> User | None:
     """The user with that username (any case), or None."""
     # A name from the URL may hold NUL, which PostgreSQL refuses in a query; no
     # username has one.
@@ -70,14 +72,14 @@ def user_named(username):
     return db.session.scalar(select(User).where(User.username == username.strip().lower()))
 
 
-def find_user(username):
+def find_user(username: str) -> User:
     user = user_named(username)
     if user is None:
         raise ApiError("not_found", f"No user named {username!r}.")
     return user
 
 
-def search_users(prefix):
+def search_users(prefix: str) -> Sequence[User]:
     prefix = prefix.strip().lower()
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     query = select(User).order_by(User.username).limit(USER_SEARCH_LIMIT)

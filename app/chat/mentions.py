@@ -9,24 +9,25 @@ an edit tells only those it newly mentions.
 """
 
 import re
+from collections.abc import Iterable
 
 from sqlalchemy import select
 
 from app.chat import notify
 from app.extensions import db
-from app.models import Membership, Mention, User
+from app.models import Membership, Mention, Message, Room, User
 
 # Not after a word character or another @ (an e-mail address is no mention),
 # and the whole name: @bobby does not mention bob.
 MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_]{3,32})(?!\w)")
 
 
-def named(body):
+def named(body: str) -> list[str]:
     """The usernames a body names, lower-case, each once, in order."""
     return list(dict.fromkeys(name.lower() for name in MENTION.findall(body)))
 
 
-def _readers(room, usernames):
+def _readers(room: Room, usernames: list[str]):
     """The named users who may read the room, in the order named."""
     if not usernames:
         return []
@@ -39,12 +40,12 @@ def _readers(room, usernames):
     return [found[name] for name in usernames if name in found]
 
 
-def readers_named(room, body):
+def readers_named(room: Room, body: str) -> list[User]:
     """The users a new message's body mentions who may read the room, in order."""
     return _readers(room, named(body))
 
 
-def update(message, room):
+def update(message: Message, room: Room) -> list[User]:
     """Sets the message's mentions from its body; returns the users newly mentioned."""
     users = [] if message.deleted else readers_named(room, message.body)
     kept = {m.user_id: m for m in message.mentions}
@@ -57,7 +58,7 @@ def update(message, room):
     return [u for u in users if u.id not in kept]
 
 
-def announce(message, users):
+def announce(message: Message, users: Iterable[User]) -> None:
     """Tells each newly mentioned user (but not an author about themselves)."""
     for user in users:
         if user.id != message.author_id:

@@ -9,9 +9,9 @@ and cannot be edited (its mentions and reactions go); a page `around` a
 message is centred on it.
 """
 
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import CursorResult, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -21,7 +21,7 @@ from app.chat.rooms import member_room, membership, room_for_send
 from app.chat.transactions import commit_keeping_loaded
 from app.errors import ApiError
 from app.extensions import db
-from app.models import Mention, Message, detached, utcnow
+from app.models import Mention, Message, Room, User, detached, utcnow
 from app.ratelimit import check_allowed
 
 BODY_MAX = 4000
@@ -32,7 +32,13 @@ HISTORY_PAGE = 50
 SYNC_PAGE = 100
 
 
-def history(user, name, before=None, after=None, limit=HISTORY_PAGE):
+def history(
+    user: User,
+    name: str,
+    before: int | None = None,
+    after: int | None = None,
+    limit: int = HISTORY_PAGE,
+) -> tuple[list[Message], bool]:
     """A page of messages, oldest first.
 
     With `after`, the oldest `limit` messages after it (and before `before`, if
@@ -43,7 +49,9 @@ def history(user, name, before=None, after=None, limit=HISTORY_PAGE):
     return messages_page(room, before=before, after=after, limit=limit)
 
 
-def history_around(user, name, message_id, limit=HISTORY_PAGE):
+def history_around(
+    user: User, name: str, message_id: int, limit: int = HISTORY_PAGE
+) -> tuple[list[Message], bool, bool]:
     """The page centred on a message: (messages, has_more, has_newer), oldest first.
 
     Up to half the page before it, the rest after; near either end the other
@@ -62,11 +70,11 @@ def history_around(user, name, message_id, limit=HISTORY_PAGE):
     ).all()
     take_older = min(len(older), max((limit - 1) // 2, limit - len(newer)))
     take_newer = min(len(newer), limit - take_older)
-    page = list(reversed(older[:take_older])) + newer[:take_newer]
+    page = list(reversed(older[:take_older])) + list(newer[:take_newer])
     return page, len(older) > take_older, len(newer) > take_newer
 
 
-def require_in_room(room, message_id, field):
+def require_in_room(room: Room, message_id: int, field: str) -> None:
     """A message id a request names (in `field`) must be a message of that room."""
     found = db.session.scalar(
         select(Message.id).where(Message.id == message_id, Message.room_id == room.id)
@@ -79,7 +87,9 @@ def require_in_room(room, message_id, field):
         )
 
 
-def messages_page(room, before=None, after=None, limit=HISTORY_PAGE):
+def messages_page(
+    room: Room, before: int | None = None, after: int | None = None, limit: int = HISTORY_PAGE
+) -> tuple[list[Message], bool]:
     query = select(Message).where(Message.room_id == room.id)
     if before is not None:
         query = query.where(Message.id < before)
@@ -87,7 +97,7 @@ def messages_page(room, before=None, after=None, limit=HISTORY_PAGE):
         query = query.where(Message.id > after).order_by(Message.id.asc())
     else:
         query = query.order_by(Message.id.desc())
-    rows = db.session.scalars(query.limit(limit + 1)).all()
+    rows = list(db.session.scalars(query.limit(limit + 1)))
     has_more = len(rows) > limit
     rows = rows[:limit]
     if after is None:
@@ -95,7 +105,7 @@ def messages_page(room, before=None, after=None, limit=HISTORY_PAGE):
     return rows, has_more
 
 
-def sync(user, name, after, limit=SYNC_PAGE):
+def sync(user: User, name: str, after: int, limit: int = SYNC_PAGE) -> tuple[list[Message], bool]:
     room, _ = member_room(user, name)
     return messages_page(room, after=after, limit=limit)
 
@@ -108,7 +118,7 @@ _SENT_WITH_CLIENT_ID = select(Message).where(
 )
 
 
-def _existing_send(user, room, client_id):
+def _existing_send(user: User, room: Room, client_id: str | None):
     if client_id is None:
         return None
     found = db.session.scalar(
@@ -127,12 +137,11 @@ _INSERT_MESSAGE = insert(cast(Table, Message.__table__)).returning(Message.__tab
 _INSERT_MENTIONS = insert(cast(Table, Mention.__table__))
 
 
-def _store_new(room, user, body, client_id, mentioned):
+def _store_new(room: Room, user: User, body: str, client_id: str | None, mentioned: list[User]):
     """INSERTs a new message and its mention rows (of the users in `mentioned`,
     in order) as prepared Core statements instead of through the session's unit
     of work, whose Python cost per send was larger than the statements'.
-    Returns the message as if loaded from its
-    row, with its room, author and mentions, outside the session: shaping it
+    Returns the message as if loaded from its row, with its room, author and mentions, outside the session: shaping it
     reads nothing back, and building it so costs less than the constructor's
     instrumented setters."""
     values = {
@@ -162,13 +171,15 @@ def _store_new(room, user, body, client_id, mentioned):
     return message
 
 
-def _mention(row, user):
+def _mention(row: dict[str, Any], user: User):
     mention = detached(Mention, row)
     set_committed_value(mention, "user", user)
     return mention
 
 
-def send_message(user, name, body, client_id=None):
+def send_message(
+    user: User, name: str, body: str, client_id: str | None = None
+) -> tuple[Message, bool]:
     """Store a message, then announce it. Returns (message, created).
 
     One transaction: BEGIN, the room, the membership and an earlier send with the
@@ -203,7 +214,7 @@ def send_message(user, name, body, client_id=None):
     return message, True
 
 
-def _announce(message, mentioned=None, repeat=False):
+def _announce(message: Message, mentioned: list[User] | None = None, repeat: bool = False):
     """The message to its room, then to whom it names, if it goes out now: a
     repeated send's message goes out only if its first try's never did (see
     notify.Listener.message_created)."""
@@ -213,7 +224,7 @@ def _announce(message, mentioned=None, repeat=False):
         mentions.announce(message, mentioned)
 
 
-def visible_message(user, message_id):
+def visible_message(user: User, message_id: int) -> Message:
     """The message if the user may see its room; 404 for a missing one or one in a
     private room the user is not in."""
     message = db.session.get(Message, message_id) if message_id <= ID_MAX else None
@@ -225,14 +236,14 @@ def visible_message(user, message_id):
     return message
 
 
-def _own_message(user, message_id):
+def _own_message(user: User, message_id: int):
     message = visible_message(user, message_id)
     if message.author_id != user.id:
         raise ApiError("forbidden", "Only the author may change a message.")
     return message
 
 
-def _claim_if_not_deleted(message, **values):
+def _claim_if_not_deleted(message: Message, **values: Any):
     """Changes the row only while it is not deleted, in the database itself, so an
     edit racing a delete cannot store text in the deleted row; True if it did.
     The row stays locked until the caller commits (the ORM changes that follow
@@ -243,7 +254,7 @@ def _claim_if_not_deleted(message, **values):
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if cast(CursorResult, result).rowcount != 1:
         db.session.rollback()  # `message` is read back as stored
         return False
     for name, value in values.items():
@@ -251,7 +262,7 @@ def _claim_if_not_deleted(message, **values):
     return True
 
 
-def edit_message(user, message_id, body):
+def edit_message(user: User, message_id: int, body: str) -> Message:
     message = _own_message(user, message_id)
     if message.deleted:
         raise ApiError("conflict", "The message was deleted; it cannot be edited.")
@@ -265,7 +276,7 @@ def edit_message(user, message_id, body):
     return message
 
 
-def delete_message(user, message_id):
+def delete_message(user: User, message_id: int) -> Message:
     message = _own_message(user, message_id)
     if not message.deleted and _claim_if_not_deleted(message, deleted_at=utcnow(), body=""):
         message.reactions.clear()

@@ -7,7 +7,11 @@ or presence itself: create_app() installs the realtime layer's listener
 (app/realtime/broadcast.py) for its app; an app without one tells nobody.
 """
 
-from flask import current_app
+from collections.abc import Iterable
+
+from flask import Flask, current_app
+
+from app.models import Message, Room, User
 
 EXTENSION_KEY = "chat.listener"
 
@@ -15,39 +19,39 @@ EXTENSION_KEY = "chat.listener"
 class Listener:
     """What the domain announces and asks; this base tells nobody and sees no one online."""
 
-    def message_created(self, message, repeat=False):
+    def message_created(self, message: Message, repeat: bool = False) -> bool:
         """A new message was stored; or, with `repeat`, a send repeated with its
         client_id found it stored, and it goes out now only if its first
         announcement never did (its instance died in between). Returns whether
         it went out."""
         return not repeat
 
-    def message_edited(self, message):
+    def message_edited(self, message: Message) -> None:
         """Its author changed a message's body."""
 
-    def message_deleted(self, message):
+    def message_deleted(self, message: Message) -> None:
         """Its author deleted a message (it keeps its id, with an empty body)."""
 
-    def member_added(self, room, user):
+    def member_added(self, room: Room, user: User) -> None:
         """A user became a member of a room (created or joined it, was added, a DM
         was opened)."""
 
-    def member_left(self, room, user):
+    def member_left(self, room: Room, user: User) -> None:
         """A user left a room."""
 
-    def mentioned(self, user, message):
+    def mentioned(self, user: User, message: Message) -> None:
         """A message (new, or edited) newly mentions a user who may read its room."""
 
-    def reactions_changed(self, message):
+    def reactions_changed(self, message: Message) -> None:
         """A message's reactions changed (one was added or taken back)."""
 
-    def read(self, room, user, message_id):
+    def read(self, room: Room, user: User, message_id: int) -> None:
         """A user's read marker moved forward to message_id."""
 
-    def typing(self, room, user, typing, origin=None):
+    def typing(self, room: Room, user: User, typing: bool, origin: str | None = None) -> None:
         """A user started or stopped typing; `origin`, the socket that said so, is not told."""
 
-    def online_user_ids(self, user_ids):
+    def online_user_ids(self, user_ids: Iterable[int]) -> set[int]:
         """Those of user_ids online anywhere; may raise ApiError(unavailable)."""
         return set()
 
@@ -55,11 +59,11 @@ class Listener:
 _NOBODY = Listener()
 
 
-def init_app(app, listener):
+def init_app(app: Flask, listener: Listener) -> None:
     """Installs the listener the app's domain operations announce to."""
     app.extensions[EXTENSION_KEY] = listener
 
 
-def listener():
+def listener() -> Listener:
     """The listener of the current app, or one that tells nobody."""
     return current_app.extensions.get(EXTENSION_KEY) or _NOBODY

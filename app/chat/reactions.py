@@ -20,7 +20,7 @@ from app.chat.messages import visible_message
 from app.chat.rooms import membership
 from app.errors import ApiError
 from app.extensions import db
-from app.models import Message, Reaction
+from app.models import Message, Reaction, User
 from app.ratelimit import check_allowed
 
 EMOJI_MAX = 32
@@ -30,7 +30,7 @@ MAX_DISTINCT = 20
 _CONTROL_CATEGORIES = ("Cc", "Cs", "Zl", "Zp")
 
 
-def emoji_problem(emoji):
+def emoji_problem(emoji: str) -> str | None:
     """Why a string is not an acceptable emoji, or None."""
     if not 1 <= len(emoji) <= EMOJI_MAX:
         return f"1 to {EMOJI_MAX} characters."
@@ -39,12 +39,12 @@ def emoji_problem(emoji):
     return None
 
 
-def _lock(message):
+def _lock(message: Message):
     """Serialise reactions to one message, so that two new emoji cannot make 21."""
     db.session.execute(select(Message.id).where(Message.id == message.id).with_for_update())
 
 
-def _change(user, message, emoji, on):
+def _change(user: User, message: Message, emoji: str, on: bool):
     """Adds (on) or takes back the user's reaction; True if anything changed."""
     _lock(message)
     db.session.refresh(message, ["reactions"])  # as committed, now that it is locked
@@ -62,6 +62,7 @@ def _change(user, message, emoji, on):
             )
         message.reactions.append(Reaction(user=user, emoji=emoji))
     else:
+        assert mine is not None  # taking back: `on` is False, so it is there
         message.reactions.remove(mine)
     try:
         db.session.commit()
@@ -71,7 +72,7 @@ def _change(user, message, emoji, on):
     return True
 
 
-def react(user, message_id, emoji, on):
+def react(user: User, message_id: int, emoji: str, on: bool) -> Message:
     """Add (on) or take back the user's reaction to a message; returns the message."""
     message = visible_message(user, message_id)
     if membership(user, message.room) is None:

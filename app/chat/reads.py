@@ -4,16 +4,18 @@ Rules here: a read marker names a message of that room and only moves
 forward; typing is only announced to a room by its members, and never stored.
 """
 
-from sqlalchemy import or_, update
+from typing import cast
+
+from sqlalchemy import CursorResult, or_, update
 
 from app.chat import notify
 from app.chat.messages import require_in_room
 from app.chat.rooms import member_room
 from app.extensions import db
-from app.models import Membership
+from app.models import Membership, User
 
 
-def mark_read(user, name, message_id):
+def mark_read(user: User, name: str, message_id: int) -> bool:
     """Move the user's read marker forward to message_id (never back)."""
     room, _ = member_room(user, name)
     require_in_room(room, message_id, field="message_id")
@@ -30,13 +32,13 @@ def mark_read(user, name, message_id):
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    if result.rowcount != 1:
+    if cast(CursorResult, result).rowcount != 1:
         return False
     notify.listener().read(room, user, message_id)
     return True
 
 
-def set_typing(user, name, typing, origin=None):
+def set_typing(user: User, name: str, typing: bool, origin: str | None = None) -> None:
     """Announce that a member started or stopped typing (not to `origin`, who said so)."""
     room, _ = member_room(user, name)
     notify.listener().typing(room, user, typing, origin=origin)

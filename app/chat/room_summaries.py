@@ -6,14 +6,17 @@ the user), and that a DM shows the other person (from its name when they have
 left).
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy import and_, func, select
 
 from app.chat.rooms import dm_peer_from_name, visible_rooms
 from app.extensions import db
-from app.models import Membership, Mention, Message, User
+from app.models import Membership, Mention, Message, Room, User
 
 
-def _member_counts(room_ids):
+def _member_counts(room_ids: list[int]):
     rows = db.session.execute(
         select(Membership.room_id, func.count())
         .where(Membership.room_id.in_(room_ids))
@@ -22,7 +25,7 @@ def _member_counts(room_ids):
     return dict(rows.all())
 
 
-def _unread(user, room_ids):
+def _unread(user: User, room_ids: list[int]):
     """Messages by others after the user's read marker (not deleted), per room of
     room_ids the user is in: one join with the memberships, whatever their number
     (one OR term per membership overflowed SQLite's expression tree at ~1,000)."""
@@ -41,7 +44,7 @@ def _unread(user, room_ids):
     )
 
 
-def _unread_counts(user, room_ids):
+def _unread_counts(user: User, room_ids: list[int]):
     """Unread messages, and unread messages that mention the user, per room."""
     if not room_ids:
         return {}, {}
@@ -54,7 +57,7 @@ def _unread_counts(user, room_ids):
     return dict(unread.all()), dict(mentioning.all())
 
 
-def _dm_peers(user, rooms):
+def _dm_peers(user: User, rooms: Sequence[Room]):
     dm_ids = [r.id for r in rooms if r.kind == "dm"]
     if not dm_ids:
         return {}
@@ -66,7 +69,7 @@ def _dm_peers(user, rooms):
     return {room_id: peer for room_id, peer in rows.all()}
 
 
-def room_views(user, rooms):
+def room_views(user: User, rooms: Sequence[Room]) -> list[dict[str, Any]]:
     """Rooms as the user sees them: counts, membership, unread, DM peer."""
     ids = [r.id for r in rooms]
     counts = _member_counts(ids)
@@ -100,10 +103,10 @@ def room_views(user, rooms):
     return views
 
 
-def room_view(user, room):
+def room_view(user: User, room: Room) -> dict[str, Any]:
     return room_views(user, [room])[0]
 
 
-def list_rooms(user):
+def list_rooms(user: User) -> list[dict[str, Any]]:
     """Public rooms and the user's own, as the user sees them."""
     return room_views(user, visible_rooms(user))

@@ -7,7 +7,10 @@ join public rooms themselves; a DM has exactly two people and the name
 (usernames have no hyphen, so a DM's name always says who its two people are).
 """
 
-from sqlalchemy import and_, bindparam, or_, select
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.chat import notify
@@ -26,17 +29,17 @@ DM_PREFIX = "dm-"
 # --- direct message names -----------------------------------------------------
 
 
-def dm_name(a, b):
+def dm_name(a: User, b: User) -> str:
     first, second = sorted([a.username, b.username])
     return f"{DM_PREFIX}{first}-{second}"
 
 
-def is_reserved_name(name):
+def is_reserved_name(name: str) -> bool:
     """True for a name only a DM may have."""
     return name.startswith(DM_PREFIX)
 
 
-def dm_peer_from_name(user, room):
+def dm_peer_from_name(user: User, room: Room) -> User | None:
     """The other person of a DM, read from its name (either may have left)."""
     names = room.name[len(DM_PREFIX) :].split("-")
     return user_named(next((n for n in names if n != user.username), user.username))
@@ -45,7 +48,7 @@ def dm_peer_from_name(user, room):
 # --- seeing rooms -------------------------------------------------------------
 
 
-def membership(user, room):
+def membership(user: User, room: Room) -> Membership | None:
     return db.session.get(Membership, (room.id, user.id))
 
 
@@ -60,40 +63,40 @@ _ROOM_AND_MEMBERSHIP = (
 )
 
 
-def _room_row(query, name, **values):
+def _room_row(query: Select, name: str, **values: Any):
     """The first row of a query for the room named `name`, or None."""
     if "\x00" in name:  # a name from the URL may hold NUL, which PostgreSQL refuses
         return None
     return db.session.execute(query, {"name": name, **values}).first()
 
 
-def _room_and_membership(user, name):
+def _room_and_membership(user: User, name: str):
     """The room named `name` and the user's membership of it (None if not a member),
     in one query."""
     row = _room_row(_ROOM_AND_MEMBERSHIP, name, user_id=user.id)
     return (row[0], row[1]) if row is not None else (None, None)
 
 
-def _visible(room, member, name):
+def _visible(room: Room | None, member: object, name: str):
     if room is None or (room.private and member is None):
         raise ApiError("not_found", f"No room named {name!r}.")
     return room
 
 
-def visible_room(user, name):
+def visible_room(user: User, name: str) -> Room:
     """The room if the user may see it; 404 for a missing or a foreign private room."""
     room, member = _room_and_membership(user, name)
     return _visible(room, member, name)
 
 
-def member_room(user, name):
+def member_room(user: User, name: str) -> tuple[Room, Membership]:
     """The room and the user's membership; 404 as visible_room, 403 for a non-member
     (a send takes the room's lock with the same checks: room_for_send)."""
     room, member = _room_and_membership(user, name)
     return _require_member(room, member, name)
 
 
-def _require_member(room, member, name, locked=False):
+def _require_member(room: Room | None, member: object, name: str, locked: bool = False):
     if member is None:
         visible = room is not None and not room.private
         if locked:
@@ -132,7 +135,7 @@ _ROOM_FOR_SEND = (
 _ROOM_COLUMNS = tuple(column.key for column in _ROOMS.c)
 
 
-def room_for_send(user, name, client_id):
+def room_for_send(user: User, name: str, client_id: str | None) -> tuple[Any, int | None]:
     """(room, id of the earlier send with this client_id or None), the room's row
     locked; refused as member_room. The room is built from the row, outside the
     session (nothing of it is read later). The earlier send is looked up in the
@@ -145,7 +148,7 @@ def room_for_send(user, name, client_id):
     return room, row.earlier_id
 
 
-def is_member_now(user, room):
+def is_member_now(user: User, room: Room) -> bool:
     """Membership as committed now (a fresh query, not the session's copy)."""
     return (
         db.session.scalar(
@@ -157,7 +160,7 @@ def is_member_now(user, room):
     )
 
 
-def visible_rooms(user):
+def visible_rooms(user: User) -> Sequence[Room]:
     """Public rooms and the rooms the user is in, by name."""
     mine = select(Membership.room_id).where(Membership.user_id == user.id)
     return db.session.scalars(
@@ -174,7 +177,7 @@ _ROOM_NAMES_OF = (
 )
 
 
-def room_names_of(user_id):
+def room_names_of(user_id: int) -> Sequence[str]:
     """The names of the rooms a user is a member of."""
     return db.session.scalars(_ROOM_NAMES_OF, {"user_id": user_id}).all()
 
@@ -182,7 +185,7 @@ def room_names_of(user_id):
 # --- changing membership --------------------------------------------------------
 
 
-def create_room(user, name, title="", private=False):
+def create_room(user: User, name: str, title: str = "", private: bool = False) -> Room:
     check_allowed("create_room", user.id)
     room = Room(name=name, title=title.strip(), kind="private" if private else "public")
     room.memberships.append(Membership(user_id=user.id))
@@ -193,7 +196,7 @@ def create_room(user, name, title="", private=False):
     return room
 
 
-def _add_member(room, user):
+def _add_member(room: Any, user: User):
     """Adds a membership if missing; True if it was added. Commits."""
     if membership(user, room) is not None:
         return False
@@ -207,7 +210,7 @@ def _add_member(room, user):
     return True
 
 
-def join_room(user, name):
+def join_room(user: User, name: str) -> Room:
     """Join a public room; for a room the user is already in, nothing changes.
 
     Whether the user is in it is read once, with the room: a leave committed
@@ -220,7 +223,7 @@ def join_room(user, name):
     return room
 
 
-def add_member(user, name, username):
+def add_member(user: User, name: str, username: str) -> Room:
     """A member of a private room adds someone to it."""
     room, _ = member_room(user, name)
     if room.kind == "dm":
@@ -232,7 +235,7 @@ def add_member(user, name, username):
     return room
 
 
-def leave_room(user, name):
+def leave_room(user: User, name: str) -> None:
     room = visible_room(user, name)
     member = membership(user, room)
     if member is not None:
@@ -241,7 +244,7 @@ def leave_room(user, name):
         notify.listener().member_left(room, user)
 
 
-def list_members(user, name):
+def list_members(user: User, name: str) -> list[dict[str, Any]]:
     room = visible_room(user, name)
     users = db.session.scalars(
         select(User)
@@ -253,7 +256,7 @@ def list_members(user, name):
     return [{"user": u, "online": u.id in online} for u in users]
 
 
-def get_or_create_dm(user, username):
+def get_or_create_dm(user: User, username: str) -> Any:
     other = find_user(username)
     if other.id == user.id:
         raise ApiError("bad_request", "You cannot start a direct message with yourself.")

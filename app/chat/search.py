@@ -8,13 +8,15 @@ per-user limit (app/ratelimit.py) counts every search. The matching itself
 is the database's full-text index (app/search_index.py).
 """
 
-from sqlalchemy import or_, select
+from collections.abc import Sequence
+
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import joinedload
 
 from app import search_index
 from app.chat.rooms import visible_room
 from app.extensions import db
-from app.models import Membership, Message, Room
+from app.models import Membership, Message, Room, User
 from app.ratelimit import check_allowed
 
 Q_MAX = 200
@@ -22,12 +24,18 @@ SEARCH_PAGE = 20
 SEARCH_PAGE_MAX = 50
 
 
-def readable_room_ids(user):
+def readable_room_ids(user: User) -> Select:
     mine = select(Membership.room_id).where(Membership.user_id == user.id)
     return select(Room.id).where(or_(Room.kind == "public", Room.id.in_(mine)))
 
 
-def search(user, q, room_name=None, before=None, limit=SEARCH_PAGE):
+def search(
+    user: User,
+    q: str,
+    room_name: str | None = None,
+    before: int | None = None,
+    limit: int = SEARCH_PAGE,
+) -> tuple[Sequence[Message], bool]:
     """(messages, has_more): up to `limit` hits with ids below `before`, newest first,
     in every room the user may read or in the one named."""
     room = visible_room(user, room_name) if room_name is not None else None

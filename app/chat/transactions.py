@@ -1,13 +1,18 @@
 """Transaction helpers the domain modules share: a row with a unique name added
 under races, and a commit that keeps what the database session has loaded."""
 
+from typing import TypeVar
+
+from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import ApiError
 from app.extensions import db
 
+T = TypeVar("T")
 
-def add_unique(obj, taken, conflict_message):
+
+def add_unique(obj: T, taken: Select, conflict_message: str) -> T:
     """Adds and commits a row with a unique name, or raises conflict (also on a race)."""
     if db.session.scalar(taken) is not None:
         raise ApiError("conflict", conflict_message)
@@ -20,7 +25,7 @@ def add_unique(obj, taken, conflict_message):
     return obj
 
 
-def commit_keeping_loaded():
+def commit_keeping_loaded() -> None:
     """Commit without expiring what the session holds.
 
     The INSERT sets every column of the new message and its room and author are
