@@ -109,17 +109,16 @@ def create_app(config=None):
     # Handlers must be registered before init_app: Flask-SocketIO hands its list to
     # each new server, but a handler declared after a server exists goes to that
     # server only, and a second app (tests, tools) would get none.
-    from app.realtime import events  # noqa: F401  (registers the handlers)
-
     # Always pass client_manager: Flask-SocketIO keeps options between init_app
     # calls, and None (the in-process manager) must replace an earlier Redis one.
-    from app.realtime.queue import queue_manager
+    from app.library_hooks.classic_redis_queue import queue_manager
+    from app.realtime import events  # noqa: F401  (registers the handlers)
 
     queue = queue_manager(config.REDIS_URL, config.QUEUE_MODE)
     from app.jsonlimits import ChatPacket, SocketJSON
 
     mode = _async_mode(config)
-    from app.realtime import direct_socket
+    from app.library_hooks import engineio_sockets as direct_socket
 
     direct_socket.install(mode, max_unsent_bytes=config.SOCKET_MAX_UNSENT_BYTES)
     socketio.init_app(

@@ -11,7 +11,9 @@ import os
 # Safe before the worker's monkey-patching: app and app.config import only the
 # standard library (tests/unit/test_gunicorn_conf.py checks).
 from app.config import SERVER_ASYNC_MODES, Config, async_mode, server_setting
-from app.gunicorn_errors import install as install_error_answers  # stdlib and gunicorn only
+from app.library_hooks.gunicorn_errors import (
+    install as install_error_answers,  # stdlib and gunicorn only
+)
 
 _mode = async_mode()
 if _mode not in SERVER_ASYNC_MODES:

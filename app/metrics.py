@@ -13,7 +13,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from app.realtime import direct_socket
+from app.library_hooks import engineio_sockets as direct_socket
 
 registry = CollectorRegistry()
 

@@ -20,8 +20,8 @@ import time
 from flask import current_app
 
 from app.errors import ApiError
-from app.realtime.sharded_queue import REDIS_ERRORS, redis_client
-from app.redis_direct import DirectCommands
+from app.library_hooks.redis_commands import DirectCommands
+from app.library_hooks.redis_queue import REDIS_ERRORS, redis_client
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ from app.errors import ApiError, unexpected_error
 from app.extensions import db, socketio
 from app.health import schema_guard
 from app.jsonlimits import INVALID_PACKET_EVENT, MAX_DEPTH
+from app.library_hooks.classic_redis_queue import tell_if_not_live
 from app.ratelimit import LIMITED_SOCKET_EVENTS, check_allowed
 from app.realtime import room_channel, sessions, user_channel
 from app.realtime.lifecycle import start_heartbeat
 from app.realtime.presence import announce, presence
-from app.realtime.queue import tell_if_not_live
 from app.schemas import (
     ReactEventSchema,
     ReadEventSchema,

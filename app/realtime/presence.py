@@ -23,10 +23,10 @@ import threading
 
 from app import chat
 from app.extensions import db, socketio
+from app.library_hooks.redis_commands import DirectCommands
+from app.library_hooks.redis_queue import redis_client
 from app.models import User
 from app.realtime import room_channel
-from app.realtime.sharded_queue import redis_client
-from app.redis_direct import DirectCommands
 from app.schemas import author_schema
 
 log = logging.getLogger(__name__)

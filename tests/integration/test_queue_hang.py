@@ -32,7 +32,7 @@ else:
     from gevent import monkey; monkey.patch_all()
 import json, time
 import socketio
-import app.realtime.sharded_queue as sq
+import app.library_hooks.redis_queue as sq
 sq.HEALTH_INTERVAL, sq.HEALTH_TIMEOUT = 0.5, 1.0
 manager = sq.ShardedRedisManager(sys.argv[2], channel="hangtest")
 server = socketio.Server(client_manager=manager, async_mode=worker)

@@ -9,7 +9,7 @@ import pytest
 import redis
 from localservices import Redis
 
-from app.redis_direct import DirectCommands
+from app.library_hooks.redis_commands import DirectCommands
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ def queue_manager(redis_url, mode="sharded"):
         return None
     if mode == "classic":
         return ChatRedisManager(redis_url, channel="chat-socketio")
-    from app.realtime.sharded_queue import ShardedRedisManager
+    from app.library_hooks.redis_queue import ShardedRedisManager
 
     return ShardedRedisManager(redis_url, channel="chat")
 

@@ -43,8 +43,8 @@ from redis.retry import Retry
 from socketio import PubSubManager
 from socketio.manager import Manager
 
-from app.realtime.queue import LiveDelivery
-from app.redis_direct import DirectCommands
+from app.library_hooks.classic_redis_queue import LiveDelivery
+from app.library_hooks.redis_commands import DirectCommands
 
 log = logging.getLogger(__name__)
 
