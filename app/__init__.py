@@ -74,9 +74,10 @@ def create_app(config=None):
         logging.getLogger(quiet).setLevel(logging.WARNING)
 
     # Extensions
-    from app.extensions import api, db, limiter, migrate, socketio
-    from app.health import MIGRATIONS_DIR
+    from app.extensions import api, db, limiter, migrate
     from app.realtime.presence import presence
+    from app.realtime.server import socketio
+    from app.schema_state import MIGRATIONS_DIR
 
     db.init_app(app)
     from app import dbpool
@@ -111,16 +112,14 @@ def create_app(config=None):
     # server only, and a second app (tests, tools) would get none.
     # Always pass client_manager: Flask-SocketIO keeps options between init_app
     # calls, and None (the in-process manager) must replace an earlier Redis one.
-    from app.library_hooks.classic_redis_queue import queue_manager
+    from app import library_hooks
     from app.realtime import events  # noqa: F401  (registers the handlers)
 
-    queue = queue_manager(config.REDIS_URL, config.QUEUE_MODE)
+    queue = library_hooks.queue_manager(config.REDIS_URL, config.QUEUE_MODE)
     from app.jsonlimits import ChatPacket, SocketJSON
 
     mode = _async_mode(config)
-    from app.library_hooks import engineio_sockets as direct_socket
-
-    direct_socket.install(mode, max_unsent_bytes=config.SOCKET_MAX_UNSENT_BYTES)
+    library_hooks.install_socket_hooks(mode, max_unsent_bytes=config.SOCKET_MAX_UNSENT_BYTES)
     socketio.init_app(
         app,
         async_mode=mode,
@@ -148,7 +147,7 @@ def create_app(config=None):
     for module in (auth, users, rooms, messages, reactions, search):
         api.register_blueprint(module.blp)
     app.register_blueprint(health_bp)
-    from app.health import schema_guard
+    from app.schema_state import schema_guard
 
     schema_guard.init_app(app)
     app.register_blueprint(web_bp)
@@ -174,5 +173,5 @@ def create_app(config=None):
         )
     app.wsgi_app = instance_header(called_in_python(app.wsgi_app), config.INSTANCE_ID)
     if mode == "eventlet":
-        app.wsgi_app = direct_socket.socket_as_eventlet_input(app.wsgi_app)
+        app.wsgi_app = library_hooks.socket_as_eventlet_input(app.wsgi_app)
     return app

@@ -11,9 +11,7 @@ import os
 # Safe before the worker's monkey-patching: app and app.config import only the
 # standard library (tests/unit/test_gunicorn_conf.py checks).
 from app.config import SERVER_ASYNC_MODES, Config, async_mode, server_setting
-from app.library_hooks.gunicorn_errors import (
-    install as install_error_answers,  # stdlib and gunicorn only
-)
+from app.library_hooks import install_gunicorn_error_answers  # stdlib and gunicorn only
 
 _mode = async_mode()
 if _mode not in SERVER_ASYNC_MODES:
@@ -23,8 +21,8 @@ if _mode not in SERVER_ASYNC_MODES:
     )
 
 # What gunicorn answers itself (a request it cannot read) is JSON in the API's
-# error shape, not its HTML page (app/gunicorn_errors.py).
-install_error_answers()
+# error shape, not its HTML page (app/library_hooks/gunicorn_errors.py).
+install_gunicorn_error_answers()
 
 bind = f"{server_setting('HOST')}:{server_setting('PORT')}"
 workers = 1

@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
-from sqlalchemy.orm import Mapped, make_transient_to_detached, mapped_column, relationship
-from sqlalchemy.orm.attributes import instance_dict
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import DateTime, TypeDecorator
 
 from app import search_index
 from app.extensions import Base, db
+from app.library_hooks import detached as detached  # built as if loaded: app.models.detached
 
 # mypy cannot see through Flask-SQLAlchemy's db.Model: the models derive from it
 # at run time and are typed as the declarative base it wraps.
@@ -30,17 +30,6 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 def utcnow():
     return datetime.now(UTC)
-
-
-def detached(cls, values):
-    """An instance of the mapped class `cls` as if loaded from a row with these
-    column values (its primary key among them), in no session: filled as the
-    ORM fills a row it loads, not through the constructor's instrumented
-    setters, which cost more on the hot paths (docs/performance.md, change 16)."""
-    obj = cls._sa_class_manager.new_instance()
-    instance_dict(obj).update(values)
-    make_transient_to_detached(obj)  # nothing to flush
-    return obj
 
 
 class UTCDateTime(TypeDecorator):

@@ -13,15 +13,14 @@ from typing import cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import set_committed_value
 
 from app import metrics
 from app.chat import mentions, notify
 from app.chat.rooms import member_room, membership, room_for_send
-from app.chat.store import commit_keeping_loaded
 from app.errors import ApiError
 from app.extensions import db
-from app.models import Mention, Message, detached, utcnow
+from app.library_hooks import commit_keeping_loaded, detached, set_loaded
+from app.models import Mention, Message, utcnow
 from app.ratelimit import check_allowed
 
 BODY_MAX = 4000
@@ -115,8 +114,8 @@ def _existing_send(user, room, client_id):
         _SENT_WITH_CLIENT_ID, {"room_id": room.id, "author_id": user.id, "client_id": client_id}
     )
     if found is not None:  # shaped from what is loaded, not read again
-        set_committed_value(found, "room", room)
-        set_committed_value(found, "author", user)
+        set_loaded(found, "room", room)
+        set_loaded(found, "author", user)
     return found
 
 
@@ -158,13 +157,13 @@ def _store_new(room, user, body, client_id, mentioned):
         ("reactions", []),
         ("mentions", [_mention(row, u) for row, u in zip(rows, mentioned)]),
     ):
-        set_committed_value(message, key, value)
+        set_loaded(message, key, value)
     return message
 
 
 def _mention(row, user):
     mention = detached(Mention, row)
-    set_committed_value(mention, "user", user)
+    set_loaded(mention, "user", user)
     return mention
 
 
@@ -177,7 +176,7 @@ def send_message(user, name, body, client_id=None):
     room, earlier = room_for_send(user, name, client_id)
     if earlier is not None:
         existing = _existing_send(user, room, client_id)
-        commit_keeping_loaded()  # ends the transaction (and the lock), keeps `existing`
+        commit_keeping_loaded(db.session())  # ends the transaction (and the lock), keeps `existing`
         if existing is not None and not existing.deleted:
             _announce(existing, repeat=True)
         return existing, False
@@ -189,7 +188,7 @@ def send_message(user, name, body, client_id=None):
     mentioned = mentions.readers_named(room, body)
     try:
         message = _store_new(room, user, body, client_id, mentioned)
-        commit_keeping_loaded()
+        commit_keeping_loaded(db.session())
     except IntegrityError:
         # The same client_id, sent at once through another instance, committed
         # while this send waited for the lock (room_for_send did not see it).

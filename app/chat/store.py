@@ -1,5 +1,4 @@
-"""Session rules shared by the domain modules: unique rows, and commits that keep
-what the session holds."""
+"""Session rules shared by the domain modules: unique rows."""
 
 from sqlalchemy.exc import IntegrityError
 
@@ -18,21 +17,3 @@ def add_unique(obj, taken, conflict_message):
         db.session.rollback()
         raise ApiError("conflict", conflict_message) from None
     return obj
-
-
-def commit_keeping_loaded():
-    """Commit without expiring what the session holds.
-
-    The INSERT sets every column of the new message and its room and author are
-    loaded already, so the broadcast and the reply are shaped from them as they
-    are instead of being read back after the commit: per send, that saves a
-    pool checkout with its ping, a BEGIN, three SELECTs and a ROLLBACK
-    (docs/performance.md).
-    """
-    session = db.session()
-    previous = session.expire_on_commit
-    session.expire_on_commit = False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = previous

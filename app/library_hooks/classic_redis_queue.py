@@ -1,34 +1,30 @@
-"""The Socket.IO message queue: which manager, and the classic one-channel manager.
+"""The classic message queue: python-socketio's RedisManager on one channel
+every instance reads (QUEUE_MODE=classic; kept for A/B measurements against
+the sharded queue, redis_queue.py).
 
-QUEUE_MODE picks the manager when REDIS_URL is set: `sharded` (the default,
-app/realtime/sharded_queue.py: one Redis channel per Socket.IO channel, so an
-instance only reads the events of rooms it has sockets in) or `classic`
-(python-socketio's RedisManager on one channel every instance reads; kept for
-A/B measurements, docs/performance.md). Both start listening when the worker
-starts, before it serves (app/realtime/lifecycle.py), and tell local sockets
-`delivery {live}` when they lose Redis and when they are back (LiveDelivery).
-
-The classic manager's listener comes back fast:
-
-python-socketio's RedisManager re-subscribes after a Redis failure with an
-exponential backoff of up to 60 s, so after a Redis restart cross-instance
-delivery could stay off for up to a minute. Here the retry interval is capped
-at RETRY_MAX seconds, so delivery resumes within about that long after Redis
-is back. (This overrides a method of python-socketio's RedisManager, pinned in
-requirements.txt; tests/integration cover a Redis restart.)
+Its listener comes back fast: python-socketio's RedisManager re-subscribes
+after a Redis failure with an exponential backoff of up to 60 s, so after a
+Redis restart cross-instance delivery could stay off for up to a minute.
+ChatRedisManager overrides the private `_redis_listen_with_retries` of
+python-socketio's RedisManager (pinned in requirements.txt) to cap the retry
+interval at RETRY_MAX seconds, so delivery resumes within about that long
+after Redis is back, and to say `delivery {live}` to local sockets
+(LiveDelivery). tests/integration/test_library_hooks.py checks both on a
+real Redis.
 """
 
 import logging
 import time
+from collections.abc import Iterator
+from typing import Any
 
 from socketio import RedisManager
-from socketio.manager import Manager
 
-from app.extensions import socketio
+from app.library_hooks.live_delivery import LiveDelivery
 
 log = logging.getLogger(__name__)
 
-
+CHANNEL = "chat-socketio"
 RETRY_MAX = 1.0
 REDIS_OPTIONS = {
     "socket_connect_timeout": 2,
@@ -37,52 +33,15 @@ REDIS_OPTIONS = {
 }
 
 
-def queue_manager(redis_url, mode="sharded"):
-    """The python-socketio client manager for these settings (None: in-process)."""
-    if not redis_url:
-        return None
-    if mode == "classic":
-        return ChatRedisManager(redis_url, channel="chat-socketio")
-    from app.library_hooks.redis_queue import ShardedRedisManager
-
-    return ShardedRedisManager(redis_url, channel="chat")
-
-
-def tell_if_not_live(sid):
-    """A socket that connects while this instance is without the queue hears
-    `delivery {live: false}` at once (the others heard it when it happened)."""
-    manager = socketio.server.manager
-    if getattr(manager, "live", True) is False:  # the in-process manager is always live
-        Manager.emit(manager, "delivery", {"live": False}, namespace="/", room=sid)
-
-
-class LiveDelivery:
-    """`live`: whether this instance receives from the queue; local sockets get
-    the contract's `delivery {live}` event whenever that changes."""
-
-    live = None
-
-    def set_live(self, live):
-        if live == self.live:
-            return
-        was, self.live = self.live, live
-        if was is None and live:
-            return  # the first start: no socket to tell yet
-        Manager.emit(self, "delivery", {"live": live}, namespace="/")
-
-    def wait_live(self, timeout):
-        """Until the listener is subscribed (True) or timeout seconds pass (False)."""
-        deadline = time.monotonic() + timeout
-        while not self.live and time.monotonic() < deadline:
-            self.server.sleep(0.05)
-        return bool(self.live)
-
-
 class ChatRedisManager(LiveDelivery, RedisManager):
-    def __init__(self, url, channel):
-        super().__init__(url, channel=channel, redis_options=dict(REDIS_OPTIONS))
+    """python-socketio's RedisManager, re-subscribing within RETRY_MAX seconds."""
 
-    def _redis_listen_with_retries(self):
+    def __init__(self, url: str, channel: str = CHANNEL, write_only: bool = False) -> None:
+        super().__init__(
+            url, channel=channel, write_only=write_only, redis_options=dict(REDIS_OPTIONS)
+        )
+
+    def _redis_listen_with_retries(self) -> Iterator[Any]:
         retry_sleep = 0.25
         subscribed = False
         failing_since = None

@@ -7,11 +7,11 @@ from datetime import timedelta
 from app import chat
 from app.chat import notify
 from app.errors import ApiError
-from app.extensions import socketio
-from app.library_hooks.redis_queue import ONCE_SECONDS, REDIS_ERRORS
+from app.library_hooks import ONCE_SECONDS, REDIS_ERRORS
 from app.models import utcnow
 from app.realtime import room_channel, user_channel
 from app.realtime.presence import presence
+from app.realtime.server import socketio
 from app.schemas import author_schema, room_schema, shaped_message
 
 log = logging.getLogger(__name__)
