@@ -2,8 +2,6 @@
 server is app.realtime.server.socketio (importing this module loads nothing of
 Socket.IO)."""
 
-from typing import Any
-
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
@@ -39,12 +37,3 @@ migrate = Migrate()
 api = ChatApi()
 limiter = Limiter(key_func=get_remote_address)
 
-
-def __getattr__(name: str) -> Any:
-    """`from app.extensions import socketio` still gives app.realtime.server's
-    (imported only when asked for)."""
-    if name == "socketio":
-        from app.realtime.server import socketio
-
-        return socketio
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""The sharded queue notices a hung Redis on its own (app/realtime/sharded_queue.py,
+"""The sharded queue notices a hung Redis on its own (app/library_hooks/redis_queue.py,
 _Shard.watch), under each worker class: a real Redis is stopped (SIGSTOP, so its
 connections stay open and nothing answers) and the manager must turn not live
 within a PING's interval and timeout, then live again once Redis answers.
