@@ -36,4 +36,3 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 api = ChatApi()
 limiter = Limiter(key_func=get_remote_address)
-
