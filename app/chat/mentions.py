@@ -57,8 +57,9 @@ def update(message, room):
     return [u for u in users if u.id not in kept]
 
 
-def announce(message, users):
-    """Tells each newly mentioned user (but not an author about themselves)."""
+def announce(message, users, shaped=None):
+    """Tells each newly mentioned user (but not an author about themselves);
+    `shaped`: the message as shaped for the wire, if the caller has it."""
     for user in users:
         if user.id != message.author_id:
-            notify.listener().mentioned(user, message)
+            notify.listener().mentioned(user, message, shaped=shaped)

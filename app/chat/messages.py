@@ -2,8 +2,9 @@
 
 Rules here: a body is trimmed text of 1 to BODY_MAX characters; ids are at
 most ID_MAX; a send is idempotent per (room, author, client_id); sends to one
-room serialise on the room's row lock, so ids follow commit order (DESIGN.md);
-the per-user send limit (app/ratelimit.py) counts new messages only; only the
+room serialise on the room's row lock, so ids follow commit order; the
+per-user send limit (app/ratelimit.py) is counted before the room's lock is
+taken and never refuses the repeat of a stored send; only the
 author edits or deletes, and a deleted message keeps its id with an empty body
 and cannot be edited (its mentions and reactions go); a page `around` a
 message is centred on it.
@@ -167,24 +168,35 @@ def _mention(row, user):
     return mention
 
 
-def send_message(user, name, body, client_id=None):
-    """Store a message, then announce it. Returns (message, created).
+def send_message(user, name, body, client_id=None, shape=None):
+    """Store a message, then announce it. Returns (message, created, shaped).
 
-    One transaction: BEGIN, the room, the membership and an earlier send with the
-    same client_id read in one statement that takes the room's row lock, the
-    INSERT, the COMMIT (docs/performance.md, change 12)."""
+    `shaped` is shape(message) (None without `shape`): the message as the
+    caller's reply shows it, made once after the commit and handed as it is to
+    the announcements (the room's, each mention's), which would shape it
+    otherwise.
+
+    The send limit is counted first, before any lock: a send refused by it
+    takes the room's row lock only to learn whether it repeats a stored one
+    (which is never refused). Then one transaction: BEGIN, the room, the
+    membership and an earlier send with the same client_id read in one
+    statement that takes the room's row lock, the INSERT, the COMMIT."""
+    try:
+        check_allowed("send", user.id)
+        refused = None
+    except ApiError as exc:
+        refused = exc
     room, earlier = room_for_send(user, name, client_id)
     if earlier is not None:
         existing = _existing_send(user, room, client_id)
         commit_keeping_loaded(db.session())  # ends the transaction (and the lock), keeps `existing`
+        shaped = None if existing is None or shape is None else shape(existing)
         if existing is not None and not existing.deleted:
-            _announce(existing, repeat=True)
-        return existing, False
-    try:
-        check_allowed("send", user.id)
-    except ApiError:
+            _announce(existing, shaped, repeat=True)
+        return existing, False, shaped
+    if refused is not None:
         db.session.rollback()  # releases the room's lock
-        raise
+        raise refused
     mentioned = mentions.readers_named(room, body)
     try:
         message = _store_new(room, user, body, client_id, mentioned)
@@ -196,20 +208,21 @@ def send_message(user, name, body, client_id=None):
         existing = _existing_send(user, room, client_id)
         if existing is None:
             raise
-        return existing, False
+        return existing, False, None if shape is None else shape(existing)
     metrics.MESSAGES_SENT.inc()
-    _announce(message, mentioned=mentioned)
-    return message, True
+    shaped = None if shape is None else shape(message)
+    _announce(message, shaped, mentioned=mentioned)
+    return message, True, shaped
 
 
-def _announce(message, mentioned=None, repeat=False):
+def _announce(message, shaped, mentioned=None, repeat=False):
     """The message to its room, then to whom it names, if it goes out now: a
     repeated send's message goes out only if its first try's never did (see
     notify.Listener.message_created)."""
-    if notify.listener().message_created(message, repeat=repeat):
+    if notify.listener().message_created(message, repeat=repeat, shaped=shaped):
         if mentioned is None:
             mentioned = mentions.readers_named(message.room, message.body)
-        mentions.announce(message, mentioned)
+        mentions.announce(message, mentioned, shaped)
 
 
 def visible_message(user, message_id):

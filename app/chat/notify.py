@@ -15,11 +15,12 @@ EXTENSION_KEY = "chat.listener"
 class Listener:
     """What the domain announces and asks; this base tells nobody and sees no one online."""
 
-    def message_created(self, message, repeat=False):
+    def message_created(self, message, repeat=False, shaped=None):
         """A new message was stored; or, with `repeat`, a send repeated with its
         client_id found it stored, and it goes out now only if its first
         announcement never did (its instance died in between). Returns whether
-        it went out."""
+        it went out. `shaped`: the message as the sender's reply shows it (None:
+        not shaped yet), for the listener to send as it is."""
         return not repeat
 
     def message_edited(self, message):
@@ -35,8 +36,9 @@ class Listener:
     def member_left(self, room, user):
         """A user left a room."""
 
-    def mentioned(self, user, message):
-        """A message (new, or edited) newly mentions a user who may read its room."""
+    def mentioned(self, user, message, shaped=None):
+        """A message (new, or edited) newly mentions a user who may read its room
+        (`shaped`, as in message_created)."""
 
     def reactions_changed(self, message):
         """A message's reactions changed (one was added or taken back)."""

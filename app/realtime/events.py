@@ -169,8 +169,10 @@ def on_leave(user, data):
 @event("send", SendEventSchema())
 def on_send(user, data):
     """A client sends a message; it is stored, then broadcast, then acknowledged."""
-    message, _ = chat.send_message(user, data["room"], data["body"], data.get("client_id"))
-    return {"message": shaped_message(message)}
+    _, _, shaped = chat.send_message(
+        user, data["room"], data["body"], data.get("client_id"), shape=shaped_message
+    )
+    return {"message": shaped}
 
 
 @event("typing", TypingEventSchema())

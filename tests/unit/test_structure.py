@@ -72,7 +72,7 @@ class Recording(notify.Listener):
     def __init__(self):
         self.calls = []
 
-    def message_created(self, message, repeat=False):
+    def message_created(self, message, repeat=False, shaped=None):
         self.calls.append(("message_created", message.body) + (("repeat",) if repeat else ()))
         return not repeat
 
@@ -91,7 +91,7 @@ class Recording(notify.Listener):
     def read(self, room, user, message_id):
         self.calls.append(("read", room.name, user.username))
 
-    def mentioned(self, user, message):
+    def mentioned(self, user, message, shaped=None):
         self.calls.append(("mentioned", user.username, message.body))
 
     def reactions_changed(self, message):
