@@ -86,9 +86,10 @@ def create_app(config: Config | None = None) -> Flask:
         logging.getLogger(quiet).setLevel(logging.WARNING)
 
     # Extensions
-    from app.extensions import api, db, limiter, migrate, socketio
-    from app.health import MIGRATIONS_DIR
+    from app.extensions import api, db, limiter, migrate
     from app.realtime.presence import presence
+    from app.realtime.server import socketio
+    from app.schema_state import MIGRATIONS_DIR
 
     db.init_app(app)
     from app import dbpool
@@ -121,19 +122,16 @@ def create_app(config: Config | None = None) -> Flask:
     # Handlers must be registered before init_app: Flask-SocketIO hands its list to
     # each new server, but a handler declared after a server exists goes to that
     # server only, and a second app (tests, tools) would get none.
-    from app.realtime import events  # noqa: F401  (registers the handlers)
-
     # Always pass client_manager: Flask-SocketIO keeps options between init_app
     # calls, and None (the in-process manager) must replace an earlier Redis one.
-    from app.realtime.queue import queue_manager
+    from app import library_hooks
+    from app.realtime import events  # noqa: F401  (registers the handlers)
 
-    queue = queue_manager(config.REDIS_URL, config.QUEUE_MODE)
+    queue = library_hooks.queue_manager(config.REDIS_URL, config.QUEUE_MODE)
     from app.jsonlimits import ChatPacket, SocketJSON
 
     mode = _async_mode(config)
-    from app.realtime import direct_socket
-
-    direct_socket.install(mode, max_unsent_bytes=config.SOCKET_MAX_UNSENT_BYTES)
+    library_hooks.install_socket_hooks(mode, max_unsent_bytes=config.SOCKET_MAX_UNSENT_BYTES)
     socketio.init_app(
         app,
         async_mode=mode,
@@ -161,7 +159,7 @@ def create_app(config: Config | None = None) -> Flask:
     for module in (auth, users, rooms, messages, reactions, search):
         api.register_blueprint(module.blp)
     app.register_blueprint(health_bp)
-    from app.health import schema_guard
+    from app.schema_state import schema_guard
 
     schema_guard.init_app(app)
     app.register_blueprint(pages_bp)
@@ -188,7 +186,7 @@ def create_app(config: Config | None = None) -> Flask:
         )
     wsgi = instance_header(called_in_python(wsgi), config.INSTANCE_ID)
     if mode == "eventlet":
-        wsgi = direct_socket.socket_as_eventlet_input(wsgi)
+        wsgi = library_hooks.socket_as_eventlet_input(wsgi)
     # Flask's way to add WSGI middleware, which its type hints do not foresee.
     app.wsgi_app = wsgi  # type: ignore[method-assign,assignment]
     return app

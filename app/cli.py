@@ -13,8 +13,8 @@ from sqlalchemy import select, text
 
 from app import auth
 from app.extensions import db
-from app.health import schema_status
 from app.models import Membership, Message, Room, SeedItem, User
+from app.schema_state import schema_status
 
 SEEDS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "seeds")
 # Any constant unique to this app: the key of the PostgreSQL advisory lock

@@ -1,10 +1,11 @@
-"""Extensions, created unbound here and bound in create_app()."""
+"""Extensions, created unbound here and bound in create_app(). The Socket.IO
+server is app.realtime.server.socketio (importing this module loads nothing of
+Socket.IO)."""
 
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_smorest import Api
-from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -34,5 +35,4 @@ class ChatApi(Api):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 api = ChatApi()
-socketio = SocketIO()
 limiter = Limiter(key_func=get_remote_address)

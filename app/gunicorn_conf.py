@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 # Safe before the worker's monkey-patching: app and app.config import only the
 # standard library (tests/unit/test_gunicorn_conf.py checks).
 from app.config import SERVER_ASYNC_MODES, Config, async_mode, server_setting
-from app.gunicorn_errors import install as install_error_answers  # stdlib and gunicorn only
+from app.library_hooks import install_gunicorn_error_answers  # stdlib and gunicorn only
 
 if TYPE_CHECKING:
     from gunicorn.workers.base import Worker
@@ -26,8 +26,8 @@ if _mode not in SERVER_ASYNC_MODES:
     )
 
 # What gunicorn answers itself (a request it cannot read) is JSON in the API's
-# error shape, not its HTML page (app/gunicorn_errors.py).
-install_error_answers()
+# error shape, not its HTML page (app/library_hooks/gunicorn_errors.py).
+install_gunicorn_error_answers()
 
 
 def _int_setting(name: str) -> int:

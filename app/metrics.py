@@ -13,7 +13,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from app.realtime import direct_socket
+from app import library_hooks
 
 registry = CollectorRegistry()
 
@@ -34,25 +34,25 @@ SOCKETS = Gauge(
 )
 DIRECT_WEBSOCKETS = Gauge(
     "chat_socketio_direct_websockets",
-    "WebSocket connections written from the sending thread (app/realtime/direct_socket.py)",
+    "WebSocket connections written from the sending thread (app/library_hooks/engineio_sockets.py)",
     registry=registry,
 )
-DIRECT_WEBSOCKETS.set_function(lambda: direct_socket.STATS["open"])
+DIRECT_WEBSOCKETS.set_function(lambda: library_hooks.socket_stats()["open"])
 DEFERRED_FRAMES = Gauge(
     "chat_socketio_deferred_frames",
     "WebSocket frames that waited for a slow socket since the process started "
-    "(app/realtime/direct_socket.py)",
+    "(app/library_hooks/engineio_sockets.py)",
     registry=registry,
 )
-DEFERRED_FRAMES.set_function(lambda: direct_socket.STATS["deferred"])
+DEFERRED_FRAMES.set_function(lambda: library_hooks.socket_stats()["deferred"])
 DROPPED_BEHIND = Gauge(
     "chat_socketio_dropped_behind",
     "Sockets dropped since the process started for having more than "
     "SOCKET_MAX_UNSENT_BYTES waiting for a client that does not read "
-    "(app/realtime/direct_socket.py)",
+    "(app/library_hooks/engineio_sockets.py)",
     registry=registry,
 )
-DROPPED_BEHIND.set_function(lambda: direct_socket.STATS["dropped_behind"])
+DROPPED_BEHIND.set_function(lambda: library_hooks.socket_stats()["dropped_behind"])
 FROZEN_OBJECTS = Gauge(
     "chat_gc_frozen_objects",
     "Objects the worker moved out of the garbage collector's way once it had started "

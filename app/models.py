@@ -6,18 +6,17 @@ exists for a PostgreSQL tsvector column or a SQLite FTS5 table): see
 app/search_index.py.
 """
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Mapped, make_transient_to_detached, mapped_column, relationship
-from sqlalchemy.orm.attributes import instance_dict
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import DateTime, TypeDecorator
 
 from app import search_index
 from app.extensions import Base, db
+from app.library_hooks import detached as detached  # built as if loaded: app.models.detached
 
 # mypy cannot see through Flask-SQLAlchemy's db.Model: the models derive from it
 # at run time and are typed as the declarative base it wraps.
@@ -32,17 +31,6 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def detached(cls: Any, values: Mapping[str, Any]) -> Any:
-    """An instance of the mapped class `cls` as if loaded from a row with these
-    column values (its primary key among them), in no session: filled as the
-    ORM fills a row it loads, not through the constructor's instrumented
-    setters, which cost more on the hot paths."""
-    obj = cls._sa_class_manager.new_instance()
-    instance_dict(obj).update(values)
-    make_transient_to_detached(obj)  # nothing to flush
-    return obj
 
 
 class UTCDateTime(TypeDecorator):

@@ -19,9 +19,8 @@ import time
 
 from flask import current_app
 
+from app import library_hooks
 from app.errors import ApiError
-from app.realtime.sharded_queue import REDIS_ERRORS, redis_client
-from app.redis_direct import DirectCommands
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +32,20 @@ class Revocations:
     def __init__(self):
         self._known = {}  # token id -> expiry (epoch seconds), revoked for sure
         self._lock = threading.Lock()
-        self._commands_by_url = {}  # Redis URL -> DirectCommands on a client of it
+        self._commands_by_url = {}  # Redis URL -> HotPathCommands on a client of it
         self._generations = {}  # user id -> generation this process announced
 
     def _commands(self):
-        """DirectCommands on this app's Redis (app/redis_direct.py; its `client` for
-        everything else), or None without Redis."""
+        """HotPathCommands on this app's Redis (its `client` for everything else),
+        or None without Redis. Redis's modules are loaded here, when first asked,
+        not on import (the domain imports this module through app/auth.py)."""
         url = current_app.config.get("REDIS_URL")
         if not url:
             return None
         commands = self._commands_by_url.get(url)
         if commands is None:
-            commands = self._commands_by_url[url] = DirectCommands(
-                redis_client(
+            commands = self._commands_by_url[url] = library_hooks.HotPathCommands(
+                library_hooks.redis_client(
                     url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=15
                 )
             )
@@ -72,7 +72,7 @@ class Revocations:
             ttl = max(1, int(expires_at - time.time()) + 1)
             try:
                 client.set(PREFIX + jti, "1", ex=ttl)
-            except REDIS_ERRORS:
+            except library_hooks.REDIS_ERRORS:
                 raise ApiError(
                     "unavailable",
                     "Logging out is unavailable right now; try again shortly.",
@@ -90,7 +90,7 @@ class Revocations:
         if client is not None:
             try:
                 client.set(f"{PREFIX}gen:{user_id}", str(generation), ex=max(1, keep_seconds))
-            except REDIS_ERRORS as exc:
+            except library_hooks.REDIS_ERRORS as exc:
                 log.warning(
                     "could not announce a password change (%s); other instances "
                     "see it within USER_CACHE_SECONDS",
@@ -111,7 +111,7 @@ class Revocations:
         keys = [f"{PREFIX}gen:{user_id}"] + ([PREFIX + jti] if jti else [])
         try:
             values = commands.mget(keys)
-        except REDIS_ERRORS as exc:
+        except library_hooks.REDIS_ERRORS as exc:
             log.warning(
                 "token revocations unavailable (%s); accepting the token", exc.__class__.__name__
             )
@@ -139,7 +139,7 @@ class Revocations:
             return found
         try:
             values = client.mget([PREFIX + j for j in rest])
-        except REDIS_ERRORS as exc:
+        except library_hooks.REDIS_ERRORS as exc:
             log.warning("token revocations unavailable (%s)", exc.__class__.__name__)
             return found
         ttl = current_app.config["TOKEN_TTL_SECONDS"]

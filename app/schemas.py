@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 
-from flask import g, has_app_context
 from marshmallow import (
     EXCLUDE,
     Schema,
@@ -362,18 +361,8 @@ room_schema = RoomSchema()
 
 
 def shaped_message(message: Message) -> dict[str, Any]:
-    """message_schema.dump(message), made once per message object in a request or
-    Socket.IO event: a sent message was shaped for its broadcast, again for each
-    user it mentions and again for the reply or the ack. For messages already
-    committed, which nothing changes afterwards in the same request (the
-    broadcasts run after the commit)."""
-    if not has_app_context():
-        return message_schema.dump(message)
-    shapes = g.setdefault("shaped_messages", {})
-    known = shapes.get(id(message))
-    if known is None or known[0] is not message:
-        known = shapes[id(message)] = (message, message_schema.dump(message))
-    return known[1]
+    """A message as the API and the Socket.IO events show it."""
+    return message_schema.dump(message)
 
 
 def load_or_raise(schema: Schema, data: Any) -> Any:

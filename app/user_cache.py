@@ -31,7 +31,8 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import scoped_session
 
 from app.extensions import db
-from app.models import User, detached
+from app.library_hooks import detached
+from app.models import User
 
 MAX_ENTRIES = 10_000
 # Not kept: the password hash, which only a password change reads (from the

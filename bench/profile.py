@@ -22,8 +22,7 @@ import time
 from bench import load
 from bench.fanout import run_step
 from bench.httpclient import HttpConnection
-from bench.run import raise_fd_limit
-from bench.targets import ROOT, make_target, run_token
+from bench.targets import ROOT, make_target, raise_fd_limit, run_token
 
 
 def summarize_collapsed(path, top=25):

@@ -20,7 +20,6 @@ import datetime
 import json
 import os
 import platform
-import resource
 import signal
 import sys
 import time
@@ -38,7 +37,7 @@ from bench.scaling import scaling
 from bench.search import run_search
 from bench.send_cpu import run_send
 from bench.storm import storm
-from bench.targets import ROOT, log, make_target, run_token
+from bench.targets import ROOT, log, make_target, raise_fd_limit, run_token
 
 RESULTS = os.path.join(ROOT, "bench", "results")
 
@@ -144,14 +143,6 @@ MODES = {
         "send": {"n": 3000, "rounds": 5},
     },
 }
-
-
-def raise_fd_limit():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = hard if hard != resource.RLIM_INFINITY else 65536
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def machine():

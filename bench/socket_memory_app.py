@@ -19,7 +19,7 @@ DIR = os.environ["SOCKET_MEMORY_DIR"]
 if os.environ.get("SOCKET_MEMORY_STOCK"):
     import engineio.socket
 
-    from app.realtime import direct_socket
+    from app.library_hooks import engineio_sockets as direct_socket
 
     engineio.socket.Socket = direct_socket.DirectSocket.__mro__[1]
 if os.environ.get("SOCKET_MEMORY_TRACE"):

@@ -18,6 +18,7 @@ the node process) and which processes make up each component, for CPU shares.
 
 import asyncio
 import os
+import resource
 import secrets
 import shutil
 import signal
@@ -417,3 +418,12 @@ def make_target(name, instances):
 
 def run_token():
     return secrets.token_hex(3)
+
+
+def raise_fd_limit() -> int:
+    """Raises this process's open-file limit to the hard limit; the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]

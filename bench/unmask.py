@@ -19,7 +19,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # eventlet's deprecation notice, on import
     from eventlet.websocket import RFC6455WebSocket
 
-from app.realtime.direct_socket import unmask
+from app.library_hooks.engineio_sockets import unmask
 
 SIZES = (150, 1024, 65536)
 MASK = (0x37, 0xFA, 0x21, 0x3D)  # as _recv_frame unpacks it: four ints

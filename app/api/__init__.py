@@ -3,16 +3,14 @@
 from collections.abc import Callable
 from typing import Any
 
-from flask import Request
 from flask_smorest import Blueprint
 from marshmallow import Schema
-from webargs import core
-from webargs.flaskparser import FlaskParser, is_json_request
 
 from app import jsonlimits
 from app.auth import token_required
 from app.config import MAX_REQUEST_TEXT
 from app.errors import ErrorSchema
+from app.library_hooks import JsonBodyParser
 
 View = Callable[..., Any]
 
@@ -31,23 +29,10 @@ ERROR_DESCRIPTIONS = {
 }
 
 
-class ChatParser(FlaskParser):
-    """webargs' Flask parser, with JSON bodies nested at most jsonlimits.MAX_DEPTH deep
-    (deeper is invalid JSON: 400 bad_request instead of a RecursionError)."""
-
-    def _raw_load_json(self, req: Request):
-        if not is_json_request(req):
-            return core.missing
-        data = req.get_data(cache=True)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            return core.parse_json(data)  # webargs' own error for bad bytes
-        return jsonlimits.loads(text)
-
-
 class ChatBlueprint(Blueprint):
-    ARGUMENTS_PARSER = ChatParser()
+    # JSON bodies nested at most jsonlimits.MAX_DEPTH deep (deeper is invalid JSON:
+    # 400 bad_request instead of a RecursionError).
+    ARGUMENTS_PARSER = JsonBodyParser(jsonlimits.loads)
 
     def arguments(self, schema: type[Schema] | Schema, **kwargs: Any) -> Callable[[View], View]:
         """flask-smorest's, with a schema class made an instance once, here: given a

@@ -46,9 +46,11 @@ def history(args: dict[str, Any], name: str) -> dict[str, Any]:
 )
 def send(data: dict[str, Any], name: str) -> tuple[Response, int]:
     """Send a message; it is also delivered live to the room's sockets everywhere."""
-    message, created = chat.send_message(g.user, name, data["body"], data.get("client_id"))
-    # The shape its broadcast made, not a second dump.
-    return jsonify(shaped_message(message)), 201 if created else 200
+    _, created, shaped = chat.send_message(
+        g.user, name, data["body"], data.get("client_id"), shape=shaped_message
+    )
+    # The shape its broadcast sent (one dump per send).
+    return jsonify(shaped), 201 if created else 200
 
 
 @blp.route("/messages/<int:message_id>", methods=["PATCH"])

@@ -10,6 +10,7 @@ an edit tells only those it newly mentions.
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 
@@ -58,8 +59,9 @@ def update(message: Message, room: Room) -> list[User]:
     return [u for u in users if u.id not in kept]
 
 
-def announce(message: Message, users: Iterable[User]) -> None:
-    """Tells each newly mentioned user (but not an author about themselves)."""
+def announce(message: Message, users: Iterable[User], shaped: dict[str, Any] | None = None) -> None:
+    """Tells each newly mentioned user (but not an author about themselves);
+    `shaped`: the message as shaped for the wire, if the caller has it."""
     for user in users:
         if user.id != message.author_id:
-            notify.listener().mentioned(user, message)
+            notify.listener().mentioned(user, message, shaped=shaped)

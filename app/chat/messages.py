@@ -2,26 +2,27 @@
 
 Rules here: a body is trimmed text of 1 to BODY_MAX characters; ids are at
 most ID_MAX; a send is idempotent per (room, author, client_id); sends to one
-room serialise on the room's row lock, so ids follow commit order;
-the per-user send limit (app/ratelimit.py) counts new messages only; only the
+room serialise on the room's row lock, so ids follow commit order; the
+per-user send limit (app/ratelimit.py) is counted before the room's lock is
+taken and never refuses the repeat of a stored send; only the
 author edits or deletes, and a deleted message keeps its id with an empty body
 and cannot be edited (its mentions and reactions go); a page `around` a
 message is centred on it.
 """
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import set_committed_value
 
 from app import metrics
 from app.chat import mentions, notify
 from app.chat.rooms import member_room, membership, room_for_send
-from app.chat.transactions import commit_keeping_loaded
 from app.errors import ApiError
 from app.extensions import db
-from app.models import Mention, Message, Room, User, detached, utcnow
+from app.library_hooks import commit_keeping_loaded, detached, set_loaded
+from app.models import Mention, Message, Room, User, utcnow
 from app.ratelimit import check_allowed
 
 BODY_MAX = 4000
@@ -125,8 +126,8 @@ def _existing_send(user: User, room: Room, client_id: str | None):
         _SENT_WITH_CLIENT_ID, {"room_id": room.id, "author_id": user.id, "client_id": client_id}
     )
     if found is not None:  # shaped from what is loaded, not read again
-        set_committed_value(found, "room", room)
-        set_committed_value(found, "author", user)
+        set_loaded(found, "room", room)
+        set_loaded(found, "author", user)
     return found
 
 
@@ -167,40 +168,55 @@ def _store_new(room: Room, user: User, body: str, client_id: str | None, mention
         ("reactions", []),
         ("mentions", [_mention(row, u) for row, u in zip(rows, mentioned)]),
     ):
-        set_committed_value(message, key, value)
+        set_loaded(message, key, value)
     return message
 
 
 def _mention(row: dict[str, Any], user: User):
     mention = detached(Mention, row)
-    set_committed_value(mention, "user", user)
+    set_loaded(mention, "user", user)
     return mention
 
 
 def send_message(
-    user: User, name: str, body: str, client_id: str | None = None
-) -> tuple[Message, bool]:
-    """Store a message, then announce it. Returns (message, created).
+    user: User,
+    name: str,
+    body: str,
+    client_id: str | None = None,
+    shape: Callable[[Message], dict[str, Any]] | None = None,
+) -> tuple[Message, bool, dict[str, Any] | None]:
+    """Store a message, then announce it. Returns (message, created, shaped).
 
-    One transaction: BEGIN, the room, the membership and an earlier send with the
-    same client_id read in one statement that takes the room's row lock, the
-    INSERT, the COMMIT."""
+    `shaped` is shape(message) (None without `shape`): the message as the
+    caller's reply shows it, made once after the commit and handed as it is to
+    the announcements (the room's, each mention's), which would shape it
+    otherwise.
+
+    The send limit is counted first, before any lock: a send refused by it
+    takes the room's row lock only to learn whether it repeats a stored one
+    (which is never refused). Then one transaction: BEGIN, the room, the
+    membership and an earlier send with the same client_id read in one
+    statement that takes the room's row lock, the INSERT, the COMMIT."""
+    try:
+        check_allowed("send", user.id)
+        refused = None
+    except ApiError as exc:
+        refused = exc
     room, earlier = room_for_send(user, name, client_id)
     if earlier is not None:
         existing = _existing_send(user, room, client_id)
-        commit_keeping_loaded()  # ends the transaction (and the lock), keeps `existing`
+        commit_keeping_loaded(db.session())  # ends the transaction (and the lock), keeps `existing`
+        shaped = None if existing is None or shape is None else shape(existing)
         if existing is not None and not existing.deleted:
-            _announce(existing, repeat=True)
-        return existing, False
-    try:
-        check_allowed("send", user.id)
-    except ApiError:
+            _announce(existing, shaped, repeat=True)
+        return existing, False, shaped
+    if refused is not None:
         db.session.rollback()  # releases the room's lock
-        raise
+        raise refused
     mentioned = mentions.readers_named(room, body)
     try:
         message = _store_new(room, user, body, client_id, mentioned)
-        commit_keeping_loaded()
+        commit_keeping_loaded(db.session())
     except IntegrityError:
         # The same client_id, sent at once through another instance, committed
         # while this send waited for the lock (room_for_send did not see it).
@@ -208,20 +224,26 @@ def send_message(
         existing = _existing_send(user, room, client_id)
         if existing is None:
             raise
-        return existing, False
+        return existing, False, None if shape is None else shape(existing)
     metrics.MESSAGES_SENT.inc()
-    _announce(message, mentioned=mentioned)
-    return message, True
+    shaped = None if shape is None else shape(message)
+    _announce(message, shaped, mentioned=mentioned)
+    return message, True, shaped
 
 
-def _announce(message: Message, mentioned: list[User] | None = None, repeat: bool = False):
+def _announce(
+    message: Message,
+    shaped: dict[str, Any] | None,
+    mentioned: list[User] | None = None,
+    repeat: bool = False,
+) -> None:
     """The message to its room, then to whom it names, if it goes out now: a
     repeated send's message goes out only if its first try's never did (see
     notify.Listener.message_created)."""
-    if notify.listener().message_created(message, repeat=repeat):
+    if notify.listener().message_created(message, repeat=repeat, shaped=shaped):
         if mentioned is None:
             mentioned = mentions.readers_named(message.room, message.body)
-        mentions.announce(message, mentioned)
+        mentions.announce(message, mentioned, shaped)
 
 
 def visible_message(user: User, message_id: int) -> Message:

@@ -8,6 +8,7 @@ or presence itself: create_app() installs the realtime layer's listener
 """
 
 from collections.abc import Iterable
+from typing import Any
 
 from flask import Flask, current_app
 
@@ -19,11 +20,14 @@ EXTENSION_KEY = "chat.listener"
 class Listener:
     """What the domain announces and asks; this base tells nobody and sees no one online."""
 
-    def message_created(self, message: Message, repeat: bool = False) -> bool:
+    def message_created(
+        self, message: Message, repeat: bool = False, shaped: dict[str, Any] | None = None
+    ) -> bool:
         """A new message was stored; or, with `repeat`, a send repeated with its
         client_id found it stored, and it goes out now only if its first
         announcement never did (its instance died in between). Returns whether
-        it went out."""
+        it went out. `shaped`: the message as the sender's reply shows it (None:
+        not shaped yet), for the listener to send as it is."""
         return not repeat
 
     def message_edited(self, message: Message) -> None:
@@ -39,8 +43,9 @@ class Listener:
     def member_left(self, room: Room, user: User) -> None:
         """A user left a room."""
 
-    def mentioned(self, user: User, message: Message) -> None:
-        """A message (new, or edited) newly mentions a user who may read its room."""
+    def mentioned(self, user: User, message: Message, shaped: dict[str, Any] | None = None) -> None:
+        """A message (new, or edited) newly mentions a user who may read its room
+        (`shaped`, as in message_created)."""
 
     def reactions_changed(self, message: Message) -> None:
         """A message's reactions changed (one was added or taken back)."""

@@ -18,7 +18,8 @@ from app.chat.accounts import find_user, user_named
 from app.chat.transactions import add_unique
 from app.errors import ApiError
 from app.extensions import db
-from app.models import Membership, Message, Room, User, detached
+from app.library_hooks import detached
+from app.models import Membership, Message, Room, User
 from app.ratelimit import check_allowed
 
 # \Z, not $: "$" also matches before a final line break ("general\n").

@@ -7,11 +7,11 @@ from datetime import timedelta
 from app import chat
 from app.chat import notify
 from app.errors import ApiError
-from app.extensions import socketio
+from app.library_hooks import ONCE_SECONDS, REDIS_ERRORS
 from app.models import utcnow
 from app.realtime import room_channel, user_channel
 from app.realtime.presence import presence
-from app.realtime.sharded_queue import ONCE_SECONDS, REDIS_ERRORS
+from app.realtime.server import socketio
 from app.schemas import author_schema, room_schema, shaped_message
 
 log = logging.getLogger(__name__)
@@ -39,22 +39,24 @@ class SocketIOListener(notify.Listener):
     def _emit_message(self, event, message):
         socketio.emit(event, shaped_message(message), to=room_channel(message.room.name))
 
-    def message_created(self, message, repeat=False):
+    def message_created(self, message, repeat=False, shaped=None):
         """With a queue that records what went out (the sharded Redis queue), a
         message goes out once whether or not its sender retried (emit_once): a
         retry sends it only if the instance that stored it died before sending
         it. Without one, a repeat sends nothing, as the contract puts it."""
+        if shaped is None:
+            shaped = shaped_message(message)
         emit_once = getattr(socketio.server.manager, "emit_once", None)
         if emit_once is None:
             if not repeat:
-                self._emit_message("message", message)
+                socketio.emit("message", shaped, to=room_channel(message.room.name))
             return not repeat
         if repeat and utcnow() - message.created_at > REPEAT_WINDOW:
             return False  # its record may be gone: never send an old message twice
         return emit_once(
             f"message:{message.id}",
             "message",
-            shaped_message(message),
+            shaped,
             room=room_channel(message.room.name),
             first=not repeat,
         )
@@ -101,11 +103,14 @@ class SocketIOListener(notify.Listener):
             socketio.server.leave_room(sid, channel, namespace="/")
         socketio.emit("room_removed", {"room": room.name}, to=user_channel(user.id))
 
-    def mentioned(self, user, message):
+    def mentioned(self, user, message, shaped=None):
         """To every socket of the user, whether or not it has joined the room."""
         socketio.emit(
             "mention",
-            {"room": message.room.name, "message": shaped_message(message)},
+            {
+                "room": message.room.name,
+                "message": shaped_message(message) if shaped is None else shaped,
+            },
             to=user_channel(user.id),
         )
 

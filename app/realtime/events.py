@@ -14,14 +14,15 @@ from flask_socketio import ConnectionRefusedError, join_room, leave_room
 from app import chat, metrics
 from app.auth import SESSION_ENDED_MESSAGES, authenticate
 from app.errors import ApiError, unexpected_error
-from app.extensions import db, socketio
-from app.health import schema_guard
+from app.extensions import db
 from app.jsonlimits import INVALID_PACKET_EVENT, MAX_DEPTH
+from app.library_hooks import tell_if_not_live
 from app.ratelimit import LIMITED_SOCKET_EVENTS, check_allowed
 from app.realtime import room_channel, sessions, user_channel
 from app.realtime.lifecycle import start_heartbeat
 from app.realtime.presence import announce, presence
-from app.realtime.queue import tell_if_not_live
+from app.realtime.server import socketio
+from app.schema_state import schema_guard
 from app.schemas import (
     ReactEventSchema,
     ReadEventSchema,
@@ -116,7 +117,7 @@ def on_connect(auth=None):
     session["claims"] = claims
     sessions.track(request.sid, user.id, claims)
     join_room(user_channel(user.id))
-    tell_if_not_live(request.sid)
+    tell_if_not_live(socketio.server.manager, request.sid)
     start_heartbeat(current_app._get_current_object())
     metrics.SOCKETS.inc()
     try:
@@ -168,8 +169,10 @@ def on_leave(user, data):
 @event("send", SendEventSchema())
 def on_send(user, data):
     """A client sends a message; it is stored, then broadcast, then acknowledged."""
-    message, _ = chat.send_message(user, data["room"], data["body"], data.get("client_id"))
-    return {"message": shaped_message(message)}
+    _, _, shaped = chat.send_message(
+        user, data["room"], data["body"], data.get("client_id"), shape=shaped_message
+    )
+    return {"message": shaped}
 
 
 @event("typing", TypingEventSchema())

@@ -11,8 +11,8 @@ heartbeat (app/realtime/events.py).
 
 import logging
 
-from app.extensions import socketio
 from app.realtime.presence import heartbeat_loop, presence
+from app.realtime.server import socketio
 from app.realtime.sessions import session_check_loop
 
 log = logging.getLogger(__name__)

@@ -22,11 +22,11 @@ import secrets
 import threading
 
 from app import chat
-from app.extensions import db, socketio
+from app.extensions import db
+from app.library_hooks import HotPathCommands, redis_client
 from app.models import User
 from app.realtime import room_channel
-from app.realtime.sharded_queue import redis_client
-from app.redis_direct import DirectCommands
+from app.realtime.server import socketio
 from app.schemas import author_schema
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ class RedisPresence:
         # loads the script again after a Redis restart).
         self._connect = self.redis.register_script(CONNECT_SCRIPT)
         self._disconnect = self.redis.register_script(DISCONNECT_SCRIPT)
-        self.commands = DirectCommands(self.redis)  # app/redis_direct.py
+        self.commands = HotPathCommands(self.redis)
 
     def _key(self, *parts):
         return ":".join((self.PREFIX, *map(str, parts)))

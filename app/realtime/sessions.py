@@ -15,8 +15,9 @@ import time
 from sqlalchemy import select
 
 from app import auth
-from app.extensions import db, socketio
+from app.extensions import db
 from app.models import User
+from app.realtime.server import socketio
 from app.revocations import revocations
 from app.user_cache import users
 

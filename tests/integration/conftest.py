@@ -324,7 +324,7 @@ def connect(cluster):
 @pytest.fixture
 def redis_client(cluster):
     """A client of the cluster's Redis (a RedisCluster client on a Redis Cluster)."""
-    from app.realtime.sharded_queue import redis_client as connect
+    from app.library_hooks import redis_client as connect
 
     client = connect(cluster.redis.url(), decode_responses=True)
     yield client

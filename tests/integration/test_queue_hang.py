@@ -1,4 +1,4 @@
-"""The sharded queue notices a hung Redis on its own (app/realtime/sharded_queue.py,
+"""The sharded queue notices a hung Redis on its own (app/library_hooks/redis_queue.py,
 _Shard.watch), under each worker class: a real Redis is stopped (SIGSTOP, so its
 connections stay open and nothing answers) and the manager must turn not live
 within a PING's interval and timeout, then live again once Redis answers.
@@ -32,7 +32,7 @@ else:
     from gevent import monkey; monkey.patch_all()
 import json, time
 import socketio
-import app.realtime.sharded_queue as sq
+import app.library_hooks.redis_queue as sq
 sq.HEALTH_INTERVAL, sq.HEALTH_TIMEOUT = 0.5, 1.0
 manager = sq.ShardedRedisManager(sys.argv[2], channel="hangtest")
 server = socketio.Server(client_manager=manager, async_mode=worker)

@@ -15,8 +15,9 @@ from sqlalchemy import event, inspect, text
 from unit_helpers import PASSWORD, RecordingSocketClient, test_config
 
 from app import create_app, search_index
-from app.extensions import db, limiter, socketio
+from app.extensions import db, limiter
 from app.realtime.presence import presence
+from app.realtime.server import socketio
 from app.user_cache import users
 
 

@@ -13,7 +13,7 @@ import engineio.server
 import engineio.socket
 import pytest
 
-from app.realtime import direct_socket
+from app.library_hooks import engineio_sockets as direct_socket
 
 
 def test_engineio_creates_each_socket_through_the_socket_modules_class():

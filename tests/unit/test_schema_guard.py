@@ -6,7 +6,7 @@ from sqlalchemy import text
 from unit_helpers import assert_error
 
 from app.extensions import db
-from app.health import schema_guard
+from app.schema_state import schema_guard
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_the_state_is_looked_up_at_most_every_schema_check_seconds(app, client, 
 def test_requests_arriving_during_a_check_do_not_start_checks_of_their_own(app, alice, monkeypatch):
     """Under a green worker other requests run while a check waits on the database;
     here the check itself asks again, as such a request would."""
-    import app.health as health
+    import app.schema_state as health
 
     app.config["SCHEMA_CHECK_SECONDS"] = 3600
     calls = []

@@ -2,7 +2,7 @@
 (app/realtime/sharded_queue.py). Its behaviour on real Redis servers and a Redis
 Cluster is in tests/integration/test_scaleout.py."""
 
-from app.realtime.sharded_queue import ShardedRedisManager, is_cluster_url, parse_cluster_url
+from app.library_hooks.redis_queue import ShardedRedisManager, is_cluster_url, parse_cluster_url
 
 
 def manager_with_local_socket():

@@ -4,8 +4,9 @@ import pytest
 from unit_helpers import RecordingSocketClient, assert_error_ack, test_config
 
 from app import chat, create_app
-from app.extensions import db, socketio
+from app.extensions import db
 from app.models import User
+from app.realtime.server import socketio
 from app.realtime.sessions import check_open_sockets
 
 

@@ -29,11 +29,10 @@ change (docs/api.md).
 """
 
 import logging
-import socket
 import threading
 import time
 import uuid
-from urllib.parse import unquote, urlparse
+from typing import Any
 
 import redis
 import redis.crc
@@ -43,8 +42,15 @@ from redis.retry import Retry
 from socketio import PubSubManager
 from socketio.manager import Manager
 
-from app.realtime.queue import LiveDelivery
-from app.redis_direct import DirectCommands
+from app.library_hooks.live_delivery import LiveDelivery
+from app.library_hooks.redis_commands import HotPathCommands
+from app.library_hooks.redis_connections import (
+    REDIS_ERRORS,
+    end_read,
+    is_cluster_url,
+    parse_cluster_url,
+    redis_client,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +61,6 @@ SID_SEP = "~"  # <instance tag>~<engine.io id>: a socket id says where it lives
 RESUBSCRIBE_BATCH = 500  # channels per SUBSCRIBE command after a reconnect
 HEALTH_INTERVAL = 5.0  # seconds between PINGs on an idle-looking pub/sub connection
 HEALTH_TIMEOUT = 5.0  # a PING unanswered this long means Redis is unreachable
-CLUSTER_SCHEME = "redis+cluster"
 ONCE_SECONDS = 120  # how long Redis remembers that an emit_once went out
 
 # emit_once: the record that an emit went out and its PUBLISH, in one script, so
@@ -67,65 +72,6 @@ if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
 if ARGV[3] ~= '' then redis.call(ARGV[2], ARGV[3], ARGV[4]) end
 return 1
 """
-
-
-def is_cluster_url(url):
-    return bool(url) and urlparse(url).scheme == CLUSTER_SCHEME
-
-
-def parse_cluster_url(url):
-    """redis+cluster://[user:password@]host:port[,host:port...] -> (nodes, credentials)."""
-    parsed = urlparse(url)
-    netloc = parsed.netloc.rsplit("@", 1)
-    hosts = netloc[-1]
-    credentials = {}
-    if len(netloc) == 2:
-        user, _, password = netloc[0].partition(":")
-        if user:
-            credentials["username"] = unquote(user)
-        if password:
-            credentials["password"] = unquote(password)
-    nodes = []
-    for part in hosts.split(","):
-        host, _, port = part.rpartition(":")
-        nodes.append((host or "127.0.0.1", int(port or 6379)))
-    return nodes, credentials
-
-
-# What a failing Redis raises: a Redis Cluster client also raises
-# RedisClusterException (no reachable node, slots not covered), which is not a
-# RedisError. Catch this, not RedisError alone, wherever an outage is handled.
-REDIS_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException)
-
-
-def redis_client(url, **options):
-    """A redis-py client for REDIS_URL: RedisCluster for a redis+cluster:// URL."""
-    if is_cluster_url(url):
-        nodes, credentials = parse_cluster_url(url)
-        options.pop("health_check_interval", None)
-        return redis.RedisCluster(
-            startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in nodes],
-            **credentials,
-            **options,
-        )
-    return redis.Redis.from_url(url, **options)
-
-
-def end_read(conn):
-    """Makes a read blocked on `conn` in another green thread fail at once: the
-    socket is shut down, and the reader closes the connection itself (_lost).
-
-    Closing it from here would not do: under eventlet, a green thread waiting on
-    a socket closed by another is never woken (the close takes the descriptor out
-    of the hub's epoll set first), so a hung Redis went unnoticed until some new
-    socket happened to reuse the descriptor's number."""
-    sock = conn._sock
-    if sock is None:
-        return
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed: the reader has heard
 
 
 class _Shard:
@@ -313,14 +259,16 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
 
     name = "sharded-redis"
 
-    def __init__(self, url, channel="chat", logger=None):
-        super().__init__(channel=channel, logger=logger)
+    def __init__(
+        self, url: str, channel: str = "chat", write_only: bool = False, logger: Any = None
+    ) -> None:
+        super().__init__(channel=channel, write_only=write_only, logger=logger)
         self.url = url
         self.cluster = is_cluster_url(url)
         self.tag = self.host_id[:12]
         self._own = self.tag.encode() + b"|"
-        self._shards = {}
-        self._replies = {}  # enter_room request id -> event
+        self._shards: dict[tuple[str, int], _Shard] = {}
+        self._replies: dict[str, Any] = {}  # enter_room request id -> event
         self.client = None
         self.commands = None
         self._once = None  # the emit_once script, registered with the publisher
@@ -377,11 +325,11 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
         """The client that publishes (and, on a cluster, knows the slots' nodes)."""
         if self.client is None:
             self.client = redis_client(self.url, socket_connect_timeout=2, socket_timeout=5)
-            self.commands = DirectCommands(self.client)
+            self.commands = HotPathCommands(self.client)
         return self.client
 
     def _commands(self):
-        """The publisher's DirectCommands (app/redis_direct.py)."""
+        """The publisher's HotPathCommands (redis_commands.py)."""
         self._publisher()
         return self.commands
 

@@ -1,4 +1,4 @@
-"""DirectCommands (app/redis_direct.py) on a real Redis: one connection reused for
+"""HotPathCommands (app/library_hooks/redis_commands.py) on a real Redis: one connection reused for
 commands one after another, a restart of Redis between two commands not seen by
 the caller, a Redis that is down raised as redis-py raises it, and a forked child
 that opens its own connection."""
@@ -9,7 +9,7 @@ import pytest
 import redis
 from localservices import Redis
 
-from app.redis_direct import DirectCommands
+from app.library_hooks import HotPathCommands
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def test_commands_reuse_one_connection(server):
     client = redis.Redis.from_url(server.url())
     client.set("k1", "v1")
     client.close()
-    direct = DirectCommands(redis.Redis.from_url(server.url()))
+    direct = HotPathCommands(redis.Redis.from_url(server.url()))
     for _ in range(5):
         assert direct.mget(["k1", "missing"]) == [b"v1", None]
         assert direct.publish("nobody-listens", b"x") == 0
@@ -36,7 +36,7 @@ def test_commands_reuse_one_connection(server):
 
 
 def test_a_restart_between_commands_is_not_seen(server):
-    direct = DirectCommands(
+    direct = HotPathCommands(
         redis.Redis.from_url(server.url(), socket_timeout=2, socket_connect_timeout=2)
     )
     assert direct.mget(["k"]) == [None]
@@ -52,7 +52,7 @@ def test_a_restart_between_commands_is_not_seen(server):
 
 
 def test_a_redis_that_is_down_raises_connection_error(server):
-    direct = DirectCommands(redis.Redis.from_url(server.url(), socket_connect_timeout=1))
+    direct = HotPathCommands(redis.Redis.from_url(server.url(), socket_connect_timeout=1))
     assert direct.mget(["k"]) == [None]
     server.stop(remove=False)
     with pytest.raises(redis.ConnectionError):
@@ -62,7 +62,7 @@ def test_a_redis_that_is_down_raises_connection_error(server):
 
 
 def test_a_forked_child_opens_its_own_connection(server):
-    direct = DirectCommands(redis.Redis.from_url(server.url()))
+    direct = HotPathCommands(redis.Redis.from_url(server.url()))
     direct.mget(["k"])
     parents = list(direct._idle)
     child = os.fork()
@@ -79,14 +79,14 @@ def test_a_forked_child_opens_its_own_connection(server):
 
 
 def test_a_cluster_client_runs_its_own_methods():
-    class Cluster:  # what DirectCommands hands a client that is not redis.Redis
+    class Cluster:  # what HotPathCommands hands a client that is not redis.Redis
         def mget(self, keys):
             return ["mget", keys]
 
         def publish(self, channel, payload):
             return ["publish", channel, payload]
 
-    direct = DirectCommands(Cluster())
+    direct = HotPathCommands(Cluster())
     assert direct.mget(["a"]) == ["mget", ["a"]]
     assert direct.publish("c", b"p") == ["publish", "c", b"p"]
 
@@ -94,7 +94,7 @@ def test_a_cluster_client_runs_its_own_methods():
 def test_a_script_runs_as_one_evalsha_and_is_loaded_again_after_a_flush(server):
     client = redis.Redis.from_url(server.url(), decode_responses=True)
     script = client.register_script("return redis.call('INCR', KEYS[1]) + tonumber(ARGV[1])")
-    direct = DirectCommands(client)
+    direct = HotPathCommands(client)
     assert direct.run_script(script, ["n"], [10]) == 11  # unknown to Redis: loaded, then run
     assert direct.run_script(script, ["n"], [10]) == 12
     client.script_flush()  # as after a restart without persistence

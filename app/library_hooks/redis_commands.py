@@ -3,7 +3,7 @@ machinery.
 
 Every REST request asks Redis one MGET (the logout and password-change check,
 app/revocations.py), every message sent is one script (EVALSHA: the message
-queue's emit_once, app/realtime/sharded_queue.py) and every other emit one
+queue's emit_once, redis_queue.py) and every other emit one
 PUBLISH, and every Socket.IO connect and disconnect
 runs one presence script (EVALSHA, app/realtime/presence.py). Through
 `Redis.execute_command` each took the pool's checkout (with a look for unread
@@ -11,38 +11,44 @@ data on the connection: one more system call), the retry and
 argument-deprecation wrappers, the metrics hooks and the pool's release: more
 Python than the command itself.
 
-`DirectCommands` keeps its own idle connections, made by the client's pool
+`HotPathCommands` keeps its own idle connections, made by the client's pool
 with the client's settings (time-outs, the health check's PING after 15 idle
 seconds), and runs a command as one send and one read. A connection that fails
 is dropped. A command that failed to reach Redis on a reused connection (Redis
 restarted since it was last used) is sent once more on a new one, as redis-py's
 retry would; every other failure is raised as the client raises it. A Redis
-Cluster client has no single pool: its own methods run.
+Cluster client has no single pool: its own methods run. It calls redis-py's
+Connection methods (`send_command`, `read_response`, the pool's
+`make_connection`) itself, bypassing the client's.
 """
 
 import os
+from collections.abc import Sequence
+from typing import Any
 
 import redis
 
 
-class DirectCommands:
-    def __init__(self, client):
+class HotPathCommands:
+    """MGET, PUBLISH and a registered script on `client`, as one send and one read."""
+
+    def __init__(self, client: "redis.Redis | redis.RedisCluster") -> None:
         self.client = client
         self._pool = client.connection_pool if isinstance(client, redis.Redis) else None
-        self._idle = []
+        self._idle: list[redis.Connection] = []
         self._pid = os.getpid()
 
-    def mget(self, keys):
+    def mget(self, keys: Sequence[str]) -> list[Any]:
         if self._pool is None:
             return self.client.mget(keys)
         return self._execute("MGET", *keys)
 
-    def publish(self, channel, payload):
+    def publish(self, channel: str, payload: bytes | str) -> int:
         if self._pool is None:
             return self.client.publish(channel, payload)
         return self._execute("PUBLISH", channel, payload)
 
-    def run_script(self, script, keys, args):
+    def run_script(self, script: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """What `script(keys=keys, args=args)` does for a redis-py Script (from
         register_script): one EVALSHA, and if Redis does not know the script (it
         restarted since), the Script's own call, which loads it and runs it."""
