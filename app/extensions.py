@@ -1,7 +1,6 @@
 """Extensions, created unbound here and bound in create_app()."""
 
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_socketio import SocketIO
@@ -9,6 +8,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from app.clientaddr import client_key
 from app.errors import ErrorSchema
 
 
@@ -35,4 +35,5 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 api = ChatApi()
 socketio = SocketIO()
-limiter = Limiter(key_func=get_remote_address)
+# Per client address, an IPv6 client by its /64 (app/clientaddr.py).
+limiter = Limiter(key_func=client_key)

@@ -6,6 +6,8 @@ limits they check are the domain's (app/chat/); schemas only apply them.
 """
 
 import re
+import sys
+import unicodedata
 from datetime import UTC
 
 from flask import g, has_app_context
@@ -58,6 +60,30 @@ class StrictBool(fields.Boolean):
 # in a body, line breaks and tabs only.
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 BODY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _category_class(category: str) -> str:
+    """The characters of a Unicode category as regex class ranges (literal characters,
+    so that the pattern reads the same in Python and in an OpenAPI document)."""
+    ranges: list[tuple[int, int]] = []
+    for code in range(sys.maxunicode + 1):
+        if unicodedata.category(chr(code)) == category:
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
+    return "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
+
+
+# A display name shows who wrote: no control character (C0, DEL, C1) and no format
+# character (Unicode category Cf: bidirectional overrides, zero-width spaces and
+# joiners, soft hyphens...), which could make one name look like another.
+DISPLAY_NAME_FORBIDDEN = "\x00-\x1f\x7f-\x9f" + _category_class("Cf")
+DISPLAY_NAME = validate.Regexp(
+    f"^\\s*[^\\s{DISPLAY_NAME_FORBIDDEN}][^{DISPLAY_NAME_FORBIDDEN}]*\\Z",
+    error="Must not be blank, nor contain control or format characters "
+    "(e.g. U+202E, U+200B, U+0085).",
+)
 
 
 def no_control_characters(value):
@@ -133,9 +159,7 @@ class InputSchema(Schema):
 class RegisterSchema(InputSchema):
     username = fields.String(required=True, validate=USERNAME)
     password = fields.String(required=True, validate=validate.Length(8, 128), load_only=True)
-    display_name = fields.String(
-        validate=[validate.Length(1, 64), no_control_characters], allow_none=True
-    )
+    display_name = fields.String(validate=[validate.Length(1, 64), DISPLAY_NAME], allow_none=True)
 
     @pre_load
     def lower_username(self, data, **kwargs):

@@ -3,7 +3,8 @@
 Rules here: a body is trimmed text of 1 to BODY_MAX characters; ids are at
 most ID_MAX; a send is idempotent per (room, author, client_id); sends to one
 room serialise on the room's row lock, so ids follow commit order (DESIGN.md);
-the per-user send limit (app/ratelimit.py) counts new messages only; only the
+the per-user send limit (app/ratelimit.py) counts every send, a repeated
+client_id too, before the room's lock is taken; only the
 author edits or deletes, and a deleted message keeps its id with an empty body
 and cannot be edited (its mentions and reactions go); a page `around` a
 message is centred on it.
@@ -171,9 +172,13 @@ def _mention(row, user):
 def send_message(user, name, body, client_id=None):
     """Store a message, then announce it. Returns (message, created).
 
-    One transaction: BEGIN, the room, the membership and an earlier send with the
-    same client_id read in one statement that takes the room's row lock, the
-    INSERT, the COMMIT (docs/performance.md, change 12)."""
+    Counted against the send limit first (a repeat too). One transaction: BEGIN,
+    the room, the membership and an earlier send with the same client_id read in
+    one statement that takes the room's row lock, the INSERT, the COMMIT
+    (docs/performance.md, change 12)."""
+    # Every try counts, a repeated client_id too, and before the room's lock: a
+    # client repeating one send cannot take the lock more often than it may send.
+    check_allowed("send", user.id)
     room, earlier = room_for_send(user, name, client_id)
     if earlier is not None:
         existing = _existing_send(user, room, client_id)
@@ -181,11 +186,6 @@ def send_message(user, name, body, client_id=None):
         if existing is not None and not existing.deleted:
             _announce(existing, repeat=True)
         return existing, False
-    try:
-        check_allowed("send", user.id)
-    except ApiError:
-        db.session.rollback()  # releases the room's lock
-        raise
     mentioned = mentions.readers_named(room, body)
     try:
         message = _store_new(room, user, body, client_id, mentioned)
