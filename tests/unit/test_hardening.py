@@ -2,11 +2,14 @@
 made-up HTTP methods in the metrics, loose boolean settings, display names that
 pose as someone else, repeated sends, old password hashes, IPv6 login limits."""
 
+import threading
+import time
+
 import pytest
 from unit_helpers import PASSWORD, assert_error, test_config
 from werkzeug.security import generate_password_hash
 
-from app import create_app
+from app import auth, create_app
 from app.clientaddr import address_key
 from app.config import Config, ConfigError
 from app.extensions import db
@@ -163,6 +166,36 @@ class TestHashUpgrade:
         again = client.post("/api/auth/login", json={"username": "alice", "password": PASSWORD})
         assert again.status_code == 200
         assert self._stored(app, "alice") == upgraded  # already current: kept
+
+
+class TestHashThreads:
+    @pytest.fixture
+    def config_overrides(self):
+        return {"PASSWORD_HASH_THREADS": 2}
+
+    def test_at_most_password_hash_threads_hash_at_once(self, app):
+        running, most = 0, 0
+        lock = threading.Lock()
+
+        def slow_hash():
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+            time.sleep(0.05)
+            with lock:
+                running -= 1
+
+        def one():
+            with app.app_context():
+                auth._in_os_thread(slow_hash)
+
+        threads = [threading.Thread(target=one) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert most == 2
 
 
 # --- per-address limits key IPv6 clients by their /64 ---------------------------------
