@@ -81,7 +81,7 @@ def mark_read(data, name):
 
 
 @blp.route("/dm/<username>", methods=["POST"])
-@authenticated(blp, 404)
+@authenticated(blp, 403, 404)
 @blp.response(200, RoomSchema)
 def direct_message(username):
     """Get or create the private two-person room with a user."""

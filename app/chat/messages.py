@@ -72,12 +72,8 @@ def require_in_room(room, message_id, field):
     found = db.session.scalar(
         select(Message.id).where(Message.id == message_id, Message.room_id == room.id)
     )
-    if found is None:
-        raise ApiError(
-            "validation_error",
-            "The request has invalid fields.",
-            fields={field: f"No message {message_id} in {room.name!r}."},
-        )
+    if found is None:  # like any id that names nothing: 404 (`field` says which)
+        raise ApiError("not_found", f"No message {message_id} in {room.name!r} ({field}).")
 
 
 def messages_page(room, before=None, after=None, limit=HISTORY_PAGE):
