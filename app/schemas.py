@@ -66,8 +66,8 @@ class WholeRegexp(validate.Regexp):
     end in `$` and read the same in Python and in the OpenAPI document (ECMA-262
     has no `\\Z`; Python's `$` alone also matches before a final line break)."""
 
-    def __call__(self, value: str) -> str:
-        if self.regex.fullmatch(value) is None:
+    def __call__(self, value: str) -> str:  # type: ignore[override]  # str only
+        if self.regex.fullmatch(value) is None:  # type: ignore[call-overload]
             raise ValidationError(self._format_error(value))
         return value
 
