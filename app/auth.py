@@ -10,6 +10,8 @@ id. It stops working, on every instance, when:
 """
 
 import secrets
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,26 +27,73 @@ from app.models import User
 from app.revocations import revocations
 from app.user_cache import users
 
+T = TypeVar("T")
+
 # Compared against when the username does not exist, so a login takes as long
 # for an unknown user as for a wrong password.
 _DUMMY_HASHES: dict[str, str] = {}
+# Hashes running or waiting for a thread, bounded by PASSWORD_HASH_THREADS (made on
+# first use: under gevent or eventlet, after the worker has monkey-patched).
+_HASH_SLOTS: dict[int, threading.BoundedSemaphore] = {}
+
+
+def _in_os_thread(func: Callable[..., T], *args: object) -> T:
+    """func(*args) in a real OS thread, the caller's event loop going on meanwhile.
+
+    scrypt and PBKDF2 release the GIL, so a hash runs in parallel with the loop
+    instead of stalling every request and socket of the instance. Under eventlet
+    the thread is eventlet.tpool's, under gevent the hub's threadpool; without
+    monkey-patching (the threading mode, CLI commands) the caller is a real thread
+    already. At most PASSWORD_HASH_THREADS run at once: scrypt takes 128 MiB each
+    at N=2^17 (the others wait, green)."""
+    limit = current_app.config["PASSWORD_HASH_THREADS"]
+    slots = _HASH_SLOTS.get(limit)
+    if slots is None:
+        slots = _HASH_SLOTS.setdefault(limit, threading.BoundedSemaphore(limit))
+    with slots:
+        gevent_monkey = sys.modules.get("gevent.monkey")
+        if gevent_monkey is not None and gevent_monkey.is_module_patched("threading"):
+            import gevent
+
+            return gevent.get_hub().threadpool.apply(func, args)
+        patcher = sys.modules.get("eventlet.patcher")
+        if patcher is not None and patcher.is_monkey_patched("thread"):
+            from eventlet import tpool
+
+            return tpool.execute(func, *args)
+        return func(*args)
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
 def hash_password(password: str) -> str:
-    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+    return _in_os_thread(
+        generate_password_hash, password, current_app.config["PASSWORD_HASH_METHOD"]
+    )
+
+
+def _dummy_hash(method: str) -> str:
+    if method not in _DUMMY_HASHES:
+        _DUMMY_HASHES[method] = _in_os_thread(generate_password_hash, "not-a-password", method)
+    return _DUMMY_HASHES[method]
 
 
 def password_matches(user: User | None, password: str) -> TypeGuard[User]:
     if user is None:
         method = current_app.config["PASSWORD_HASH_METHOD"]
-        if method not in _DUMMY_HASHES:
-            _DUMMY_HASHES[method] = generate_password_hash("not-a-password", method=method)
-        check_password_hash(_DUMMY_HASHES[method], password)
+        _in_os_thread(check_password_hash, _dummy_hash(method), password)
         return False
-    return check_password_hash(user.password_hash, password)
+    return _in_os_thread(check_password_hash, user.password_hash, password)
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """True when a stored hash was made with other parameters than
+    PASSWORD_HASH_METHOD's (e.g. scrypt at N=2^15 where 2^17 is asked for): the next
+    successful login stores a new one."""
+    wanted = _dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]).split("$", 1)[0]
+    return password_hash.split("$", 1)[0] != wanted
 
 
 _SERIALIZERS: dict = {}

@@ -49,8 +49,27 @@ def _text_or_none(raw: str) -> str | None:
     return raw or None
 
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
 def _flag(raw: str) -> bool:
-    return raw not in ("0", "false", "no")
+    """A boolean setting: 1/true/yes/on or 0/false/no/off, in any case; anything
+    else is a ValueError (Config.from_env names the variable)."""
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"must be one of {'/'.join(TRUE_WORDS + FALSE_WORDS)}")
+
+
+def _expected(parse: object) -> str:
+    """What a setting's value must be, for the refusal of a malformed one."""
+    if parse is _flag:
+        words = "/".join(TRUE_WORDS + FALSE_WORDS)
+        return f"must be a boolean ({words}, in any case)"
+    return "must be an integer"
 
 
 def _setting(
@@ -116,7 +135,12 @@ class Config:
     ASYNC_MODE: str = _setting("eventlet", "ASYNC_MODE", empty_is_default=False)
     LOG_LEVEL: str = _setting("INFO", "LOG_LEVEL", str.upper, empty_is_default=False)
     TOKEN_TTL_SECONDS: int = _setting(7 * 24 * 3600, "TOKEN_TTL_SECONDS", int)
-    PASSWORD_HASH_METHOD: str = _setting("scrypt", "PASSWORD_HASH_METHOD")
+    # werkzeug's method string: scrypt at N=2^17, r=8, p=1 (OWASP's minimum); a user
+    # whose stored hash has other parameters gets a new one at their next login.
+    PASSWORD_HASH_METHOD: str = _setting("scrypt:131072:8:1", "PASSWORD_HASH_METHOD")
+    # Password hashes run in real threads, at most this many at once per process
+    # (scrypt at N=2^17 holds 128 MiB while it runs); more wait their turn.
+    PASSWORD_HASH_THREADS: int = _setting(2, "PASSWORD_HASH_THREADS", int)
     CORS_ORIGINS: str = _setting("", "CORS_ORIGINS", empty_is_default=False)
     SEND_RATE_LIMIT: str = _setting("20 per 2 seconds", "SEND_RATE_LIMIT")
     AUTH_RATE_LIMIT: str = _setting("30 per minute", "AUTH_RATE_LIMIT")
@@ -160,7 +184,7 @@ class Config:
             try:
                 values[f.name] = f.metadata["parse"](raw)
             except ValueError:
-                raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+                raise ConfigError(f"{name} {_expected(f.metadata['parse'])}, got {raw!r}") from None
         config = cls(**values)
         config.TESTING = config.APP_ENV == "testing"
         if not config.SECRET_KEY and config.APP_ENV != "production":
@@ -201,6 +225,10 @@ class Config:
                 f"SOCKET_MAX_UNSENT_BYTES must be at least the largest "
                 f"request ({MAX_REQUEST_BYTES} bytes), got "
                 f"{self.SOCKET_MAX_UNSENT_BYTES}"
+            )
+        if self.PASSWORD_HASH_THREADS < 1:
+            raise ConfigError(
+                f"PASSWORD_HASH_THREADS must be at least 1, got {self.PASSWORD_HASH_THREADS}"
             )
         if self.APP_ENV == "production" and self.CORS_ORIGINS.strip() == "*":
             raise ConfigError("CORS_ORIGINS='*' is refused in production: list the origins")

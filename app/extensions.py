@@ -3,13 +3,13 @@ server is app.realtime.server.socketio (importing this module loads nothing of
 Socket.IO)."""
 
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from app.clientaddr import client_key
 from app.errors import ErrorSchema
 
 
@@ -35,4 +35,5 @@ class ChatApi(Api):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 api = ChatApi()
-limiter = Limiter(key_func=get_remote_address)
+# Per client address, an IPv6 client by its /64 (app/clientaddr.py).
+limiter = Limiter(key_func=client_key)

@@ -39,6 +39,10 @@ def loads(text, **kwargs):
         value = json.loads(text, **kwargs)
     except RecursionError:
         raise TooDeep(text if isinstance(text, str) else "") from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # an integer longer than int() converts (4,300 digits)
+        raise json.JSONDecodeError(str(exc), text if isinstance(text, str) else "", 0) from None
     if depth(value) > MAX_DEPTH:
         raise TooDeep(text if isinstance(text, str) else "")
     return value

@@ -3,7 +3,7 @@
 import gc
 import time
 
-from flask import Response, g, request
+from flask import Flask, Response, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -68,6 +68,27 @@ SOCKET_EVENTS = Counter(
 )
 
 
+# Label values come from a short known list, never from the client as sent: a made-up
+# method or path would otherwise add a label set (memory, /metrics size) per request.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    """The request's method as a label: a known one, else "other"."""
+    return method if method in KNOWN_METHODS else "other"
+
+
+def endpoint_label(app: Flask, endpoint: str | None) -> str:
+    """The Flask endpoint that served the request (a name from the code, one of
+    app.view_functions), else "unmatched"."""
+    return endpoint if endpoint in app.view_functions else "unmatched"
+
+
+def status_label(status: int) -> str:
+    """The status code (the server chose it), or "other" outside 100-599."""
+    return str(status) if 100 <= status <= 599 else "other"
+
+
 def init_app(app):
     @app.before_request
     def start_timer():
@@ -75,8 +96,10 @@ def init_app(app):
 
     @app.after_request
     def record(response):
-        endpoint = request.endpoint or "unmatched"
-        HTTP_REQUESTS.labels(request.method, endpoint, response.status_code).inc()
+        endpoint = endpoint_label(app, request.endpoint)
+        HTTP_REQUESTS.labels(
+            method_label(request.method), endpoint, status_label(response.status_code)
+        ).inc()
         started = g.get("request_started")
         if started is not None:
             HTTP_LATENCY.labels(endpoint).observe(time.perf_counter() - started)

@@ -6,6 +6,8 @@ limits they check are the domain's (app/chat/); schemas only apply them.
 """
 
 import re
+import sys
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
@@ -18,12 +20,11 @@ from marshmallow import (
     pre_load,
     validate,
     validates,
-    validates_schema,
 )
 
 from app.chat.accounts import USERNAME_PATTERN
 from app.chat.messages import BODY_MAX, HISTORY_PAGE, ID_MAX, PAGE_MAX, SYNC_PAGE
-from app.chat.reactions import emoji_problem
+from app.chat.reactions import EMOJI_MAX, emoji_problem
 from app.chat.rooms import DM_PREFIX, ROOM_NAME_PATTERN, is_reserved_name
 from app.chat.search import Q_MAX, SEARCH_PAGE, SEARCH_PAGE_MAX
 from app.errors import ApiError, validation_error
@@ -64,6 +65,67 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 BODY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+class WholeRegexp(validate.Regexp):
+    """validate.Regexp matching the whole value (re.fullmatch), so that a pattern can
+    end in `$` and read the same in Python and in the OpenAPI document (ECMA-262
+    has no `\\Z`; Python's `$` alone also matches before a final line break)."""
+
+    def __call__(self, value: str) -> str:  # type: ignore[override]  # str only
+        if self.regex.fullmatch(value) is None:  # type: ignore[call-overload]
+            raise ValidationError(self.error.format(input=value, regex=self.regex.pattern))
+        return value
+
+
+def _category_class(category: str) -> str:
+    """The characters of a Unicode category as regex class ranges (literal characters,
+    so that the pattern reads the same in Python and in an OpenAPI document)."""
+    ranges: list[tuple[int, int]] = []
+    for code in range(sys.maxunicode + 1):
+        if unicodedata.category(chr(code)) == category:
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
+    return "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
+
+
+# A display name shows who wrote: no control character (C0, DEL, C1) and no format
+# character (Unicode category Cf: bidirectional overrides, zero-width spaces and
+# joiners, soft hyphens...), which could make one name look like another.
+DISPLAY_NAME_FORBIDDEN = "\x00-\x1f\x7f-\x9f" + _category_class("Cf")
+# The length is in the pattern, not a minLength/maxLength beside it: schemathesis
+# folds those into the pattern by rewriting it, which its own regex engine then
+# cannot read (the class's characters beyond U+FFFF come out as \\U escapes).
+DISPLAY_NAME = WholeRegexp(
+    f"^(?=.{{1,64}}$)[^\\S{DISPLAY_NAME_FORBIDDEN}]*[^\\s{DISPLAY_NAME_FORBIDDEN}][^{DISPLAY_NAME_FORBIDDEN}]*$",
+    error="1 to 64 characters, not blank, with no control or format character "
+    "(e.g. U+202E, U+200B, U+0085).",
+)
+
+
+# The rules below as regular expressions, for the OpenAPI document (the checks
+# above and in app/chat/ are the server's; schemathesis compares the two in
+# tests/integration/test_bad_input.py).
+_BODY_CONTROL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+# Whitespace a body may start or end with (strip() takes it off): not \x0b, \x0c
+# or \x1c-\x1f, which are control characters a body may not hold.
+_BODY_SPACE = "[^\\S\x0b\x0c\x1c-\x1f]"
+BODY_PATTERN = (
+    f"^{_BODY_SPACE}*[^\\s{_BODY_CONTROL}]"
+    f"(?:[^{_BODY_CONTROL}]{{0,{BODY_MAX - 2}}}[^\\s{_BODY_CONTROL}])?{_BODY_SPACE}*$"
+)
+NO_NUL_PATTERN = "^[^\x00]*$"
+EMOJI_PATTERN = f"^[^\\s\x00-\x1f\x7f-\x9f]{{1,{EMOJI_MAX}}}$"
+ONE_LINE = WholeRegexp(
+    "^[^\x00-\x1f\x7f]*$", error="Must not contain control characters or line breaks."
+)
+NEW_ROOM_NAME = WholeRegexp(
+    f"^(?!{DM_PREFIX}){ROOM_NAME_PATTERN[1:].replace(chr(92) + 'Z', '$')}",
+    error=f"1 to 64 characters of a-z, 0-9, - and _, not starting with {DM_PREFIX!r} "
+    "(reserved for direct messages).",
+)
+
+
 def no_control_characters(value: str) -> None:
     if CONTROL.search(value):
         raise ValidationError("Must not contain control characters or line breaks.")
@@ -71,7 +133,10 @@ def no_control_characters(value: str) -> None:
 
 class BodyField(fields.String):
     """A message body: trimmed, then 1 to BODY_MAX characters, line breaks and tabs
-    the only control characters."""
+    the only control characters (BODY_PATTERN says the same in the OpenAPI document)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(metadata={"pattern": BODY_PATTERN}, **kwargs)
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
@@ -112,6 +177,14 @@ class EmojiField(fields.String):
         return text
 
 
+class Text(fields.String):
+    """A string input field, its OpenAPI document saying that it holds no NUL (which
+    InputSchema refuses in every string field)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(metadata={"pattern": NO_NUL_PATTERN}, **kwargs)
+
+
 class InputSchema(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -140,10 +213,8 @@ class InputSchema(Schema):
 
 class RegisterSchema(InputSchema):
     username = fields.String(required=True, validate=USERNAME)
-    password = fields.String(required=True, validate=validate.Length(8, 128), load_only=True)
-    display_name = fields.String(
-        validate=[validate.Length(1, 64), no_control_characters], allow_none=True
-    )
+    password = Text(required=True, validate=validate.Length(8, 128), load_only=True)
+    display_name = fields.String(validate=DISPLAY_NAME, allow_none=True)
 
     @pre_load
     def lower_username(self, data: Any, **kwargs: Any) -> Any:
@@ -159,22 +230,18 @@ class RegisterSchema(InputSchema):
 
 
 class LoginSchema(InputSchema):
-    username = fields.String(required=True, validate=validate.Length(1, 64))
-    password = fields.String(required=True, validate=validate.Length(1, 128), load_only=True)
+    username = Text(required=True, validate=validate.Length(1, 64))
+    password = Text(required=True, validate=validate.Length(1, 128), load_only=True)
 
 
 class PasswordChangeSchema(InputSchema):
-    current_password = fields.String(
-        required=True, validate=validate.Length(1, 128), load_only=True
-    )
-    new_password = fields.String(required=True, validate=validate.Length(8, 128), load_only=True)
+    current_password = Text(required=True, validate=validate.Length(1, 128), load_only=True)
+    new_password = Text(required=True, validate=validate.Length(8, 128), load_only=True)
 
 
 class RoomCreateSchema(InputSchema):
-    name = fields.String(required=True, validate=ROOM_NAME)
-    title = fields.String(
-        validate=[validate.Length(max=120), no_control_characters], load_default=""
-    )
+    name = fields.String(required=True, validate=NEW_ROOM_NAME)
+    title = fields.String(validate=[validate.Length(max=120), ONE_LINE], load_default="")
     private = StrictBool(load_default=False)
 
     @validates("name")
@@ -186,7 +253,7 @@ class RoomCreateSchema(InputSchema):
 
 
 class MemberAddSchema(InputSchema):
-    username = fields.String(validate=validate.Length(1, 64))
+    username = Text(validate=validate.Length(1, 64))
 
 
 class HistoryQuerySchema(InputSchema):
@@ -195,20 +262,16 @@ class HistoryQuerySchema(InputSchema):
     around = fields.Integer(
         validate=validate.Range(1, ID_MAX),
         metadata={
-            "description": "A message id: the page centred on it (not with before or after)."
+            "description": "A message id of the room: the page centred on it "
+            "(before and after are then not used)."
         },
     )
     limit = fields.Integer(validate=validate.Range(1, PAGE_MAX), load_default=HISTORY_PAGE)
 
-    @validates_schema
-    def around_alone(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if "around" in data and ("before" in data or "after" in data):
-            raise ValidationError("Give around alone, without before or after.", "around")
-
 
 class MessageCreateSchema(InputSchema):
     body = BodyField(required=True)
-    client_id = fields.String(validate=validate.Length(1, 64), allow_none=True)
+    client_id = Text(validate=validate.Length(1, 64), allow_none=True)
 
 
 class MessageEditSchema(InputSchema):
@@ -224,18 +287,18 @@ class ReactionPathSchema(InputSchema):
 
 
 class SearchQuerySchema(InputSchema):
-    q = fields.String(required=True, validate=validate.Length(1, Q_MAX))
-    room = fields.String(validate=validate.Length(1, 80))
+    q = Text(required=True, validate=validate.Length(1, Q_MAX))
+    room = Text(validate=validate.Length(1, 80))
     before = fields.Integer(validate=validate.Range(1, ID_MAX))
     limit = fields.Integer(validate=validate.Range(1, SEARCH_PAGE_MAX), load_default=SEARCH_PAGE)
 
 
 class UserQuerySchema(InputSchema):
-    q = fields.String(load_default="", validate=validate.Length(max=32))
+    q = Text(load_default="", validate=validate.Length(max=32))
 
 
 class RoomRefSchema(InputSchema):
-    room = fields.String(required=True, validate=validate.Length(1, 80))
+    room = Text(required=True, validate=validate.Length(1, 80))
 
 
 class SendEventSchema(RoomRefSchema, MessageCreateSchema):

@@ -83,7 +83,7 @@ def mark_read(data: dict[str, Any], name: str) -> None:
 
 
 @blp.route("/dm/<username>", methods=["POST"])
-@authenticated(blp, 404)
+@authenticated(blp, 403, 404)
 @blp.response(200, RoomSchema)
 def direct_message(username: str) -> dict[str, Any]:
     """Get or create the private two-person room with a user."""

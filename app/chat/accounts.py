@@ -38,6 +38,9 @@ def login(username: str, password: str) -> tuple[User, str]:
     user = db.session.scalar(select(User).where(User.username == username.strip().lower()))
     if not auth.password_matches(user, password):
         raise ApiError("unauthorized", "Wrong username or password.")
+    if auth.needs_rehash(user.password_hash):  # stored with older parameters
+        user.password_hash = auth.hash_password(password)
+        db.session.commit()
     return user, auth.issue_token(user)
 
 

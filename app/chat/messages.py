@@ -3,8 +3,8 @@
 Rules here: a body is trimmed text of 1 to BODY_MAX characters; ids are at
 most ID_MAX; a send is idempotent per (room, author, client_id); sends to one
 room serialise on the room's row lock, so ids follow commit order; the
-per-user send limit (app/ratelimit.py) is counted before the room's lock is
-taken and never refuses the repeat of a stored send; only the
+per-user send limit (app/ratelimit.py) counts every send, a repeated client_id
+too, before the room's lock is taken; only the
 author edits or deletes, and a deleted message keeps its id with an empty body
 and cannot be edited (its mentions and reactions go); a page `around` a
 message is centred on it.
@@ -80,12 +80,8 @@ def require_in_room(room: Room, message_id: int, field: str) -> None:
     found = db.session.scalar(
         select(Message.id).where(Message.id == message_id, Message.room_id == room.id)
     )
-    if found is None:
-        raise ApiError(
-            "validation_error",
-            "The request has invalid fields.",
-            fields={field: f"No message {message_id} in {room.name!r}."},
-        )
+    if found is None:  # like any id that names nothing: 404 (`field` says which)
+        raise ApiError("not_found", f"No message {message_id} in {room.name!r} ({field}).")
 
 
 def messages_page(
@@ -192,16 +188,13 @@ def send_message(
     the announcements (the room's, each mention's), which would shape it
     otherwise.
 
-    The send limit is counted first, before any lock: a send refused by it
-    takes the room's row lock only to learn whether it repeats a stored one
-    (which is never refused). Then one transaction: BEGIN, the room, the
-    membership and an earlier send with the same client_id read in one
-    statement that takes the room's row lock, the INSERT, the COMMIT."""
-    try:
-        check_allowed("send", user.id)
-        refused = None
-    except ApiError as exc:
-        refused = exc
+    Counted against the send limit first (a repeat too). Then one transaction:
+    BEGIN, the room, the membership and an earlier send with the same client_id
+    read in one statement that takes the room's row lock, the INSERT, the
+    COMMIT."""
+    # Every try counts, a repeated client_id too, and before the room's lock: a
+    # client repeating one send cannot take the lock more often than it may send.
+    check_allowed("send", user.id)
     room, earlier = room_for_send(user, name, client_id)
     if earlier is not None:
         existing = _existing_send(user, room, client_id)
@@ -210,9 +203,6 @@ def send_message(
         if existing is not None and not existing.deleted:
             _announce(existing, shaped, repeat=True)
         return existing, False, shaped
-    if refused is not None:
-        db.session.rollback()  # releases the room's lock
-        raise refused
     mentioned = mentions.readers_named(room, body)
     try:
         message = _store_new(room, user, body, client_id, mentioned)

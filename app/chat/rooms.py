@@ -260,7 +260,7 @@ def list_members(user: User, name: str) -> list[dict[str, Any]]:
 def get_or_create_dm(user: User, username: str) -> Any:
     other = find_user(username)
     if other.id == user.id:
-        raise ApiError("bad_request", "You cannot start a direct message with yourself.")
+        raise ApiError("forbidden", "You cannot start a direct message with yourself.")
     name = dm_name(user, other)
     room = db.session.scalar(select(Room).where(Room.name == name))
     if room is None:

@@ -254,7 +254,10 @@ def test_mention_badge_highlight_and_notification(cluster, routes, contexts):
         page.wait_for_timeout(100)
     notes = page.evaluate("window.__notes")
     assert notes == [
-        {"title": f"Bob Caller mentioned you in #{here}", "body": f"@{username} over here too"}
+        {
+            "title": f"Bob Caller (@{bob.user['username']}) mentioned you in #{here}",
+            "body": f"@{username} over here too",
+        }
     ]
     page.evaluate("window.__hidden = false")
 

@@ -74,7 +74,7 @@ def test_two_users_on_two_instances_chat_see_typing_and_presence(cluster, routes
 
     # Alice types: Bob sees it; she sends: Bob gets the message and the indicator goes.
     alice_page.locator("#composer-input").press_sequentially("Hi Bob", delay=30)
-    expect(bob_page.locator("#typing")).to_have_text("Alice is typing…")
+    expect(bob_page.locator("#typing")).to_have_text("Alice (@alice) is typing…")
     alice_page.locator("#composer-input").press("Enter")
     expect_once(bob_page, "Hi Bob")
     expect(bob_page.locator("#typing")).to_have_text("")
@@ -82,7 +82,7 @@ def test_two_users_on_two_instances_chat_see_typing_and_presence(cluster, routes
 
     # And back.
     bob_page.locator("#composer-input").press_sequentially("Hello Alice", delay=30)
-    expect(alice_page.locator("#typing")).to_have_text("Bob is typing…")
+    expect(alice_page.locator("#typing")).to_have_text("Bob (@bob) is typing…")
     bob_page.locator("#composer-input").press("Shift+Enter")
     bob_page.locator("#composer-input").press_sequentially("two lines", delay=10)
     bob_page.locator("#composer-input").press("Enter")
@@ -116,7 +116,7 @@ def test_two_users_on_two_instances_chat_see_typing_and_presence(cluster, routes
     alice_page.click("#new-dm-toggle")
     alice_page.fill("#user-search", "bo")
     alice_page.locator('#user-results button[data-username="bob"]').click()
-    expect(alice_page.locator("#room-title")).to_have_text("Bob")
+    expect(alice_page.locator("#room-title")).to_have_text("Bob (@bob)")
     send_from_page(alice_page, "psst, a DM")
     expect_once(alice_page, "psst, a DM")
     # Bob's list has it, unread, when he next loads the page.
@@ -475,6 +475,8 @@ def test_hostile_message_and_display_name_render_as_text(cluster, routes, contex
     expect_once(page, script)
     author = page.locator("#messages li.msg[data-id]").last.locator(".msg-author")
     expect(author).to_have_text(evil_name)
+    handle = page.locator("#messages li.msg[data-id]").last.locator(".msg-handle")
+    expect(handle).to_have_text("@" + mallory.user["username"])
     expect(page.locator("#members-offline .member-name", has_text="Mallory")).to_have_text(
         evil_name
     )
@@ -489,6 +491,40 @@ def test_hostile_message_and_display_name_render_as_text(cluster, routes, contex
     assert page.locator("#messages img, #messages script, #messages b").count() == 0
     assert page.locator("body img").count() == 0
     assert page.evaluate("window.__pwned") is None
+
+
+def test_a_display_name_anyone_can_take_is_shown_with_the_username(cluster, routes, contexts):
+    """mallory registers as "Alice": wherever her display name shows, @mallory does
+    too - her messages, the member list, typing, the person search, a DM's title
+    and the DM list."""
+    alice_api = Api.login(cluster.url, "alice")
+    impostor = Api.register(cluster.url, "Alice")
+    username = impostor.user["username"]
+    room = alice_api.create_room("lookalike", members=[impostor])
+    impostor.send(room, "hi, it is me, Alice")
+    alice_api.send(room, "the real one")
+
+    page = open_chat(contexts(token=alice_api.token), routes["nginx"], room)
+    messages = page.locator("#messages li.msg[data-id]")
+    expect(messages).to_have_count(2)
+    expect(messages.first.locator(".msg-author")).to_have_text("Alice")
+    expect(messages.first.locator(".msg-handle")).to_have_text("@" + username)
+    expect(messages.last.locator(".msg-handle")).to_have_text("@alice")
+    member = page.locator(f'#members [data-username="{username}"]')
+    expect(member.locator(".member-name")).to_have_text("Alice")
+    expect(member.locator(".member-handle")).to_contain_text("@" + username)
+
+    impostor_page = open_chat(contexts(token=impostor.token), routes["direct"], room)
+    impostor_page.locator("#composer-input").press_sequentially("typing as Alice", delay=20)
+    expect(page.locator("#typing")).to_have_text(f"Alice (@{username}) is typing…")
+
+    page.click("#new-dm-toggle")
+    page.fill("#user-search", username)
+    result = page.locator(f'#user-results button[data-username="{username}"]')
+    expect(result.locator(".user-handle")).to_have_text("@" + username)
+    result.click()
+    expect(page.locator("#room-title")).to_have_text(f"Alice (@{username})")
+    expect(page.locator("#dm-list .room-handle", has_text=username)).to_have_text("@" + username)
 
 
 # --- 5. a phone ------------------------------------------------------------------
@@ -624,7 +660,7 @@ def test_screenshots_of_the_main_screens(cluster, routes, contexts):
     expect(page.locator('#members-online [data-username="tom"]')).to_be_visible()
     expect(page.locator('#room-list a[data-room="random"] .badge')).to_have_text("1")
     tom_page.locator("#composer-input").press_sequentially("Tagging it now", delay=20)
-    expect(page.locator("#typing")).to_have_text("Tom Okafor is typing…")
+    expect(page.locator("#typing")).to_have_text("Tom Okafor (@tom) is typing…")
     page.locator("#composer-input").fill("Ship it!")
     path = shot(page, "chat-desktop.png")
     publish(path, "screenshot-chat.png")

@@ -90,8 +90,8 @@ def test_dm_with_an_unknown_user_is_404(client, alice):
     assert_error(client.post("/api/dm/nobody", headers=alice.headers), 404, "not_found")
 
 
-def test_dm_with_myself_is_400(client, alice):
-    assert_error(client.post("/api/dm/alice", headers=alice.headers), 400, "bad_request")
+def test_dm_with_myself_is_403(client, alice):
+    assert_error(client.post("/api/dm/alice", headers=alice.headers), 403, "forbidden")
 
 
 def test_nobody_can_be_added_to_a_dm(client, alice, bob, carol):

@@ -44,21 +44,23 @@ def test_around_a_deleted_message_still_finds_it(client, ids, alice):
     assert page["messages"][1]["deleted"] is True
 
 
-def test_around_a_message_of_another_room_is_422(client, ids, make_room, send, alice):
+def test_around_a_message_of_another_room_is_404(client, ids, make_room, send, alice):
     make_room(alice, "other")
     elsewhere = send(alice, "other", "x").get_json()["id"]
     response = client.get(f"/api/rooms/lounge/messages?around={elsewhere}", headers=alice.headers)
-    error = assert_error(response, 422, "validation_error")
-    assert "around" in error["fields"]
+    error = assert_error(response, 404, "not_found")
+    assert "around" in error["message"]
 
 
-@pytest.mark.parametrize("extra", ["before=5", "after=5"])
-def test_around_with_before_or_after_is_422(client, ids, alice, extra):
+@pytest.mark.parametrize("extra", ["before=5", "after=5", "before=2&after=9"])
+def test_around_with_before_or_after_gives_the_page_around(client, ids, alice, extra):
+    """The document cannot say "not together", so around takes precedence."""
+    alone = _page(client, alice, around=ids[3], limit=3)
     response = client.get(
-        f"/api/rooms/lounge/messages?around={ids[3]}&{extra}", headers=alice.headers
+        f"/api/rooms/lounge/messages?around={ids[3]}&limit=3&{extra}", headers=alice.headers
     )
-    error = assert_error(response, 422, "validation_error")
-    assert "around" in error["fields"]
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == alone
 
 
 @pytest.mark.parametrize("around", [0, -3, 2**63, "x"])

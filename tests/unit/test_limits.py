@@ -1,5 +1,6 @@
 """The contract's limits on messages: body size, request size, send rate."""
 
+import collections
 import json
 
 import pytest
@@ -121,13 +122,22 @@ def test_rate_limit_leaves_other_users_unaffected(send, lounge, alice, bob):
     assert response.headers["X-RateLimit-Remaining"] == "19"
 
 
-def test_retrying_a_sent_client_id_is_not_rate_limited(send, lounge, alice):
+def test_retrying_a_sent_client_id_within_the_limit_gives_the_first_message(send, lounge, alice):
     first = send(alice, lounge, "hello", client_id="once").get_json()
-    for i in range(20):
-        send(alice, lounge, f"m{i}")
     retry = send(alice, lounge, "hello", client_id="once")
     assert retry.status_code == 200
     assert retry.get_json() == first
+
+
+def test_repeats_of_a_client_id_count_against_the_send_limit(client, send, lounge, alice):
+    """100 sends of one client_id: the first stores it, 19 repeats get it back, the
+    other 80 are refused before the room's lock is taken."""
+    statuses = collections.Counter(
+        send(alice, lounge, "hello", client_id="same").status_code for _ in range(100)
+    )
+    assert statuses == {201: 1, 200: 19, 429: 80}
+    # and the limit holds for a new message as well
+    assert_error(send(alice, lounge, "new"), 429, "rate_limited")
 
 
 def test_rate_limit_counts_sends_across_rooms(send, make_room, lounge, alice):

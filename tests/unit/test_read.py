@@ -77,19 +77,19 @@ def test_read_markers_are_per_user(send, mark_read, room_of, lounge, alice, bob,
     assert room_of(carol)["last_read_id"] is None
 
 
-def test_read_of_a_message_in_another_room_is_422(
+def test_read_of_a_message_in_another_room_is_404(
     send, make_room, mark_read, room_of, lounge, alice
 ):
     make_room(alice, "other")
     elsewhere = send(alice, "other").get_json()
-    error = assert_error(mark_read(alice, elsewhere["id"]), 422, "validation_error")
-    assert "message_id" in error["fields"]
+    error = assert_error(mark_read(alice, elsewhere["id"]), 404, "not_found")
+    assert "message_id" in error["message"]
     assert room_of(alice)["last_read_id"] is None
 
 
-def test_read_of_an_unknown_message_is_422(mark_read, lounge, alice):
-    error = assert_error(mark_read(alice, 999), 422, "validation_error")
-    assert "message_id" in error["fields"]
+def test_read_of_an_unknown_message_is_404(mark_read, lounge, alice):
+    error = assert_error(mark_read(alice, 999), 404, "not_found")
+    assert "message_id" in error["message"]
 
 
 @pytest.mark.parametrize("message_id", [0, -5, "7", 1.5, True, None])

@@ -265,6 +265,7 @@ LAYERS = [
     # 1: settings, errors, the models and services every layer uses
     (
         "app.config",
+        "app.clientaddr",
         "app.errors",
         "app.jsonlimits",
         "app.extensions",

@@ -2,7 +2,7 @@
 // when the server announces something new.
 import { onDelivery } from "./delivery-banner.js";
 import { receive } from "./history.js";
-import { roomLabel } from "./labels.js";
+import { personLabel, roomLabel } from "./labels.js";
 import { countMention, uncountMention } from "./mentions.js";
 import { insertMessage } from "./message-list.js";
 import { notify } from "./notify.js";
@@ -74,7 +74,7 @@ function onMention(data) {
   countMention(data);
   const m = data.message;
   const room = rooms.get(data.room);
-  notify(m.author.display_name + " mentioned you in " + (room ? roomLabel(room) : "#" + data.room),
+  notify(personLabel(m.author) + " mentioned you in " + (room ? roomLabel(room) : "#" + data.room),
     m.body, "mention-" + m.id, () => navigate(data.room));
 }
 

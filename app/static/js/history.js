@@ -2,7 +2,7 @@
 // up, what was missed after a reconnect (`sync`), and live messages.
 import { api, roomPath } from "./api.js";
 import { $, announce, flash } from "./dom.js";
-import { roomLabel } from "./labels.js";
+import { personLabel, roomLabel } from "./labels.js";
 import {
   firstPending, insertMessage, messageNode, nearBottom, scrollToBottom, showEmpty,
 } from "./message-list.js";
@@ -137,7 +137,7 @@ export function receive(messages, fromSync) {
   if (!added) return 0;
   if (before === 0) renderHistoryTop();
   messages.forEach((m) => {
-    if (!isMine(m) && !fromSync) announce(m.author.display_name + ": " + (m.deleted ? "(deleted)" : m.body));
+    if (!isMine(m) && !fromSync) announce(personLabel(m.author) + ": " + (m.deleted ? "(deleted)" : m.body));
     clearTyper(m.room, m.author.username);
   });
   if (stick) scrollToBottom(); else $("jump-latest").hidden = false;

@@ -4,6 +4,18 @@ const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute:
 const shortDateFormat = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
 const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
+// A person as text: "Alice (@alice)". Anyone may take any display name; the
+// username beside it is unique, so two people never read the same.
+export function personLabel(user) {
+  if (!user) return "";
+  return user.display_name + " (@" + user.username + ")";
+}
+
+// A person's username as the page shows it beside their display name.
+export function handle(user) {
+  return "@" + user.username;
+}
+
 // A room's bare name: the other person's display name for a DM.
 export function roomName(room) {
   if (!room) return "";
@@ -11,10 +23,11 @@ export function roomName(room) {
   return room.name;
 }
 
-// A room as headings and prompts show it: "#general", or "Bob" for a DM.
+// A room as headings and prompts show it: "#general", or "Bob (@bob)" for a DM.
 export function roomLabel(room) {
   if (!room) return "";
-  return room.kind === "dm" ? roomName(room) : "#" + room.name;
+  if (room.kind === "dm") return room.peer ? personLabel(room.peer) : room.name;
+  return "#" + room.name;
 }
 
 // Today's messages show the time only; older ones the day too.

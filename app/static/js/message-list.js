@@ -1,7 +1,7 @@
 // The open room's message list (#messages): one element per message, in id
 // order and de-duplicated by id; my pending sends stay last.
 import { $, avatar, button, el } from "./dom.js";
-import { formatDateTime, formatTime } from "./labels.js";
+import { formatDateTime, formatTime, handle } from "./labels.js";
 import { bodyWithMentions, mentionsMe } from "./mentions.js";
 import { addReactionButton, reactionBar } from "./reactions.js";
 import { isMine } from "./login.js";
@@ -22,7 +22,8 @@ export function messageElement(m) {
 
   const main = el("div", "msg-main");
   const meta = el("div", "msg-meta");
-  meta.appendChild(el("span", "msg-author", m.author.display_name));
+  meta.append(el("span", "msg-author", m.author.display_name),
+    el("span", "msg-handle", handle(m.author)));
   const created = new Date(m.created_at);
   const time = el("time", "msg-time", formatTime(created));
   time.dateTime = m.created_at;

@@ -2,6 +2,7 @@
 // and, after a failure that may pass (a dropped connection, a timeout, a rate
 // limit), sent again with the same client_id, so the server stores it once.
 import { $, avatar, button, el } from "./dom.js";
+import { handle } from "./labels.js";
 import { insertMessage, regroup, scrollToBottom } from "./message-list.js";
 import { markRead } from "./reads.js";
 import { isMine, login } from "./login.js";
@@ -44,7 +45,7 @@ function pendingElement(p) {
   li.appendChild(avatar(me));
   const main = el("div", "msg-main");
   const meta = el("div", "msg-meta");
-  meta.appendChild(el("span", "msg-author", me.display_name));
+  meta.append(el("span", "msg-author", me.display_name), el("span", "msg-handle", handle(me)));
   main.append(meta, el("p", "msg-body", p.body), el("p", "msg-status"));
   li.appendChild(main);
   p.el = li;

@@ -4,6 +4,7 @@
 // everyone as `reaction` {room, message_id, reactions}.
 import { api } from "./api.js";
 import { $, button, el, flash } from "./dom.js";
+import { personLabel } from "./labels.js";
 import { isMe } from "./login.js";
 import { connection, emitAck } from "./socket.js";
 import { isOpen, timeline } from "./state.js";
@@ -41,7 +42,7 @@ export function reactionBar(m) {
 export function addReactionButton(m) {
   const add = button("msg-action react-add", "☺+");
   add.dataset.action = "react";
-  add.setAttribute("aria-label", "Add a reaction to " + m.author.display_name + ": " +
+  add.setAttribute("aria-label", "Add a reaction to " + personLabel(m.author) + ": " +
     m.body.slice(0, 40));
   add.setAttribute("aria-haspopup", "true");
   add.setAttribute("aria-expanded", "false");

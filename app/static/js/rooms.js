@@ -2,7 +2,7 @@
 // membership changes as they happen, the page title.
 import { api, roomPath } from "./api.js";
 import { $, avatar, el } from "./dom.js";
-import { roomLabel, roomName } from "./labels.js";
+import { handle, roomLabel, roomName } from "./labels.js";
 import { isMine } from "./login.js";
 import { currentRoom, isOpen, rooms } from "./state.js";
 
@@ -126,6 +126,7 @@ function roomItem(room) {
     a.appendChild(mark);
   }
   a.appendChild(el("span", "room-name", roomName(room)));
+  if (room.kind === "dm" && room.peer) a.appendChild(el("span", "room-handle", handle(room.peer)));
   if (room.private && room.kind !== "dm") a.appendChild(el("span", "visually-hidden", " (private)"));
   if (!room.member) {
     a.classList.add("not-member");

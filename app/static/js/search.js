@@ -4,7 +4,7 @@
 // that message (history `around`), highlighted.
 import { api } from "./api.js";
 import { $, button, el, flash } from "./dom.js";
-import { formatDateTime, formatTime, roomLabel } from "./labels.js";
+import { formatDateTime, formatTime, handle, roomLabel } from "./labels.js";
 import { closeDrawers } from "./layout.js";
 import { openRoom } from "./room-view.js";
 import { current, rooms } from "./state.js";
@@ -53,7 +53,8 @@ function hitItem(m, words) {
   time.dateTime = m.created_at;
   time.title = formatDateTime(created);
   head.append(el("span", "hit-room", room ? roomLabel(room) : "#" + m.room),
-    el("span", "hit-author", m.author.display_name), time);
+    el("span", "hit-author", m.author.display_name), el("span", "hit-handle", handle(m.author)),
+    time);
   hit.append(head, snippet(m.body, words));
   hit.addEventListener("click", () => openHit(m));
   li.appendChild(hit);

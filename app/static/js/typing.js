@@ -1,6 +1,7 @@
 // Typing: mine (`typing` true while I type, refreshed, false when idle or on
 // send) and others' ("Tom is typing…" above the message box).
 import { $ } from "./dom.js";
+import { personLabel } from "./labels.js";
 import { isMe } from "./login.js";
 import { connection, emitAck } from "./socket.js";
 import { current, isOpen } from "./state.js";
@@ -69,7 +70,7 @@ export function onTyping(data) {
 export function renderTyping() {
   const box = $("typing");
   const roomTypers = typers.get(current.name);
-  const names = roomTypers ? Array.from(roomTypers.values(), (t) => t.user.display_name) : [];
+  const names = roomTypers ? Array.from(roomTypers.values(), (t) => personLabel(t.user)) : [];
   let text = "";
   if (names.length === 1) text = names[0] + " is typing…";
   else if (names.length === 2) text = names[0] + " and " + names[1] + " are typing…";
