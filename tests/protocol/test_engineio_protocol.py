@@ -17,7 +17,7 @@ import time
 import pytest
 import requests
 import websocket
-from wire import SEPARATOR, Polling, WebSocket, split_payload
+from wire import SEPARATOR, DeflateWebSocket, Polling, WebSocket, split_payload
 
 KIND = "engineio"
 pytestmark = pytest.mark.integration
@@ -204,6 +204,58 @@ def test_websocket_large_message_under_max_payload(server):
     ws.close()
 
 
+# --- WebSocket framing (RFC 6455, RFC 7692) under Engine.IO ----------------------
+
+
+def test_websocket_fragmented_message(server):
+    ws = WebSocket(server.ws_url)
+    ws.open()
+    ABNF = websocket.ABNF
+    ws.ws.send_frame(ABNF.create_frame("4hel", ABNF.OPCODE_TEXT, fin=0))
+    ws.ws.send_frame(ABNF.create_frame("lo wor", ABNF.OPCODE_CONT, fin=0))
+    ws.ws.send_frame(ABNF.create_frame("ld", ABNF.OPCODE_CONT, fin=1))
+    assert ws.recv() == "4hello world"
+    ws.close()
+
+
+def test_websocket_ping_frame_gets_a_pong_frame(server):
+    # A WebSocket-level ping (not Engine.IO's): the server's WebSocket answers it,
+    # in order with the Engine.IO packets around it.
+    ws = WebSocket(server.ws_url)
+    ws.open()
+    ws.send("4before")
+    assert ws.recv() == "4before"
+    ws.ws.ping("are-you-there")
+    ws.ws.settimeout(5)
+    while True:
+        frame = ws.ws.recv_data_frame(True)[1]
+        if frame.opcode == websocket.ABNF.OPCODE_TEXT and frame.data == b"2":
+            ws.send("3")
+            continue
+        break
+    assert frame.opcode == websocket.ABNF.OPCODE_PONG
+    assert frame.data == b"are-you-there"
+    ws.send("4after")
+    assert ws.recv() == "4after"
+    ws.close()
+
+
+def test_websocket_permessage_deflate(server):
+    # Both workers' WebSockets negotiate permessage-deflate; then the server's
+    # messages come compressed, and a client's compressed message is read.
+    host, port = "127.0.0.1", server.port
+    ws = DeflateWebSocket(host, port, server.path)
+    assert "101" in ws.response_head.split("\r\n")[0]
+    assert ws.extensions.startswith("permessage-deflate")
+    assert ws.recv().startswith('0{"sid":')
+    ws.send("4plain")
+    assert ws.recv() == "4plain"
+    ws.send("4squeezed " + "z" * 5000, compress=True)
+    assert ws.recv() == "4squeezed " + "z" * 5000
+    assert ws.last_compressed
+    ws.close()
+
+
 # --- heartbeat ---------------------------------------------------------------------
 
 
@@ -357,6 +409,22 @@ def test_upgrade_keeps_packets_sent_during_the_probe(server):
     assert session.post("4in-between").text.lower() == "ok"
     ws.send("5")
     assert ws.recv(skip_noops=True) == "4in-between"
+    ws.close()
+
+
+def test_upgrade_delivers_packets_queued_before_it(server):
+    session = Polling(server.url)
+    session.open()
+    # Echoed into the session's queue, never polled: the WebSocket must carry them.
+    assert session.post(SEPARATOR.join(["4queued1", "bAQI=", "4queued2"])).text.lower() == "ok"
+    ws = WebSocket(server.ws_url, sid=session.sid)
+    ws.send("2probe")
+    assert ws.recv() == "3probe"
+    assert session.receive() == ["6"]
+    ws.send("5")
+    assert [ws.recv(skip_noops=True) for _ in range(3)] == ["4queued1", bytes([1, 2]), "4queued2"]
+    ws.send("4then")
+    assert ws.recv(skip_noops=True) == "4then"
     ws.close()
 
 
