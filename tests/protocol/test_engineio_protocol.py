@@ -288,9 +288,13 @@ def test_polling_session_closes_without_pong(server):
 def test_websocket_server_pings_and_pong_keeps_the_session(server):
     ws = WebSocket(server.ws_url)
     ws.open()
+    since = time.monotonic()
     for _ in range(3):
         assert ws.recv(answer_pings=False) == "2"
+        # A ping every pingInterval (counted from the pong, in python-engineio).
+        assert 0.9 * PING_INTERVAL < time.monotonic() - since < PING_INTERVAL + HEARTBEAT_SLACK
         ws.send("3")
+        since = time.monotonic()
     ws.send("4still-here")
     assert ws.recv() == "4still-here"
     ws.close()
