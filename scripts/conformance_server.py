@@ -132,12 +132,35 @@ def engineio_app(async_mode: str) -> Callable[..., Any]:
     return engineio.WSGIApp(eio)
 
 
+SOCKET_CLASS_PATH = "/conformance/socket-class"
+
+
+def with_socket_class_report(wsgi_app: Callable[..., Any]) -> Callable[..., Any]:
+    """Answers GET SOCKET_CLASS_PATH with the module and name of the class python-engineio
+    makes its sockets of (its own, or the one the hooks put in its place), so that a
+    test can tell that the hooks are in."""
+
+    def report_or_serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO") != SOCKET_CLASS_PATH:
+            return wsgi_app(environ, start_response)
+        import engineio.socket
+
+        cls = engineio.socket.Socket
+        body = f"{cls.__module__}.{cls.__qualname__}".encode()
+        start_response(
+            "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+    return report_or_serve
+
+
 def build(kind: str, async_mode: str, hooks: bool) -> Callable[..., Any]:
     """The WSGI app gunicorn serves: `kind` of server, hooked or stock."""
     wsgi_app = (socketio_app if kind == "socketio" else engineio_app)(async_mode)
     if hooks:
         wsgi_app = install_library_hooks(async_mode, wsgi_app)
-    return wsgi_app
+    return with_socket_class_report(wsgi_app)
 
 
 def gunicorn_command(host: str, port: int, async_mode: str) -> list[str]:

@@ -33,6 +33,18 @@ HEARTBEAT_SLACK = 2.0
 HANDSHAKE_KEYS = {"sid", "upgrades", "pingInterval", "pingTimeout", "maxPayload"}
 
 
+def test_the_configuration_is_what_it_says(server):
+    # HOOKS=1 puts the project's socket class in python-engineio's place; HOOKS=0
+    # leaves the library's own (otherwise "hooked" would test stock twice).
+    socket_class = requests.get(
+        f"http://127.0.0.1:{server.port}/conformance/socket-class", timeout=5
+    ).text
+    if server.hooks:
+        assert not socket_class.startswith("engineio."), socket_class
+    else:
+        assert socket_class == "engineio.socket.Socket"
+
+
 # --- handshake -------------------------------------------------------------------
 
 

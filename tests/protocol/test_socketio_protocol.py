@@ -16,6 +16,7 @@ import json
 import time
 
 import pytest
+import requests
 from wire import SEPARATOR, Polling, WebSocket
 
 KIND = "socketio"
@@ -35,6 +36,14 @@ def connected(server, namespace: str = "/", auth: str = "") -> WebSocket:
     assert ws.recv().startswith(f"40{prefix}")
     assert ws.recv().startswith(f'42{prefix}["auth"')
     return ws
+
+
+def test_the_configuration_is_what_it_says(server):
+    # As in test_engineio_protocol.py: the hooks are in exactly when HOOKS=1.
+    socket_class = requests.get(
+        f"http://127.0.0.1:{server.port}/conformance/socket-class", timeout=5
+    ).text
+    assert socket_class.startswith("engineio.") != server.hooks, socket_class
 
 
 # --- connect -----------------------------------------------------------------------
