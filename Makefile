@@ -12,7 +12,7 @@ CHAT_PORT ?= 8080
 export FLASK_APP := app:create_app
 
 .PHONY: run test lint unit integration e2e cluster system-deps clean bench bench-scaleout \
-	compose compose-down swarm swarm-down
+	compose compose-down swarm swarm-down conformance-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,16 @@ unit: $(VENV)/.dev-installed
 cluster: system-deps $(VENV)/.dev-installed
 	$(BIN)/python scripts/cluster.py run --instances $(INSTANCES) --port $(CLUSTER_PORT) \
 		$(if $(REDIS_CLUSTER),--redis-cluster) $(CLUSTER_ARGS)
+
+## make conformance-server: the socket stack alone (no Flask app, database or Redis) under
+## gunicorn's worker on HOST:PORT (127.0.0.1:3000 unless given), for protocol test suites
+## (docs/protocol.md). ASYNC_MODE=eventlet|gevent, HOOKS=1 (the project's hooks) or 0
+## (stock libraries), KIND=socketio (the maintainers' reference server) or engineio (echo).
+conformance-server: $(VENV)/.runtime-installed
+	$(BIN)/python scripts/conformance_server.py \
+		--port $(if $(filter command line environment,$(origin PORT)),$(PORT),3000) \
+		--async-mode $(or $(ASYNC_MODE),eventlet) --hooks $(or $(HOOKS),1) \
+		--kind $(or $(KIND),socketio) $(if $(filter command line,$(origin HOST)),--host $(HOST))
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
