@@ -50,9 +50,9 @@ def install_library_hooks(async_mode: str, wsgi_app: Callable[..., Any]) -> Call
     """Installs the project's hooks into python-engineio (and eventlet's WebSocket) for
     `async_mode`, as the chat's create_app() does, and returns `wsgi_app` wrapped the
     way the chat wraps its own. Must run before the first connection."""
-    from app.realtime import direct_socket as library_hooks
+    from app import library_hooks
 
-    library_hooks.install(async_mode)
+    library_hooks.install_socket_hooks(async_mode)
     if async_mode == "eventlet":
         return library_hooks.socket_as_eventlet_input(wsgi_app)
     return wsgi_app
