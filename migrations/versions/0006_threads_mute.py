@@ -30,10 +30,20 @@ depends_on = None
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
+def _sqlite_columns_kept():
+    """True on SQLite when an earlier downgrade kept the messages columns."""
+    columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("messages")}
+    return "reply_to_id" in columns
+
+
 def upgrade():
     if op.get_bind().dialect.name == "sqlite":
-        # SQLite takes a REFERENCES clause in ADD COLUMN, not an added constraint.
-        op.execute("ALTER TABLE messages ADD COLUMN reply_to_id INTEGER REFERENCES messages (id)")
+        if not _sqlite_columns_kept():
+            # SQLite takes a REFERENCES clause in ADD COLUMN, not an added constraint.
+            op.execute(
+                "ALTER TABLE messages ADD COLUMN reply_to_id INTEGER REFERENCES messages (id)"
+            )
+            _add_thread_columns()
     else:
         op.add_column("messages", sa.Column("reply_to_id", BigId, nullable=True))
         op.create_foreign_key(
@@ -43,10 +53,7 @@ def upgrade():
             ["reply_to_id"],
             ["id"],
         )
-    op.add_column(
-        "messages", sa.Column("reply_count", sa.Integer(), nullable=False, server_default="0")
-    )
-    op.add_column("messages", sa.Column("last_reply_at", sa.DateTime(timezone=True), nullable=True))
+        _add_thread_columns()
     op.create_index(
         op.f("ix_messages_reply_to_id_id"), "messages", ["reply_to_id", "id"], unique=False
     )
@@ -56,14 +63,21 @@ def upgrade():
     )
 
 
+def _add_thread_columns():
+    op.add_column(
+        "messages", sa.Column("reply_count", sa.Integer(), nullable=False, server_default="0")
+    )
+    op.add_column("messages", sa.Column("last_reply_at", sa.DateTime(timezone=True), nullable=True))
+
+
 def downgrade():
     with op.batch_alter_table("memberships") as batch:
         batch.drop_column("muted")
     op.drop_index(op.f("ix_messages_reply_to_id_id"), table_name="messages")
     if op.get_bind().dialect.name == "sqlite":
-        # SQLite drops a column that no constraint or index names (3.35+); the
-        # foreign key is one, so the three columns stay: a downgrade on SQLite
-        # keeps them, unused. A batch copy would drop the search triggers.
+        # SQLite cannot drop a column a foreign key names, and a batch copy of
+        # the table would drop the search triggers: on SQLite the three columns
+        # stay, unused, and a later upgrade finds them there.
         return
     op.drop_constraint(op.f("fk_messages_reply_to_id_messages"), "messages", type_="foreignkey")
     op.drop_column("messages", "last_reply_at")
