@@ -87,6 +87,13 @@ def test_reply_from_the_thread_panel_and_live_counts(cluster, routes, contexts):
     page.keyboard.press("Enter")
     expect(panel).to_be_visible()
     expect(replies).to_have_count(2)
+
+    # Bob deletes the parent: it keeps its thread, and the quotes say so live.
+    bob.call("DELETE", f"/api/messages/{parent['id']}")
+    expect(panel.locator("#thread-parent")).to_contain_text("This message was deleted.")
+    expect(quote).to_contain_text("(deleted message)", timeout=LIVE_MS)
+    expect(summary).to_contain_text("2 replies")
+    expect(replies).to_have_count(2)
     page.get_by_role("button", name="Close the thread").click()
     expect(panel).to_be_hidden()
 

@@ -242,3 +242,49 @@ def test_mute_needs_membership_and_a_boolean(client, make_room, lounge, alice, c
     )
     for body in ({}, {"muted": 1}, {"muted": "true"}, {"muted": None}):
         assert_error(client.put(path, headers=alice.headers, json=body), 422, "validation_error")
+
+
+# --- what the domain announces -----------------------------------------------------
+
+
+def test_threads_and_settings_are_announced_through_the_notifier(
+    app, client, send, lounge, alice, bob
+):
+    from app.chat import notify
+
+    class Recording(notify.Listener):
+        def __init__(self):
+            self.calls = []
+
+        def message_created(self, message, repeat=False, shaped=None):
+            self.calls.append(("message_created", message.body))
+            return not repeat
+
+        def message_deleted(self, message):
+            self.calls.append(("message_deleted", message.id))
+
+        def thread_changed(self, parent):
+            self.calls.append(
+                ("thread_changed", parent.id, parent.thread and parent.thread["replies"])
+            )
+
+        def settings_changed(self, room, user):
+            self.calls.append(("settings_changed", room.name, user.username))
+
+    parent = send(alice, lounge, "parent").get_json()
+    previous = app.extensions.get(notify.EXTENSION_KEY)
+    recording = Recording()
+    notify.init_app(app, recording)
+    try:
+        answer = reply(client, bob, lounge, parent["id"], "child").get_json()
+        client.delete(f"/api/messages/{answer['id']}", headers=bob.headers)
+        client.put(f"/api/rooms/{lounge}/settings", headers=bob.headers, json={"muted": True})
+    finally:
+        notify.init_app(app, previous)
+    assert recording.calls == [
+        ("message_created", "child"),
+        ("thread_changed", parent["id"], 1),
+        ("message_deleted", answer["id"]),
+        ("thread_changed", parent["id"], None),
+        ("settings_changed", lounge, "bob"),
+    ]

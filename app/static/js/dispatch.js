@@ -11,7 +11,7 @@ import { settlePending } from "./pending.js";
 import { onRoomUpdated } from "./mute.js";
 import { onPresence } from "./presence.js";
 import { onReaction } from "./reactions.js";
-import { onThread } from "./replies.js";
+import { onThread, requote } from "./replies.js";
 import { defaultRoom, navigate, openRoom } from "./room-view.js";
 import {
   addRoom, countUnread, loadRooms, refreshRoom, removeRoom, uncountUnread,
@@ -39,12 +39,12 @@ function onMessage(m) {
 // drops if a deleted message was unread there.
 function onMessageEdited(m) {
   threadMessage(m);
-  if (isOpen(m.room)) insertMessage(m);
+  if (isOpen(m.room)) { insertMessage(m); requote(m); }
 }
 
 function onMessageDeleted(m) {
   threadMessage(m);
-  if (isOpen(m.room)) { insertMessage(m); return; }
+  if (isOpen(m.room)) { insertMessage(m); requote(m); return; }
   uncountUnread(m);
   uncountMention(m);
 }

@@ -5,6 +5,7 @@ const SIZE = 64;
 let base = null;       // the loaded favicon.svg, as an image
 let link = null;       // <link rel="icon">
 let plainHref = null;
+let plainType = null;
 let shown = "";        // what is drawn now ("" for the plain icon)
 let wanted = { count: 0, dim: false };
 
@@ -12,6 +13,7 @@ function iconLink() {
   if (!link) {
     link = document.querySelector('link[rel="icon"]');
     plainHref = link ? link.href : null;
+    plainType = link ? link.type : null;
   }
   return link;
 }
@@ -59,6 +61,7 @@ export async function setFaviconBadge(count, dim) {
   if (key === shown) return;
   if (!key) {
     shown = "";
+    icon.type = plainType;
     icon.href = plainHref;
     icon.dataset.badge = "";
     return;

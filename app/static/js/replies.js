@@ -74,6 +74,19 @@ export function onThread(data) {
   threadListeners.forEach((fn) => fn(data));
 }
 
+// A message of the open room was edited or deleted: the replies shown that
+// quote it quote it afresh (its first EXCERPT characters; "" once deleted).
+const EXCERPT = 120;
+export function requote(parent) {
+  if (parent.room !== current.name) return;
+  timeline.messages.forEach((m) => {
+    if (!m.reply_to || m.reply_to.id !== parent.id) return;
+    m.reply_to = { ...m.reply_to, excerpt: parent.deleted ? "" : parent.body.slice(0, EXCERPT) };
+    const old = $("messages").querySelector('li.msg[data-id="' + m.id + '"] .reply-quote');
+    if (old) old.replaceWith(replyQuote(m));
+  });
+}
+
 // Shows message `id` of the open room: scrolled to and highlighted if it is in
 // the list, else the page of history around it is loaded.
 export function jumpTo(id) {
