@@ -4,6 +4,7 @@ for the module. Sockets connect straight to a chosen instance, so that each
 event has to cross the message queue to reach them."""
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from socket_clients import assert_error_shape, unique_name
@@ -171,3 +172,39 @@ def test_muting_on_one_instance_reaches_the_users_sockets_on_others(cluster, use
     assert bystander.received("room_updated") == []
     owner_view = owner.request("GET", f"/api/rooms/{room}").json()
     assert owner_view["muted"] is False
+
+
+def test_replies_sent_at_once_through_every_instance_are_each_counted(cluster, user):
+    owner = user()
+    members = [user() for _ in range(3)]
+    room = unique_name("burst")
+    owner.create_room(room)
+    for member in members:
+        member.join_room(room)
+    parent = owner.post_message(room, "count us").json()
+
+    def burst(index):
+        member = members[index]
+        answers = []
+        for number in range(10):
+            response = send_reply(
+                member,
+                room,
+                parent["id"],
+                f"{index}-{number}",
+                on(cluster, 1 + (index + number) % 3),
+            )
+            answers.append(response.status_code)
+        return answers
+
+    with ThreadPoolExecutor(len(members)) as pool:
+        codes = [code for answers in pool.map(burst, range(len(members))) for code in answers]
+    assert codes == [201] * 30
+    history = owner.request("GET", f"/api/rooms/{room}/messages", params={"limit": 100}).json()
+    first = history["messages"][0]
+    assert first["id"] == parent["id"] and first["thread"]["replies"] == 30
+    assert first["thread"]["last_reply_at"] == history["messages"][-1]["created_at"]
+    page = owner.request(
+        "GET", f"/api/messages/{parent['id']}/thread", params={"limit": 100}
+    ).json()
+    assert len(page["messages"]) == 30 and page["has_more"] is False
