@@ -45,8 +45,10 @@ export function threadSummary(m) {
     time.title = formatDateTime(last);
     b.append(time);
   }
-  b.setAttribute("aria-label", repliesText(m.thread) + (last ? ", last reply " +
-    formatDateTime(last) : "") + ": open the thread");
+  const about = m.deleted ? "a deleted message" : m.author.display_name + ": " +
+    (m.body || "").slice(0, 40);
+  b.setAttribute("aria-label", "Open the thread of " + about + " (" + repliesText(m.thread) +
+    (last ? ", last reply " + formatDateTime(last) : "") + ")");
   return b;
 }
 
