@@ -9,7 +9,18 @@ app/search_index.py.
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    false,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import DateTime, TypeDecorator
@@ -98,6 +109,8 @@ class Membership(Model):
     )
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_read_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    # A muted room raises no notifications for this user (the page decides).
+    muted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     room: Mapped[Room] = relationship(back_populates="memberships")
     user: Mapped[User] = relationship()
@@ -113,6 +126,8 @@ class Message(Model):
         UniqueConstraint("room_id", "author_id", "client_id"),
         # History pages: WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT ?
         Index("ix_messages_room_id_id", "room_id", "id"),
+        # A thread's page: WHERE reply_to_id = ? AND id > ? ORDER BY id LIMIT ?
+        Index("ix_messages_reply_to_id_id", "reply_to_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -123,9 +138,20 @@ class Message(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The message of the same room this one replies to (app/chat/threads.py).
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), nullable=True)
+    # Kept on the parent by the sends and deletes of its replies: the undeleted
+    # replies and the newest one's time (None without any).
+    reply_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     room: Mapped[Room] = relationship()
     author: Mapped[User] = relationship()
+    # The parent of a reply, loaded for a whole page in one query ("selectin";
+    # none at all when no message of the page is a reply).
+    reply_parent: Mapped["Message | None"] = relationship(
+        remote_side=[id], lazy="selectin", foreign_keys=[reply_to_id]
+    )
     # Loaded for a whole page of messages in one query each ("selectin"); a new
     # message starts with empty lists, so a send loads nothing.
     reactions: Mapped[list["Reaction"]] = relationship(
@@ -141,6 +167,13 @@ class Message(Model):
     @property
     def deleted(self) -> bool:
         return self.deleted_at is not None
+
+    @property
+    def thread(self) -> dict[str, Any] | None:
+        """{"replies", "last_reply_at"} for a message with replies, else None."""
+        if not self.reply_count:
+            return None
+        return {"replies": self.reply_count, "last_reply_at": self.last_reply_at}
 
     @property
     def mentioned_usernames(self) -> list[str]:

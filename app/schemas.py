@@ -8,7 +8,7 @@ limits they check are the domain's (app/chat/); schemas only apply them.
 import re
 import sys
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC
 from typing import Any
 
@@ -27,6 +27,7 @@ from app.chat.messages import BODY_MAX, HISTORY_PAGE, ID_MAX, PAGE_MAX, SYNC_PAG
 from app.chat.reactions import EMOJI_MAX, emoji_problem
 from app.chat.rooms import DM_PREFIX, ROOM_NAME_PATTERN, is_reserved_name
 from app.chat.search import Q_MAX, SEARCH_PAGE, SEARCH_PAGE_MAX
+from app.chat.threads import EXCERPT_CHARS, reply_fields
 from app.errors import ApiError, validation_error
 from app.models import Message
 
@@ -272,6 +273,26 @@ class HistoryQuerySchema(InputSchema):
 class MessageCreateSchema(InputSchema):
     body = BodyField(required=True)
     client_id = Text(validate=validate.Length(1, 64), allow_none=True)
+    reply_to = StrictInt(
+        validate=validate.Range(1, ID_MAX),
+        allow_none=True,
+        metadata={"description": "The id of a message of the same room this one replies to."},
+    )
+
+
+class ThreadQuerySchema(InputSchema):
+    after = fields.Integer(
+        validate=validate.Range(0, ID_MAX),
+        metadata={"description": "A reply id: the replies after it (the next page)."},
+    )
+    limit = fields.Integer(validate=validate.Range(1, PAGE_MAX), load_default=HISTORY_PAGE)
+
+
+class RoomSettingsSchema(InputSchema):
+    muted = StrictBool(
+        required=True,
+        metadata={"description": "A muted room raises no notifications for me."},
+    )
 
 
 class MessageEditSchema(InputSchema):
@@ -355,12 +376,39 @@ class RoomSchema(Schema):
     mentions = fields.Integer(
         metadata={"description": "Only for members: unread messages that mention the caller."}
     )
+    muted = fields.Boolean(
+        metadata={"description": "Only for members: my own setting; raises no notifications."}
+    )
     peer = fields.Nested(UserSchema, metadata={"description": "Only for direct messages."})
 
 
 class ReactionSchema(Schema):
     emoji = fields.String()
     usernames = fields.List(fields.String(), metadata={"description": "In the order they reacted."})
+
+
+class Computed(fields.Nested):
+    """A nested object that a function of the whole object returns (None: null)."""
+
+    def __init__(self, nested: type[Schema], function: Callable[[Any], Any], **kwargs: Any) -> None:
+        super().__init__(nested, **kwargs)
+        self.function = function
+
+    def get_value(self, obj: Any, attr: str, accessor: Any = None, default: Any = None) -> Any:
+        return self.function(obj)
+
+
+class ReplyToSchema(Schema):
+    id = fields.Integer()
+    author = fields.Nested(AuthorSchema)
+    excerpt = fields.String(
+        metadata={"description": f"The first {EXCERPT_CHARS} characters; empty once deleted."}
+    )
+
+
+class ThreadSchema(Schema):
+    replies = fields.Integer(metadata={"description": "Replies not deleted."})
+    last_reply_at = UTCDateTime(allow_none=True)
 
 
 class MessageSchema(Schema):
@@ -384,6 +432,18 @@ class MessageSchema(Schema):
         fields.Nested(ReactionSchema),
         attribute="reaction_list",
         metadata={"description": "In the order each emoji was first used."},
+    )
+    reply_to = Computed(
+        ReplyToSchema,
+        reply_fields,
+        allow_none=True,
+        metadata={"description": "The message this one replies to, or null."},
+    )
+    thread = fields.Nested(
+        ThreadSchema,
+        attribute="thread",
+        allow_none=True,
+        metadata={"description": "For a message with replies, else null."},
     )
 
 
@@ -417,7 +477,14 @@ class UserListSchema(Schema):
     users = fields.List(fields.Nested(UserSchema))
 
 
+class ThreadEventSchema(Schema):
+    room = fields.String()
+    message_id = fields.Integer()
+    thread = fields.Nested(ThreadSchema, allow_none=True)
+
+
 user_schema = UserSchema()
+thread_event_schema = ThreadEventSchema()
 author_schema = AuthorSchema()
 message_schema = MessageSchema()
 room_schema = RoomSchema()

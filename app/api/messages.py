@@ -13,6 +13,7 @@ from app.schemas import (
     MessageEditSchema,
     MessagePageSchema,
     MessageSchema,
+    ThreadQuerySchema,
     shaped_message,
 )
 
@@ -45,9 +46,17 @@ def history(args: dict[str, Any], name: str) -> dict[str, Any]:
     200, schema=MessageSchema, description="The message already sent with this client_id"
 )
 def send(data: dict[str, Any], name: str) -> tuple[Response, int]:
-    """Send a message; it is also delivered live to the room's sockets everywhere."""
+    """Send a message; it is also delivered live to the room's sockets everywhere.
+
+    `reply_to`: a message id of the same room (else 422 on `reply_to`); the
+    room then also hears `thread` with the parent's new reply count."""
     _, created, shaped = chat.send_message(
-        g.user, name, data["body"], data.get("client_id"), shape=shaped_message
+        g.user,
+        name,
+        data["body"],
+        data.get("client_id"),
+        shape=shaped_message,
+        reply_to=data.get("reply_to"),
     )
     # The shape its broadcast sent (one dump per send).
     return jsonify(shaped), 201 if created else 200
@@ -68,3 +77,15 @@ def edit(data: dict[str, Any], message_id: int) -> Message:
 def delete(message_id: int) -> Message:
     """Delete my message; it keeps its id, with an empty body."""
     return chat.delete_message(g.user, message_id)
+
+
+@blp.route("/messages/<int:message_id>/thread", methods=["GET"])
+@authenticated(blp, 403, 404, 422)
+@blp.arguments(ThreadQuerySchema, location="query")
+@blp.response(200, MessagePageSchema)
+def thread(args: dict[str, Any], message_id: int) -> dict[str, Any]:
+    """The replies to a message, oldest first; `after` is a reply id (the next
+    page). Members of its room only: 404 for a private room I am not in, 403
+    for a public room I have not joined."""
+    messages, has_more = chat.thread(g.user, message_id, args.get("after"), args["limit"])
+    return {"messages": messages, "has_more": has_more}

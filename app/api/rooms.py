@@ -13,6 +13,7 @@ from app.schemas import (
     RoomCreateSchema,
     RoomListSchema,
     RoomSchema,
+    RoomSettingsSchema,
 )
 
 blp = api_blueprint("rooms", __name__, "/api", "Rooms, members and direct messages")
@@ -88,3 +89,13 @@ def mark_read(data: dict[str, Any], name: str) -> None:
 def direct_message(username: str) -> dict[str, Any]:
     """Get or create the private two-person room with a user."""
     return chat.room_view(g.user, chat.get_or_create_dm(g.user, username))
+
+
+@blp.route("/rooms/<name>/settings", methods=["PUT"])
+@authenticated(blp, 403, 404, 422)
+@blp.arguments(RoomSettingsSchema)
+@blp.response(200, RoomSchema)
+def settings(data: dict[str, Any], name: str) -> dict[str, Any]:
+    """My own settings for a room I am in (`muted`); my other sockets hear
+    `room_updated`."""
+    return chat.room_view(g.user, chat.update_settings(g.user, name, data["muted"]))

@@ -5,6 +5,7 @@ A module per subject, each owning its constants and checks:
   rooms           rooms and direct messages: visibility, membership, the DM name
   room_summaries  a room as one user sees it (counts, unread, DM peer)
   messages        history, sending (idempotent, ordered, rate limited), edit, delete
+  threads         replies: what a reply may name, its parent's thread size
   mentions        @username in a body: who is mentioned, and telling them
   reactions       emoji on messages
   search          full-text search over the rooms a user may read
@@ -27,6 +28,7 @@ from app.chat.messages import (
     messages_page,
     send_message,
     sync,
+    thread,
 )
 from app.chat.reactions import react
 from app.chat.reads import mark_read, set_typing
@@ -42,6 +44,7 @@ from app.chat.rooms import (
     member_room,
     membership,
     room_names_of,
+    update_settings,
     visible_room,
 )
 from app.chat.search import search
@@ -77,5 +80,7 @@ __all__ = [
     "send_message",
     "set_typing",
     "sync",
+    "thread",
+    "update_settings",
     "visible_room",
 ]

@@ -6,8 +6,9 @@ room serialise on the room's row lock, so ids follow commit order; the
 per-user send limit (app/ratelimit.py) counts every send, a repeated client_id
 too, before the room's lock is taken; only the
 author edits or deletes, and a deleted message keeps its id with an empty body
-and cannot be edited (its mentions and reactions go); a page `around` a
-message is centred on it.
+and cannot be edited (its mentions and reactions go, its thread stays); a page
+`around` a message is centred on it; a thread's page is for the room's
+members. What a reply may name, and its parent's count: threads.py.
 """
 
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from sqlalchemy import CursorResult, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import metrics
-from app.chat import mentions, notify
+from app.chat import mentions, notify, threads
 from app.chat.rooms import member_room, membership, room_for_send
 from app.errors import ApiError
 from app.extensions import db
@@ -134,21 +135,35 @@ _INSERT_MESSAGE = insert(cast(Table, Message.__table__)).returning(Message.__tab
 _INSERT_MENTIONS = insert(cast(Table, Mention.__table__))
 
 
-def _store_new(room: Room, user: User, body: str, client_id: str | None, mentioned: list[User]):
+def _store_new(
+    room: Room,
+    user: User,
+    body: str,
+    client_id: str | None,
+    mentioned: list[User],
+    reply_to: int | None = None,
+):
     """INSERTs a new message and its mention rows (of the users in `mentioned`,
     in order) as prepared Core statements instead of through the session's unit
     of work, whose Python cost per send was larger than the statements'.
     Returns the message as if loaded from its row, with its room, author and mentions, outside the session: shaping it
     reads nothing back, and building it so costs less than the constructor's
-    instrumented setters."""
+    instrumented setters. A reply (`reply_to`) first counts itself on its
+    parent, which also checks that the parent is a message of the room
+    (threads.count_reply); a message that replies to nothing costs nothing more."""
+    now = utcnow()
+    parent = None if reply_to is None else threads.count_reply(room, user, reply_to, now)
     values = {
         "room_id": room.id,
         "author_id": user.id,
         "body": body,
         "client_id": client_id,
-        "created_at": utcnow(),
+        "created_at": now,
         "edited_at": None,
         "deleted_at": None,
+        "reply_to_id": reply_to,
+        "reply_count": 0,
+        "last_reply_at": None,
     }
     values["id"] = db.session.execute(_INSERT_MESSAGE, values).scalar_one()
     rows = [
@@ -163,6 +178,7 @@ def _store_new(room: Room, user: User, body: str, client_id: str | None, mention
         ("author", user),
         ("reactions", []),
         ("mentions", [_mention(row, u) for row, u in zip(rows, mentioned)]),
+        ("reply_parent", parent),
     ):
         set_loaded(message, key, value)
     return message
@@ -180,6 +196,7 @@ def send_message(
     body: str,
     client_id: str | None = None,
     shape: Callable[[Message], dict[str, Any]] | None = None,
+    reply_to: int | None = None,
 ) -> tuple[Message, bool, dict[str, Any] | None]:
     """Store a message, then announce it. Returns (message, created, shaped).
 
@@ -187,6 +204,9 @@ def send_message(
     caller's reply shows it, made once after the commit and handed as it is to
     the announcements (the room's, each mention's), which would shape it
     otherwise.
+
+    `reply_to`: the id of the message of the same room this one replies to
+    (threads.py); its thread's new size is announced after the message.
 
     Counted against the send limit first (a repeat too). Then one transaction:
     BEGIN, the room, the membership and an earlier send with the same client_id
@@ -205,7 +225,7 @@ def send_message(
         return existing, False, shaped
     mentioned = mentions.readers_named(room, body)
     try:
-        message = _store_new(room, user, body, client_id, mentioned)
+        message = _store_new(room, user, body, client_id, mentioned, reply_to)
         commit_keeping_loaded(db.session())
     except IntegrityError:
         # The same client_id, sent at once through another instance, committed
@@ -218,6 +238,8 @@ def send_message(
     metrics.MESSAGES_SENT.inc()
     shaped = None if shape is None else shape(message)
     _announce(message, shaped, mentioned=mentioned)
+    if reply_to is not None:
+        threads.announce(message.reply_parent)
     return message, True, shaped
 
 
@@ -246,6 +268,24 @@ def visible_message(user: User, message_id: int) -> Message:
     if room.private and membership(user, room) is None:
         raise ApiError("not_found", f"No message {message_id}.")
     return message
+
+
+def thread(
+    user: User, message_id: int, after: int | None = None, limit: int = HISTORY_PAGE
+) -> tuple[list[Message], bool]:
+    """The replies to a message, oldest first: the first `limit` after the reply
+    id `after` (from the start without); has_more says later ones remain.
+    Members of the message's room only: 404 for a missing message or one in a
+    private room the user is not in, 403 in a public room they have not joined
+    (as history)."""
+    parent = visible_message(user, message_id)
+    if membership(user, parent.room) is None:
+        raise ApiError("forbidden", f"Join {parent.room.name!r} first.")
+    query = select(Message).where(Message.reply_to_id == parent.id)
+    if after is not None:
+        query = query.where(Message.id > after)
+    rows = list(db.session.scalars(query.order_by(Message.id.asc()).limit(limit + 1)))
+    return rows[:limit], len(rows) > limit
 
 
 def _own_message(user: User, message_id: int):
@@ -293,6 +333,8 @@ def delete_message(user: User, message_id: int) -> Message:
     if not message.deleted and _claim_if_not_deleted(message, deleted_at=utcnow(), body=""):
         message.reactions.clear()
         mentions.update(message, message.room)
+        parent = threads.uncount_reply(message)
         db.session.commit()
         notify.listener().message_deleted(message)
+        threads.announce(parent)
     return message

@@ -1,7 +1,7 @@
 """How the domain says what happened: the one way out of app/chat.
 
 Each operation commits, then announces the change here (a message created,
-edited or deleted; a member added or gone; a read marker moved; someone
+edited or deleted; a thread's size; a member's own room settings; a member added or gone; a read marker moved; someone
 typing) and asks here who is online. The domain never talks to sockets, Redis
 or presence itself: create_app() installs the realtime layer's listener
 (app/realtime/broadcast.py) for its app; an app without one tells nobody.
@@ -49,6 +49,13 @@ class Listener:
 
     def reactions_changed(self, message: Message) -> None:
         """A message's reactions changed (one was added or taken back)."""
+
+    def thread_changed(self, parent: Message) -> None:
+        """A message's thread changed: a reply was sent or one was deleted
+        (`parent.thread` is its new size and newest reply time, None once empty)."""
+
+    def settings_changed(self, room: Room, user: User) -> None:
+        """A member changed their own settings for a room (muted)."""
 
     def read(self, room: Room, user: User, message_id: int) -> None:
         """A user's read marker moved forward to message_id."""

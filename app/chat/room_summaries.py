@@ -1,4 +1,5 @@
-"""Rooms as one user sees them: member count, membership, unread count, DM peer.
+"""Rooms as one user sees them: member count, membership, unread count, DM peer,
+and a member's own settings (muted).
 
 Rules here: what counts as unread (messages by others, not deleted, after the
 user's read marker), and as an unread mention (such a message that mentions
@@ -97,6 +98,7 @@ def room_views(user: User, rooms: Sequence[Room]) -> list[dict[str, Any]]:
             view["unread"] = unread.get(room.id, 0)
             view["last_read_id"] = mine[room.id].last_read_id
             view["mentions"] = mentions.get(room.id, 0)
+            view["muted"] = bool(mine[room.id].muted)
         if room.kind == "dm":
             view["peer"] = peers.get(room.id) or dm_peer_from_name(user, room)
         views.append(view)

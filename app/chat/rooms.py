@@ -4,7 +4,8 @@ Rules here: a room's name (ROOM_NAME_PATTERN); a private room or DM is
 invisible (404) to non-members; members add people to private rooms, people
 join public rooms themselves; a DM has exactly two people and the name
 `dm-<a>-<b>` (the two usernames sorted), a prefix no other room may take
-(usernames have no hyphen, so a DM's name always says who its two people are).
+(usernames have no hyphen, so a DM's name always says who its two people are);
+a member's own settings (muted) are theirs to change.
 """
 
 from collections.abc import Sequence
@@ -243,6 +244,17 @@ def leave_room(user: User, name: str) -> None:
         db.session.delete(member)
         db.session.commit()
         notify.listener().member_left(room, user)
+
+
+def update_settings(user: User, name: str, muted: bool) -> Room:
+    """A member's own settings for a room (muted); announced to that user's
+    every socket when something changed."""
+    room, member = member_room(user, name)
+    if member.muted != muted:
+        member.muted = muted
+        db.session.commit()
+        notify.listener().settings_changed(room, user)
+    return room
 
 
 def list_members(user: User, name: str) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from app.models import utcnow
 from app.realtime import room_channel, user_channel
 from app.realtime.presence import presence
 from app.realtime.server import socketio
-from app.schemas import author_schema, room_schema, shaped_message
+from app.schemas import author_schema, room_schema, shaped_message, thread_event_schema
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,23 @@ class SocketIOListener(notify.Listener):
 
     def message_deleted(self, message):
         self._emit_message("message_deleted", message)
+
+    def thread_changed(self, parent):
+        """The room hears a message's new thread size (on every instance)."""
+        socketio.emit(
+            "thread",
+            thread_event_schema.dump(
+                {"room": parent.room.name, "message_id": parent.id, "thread": parent.thread}
+            ),
+            to=room_channel(parent.room.name),
+        )
+
+    def settings_changed(self, room, user):
+        """Every socket of the user, on every instance, hears the room as they
+        now see it (`room_updated`): their other tabs and devices follow."""
+        socketio.emit(
+            "room_updated", room_schema.dump(chat.room_view(user, room)), to=user_channel(user.id)
+        )
 
     def read(self, room, user, message_id):
         socketio.emit(

@@ -37,6 +37,8 @@ ENDPOINTS = [
     ("DELETE", "/api/messages/{msg}/reactions/%3Atada%3A", None),
     ("GET", "/api/search?q=secret", None),
     ("PUT", "/api/me/password", {"current_password": "x" * 8, "new_password": "y" * 8}),
+    ("GET", "/api/messages/{msg}/thread", None),
+    ("PUT", "/api/rooms/{room}/settings", {"muted": True}),
     ("POST", "/api/auth/logout", None),
 ]
 EVENTS = [
@@ -224,6 +226,8 @@ OUTSIDER_PRIVATE = {
     "DELETE /api/messages/{msg}/reactions/%3Atada%3A": 404,
     "GET /api/search?q=secret": 200,  # and finds nothing of the private room
     "PUT /api/me/password": 422,  # the current password is wrong
+    "GET /api/messages/{msg}/thread": 404,
+    "PUT /api/rooms/{room}/settings": 404,
     "POST /api/auth/logout": 204,
 }
 

@@ -13,6 +13,8 @@ MESSAGE_KEYS = {
     "deleted",
     "mentions",
     "reactions",
+    "reply_to",
+    "thread",
 }
 
 

@@ -15,7 +15,7 @@ def test_create_room_returns_201_with_the_room(client, alice):
     )
     assert response.status_code == 201
     room = response.get_json()
-    assert set(room) == ROOM_KEYS | {"unread", "last_read_id", "mentions"}
+    assert set(room) == ROOM_KEYS | {"unread", "last_read_id", "mentions", "muted"}
     assert room["name"] == "lounge"
     assert room["title"] == "The lounge"
     assert room["private"] is False

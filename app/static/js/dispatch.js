@@ -1,5 +1,6 @@
 // Which handler each Socket.IO server event goes to: the one table to extend
 // when the server announces something new.
+import { alertFor, isMuted } from "./alerts.js";
 import { onDelivery } from "./delivery-banner.js";
 import { receive } from "./history.js";
 import { personLabel, roomLabel } from "./labels.js";
@@ -7,8 +8,10 @@ import { countMention, uncountMention } from "./mentions.js";
 import { insertMessage } from "./message-list.js";
 import { notify } from "./notify.js";
 import { settlePending } from "./pending.js";
+import { onRoomUpdated } from "./mute.js";
 import { onPresence } from "./presence.js";
 import { onReaction } from "./reactions.js";
+import { onThread, requote } from "./replies.js";
 import { defaultRoom, navigate, openRoom } from "./room-view.js";
 import {
   addRoom, countUnread, loadRooms, refreshRoom, removeRoom, uncountUnread,
@@ -16,10 +19,13 @@ import {
 import { endLogin, isMe, loginEndedText } from "./login.js";
 import { forgetJoin } from "./socket.js";
 import { isOpen, rooms } from "./state.js";
+import { threadMessage } from "./thread-panel.js";
 import { onTyping } from "./typing.js";
 
 // A new message: shown if its room is open, else counted as unread there.
 function onMessage(m) {
+  alertFor(m);
+  threadMessage(m);
   if (isOpen(m.room)) { receive([m], false); return; }
   if (settlePending(m)) return;
   if (!rooms.has(m.room)) {   // a room whose room_added has not come (yet)
@@ -32,11 +38,13 @@ function onMessage(m) {
 // An edit or a deletion: the open room shows it; another room's unread count
 // drops if a deleted message was unread there.
 function onMessageEdited(m) {
-  if (isOpen(m.room)) insertMessage(m);
+  threadMessage(m);
+  if (isOpen(m.room)) { insertMessage(m); requote(m); }
 }
 
 function onMessageDeleted(m) {
-  if (isOpen(m.room)) { insertMessage(m); return; }
+  threadMessage(m);
+  if (isOpen(m.room)) { insertMessage(m); requote(m); return; }
   uncountUnread(m);
   uncountMention(m);
 }
@@ -74,6 +82,7 @@ function onMention(data) {
   countMention(data);
   const m = data.message;
   const room = rooms.get(data.room);
+  if (isMuted(data.room)) return;   // counted, never raised
   notify(personLabel(m.author) + " mentioned you in " + (room ? roomLabel(room) : "#" + data.room),
     m.body, "mention-" + m.id, () => navigate(data.room));
 }
@@ -89,6 +98,8 @@ export const serverEvents = {
   room_added: onRoomAdded,
   room_removed: onRoomRemoved,
   mention: onMention,
+  thread: onThread,
+  room_updated: onRoomUpdated,
   delivery: onDelivery,
   session_ended: (data) => endLogin(loginEndedText(data && data.reason)),
 };

@@ -10,6 +10,7 @@
  *    with the same client_id after a reconnect (pending.js).
  * docs/client.md lists what each module holds.
  */
+import { setAlertOpener } from "./alerts.js";
 import { api } from "./api.js";
 import { showAuth, wireAuth } from "./auth.js";
 import { wireComposer } from "./composer.js";
@@ -19,14 +20,17 @@ import { wireMessageActions } from "./edit.js";
 import { wireHistory } from "./history.js";
 import { wireDrawers } from "./layout.js";
 import { login, onLoginEnd, startLogin } from "./login.js";
+import { wireMute } from "./mute.js";
 import { wireNotify } from "./notify.js";
 import { wireReactions } from "./reactions.js";
+import { setJumper, wireReplies } from "./replies.js";
 import { markRead } from "./reads.js";
 import { wireRoomForms } from "./room-forms.js";
 import { resetClient } from "./reset.js";
 import { defaultRoom, navigate, openRoom, roomFromHash } from "./room-view.js";
 import { loadRooms } from "./rooms.js";
 import { wireSearch } from "./search.js";
+import { wireThreadPanel } from "./thread-panel.js";
 
 function showMe(me) {
   $("me-name").textContent = me.display_name;
@@ -70,6 +74,11 @@ function wirePage() {
   wireReactions();
   wireSearch();
   wireNotify();
+  wireMute();
+  wireReplies($("messages"));
+  wireThreadPanel();
+  setJumper((name, id) => openRoom(name, true, id));
+  setAlertOpener(navigate);
   // The server ends the token everywhere (its other tabs hear session_ended);
   // the request leaves with the token before this page forgets it.
   $("logout").addEventListener("click", () => {

@@ -4,6 +4,7 @@ import { $, avatar, button, el } from "./dom.js";
 import { formatDateTime, formatTime, handle } from "./labels.js";
 import { bodyWithMentions, mentionsMe } from "./mentions.js";
 import { addReactionButton, reactionBar } from "./reactions.js";
+import { replyButton, replyQuote, threadSummary } from "./replies.js";
 import { isMine } from "./login.js";
 import { timeline } from "./state.js";
 import { onReset } from "./reset.js";
@@ -31,9 +32,11 @@ export function messageElement(m) {
   meta.appendChild(time);
   if (m.edited_at && !m.deleted) meta.appendChild(el("span", "msg-edited", "(edited)"));
   main.appendChild(meta);
+  if (m.reply_to) main.appendChild(replyQuote(m));
   main.appendChild(m.deleted ? el("p", "msg-body msg-deleted", "This message was deleted.")
     : bodyWithMentions(m));
   if (!m.deleted) main.appendChild(reactionBar(m));
+  main.appendChild(threadSummary(m));   // a deleted message keeps its thread
   li.appendChild(main);
   if (!m.deleted) li.appendChild(actions(m));
   return li;
@@ -43,6 +46,7 @@ export function messageElement(m) {
 function actions(m) {
   const bar = el("div", "msg-actions");
   bar.appendChild(addReactionButton(m));
+  bar.appendChild(replyButton(m));
   if (isMine(m)) bar.append(...ownActions(m));
   return bar;
 }
@@ -91,7 +95,9 @@ export function insertMessage(m) {
   if (existing) {
     const changed = existing.body !== m.body || existing.deleted !== m.deleted ||
       existing.edited_at !== m.edited_at ||
-      JSON.stringify(existing.reactions || []) !== JSON.stringify(m.reactions || []);
+      JSON.stringify(existing.reactions || []) !== JSON.stringify(m.reactions || []) ||
+      JSON.stringify(existing.thread || null) !== JSON.stringify(m.thread || null) ||
+      JSON.stringify(existing.reply_to || null) !== JSON.stringify(m.reply_to || null);
     if (!changed) return false;
     timeline.messages.set(m.id, m);
     const old = messageNode(m.id);

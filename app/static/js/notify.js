@@ -1,4 +1,5 @@
-// Browser notifications for mentions while the tab is hidden. Permission is
+// Browser notifications while the tab is hidden (mentions, direct messages,
+// replies to my messages; alerts.js and dispatch.js decide which). Permission is
 // only ever asked when a person clicks "Enable notifications", never on load.
 import { $, flash } from "./dom.js";
 
@@ -18,7 +19,7 @@ async function askPermission() {
     answer = Notification.permission;
   }
   renderNotifyButton();
-  if (answer === "granted") flash("Notifications are on: you will hear of mentions while this tab is hidden.");
+  if (answer === "granted") flash("Notifications are on: you will hear of mentions, direct messages and replies while this tab is hidden.");
   else if (answer === "denied") flash("Notifications are blocked for this site in the browser's settings.");
 }
 

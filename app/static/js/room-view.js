@@ -7,11 +7,13 @@ import { catchUp, clearHistoryTop, loadAround, loadLatest } from "./history.js";
 import { roomLabel } from "./labels.js";
 import { closeDrawers } from "./layout.js";
 import { clearList, showEmpty } from "./message-list.js";
+import { renderMute } from "./mute.js";
 import { renderPendingOf } from "./pending.js";
 import { clearMembers, loadMembers } from "./presence.js";
 import { markOpened, putRoom, renderRooms, updateTitle } from "./rooms.js";
 import { connection } from "./socket.js";
 import { current, resetTimeline, rooms } from "./state.js";
+import { closeThread } from "./thread-panel.js";
 import { renderTyping, stopTyping } from "./typing.js";
 
 const LAST_ROOM_KEY = "chat.lastRoom";
@@ -44,6 +46,7 @@ function renderHeader(room) {
   $("room-subtitle").textContent = room.kind === "dm" ?
     "Direct message with @" + (room.peer ? room.peer.username : "?") :
     (room.title || (room.private ? "Private room" : "Public room"));
+  renderMute();
   updateTitle();
 }
 
@@ -72,7 +75,7 @@ export async function openRoom(name, force, around) {
   const room = rooms.get(name);
   if (!room) { fetchAndOpen(name, around); return; }
   if (name === current.name && !force) { closeDrawers(); return; }
-  if (current.name && current.name !== name) stopTyping();
+  if (current.name && current.name !== name) { stopTyping(); closeThread(false); }
   current.name = name;
   current.generation += 1;
   resetTimeline();

@@ -3,6 +3,7 @@
 import { api, roomPath } from "./api.js";
 import { $, avatar, el } from "./dom.js";
 import { handle, roomLabel, roomName } from "./labels.js";
+import { setFaviconBadge } from "./favicon.js";
 import { isMine } from "./login.js";
 import { currentRoom, isOpen, rooms } from "./state.js";
 
@@ -74,10 +75,13 @@ function dropMembership(name) {
   }
 }
 
-// Messages by others that are unread in the rooms not open (members only).
-function unreadElsewhere() {
+// Messages by others that are unread in the rooms not open (members only),
+// muted rooms apart: `muted` is what those hold.
+function unreadElsewhere(muted) {
   let total = 0;
-  rooms.forEach((r) => { if (r.member && !isOpen(r.name)) total += r.unread || 0; });
+  rooms.forEach((r) => {
+    if (r.member && !isOpen(r.name) && Boolean(r.muted) === Boolean(muted)) total += r.unread || 0;
+  });
   return total;
 }
 
@@ -127,6 +131,11 @@ function roomItem(room) {
   }
   a.appendChild(el("span", "room-name", roomName(room)));
   if (room.kind === "dm" && room.peer) a.appendChild(el("span", "room-handle", handle(room.peer)));
+  if (room.member && room.muted) {
+    const mark = el("span", "room-muted", "muted");
+    a.classList.add("muted");
+    a.appendChild(mark);
+  }
   if (room.private && room.kind !== "dm") a.appendChild(el("span", "visually-hidden", " (private)"));
   if (!room.member) {
     a.classList.add("not-member");
@@ -138,9 +147,10 @@ function roomItem(room) {
       a.appendChild(at);
     }
     if (room.unread > 0) {
-      a.classList.add("has-unread");
-      const badge = el("span", "badge", room.unread > 99 ? "99+" : room.unread);
-      badge.setAttribute("aria-label", room.unread + " unread");
+      a.classList.add(room.muted ? "has-unread-muted" : "has-unread");
+      const badge = el("span", room.muted ? "badge badge-muted" : "badge",
+        room.unread > 99 ? "99+" : room.unread);
+      badge.setAttribute("aria-label", room.unread + " unread" + (room.muted ? ", muted" : ""));
       a.appendChild(badge);
     }
   }
@@ -162,7 +172,7 @@ export function renderRooms() {
     .sort((a, b) => roomName(a).localeCompare(roomName(b)));
   fillList($("room-list"), channels);
   fillList($("dm-list"), dms, "No conversations yet");
-  $("sidebar-unread").hidden = unreadElsewhere() === 0;
+  $("sidebar-unread").hidden = unreadElsewhere() + unreadElsewhere(true) === 0;
   updateTitle();
 }
 
@@ -170,4 +180,5 @@ export function updateTitle() {
   const unread = unreadElsewhere();
   const room = currentRoom();
   document.title = (unread ? "(" + unread + ") " : "") + (room ? roomLabel(room) : "Chat") + " · Chat";
+  setFaviconBadge(unread, unreadElsewhere(true) > 0);
 }
