@@ -1,25 +1,20 @@
-"""The library internals app/realtime/direct_socket.py relies on are still there.
+"""app/library_hooks/engineio_sockets.py in this process: the class install()
+puts in python-engineio's place, unmasking against RFC 6455 and eventlet's
+own, the cap on a socket's queue on a real engineio.Server, frames against
+wsproto's, the socket gevent and wsproto hand the hooks.
 
-The behaviour is tested for real in tests/integration/test_realtime_cluster.py
-(sockets written directly under eventlet, a client that stops reading under
-eventlet and gevent); this fails first, and says which piece moved, if a
-python-engineio, eventlet or simple-websocket release changes shape.
+Served for real (gunicorn's eventlet and gevent workers, frames read off the
+wire) in tests/integration/test_library_hooks.py, and under the whole app in
+tests/integration/test_realtime_cluster.py.
 """
 
 import inspect
 import time
 
-import engineio.server
 import engineio.socket
 import pytest
 
 from app.library_hooks import engineio_sockets as direct_socket
-
-
-def test_engineio_creates_each_socket_through_the_socket_modules_class():
-    source = inspect.getsource(engineio.server.Server._handle_connect)
-    assert "socket.Socket(self, sid)" in source
-    assert engineio.server.socket is engineio.socket
 
 
 @pytest.mark.parametrize(
@@ -42,49 +37,6 @@ def test_the_overridden_socket_methods_keep_their_signatures(name, parameters):
     assert list(inspect.signature(getattr(base, name)).parameters) == parameters
 
 
-def test_the_socket_state_the_hook_reads_is_set_by_the_base_class():
-    source = inspect.getsource(engineio.socket.Socket.__mro__[-2].__init__)
-    for attribute in (
-        "self.queue",
-        "self.last_ping",
-        "self.connected",
-        "self.upgrading",
-        "self.upgraded",
-        "self.closing",
-        "self.closed",
-    ):
-        assert attribute in source, attribute
-
-
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # eventlet's own, on import
-def test_eventlets_websocket_has_the_packing_lock_and_socket_the_hook_uses():
-    from eventlet.websocket import RFC6455WebSocket
-
-    assert list(inspect.signature(RFC6455WebSocket._pack_message).parameters)[:2] == [
-        "self",
-        "message",
-    ]
-    init = inspect.getsource(RFC6455WebSocket.__init__) + inspect.getsource(
-        RFC6455WebSocket.__mro__[1].__init__
-    )
-    for attribute in ("self.extensions", "self._sendlock", "self.socket"):
-        assert attribute in init, attribute
-    assert (
-        "ignore_send_errors" in inspect.signature(RFC6455WebSocket._send_closing_frame).parameters
-    )
-    from eventlet.greenio.base import GreenSocket
-
-    assert "self.fd = fd" in inspect.getsource(GreenSocket.__init__)
-
-
-def test_engineio_only_wraps_the_socket_for_eventlet_when_gunicorn_gives_it():
-    """socket_as_eventlet_input() takes environ["gunicorn.socket"] away first."""
-    import engineio.middleware
-
-    source = inspect.getsource(engineio.middleware.WSGIApp.__call__)
-    assert "if 'gunicorn.socket' in environ:" in source
-
-
 def test_socket_as_eventlet_input_hands_the_socket_on_under_eventlets_key():
     seen = {}
 
@@ -100,19 +52,6 @@ def test_socket_as_eventlet_input_hands_the_socket_on_under_eventlets_key():
     seen.clear()
     wrapped({"PATH_INFO": "/"}, None)
     assert "eventlet.input" not in seen
-
-
-def test_simple_websocket_still_has_the_connection_and_socket_the_gevent_fix_uses():
-    import simple_websocket.ws
-
-    init = inspect.getsource(simple_websocket.ws.Base.__init__)
-    for attribute in ("self.sock", "self.ws", "self.connected"):
-        assert attribute in init, attribute
-    from engineio.async_drivers import _websocket_wsgi
-
-    assert "self.ws = simple_websocket.Server(" in inspect.getsource(
-        _websocket_wsgi.SimpleWebSocketWSGI.__call__
-    )
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -135,23 +74,6 @@ def test_install_chooses_the_class_by_async_mode():
         engineio.socket.Socket = original
         RFC6455WebSocket._apply_mask = original_mask
         direct_socket.MAX_UNSENT_BYTES = original_cap
-
-
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_eventlets_unmasking_is_still_the_static_method_the_hook_replaces():
-    from eventlet.websocket import RFC6455WebSocket
-
-    method = RFC6455WebSocket.__dict__["_apply_mask"]
-    assert isinstance(method, staticmethod)
-    assert list(inspect.signature(method.__func__).parameters) == [
-        "data",
-        "mask",
-        "length",
-        "offset",
-    ]
-    source = inspect.getsource(RFC6455WebSocket._recv_frame)
-    assert "mask = struct.unpack('!BBBB', recv(4))" in source
-    assert "self._apply_mask(d, mask, length=dlen, offset=received)" in source
 
 
 def rfc6455_unmask(data, mask, length, offset):
@@ -250,20 +172,6 @@ def test_past_the_cap_the_socket_is_dropped_and_then_closed(queued_socket):
 # --- gevent: GeventDirectSocket over simple-websocket ---------------------------
 
 
-def test_simple_websocket_writes_its_own_frames_through_its_sock_attribute():
-    """GeventDirectSocket swaps `connection.sock` for _WritesInOrder once it writes
-    directly, so that simple-websocket's own frames (pongs, close replies) keep
-    their place; that needs every send of simple-websocket to go through it."""
-    import simple_websocket.ws
-
-    for method in (simple_websocket.ws.Base._handle_events, simple_websocket.ws.Base.close):
-        source = inspect.getsource(method)
-        assert "self.sock.send(" in source
-        assert "socket.send(" not in source.replace("self.sock.send(", "")
-    thread = inspect.getsource(simple_websocket.ws.Base._thread)
-    assert "self.sock.recv(" in thread  # read through the attribute each time
-
-
 def test_wsproto_keeps_the_negotiated_extensions_where_the_gevent_writer_looks():
     from wsproto import ConnectionType, WSConnection
     from wsproto.events import AcceptConnection, Request
@@ -291,11 +199,6 @@ def test_gevents_socket_keeps_a_non_blocking_socket_underneath():
     finally:
         a.close()
         b.close()
-
-
-def test_the_library_pings_from_a_method_gevent_direct_socket_leaves_alone():
-    assert "_send_ping" not in vars(direct_socket.DirectSocket)
-    assert "self._send_ping" in inspect.getsource(direct_socket._LibrarySocket.schedule_ping)
 
 
 @pytest.mark.parametrize(
