@@ -293,6 +293,7 @@ LAYERS = [
         "app.security",
         "app.cli",
         "app.gunicorn_conf",
+        "app.external_emitter",
         "app",
     ),
 ]
