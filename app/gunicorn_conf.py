@@ -7,6 +7,7 @@ so throughput comes from more instances behind nginx, not more workers.
 """
 
 import os
+from typing import Any
 
 # Safe before the worker's monkey-patching: app and app.config import only the
 # standard library (tests/unit/test_gunicorn_conf.py checks).
@@ -48,7 +49,7 @@ control_socket_disable = True
 REQUEST_GRACE = 2
 
 
-def post_worker_init(worker):
+def post_worker_init(worker: Any) -> None:
     """Listen to the message queue, start presence heartbeats and session
     checks before serving, and drain on SIGTERM: gunicorn stops accepting; the
     app then closes its sockets so clients reconnect elsewhere instead of
@@ -78,7 +79,7 @@ def post_worker_init(worker):
     start_session_checks(flask_app)
     previous = signal.getsignal(signal.SIGTERM)
 
-    def on_sigterm(signum, frame):
+    def on_sigterm(signum: int, frame: Any) -> None:
         worker.log.info("SIGTERM: draining (no new connections; closing sockets)")
         start_drain(flask_app)
         # The worker then waits for every connection's greenlet, also those

@@ -3,7 +3,7 @@
 import gc
 import time
 
-from flask import Response, g, request
+from flask import Flask, Response, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -68,13 +68,13 @@ SOCKET_EVENTS = Counter(
 )
 
 
-def init_app(app):
+def init_app(app: Flask) -> None:
     @app.before_request
-    def start_timer():
+    def start_timer() -> None:
         g.request_started = time.perf_counter()
 
     @app.after_request
-    def record(response):
+    def record(response: Response) -> Response:
         endpoint = request.endpoint or "unmatched"
         HTTP_REQUESTS.labels(request.method, endpoint, response.status_code).inc()
         started = g.get("request_started")
@@ -83,6 +83,6 @@ def init_app(app):
         return response
 
     @app.get("/metrics")
-    def metrics():
+    def metrics() -> Response:
         """Prometheus metrics of this instance."""
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
