@@ -41,8 +41,10 @@ A hook into a pinned library's internals (python-engineio 4.x's
 `Socket._websocket_handler`, `schedule_ping`, `send`, `poll` and `close`;
 eventlet's `RFC6455WebSocket._pack_message`, `_sendlock` and `_apply_mask`;
 simple-websocket 1.1's `Base.sock`, `ws` and `close`, wsproto's negotiated
-extensions, gevent's socket's `_sock`), kept to this module. tests/unit/test_direct_socket.py fails if those change shape, and
-the integration suite runs every real-time test through it.
+extensions, gevent's socket's `_sock`), kept to this module.
+tests/integration/test_library_hooks.py serves it under gunicorn's real
+eventlet and gevent workers and reads its frames off the wire, and the
+integration suite runs every real-time test through it.
 """
 
 import _socket

@@ -25,7 +25,7 @@ until the listener reads that PING's reply, which Redis sends only after it
 has carried out the SUBSCRIBE. After a Redis restart the listener connects
 again and subscribes every channel that still has local sockets before it
 says delivery is live again; local sockets hear `delivery {live}` on each
-change (see CONTRACT.md).
+change (docs/api.md, "delivery").
 """
 
 import logging

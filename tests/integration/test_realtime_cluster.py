@@ -626,7 +626,7 @@ def test_room_creation_is_limited_cluster_wide(cluster, user):
     assert created[20] == 429
 
 
-# --- how frames leave an instance (app/realtime/direct_socket.py) --------------
+# --- how frames leave an instance (app/library_hooks/engineio_sockets.py) ------
 
 
 def metric(cluster, number, name):
@@ -640,7 +640,7 @@ def metric(cluster, number, name):
 
 def test_websockets_are_written_directly_and_polling_by_the_library(cluster, user, connect):
     """Fails if python-engineio stops creating its sockets through engineio.socket.Socket
-    (the hook in direct_socket.install()): the count would stay 0."""
+    (the hook in engineio_sockets.install()): the count would stay 0."""
     direct = lambda: metric(cluster, 2, "chat_socketio_direct_websockets")  # noqa: E731
     before = direct()
     websockets = [connect(user(), 2) for _ in range(3)]

@@ -14,7 +14,7 @@ import time
 import engineio.socket
 import pytest
 
-from app.library_hooks import engineio_sockets as direct_socket
+from app.library_hooks import engineio_sockets
 
 
 @pytest.mark.parametrize(
@@ -30,10 +30,10 @@ from app.library_hooks import engineio_sockets as direct_socket
     ],
 )
 def test_the_overridden_socket_methods_keep_their_signatures(name, parameters):
-    base = direct_socket.BoundedQueueSocket.__mro__[1]
+    base = engineio_sockets.BoundedQueueSocket.__mro__[1]
     assert base.__module__ == "engineio.socket"
-    assert base in direct_socket.DirectSocket.__mro__
-    assert base in direct_socket.WholeFrameSocket.__mro__
+    assert base in engineio_sockets.DirectSocket.__mro__
+    assert base in engineio_sockets.WholeFrameSocket.__mro__
     assert list(inspect.signature(getattr(base, name)).parameters) == parameters
 
 
@@ -44,7 +44,7 @@ def test_socket_as_eventlet_input_hands_the_socket_on_under_eventlets_key():
         seen.update(environ)
         return []
 
-    wrapped = direct_socket.socket_as_eventlet_input(inner)
+    wrapped = engineio_sockets.socket_as_eventlet_input(inner)
     sock = object()
     wrapped({"gunicorn.socket": sock, "PATH_INFO": "/"}, None)
     assert "gunicorn.socket" not in seen
@@ -60,20 +60,20 @@ def test_install_chooses_the_class_by_async_mode():
 
     original = engineio.socket.Socket
     original_mask = RFC6455WebSocket.__dict__["_apply_mask"]
-    original_cap = direct_socket.MAX_UNSENT_BYTES
+    original_cap = engineio_sockets.MAX_UNSENT_BYTES
     try:
-        direct_socket.install("gevent", max_unsent_bytes=123_456)
-        assert engineio.socket.Socket is direct_socket.GeventDirectSocket
-        assert direct_socket.MAX_UNSENT_BYTES == 123_456
-        direct_socket.install("threading")
-        assert engineio.socket.Socket is direct_socket.WholeFrameSocket
-        direct_socket.install("eventlet")
-        assert engineio.socket.Socket is direct_socket.DirectSocket
-        assert RFC6455WebSocket._apply_mask is direct_socket.unmask
+        engineio_sockets.install("gevent", max_unsent_bytes=123_456)
+        assert engineio.socket.Socket is engineio_sockets.GeventDirectSocket
+        assert engineio_sockets.MAX_UNSENT_BYTES == 123_456
+        engineio_sockets.install("threading")
+        assert engineio.socket.Socket is engineio_sockets.WholeFrameSocket
+        engineio_sockets.install("eventlet")
+        assert engineio.socket.Socket is engineio_sockets.DirectSocket
+        assert RFC6455WebSocket._apply_mask is engineio_sockets.unmask
     finally:
         engineio.socket.Socket = original
         RFC6455WebSocket._apply_mask = original_mask
-        direct_socket.MAX_UNSENT_BYTES = original_cap
+        engineio_sockets.MAX_UNSENT_BYTES = original_cap
 
 
 def rfc6455_unmask(data, mask, length, offset):
@@ -95,12 +95,12 @@ def test_unmask_gives_what_eventlets_own_gives(size, offset):
     eventlets = RFC6455WebSocket.__dict__["_apply_mask"].__func__
     for length in {size, size // 2}:
         expected = rfc6455_unmask(data, mask, length, offset)
-        assert direct_socket.unmask(data, mask, length=length, offset=offset) == expected
-        if eventlets is not direct_socket.unmask:  # install() has not run in this process
+        assert engineio_sockets.unmask(data, mask, length=length, offset=offset) == expected
+        if eventlets is not engineio_sockets.unmask:  # install() has not run in this process
             assert eventlets(data, mask, length=length, offset=offset) == expected
-    assert direct_socket.unmask(data, bytes(mask)) == rfc6455_unmask(data, mask, size, 0)
+    assert engineio_sockets.unmask(data, bytes(mask)) == rfc6455_unmask(data, mask, size, 0)
     # Unmasking twice gives the data back (masking is the same operation).
-    assert direct_socket.unmask(direct_socket.unmask(data, mask), mask) == data
+    assert engineio_sockets.unmask(engineio_sockets.unmask(data, mask), mask) == data
 
 
 # --- the cap on what waits for a client (BoundedQueueSocket) --------------------
@@ -114,12 +114,12 @@ def queued_socket(monkeypatch):
     import engineio
     from engineio import packet
 
-    monkeypatch.setattr(direct_socket, "MAX_UNSENT_BYTES", 1000)
-    monkeypatch.setitem(direct_socket.STATS, "dropped_behind", 0)
+    monkeypatch.setattr(engineio_sockets, "MAX_UNSENT_BYTES", 1000)
+    monkeypatch.setitem(engineio_sockets.STATS, "dropped_behind", 0)
     server = engineio.Server(async_mode="threading")
     closed = []
     server.on("disconnect", lambda sid, reason: closed.append(reason))
-    sock = direct_socket.BoundedQueueSocket(server, "sid-1")
+    sock = engineio_sockets.BoundedQueueSocket(server, "sid-1")
     sock.connected = True
     sock.closed_reasons = closed
 
@@ -133,7 +133,7 @@ def test_one_packet_of_any_size_waits_however_large(queued_socket):
     sock, send = queued_socket
     send(50_000)
     assert sock.queue.qsize() == 1
-    assert not sock._dropped and direct_socket.STATS["dropped_behind"] == 0
+    assert not sock._dropped and engineio_sockets.STATS["dropped_behind"] == 0
 
 
 def test_what_waits_behind_the_first_packet_is_counted_until_the_next_poll(queued_socket):
@@ -155,7 +155,7 @@ def test_past_the_cap_the_socket_is_dropped_and_then_closed(queued_socket):
         send(250)
     send(1)  # 1,001 behind the first
     assert sock._dropped
-    assert direct_socket.STATS["dropped_behind"] == 1
+    assert engineio_sockets.STATS["dropped_behind"] == 1
     deadline = time.monotonic() + 5
     # Closed by a thread of its own, which then puts its None on the queue.
     while not (sock.closed and sock.queue.qsize()) and time.monotonic() < deadline:
@@ -208,6 +208,6 @@ def test_gevents_socket_keeps_a_non_blocking_socket_underneath():
 def test_a_frame_packed_once_is_what_wsproto_packs_for_a_server(data):
     from wsproto.frame_protocol import FrameProtocol
 
-    assert direct_socket._server_frame(data) == FrameProtocol(
+    assert engineio_sockets._server_frame(data) == FrameProtocol(
         client=False, extensions=[]
     ).send_data(data, fin=True)
