@@ -99,6 +99,6 @@ def post_worker_init(worker: Any) -> None:
     # What is loaded by now (modules, the app, its mappers and routes) lives as
     # long as the process: out of the collector's way, so that each full
     # collection walks only what requests and sockets made since
-    # (docs/performance.md, change 13).
+    # (docs/performance.md).
     gc.collect()
     gc.freeze()

@@ -31,7 +31,7 @@ class ChatBlueprint(Blueprint):
     def arguments(self, schema, **kwargs):
         """flask-smorest's, with a schema class made an instance once, here: given a
         class, webargs builds a new instance for every request, deep-copying its
-        fields (docs/performance.md, change 16)."""
+        fields (docs/performance.md)."""
         return super().arguments(schema() if isinstance(schema, type) else schema, **kwargs)
 
 

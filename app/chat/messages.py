@@ -100,7 +100,7 @@ def sync(user, name, after, limit=SYNC_PAGE):
     return messages_page(room, after=after, limit=limit)
 
 
-# Built once (docs/performance.md, change 7).
+# Built once (docs/performance.md).
 _SENT_WITH_CLIENT_ID = select(Message).where(
     Message.room_id == bindparam("room_id"),
     Message.author_id == bindparam("author_id"),
@@ -122,7 +122,7 @@ def _existing_send(user, room, client_id):
 
 # Built once: a send runs them with its values (see _store_new).
 # The id comes back through an explicit RETURNING: SQLAlchemy's implicit one
-# built the whole inserted_primary_key row for it (docs/performance.md, change 16).
+# built the whole inserted_primary_key row for it (docs/performance.md).
 _INSERT_MESSAGE = insert(cast(Table, Message.__table__)).returning(Message.__table__.c.id)
 _INSERT_MENTIONS = insert(cast(Table, Mention.__table__))
 
@@ -131,10 +131,10 @@ def _store_new(room, user, body, client_id, mentioned):
     """INSERTs a new message and its mention rows (of the users in `mentioned`,
     in order) as prepared Core statements instead of through the session's unit
     of work, whose Python cost per send was larger than the statements'
-    (docs/performance.md, change 6). Returns the message as if loaded from its
+    (docs/performance.md). Returns the message as if loaded from its
     row, with its room, author and mentions, outside the session: shaping it
     reads nothing back, and building it so costs less than the constructor's
-    instrumented setters (change 16)."""
+    instrumented setters."""
     values = {
         "room_id": room.id,
         "author_id": user.id,
