@@ -163,7 +163,7 @@ class Config:
     # code (it then refuses API work with 503; app/health.py).
     SCHEMA_CHECK_SECONDS: int = _setting(5, "SCHEMA_CHECK_SECONDS", int)
     # What one socket may have waiting behind the oldest frame its client has not
-    # taken before the server drops it (app/realtime/direct_socket.py).
+    # taken before the server drops it (app/library_hooks/engineio_sockets.py).
     SOCKET_MAX_UNSENT_BYTES: int = _setting(1 << 20, "SOCKET_MAX_UNSENT_BYTES", int)
     MAX_CONTENT_LENGTH: int = MAX_REQUEST_BYTES
     PROXY_HOPS: int = _setting(0, "PROXY_HOPS", int)

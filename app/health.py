@@ -1,6 +1,8 @@
 """Liveness and readiness (/healthz, /readyz)."""
 
-from flask import Blueprint, current_app, jsonify
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify
 
 from app.extensions import db
 from app.realtime.presence import presence
@@ -27,13 +29,13 @@ def _check_message_queue():
 
 
 @bp.get("/healthz")
-def healthz():
+def healthz() -> dict[str, str]:
     """200 while the process runs."""
     return {"status": "ok", "instance": current_app.config["INSTANCE_ID"]}
 
 
 @bp.get("/readyz")
-def readyz():
+def readyz() -> Response | dict[str, Any]:
     """200 when the database is at the code's head and the message queue answers."""
     if current_app.config.get("DRAINING"):
         response = jsonify(

@@ -89,13 +89,13 @@ def status_label(status: int) -> str:
     return str(status) if 100 <= status <= 599 else "other"
 
 
-def init_app(app):
+def init_app(app: Flask) -> None:
     @app.before_request
-    def start_timer():
+    def start_timer() -> None:
         g.request_started = time.perf_counter()
 
     @app.after_request
-    def record(response):
+    def record(response: Response) -> Response:
         endpoint = endpoint_label(app, request.endpoint)
         HTTP_REQUESTS.labels(
             method_label(request.method), endpoint, status_label(response.status_code)
@@ -106,6 +106,6 @@ def init_app(app):
         return response
 
     @app.get("/metrics")
-    def metrics():
+    def metrics() -> Response:
         """Prometheus metrics of this instance."""
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

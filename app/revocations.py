@@ -16,6 +16,8 @@ instance holding an older copy of the user (app/user_cache.py) reads it again.
 import logging
 import threading
 import time
+from collections.abc import Iterable
+from typing import Any
 
 from flask import current_app
 
@@ -29,11 +31,11 @@ PREFIX = "{revoked-token}:"
 
 
 class Revocations:
-    def __init__(self):
-        self._known = {}  # token id -> expiry (epoch seconds), revoked for sure
+    def __init__(self) -> None:
+        self._known: dict[str, float] = {}  # token id -> expiry (epoch seconds), revoked for sure
         self._lock = threading.Lock()
-        self._commands_by_url = {}  # Redis URL -> HotPathCommands on a client of it
-        self._generations = {}  # user id -> generation this process announced
+        self._commands_by_url: dict[str, Any] = {}  # Redis URL -> HotPathCommands on a client of it
+        self._generations: dict[int, int] = {}  # user id -> generation this process announced
 
     def _commands(self):
         """HotPathCommands on this app's Redis (its `client` for everything else),
@@ -62,7 +64,7 @@ class Revocations:
             if len(self._known) > 10_000:  # forget the ones past their expiry
                 self._known = {k: v for k, v in self._known.items() if v > now}
 
-    def revoke(self, jti, expires_at):
+    def revoke(self, jti: str, expires_at: float) -> None:
         """Ends the token `jti` everywhere until `expires_at` (epoch seconds);
         ApiError(unavailable) if Redis cannot record it (a logout that only this
         instance knew of would not be one)."""
@@ -79,7 +81,7 @@ class Revocations:
                     headers={"Retry-After": "2"},
                 ) from None
 
-    def announce_generation(self, user_id, generation, keep_seconds):
+    def announce_generation(self, user_id: int, generation: int, keep_seconds: int) -> None:
         """Tells every instance that the user's tokens are now of `generation`, for
         `keep_seconds`. If Redis cannot record it, the change goes on (logged): while
         Redis cannot be asked, every instance reads the user from the database;
@@ -97,7 +99,7 @@ class Revocations:
                     exc.__class__.__name__,
                 )
 
-    def session_state(self, jti, user_id):
+    def session_state(self, jti: str | None, user_id: int) -> tuple[bool, int | None]:
         """(logged_out, generation) for a token and its user, in one Redis round trip.
 
         generation is the newest token generation announced for the user (0 if
@@ -125,15 +127,15 @@ class Revocations:
             generation = None
         return logged_out, generation
 
-    def known_revoked(self, jti):
+    def known_revoked(self, jti: str | None) -> bool:
         """Revoked, as far as this process already knows (no Redis round trip)."""
         return jti in self._known
 
-    def revoked_among(self, jtis):
+    def revoked_among(self, jtis: Iterable[str | None]) -> set[str]:
         """The ids among `jtis` that are revoked (one Redis round trip)."""
-        jtis = [j for j in set(jtis) if j]
-        found = {j for j in jtis if j in self._known}
-        rest = [j for j in jtis if j not in found]
+        named = [j for j in set(jtis) if j]
+        found = {j for j in named if j in self._known}
+        rest = [j for j in named if j not in found]
         client = self._redis()
         if client is None or not rest:
             return found
@@ -149,7 +151,7 @@ class Revocations:
                 self._remember(jti, time.time() + ttl)
         return found
 
-    def clear_local(self):
+    def clear_local(self) -> None:
         """Forget what this process remembers (tests)."""
         with self._lock:
             self._known.clear()

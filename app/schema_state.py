@@ -10,7 +10,8 @@ import time
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flask import current_app, request
+from flask import Flask, current_app, request
+from sqlalchemy.engine import Engine
 
 from app.errors import ApiError
 from app.extensions import db
@@ -19,17 +20,17 @@ MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migra
 
 
 @functools.cache
-def code_heads():
+def code_heads() -> frozenset[str]:
     """The head revisions of migrations/ (what this code expects)."""
     return frozenset(ScriptDirectory(MIGRATIONS_DIR).get_heads())
 
 
 @functools.cache
-def known_revisions():
+def known_revisions() -> frozenset[str]:
     return frozenset(s.revision for s in ScriptDirectory(MIGRATIONS_DIR).walk_revisions())
 
 
-def schema_status(engine=None):
+def schema_status(engine: Engine | None = None) -> tuple[str, str]:
     """(state, detail): state is at_head, empty, behind or unknown."""
     engine = engine or db.engine
     with engine.connect() as connection:
@@ -58,7 +59,7 @@ class SchemaGuard:
 
     KEY = "chat.schema_guard"
 
-    def refusal(self):
+    def refusal(self) -> ApiError | None:
         """An ApiError(unavailable) while the code is behind the schema, else None."""
         state = current_app.extensions.setdefault(self.KEY, {"checked_at": None, "problem": None})
         now = time.monotonic()
@@ -85,13 +86,13 @@ class SchemaGuard:
             headers={"Retry-After": "1"},
         )
 
-    def forget(self):
+    def forget(self) -> None:
         """Look again at the next request (tests)."""
         current_app.extensions.pop(self.KEY, None)
 
-    def init_app(self, app):
+    def init_app(self, app: Flask) -> None:
         @app.before_request
-        def refuse_api_work_when_behind_the_schema():
+        def refuse_api_work_when_behind_the_schema() -> None:
             if request.path.startswith("/api/"):
                 refusal = self.refusal()
                 if refusal is not None:

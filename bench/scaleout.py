@@ -6,7 +6,7 @@
 
 Targets: the chat with QUEUE_MODE=classic (python-socketio's RedisManager, one
 Redis channel every instance reads) and sharded (one Redis channel per room,
-app/realtime/sharded_queue.py), and the Node Socket.IO peer with the Redis
+app/library_hooks/redis_queue.py), and the Node Socket.IO peer with the Redis
 adapter in its classic and sharded (createShardedAdapter) modes.
 
 For each target and instance count, many rooms with two members each (a

@@ -3,7 +3,7 @@ answers the bench's snapshot requests from inside the worker (not for production
 
 SOCKET_MEMORY_DIR: where requests and answers are files; SOCKET_MEMORY_TRACE=1:
 tracemalloc snapshots too; SOCKET_MEMORY_STOCK=1: python-engineio's own sockets
-instead of app/realtime/direct_socket.py's (what the direct sockets are measured against).
+instead of app/library_hooks/engineio_sockets.py's.
 """
 
 import gc
@@ -19,9 +19,9 @@ DIR = os.environ["SOCKET_MEMORY_DIR"]
 if os.environ.get("SOCKET_MEMORY_STOCK"):
     import engineio.socket
 
-    from app.library_hooks import engineio_sockets as direct_socket
+    from app.library_hooks import engineio_sockets
 
-    engineio.socket.Socket = direct_socket.DirectSocket.__mro__[1]
+    engineio.socket.Socket = engineio_sockets.DirectSocket.__mro__[1]
 if os.environ.get("SOCKET_MEMORY_TRACE"):
     tracemalloc.start(12)
 

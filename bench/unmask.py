@@ -1,5 +1,5 @@
 """CPU to unmask one client WebSocket frame under eventlet: eventlet's own
-`RFC6455WebSocket._apply_mask` against `app.realtime.direct_socket.unmask`,
+`RFC6455WebSocket._apply_mask` against `app.library_hooks.engineio_sockets.unmask`,
 which the eventlet worker installs in its place (docs/performance.md, "Limits").
 
     python -m bench.unmask

@@ -7,7 +7,7 @@ or presence itself: create_app() installs the realtime layer's listener
 (app/realtime/broadcast.py) for its app; an app without one tells nobody.
 """
 
-from collections.abc import Iterable
+from collections.abc import Collection
 from typing import Any
 
 from flask import Flask, current_app
@@ -63,7 +63,7 @@ class Listener:
     def typing(self, room: Room, user: User, typing: bool, origin: str | None = None) -> None:
         """A user started or stopped typing; `origin`, the socket that said so, is not told."""
 
-    def online_user_ids(self, user_ids: Iterable[int]) -> set[int]:
+    def online_user_ids(self, user_ids: Collection[int]) -> set[int]:
         """Those of user_ids online anywhere; may raise ApiError(unavailable)."""
         return set()
 

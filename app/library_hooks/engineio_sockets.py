@@ -41,8 +41,10 @@ A hook into a pinned library's internals (python-engineio 4.x's
 `Socket._websocket_handler`, `schedule_ping`, `send`, `poll` and `close`;
 eventlet's `RFC6455WebSocket._pack_message`, `_sendlock` and `_apply_mask`;
 simple-websocket 1.1's `Base.sock`, `ws` and `close`, wsproto's negotiated
-extensions, gevent's socket's `_sock`), kept to this module. tests/unit/test_direct_socket.py fails if those change shape, and
-the integration suite runs every real-time test through it.
+extensions, gevent's socket's `_sock`), kept to this module.
+tests/integration/test_library_hooks.py serves it under gunicorn's real
+eventlet and gevent workers and reads its frames off the wire, and the
+integration suite runs every real-time test through it.
 """
 
 import _socket
@@ -52,10 +54,15 @@ import socket
 import ssl
 import struct
 import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import engineio.exceptions
 import engineio.socket
 from engineio import packet as eio_packet
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 FLUSH_ON_CLOSE = 5  # seconds a closing socket's unsent frames get to go out
 
@@ -82,10 +89,10 @@ class _SpentQueue:
     """A directly written socket's queue once its contents went out: what the
     library's close() puts there (None: "the writer may stop") is for nobody."""
 
-    def put(self, item):
+    def put(self, item: Any) -> None:
         pass
 
-    def join(self):
+    def join(self) -> None:
         pass
 
 
@@ -98,7 +105,7 @@ def _packet_length(pkt):
 
 
 # python-engineio's own class: install() puts one of this module's in its place.
-_LibrarySocket: type = engineio.socket.Socket
+_LibrarySocket: Any = engineio.socket.Socket
 
 
 class BoundedQueueSocket(_LibrarySocket):
@@ -112,7 +119,7 @@ class BoundedQueueSocket(_LibrarySocket):
     _queued = None  # since the last poll: None, nothing put; else the length behind the first
     _dropped = False  # fell behind: what is sent now is for nobody
 
-    def send(self, pkt):
+    def send(self, pkt: eio_packet.Packet) -> None:
         if self._dropped:
             return
         if self._queued is None:
@@ -124,7 +131,7 @@ class BoundedQueueSocket(_LibrarySocket):
                 return
         super().send(pkt)
 
-    def poll(self):
+    def poll(self) -> list[eio_packet.Packet]:
         packets = super().poll()
         self._queued = None
         return packets
@@ -167,10 +174,12 @@ class BoundedQueueSocket(_LibrarySocket):
 class DirectSocket(BoundedQueueSocket):
     """An Engine.IO socket whose WebSocket frames are written by the sender (see module doc)."""
 
-    def __init__(self, server, sid):
+    last_ping: float | None  # the library's: when the last ping went out (None: waiting)
+
+    def __init__(self, server: Any, sid: str) -> None:
         super().__init__(server, sid)
         self._ws = None  # the WebSocket, once packets go to it directly
-        self._unsent = []  # frames (bytes) the kernel has not taken yet
+        self._unsent: list[bytes] = []  # frames (bytes) the kernel has not taken yet
         self._behind = 0  # the length of those after the first
         self._flushing = False  # a green thread holds the send lock to write _unsent
         self._flushed = None  # an event set when that thread ends
@@ -178,7 +187,7 @@ class DirectSocket(BoundedQueueSocket):
 
     # --- sending ---------------------------------------------------------
 
-    def send(self, pkt):
+    def send(self, pkt: eio_packet.Packet) -> None:
         if self._ws is None:
             return super().send(pkt)
         if self._dropped or not self.check_ping_timeout():
@@ -271,7 +280,7 @@ class DirectSocket(BoundedQueueSocket):
 
     # --- pings -----------------------------------------------------------
 
-    def schedule_ping(self):
+    def schedule_ping(self) -> None:
         if not self.last_ping:
             return  # the previous ping's wait has not ended
         self.last_ping = None
@@ -291,7 +300,7 @@ class DirectSocket(BoundedQueueSocket):
 
     # --- closing ---------------------------------------------------------
 
-    def close(self, wait=True, abort=False, reason=None):
+    def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
         was_closing = self.closed or self.closing
         super().close(wait=wait and self._ws is None, abort=abort, reason=reason)
         if self._ws is None or was_closing or self._ws_closed:
@@ -510,7 +519,7 @@ class GeventDirectSocket(DirectSocket):
     def _wait_readable(self):
         pass  # simple-websocket's own thread reads; receive() waits for it
 
-    def schedule_ping(self):
+    def schedule_ping(self) -> None:
         _LibrarySocket.schedule_ping(self)
 
     def _abandon_transport(self):
@@ -524,7 +533,7 @@ class _GeventWriter:
     """simple-websocket's connection as DirectSocket writes through it: the names
     of eventlet's WebSocket that DirectSocket uses, over a gevent socket."""
 
-    def __init__(self, connection):
+    def __init__(self, connection: Any) -> None:
         import gevent.lock
 
         self.connection = connection
@@ -550,7 +559,7 @@ class _GeventSocketView:
     """`fd`: the non-blocking socket under gevent's (DirectSocket's send() that
     never waits); `sendall`: gevent's, which waits in the flushing green thread."""
 
-    def __init__(self, sock):
+    def __init__(self, sock: Any) -> None:
         self.fd = sock._sock
         self.sendall = sock.sendall
 
@@ -560,17 +569,17 @@ class _WritesInOrder:
     own thread sends (pongs, close frames) goes through the same `_write` as the
     rest; everything else is the socket's."""
 
-    def __init__(self, sock, write):
+    def __init__(self, sock: Any, write: Callable[[bytes], int]) -> None:
         self._sock = sock
         self._write = write
 
-    def send(self, data, flags=0):
+    def send(self, data: bytes, flags: int = 0) -> int:
         self._write(bytes(data))
         return len(data)
 
     sendall = send
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
 
 
@@ -606,14 +615,14 @@ class _SocketInput:
 
     __slots__ = ("socket",)
 
-    def __init__(self, sock):
+    def __init__(self, sock: Any) -> None:
         self.socket = sock
 
-    def get_socket(self):
+    def get_socket(self) -> Any:
         return self.socket
 
 
-def socket_as_eventlet_input(wsgi_app):
+def socket_as_eventlet_input(wsgi_app: "WSGIApplication") -> "WSGIApplication":
     """WSGI middleware for gunicorn's eventlet worker: gives the connection's socket
     to eventlet's WebSocket as environ["eventlet.input"] itself.
 
@@ -622,7 +631,7 @@ def socket_as_eventlet_input(wsgi_app):
     and memory held by every open WebSocket (tracemalloc). Taking the key away
     first leaves it nothing to do."""
 
-    def with_eventlet_input(environ, start_response):
+    def with_eventlet_input(environ: "WSGIEnvironment", start_response: "StartResponse") -> Any:
         sock = environ.pop("gunicorn.socket", None)
         if sock is not None:
             environ["eventlet.input"] = _SocketInput(sock)
@@ -631,7 +640,9 @@ def socket_as_eventlet_input(wsgi_app):
     return with_eventlet_input
 
 
-def unmask(data, mask, length=None, offset=0):
+def unmask(
+    data: bytes, mask: bytes | Sequence[int], length: int | None = None, offset: int = 0
+) -> bytes:
     """What eventlet's `RFC6455WebSocket._apply_mask` returns: the first `length`
     bytes of `data` XORed with the 4-byte `mask`, starting at the mask's byte
     `offset % 4` (a frame read in pieces), done as one XOR of two integers."""
@@ -645,7 +656,7 @@ def unmask(data, mask, length=None, offset=0):
     ).to_bytes(length, "little")
 
 
-def install(async_mode, max_unsent_bytes=MAX_UNSENT_BYTES):
+def install(async_mode: str, max_unsent_bytes: int = MAX_UNSENT_BYTES) -> None:
     """New Engine.IO connections in this process get DirectSocket (eventlet),
     GeventDirectSocket (gevent) or WholeFrameSocket (threading), each dropped
     past `max_unsent_bytes` waiting; eventlet's WebSockets unmask with `unmask`."""

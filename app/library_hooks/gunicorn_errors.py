@@ -18,11 +18,12 @@ it (an over-long request line sent to an instance must come back as JSON).
 """
 
 import json
+import socket
 
 from gunicorn import util
 
 
-def write_error(sock, status_int, reason, mesg):
+def write_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
     """gunicorn.util.write_error's signature; the body in the API's error shape."""
     if status_int == 403:
         status, code, reason = 403, "forbidden", "Forbidden"
@@ -43,6 +44,6 @@ def write_error(sock, status_int, reason, mesg):
     util.write_nonblock(sock, head.encode("latin1") + body)
 
 
-def install():
+def install() -> None:
     """Makes gunicorn answer its own errors with write_error above."""
     util.write_error = write_error

@@ -3,7 +3,7 @@
 webargs decodes a JSON body in its parser's private `_raw_load_json`;
 JsonBodyParser overrides it to decode with `loads` (app/jsonlimits.py's, which
 refuses deep nesting), keeping webargs' own error for bytes that are not UTF-8.
-tests/unit/test_library_hooks.py checks it through webargs' public parse().
+tests/unit/test_library_hooks_surface.py checks it through webargs' public parse().
 """
 
 from collections.abc import Callable

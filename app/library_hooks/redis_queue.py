@@ -25,13 +25,14 @@ until the listener reads that PING's reply, which Redis sends only after it
 has carried out the SUBSCRIBE. After a Redis restart the listener connects
 again and subscribes every channel that still has local sockets before it
 says delivery is live again; local sockets hear `delivery {live}` on each
-change (docs/api.md).
+change (docs/api.md, "delivery").
 """
 
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -81,7 +82,13 @@ class _Shard:
     `lock`, so a SUBSCRIBE and the PING after it go out together and in order.
     """
 
-    def __init__(self, manager, address, connection_kwargs, sharded):
+    def __init__(
+        self,
+        manager: "ShardedRedisManager",
+        address: tuple[str, int],
+        connection_kwargs: dict[str, Any],
+        sharded: bool,
+    ) -> None:
         self.manager = manager
         self.address = address
         self.kwargs = dict(connection_kwargs)
@@ -91,17 +98,18 @@ class _Shard:
             ("SSUBSCRIBE", "SUNSUBSCRIBE") if sharded else ("SUBSCRIBE", "UNSUBSCRIBE")
         )
         self.lock = threading.Lock()
-        self.conn = None
+        self.conn: Any = None
         self.up = False
-        self.sent = set()  # channels subscribed (or being subscribed) on self.conn
-        self.pending = {}  # channel -> event of the PING that confirms its SUBSCRIBE
-        self.tokens = {}  # PING token -> event
-        self.leaving = {}  # channel -> UNSUBSCRIBEs sent and not yet confirmed
+        self.sent: set[str] = set()  # channels subscribed (or being subscribed) on self.conn
+        # channel -> the event of the PING that confirms its SUBSCRIBE
+        self.pending: dict[str, Any] = {}
+        self.tokens: dict[str, Any] = {}  # PING token -> event
+        self.leaving: dict[str, int] = {}  # channel -> UNSUBSCRIBEs sent and not yet confirmed
         self.ready = None  # the event of the PING that ends a (re)subscription
 
     # --- callers (request and event handlers) ------------------------------
 
-    def ensure(self, channel, wanted):
+    def ensure(self, channel: str, wanted: Callable[[], bool]) -> Any:
         """Subscribes `channel` if wanted() and not yet subscribed; returns an
         event that is set once Redis has it (or the connection is lost), or
         None when there is nothing to wait for."""
@@ -117,7 +125,7 @@ class _Shard:
             self.pending[channel] = event
             return event
 
-    def drop(self, channel, wanted):
+    def drop(self, channel: str, wanted: Callable[[], bool]) -> None:
         """Unsubscribes `channel` unless wanted() again by now."""
         with self.lock:
             if self.conn is None or channel not in self.sent or wanted():
@@ -148,7 +156,7 @@ class _Shard:
 
     # --- the listener ----------------------------------------------------------
 
-    def run(self):
+    def run(self) -> None:
         retry = 0.1
         while True:
             try:
@@ -161,7 +169,7 @@ class _Shard:
             time.sleep(retry)
             retry = min(retry * 2, RETRY_MAX)
 
-    def watch(self):
+    def watch(self) -> None:
         """PINGs Redis every HEALTH_INTERVAL seconds and closes a connection whose
         PING goes unanswered for HEALTH_TIMEOUT (a hung Redis or a lost network
         closes nothing by itself), so that the listener starts over and local
@@ -275,20 +283,20 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
 
     # --- channels ----------------------------------------------------------
 
-    def broadcast_channel(self):
+    def broadcast_channel(self) -> str:
         return self.channel
 
-    def host_channel(self, tag):
+    def host_channel(self, tag: str) -> str:
         return f"{self.channel}#host#{tag}"
 
-    def room_channel(self, namespace, room):
+    def room_channel(self, namespace: str, room: str) -> str:
         return f"{self.channel}#{namespace}#{room}"
 
     def _owner_tag(self, sid):
         tag, sep, _ = str(sid).partition(SID_SEP)
         return tag if sep else None
 
-    def channels_for(self, shard):
+    def channels_for(self, shard: _Shard) -> set[str]:
         """Every channel this instance needs on `shard`: the broadcast channel,
         its own channel, and the rooms that have a local socket."""
         channels = {self.broadcast_channel(), self.host_channel(self.tag)}
@@ -387,7 +395,15 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
             return self.host_channel(owner)
         return self.room_channel(namespace, room)
 
-    def emit_once(self, key, event, data, room, namespace="/", first=True):
+    def emit_once(
+        self,
+        key: str,
+        event: str,
+        data: Any,
+        room: str,
+        namespace: str = "/",
+        first: bool = True,
+    ) -> bool:
         """As emit, unless an emit_once with this `key` went out in the last
         ONCE_SECONDS; True if this one did.
 
@@ -433,7 +449,7 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
 
     # --- the listeners' side -------------------------------------------------
 
-    def on_queue_message(self, payload):
+    def on_queue_message(self, payload: bytes) -> None:
         if payload.startswith(self._own):
             return
         try:
@@ -475,7 +491,7 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
                 }
             )
 
-    def shard_changed(self):
+    def shard_changed(self) -> None:
         """A listener connected or lost its connection: live when all are up."""
         live = bool(self._shards) and all(s.up for s in self._shards.values())
         if live and not self.live:
@@ -487,7 +503,7 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
 
     # --- python-socketio's manager interface --------------------------------
 
-    def initialize(self):
+    def initialize(self) -> None:
         # PubSubManager.initialize would start its single-channel reader; the
         # shards' listeners replace it.
         Manager.initialize(self)
@@ -496,7 +512,7 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
             "sharded Redis queue initialized (%s)", "cluster" if self.cluster else "single node"
         )
 
-    def pre_connect(self, eio_sid, namespace):
+    def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
         # As Manager.pre_connect, with a socket id that names this instance.
         sid = f"{self.tag}{SID_SEP}{self.server.eio.generate_id()}"
         try:
@@ -507,7 +523,7 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
         self.pending_connect.setdefault(namespace, []).append(sid)
         return sid
 
-    def enter_room(self, sid, namespace, room, eio_sid=None):
+    def enter_room(self, sid: str, namespace: str, room: str, eio_sid: str | None = None) -> None:
         if self.is_connected(sid, namespace) or self.is_pre_connected(sid, namespace):
             return super().enter_room(sid, namespace, room, eio_sid=eio_sid)
         # A socket on another instance: ask its instance and wait until it has
@@ -533,9 +549,11 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
             self._replies.pop(request, None)
             log.warning("message queue: no answer putting remote socket %s in %s", sid, room)
 
-    def basic_enter_room(self, sid, namespace, room, eio_sid=None):
+    def basic_enter_room(
+        self, sid: str, namespace: str, room: str | None, eio_sid: str | None = None
+    ) -> None:
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
-        if self._shards and self._is_shared_room(namespace, room):
+        if self._shards and room is not None and self._is_shared_room(namespace, room):
             channel = self.room_channel(namespace, room)
             shard = self._shard_for(channel)
             if shard is None:
@@ -544,7 +562,7 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
             if event is not None and not event.wait(SUBSCRIBE_TIMEOUT):
                 log.warning("message queue: Redis did not confirm %s in time", channel)
 
-    def basic_leave_room(self, sid, namespace, room):
+    def basic_leave_room(self, sid: str, namespace: str, room: str | None) -> None:
         super().basic_leave_room(sid, namespace, room)
         if (
             self._shards

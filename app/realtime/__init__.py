@@ -4,11 +4,11 @@ announcements become on the wire (broadcast), who is online and its heartbeat
 (lifecycle). The channel names are spelled here only."""
 
 
-def room_channel(room_name):
+def room_channel(room_name: str) -> str:
     """The Socket.IO room a chat room's live events go to."""
     return f"room:{room_name}"
 
 
-def user_channel(user_id):
+def user_channel(user_id: int) -> str:
     """The Socket.IO room every socket of one user is in."""
     return f"user:{user_id}"

@@ -2,13 +2,15 @@
 (app/chat/notify.py) as Socket.IO emits. Called after a commit, never before."""
 
 import logging
+from collections.abc import Collection
 from datetime import timedelta
+from typing import Any
 
 from app import chat
 from app.chat import notify
 from app.errors import ApiError
 from app.library_hooks import ONCE_SECONDS, REDIS_ERRORS
-from app.models import utcnow
+from app.models import Message, Room, User, utcnow
 from app.realtime import room_channel, user_channel
 from app.realtime.presence import presence
 from app.realtime.server import socketio
@@ -39,7 +41,9 @@ class SocketIOListener(notify.Listener):
     def _emit_message(self, event, message):
         socketio.emit(event, shaped_message(message), to=room_channel(message.room.name))
 
-    def message_created(self, message, repeat=False, shaped=None):
+    def message_created(
+        self, message: Message, repeat: bool = False, shaped: dict[str, Any] | None = None
+    ) -> bool:
         """With a queue that records what went out (the sharded Redis queue), a
         message goes out once whether or not its sender retried (emit_once): a
         retry sends it only if the instance that stored it died before sending
@@ -61,13 +65,13 @@ class SocketIOListener(notify.Listener):
             first=not repeat,
         )
 
-    def message_edited(self, message):
+    def message_edited(self, message: Message) -> None:
         self._emit_message("message_edited", message)
 
-    def message_deleted(self, message):
+    def message_deleted(self, message: Message) -> None:
         self._emit_message("message_deleted", message)
 
-    def thread_changed(self, parent):
+    def thread_changed(self, parent: Message) -> None:
         """The room hears a message's new thread size (on every instance)."""
         socketio.emit(
             "thread",
@@ -77,21 +81,21 @@ class SocketIOListener(notify.Listener):
             to=room_channel(parent.room.name),
         )
 
-    def settings_changed(self, room, user):
+    def settings_changed(self, room: Room, user: User) -> None:
         """Every socket of the user, on every instance, hears the room as they
         now see it (`room_updated`): their other tabs and devices follow."""
         socketio.emit(
             "room_updated", room_schema.dump(chat.room_view(user, room)), to=user_channel(user.id)
         )
 
-    def read(self, room, user, message_id):
+    def read(self, room: Room, user: User, message_id: int) -> None:
         socketio.emit(
             "read",
             {"room": room.name, "username": user.username, "message_id": message_id},
             to=room_channel(room.name),
         )
 
-    def typing(self, room, user, typing, origin=None):
+    def typing(self, room: Room, user: User, typing: bool, origin: str | None = None) -> None:
         socketio.emit(
             "typing",
             {"room": room.name, "user": author_schema.dump(user), "typing": typing},
@@ -99,7 +103,7 @@ class SocketIOListener(notify.Listener):
             skip_sid=origin,
         )
 
-    def member_added(self, room, user):
+    def member_added(self, room: Room, user: User) -> None:
         """Someone who became a member (a DM, a private room, a join on another tab)
         gets the room's live events at once, on every instance, without a `join`
         from each of their open sockets; then `room_added`, the room as they see
@@ -112,7 +116,7 @@ class SocketIOListener(notify.Listener):
             "room_added", room_schema.dump(chat.room_view(user, room)), to=user_channel(user.id)
         )
 
-    def member_left(self, room, user):
+    def member_left(self, room: Room, user: User) -> None:
         """A user who left a room stops getting its live events, on every instance,
         and each of their sockets hears `room_removed`."""
         channel = room_channel(room.name)
@@ -120,7 +124,7 @@ class SocketIOListener(notify.Listener):
             socketio.server.leave_room(sid, channel, namespace="/")
         socketio.emit("room_removed", {"room": room.name}, to=user_channel(user.id))
 
-    def mentioned(self, user, message, shaped=None):
+    def mentioned(self, user: User, message: Message, shaped: dict[str, Any] | None = None) -> None:
         """To every socket of the user, whether or not it has joined the room."""
         socketio.emit(
             "mention",
@@ -131,7 +135,7 @@ class SocketIOListener(notify.Listener):
             to=user_channel(user.id),
         )
 
-    def reactions_changed(self, message):
+    def reactions_changed(self, message: Message) -> None:
         socketio.emit(
             "reaction",
             {
@@ -142,7 +146,7 @@ class SocketIOListener(notify.Listener):
             to=room_channel(message.room.name),
         )
 
-    def online_user_ids(self, user_ids):
+    def online_user_ids(self, user_ids: Collection[int]) -> set[int]:
         try:
             return presence.online_user_ids(user_ids)
         except REDIS_ERRORS:

@@ -7,9 +7,12 @@ same schema REST uses, calls app.chat, and acknowledges with
 
 import functools
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from flask import current_app, request, session
 from flask_socketio import ConnectionRefusedError, join_room, leave_room
+from marshmallow import Schema
 
 from app import chat, metrics
 from app.auth import SESSION_ENDED_MESSAGES, authenticate
@@ -17,6 +20,7 @@ from app.errors import ApiError, unexpected_error
 from app.extensions import db
 from app.jsonlimits import INVALID_PACKET_EVENT, MAX_DEPTH
 from app.library_hooks import tell_if_not_live
+from app.models import User
 from app.ratelimit import LIMITED_SOCKET_EVENTS, check_allowed
 from app.realtime import room_channel, sessions, user_channel
 from app.realtime.lifecycle import start_heartbeat
@@ -59,13 +63,17 @@ def _current_user():
     return user
 
 
-def event(name, schema=None):
+# An event's handler: (the user, the validated payload) -> the ack's fields or None.
+Handler = Callable[[User, Any], dict[str, Any] | None]
+
+
+def event(name: str, schema: Schema | None = None) -> Callable[[Handler], Callable[..., Any]]:
     """Registers `on_<name>`: validates the payload, passes the user, shapes the ack."""
 
-    def decorator(handler):
+    def decorator(handler: Handler) -> Callable[..., Any]:
         @socketio.on(name)
         @functools.wraps(handler)
-        def wrapper(payload=None, *extra):
+        def wrapper(payload: Any = None, *extra: Any) -> dict[str, Any]:
             try:
                 user = _current_user()
                 if name in LIMITED_SOCKET_EVENTS:
@@ -99,7 +107,7 @@ def _reserved_event_ack(name):
 
 
 @socketio.on("connect")
-def on_connect(auth=None):
+def on_connect(auth: Any = None) -> Any:
     """A client connects with {"token": ...} as auth (or ?token=)."""
     if _reserved_name_sent_as_event():
         return _reserved_event_ack("connect")
@@ -115,30 +123,30 @@ def on_connect(auth=None):
         raise ConnectionRefusedError(exc.message, exc.to_dict()) from None
     session["user_id"] = user.id
     session["claims"] = claims
-    sessions.track(request.sid, user.id, claims)
+    sessions.track(request.sid, user.id, claims)  # type: ignore[attr-defined]
     join_room(user_channel(user.id))
-    tell_if_not_live(socketio.server.manager, request.sid)
-    start_heartbeat(current_app._get_current_object())
+    tell_if_not_live(socketio.server.manager, request.sid)  # type: ignore[attr-defined]
+    start_heartbeat(current_app._get_current_object())  # type: ignore[attr-defined]
     metrics.SOCKETS.inc()
     try:
-        if presence.connect(request.sid, user.id):
+        if presence.connect(request.sid, user.id):  # type: ignore[attr-defined]
             announce(user, True)
     except Exception:  # presence is a hint; a Redis outage must not refuse sockets
         log.exception("presence update on connect failed")
 
 
 @socketio.on("disconnect")
-def on_disconnect(*reason):
+def on_disconnect(*reason: Any) -> Any:
     """A client's socket closed (or timed out)."""
     if _reserved_name_sent_as_event():
         return _reserved_event_ack("disconnect")
     user_id = session.get("user_id")
     if user_id is None:
         return
-    sessions.forget(request.sid)
+    sessions.forget(request.sid)  # type: ignore[attr-defined]
     metrics.SOCKETS.dec()
     try:
-        if presence.disconnect(request.sid, user_id):
+        if presence.disconnect(request.sid, user_id):  # type: ignore[attr-defined]
             user = users().user(user_id, 0)  # for its name: any generation will do
             if user is not None:
                 announce(user, False)
@@ -147,7 +155,7 @@ def on_disconnect(*reason):
 
 
 @event("join", RoomRefSchema())
-def on_join(user, data):
+def on_join(user: User, data: dict[str, Any]) -> dict[str, Any]:
     """A client starts receiving a room's live events (joining a public room if needed)."""
     room = chat.join_room(user, data["room"])
     # Enter the channel first, then check: a leave committed in between removes
@@ -161,13 +169,13 @@ def on_join(user, data):
 
 
 @event("leave", RoomRefSchema())
-def on_leave(user, data):
+def on_leave(user: User, data: dict[str, Any]) -> None:
     """A client stops receiving a room's live events; the membership stays."""
     leave_room(room_channel(data["room"]))
 
 
 @event("send", SendEventSchema())
-def on_send(user, data):
+def on_send(user: User, data: dict[str, Any]) -> dict[str, Any]:
     """A client sends a message; it is stored, then broadcast, then acknowledged."""
     _, _, shaped = chat.send_message(
         user,
@@ -181,33 +189,33 @@ def on_send(user, data):
 
 
 @event("typing", TypingEventSchema())
-def on_typing(user, data):
+def on_typing(user: User, data: dict[str, Any]) -> None:
     """A client starts or stops typing in a room."""
-    chat.set_typing(user, data["room"], data["typing"], origin=request.sid)
+    chat.set_typing(user, data["room"], data["typing"], origin=request.sid)  # type: ignore[attr-defined]
 
 
 @event("read", ReadEventSchema())
-def on_read(user, data):
+def on_read(user: User, data: dict[str, Any]) -> Any:
     """A client has read a room up to a message."""
     chat.mark_read(user, data["room"], data["message_id"])
 
 
 @event("sync", SyncEventSchema())
-def on_sync(user, data):
+def on_sync(user: User, data: dict[str, Any]) -> Any:
     """A (re)connected client asks for what it missed after a message id."""
     messages, has_more = chat.sync(user, data["room"], data["after"], data["limit"])
     return {"messages": message_schema.dump(messages, many=True), "has_more": has_more}
 
 
 @event("react", ReactEventSchema())
-def on_react(user, data):
+def on_react(user: User, data: dict[str, Any]) -> Any:
     """A client adds (on) or takes back its reaction to a message."""
     message = chat.react(user, data["message_id"], data["emoji"], data["on"])
     return {"message": message_schema.dump(message)}
 
 
 @socketio.on(INVALID_PACKET_EVENT)
-def on_invalid_packet(*args):
+def on_invalid_packet(*args: Any) -> dict[str, Any]:
     """A packet whose JSON nests too deep to decode (app/jsonlimits.py)."""
     metrics.SOCKET_EVENTS.labels("unknown", "error").inc()
     return ApiError(
@@ -216,7 +224,7 @@ def on_invalid_packet(*args):
 
 
 @socketio.on("*")
-def on_unknown(event_name, *args):
+def on_unknown(event_name: str, *args: Any) -> dict[str, Any]:
     """Any event the contract does not define."""
     metrics.SOCKET_EVENTS.labels("unknown", "error").inc()
     return ApiError("bad_request", f"Unknown event {str(event_name)[:64]!r}.").to_dict()

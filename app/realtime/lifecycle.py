@@ -11,6 +11,8 @@ heartbeat (app/realtime/events.py).
 
 import logging
 
+from flask import Flask
+
 from app.realtime.presence import heartbeat_loop, presence
 from app.realtime.server import socketio
 from app.realtime.sessions import session_check_loop
@@ -25,7 +27,7 @@ QUEUE_START_TIMEOUT = 10.0
 _heartbeat_started = False
 
 
-def start_queue(timeout=QUEUE_START_TIMEOUT):
+def start_queue(timeout: float = QUEUE_START_TIMEOUT) -> bool:
     """Initialise the Socket.IO manager now (python-socketio would wait for the
     first connection) and wait until it listens; False if Redis did not answer.
     Without it, a fresh instance missed whatever other instances sent its
@@ -38,7 +40,7 @@ def start_queue(timeout=QUEUE_START_TIMEOUT):
     return wait_live(timeout) if wait_live else True
 
 
-def start_heartbeat(app):
+def start_heartbeat(app: Flask) -> None:
     """Keep this instance's presence alive and sweep dead instances' (once per process)."""
     global _heartbeat_started
     if not _heartbeat_started:
@@ -46,19 +48,19 @@ def start_heartbeat(app):
         socketio.start_background_task(heartbeat_loop, app)
 
 
-def start_session_checks(app):
+def start_session_checks(app: Flask) -> None:
     """Close this worker's sockets whose session ended, every SESSION_CHECK_SECONDS.
     Started by gunicorn when the worker boots (a server has one app per process;
     tests call app.realtime.sessions.check_open_sockets themselves)."""
     socketio.start_background_task(session_check_loop, app)
 
 
-def local_sids(namespace="/"):
+def local_sids(namespace: str = "/") -> list[str]:
     """The sockets connected to this instance (room None holds them all)."""
     return [sid for sid, _ in socketio.server.manager.get_participants(namespace, None)]
 
 
-def drain(app):
+def drain(app: Flask) -> None:
     app.config["DRAINING"] = True
     socketio.sleep(CLOSE_DELAY)
     sids = local_sids()
@@ -75,7 +77,7 @@ def drain(app):
         log.exception("draining: could not clear presence")
 
 
-def start_drain(app):
+def start_drain(app: Flask) -> None:
     """Called from the worker's SIGTERM handler: do the work outside the handler."""
     # Set here, not in drain(): the worker gets SIGTERM twice (from the signal to
     # the process group and from gunicorn's master), and two drains racing to

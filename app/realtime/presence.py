@@ -20,6 +20,10 @@ ones (started once per process by app/realtime/lifecycle.py).
 import logging
 import secrets
 import threading
+from collections.abc import Collection
+from typing import Any, cast
+
+from flask import Flask
 
 from app import chat
 from app.extensions import db
@@ -37,14 +41,14 @@ class MemoryPresence:
         self._sids = {}  # user_id -> set of sids
         self._lock = threading.Lock()
 
-    def connect(self, sid, user_id):
+    def connect(self, sid: str, user_id: int) -> bool:
         with self._lock:
             sids = self._sids.setdefault(user_id, set())
             was_online = bool(sids)
             sids.add(sid)
         return not was_online
 
-    def disconnect(self, sid, user_id):
+    def disconnect(self, sid: str, user_id: int) -> bool:
         with self._lock:
             sids = self._sids.get(user_id, set())
             sids.discard(sid)
@@ -53,16 +57,16 @@ class MemoryPresence:
                 return True
         return False
 
-    def online_user_ids(self, user_ids):
+    def online_user_ids(self, user_ids: Collection[int]) -> set[int]:
         return {uid for uid in user_ids if self._sids.get(uid)}
 
-    def sids_of(self, user_id):
+    def sids_of(self, user_id: int) -> list[str]:
         return list(self._sids.get(user_id, ()))
 
-    def heartbeat(self):
+    def heartbeat(self) -> list[int]:
         return []
 
-    def forget_instance(self):
+    def forget_instance(self) -> None:
         with self._lock:
             self._sids.clear()
 
@@ -119,7 +123,7 @@ return 1
 class RedisPresence:
     PREFIX = "{presence}"
 
-    def __init__(self, url, instance_id, ttl):
+    def __init__(self, url: str, instance_id: str, ttl: int) -> None:
         self.redis = redis_client(
             url,
             socket_timeout=5,
@@ -136,7 +140,7 @@ class RedisPresence:
         # This process's own sockets (sid -> user id), so that the heartbeat can
         # write them back if Redis lost them (restarted without persistence, or
         # down when they connected).
-        self.local = {}
+        self.local: dict[str, int] = {}
         # A connect and a disconnect are one round trip each (EVALSHA; redis-py
         # loads the script again after a Redis restart).
         self._connect = self.redis.register_script(CONNECT_SCRIPT)
@@ -166,7 +170,7 @@ class RedisPresence:
         pipe.set(self._key("alive", self.instance), "1", ex=self.ttl)
         pipe.sadd(self._key("instances"), self.instance)
 
-    def connect(self, sid, user_id):
+    def connect(self, sid: str, user_id: int) -> bool:
         self.local[sid] = user_id
         return bool(
             self.commands.run_script(
@@ -176,7 +180,7 @@ class RedisPresence:
             )
         )
 
-    def disconnect(self, sid, user_id):
+    def disconnect(self, sid: str, user_id: int) -> bool:
         self.local.pop(sid, None)
         return bool(
             self.commands.run_script(
@@ -186,7 +190,7 @@ class RedisPresence:
             )
         )
 
-    def online_user_ids(self, user_ids):
+    def online_user_ids(self, user_ids: Collection[int]) -> set[int]:
         user_ids = list(user_ids)
         if not user_ids:
             return set()
@@ -194,11 +198,11 @@ class RedisPresence:
         members = self._user_members(user_ids)
         return {uid for uid in user_ids if self._live_sids(members[uid], alive)}
 
-    def sids_of(self, user_id):
+    def sids_of(self, user_id: int) -> list[str]:
         alive = self._alive_instances()
         return self._live_sids(self._user_members([user_id])[user_id], alive)
 
-    def heartbeat(self):
+    def heartbeat(self) -> list[int]:
         """Refresh this instance, sweep dead ones; returns user ids now offline."""
         pipe = self.redis.pipeline()
         self._mark_alive(pipe)
@@ -207,7 +211,7 @@ class RedisPresence:
             self._restore_local()
         alive = self._alive_instances()
         gone = []
-        for instance in self.redis.smembers(self._key("instances")):
+        for instance in cast(set[str], self.redis.smembers(self._key("instances"))):
             if instance in alive:
                 continue
             # One sweeper per dead instance.
@@ -215,7 +219,7 @@ class RedisPresence:
                 self._key("sweep", instance), self.instance, nx=True, ex=self.ttl
             ):
                 continue
-            sockets = self.redis.hgetall(self._key("sids", instance))
+            sockets = cast(dict[str, str], self.redis.hgetall(self._key("sids", instance)))
             pipe = self.redis.pipeline()
             for sid, uid in sockets.items():
                 pipe.srem(self._key("user", uid), f"{instance}|{sid}")
@@ -248,10 +252,10 @@ class RedisPresence:
             "presence: wrote %d sockets of this instance back to Redis", len(local) - len(closed)
         )
 
-    def forget_instance(self):
+    def forget_instance(self) -> None:
         """On a clean shutdown: drop this instance's sockets at once."""
         self.local.clear()
-        sockets = self.redis.hgetall(self._key("sids", self.instance))
+        sockets = cast(dict[str, str], self.redis.hgetall(self._key("sids", self.instance)))
         pipe = self.redis.pipeline()
         for sid, uid in sockets.items():
             pipe.srem(self._key("user", uid), f"{self.instance}|{sid}")
@@ -259,7 +263,7 @@ class RedisPresence:
         pipe.srem(self._key("instances"), self.instance)
         pipe.execute()
 
-    def ping(self):
+    def ping(self) -> Any:
         return self.redis.ping()
 
 
@@ -269,7 +273,7 @@ class Presence:
     def __init__(self):
         self.backend = MemoryPresence()
 
-    def init_app(self, app):
+    def init_app(self, app: Flask) -> None:
         url = app.config.get("REDIS_URL")
         if url:
             self.backend = RedisPresence(
@@ -278,14 +282,14 @@ class Presence:
         else:
             self.backend = MemoryPresence()
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.backend, name)
 
 
 presence = Presence()
 
 
-def announce(user, online):
+def announce(user: User, online: bool) -> None:
     """Tells every room the user is in that they came online or went offline."""
     for name in chat.room_names_of(user.id):
         socketio.emit(
@@ -295,7 +299,7 @@ def announce(user, online):
         )
 
 
-def heartbeat_loop(app):
+def heartbeat_loop(app: Flask) -> None:
     """Every third of the expiry: refresh this instance, sweep dead ones, and
     announce the users who went offline with them."""
     interval = max(1, app.config["PRESENCE_TTL_SECONDS"] / 3)

@@ -11,10 +11,13 @@ the ended ones: this works on every instance without a message between them.
 import logging
 import threading
 import time
+from typing import Any
 
+from flask import Flask
 from sqlalchemy import select
 
 from app import auth
+from app.auth import Claims
 from app.extensions import db
 from app.models import User
 from app.realtime.server import socketio
@@ -28,17 +31,17 @@ _lock = threading.Lock()
 CHUNK = 500  # user ids per generation query
 
 
-def track(sid, user_id, claims):
+def track(sid: str, user_id: int, claims: Claims) -> None:
     with _lock:
         _open[sid] = (user_id, claims)
 
 
-def forget(sid):
+def forget(sid: str) -> None:
     with _lock:
         _open.pop(sid, None)
 
 
-def end_socket(sid, reason):
+def end_socket(sid: str, reason: str) -> None:
     """Tells the socket why, then closes it (both on this instance, in that order)."""
     forget(sid)
     socketio.emit("session_ended", {"reason": reason}, to=sid, ignore_queue=True)
@@ -59,7 +62,7 @@ def _generations(user_ids):
     return found
 
 
-def check_open_sockets():
+def check_open_sockets() -> dict[str, str]:
     """One pass over this instance's sockets; returns {sid: reason} of those closed."""
     with _lock:
         sockets = dict(_open)
@@ -89,7 +92,7 @@ def check_open_sockets():
     return ended
 
 
-def session_check_loop(app):
+def session_check_loop(app: Flask) -> None:
     interval = app.config["SESSION_CHECK_SECONDS"]
     while True:
         socketio.sleep(interval)
@@ -100,7 +103,7 @@ def session_check_loop(app):
             log.exception("session check failed; retrying")
 
 
-def problem_for_event(user, claims):
+def problem_for_event(user: User, claims: Claims) -> Any:
     """The reason a socket's session has ended, checked on each event (no Redis: the
     logouts and password changes of other instances come in through the periodic
     check above)."""

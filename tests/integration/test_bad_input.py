@@ -471,7 +471,7 @@ def assert_raw_request_is_400_json(port, what, request_bytes):
 )
 def test_a_request_gunicorn_cannot_read_is_400_in_the_error_shape(instance, what, request_bytes):
     """gunicorn answers these itself, before the app: in the API's error shape
-    (app/gunicorn_errors.py), not its HTML page. Fails if gunicorn stops calling
+    (app/library_hooks/gunicorn_errors.py), not its HTML page. Fails if gunicorn stops calling
     the hook."""
     assert_raw_request_is_400_json(instance.port, what, request_bytes)
 

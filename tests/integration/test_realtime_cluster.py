@@ -570,7 +570,7 @@ def test_logout_on_one_instance_closes_that_tokens_sockets_on_every_other(cluste
     assert response.status_code == 204
     for sock in sockets:
         assert sock.wait_for("session_ended", timeout=SESSION_END_BOUND) == {"reason": "logged_out"}
-        assert socket.disconnected.wait(5), socket
+        assert sock.disconnected.wait(5), sock
     for n in (1, 2, 3, 4):  # the token is refused everywhere at once
         assert alice.request("GET", "/api/me", base_url=instance_url(cluster, n)).status_code == 401
     time.sleep(SETTLE)
@@ -626,7 +626,7 @@ def test_room_creation_is_limited_cluster_wide(cluster, user):
     assert created[20] == 429
 
 
-# --- how frames leave an instance (app/realtime/direct_socket.py) --------------
+# --- how frames leave an instance (app/library_hooks/engineio_sockets.py) ------
 
 
 def metric(cluster, number, name):
@@ -640,7 +640,7 @@ def metric(cluster, number, name):
 
 def test_websockets_are_written_directly_and_polling_by_the_library(cluster, user, connect):
     """Fails if python-engineio stops creating its sockets through engineio.socket.Socket
-    (the hook in direct_socket.install()): the count would stay 0."""
+    (the hook in engineio_sockets.install()): the count would stay 0."""
     direct = lambda: metric(cluster, 2, "chat_socketio_direct_websockets")  # noqa: E731
     before = direct()
     websockets = [connect(user(), 2) for _ in range(3)]

@@ -1,5 +1,5 @@
 """Scale-out: an instance pays only for the rooms its sockets are in (the sharded
-queue, app/realtime/sharded_queue.py), on a 4-instance local cluster.
+queue, app/library_hooks/redis_queue.py), on a 4-instance local cluster.
 
 One cluster per Redis kind, started once for the module: one Redis server
 (SUBSCRIBE/PUBLISH, eventlet workers) and a local 3-master Redis Cluster
@@ -32,7 +32,7 @@ CLUSTER_ENV = {
     "QUEUE_MODE": "sharded",
 }
 SETTLE = 0.5  # seconds for a duplicate or stray event to show up
-PREFIX = "chat"  # the sharded queue's channel prefix (app/realtime/queue.py)
+PREFIX = "chat"  # the sharded queue's channel prefix (app/library_hooks/__init__.py)
 CLOCK_TICK = 1 / os.sysconf("SC_CLK_TCK")
 MESSAGES = 500  # for the CPU measurement
 # What an instance without the room's sockets may spend on its messages: the

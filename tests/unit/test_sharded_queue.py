@@ -1,5 +1,5 @@
 """The sharded queue's routing: which Redis channel each kind of message takes
-(app/realtime/sharded_queue.py). Its behaviour on real Redis servers and a Redis
+(app/library_hooks/redis_queue.py). Its behaviour on real Redis servers and a Redis
 Cluster is in tests/integration/test_scaleout.py."""
 
 from app.library_hooks.redis_queue import ShardedRedisManager, is_cluster_url, parse_cluster_url

@@ -294,6 +294,7 @@ LAYERS = [
         "app.security_headers",
         "app.cli",
         "app.gunicorn_conf",
+        "app.external_emitter",
         "app",
     ),
 ]

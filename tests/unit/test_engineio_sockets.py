@@ -1,25 +1,20 @@
-"""The library internals app/realtime/direct_socket.py relies on are still there.
+"""app/library_hooks/engineio_sockets.py in this process: the class install()
+puts in python-engineio's place, unmasking against RFC 6455 and eventlet's
+own, the cap on a socket's queue on a real engineio.Server, frames against
+wsproto's, the socket gevent and wsproto hand the hooks.
 
-The behaviour is tested for real in tests/integration/test_realtime_cluster.py
-(sockets written directly under eventlet, a client that stops reading under
-eventlet and gevent); this fails first, and says which piece moved, if a
-python-engineio, eventlet or simple-websocket release changes shape.
+Served for real (gunicorn's eventlet and gevent workers, frames read off the
+wire) in tests/integration/test_library_hooks.py, and under the whole app in
+tests/integration/test_realtime_cluster.py.
 """
 
 import inspect
 import time
 
-import engineio.server
 import engineio.socket
 import pytest
 
-from app.library_hooks import engineio_sockets as direct_socket
-
-
-def test_engineio_creates_each_socket_through_the_socket_modules_class():
-    source = inspect.getsource(engineio.server.Server._handle_connect)
-    assert "socket.Socket(self, sid)" in source
-    assert engineio.server.socket is engineio.socket
+from app.library_hooks import engineio_sockets
 
 
 @pytest.mark.parametrize(
@@ -35,54 +30,11 @@ def test_engineio_creates_each_socket_through_the_socket_modules_class():
     ],
 )
 def test_the_overridden_socket_methods_keep_their_signatures(name, parameters):
-    base = direct_socket.BoundedQueueSocket.__mro__[1]
+    base = engineio_sockets.BoundedQueueSocket.__mro__[1]
     assert base.__module__ == "engineio.socket"
-    assert base in direct_socket.DirectSocket.__mro__
-    assert base in direct_socket.WholeFrameSocket.__mro__
+    assert base in engineio_sockets.DirectSocket.__mro__
+    assert base in engineio_sockets.WholeFrameSocket.__mro__
     assert list(inspect.signature(getattr(base, name)).parameters) == parameters
-
-
-def test_the_socket_state_the_hook_reads_is_set_by_the_base_class():
-    source = inspect.getsource(engineio.socket.Socket.__mro__[-2].__init__)
-    for attribute in (
-        "self.queue",
-        "self.last_ping",
-        "self.connected",
-        "self.upgrading",
-        "self.upgraded",
-        "self.closing",
-        "self.closed",
-    ):
-        assert attribute in source, attribute
-
-
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # eventlet's own, on import
-def test_eventlets_websocket_has_the_packing_lock_and_socket_the_hook_uses():
-    from eventlet.websocket import RFC6455WebSocket
-
-    assert list(inspect.signature(RFC6455WebSocket._pack_message).parameters)[:2] == [
-        "self",
-        "message",
-    ]
-    init = inspect.getsource(RFC6455WebSocket.__init__) + inspect.getsource(
-        RFC6455WebSocket.__mro__[1].__init__
-    )
-    for attribute in ("self.extensions", "self._sendlock", "self.socket"):
-        assert attribute in init, attribute
-    assert (
-        "ignore_send_errors" in inspect.signature(RFC6455WebSocket._send_closing_frame).parameters
-    )
-    from eventlet.greenio.base import GreenSocket
-
-    assert "self.fd = fd" in inspect.getsource(GreenSocket.__init__)
-
-
-def test_engineio_only_wraps_the_socket_for_eventlet_when_gunicorn_gives_it():
-    """socket_as_eventlet_input() takes environ["gunicorn.socket"] away first."""
-    import engineio.middleware
-
-    source = inspect.getsource(engineio.middleware.WSGIApp.__call__)
-    assert "if 'gunicorn.socket' in environ:" in source
 
 
 def test_socket_as_eventlet_input_hands_the_socket_on_under_eventlets_key():
@@ -92,7 +44,7 @@ def test_socket_as_eventlet_input_hands_the_socket_on_under_eventlets_key():
         seen.update(environ)
         return []
 
-    wrapped = direct_socket.socket_as_eventlet_input(inner)
+    wrapped = engineio_sockets.socket_as_eventlet_input(inner)
     sock = object()
     wrapped({"gunicorn.socket": sock, "PATH_INFO": "/"}, None)
     assert "gunicorn.socket" not in seen
@@ -102,56 +54,26 @@ def test_socket_as_eventlet_input_hands_the_socket_on_under_eventlets_key():
     assert "eventlet.input" not in seen
 
 
-def test_simple_websocket_still_has_the_connection_and_socket_the_gevent_fix_uses():
-    import simple_websocket.ws
-
-    init = inspect.getsource(simple_websocket.ws.Base.__init__)
-    for attribute in ("self.sock", "self.ws", "self.connected"):
-        assert attribute in init, attribute
-    from engineio.async_drivers import _websocket_wsgi
-
-    assert "self.ws = simple_websocket.Server(" in inspect.getsource(
-        _websocket_wsgi.SimpleWebSocketWSGI.__call__
-    )
-
-
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_install_chooses_the_class_by_async_mode():
     from eventlet.websocket import RFC6455WebSocket
 
     original = engineio.socket.Socket
     original_mask = RFC6455WebSocket.__dict__["_apply_mask"]
-    original_cap = direct_socket.MAX_UNSENT_BYTES
+    original_cap = engineio_sockets.MAX_UNSENT_BYTES
     try:
-        direct_socket.install("gevent", max_unsent_bytes=123_456)
-        assert engineio.socket.Socket is direct_socket.GeventDirectSocket
-        assert direct_socket.MAX_UNSENT_BYTES == 123_456
-        direct_socket.install("threading")
-        assert engineio.socket.Socket is direct_socket.WholeFrameSocket
-        direct_socket.install("eventlet")
-        assert engineio.socket.Socket is direct_socket.DirectSocket
-        assert RFC6455WebSocket._apply_mask is direct_socket.unmask
+        engineio_sockets.install("gevent", max_unsent_bytes=123_456)
+        assert engineio.socket.Socket is engineio_sockets.GeventDirectSocket
+        assert engineio_sockets.MAX_UNSENT_BYTES == 123_456
+        engineio_sockets.install("threading")
+        assert engineio.socket.Socket is engineio_sockets.WholeFrameSocket
+        engineio_sockets.install("eventlet")
+        assert engineio.socket.Socket is engineio_sockets.DirectSocket
+        assert RFC6455WebSocket._apply_mask is engineio_sockets.unmask
     finally:
         engineio.socket.Socket = original
         RFC6455WebSocket._apply_mask = original_mask
-        direct_socket.MAX_UNSENT_BYTES = original_cap
-
-
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_eventlets_unmasking_is_still_the_static_method_the_hook_replaces():
-    from eventlet.websocket import RFC6455WebSocket
-
-    method = RFC6455WebSocket.__dict__["_apply_mask"]
-    assert isinstance(method, staticmethod)
-    assert list(inspect.signature(method.__func__).parameters) == [
-        "data",
-        "mask",
-        "length",
-        "offset",
-    ]
-    source = inspect.getsource(RFC6455WebSocket._recv_frame)
-    assert "mask = struct.unpack('!BBBB', recv(4))" in source
-    assert "self._apply_mask(d, mask, length=dlen, offset=received)" in source
+        engineio_sockets.MAX_UNSENT_BYTES = original_cap
 
 
 def rfc6455_unmask(data, mask, length, offset):
@@ -173,12 +95,12 @@ def test_unmask_gives_what_eventlets_own_gives(size, offset):
     eventlets = RFC6455WebSocket.__dict__["_apply_mask"].__func__
     for length in {size, size // 2}:
         expected = rfc6455_unmask(data, mask, length, offset)
-        assert direct_socket.unmask(data, mask, length=length, offset=offset) == expected
-        if eventlets is not direct_socket.unmask:  # install() has not run in this process
+        assert engineio_sockets.unmask(data, mask, length=length, offset=offset) == expected
+        if eventlets is not engineio_sockets.unmask:  # install() has not run in this process
             assert eventlets(data, mask, length=length, offset=offset) == expected
-    assert direct_socket.unmask(data, bytes(mask)) == rfc6455_unmask(data, mask, size, 0)
+    assert engineio_sockets.unmask(data, bytes(mask)) == rfc6455_unmask(data, mask, size, 0)
     # Unmasking twice gives the data back (masking is the same operation).
-    assert direct_socket.unmask(direct_socket.unmask(data, mask), mask) == data
+    assert engineio_sockets.unmask(engineio_sockets.unmask(data, mask), mask) == data
 
 
 # --- the cap on what waits for a client (BoundedQueueSocket) --------------------
@@ -192,12 +114,12 @@ def queued_socket(monkeypatch):
     import engineio
     from engineio import packet
 
-    monkeypatch.setattr(direct_socket, "MAX_UNSENT_BYTES", 1000)
-    monkeypatch.setitem(direct_socket.STATS, "dropped_behind", 0)
+    monkeypatch.setattr(engineio_sockets, "MAX_UNSENT_BYTES", 1000)
+    monkeypatch.setitem(engineio_sockets.STATS, "dropped_behind", 0)
     server = engineio.Server(async_mode="threading")
     closed = []
     server.on("disconnect", lambda sid, reason: closed.append(reason))
-    sock = direct_socket.BoundedQueueSocket(server, "sid-1")
+    sock = engineio_sockets.BoundedQueueSocket(server, "sid-1")
     sock.connected = True
     sock.closed_reasons = closed
 
@@ -211,7 +133,7 @@ def test_one_packet_of_any_size_waits_however_large(queued_socket):
     sock, send = queued_socket
     send(50_000)
     assert sock.queue.qsize() == 1
-    assert not sock._dropped and direct_socket.STATS["dropped_behind"] == 0
+    assert not sock._dropped and engineio_sockets.STATS["dropped_behind"] == 0
 
 
 def test_what_waits_behind_the_first_packet_is_counted_until_the_next_poll(queued_socket):
@@ -233,7 +155,7 @@ def test_past_the_cap_the_socket_is_dropped_and_then_closed(queued_socket):
         send(250)
     send(1)  # 1,001 behind the first
     assert sock._dropped
-    assert direct_socket.STATS["dropped_behind"] == 1
+    assert engineio_sockets.STATS["dropped_behind"] == 1
     deadline = time.monotonic() + 5
     # Closed by a thread of its own, which then puts its None on the queue.
     while not (sock.closed and sock.queue.qsize()) and time.monotonic() < deadline:
@@ -248,20 +170,6 @@ def test_past_the_cap_the_socket_is_dropped_and_then_closed(queued_socket):
 
 
 # --- gevent: GeventDirectSocket over simple-websocket ---------------------------
-
-
-def test_simple_websocket_writes_its_own_frames_through_its_sock_attribute():
-    """GeventDirectSocket swaps `connection.sock` for _WritesInOrder once it writes
-    directly, so that simple-websocket's own frames (pongs, close replies) keep
-    their place; that needs every send of simple-websocket to go through it."""
-    import simple_websocket.ws
-
-    for method in (simple_websocket.ws.Base._handle_events, simple_websocket.ws.Base.close):
-        source = inspect.getsource(method)
-        assert "self.sock.send(" in source
-        assert "socket.send(" not in source.replace("self.sock.send(", "")
-    thread = inspect.getsource(simple_websocket.ws.Base._thread)
-    assert "self.sock.recv(" in thread  # read through the attribute each time
 
 
 def test_wsproto_keeps_the_negotiated_extensions_where_the_gevent_writer_looks():
@@ -293,11 +201,6 @@ def test_gevents_socket_keeps_a_non_blocking_socket_underneath():
         b.close()
 
 
-def test_the_library_pings_from_a_method_gevent_direct_socket_leaves_alone():
-    assert "_send_ping" not in vars(direct_socket.DirectSocket)
-    assert "self._send_ping" in inspect.getsource(direct_socket._LibrarySocket.schedule_ping)
-
-
 @pytest.mark.parametrize(
     "data",
     ["", "a", "x" * 125, "x" * 126, "x" * 65535, "x" * 65536, "\u00e9" * 100, b"\x00\x01" * 70000],
@@ -305,6 +208,6 @@ def test_the_library_pings_from_a_method_gevent_direct_socket_leaves_alone():
 def test_a_frame_packed_once_is_what_wsproto_packs_for_a_server(data):
     from wsproto.frame_protocol import FrameProtocol
 
-    assert direct_socket._server_frame(data) == FrameProtocol(
+    assert engineio_sockets._server_frame(data) == FrameProtocol(
         client=False, extensions=[]
     ).send_data(data, fin=True)
