@@ -122,13 +122,19 @@ def create_app(config=None):
     from app.realtime import direct_socket
 
     direct_socket.install(mode, max_unsent_bytes=config.SOCKET_MAX_UNSENT_BYTES)
+    from app import security
+
     socketio.init_app(
         app,
         async_mode=mode,
         client_manager=queue,
         json=SocketJSON,
         serializer=ChatPacket,
-        cors_allowed_origins=config.cors_allowed_origins,
+        cors_allowed_origins=(
+            config.cors_allowed_origins
+            if config.cors_allowed_origins is not None
+            else security.same_origin
+        ),
         ping_interval=20,
         ping_timeout=20,
         max_http_buffer_size=config.MAX_CONTENT_LENGTH,
@@ -141,7 +147,7 @@ def create_app(config=None):
     )
 
     # Blueprints
-    from app import metrics, security
+    from app import metrics
     from app.api import auth, messages, reactions, rooms, search, users
     from app.health import bp as health_bp
     from app.web import bp as web_bp
@@ -169,9 +175,12 @@ def create_app(config=None):
     if config.PROXY_HOPS:
         app.wsgi_app = ProxyFix(
             called_in_python(app.wsgi_app),
+            # One address per proxy hop in X-Forwarded-For; X-Forwarded-Proto and
+            # X-Forwarded-Host hold exactly one value, which our nginx sets itself
+            # (replacing whatever a client sent): never trust more than that one.
             x_for=config.PROXY_HOPS,
-            x_proto=config.PROXY_HOPS,
-            x_host=config.PROXY_HOPS,
+            x_proto=1,
+            x_host=1,
         )
     app.wsgi_app = instance_header(called_in_python(app.wsgi_app), config.INSTANCE_ID)
     if mode == "eventlet":
