@@ -197,8 +197,7 @@ def chat(source_a, source_b):
     alice.create_room(room)
     bob.join_room(room)
     a = ChatClient(URL, alice.token, source=source_a, name="a").connect()
-    # b over the WebSocket from the start: wss:// through nginx.
-    b = ChatClient(URL, bob.token, source=source_b, name="b", transports=["websocket"]).connect()
+    b = ChatClient(URL, bob.token, source=source_b, name="b").connect()
     try:
         a.join(room)
         b.join(room)
@@ -207,6 +206,10 @@ def chat(source_a, source_b):
         got_b = b.wait_for("message", lambda m: m["id"] == ack["message"]["id"])
         sent = bob.post_message(room, "from b over REST").json()
         got_a = a.wait_for("message", lambda m: m["id"] == sent["id"])
+        # Both upgrade from long-polling to a WebSocket over TLS (wss://).
+        deadline = time.monotonic() + 10
+        while {a.transport(), b.transport()} != {"websocket"} and time.monotonic() < deadline:
+            time.sleep(0.1)
         emit(
             {
                 "instances": [fault_load.instance_of(a), fault_load.instance_of(b)],
