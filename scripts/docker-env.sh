@@ -244,6 +244,7 @@ case "${1:-}" in
     engine) cmd_engine ;;
     compose) cmd_compose ;;
     env-file) cmd_env_file; cmd_redis_secret ;;
+    redis-secret) cmd_redis_secret ;;
     base) build_base ;;
     standins) cmd_standins ;;
     stop-engine) cmd_stop_engine ;;
