@@ -11,7 +11,8 @@
 # CHAT_HTTP_PORT (redirects to HTTPS, 8080), SECRET_KEY / POSTGRES_PASSWORD
 # from the environment or else from .env, REDIS_PASSWORD from the environment
 # or else the file CHAT_REDIS_PASSWORD_FILE (.secrets/redis_password), made
-# with a random one when missing.
+# with a random one when missing; CHAT_OVERLAY_ENCRYPTION (auto: the overlay
+# networks encrypted when this kernel can, on, off).
 set -eu
 cd "$(dirname "$0")/.."
 STACK="${STACK:-chat}"
@@ -22,9 +23,25 @@ CHAT_IMAGE="${CHAT_IMAGE:-chat-app:latest}"
 CHAT_NGINX_IMAGE="${CHAT_NGINX_IMAGE:-chat-nginx:latest}"
 STATE="${CHAT_DOCKER_STATE:-/var/tmp/chat-docker}"
 STACK_FILE=deploy/swarm/docker-stack.yml
+ENCRYPTION_FILE=deploy/swarm/encrypted-networks.yml
 export STACK SCALE CHAT_PORT CHAT_HTTP_PORT CHAT_IMAGE CHAT_NGINX_IMAGE
 
 say() { echo "swarm: $*"; }
+
+# Encrypted overlays are IPsec ESP tunnels with AES-GCM (rfc4106) between the
+# nodes: the kernel needs ESP and GCM, built in or as modules.
+kernel_config() { zcat /proc/config.gz 2>/dev/null || cat "/boot/config-$(uname -r)" 2>/dev/null; }
+kernel_has() {  # kernel_has CONFIG_NAME module
+    [ -d "/sys/module/$2" ] || modprobe -n -q "$2" 2>/dev/null \
+        || kernel_config | grep -q "^$1=[ym]"
+}
+overlay_encryption() {
+    case "${CHAT_OVERLAY_ENCRYPTION:-auto}" in
+        on) return 0 ;;
+        off) return 1 ;;
+    esac
+    kernel_has CONFIG_INET_ESP esp4 && kernel_has CONFIG_CRYPTO_GCM gcm
+}
 swarm_state() { docker info --format '{{.Swarm.LocalNodeState}}'; }
 from_env_file() {
     [ -f .env ] && sed -n "s/^$1=//p" .env | tail -n 1
@@ -64,8 +81,17 @@ up() {
             say "secret $name created"
         fi
     done
+    files="--compose-file $STACK_FILE"
+    if overlay_encryption; then
+        files="$files --compose-file $ENCRYPTION_FILE"
+        say "overlay networks encrypted (IPsec)"
+    else
+        say "overlay networks NOT encrypted: this kernel has no IPsec ESP with AES-GCM" \
+            "(CONFIG_INET_ESP, CONFIG_CRYPTO_GCM); CHAT_OVERLAY_ENCRYPTION=on forces it"
+    fi
     say "deploying stack $STACK: $SCALE api replicas, nginx HTTPS on port $CHAT_PORT"
-    docker stack deploy --detach=true --compose-file "$STACK_FILE" "$STACK" >/dev/null
+    # shellcheck disable=SC2086
+    docker stack deploy --detach=true $files "$STACK" >/dev/null
     wait_ready
     say "chat: https://localhost:$CHAT_PORT/  (docker stack services $STACK)"
 }
