@@ -659,3 +659,160 @@ def test_nginx_conf_serves_https_redirects_http_and_sets_the_forwarded_headers()
     # An outer proxy's X-Forwarded-Proto counts only from the listed addresses.
     geo = re.search(r"geo \$chat_from_outer_proxy \{(.*?)\}", text, re.S).group(1)
     assert [ln.strip() for ln in geo.splitlines() if ln.strip()] == ["default 0;"]
+
+
+class EchoHeaders(BaseHTTPRequestHandler):
+    """An upstream that answers with the request headers it got, as JSON."""
+
+    def do_GET(self):
+        body = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def free_loopback_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def loopback_nginx(tmp_path):
+    """nginx/nginx.conf run by the host's nginx on loopback, in front of
+    EchoHeaders, with 127.0.0.2 listed as a trusted outer TLS proxy."""
+    nginx = find_tool("nginx", extra_dirs=["/usr/sbin", "/usr/local/sbin"])
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), EchoHeaders)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    http_port, https_port = free_loopback_port(), free_loopback_port()
+    text = re.sub(
+        r"server (migrator|api):5000 resolve\b",
+        f"server 127.0.0.1:{upstream.server_address[1]}",
+        NGINX_CONF.read_text(),
+    )
+    text = text.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
+    text = text.replace("listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;")
+    geo = "geo $chat_from_outer_proxy {\n        default 0;\n"
+    assert geo in text
+    text = text.replace(geo, geo + "        127.0.0.2 1;\n")
+    text = text.replace("/run/chat-nginx/", f"{tmp_path}/")
+    text = text.replace("access_log /dev/stdout chat;", f"access_log {tmp_path}/access.log chat;")
+    (tmp_path / "https-port.conf").write_text(
+        f'map $host $chat_https_port_suffix {{\n    default ":{https_port}";\n}}\n'
+    )
+    code, output = run_tool(
+        [
+            find_tool("openssl"),
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(tmp_path / "tls.key"),
+            "-out",
+            str(tmp_path / "tls.crt"),
+        ]
+    )
+    assert code == 0, output
+    config = tmp_path / "nginx.conf"
+    config.write_text(text)
+    process = subprocess.Popen(
+        [
+            nginx,
+            "-c",
+            str(config),
+            "-p",
+            str(tmp_path),
+            "-e",
+            "stderr",
+            "-g",
+            f"pid {tmp_path}/nginx.pid; daemon off;",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", https_port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None, process.communicate()[1]
+                threading.Event().wait(0.1)
+        yield {"http": http_port, "https": https_port, "ca": str(tmp_path / "tls.crt")}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        upstream.shutdown()
+        upstream.server_close()
+
+
+def nginx_get(port, headers, source="127.0.0.1", ca=None):
+    import http.client
+    import ssl
+
+    if ca:
+        context = ssl.create_default_context(cafile=ca)
+        connection = http.client.HTTPSConnection(
+            "127.0.0.1", port, timeout=10, source_address=(source, 0), context=context
+        )
+    else:
+        connection = http.client.HTTPConnection(
+            "127.0.0.1", port, timeout=10, source_address=(source, 0)
+        )
+    try:
+        connection.request("GET", "/x?y=1", headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        seen = json.loads(body) if response.status == 200 else {}
+        return response.status, dict(response.getheaders()), seen
+    finally:
+        connection.close()
+
+
+def test_nginx_sets_the_forwarded_headers_itself_and_trusts_only_a_listed_proxy(
+    loopback_nginx,
+):
+    """X-Forwarded-Proto is nginx's scheme, or a listed outer proxy's value;
+    X-Forwarded-Host is the Host nginx got; a client's own values count for
+    nothing; plain HTTP from a client is redirected to HTTPS."""
+    ports = loopback_nginx
+    spoofed = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"}
+    # A client over plain HTTP, claiming HTTPS: redirected all the same.
+    status, headers, _ = nginx_get(ports["http"], spoofed)
+    assert status == 308
+    assert headers["Location"] == f"https://127.0.0.1:{ports['https']}/x?y=1"
+    # Over HTTPS: the scheme and host nginx saw, whatever the client wrote.
+    status, headers, seen = nginx_get(
+        ports["https"],
+        {"X-Forwarded-Proto": "http", "X-Forwarded-Host": "evil.example"},
+        ca=ports["ca"],
+    )
+    assert status == 200
+    assert seen["x-forwarded-proto"] == "https"
+    assert seen["x-forwarded-host"] == f"127.0.0.1:{ports['https']}"
+    assert headers["Strict-Transport-Security"] == "max-age=31536000"
+    # The listed outer TLS proxy (127.0.0.2) over plain HTTP: its https is
+    # believed, nothing is redirected; its http is redirected.
+    status, headers, seen = nginx_get(
+        ports["http"], {**spoofed, "Host": "chat.example"}, source="127.0.0.2"
+    )
+    assert status == 200, headers
+    assert seen["x-forwarded-proto"] == "https"
+    assert seen["x-forwarded-host"] == "chat.example"
+    assert headers["Strict-Transport-Security"] == "max-age=31536000"
+    status, _, _ = nginx_get(ports["http"], {"X-Forwarded-Proto": "http"}, source="127.0.0.2")
+    assert status == 308
