@@ -11,14 +11,16 @@
 #   docker-env.sh env-file      .env with random secrets, if there is none, and
 #                               .secrets/redis_password (CHAT_REDIS_PASSWORD_FILE)
 #                               with a random password, if there is none
+#   docker-env.sh redis-secret  only the latter
 #   docker-env.sh standins      local stand-ins for the base images the container
 #                               files name, when those cannot be pulled
 #   docker-env.sh all           all four, in that order
 #   docker-env.sh stop-engine   stop dockerd if `engine` started it
 #
 # Stand-ins: where no image registry is reachable, the images named in
-# docker-compose.yml and docker/Dockerfile (python:3.11-slim-bookworm,
-# postgres:17, redis:7-alpine, nginx:1.28-alpine) are built here from the OS
+# docker-compose.yml, docker/Dockerfile and nginx/Dockerfile
+# (python:3.11-slim-bookworm, postgres:17, redis:7-alpine, nginx:1.28-alpine)
+# are built here from the OS
 # package archive (docker/standins/) and tagged with exactly those names. They
 # are stand-ins only: on a machine with a registry nothing is built and the
 # real images are used, unchanged files and all.
@@ -249,5 +251,5 @@ case "${1:-}" in
     standins) cmd_standins ;;
     stop-engine) cmd_stop_engine ;;
     all) cmd_engine; cmd_compose; cmd_env_file; cmd_redis_secret; cmd_standins ;;
-    *) sed -n '2,20p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,18p' "$0" >&2; exit 2 ;;
 esac
