@@ -14,7 +14,7 @@
 #   docker-env.sh redis-secret  only the latter
 #   docker-env.sh standins      local stand-ins for the base images the container
 #                               files name, when those cannot be pulled
-#   docker-env.sh all           all four, in that order
+#   docker-env.sh all           engine, compose, env-file, standins, in that order
 #   docker-env.sh stop-engine   stop dockerd if `engine` started it
 #
 # Stand-ins: where no image registry is reachable, the images named in
