@@ -8,7 +8,8 @@ CLUSTER_PORT ?= 8080
 # e.g. CLUSTER_ARGS="--state-dir .cluster --async-mode gevent"
 CLUSTER_ARGS ?=
 SCALE ?= 4
-CHAT_PORT ?= 8080
+CHAT_PORT ?= 8443
+CHAT_HTTP_PORT ?= 8080
 export FLASK_APP := app:create_app
 
 .PHONY: run test lint unit integration e2e cluster system-deps clean bench bench-scaleout \
@@ -91,13 +92,16 @@ bench-scaleout: system-deps $(VENV)/.runtime-installed
 	$(BIN)/python -m bench.scaleout $(if $(FULL),--full)
 
 ## make compose: docker-compose.yml up for real on this machine, SCALE api replicas
-## (default 4) behind nginx on CHAT_PORT (default 8080). Prepares what is missing
+## (default 4) behind nginx: HTTPS on CHAT_PORT (default 8443), CHAT_HTTP_PORT (default
+## 8080) redirecting to it. Prepares what is missing
 ## first and says so (scripts/docker-env.sh: engine, compose plugin, .env with
 ## random secrets, local stand-ins for base images no registry serves).
 compose:
 	sh scripts/docker-env.sh all
-	CHAT_PORT=$(CHAT_PORT) docker compose up --build --detach --wait --scale api=$(SCALE)
-	@echo "chat: http://localhost:$(CHAT_PORT)/  ($(SCALE) api replicas and the migrator; docs/compose.md)"
+	CHAT_PORT=$(CHAT_PORT) CHAT_HTTP_PORT=$(CHAT_HTTP_PORT) \
+		docker compose up --build --detach --wait --scale api=$(SCALE)
+	@echo "chat: https://localhost:$(CHAT_PORT)/  ($(SCALE) api replicas and the migrator; docs/compose.md;"
+	@echo "      a certificate nginx made itself unless CHAT_TLS_DIR names yours)"
 
 ## make compose-down: the stack down with its volumes (and dockerd, if `make compose` started it)
 compose-down:
@@ -107,10 +111,11 @@ compose-down:
 	sh scripts/docker-env.sh stop-engine
 
 ## make swarm: deploy/swarm/docker-stack.yml on a single-node Docker Swarm here
-## (initialised if needed), SCALE api replicas, nginx on CHAT_PORT; docs/swarm.md.
+## (initialised if needed), SCALE api replicas, nginx HTTPS on CHAT_PORT (CHAT_HTTP_PORT
+## redirecting); docs/swarm.md.
 ## make swarm-down: the stack, its secrets and volumes removed; the swarm left if make swarm made it.
 swarm:
-	SCALE=$(SCALE) CHAT_PORT=$(CHAT_PORT) sh scripts/swarm.sh up
+	SCALE=$(SCALE) CHAT_PORT=$(CHAT_PORT) CHAT_HTTP_PORT=$(CHAT_HTTP_PORT) sh scripts/swarm.sh up
 
 swarm-down:
 	sh scripts/swarm.sh down

@@ -13,21 +13,30 @@ SCHEMA_WAIT_SECONDS="${SCHEMA_WAIT_SECONDS:-120}"
 
 log() { echo "entrypoint[$role]: $*" >&2; }
 
-# Secrets as files (Docker Swarm secrets, Kubernetes secret volumes):
+# Secrets as files (Docker and Swarm secrets, Kubernetes secret volumes):
 # SECRET_KEY_FILE holds the signing key; DATABASE_PASSWORD_FILE the password
-# that goes into DATABASE_URL (given without one, e.g. postgresql://chat@db/chat).
+# that goes into DATABASE_URL (given without one, e.g. postgresql://chat@db/chat);
+# REDIS_PASSWORD_FILE the one that goes into REDIS_URL (redis://redis:6379/0).
 if [ -n "${SECRET_KEY_FILE:-}" ]; then
     SECRET_KEY="$(cat "$SECRET_KEY_FILE")"
     export SECRET_KEY
 fi
-if [ -n "${DATABASE_PASSWORD_FILE:-}" ]; then
-    DATABASE_URL="$(python -c 'import sys, urllib.parse as u
+# with_password URL FILE: URL with the password in FILE (URL-quoted) in it.
+with_password() {
+    python -c 'import sys, urllib.parse as u
 url, password = u.urlsplit(sys.argv[1]), open(sys.argv[2]).read().strip()
 netloc = url.netloc.rsplit("@", 1)
-user = netloc[0].split(":", 1)[0]
-print(url._replace(netloc=f"{user}:{u.quote(password, safe=str())}@{netloc[1]}").geturl())' \
-        "$DATABASE_URL" "$DATABASE_PASSWORD_FILE")"
+user = netloc[0].split(":", 1)[0] if len(netloc) == 2 else ""
+host = netloc[-1]
+print(url._replace(netloc=f"{user}:{u.quote(password, safe=str())}@{host}").geturl())' "$1" "$2"
+}
+if [ -n "${DATABASE_PASSWORD_FILE:-}" ]; then
+    DATABASE_URL="$(with_password "$DATABASE_URL" "$DATABASE_PASSWORD_FILE")"
     export DATABASE_URL
+fi
+if [ -n "${REDIS_PASSWORD_FILE:-}" ]; then
+    REDIS_URL="$(with_password "$REDIS_URL" "$REDIS_PASSWORD_FILE")"
+    export REDIS_URL
 fi
 
 role="${1:-}"

@@ -128,6 +128,7 @@ def create_app(config: Config | None = None) -> Flask:
     from app.realtime import events  # noqa: F401  (registers the handlers)
 
     queue = library_hooks.queue_manager(config.REDIS_URL, config.QUEUE_MODE)
+    from app import security_headers
     from app.jsonlimits import ChatPacket, SocketJSON
 
     mode = _async_mode(config)
@@ -138,7 +139,11 @@ def create_app(config: Config | None = None) -> Flask:
         client_manager=queue,
         json=SocketJSON,
         serializer=ChatPacket,
-        cors_allowed_origins=config.cors_allowed_origins,
+        cors_allowed_origins=(
+            config.cors_allowed_origins
+            if config.cors_allowed_origins is not None
+            else security_headers.same_origin
+        ),
         ping_interval=20,
         ping_timeout=20,
         max_http_buffer_size=config.MAX_CONTENT_LENGTH,
@@ -151,7 +156,7 @@ def create_app(config: Config | None = None) -> Flask:
     )
 
     # Blueprints
-    from app import metrics, security_headers
+    from app import metrics
     from app.api import auth, messages, reactions, rooms, search, users
     from app.health import bp as health_bp
     from app.pages import bp as pages_bp
@@ -180,9 +185,12 @@ def create_app(config: Config | None = None) -> Flask:
     if config.PROXY_HOPS:
         wsgi = ProxyFix(
             called_in_python(wsgi),
+            # One address per proxy hop in X-Forwarded-For; X-Forwarded-Proto and
+            # X-Forwarded-Host hold exactly one value, which our nginx sets itself
+            # (replacing whatever a client sent): never trust more than that one.
             x_for=config.PROXY_HOPS,
-            x_proto=config.PROXY_HOPS,
-            x_host=config.PROXY_HOPS,
+            x_proto=1,
+            x_host=1,
         )
     wsgi = instance_header(called_in_python(wsgi), config.INSTANCE_ID)
     if mode == "eventlet":

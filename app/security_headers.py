@@ -33,3 +33,18 @@ def init_app(app: Flask) -> None:
         if response.mimetype == "text/html":
             response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return response
+
+
+def same_origin(origin: str | None, environ: dict) -> bool:
+    """Socket.IO's origin check when no CORS_ORIGINS are listed: the page's own
+    origin only, `scheme://host` of the request as the app sees it.
+
+    Behind the proxy, ProxyFix (PROXY_HOPS) has already put the scheme and host
+    our nginx passed in X-Forwarded-Proto and X-Forwarded-Host into the
+    environ. python-engineio's default check would also accept the first value
+    of those headers as received, which a client can write; this one does not."""
+    scheme = environ.get("wsgi.url_scheme")
+    host = environ.get("HTTP_HOST")
+    if not origin or not scheme or not host:
+        return False
+    return origin.lower() == f"{scheme}://{host}".lower()

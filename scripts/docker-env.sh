@@ -8,15 +8,19 @@
 #                               (its pid in $STATE/dockerd.pid: stop-engine stops
 #                               only a daemon this script started)
 #   docker-env.sh compose       the compose v2 plugin, if `docker compose` is absent
-#   docker-env.sh env-file      .env with random secrets, if there is none
+#   docker-env.sh env-file      .env with random secrets, if there is none, and
+#                               .secrets/redis_password (CHAT_REDIS_PASSWORD_FILE)
+#                               with a random password, if there is none
+#   docker-env.sh redis-secret  only the latter
 #   docker-env.sh standins      local stand-ins for the base images the container
 #                               files name, when those cannot be pulled
-#   docker-env.sh all           all four, in that order
+#   docker-env.sh all           engine, compose, env-file, standins, in that order
 #   docker-env.sh stop-engine   stop dockerd if `engine` started it
 #
 # Stand-ins: where no image registry is reachable, the images named in
-# docker-compose.yml and docker/Dockerfile (python:3.11-slim-bookworm,
-# postgres:17, redis:7-alpine, nginx:1.28-alpine) are built here from the OS
+# docker-compose.yml, docker/Dockerfile and nginx/Dockerfile
+# (python:3.11-slim-bookworm, postgres:17, redis:7-alpine, nginx:1.28-alpine)
+# are built here from the OS
 # package archive (docker/standins/) and tagged with exactly those names. They
 # are stand-ins only: on a machine with a registry nothing is built and the
 # real images are used, unchanged files and all.
@@ -116,6 +120,19 @@ cmd_compose() {
     dpkg -i "$tmp"/docker-compose_*.deb >/dev/null
     rm -rf "$tmp"
     docker compose version
+}
+
+# Redis's password, a file compose hands to Redis and the app as a secret.
+cmd_redis_secret() {
+    file="${CHAT_REDIS_PASSWORD_FILE:-$ROOT/.secrets/redis_password}"
+    [ -s "$file" ] && return
+    say "no Redis password in $file: writing a random one there"
+    mkdir -p "$(dirname "$file")"
+    chmod 700 "$(dirname "$file")"
+    # Readable by the containers' users (Redis's, the app's): the directory
+    # keeps it from the host's other users.
+    (umask 022 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$file.tmp")
+    mv "$file.tmp" "$file"
 }
 
 cmd_env_file() {
@@ -228,10 +245,11 @@ cmd_standins() {
 case "${1:-}" in
     engine) cmd_engine ;;
     compose) cmd_compose ;;
-    env-file) cmd_env_file ;;
+    env-file) cmd_env_file; cmd_redis_secret ;;
+    redis-secret) cmd_redis_secret ;;
     base) build_base ;;
     standins) cmd_standins ;;
     stop-engine) cmd_stop_engine ;;
-    all) cmd_engine; cmd_compose; cmd_env_file; cmd_standins ;;
-    *) sed -n '2,20p' "$0" >&2; exit 2 ;;
+    all) cmd_engine; cmd_compose; cmd_env_file; cmd_redis_secret; cmd_standins ;;
+    *) sed -n '2,18p' "$0" >&2; exit 2 ;;
 esac

@@ -2,23 +2,46 @@
 # The chat service on a single-node Docker Swarm here (docs/swarm.md):
 #   swarm.sh up     engine and images ready (scripts/docker-env.sh), a swarm
 #                   initialised if this engine is in none (remembered, so that
-#                   `down` leaves it again), the app image built, the secrets
-#                   created from .env, the stack deployed and waited for.
+#                   `down` leaves it again), the app and nginx images built,
+#                   the secrets created from .env, the stack deployed and
+#                   waited for.
 #   swarm.sh down   the stack, its secrets, volumes and networks removed; the
 #                   swarm left if `up` created it.
-# Settings: STACK (chat), SCALE (4 api replicas), CHAT_PORT (8080), and
-# SECRET_KEY / POSTGRES_PASSWORD from the environment or else from .env.
+# Settings: STACK (chat), SCALE (4 api replicas), CHAT_PORT (HTTPS, 8443),
+# CHAT_HTTP_PORT (redirects to HTTPS, 8080), SECRET_KEY / POSTGRES_PASSWORD
+# from the environment or else from .env, REDIS_PASSWORD from the environment
+# or else the file CHAT_REDIS_PASSWORD_FILE (.secrets/redis_password), made
+# with a random one when missing; CHAT_OVERLAY_ENCRYPTION (auto: the overlay
+# networks encrypted when this kernel can, on, off).
 set -eu
 cd "$(dirname "$0")/.."
 STACK="${STACK:-chat}"
 SCALE="${SCALE:-4}"
-CHAT_PORT="${CHAT_PORT:-8080}"
+CHAT_PORT="${CHAT_PORT:-8443}"
+CHAT_HTTP_PORT="${CHAT_HTTP_PORT:-8080}"
 CHAT_IMAGE="${CHAT_IMAGE:-chat-app:latest}"
+CHAT_NGINX_IMAGE="${CHAT_NGINX_IMAGE:-chat-nginx:latest}"
 STATE="${CHAT_DOCKER_STATE:-/var/tmp/chat-docker}"
 STACK_FILE=deploy/swarm/docker-stack.yml
-export STACK SCALE CHAT_PORT CHAT_IMAGE
+ENCRYPTION_FILE=deploy/swarm/encrypted-networks.yml
+export STACK SCALE CHAT_PORT CHAT_HTTP_PORT CHAT_IMAGE CHAT_NGINX_IMAGE
 
 say() { echo "swarm: $*"; }
+
+# Encrypted overlays are IPsec ESP tunnels with AES-GCM (rfc4106) between the
+# nodes: the kernel needs ESP and GCM, built in or as modules.
+kernel_config() { zcat /proc/config.gz 2>/dev/null || cat "/boot/config-$(uname -r)" 2>/dev/null; }
+kernel_has() {  # kernel_has CONFIG_NAME module
+    [ -d "/sys/module/$2" ] || modprobe -n -q "$2" 2>/dev/null \
+        || kernel_config | grep -q "^$1=[ym]"
+}
+overlay_encryption() {
+    case "${CHAT_OVERLAY_ENCRYPTION:-auto}" in
+        on) return 0 ;;
+        off) return 1 ;;
+    esac
+    kernel_has CONFIG_INET_ESP esp4 && kernel_has CONFIG_CRYPTO_GCM gcm
+}
 swarm_state() { docker info --format '{{.Swarm.LocalNodeState}}'; }
 from_env_file() {
     [ -f .env ] && sed -n "s/^$1=//p" .env | tail -n 1
@@ -39,21 +62,38 @@ up() {
     SECRET_KEY=unused-by-build POSTGRES_PASSWORD=unused-by-build COMPOSE_ENV_FILES=/dev/null \
         COMPOSE_PROJECT_NAME=chat-swarm-build docker compose build --quiet api
     docker tag chat-swarm-build-api "$CHAT_IMAGE"
+    say "building $CHAT_NGINX_IMAGE (nginx/Dockerfile)"
+    docker build --quiet -t "$CHAT_NGINX_IMAGE" nginx >/dev/null
     secret_key="${SECRET_KEY:-$(from_env_file SECRET_KEY)}"
     password="${POSTGRES_PASSWORD:-$(from_env_file POSTGRES_PASSWORD)}"
     [ -n "$secret_key" ] && [ -n "$password" ] || {
         say "SECRET_KEY and POSTGRES_PASSWORD must be set (environment or .env)" >&2; exit 1; }
-    for pair in "secret_key=$secret_key" "postgres_password=$password"; do
+    redis_password="${REDIS_PASSWORD:-}"
+    if [ -z "$redis_password" ]; then
+        sh scripts/docker-env.sh redis-secret
+        redis_password="$(cat "${CHAT_REDIS_PASSWORD_FILE:-.secrets/redis_password}")"
+    fi
+    for pair in "secret_key=$secret_key" "postgres_password=$password" \
+        "redis_password=$redis_password"; do
         name="${STACK}_${pair%%=*}"
         if ! docker secret inspect "$name" >/dev/null 2>&1; then
             printf %s "${pair#*=}" | docker secret create "$name" - >/dev/null
             say "secret $name created"
         fi
     done
-    say "deploying stack $STACK: $SCALE api replicas, nginx on port $CHAT_PORT"
-    docker stack deploy --detach=true --compose-file "$STACK_FILE" "$STACK" >/dev/null
+    files="--compose-file $STACK_FILE"
+    if overlay_encryption; then
+        files="$files --compose-file $ENCRYPTION_FILE"
+        say "overlay networks encrypted (IPsec)"
+    else
+        say "overlay networks NOT encrypted: this kernel has no IPsec ESP with AES-GCM" \
+            "(CONFIG_INET_ESP, CONFIG_CRYPTO_GCM); CHAT_OVERLAY_ENCRYPTION=on forces it"
+    fi
+    say "deploying stack $STACK: $SCALE api replicas, nginx HTTPS on port $CHAT_PORT"
+    # shellcheck disable=SC2086
+    docker stack deploy --detach=true $files "$STACK" >/dev/null
     wait_ready
-    say "chat: http://localhost:$CHAT_PORT/  (docker stack services $STACK)"
+    say "chat: https://localhost:$CHAT_PORT/  (docker stack services $STACK)"
 }
 
 # Every service at its replica count, and nginx answering through the port.
@@ -63,9 +103,13 @@ wait_ready() {
         pending="$(docker stack services "$STACK" --format '{{.Name}} {{.Replicas}}' \
             | awk '{split($2, r, "/"); if (r[1] != r[2]) print $1}')"
         if [ -z "$pending" ] && python3 - "$CHAT_PORT" <<'EOF'
-import sys, urllib.request
+import ssl, sys, urllib.request
+# Only whether nginx answers over HTTPS yet: its certificate may be the one it
+# made at start, which this readiness probe has no copy of.
+unverified = ssl._create_unverified_context()
 try:
-    ok = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/healthz", timeout=3).status == 200
+    url = f"https://127.0.0.1:{sys.argv[1]}/healthz"
+    ok = urllib.request.urlopen(url, timeout=3, context=unverified).status == 200
 except Exception:
     ok = False
 sys.exit(0 if ok else 1)
@@ -94,7 +138,7 @@ down() {
             || docker network ls -q --filter "label=com.docker.stack.namespace=$STACK" | grep -q .; }; do
             i=$((i + 1)); sleep 1
         done
-        for name in secret_key postgres_password; do
+        for name in secret_key postgres_password redis_password; do
             docker secret rm "${STACK}_$name" >/dev/null 2>&1 || true
         done
     fi

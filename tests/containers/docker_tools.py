@@ -120,13 +120,18 @@ def project_resources(project):
     }
 
 
+CONTAINER_CA_FILE = "/tmp/chat-ca.crt"
+
+
 class ClientContainer:
     """A long-lived client on `network` at `address`, also holding `.10` in each
     of the other /24s given (so one container is many clients for ip_hash).
     tests/ is mounted read-only; in_container.py runs there."""
 
-    def __init__(self, network, address, extra_addresses=()):
+    def __init__(self, network, address, extra_addresses=(), ca_file=None):
         self.name = unique_project("chat-test-client")
+        # The CA that signed nginx's certificate: in_container.py verifies with it.
+        self.ca_file = ca_file
         self.network = network
         self.address = address
         self.addresses = [address, *extra_addresses]
@@ -151,12 +156,16 @@ class ClientContainer:
             "PYTHONPATH=/tests/integration:/tests/containers",
             "-e",
             "PYTHONDONTWRITEBYTECODE=1",
+            "-e",
+            f"CHAT_TEST_CA_FILE={CONTAINER_CA_FILE if self.ca_file else ''}",
             "-w",
             "/tests/containers",
             CLIENT_IMAGE,
             "sleep",
             "infinity",
         )
+        if self.ca_file:
+            docker("cp", str(self.ca_file), f"{self.name}:{CONTAINER_CA_FILE}")
         if self.addresses[1:]:
             script = "; ".join(
                 f"ip addr add {extra}/{self.prefix} dev eth0" for extra in self.addresses[1:]

@@ -1,12 +1,14 @@
 """Runs inside a test client container on the stack's frontend network and talks
-to nginx as any client would: http://nginx/ (port 80, the published port's
-target). The container holds addresses in many /24s of that network; each
+to nginx as any client would: https://nginx/ (port 443, the published HTTPS
+port's target), verifying nginx's certificate against the CA file the test
+copied in (CHAT_TEST_CA_FILE). The container holds addresses in many /24s of that network; each
 client binds to one of them, so nginx's ip_hash sees clients from different
 networks, as it would in production, and spreads them over the replicas.
 
     python in_container.py instances SOURCE...        {source: X-Instance}
     python in_container.py contract SOURCE            REST contract checks
     python in_container.py chat SOURCE_A SOURCE_B     Socket.IO across two replicas
+    python in_container.py tls SOURCE REDIRECT_PREFIX  HTTPS, its redirect and the origin check
     python in_container.py load SOURCE...             chat load until "stop" on stdin
 
 Each prints one JSON line (`load` prints `STARTED {...}` first and the audit
@@ -16,14 +18,18 @@ the local-cluster fault tests use.
 """
 
 import json
+import os
 import sys
 import time
 import uuid
 
 import fault_load
+import requests
+import socket_clients
 from socket_clients import ChatClient, http_session, register, unique_name
 
-URL = "http://nginx"
+URL = "https://nginx"
+socket_clients.TLS_CA_FILE = os.environ.get("CHAT_TEST_CA_FILE") or None
 
 
 def emit(obj, prefix=""):
@@ -200,17 +206,78 @@ def chat(source_a, source_b):
         got_b = b.wait_for("message", lambda m: m["id"] == ack["message"]["id"])
         sent = bob.post_message(room, "from b over REST").json()
         got_a = a.wait_for("message", lambda m: m["id"] == sent["id"])
+        # Both upgrade from long-polling to a WebSocket over TLS (wss://).
+        deadline = time.monotonic() + 10
+        while {a.transport(), b.transport()} != {"websocket"} and time.monotonic() < deadline:
+            time.sleep(0.1)
         emit(
             {
                 "instances": [fault_load.instance_of(a), fault_load.instance_of(b)],
                 "rest_instance_b": bob.session.instances[-1],
                 "b_got": got_b["body"],
                 "a_got": got_a["body"],
+                "transports": [a.transport(), b.transport()],
+                "urls": [a.sio.eio.base_url, b.sio.eio.base_url],
             }
         )
     finally:
         a.disconnect()
         b.disconnect()
+
+
+def tls(source, redirect_prefix):
+    """HTTPS through nginx: plain HTTP redirected, the certificate verified (and
+    refused without the CA that signed it), HSTS, and Socket.IO's origin check
+    seeing the scheme and host nginx sets, not what a client writes."""
+    c = Checks()
+    http = http_session(source)
+    r = http.get("http://nginx/api/rooms?x=1", timeout=10, allow_redirects=False)
+    c.check(
+        "plain HTTP: 308 to the same URL over HTTPS",
+        r.status_code == 308 and r.headers.get("Location") == redirect_prefix + "/api/rooms?x=1",
+        f"{r.status_code} {r.headers.get('Location')}",
+    )
+    r = http.get(URL + "/healthz", timeout=10)
+    c.check(
+        "HTTPS verified against the CA, with HSTS",
+        r.status_code == 200 and r.headers.get("Strict-Transport-Security") == "max-age=31536000",
+        f"{r.status_code} {dict(r.headers)}",
+    )
+    untrusting = requests.Session()
+    untrusting.trust_env = False
+    try:
+        untrusting.get(URL + "/healthz", timeout=10)
+        refused = False
+    except requests.exceptions.SSLError:
+        refused = True
+    c.check("a client without the CA refuses the certificate", refused)
+
+    def handshake(origin, **headers):
+        return http.get(
+            URL + "/socket.io/?EIO=4&transport=polling",
+            headers={"Origin": origin, **headers},
+            timeout=10,
+        )
+
+    r = handshake("https://nginx")
+    c.check("Socket.IO from the page's own https origin", r.status_code == 200, r.text[:200])
+    r = handshake("https://nginx", **{"X-Forwarded-Proto": "http"})
+    c.check("a client's X-Forwarded-Proto is ignored", r.status_code == 200, r.text[:200])
+    r = handshake("http://nginx")
+    c.check("the http:// origin is not the page's", r.status_code == 400, r.status_code)
+    r = handshake("https://evil.example", **{"X-Forwarded-Host": "evil.example"})
+    c.check("a client's X-Forwarded-Host is ignored", r.status_code == 400, r.status_code)
+    alice = register(URL, source=source)
+    sock = ChatClient(URL, alice.token, source=source, transports=["websocket"]).connect()
+    try:
+        c.check(
+            "Socket.IO over wss://",
+            sock.transport() == "websocket" and sock.sio.eio.base_url.startswith("wss://"),
+            sock.sio.eio.base_url,
+        )
+    finally:
+        sock.disconnect()
+    emit({"results": c.results})
 
 
 class ContainerChatLoad(fault_load.ChatLoad):
@@ -268,6 +335,7 @@ def main(argv):
         "instances": lambda: instances(args),
         "contract": lambda: contract(args[0]),
         "chat": lambda: chat(args[0], args[1]),
+        "tls": lambda: tls(args[0], args[1]),
         "load": lambda: load(args),
     }[command]()
 

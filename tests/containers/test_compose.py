@@ -3,6 +3,11 @@ module (4 api replicas, the migrator, nginx, Redis, PostgreSQL), the tests drive
 it from client containers on its frontend network, and the last test takes it
 down with `make compose-down`.
 
+Everything goes over HTTPS with the certificate nginx made at its first start,
+verified against the CA it made (copied out of its volume); plain HTTP only
+redirects. Every container is checked for its limits and locks (docker
+inspect), and Redis for refusing clients without its password.
+
 The clients sit in their own /24s of the frontend network's /16: from the host
 every request reaches nginx from one address (Docker's port proxy), so only
 clients inside the network let nginx's ip_hash spread them over the replicas.
@@ -39,7 +44,8 @@ NEW_REPLICA_TRAFFIC_BOUND = 15  # seconds: nginx re-resolves `api` every 10 s
 class ComposeStack:
     def __init__(self, tmp_path):
         self.project = unique_project("chat-test")
-        self.port = free_port()
+        self.port = free_port()  # HTTPS
+        self.http_port = free_port()
         self.subnet = free_subnet()
         env_file = tmp_path / "compose.env"
         # Random secrets of this run; SEED_DEMO is deliberately not set.
@@ -47,12 +53,18 @@ class ComposeStack:
             f"SECRET_KEY={time.time_ns():x}{id(self):x}secret\n"
             f"POSTGRES_PASSWORD=pw{time.time_ns():x}\n"
         )
+        secrets = tmp_path / "secrets"
+        secrets.mkdir(mode=0o700)
+        self.redis_password = f"rp{time.time_ns():x}"
+        (secrets / "redis_password").write_text(self.redis_password)
         self.env = stack_env(
             tmp_path,
             COMPOSE_PROJECT_NAME=self.project,
             COMPOSE_ENV_FILES=str(env_file),
             CHAT_FRONTEND_SUBNET=str(self.subnet),
+            CHAT_REDIS_PASSWORD_FILE=str(secrets / "redis_password"),
         )
+        self.ca_file = tmp_path / "ca.crt"
         self.network = f"{self.project}_frontend"
         self.up_seconds = None
 
@@ -75,7 +87,11 @@ class ComposeStack:
         return self.compose("logs", "--no-color", "--timestamps", *services).stdout
 
     def url(self, path):
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"https://127.0.0.1:{self.port}{path}"
+
+    def get(self, path):
+        """GET over HTTPS from the host, verified against nginx's CA."""
+        return requests.get(self.url(path), timeout=15, verify=str(self.ca_file))
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +100,10 @@ def stack(tmp_path_factory):
     stack = ComposeStack(tmp_path_factory.mktemp("compose"))
     started = time.monotonic()
     try:
-        stack.make("compose", SCALE=SCALE, CHAT_PORT=stack.port)
+        stack.make("compose", SCALE=SCALE, CHAT_PORT=stack.port, CHAT_HTTP_PORT=stack.http_port)
         stack.up_seconds = round(time.monotonic() - started, 1)
+        # The CA nginx made at its first start, which clients are to trust.
+        stack.compose("cp", "nginx:/etc/nginx/tls/ca.crt", str(stack.ca_file))
         print(f"\nmake compose: {stack.up_seconds} s to a healthy stack")
         yield stack
     finally:
@@ -97,7 +115,9 @@ def stack(tmp_path_factory):
 def client(stack):
     """One client container holding .10 in /24s 1..48 of the frontend /16."""
     addresses = client_addresses(stack.subnet, 48)
-    container = ClientContainer(stack.network, addresses[0], addresses[1:]).start()
+    container = ClientContainer(
+        stack.network, addresses[0], addresses[1:], ca_file=stack.ca_file
+    ).start()
     yield container
     container.stop()
 
@@ -144,10 +164,10 @@ def test_migrator_migrated_once_and_the_replicas_waited_for_it(stack):
 
 def test_operator_endpoints_are_not_public_but_the_app_serves_them_inside(stack):
     for path in ("/metrics", "/readyz"):
-        response = requests.get(stack.url(path), timeout=10)
+        response = stack.get(path)
         assert response.status_code == 404, path
         assert response.json()["error"]["code"] == "not_found"
-    assert requests.get(stack.url("/healthz"), timeout=10).status_code == 200
+    assert stack.get("/healthz").status_code == 200
     # Health checks and scrapes go to each instance's own port, inside.
     probe = (
         "import urllib.request as u; print(u.urlopen('http://127.0.0.1:5000/metrics').read()[:200])"
@@ -182,6 +202,72 @@ def test_socketio_chat_across_replicas_from_distinct_networks(stack, client):
     a, b = result["instances"]
     assert a and b and a != b, result
     assert result["b_got"] == "from a" and result["a_got"] == "from b over REST"
+    # Both upgraded to a WebSocket over TLS (the handshake over https://).
+    assert result["transports"] == ["websocket", "websocket"], result
+    assert all(url.startswith("https://nginx/") for url in result["urls"]), result
+
+
+def test_https_with_redirect_hsts_and_the_origin_check_through_nginx(stack, client):
+    report = client.python("tls", client.addresses[0], f"https://nginx:{stack.port}")
+    failed = [r for r in report["results"] if not r["ok"]]
+    assert not failed, failed
+    # From the host too, through the published ports.
+    plain = requests.get(
+        f"http://127.0.0.1:{stack.http_port}/healthz", timeout=10, allow_redirects=False
+    )
+    assert plain.status_code == 308
+    assert plain.headers["Location"] == f"https://127.0.0.1:{stack.port}/healthz"
+    assert stack.get("/healthz").status_code == 200
+
+
+# What each service may add back after `cap_drop: [ALL]` (docker-compose.yml says why).
+ADDED_CAPABILITIES = {
+    "db": {"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETGID", "CAP_SETUID"},
+    "nginx": {"CAP_CHOWN", "CAP_SETGID", "CAP_SETUID"},
+}
+
+
+def test_every_container_has_limits_a_read_only_root_and_no_capabilities(stack):
+    rows = [
+        row
+        for service in ("db", "redis", "migrator", "api", "nginx")
+        for row in stack.containers(service)
+    ]
+    assert len(rows) == 4 + SCALE, rows
+    for info in json.loads(docker("inspect", *(row["ID"] for row in rows)).stdout):
+        service = info["Config"]["Labels"]["com.docker.compose.service"]
+        host = info["HostConfig"]
+        name = info["Name"]
+        assert host["Memory"] > 0 and host["NanoCpus"] > 0, (name, host["Memory"])
+        assert host["ReadonlyRootfs"] is True, name
+        assert host["CapDrop"] == ["ALL"], (name, host["CapDrop"])
+        added = {c if c.startswith("CAP_") else f"CAP_{c}" for c in host["CapAdd"] or []}
+        assert added == ADDED_CAPABILITIES.get(service, set()), (name, added)
+        assert "no-new-privileges:true" in (host["SecurityOpt"] or []), name
+        # What the process really holds: no capability beyond those.
+        status = docker("exec", info["Id"], "cat", "/proc/1/status").stdout
+        assert re.search(r"^NoNewPrivs:\s+1$", status, re.M), name
+        # Nothing may be written outside the tmpfs and volumes.
+        probe = docker("exec", info["Id"], "sh", "-c", "touch /probe", check=False)
+        assert probe.returncode != 0 and "Read-only file system" in probe.stderr, name
+
+
+def test_redis_refuses_commands_without_its_password(stack):
+    def redis_cli(*args, password=None):
+        env = ["env", f"REDISCLI_AUTH={password}"] if password else []
+        result = stack.compose("exec", "-T", "redis", *env, "redis-cli", *args)
+        return (result.stderr + result.stdout).strip()
+
+    assert redis_cli("ping").startswith("NOAUTH")
+    assert redis_cli("publish", "chat", "forged").startswith("NOAUTH")
+    refused = redis_cli("ping", password="not-the-password")
+    assert "WRONGPASS" in refused and refused.endswith("NOAUTH Authentication required."), refused
+    assert redis_cli("ping", password=stack.redis_password) == "PONG"
+    # The app's containers carry the password in no setting docker shows:
+    # entrypoint.sh puts it into REDIS_URL from the secret file.
+    for row in stack.containers("api") + stack.containers("migrator"):
+        info = json.loads(docker("inspect", row["ID"]).stdout)[0]
+        assert not [e for e in info["Config"]["Env"] if stack.redis_password in e], row["Name"]
 
 
 def test_replica_killed_under_load_loses_nothing_acknowledged(stack, client):
@@ -253,7 +339,7 @@ def test_compose_down_leaves_no_container_network_or_volume(stack, client):
     client.stop()  # not the project's: it would hold the frontend network
     # With no instance left, nginx answers in the API's error shape.
     stack.compose("kill", "api", "migrator")
-    response = requests.get(stack.url("/api/rooms"), timeout=15)
+    response = stack.get("/api/rooms")
     assert response.status_code == 503, response.text
     assert response.json()["error"]["code"] == "unavailable"
     stack.make("compose-down", timeout=300)

@@ -437,17 +437,22 @@ def test_database_is_on_the_backend_network_only(compose, services):
     assert set(compose["networks"]) == {"backend", "frontend"}
 
 
-def test_nginx_publishes_one_port_and_mounts_its_config_read_only(services):
+def test_nginx_publishes_https_and_http_and_mounts_its_config_read_only(services):
     nginx = services["nginx"]
-    assert nginx["ports"] == ["${CHAT_PORT:-8080}:80"]
+    assert nginx["ports"] == ["${CHAT_PORT:-8443}:443", "${CHAT_HTTP_PORT:-8080}:80"]
     assert "./nginx/nginx.conf:/etc/nginx/nginx.conf:ro" in nginx["volumes"]
+    # The certificate directory: the operator's, or a volume nginx makes one in.
+    assert "${CHAT_TLS_DIR:-nginx-tls}:/etc/nginx/tls" in nginx["volumes"]
+    assert env_of(nginx)["HTTPS_PORT"] == "${CHAT_PORT:-8443}"
     assert set(nginx["depends_on"]) == set(APP_SERVICES)
     assert nginx["depends_on"]["migrator"]["condition"] == "service_healthy"
 
 
 def test_nginx_image_supports_resolving_upstream_servers(services):
     """Open-source nginx takes `server ... resolve` in an upstream from 1.27.3 on."""
-    match = re.fullmatch(r"nginx:(\d+)\.(\d+)(?:\.(\d+))?(?:-\w+)?", services["nginx"]["image"])
+    assert services["nginx"]["build"] == {"context": "nginx"}
+    base = re.search(r"^FROM (\S+)", (ROOT / "nginx" / "Dockerfile").read_text(), re.M).group(1)
+    match = re.fullmatch(r"nginx:(\d+)\.(\d+)(?:\.(\d+))?(?:-\w+)?", base)
     assert match, "pin the nginx image to a version"
     major, minor, patch = (int(g) if g else None for g in match.groups())
     # A floating 1.27 tag is 1.27.5 now; a pinned 1.27.x must be 1.27.3 or later.
@@ -457,6 +462,9 @@ def test_nginx_image_supports_resolving_upstream_servers(services):
 def test_no_secret_is_hard_coded(services):
     for name, service in services.items():
         for key, value in env_of(service).items():
+            if key.endswith("_FILE"):  # a path to a secret, not one
+                assert str(value).startswith("/run/secrets/"), (name, key, value)
+                continue
             if "SECRET" in key or "PASSWORD" in key:
                 assert re.fullmatch(rf"\$\{{{key}:\?[^}}]+\}}", str(value)), (
                     f"{name}.{key} must come from .env as ${{{key}:?...}}, not {value!r}"
@@ -527,6 +535,32 @@ def test_nginx_accepts_the_config_rendered_for_loopback(tmp_path):
     )
     assert count == len(APP_SERVICES)
     assert not re.search(r"^\s*server .*\bresolve\b", rendered, re.M)
+    # What tls-entrypoint.sh puts in /run/chat-nginx at start: the redirect's
+    # port and the certificate (a throwaway one here).
+    assert rendered.count("/run/chat-nginx/") == 3
+    rendered = rendered.replace("/run/chat-nginx/", f"{tmp_path}/")
+    (tmp_path / "https-port.conf").write_text(
+        'map $host $chat_https_port_suffix {\n    default ":8443";\n}\n'
+    )
+    code, output = run_tool(
+        [
+            find_tool("openssl"),
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(tmp_path / "tls.key"),
+            "-out",
+            str(tmp_path / "tls.crt"),
+        ]
+    )
+    assert code == 0, output
     config = tmp_path / "nginx.conf"
     config.write_text(rendered)
     code, output = run_tool(
@@ -544,3 +578,241 @@ def test_nginx_accepts_the_config_rendered_for_loopback(tmp_path):
         ]
     )
     assert code == 0, f"nginx -t:\n{output}"
+
+
+# --- locked down --------------------------------------------------------------
+
+
+# What a service adds back after `cap_drop: [ALL]` (docker-compose.yml says why).
+COMPOSE_ADDED_CAPABILITIES = {
+    "db": ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"],
+    "nginx": ["CHOWN", "SETGID", "SETUID"],
+}
+
+
+def test_every_service_is_limited_read_only_and_without_capabilities(services):
+    for name, service in services.items():
+        limits = service["deploy"]["resources"]["limits"]
+        assert limits["memory"] and float(limits["cpus"]) > 0, name
+        assert service["read_only"] is True, name
+        assert service["cap_drop"] == ["ALL"], name
+        assert service.get("cap_add", []) == COMPOSE_ADDED_CAPABILITIES.get(name, []), name
+        assert "no-new-privileges:true" in service["security_opt"], name
+
+
+def test_redis_requires_the_password_from_a_secret(compose, services):
+    redis = services["redis"]
+    script = " ".join(redis["command"])
+    assert "requirepass" in script and "/run/secrets/redis_password" in script
+    assert "REDISCLI_AUTH" in healthcheck_command(redis)
+    assert redis["secrets"] == ["redis_password"]
+    assert compose["secrets"]["redis_password"] == {
+        "file": "${CHAT_REDIS_PASSWORD_FILE:-./.secrets/redis_password}"
+    }
+    for name in APP_SERVICES:
+        env = env_of(services[name])
+        assert env["REDIS_PASSWORD_FILE"] == "/run/secrets/redis_password"
+        assert services[name]["secrets"] == ["redis_password"]
+    assert ".secrets" in DOCKERIGNORE.read_text().split()
+
+
+def test_entrypoint_puts_the_secret_passwords_into_the_urls(tmp_path):
+    """entrypoint.sh with DATABASE_PASSWORD_FILE and REDIS_PASSWORD_FILE: the
+    URLs the app gets carry the (URL-quoted) passwords."""
+    (tmp_path / "db").write_text("d/b@pw\n")
+    (tmp_path / "redis").write_text("r:pw\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    (bin_dir / "flask").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "flask").chmod(0o755)
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "DATABASE_URL": "postgresql://chat@db:5432/chat",
+        "DATABASE_PASSWORD_FILE": str(tmp_path / "db"),
+        "REDIS_URL": "redis://redis:6379/0",
+        "REDIS_PASSWORD_FILE": str(tmp_path / "redis"),
+    }
+    script = 'echo "$DATABASE_URL"; echo "$REDIS_URL"'
+    code, output = run_tool(
+        ["sh", str(ENTRYPOINT), "serve", "sh", "-c", script], env=env, cwd=tmp_path
+    )
+    assert code == 0, output
+    urls = [line for line in output.splitlines() if "://" in line]
+    assert urls == [
+        "postgresql://chat:d%2Fb%40pw@db:5432/chat",
+        "redis://:r%3Apw@redis:6379/0",
+    ]
+
+
+def test_nginx_conf_serves_https_redirects_http_and_sets_the_forwarded_headers():
+    text = NGINX_CONF.read_text()
+    assert re.search(r"^\s*listen 443 ssl;", text, re.M)
+    assert "ssl_certificate /run/chat-nginx/tls.crt;" in text
+    assert "return 308 https://$host$chat_https_port_suffix$request_uri;" in text
+    assert "add_header Strict-Transport-Security $chat_hsts always;" in text
+    assert "proxy_cookie_flags ~ secure;" in text
+    location = nginx_location_block(text)
+    # Set by nginx whatever the client sent: the app trusts exactly these.
+    assert "proxy_set_header X-Forwarded-Proto $chat_forwarded_proto;" in location
+    assert "proxy_set_header X-Forwarded-Host $http_host;" in location
+    # An outer proxy's X-Forwarded-Proto counts only from the listed addresses.
+    geo = re.search(r"geo \$chat_from_outer_proxy \{(.*?)\}", text, re.S).group(1)
+    assert [ln.strip() for ln in geo.splitlines() if ln.strip()] == ["default 0;"]
+
+
+class EchoHeaders(BaseHTTPRequestHandler):
+    """An upstream that answers with the request headers it got, as JSON."""
+
+    def do_GET(self):
+        body = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def free_loopback_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def loopback_nginx(tmp_path):
+    """nginx/nginx.conf run by the host's nginx on loopback, in front of
+    EchoHeaders, with 127.0.0.2 listed as a trusted outer TLS proxy."""
+    nginx = find_tool("nginx", extra_dirs=["/usr/sbin", "/usr/local/sbin"])
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), EchoHeaders)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    http_port, https_port = free_loopback_port(), free_loopback_port()
+    text = re.sub(
+        r"server (migrator|api):5000 resolve\b",
+        f"server 127.0.0.1:{upstream.server_address[1]}",
+        NGINX_CONF.read_text(),
+    )
+    text = text.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
+    text = text.replace("listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;")
+    geo = "geo $chat_from_outer_proxy {\n        default 0;\n"
+    assert geo in text
+    text = text.replace(geo, geo + "        127.0.0.2 1;\n")
+    text = text.replace("/run/chat-nginx/", f"{tmp_path}/")
+    text = text.replace("access_log /dev/stdout chat;", f"access_log {tmp_path}/access.log chat;")
+    (tmp_path / "https-port.conf").write_text(
+        f'map $host $chat_https_port_suffix {{\n    default ":{https_port}";\n}}\n'
+    )
+    code, output = run_tool(
+        [
+            find_tool("openssl"),
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(tmp_path / "tls.key"),
+            "-out",
+            str(tmp_path / "tls.crt"),
+        ]
+    )
+    assert code == 0, output
+    config = tmp_path / "nginx.conf"
+    config.write_text(text)
+    process = subprocess.Popen(
+        [
+            nginx,
+            "-c",
+            str(config),
+            "-p",
+            str(tmp_path),
+            "-e",
+            "stderr",
+            "-g",
+            f"pid {tmp_path}/nginx.pid; daemon off;",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", https_port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None, process.communicate()[1]
+                threading.Event().wait(0.1)
+        yield {"http": http_port, "https": https_port, "ca": str(tmp_path / "tls.crt")}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        upstream.shutdown()
+        upstream.server_close()
+
+
+def nginx_get(port, headers, source="127.0.0.1", ca=None):
+    import http.client
+    import ssl
+
+    if ca:
+        context = ssl.create_default_context(cafile=ca)
+        connection = http.client.HTTPSConnection(
+            "127.0.0.1", port, timeout=10, source_address=(source, 0), context=context
+        )
+    else:
+        connection = http.client.HTTPConnection(
+            "127.0.0.1", port, timeout=10, source_address=(source, 0)
+        )
+    try:
+        connection.request("GET", "/x?y=1", headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        seen = json.loads(body) if response.status == 200 else {}
+        return response.status, dict(response.getheaders()), seen
+    finally:
+        connection.close()
+
+
+def test_nginx_sets_the_forwarded_headers_itself_and_trusts_only_a_listed_proxy(
+    loopback_nginx,
+):
+    """X-Forwarded-Proto is nginx's scheme, or a listed outer proxy's value;
+    X-Forwarded-Host is the Host nginx got; a client's own values count for
+    nothing; plain HTTP from a client is redirected to HTTPS."""
+    ports = loopback_nginx
+    spoofed = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"}
+    # A client over plain HTTP, claiming HTTPS: redirected all the same.
+    status, headers, _ = nginx_get(ports["http"], spoofed)
+    assert status == 308
+    assert headers["Location"] == f"https://127.0.0.1:{ports['https']}/x?y=1"
+    # Over HTTPS: the scheme and host nginx saw, whatever the client wrote.
+    status, headers, seen = nginx_get(
+        ports["https"],
+        {"X-Forwarded-Proto": "http", "X-Forwarded-Host": "evil.example"},
+        ca=ports["ca"],
+    )
+    assert status == 200
+    assert seen["x-forwarded-proto"] == "https"
+    assert seen["x-forwarded-host"] == f"127.0.0.1:{ports['https']}"
+    assert headers["Strict-Transport-Security"] == "max-age=31536000"
+    # The listed outer TLS proxy (127.0.0.2) over plain HTTP: its https is
+    # believed, nothing is redirected; its http is redirected.
+    status, headers, seen = nginx_get(
+        ports["http"], {**spoofed, "Host": "chat.example"}, source="127.0.0.2"
+    )
+    assert status == 200, headers
+    assert seen["x-forwarded-proto"] == "https"
+    assert seen["x-forwarded-host"] == "chat.example"
+    assert headers["Strict-Transport-Security"] == "max-age=31536000"
+    status, _, _ = nginx_get(ports["http"], {"X-Forwarded-Proto": "http"}, source="127.0.0.2")
+    assert status == 308

@@ -29,6 +29,7 @@ def rendered(tmp_path_factory):
     shutil.copytree(KUSTOMIZE_DIR, work, ignore=shutil.ignore_patterns("secrets.env"))
     (work / "secrets.env").write_text(
         "secret_key=rendered-by-a-test\npostgres_password=renderedbyatest\n"
+        "redis_password=renderedbyatest\n"
     )
     result = subprocess.run(
         [kubectl, "kustomize", str(work)], capture_output=True, text=True, timeout=60
@@ -94,7 +95,7 @@ def test_migrator_is_a_job(rendered):
 def test_secrets_come_from_a_file_out_of_git(rendered):
     _, docs = rendered
     secret = by_kind(docs, "Secret", "chat-secrets")
-    assert set(secret["data"]) == {"secret_key", "postgres_password"}
+    assert set(secret["data"]) == {"secret_key", "postgres_password", "redis_password"}
     settings = by_kind(docs, "ConfigMap", "chat-settings")["data"]
     assert (
         "@db:5432/" in settings["DATABASE_URL"]
@@ -133,3 +134,95 @@ def test_nginx_kubernetes_config_is_the_compose_one_but_for_dns():
         "resolver kube-dns.kube-system.svc.cluster.local valid=10s ipv6=off;",
         "server api.chat.svc.cluster.local:5000 resolve max_fails=1 fail_timeout=2s;",
     ]
+
+
+def pod_templates(docs):
+    """(kind/name, pod spec) of every workload."""
+    for doc in docs:
+        if doc["kind"] in ("Deployment", "StatefulSet", "Job"):
+            yield f"{doc['kind']}/{doc['metadata']['name']}", doc["spec"]["template"]["spec"]
+
+
+# What a container may add back after dropping every capability (the manifests say why).
+ADDED_CAPABILITIES = {
+    "postgres": {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"},
+    "nginx": {"CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"},
+}
+
+
+def test_every_container_is_limited_read_only_and_without_capabilities(rendered):
+    _, docs = rendered
+    seen = set()
+    for where, pod in pod_templates(docs):
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            name = f"{where}/{container['name']}"
+            seen.add(container["name"])
+            limits = container["resources"]["limits"]
+            assert limits.get("memory") and limits.get("cpu"), name
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True, name
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context["capabilities"]["drop"] == ["ALL"], name
+            added = set(context["capabilities"].get("add", []))
+            assert added == ADDED_CAPABILITIES.get(container["name"], set()), name
+    assert {"api", "wait-for-schema", "migrate", "postgres", "redis", "nginx"} <= seen
+
+
+def test_redis_requires_the_password_from_the_secret(rendered):
+    _, docs = rendered
+    pod = by_kind(docs, "Deployment", "redis")["spec"]["template"]["spec"]
+    (redis,) = pod["containers"]
+    script = " ".join(redis["args"])
+    assert "requirepass" in script and "/run/secrets/chat/redis_password" in script
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    settings = by_kind(docs, "ConfigMap", "chat-settings")["data"]
+    assert settings["REDIS_PASSWORD_FILE"] == "/run/secrets/chat/redis_password"
+    assert "@" not in settings["REDIS_URL"]  # entrypoint.sh adds the password
+
+
+def policy_sources(policy):
+    """The pod names each ingress rule admits (None: from anywhere)."""
+    names = set()
+    for rule in policy["spec"]["ingress"]:
+        if "from" not in rule:
+            return None
+        for peer in rule["from"]:
+            selector = peer["podSelector"]
+            names |= set(selector.get("matchLabels", {}).values())
+            for expression in selector.get("matchExpressions", []):
+                assert expression["operator"] == "In"
+                names |= set(expression["values"])
+    return names
+
+
+def test_network_policies_let_only_the_app_reach_the_stores_and_only_nginx_the_app(rendered):
+    _, docs = rendered
+    policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    deny = [p for p in policies if p["spec"]["podSelector"] == {}]
+    assert len(deny) == 1 and "ingress" not in deny[0]["spec"], deny
+    assert deny[0]["spec"]["policyTypes"] == ["Ingress"]
+    admitted = {}
+    for policy in policies:
+        target = policy["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
+        if target:
+            admitted[target] = policy_sources(policy)
+    assert admitted == {
+        "db": {"api", "migrate"},
+        "redis": {"api", "migrate"},
+        "api": {"nginx"},
+        "nginx": None,
+    }, admitted
+
+
+def test_nginx_serves_https_with_the_operators_certificate(rendered):
+    _, docs = rendered
+    pod = by_kind(docs, "Deployment", "nginx")["spec"]["template"]["spec"]
+    (nginx,) = pod["containers"]
+    assert nginx["image"] == "chat-nginx:latest"
+    assert {p["containerPort"] for p in nginx["ports"]} == {80, 443}
+    tls = next(v for v in pod["volumes"] if v["name"] == "tls")
+    assert tls["secret"]["secretName"] == "nginx-tls"
+    mount = next(m for m in nginx["volumeMounts"] if m["name"] == "tls")
+    assert mount["mountPath"] == "/etc/nginx/tls"
+    service = by_kind(docs, "Service", "nginx")["spec"]
+    assert {p["port"] for p in service["ports"]} == {80, 443}

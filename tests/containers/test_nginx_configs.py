@@ -1,11 +1,15 @@
 """`nginx -t` on every shipped nginx config inside the nginx image the
-deployments name (nginx:1.28-alpine, or its local stand-in from Debian's
-development suite): the `resolve` parameter of upstream servers is parsed by
-an nginx that has it (1.27.3 or newer), unlike the host's. Names that only
-exist inside a deployment are given to the container as host entries."""
+deployments run (nginx/Dockerfile: nginx:1.28-alpine, or its local stand-in
+from Debian's development suite, with tls-entrypoint.sh): the `resolve`
+parameter of upstream servers is parsed by an nginx that has it (1.27.3 or
+newer), unlike the host's, and the certificate and redirect port the
+entrypoint puts in place at start are there. Names that only exist inside a
+deployment are given to the container as host entries."""
 
 import pytest
 from docker_tools import ROOT, docker, prepare_docker
+
+IMAGE = "chat-nginx-test:latest"
 
 pytestmark = pytest.mark.containers
 
@@ -21,10 +25,11 @@ HOSTS = ["kube-dns.kube-system.svc.cluster.local:127.0.0.1"]
 @pytest.fixture(scope="module")
 def nginx_image():
     prepare_docker()
-    version = docker("run", "--rm", "nginx:1.28-alpine", "nginx", "-v").stderr
-    major, minor, patch = map(int, version.split("/")[1].split()[0].split("."))
+    docker("build", "-q", "-t", IMAGE, str(ROOT / "nginx"), timeout=900)
+    version = docker("run", "--rm", IMAGE, "nginx", "-v").stderr
+    major, minor, patch = map(int, version.split("/")[-1].split()[0].split("."))
     assert (major, minor, patch) >= (1, 27, 3), version
-    return "nginx:1.28-alpine"
+    return IMAGE
 
 
 @pytest.mark.parametrize("deployment", sorted(CONFIGS))

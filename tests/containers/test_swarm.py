@@ -4,11 +4,16 @@ through its nginx from client containers on the stack's attachable frontend
 overlay, and `make swarm-down` removes it all again.
 
 Deployed once for the module. Every service is `endpoint_mode: dnsrr` and
-nginx publishes in host mode: this kernel has no IPVS (docs/swarm.md).
+nginx publishes in host mode: this kernel has no IPVS (docs/swarm.md). The
+chat is reached over HTTPS with the certificate nginx made at its start,
+verified against its CA; every task is checked for its limits and locks, and
+Redis for refusing clients without its password.
 """
 
+import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -36,22 +41,38 @@ COMPOSE_NGINX = ROOT / "nginx" / "nginx.conf"
 class SwarmStack:
     def __init__(self):
         self.name = unique_project("chatsw").replace("-", "")
-        self.port = free_port()
+        self.port = free_port()  # HTTPS
+        self.http_port = free_port()
         self.subnet = free_subnet()
+        self.redis_password = f"rp{time.time_ns():x}"
         self.env = {
             **TEST_ENV,
             "STACK": self.name,
             "CHAT_FRONTEND_SUBNET": str(self.subnet),
             "SECRET_KEY": f"swarm-test-{time.time_ns():x}",
             "POSTGRES_PASSWORD": f"pw{time.time_ns():x}",
+            "REDIS_PASSWORD": self.redis_password,
         }
         self.network = f"{self.name}_frontend"
+        self.ca_file = None
 
     def make(self, target, **variables):
         return run(
             ["make", "--no-print-directory", target, *(f"{k}={v}" for k, v in variables.items())],
             env=self.env,
             timeout=900,
+        )
+
+    def container(self, service):
+        """The id of the running container of a one-replica service."""
+        label = f"label=com.docker.swarm.service.name={self.name}_{service}"
+        ids = docker("ps", "-q", "--filter", label).stdout.split()
+        assert len(ids) == 1, (service, ids)
+        return ids[0]
+
+    def get(self, path):
+        return requests.get(
+            f"https://127.0.0.1:{self.port}{path}", timeout=10, verify=str(self.ca_file)
         )
 
     def leftovers(self):
@@ -68,14 +89,16 @@ def swarm_state():
 
 
 @pytest.fixture(scope="module")
-def swarm():
+def swarm(tmp_path_factory):
     prepare_docker()
     stack = SwarmStack()
     state_before = swarm_state()
     started = time.monotonic()
     try:
-        stack.make("swarm", SCALE=SCALE, CHAT_PORT=stack.port)
+        stack.make("swarm", SCALE=SCALE, CHAT_PORT=stack.port, CHAT_HTTP_PORT=stack.http_port)
         print(f"\nmake swarm: {time.monotonic() - started:.1f} s to a deployed stack")
+        stack.ca_file = tmp_path_factory.mktemp("swarm") / "ca.crt"
+        docker("cp", f"{stack.container('nginx')}:/etc/nginx/tls/ca.crt", str(stack.ca_file))
         stack.state_before = state_before
         yield stack
     finally:
@@ -88,7 +111,9 @@ def swarm():
 @pytest.fixture(scope="module")
 def client(swarm):
     addresses = client_addresses(swarm.subnet, 24, first=1)
-    container = ClientContainer(swarm.network, addresses[0], addresses[1:]).start()
+    container = ClientContainer(
+        swarm.network, addresses[0], addresses[1:], ca_file=swarm.ca_file
+    ).start()
     yield container
     container.stop()
 
@@ -125,9 +150,92 @@ def test_stack_file_uses_dnsrr_host_ports_secrets_and_rolling_updates():
     assert ":" not in api["environment"]["DATABASE_URL"].split("@")[0].split("//")[1]
     assert services["db"]["environment"]["POSTGRES_PASSWORD_FILE"]
     assert "SEED_DEMO" not in api["environment"]
-    assert stack["networks"]["backend"] == {"driver": "overlay", "internal": True}
-    assert stack["networks"]["frontend"]["driver"] == "overlay"
+    for name, network in stack["networks"].items():
+        assert network["driver"] == "overlay", name
+    assert stack["networks"]["backend"]["internal"] is True
+    # Encryption comes with the second stack file, added where the kernel can.
+    encrypted = yaml.safe_load((STACK_FILE.parent / "encrypted-networks.yml").read_text())
+    assert set(encrypted["networks"]) == set(stack["networks"])
+    for network in encrypted["networks"].values():
+        assert network == {"driver_opts": {"encrypted": "true"}}
     assert all(s["external"] for s in stack["secrets"].values())
+
+
+# What a service adds back after `cap_drop: [ALL]` (docker-stack.yml says why).
+ADDED_CAPABILITIES = {
+    "db": {"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETGID", "CAP_SETUID"},
+    "nginx": {"CAP_CHOWN", "CAP_SETGID", "CAP_SETUID"},
+}
+
+
+def test_stack_file_locks_every_service_down():
+    import yaml
+
+    stack = yaml.safe_load(STACK_FILE.read_text())
+    for name, service in stack["services"].items():
+        limits = service["deploy"]["resources"]["limits"]
+        assert limits["memory"] and float(limits["cpus"]) > 0, name
+        assert service["read_only"] is True and service["cap_drop"] == ["ALL"], name
+        added = {f"CAP_{c}" for c in service.get("cap_add", [])}
+        assert added == ADDED_CAPABILITIES.get(name, set()), name
+    assert stack["services"]["redis"]["secrets"] == ["redis_password"]
+    assert stack["services"]["api"]["environment"]["REDIS_PASSWORD_FILE"] == (
+        "/run/secrets/redis_password"
+    )
+    assert stack["secrets"]["redis_password"]["external"] is True
+
+
+def test_every_task_is_limited_read_only_and_without_capabilities(swarm):
+    label = f"label=com.docker.stack.namespace={swarm.name}"
+    ids = docker("ps", "-q", "--filter", label).stdout.split()
+    assert len(ids) == 4 + SCALE, ids
+    for info in json.loads(docker("inspect", *ids).stdout):
+        service = info["Config"]["Labels"]["com.docker.swarm.service.name"].split("_", 1)[1]
+        host = info["HostConfig"]
+        name = info["Name"]
+        assert host["Memory"] > 0 and host["NanoCpus"] > 0, name
+        assert host["ReadonlyRootfs"] is True, name
+        assert host["CapDrop"] == ["CAP_ALL"] or host["CapDrop"] == ["ALL"], (name, host["CapDrop"])
+        added = {c if c.startswith("CAP_") else f"CAP_{c}" for c in host["CapAdd"] or []}
+        assert added == ADDED_CAPABILITIES.get(service, set()), (name, added)
+        probe = docker("exec", info["Id"], "sh", "-c", "touch /probe", check=False)
+        assert probe.returncode != 0 and "Read-only file system" in probe.stderr, name
+
+
+def test_redis_refuses_commands_without_its_password(swarm):
+    redis = swarm.container("redis")
+    out = docker("exec", redis, "redis-cli", "ping").stdout
+    assert out.startswith("NOAUTH"), out
+    authed = docker(
+        "exec", redis, "env", f"REDISCLI_AUTH={swarm.redis_password}", "redis-cli", "ping"
+    )
+    assert authed.stdout.strip() == "PONG"
+
+
+def kernel_can_encrypt_overlays():
+    """IPsec ESP and AES-GCM in this kernel, as scripts/swarm.sh asks."""
+    import gzip
+
+    try:
+        with gzip.open("/proc/config.gz", "rt") as config:
+            text = config.read()
+    except OSError:
+        return None  # unknown here: the test below cannot tell
+    wanted = [("CONFIG_INET_ESP", "esp4"), ("CONFIG_CRYPTO_GCM", "gcm")]
+    return all(
+        re.search(rf"^{option}=[ym]$", text, re.M) or Path(f"/sys/module/{module}").is_dir()
+        for option, module in wanted
+    )
+
+
+def test_overlay_networks_are_encrypted_where_the_kernel_can(swarm):
+    expected = kernel_can_encrypt_overlays()
+    if expected is None:
+        pytest.skip("this kernel does not say whether it has IPsec ESP (no /proc/config.gz)")
+    for network in ("backend", "frontend"):
+        info = json.loads(docker("network", "inspect", f"{swarm.name}_{network}").stdout)[0]
+        encrypted = info["Options"].get("encrypted") == "true"
+        assert encrypted is expected, (network, info["Options"])
 
 
 def test_every_service_runs_its_replicas(swarm):
@@ -149,8 +257,15 @@ def test_migrator_migrated_and_the_replicas_waited(swarm):
 
 
 def test_black_box_chat_through_the_swarm_nginx(swarm, client):
-    assert requests.get(f"http://127.0.0.1:{swarm.port}/healthz", timeout=10).status_code == 200
-    assert requests.get(f"http://127.0.0.1:{swarm.port}/metrics", timeout=10).status_code == 404
+    assert swarm.get("/healthz").status_code == 200
+    assert swarm.get("/metrics").status_code == 404
+    plain = requests.get(
+        f"http://127.0.0.1:{swarm.http_port}/healthz", timeout=10, allow_redirects=False
+    )
+    assert plain.status_code == 308
+    assert plain.headers["Location"] == f"https://127.0.0.1:{swarm.port}/healthz"
+    tls = client.python("tls", client.addresses[0], f"https://nginx:{swarm.port}")
+    assert not [r for r in tls["results"] if not r["ok"]], tls
     report = client.python("contract", client.addresses[0])
     failed = [r for r in report["results"] if not r["ok"]]
     assert not failed, failed

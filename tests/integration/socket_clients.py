@@ -7,11 +7,16 @@ instance for that /24. Binding has to cover both transports of a Socket.IO
 client: the requests session used by long-polling (an HTTPAdapter whose pools
 bind their sockets) and the WebSocket (websocket-client takes a pre-connected
 socket, made fresh for every connection by SourceBoundWebSocketOptions).
+
+Over https:// (the container tests), set TLS_CA_FILE to the certificate
+authority that signed the server's certificate: sessions verify against it,
+and a bound WebSocket is wrapped in TLS verified the same way (wss://).
 """
 
 import collections.abc
 import itertools
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -22,6 +27,8 @@ import socketio
 from requests.adapters import HTTPAdapter
 
 PASSWORD = "password123"
+# The CA file that https:// servers are verified against (None: the system's).
+TLS_CA_FILE = None
 _names = itertools.count(1)
 
 
@@ -53,6 +60,8 @@ def http_session(source=None):
     """
     session = requests.Session()
     session.trust_env = False  # no proxy from the environment between us and nginx
+    if TLS_CA_FILE:
+        session.verify = TLS_CA_FILE
     if source is not None:
         adapter = SourceAddressAdapter(source)
         session.mount("http://", adapter)
@@ -151,7 +160,8 @@ class SourceBoundWebSocketOptions(collections.abc.MutableMapping):
 
     def __init__(self, url, source, timeout=10):
         parsed = urllib.parse.urlsplit(url)
-        self.target = (parsed.hostname, parsed.port or 80)
+        self.secure = parsed.scheme in ("https", "wss")
+        self.target = (parsed.hostname, parsed.port or (443 if self.secure else 80))
         self.source = source
         self.timeout = timeout
         self._options = {}
@@ -163,6 +173,9 @@ class SourceBoundWebSocketOptions(collections.abc.MutableMapping):
             sock.settimeout(self.timeout)
             sock.bind((self.source, 0))
             sock.connect(self.target)
+            if self.secure:  # websocket-client uses a socket it is given as is
+                context = ssl.create_default_context(cafile=TLS_CA_FILE)
+                sock = context.wrap_socket(sock, server_hostname=self.target[0])
         except OSError:
             sock.close()
             raise

@@ -161,6 +161,41 @@ def test_socketio_handshake_honours_the_allowed_origins(tmp_path, cors, origin, 
         assert "Access-Control-Allow-Origin" not in response.headers
 
 
+# Behind our nginx (PROXY_HOPS=1): nginx sets X-Forwarded-Proto (its $scheme, or
+# an outer TLS proxy's value when it trusts that proxy) and X-Forwarded-Host (the
+# Host it got), each one value, replacing whatever the client sent.
+@pytest.mark.parametrize(
+    "headers,origin,accepted",
+    [
+        # TLS at nginx, or at an outer load balancer nginx trusts: https.
+        ({"X-Forwarded-Proto": "https", "X-Forwarded-Host": "chat.example"}, "https", True),
+        ({"X-Forwarded-Proto": "https", "X-Forwarded-Host": "chat.example"}, "http", False),
+        ({"X-Forwarded-Proto": "http", "X-Forwarded-Host": "chat.example"}, "http", True),
+        # A value a client wrote ahead of the one nginx set counts for nothing.
+        (
+            {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example, chat.example"},
+            "evil",
+            False,
+        ),
+        ({"X-Forwarded-Proto": "https, http", "X-Forwarded-Host": "chat.example"}, "https", False),
+    ],
+)
+def test_socketio_origin_behind_the_proxy_uses_only_what_nginx_sets(
+    tmp_path, headers, origin, accepted
+):
+    app = create_app(test_config(tmp_path, APP_ENV="production", PROXY_HOPS=1))
+    origin = {
+        "https": "https://chat.example",
+        "http": "http://chat.example",
+        "evil": "https://evil.example",
+    }[origin]
+    response = app.test_client().get(
+        "/socket.io/?EIO=4&transport=polling",
+        headers={"Origin": origin, "Host": "nginx-upstream:5000", **headers},
+    )
+    assert (response.status_code == 200) is accepted, response.get_data(as_text=True)
+
+
 def test_rest_api_grants_no_cross_origin_reads(client, alice):
     response = client.get("/api/me", headers={**alice.headers, "Origin": "https://evil.example"})
     assert response.status_code == 200
