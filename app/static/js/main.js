@@ -13,6 +13,7 @@
 import { api } from "./api.js";
 import { showAuth, wireAuth } from "./auth.js";
 import { wireComposer } from "./composer.js";
+import { wireDrafts } from "./drafts.js";
 import { goOnline } from "./connection.js";
 import { $, avatar, flash } from "./dom.js";
 import { wireMessageActions } from "./edit.js";
@@ -27,6 +28,7 @@ import { resetClient } from "./reset.js";
 import { defaultRoom, navigate, openRoom, roomFromHash } from "./room-view.js";
 import { loadRooms } from "./rooms.js";
 import { wireSearch } from "./search.js";
+import { wireUnread } from "./unread.js";
 
 function showMe(me) {
   $("me-name").textContent = me.display_name;
@@ -64,7 +66,9 @@ function wirePage() {
   });
   wireRoomForms();
   wireComposer();
+  wireDrafts();
   wireHistory();
+  wireUnread(openRoom);
   wireMessageActions();
   wireDrawers();
   wireReactions();
