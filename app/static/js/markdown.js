@@ -44,7 +44,8 @@ export function renderMarkdown(text) {
     fragment.append(document.createTextNode(text));
     return fragment;
   }
-  const markup = renderer().render(text);
+  // Without the line break after the last block, the body's text is the text.
+  const markup = renderer().render(text).replace(/\n+$/, "");
   return purify.sanitize(markup, {
     ALLOWED_TAGS: TAGS,
     ALLOWED_ATTR: ["href", "start"],
