@@ -2,11 +2,20 @@
 
 from flask import Flask, Response
 
+EMOJI_PICKER_STYLE_HASH = "sha256-rg2BpwZ4T9EADaas/dlxn0KsISPDXXIabE9pnJ++3UQ="
+
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
         "script-src 'self'",
         "style-src 'self'",
+        # The emoji picker (static/vendor/emoji-picker-element) puts one fixed
+        # stylesheet in its shadow root (allowed by its hash, which
+        # tests/unit/test_pages.py checks against the vendored file) and sets
+        # style attributes for its layout. Bodies are sanitized to a few
+        # elements with `href` alone, so no user content carries a style.
+        f"style-src-elem 'self' '{EMOJI_PICKER_STYLE_HASH}'",
+        "style-src-attr 'unsafe-inline'",
         "img-src 'self' data:",
         # 'self' covers the page's own origin over ws: and wss: too (CSP Level 3).
         "connect-src 'self'",

@@ -169,3 +169,79 @@ def publish(path, doc_name):
     so a clean clone, as they are. The shot itself stays in tests/artifacts/."""
     if os.environ.get("UPDATE_DOC_SCREENSHOTS") == "1":
         shutil.copyfile(path, os.path.join(ROOT, "docs", doc_name))
+
+
+# --- accessibility audit (axe-core, vendored in tests/e2e/vendor) -------------------
+
+AXE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vendor", "axe.min.js")
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+BLOCKING_IMPACTS = ("serious", "critical")
+
+
+def _axe_source():
+    with open(AXE_PATH, encoding="utf-8") as f:
+        return f.read()
+
+
+def violations(page, context=None):
+    """axe-core's violations on `page` now, within `context` (a CSS selector, or
+    the whole document): [{id, impact, help, nodes: [selector, ...]}].
+
+    axe goes in through the DevTools protocol (page.evaluate), which the page's
+    Content Security Policy does not govern, so the page's own policy stays as
+    served."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(_axe_source())
+    return page.evaluate(
+        """async ([context, tags]) => {
+            const result = await axe.run(context || document, {
+                runOnly: {type: "tag", values: tags}, resultTypes: ["violations"],
+            });
+            return result.violations.map((v) => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.map((n) => n.target.join(" ")).slice(0, 5),
+            }));
+        }""",
+        [context, AXE_TAGS],
+    )
+
+
+def audit(page, context=None):
+    """Fails unless axe-core finds no serious or critical violation on `page`
+    (within `context`, a CSS selector such as "#thread-panel"); returns every
+    violation found (the minor and moderate ones too) for a test to look at."""
+    found = violations(page, context)
+    blocking = [v for v in found if v["impact"] in BLOCKING_IMPACTS]
+    assert blocking == [], "axe-core: " + "; ".join(
+        f"{v['id']} ({v['impact']}): {v['help']} at {v['nodes']}" for v in blocking
+    )
+    return found
+
+
+def tab_stops(page, presses, start="body"):
+    """What Tab reaches, in order, from the start of `start` (presses times): a
+    short description of each focused element (`#id`, or tag, role, name and
+    data-action), so that a test can say which controls the keyboard gets to."""
+    page.locator(start).evaluate(
+        "el => { if (document.activeElement) document.activeElement.blur(); "
+        "el.setAttribute('tabindex', '-1'); el.focus(); el.removeAttribute('tabindex'); }"
+    )
+    stops = []
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        stops.append(
+            page.evaluate(
+                """() => {
+                const el = document.activeElement;
+                if (!el || el === document.body) return "body";
+                const parts = [el.tagName.toLowerCase()];
+                if (el.id) parts.push("#" + el.id);
+                if (el.dataset.action) parts.push("[action=" + el.dataset.action + "]");
+                if (el.dataset.room) parts.push("[room=" + el.dataset.room + "]");
+                const name = el.getAttribute("aria-label") || (el.textContent || "").trim();
+                parts.push(JSON.stringify(name.slice(0, 40)));
+                return parts.join(" ");
+            }"""
+            )
+        )
+    return stops

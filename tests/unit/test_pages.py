@@ -1,8 +1,13 @@
 """The browser client page at /: served, self-contained, with its vendored Socket.IO client."""
 
+import base64
+import hashlib
+import json
 import os
 import re
 from html.parser import HTMLParser
+
+from app.security_headers import CONTENT_SECURITY_POLICY, EMOJI_PICKER_STYLE_HASH
 
 STATIC = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "app", "static"
@@ -69,6 +74,8 @@ def test_page_loads_only_local_scripts_and_styles(client):
     found = _sources(html)
     assert found.scripts == [
         "/static/vendor/socket.io.min.js",
+        "/static/vendor/markdown-it.min.js",
+        "/static/vendor/purify.min.js",
         "/static/js/main.js",
         "/static/boot.js",
     ]
@@ -144,3 +151,21 @@ def test_client_scripts_never_write_html_from_data():
             "new Function",
         ):
             assert sink not in source, (name, sink)
+
+
+def test_the_csp_allows_the_vendored_emoji_pickers_stylesheet_by_its_hash():
+    """emoji-picker-element puts `baseStyles` and a font-family rule in a <style>
+    of its shadow root; the policy names that exact text's hash."""
+    with open(os.path.join(STATIC, "vendor", "emoji-picker-element", "picker.js")) as f:
+        source = f.read()
+    font = re.search(r"const FONT_FAMILY = ((?:'[^']*'\s*\+?\s*)+);", source)
+    assert font
+    font_family = "".join(re.findall(r"'([^']*)'", font.group(1)))
+    base = re.search(r'var baseStyles = ("(?:[^"\\]|\\.)*");', source)
+    assert base
+    assert "const EXTRA_STYLES = `:host{--emoji-font-family:${FONT_FAMILY}}`;" in source
+    text = json.loads(base.group(1)) + ":host{--emoji-font-family:" + font_family + "}"
+    digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+    assert EMOJI_PICKER_STYLE_HASH == f"sha256-{digest}"
+    assert f"style-src-elem 'self' '{EMOJI_PICKER_STYLE_HASH}'" in CONTENT_SECURITY_POLICY
+    assert "script-src 'self';" in CONTENT_SECURITY_POLICY + ";"

@@ -14,6 +14,7 @@ import { setAlertOpener } from "./alerts.js";
 import { api } from "./api.js";
 import { showAuth, wireAuth } from "./auth.js";
 import { wireComposer } from "./composer.js";
+import { wireDrafts } from "./drafts.js";
 import { goOnline } from "./connection.js";
 import { $, avatar, flash } from "./dom.js";
 import { wireMessageActions } from "./edit.js";
@@ -31,6 +32,7 @@ import { defaultRoom, navigate, openRoom, roomFromHash } from "./room-view.js";
 import { loadRooms } from "./rooms.js";
 import { wireSearch } from "./search.js";
 import { wireThreadPanel } from "./thread-panel.js";
+import { wireUnread } from "./unread.js";
 
 function showMe(me) {
   $("me-name").textContent = me.display_name;
@@ -68,7 +70,9 @@ function wirePage() {
   });
   wireRoomForms();
   wireComposer();
+  wireDrafts();
   wireHistory();
+  wireUnread(openRoom);
   wireMessageActions();
   wireDrawers();
   wireReactions();

@@ -1,7 +1,8 @@
 // Mentions: the badge on a room (its view's `mentions`, then `mention`
 // events), cleared when the room is read; `@name` in a body drawn as a mark,
-// brighter when it names me. Text only: the body is split into text nodes.
+// brighter when it names me, in the body rendered from Markdown.
 import { el } from "./dom.js";
+import { proseTextNodes, renderMarkdown } from "./markdown.js";
 import { renderRooms } from "./rooms.js";
 import { isMe } from "./login.js";
 import { isOpen, rooms } from "./state.js";
@@ -38,22 +39,31 @@ export function mentionsMe(m) {
   return Array.isArray(m.mentions) && m.mentions.some((name) => isMe(name));
 }
 
-// The body as text nodes, each `@name` of `m.mentions` in a <mark>.
+// The body, rendered from Markdown (markdown.js), with each `@name` of
+// `m.mentions` in its prose (not in code or links) in a <mark>.
 export function bodyWithMentions(m) {
-  const p = el("p", "msg-body");
+  const body = el("div", "msg-body");
+  body.append(renderMarkdown(m.body));
   const names = new Set((m.mentions || []).map((name) => name.toLowerCase()));
-  if (!names.size) { p.textContent = m.body; return p; }
+  if (names.size) proseTextNodes(body).forEach((node) => markMentions(node, names));
+  return body;
+}
+
+function markMentions(node, names) {
+  const text = node.data;
+  const parts = [];
   let last = 0;
-  for (const match of m.body.matchAll(MENTION)) {
+  for (const match of text.matchAll(MENTION)) {
     const name = match[2].toLowerCase();
     if (!names.has(name)) continue;
     const start = match.index + match[1].length;
-    p.append(document.createTextNode(m.body.slice(last, start)));
-    p.append(el("mark", isMe(name) ? "mention mention-me" : "mention", "@" + match[2]));
+    parts.push(document.createTextNode(text.slice(last, start)));
+    parts.push(el("mark", isMe(name) ? "mention mention-me" : "mention", "@" + match[2]));
     last = start + 1 + match[2].length;
   }
-  p.append(document.createTextNode(m.body.slice(last)));
-  return p;
+  if (!parts.length) return;
+  parts.push(document.createTextNode(text.slice(last)));
+  node.replaceWith(...parts);
 }
 
 export function resetMentions() {

@@ -9,6 +9,7 @@ import { isMe } from "./login.js";
 import { connection, emitAck } from "./socket.js";
 import { isOpen, timeline } from "./state.js";
 import { onReset } from "./reset.js";
+import { moreEmojiButton, openEmojiPicker, wireEmojiPicker } from "./emoji-picker.js";
 
 const COMMON_EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "🙏"];
 
@@ -85,6 +86,12 @@ async function react(messageId, emoji, on) {
   applyReactions(message.id, message.reactions || []);
 }
 
+// Have I reacted to message `id` with `emoji`?
+function reactedWith(id, emoji) {
+  const m = timeline.messages.get(id);
+  return Boolean(m && (m.reactions || []).some((r) => r.emoji === emoji && r.usernames.some(isMe)));
+}
+
 // --- the picker -----------------------------------------------------------------
 
 let picker = null;   // {node, opener}
@@ -118,6 +125,15 @@ function openPicker(opener, li) {
     });
     node.appendChild(b);
   });
+  // Any other emoji: the full picker (emoji-picker.js) in place of this one.
+  const more = moreEmojiButton();
+  more.addEventListener("click", (e) => {
+    e.stopPropagation();
+    closePicker(false);
+    openEmojiPicker(li, opener, (emoji) => react(id, emoji, !reactedWith(id, emoji)))
+      .catch(() => flash("The emoji picker could not load."));
+  });
+  node.appendChild(more);
   li.appendChild(node);
   li.classList.add("picking");
   opener.setAttribute("aria-expanded", "true");
@@ -130,6 +146,7 @@ function openPicker(opener, li) {
 }
 
 export function wireReactions() {
+  wireEmojiPicker();
   $("messages").addEventListener("click", (e) => {
     const chipButton = e.target.closest("button.reaction[data-react]");
     if (chipButton) {

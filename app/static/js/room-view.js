@@ -15,6 +15,8 @@ import { connection } from "./socket.js";
 import { current, resetTimeline, rooms } from "./state.js";
 import { closeThread } from "./thread-panel.js";
 import { renderTyping, stopTyping } from "./typing.js";
+import { restoreDraft } from "./drafts.js";
+import { noteOpening, showUnread } from "./unread.js";
 
 const LAST_ROOM_KEY = "chat.lastRoom";
 const ROOM_NAME = /^[a-z0-9_-]{1,80}$/;
@@ -81,6 +83,7 @@ export async function openRoom(name, force, around) {
   resetTimeline();
   clearMembers();
   localStorage.setItem(LAST_ROOM_KEY, name);
+  noteOpening(room);
   markOpened(room);
   renderHeader(room);
   renderTyping();
@@ -89,6 +92,7 @@ export async function openRoom(name, force, around) {
   $("join-bar").hidden = room.member;
   $("composer").hidden = !room.member;
   labelComposer(roomLabel(room));
+  restoreDraft(name);
   closeDrawers();
   loadMembers();
   if (!room.member) {
@@ -98,5 +102,6 @@ export async function openRoom(name, force, around) {
   }
   renderPendingOf(name);   // my unsent messages stay last; history goes above them
   const shown = await (around ? loadAround(name, around) : loadLatest(name));
+  if (shown) showUnread();
   if (shown && connection.connected) goLive(name);
 }
