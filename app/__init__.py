@@ -56,6 +56,16 @@ def _async_mode(config):
     return "threading"
 
 
+def _socket_budget(config):
+    """(burst, per seconds) of SOCKET_PACKET_RATE_LIMIT, or None with rate limits off."""
+    if not config.RATELIMIT_ENABLED:
+        return None
+    from limits import parse
+
+    item = parse(config.SOCKET_PACKET_RATE_LIMIT)
+    return item.amount, item.get_expiry()
+
+
 def create_app(config=None):
     from flask import Flask, g
     from werkzeug.middleware.proxy_fix import ProxyFix
@@ -116,7 +126,7 @@ def create_app(config=None):
     from app.realtime.queue import queue_manager
 
     queue = queue_manager(config.REDIS_URL, config.QUEUE_MODE)
-    from app.jsonlimits import ChatPacket, SocketJSON
+    from app.jsonlimits import ChatPacket, PacketGuard, SocketJSON
 
     mode = _async_mode(config)
     from app.realtime import direct_socket
@@ -133,6 +143,11 @@ def create_app(config=None):
         ping_timeout=20,
         max_http_buffer_size=config.MAX_CONTENT_LENGTH,
     )
+    PacketGuard(
+        socketio.server,
+        budget=_socket_budget(config),
+        connect_timeout=config.SOCKET_CONNECT_TIMEOUT,
+    ).install()
     api.init_app(
         app,
         spec_kwargs={

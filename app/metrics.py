@@ -12,7 +12,9 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
 
+from app import jsonlimits
 from app.realtime import direct_socket
 
 registry = CollectorRegistry()
@@ -53,6 +55,28 @@ DROPPED_BEHIND = Gauge(
     registry=registry,
 )
 DROPPED_BEHIND.set_function(lambda: direct_socket.STATS["dropped_behind"])
+
+
+class _SocketRefusals:
+    """chat_socketio_refused_total{reason}: what the Socket.IO edge refused since
+    the process started (app/jsonlimits.py, app/realtime/direct_socket.py)."""
+
+    def collect(self):
+        family = CounterMetricFamily(
+            "chat_socketio_refused",
+            "Socket.IO packets and connections refused: undecodable, binary, "
+            "over_budget (the per-socket budget), connect_timeout (no Socket.IO "
+            "connect in time), too_large (a WebSocket message over the limit)",
+            labels=["reason"],
+        )
+        counts = dict(jsonlimits.REFUSED, too_large=direct_socket.STATS["too_large"])
+        counts["undecodable"] += direct_socket.STATS["undecodable"]  # Engine.IO's
+        for reason, count in counts.items():
+            family.add_metric([reason], count)
+        yield family
+
+
+registry.register(_SocketRefusals())
 FROZEN_OBJECTS = Gauge(
     "chat_gc_frozen_objects",
     "Objects the worker moved out of the garbage collector's way once it had started "

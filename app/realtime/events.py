@@ -16,7 +16,6 @@ from app.auth import SESSION_ENDED_MESSAGES, authenticate
 from app.errors import ApiError, unexpected_error
 from app.extensions import db, socketio
 from app.health import schema_guard
-from app.jsonlimits import INVALID_PACKET_EVENT, MAX_DEPTH
 from app.ratelimit import LIMITED_SOCKET_EVENTS, check_allowed
 from app.realtime import room_channel, sessions, user_channel
 from app.realtime.lifecycle import start_heartbeat
@@ -196,15 +195,6 @@ def on_react(user, data):
     """A client adds (on) or takes back its reaction to a message."""
     message = chat.react(user, data["message_id"], data["emoji"], data["on"])
     return {"message": message_schema.dump(message)}
-
-
-@socketio.on(INVALID_PACKET_EVENT)
-def on_invalid_packet(*args):
-    """A packet whose JSON nests too deep to decode (app/jsonlimits.py)."""
-    metrics.SOCKET_EVENTS.labels("unknown", "error").inc()
-    return ApiError(
-        "bad_request", f"The payload nests JSON deeper than {MAX_DEPTH} levels."
-    ).to_dict()
 
 
 @socketio.on("*")

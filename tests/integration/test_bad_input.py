@@ -48,6 +48,7 @@ CLUSTER_ENV = {
     "SEND_RATE_LIMIT": "100000 per second",
     "ROOM_CREATE_RATE_LIMIT": "100000 per hour",
     "SOCKET_EVENT_RATE_LIMIT": "100000 per second",
+    "SOCKET_PACKET_RATE_LIMIT": "100000 per second",
     "CONNECT_RATE_LIMIT": "100000 per minute",
     "REACT_RATE_LIMIT": "100000 per second",
     "SEARCH_RATE_LIMIT": "100000 per second",

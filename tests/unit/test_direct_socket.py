@@ -121,6 +121,7 @@ def test_install_chooses_the_class_by_async_mode():
 
     original = engineio.socket.Socket
     original_mask = RFC6455WebSocket.__dict__["_apply_mask"]
+    original_message = RFC6455WebSocket.Message
     original_cap = direct_socket.MAX_UNSENT_BYTES
     try:
         direct_socket.install("gevent", max_unsent_bytes=123_456)
@@ -131,9 +132,14 @@ def test_install_chooses_the_class_by_async_mode():
         direct_socket.install("eventlet")
         assert engineio.socket.Socket is direct_socket.DirectSocket
         assert RFC6455WebSocket._apply_mask is direct_socket.unmask
+        assert RFC6455WebSocket.Message.counts_pieces
+        assert RFC6455WebSocket.Message.__bases__ == (original_message,)
+        direct_socket.install("eventlet")  # once is enough
+        assert RFC6455WebSocket.Message.__bases__ == (original_message,)
     finally:
         engineio.socket.Socket = original
         RFC6455WebSocket._apply_mask = original_mask
+        RFC6455WebSocket.Message = original_message
         direct_socket.MAX_UNSENT_BYTES = original_cap
 
 
@@ -308,3 +314,103 @@ def test_a_frame_packed_once_is_what_wsproto_packs_for_a_server(data):
     assert direct_socket._server_frame(data) == FrameProtocol(
         client=False, extensions=[]
     ).send_data(data, fin=True)
+
+
+# --- a WebSocket message counted as it arrives --------------------------------------
+
+
+def client_frame(opcode, payload, fin=True):
+    """A masked client frame (RFC 6455 5.2) with a zero mask."""
+    first = (0x80 if fin else 0) | opcode
+    length = len(payload)
+    if length < 126:
+        header = bytes((first, 0x80 | length))
+    else:
+        header = bytes((first, 0x80 | 126)) + length.to_bytes(2, "big")
+    return header + b"\0\0\0\0" + payload
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_eventlets_websocket_fails_a_fragmented_message_past_its_frame_limit_with_1009():
+    """What the hook relies on: a Message made per message with the frame limit,
+    pushed each piece, and a FailedConnectionError that closes with its status."""
+    import socket
+
+    from eventlet.websocket import RFC6455WebSocket
+
+    source = inspect.getsource(RFC6455WebSocket._recv_frame)
+    assert "self.Message(opcode, self.max_frame_length" in source
+    assert "message.push(d, final=finished)" in source
+    assert "except FailedConnectionError:" in inspect.getsource(RFC6455WebSocket._iter_frames)
+
+    server, client = socket.socketpair()
+    counted = direct_socket._counted_message_class(RFC6455WebSocket.Message)
+    ws = RFC6455WebSocket(server, {}, max_frame_length=100)
+    ws.Message = counted
+    client.sendall(
+        client_frame(0x1, b"4" * 60, fin=False)
+        + client_frame(0x0, b"x" * 30, fin=False)
+        + client_frame(0x0, b"x" * 30)
+    )
+    before = direct_socket.STATS["too_large"]
+    assert ws.wait() is None
+    assert direct_socket.STATS["too_large"] == before + 1
+    closing = client.recv(200)
+    assert closing[0] == 0x88 and int.from_bytes(closing[2:4], "big") == 1009, closing
+    client.close()
+
+    server, client = socket.socketpair()  # 100 bytes in pieces still make a message
+    ws = RFC6455WebSocket(server, {}, max_frame_length=100)
+    ws.Message = counted
+    client.sendall(client_frame(0x1, b"4" * 50, fin=False) + client_frame(0x0, b"x" * 50))
+    assert ws.wait() == "4" * 50 + "x" * 50
+    client.close()
+    server.close()
+
+
+def test_wsproto_pieces_are_counted_in_bytes_and_close_with_1009():
+    import simple_websocket.ws
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
+
+    handle = inspect.getsource(simple_websocket.ws.Base._handle_events)
+    assert "for event in self.ws.events():" in handle
+    assert "out_data += self.ws.send(event.response())" in handle
+
+    server = WSConnection(ConnectionType.SERVER)
+    client = WSConnection(ConnectionType.CLIENT)
+    server.receive_data(client.send(Request(host="chat", target="/")))
+    assert isinstance(next(server.events()), Request)
+    client.receive_data(server.send(AcceptConnection()))
+    assert isinstance(next(client.events()), AcceptConnection)
+    limited = direct_socket._MessageSizeLimit(server, 100)
+    # 40 two-byte characters: 80 bytes, then 30 more in a second piece.
+    limited.receive_data(client.send(TextMessage(data="é" * 40, message_finished=False)))
+    assert [type(e) for e in limited.events()] == [TextMessage]
+    limited.receive_data(client.send(TextMessage(data="x" * 30, message_finished=True)))
+    events = list(limited.events())
+    assert len(events) == 1 and isinstance(events[0], CloseConnection), events
+    assert events[0].code == 1009
+    assert limited.send(events[0].response())  # a close frame, through the connection
+
+
+def test_the_packet_guard_uses_python_socketios_handlers_as_they_are():
+    import socketio.base_server
+    import socketio.server
+
+    init = inspect.getsource(socketio.base_server.BaseServer.__init__)
+    for event in ("connect", "message", "disconnect"):
+        assert f"self.eio.on('{event}', self._handle_eio_{event})" in init, event
+    server = socketio.server.Server
+    assert "self.packet_class(encoded_packet=data)" in inspect.getsource(server._handle_eio_message)
+    for name, parameters in [
+        ("_handle_eio_connect", ["self", "eio_sid", "environ"]),
+        ("_handle_eio_message", ["self", "eio_sid", "data"]),
+        ("_handle_eio_disconnect", ["self", "eio_sid", "reason"]),
+        ("_handle_connect", ["self", "eio_sid", "namespace", "data"]),
+        ("_handle_disconnect", ["self", "eio_sid", "namespace", "reason"]),
+        ("_handle_event", ["self", "eio_sid", "namespace", "id", "data"]),
+        ("_handle_ack", ["self", "eio_sid", "namespace", "id", "data"]),
+        ("_send_packet", ["self", "eio_sid", "pkt"]),
+    ]:
+        assert list(inspect.signature(getattr(server, name)).parameters) == parameters, name
