@@ -58,6 +58,9 @@ import engineio.socket
 from engineio import packet as eio_packet
 
 FLUSH_ON_CLOSE = 5  # seconds a closing socket's unsent frames get to go out
+# Whole messages simple-websocket may hold for the reader before it stops reading
+# (gevent, threading): with the largest packet, about 1 MiB per socket.
+MAX_WAITING_MESSAGES = 16
 
 # What one socket may have waiting behind the oldest frame its client has not
 # taken before the server drops it (the client reconnects and syncs): without a
@@ -503,7 +506,7 @@ def _whole_frames(ws, max_message):
         return None
     # Before simple-websocket's reading thread first runs (gevent: it has not
     # been switched to yet; threads: at most the one read it is in is not counted).
-    connection.ws = _MessageSizeLimit(connection.ws, max_message)
+    connection.ws = _MessageSizeLimit(connection.ws, max_message, connection)
     ws.send = functools.partial(_send_whole_frame, connection)
     return connection
 
@@ -514,17 +517,26 @@ class _MessageSizeLimit:
     a frame over in pieces, as read, whatever length its header announces);
     past `limit`, what comes instead is a close with code 1009, which
     simple-websocket answers with the same and then ends the connection. Its
-    own `max_message_size` would count characters of text (up to four bytes each)."""
+    own `max_message_size` would count characters of text (up to four bytes each).
 
-    def __init__(self, connection, limit):
+    And while MAX_WAITING_MESSAGES whole messages wait in `reader`'s input
+    buffer (simple-websocket's connection; python-engineio's reader takes one
+    message at a time) and it is open, the reading thread stops reading: the client's data waits in the
+    kernel, not in the worker (the thread reads as long as data is there, and a
+    client sending faster than the reader handles would fill the buffer)."""
+
+    def __init__(self, connection, limit, reader):
         self._connection = connection
         self._limit = limit
         self._size = 0
+        self._reader = reader
 
     def events(self):
         from wsproto.events import BytesMessage, CloseConnection, TextMessage
 
         for event in self._connection.events():
+            while len(self._reader.input_buffer) >= MAX_WAITING_MESSAGES and self._reader.connected:
+                time.sleep(0.005)  # a green thread's sleep (gevent's worker patched time)
             if isinstance(event, (TextMessage, BytesMessage)):
                 data = event.data
                 if isinstance(data, str) and not data.isascii():

@@ -240,30 +240,30 @@ def assert_still_serving(instance, token):
 # --- 1: a message counted as it arrives ----------------------------------------
 
 
-def send_until_closed(ws, first, pieces, piece=PIECE):
-    """Sends `first` (a frame's header and start), then `pieces` pieces of `piece`
-    bytes, until the server closes; returns the bytes sent and the close code
-    (None: still open after all of them)."""
+def send_until_closed(ws, first, pieces, piece):
+    """Calls `first` (a frame's header and start), then `piece` (which sends PIECE
+    bytes) up to `pieces` times, until the server closes; returns the bytes sent, whether it closed, and the
+    close frame's code (None without one)."""
     sent = 0
-    reader_done = threading.Event()
+    closed = threading.Event()
 
     def read():
-        ws.closed_within(120)
-        reader_done.set()
+        if ws.closed_within(120):
+            closed.set()
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
         first()
         for _ in range(pieces):
-            if reader_done.is_set():
+            if closed.is_set():
                 break
-            ws.frame(0x0, b"x" * piece, fin=False)
-            sent += piece
+            piece()
+            sent += PIECE
     except OSError:
         pass
-    reader_done.wait(10)
-    return sent, ws.close_code if reader_done.is_set() else None
+    closed.wait(10)
+    return sent, closed.is_set(), ws.close_code
 
 
 @pytest.mark.parametrize("via", ["instance", "nginx"])
@@ -275,11 +275,22 @@ def test_a_fragmented_message_is_counted_as_it_arrives_and_closed_past_64_KiB(
     before = worker_rss(instance)
     ws = RawWebSocket(port)
     try:
-        sent, code = send_until_closed(ws, lambda: ws.frame(0x1, b"4", fin=False), pieces=400)
+        sent, closed, code = send_until_closed(
+            ws,
+            lambda: ws.frame(0x1, b"4", fin=False),
+            pieces=400,
+            piece=lambda: ws.frame(0x0, b"x" * PIECE, fin=False),
+        )
         grown = worker_rss(instance) - before
     finally:
         ws.close()
-    assert code == 1009, f"not closed with 1009 after {sent} bytes (close code {code})"
+    assert closed, f"still open after {sent} bytes"
+    if via == "instance":
+        assert code == 1009, code
+    else:
+        # nginx, writing to an instance that has closed, may close this side
+        # without passing the close frame on.
+        assert code in (1009, None), code
     # nginx and the kernels' buffers hold some of what was sent after the limit.
     assert sent < 8 * MB, sent
     assert grown < 4 * MB, f"the worker grew by {grown / MB:.1f} MB"
@@ -289,34 +300,19 @@ def test_one_frame_announcing_100_MB_is_closed_past_64_KiB(instance):
     """A single text frame whose header announces 100 MB, its payload sent in pieces."""
     before = worker_rss(instance)
     ws = RawWebSocket(instance.port)
-    mask = os.urandom(4)
-
-    def header():
-        ws.raw(struct.pack("!BBQ", 0x81, 0x80 | 127, 100_000_000) + mask + b"4")
-
-    def piece():
-        ws.raw(b"x" * PIECE)
-
+    mask = b"\0\0\0\0"  # (valid, and leaves the payload as it is)
     try:
-        sent = 0
-        done = threading.Event()
-        reader = threading.Thread(target=lambda: (ws.closed_within(120), done.set()))
-        reader.start()
-        try:
-            header()
-            for _ in range(400):
-                if done.is_set():
-                    break
-                piece()
-                sent += PIECE
-        except OSError:
-            pass
-        done.wait(10)
+        sent, closed, code = send_until_closed(
+            ws,
+            lambda: ws.raw(struct.pack("!BBQ", 0x81, 0x80 | 127, 100_000_000) + mask + b"4"),
+            pieces=400,
+            piece=lambda: ws.raw(b"x" * PIECE),
+        )
         grown = worker_rss(instance) - before
     finally:
         ws.close()
-    assert done.is_set(), f"still open after {sent} bytes"
-    assert ws.close_code == 1009, ws.close_code
+    assert closed, f"still open after {sent} bytes"
+    assert code == 1009, code
     assert sent < 8 * MB, sent
     assert grown < 4 * MB, f"the worker grew by {grown / MB:.1f} MB"
 

@@ -8,6 +8,7 @@ python-engineio, eventlet or simple-websocket release changes shape.
 
 import inspect
 import time
+import types
 
 import engineio.server
 import engineio.socket
@@ -383,7 +384,9 @@ def test_wsproto_pieces_are_counted_in_bytes_and_close_with_1009():
     assert isinstance(next(server.events()), Request)
     client.receive_data(server.send(AcceptConnection()))
     assert isinstance(next(client.events()), AcceptConnection)
-    limited = direct_socket._MessageSizeLimit(server, 100)
+    limited = direct_socket._MessageSizeLimit(
+        server, 100, types.SimpleNamespace(input_buffer=[], connected=True)
+    )
     # 40 two-byte characters: 80 bytes, then 30 more in a second piece.
     limited.receive_data(client.send(TextMessage(data="é" * 40, message_finished=False)))
     assert [type(e) for e in limited.events()] == [TextMessage]
