@@ -209,9 +209,14 @@ class PacketGuard:
             answer = self._spend(eio_sid)
             bad = exc.packet
             self._refuse(eio_sid, bad, exc.kind, "bad_request", exc.reason, answer)
-            if answer and exc.kind == "undecodable" and bad.packet_type == socketio.packet.CONNECT:
-                # A connect whose auth does not decode is one without auth: refused
-                # (`unauthorized`) unless the query string holds a token.
+            if (
+                answer
+                and exc.kind == "undecodable"
+                and bad.packet_type == socketio.packet.CONNECT
+                and server.manager.sid_from_eio_sid(eio_sid, bad.namespace or "/") is None
+            ):
+                # A first connect whose auth does not decode is one without auth:
+                # refused (`unauthorized`) unless the query string holds a token.
                 server._handle_connect(eio_sid, bad.namespace, None)
             return
         if not self._spend(eio_sid):
