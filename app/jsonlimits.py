@@ -304,8 +304,11 @@ class PacketGuard:
                     if deadline > now:
                         break  # the rest came later (one timeout for all)
                     del self._pending[eio_sid]
-                    if not self._connected(eio_sid):
-                        self._close_unconnected(eio_sid)
+                    try:
+                        if not self._connected(eio_sid):
+                            self._close_unconnected(eio_sid)
+                    except Exception:  # one socket's failure must not end the sweep
+                        log.exception("%s: closing a socket without a connect failed", eio_sid)
         finally:
             self._sweeping = False
 

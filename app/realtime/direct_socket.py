@@ -37,12 +37,23 @@ Under eventlet, every frame a client sends is unmasked (RFC 6455 5.3) by
 byte: 22–37 µs of a 150-byte `send` frame, 11–19 ms of CPU (the whole
 worker's) for a 64 KiB one that any client can send (`python -m bench.unmask`).
 
+What a client sends is bounded as it arrives: a WebSocket message is counted
+piece by piece (each frame of a fragmented message, each read of a frame) and
+the connection failed with close code 1009 past the largest packet, whatever
+the frames announce (eventlet: `_counted_message_class`; gevent and threading:
+`_MessageSizeLimit`, which also stops simple-websocket's reading thread while
+MAX_WAITING_MESSAGES messages wait for the reader). An Engine.IO packet or a
+polling body that does not decode is dropped and counted (STATS), never
+logged with a traceback.
+
 A hook into a pinned library's internals (python-engineio 4.x's
-`Socket._websocket_handler`, `schedule_ping`, `send`, `poll` and `close`;
-eventlet's `RFC6455WebSocket._pack_message`, `_sendlock` and `_apply_mask`;
-simple-websocket 1.1's `Base.sock`, `ws` and `close`, wsproto's negotiated
-extensions, gevent's socket's `_sock`), kept to this module. tests/unit/test_direct_socket.py fails if those change shape, and
-the integration suite runs every real-time test through it.
+`Socket._websocket_handler`, `schedule_ping`, `send`, `poll`, `close` and
+`handle_post_request`; eventlet's `RFC6455WebSocket._pack_message`,
+`_sendlock`, `_apply_mask` and `Message`; simple-websocket 1.1's `Base.sock`,
+`ws`, `close`, `input_buffer` and `connected`, wsproto's negotiated extensions
+and events, gevent's socket's `_sock`), kept to this module.
+tests/unit/test_direct_socket.py fails if those change shape, and the
+integration suite runs every real-time test through it.
 """
 
 import _socket
@@ -521,9 +532,10 @@ class _MessageSizeLimit:
 
     And while MAX_WAITING_MESSAGES whole messages wait in `reader`'s input
     buffer (simple-websocket's connection; python-engineio's reader takes one
-    message at a time) and it is open, the reading thread stops reading: the client's data waits in the
-    kernel, not in the worker (the thread reads as long as data is there, and a
-    client sending faster than the reader handles would fill the buffer)."""
+    message at a time) and it is open, the reading thread stops reading: the
+    client's data waits in the kernel, not in the worker (the thread reads as
+    long as data is there, and a client sending faster than the reader handles
+    would fill the buffer)."""
 
     def __init__(self, connection, limit, reader):
         self._connection = connection

@@ -377,6 +377,8 @@ def test_wsproto_pieces_are_counted_in_bytes_and_close_with_1009():
     handle = inspect.getsource(simple_websocket.ws.Base._handle_events)
     assert "for event in self.ws.events():" in handle
     assert "out_data += self.ws.send(event.response())" in handle
+    assert "self.input_buffer.append(" in handle  # what _MessageSizeLimit watches
+    assert "self.input_buffer.pop(0)" in inspect.getsource(simple_websocket.ws.Base.receive)
 
     server = WSConnection(ConnectionType.SERVER)
     client = WSConnection(ConnectionType.CLIENT)
@@ -417,3 +419,9 @@ def test_the_packet_guard_uses_python_socketios_handlers_as_they_are():
         ("_send_packet", ["self", "eio_sid", "pkt"]),
     ]:
         assert list(inspect.signature(getattr(server, name)).parameters) == parameters, name
+
+
+def test_a_polling_body_is_decoded_where_the_hook_catches_its_errors():
+    source = inspect.getsource(engineio.socket.Socket.handle_post_request)
+    assert "payload.Payload(encoded_payload=body)" in source
+    assert ".decode('utf-8')" in source
