@@ -570,7 +570,7 @@ def test_logout_on_one_instance_closes_that_tokens_sockets_on_every_other(cluste
     assert response.status_code == 204
     for sock in sockets:
         assert sock.wait_for("session_ended", timeout=SESSION_END_BOUND) == {"reason": "logged_out"}
-        assert socket.disconnected.wait(5), socket
+        assert sock.disconnected.wait(5), sock
     for n in (1, 2, 3, 4):  # the token is refused everywhere at once
         assert alice.request("GET", "/api/me", base_url=instance_url(cluster, n)).status_code == 401
     time.sleep(SETTLE)
