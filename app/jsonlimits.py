@@ -123,6 +123,8 @@ def _shape_problem(pkt):
     if kind == socketio.packet.EVENT:
         if not (isinstance(data, list) and data and isinstance(data[0], str)):
             return "An event is a list starting with its name."
+        if data[0] == "*":  # Flask-SocketIO's name for its catch-all handler
+            return "Unknown event '*'."
     elif kind == socketio.packet.ACK:
         if pkt.id is None or not isinstance(data, list):
             return "An acknowledgement has an id and a list."

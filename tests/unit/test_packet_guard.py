@@ -32,6 +32,7 @@ def send_raw(socket, text):
         "2{id}" + '["join",{"room":' + BIG + "}]",
         "2{id}[1,2]",
         "2{id}{}",
+        '2{id}["*",{}]',
         "5{id}[]",
     ],
 )
