@@ -422,6 +422,6 @@ def test_the_packet_guard_uses_python_socketios_handlers_as_they_are():
 
 
 def test_a_polling_body_is_decoded_where_the_hook_catches_its_errors():
-    source = inspect.getsource(engineio.socket.Socket.handle_post_request)
+    source = inspect.getsource(direct_socket._LibrarySocket.handle_post_request)
     assert "payload.Payload(encoded_payload=body)" in source
     assert ".decode('utf-8')" in source
