@@ -68,6 +68,16 @@ def _async_mode(config: Config):
     return "threading"
 
 
+def _socket_budget(config: Config) -> tuple[int, int] | None:
+    """(burst, per seconds) of SOCKET_PACKET_RATE_LIMIT, or None with rate limits off."""
+    if not config.RATELIMIT_ENABLED:
+        return None
+    from limits import parse
+
+    item = parse(config.SOCKET_PACKET_RATE_LIMIT)
+    return item.amount, item.get_expiry()
+
+
 def create_app(config: Config | None = None) -> Flask:
     from flask import Flask, g
     from werkzeug.middleware.proxy_fix import ProxyFix
@@ -129,7 +139,7 @@ def create_app(config: Config | None = None) -> Flask:
 
     queue = library_hooks.queue_manager(config.REDIS_URL, config.QUEUE_MODE)
     from app import security_headers
-    from app.jsonlimits import ChatPacket, SocketJSON
+    from app.jsonlimits import SocketJSON
 
     mode = _async_mode(config)
     library_hooks.install_socket_hooks(mode, max_unsent_bytes=config.SOCKET_MAX_UNSENT_BYTES)
@@ -138,7 +148,7 @@ def create_app(config: Config | None = None) -> Flask:
         async_mode=mode,
         client_manager=queue,
         json=SocketJSON,
-        serializer=ChatPacket,
+        serializer=library_hooks.ChatPacket,
         cors_allowed_origins=(
             config.cors_allowed_origins
             if config.cors_allowed_origins is not None
@@ -148,6 +158,11 @@ def create_app(config: Config | None = None) -> Flask:
         ping_timeout=20,
         max_http_buffer_size=config.MAX_CONTENT_LENGTH,
     )
+    library_hooks.PacketGuard(
+        socketio.server,
+        budget=_socket_budget(config),
+        connect_timeout=config.SOCKET_CONNECT_TIMEOUT,
+    ).install()
     api.init_app(
         app,
         spec_kwargs={

@@ -151,6 +151,11 @@ class Config:
     CONNECT_RATE_LIMIT: str = _setting("30 per minute", "CONNECT_RATE_LIMIT")
     REACT_RATE_LIMIT: str = _setting("30 per 3 seconds", "REACT_RATE_LIMIT")
     SEARCH_RATE_LIMIT: str = _setting("10 per 5 seconds", "SEARCH_RATE_LIMIT")
+    # Every Socket.IO packet one socket sends, in this process, before any other
+    # limit (app/jsonlimits.py): a burst of N, then N/W a second.
+    SOCKET_PACKET_RATE_LIMIT: str = _setting("60 per 3 seconds", "SOCKET_PACKET_RATE_LIMIT")
+    # Seconds an Engine.IO connection has to complete its Socket.IO connect (0: no limit).
+    SOCKET_CONNECT_TIMEOUT: int = _setting(10, "SOCKET_CONNECT_TIMEOUT", int)
     RATELIMIT_ENABLED: bool = _setting(True, "RATELIMIT_ENABLED", _flag, empty_is_default=False)
     PRESENCE_TTL_SECONDS: int = _setting(30, "PRESENCE_TTL_SECONDS", int)
     # How often each instance looks for sockets whose token expired or was

@@ -4,12 +4,11 @@ Python's json module recurses once per level: a 60 KB body of `[[[...` raises
 RecursionError, which would surface as a 500 (REST) or an exception inside the
 Socket.IO server. Here anything nested deeper than MAX_DEPTH is invalid JSON
 (a ValueError), which REST answers with `bad_request` and Socket.IO with a
-`bad_request` ack.
+`bad_request` ack (app/library_hooks/socketio_packets.py), and so is an
+integer longer than Python converts.
 """
 
 import json
-
-import socketio.packet
 
 MAX_DEPTH = 32
 
@@ -48,26 +47,9 @@ def loads(text, **kwargs):
     return value
 
 
-# Socket.IO: a packet too deep to decode becomes this event, which the handlers
-# answer with bad_request (a client may send it by name too: same answer).
-INVALID_PACKET_EVENT = "invalid packet"
-
-
 class SocketJSON:
     """The json module Engine.IO and Socket.IO decode packets with (SocketIO(json=...)).
     Engine.IO takes a ValueError as "not JSON" and keeps the text as it is."""
 
     dumps = staticmethod(json.dumps)
     loads = staticmethod(loads)
-
-
-class ChatPacket(socketio.packet.Packet):
-    """Socket.IO packets whose payload nests too deep decode as INVALID_PACKET_EVENT,
-    keeping their type, namespace and ack id, so the client gets a bad_request ack."""
-
-    def decode(self, encoded_packet):
-        try:
-            return super().decode(encoded_packet)
-        except TooDeep:
-            self.data = [INVALID_PACKET_EVENT]
-            return 0

@@ -2,6 +2,7 @@
 
 import gc
 import time
+from collections.abc import Iterator
 
 from flask import Flask, Response, g, request
 from prometheus_client import (
@@ -12,6 +13,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
 
 from app import library_hooks
 
@@ -53,6 +55,29 @@ DROPPED_BEHIND = Gauge(
     registry=registry,
 )
 DROPPED_BEHIND.set_function(lambda: library_hooks.socket_stats()["dropped_behind"])
+
+
+class _SocketRefusals:
+    """chat_socketio_refused_total{reason}: what the Socket.IO edge refused since
+    the process started (app/library_hooks/socketio_packets.py and engineio_sockets.py)."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "chat_socketio_refused",
+            "Socket.IO packets and connections refused: undecodable, binary, "
+            "over_budget (the per-socket budget), connect_timeout (no Socket.IO "
+            "connect in time), too_large (a WebSocket message over the limit)",
+            labels=["reason"],
+        )
+        stats = library_hooks.socket_stats()
+        counts = dict(library_hooks.SOCKET_REFUSED, too_large=stats["too_large"])
+        counts["undecodable"] += stats["undecodable"]  # Engine.IO's
+        for reason, count in counts.items():
+            family.add_metric([reason], count)
+        yield family
+
+
+registry.register(_SocketRefusals())
 FROZEN_OBJECTS = Gauge(
     "chat_gc_frozen_objects",
     "Objects the worker moved out of the garbage collector's way once it had started "

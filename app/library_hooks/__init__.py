@@ -29,6 +29,9 @@ The modules, and what they hook into:
   without the client's per-command machinery.
 - gunicorn_errors: gunicorn's own error answers (`util.write_error`).
 - json_parsing: webargs' JSON body decoding.
+- socketio_packets: python-socketio's packet decoding and its Engine.IO
+  handlers (connect, message, disconnect): undecodable and binary packets
+  refused, a per-socket budget, a deadline for the Socket.IO connect.
 - sqlalchemy_rows: ORM objects built and kept as if loaded from rows.
 
 Importing this package imports none of those libraries: each name is
@@ -42,8 +45,11 @@ from typing import TYPE_CHECKING, Any
 __all__ = [
     "ONCE_SECONDS",
     "REDIS_ERRORS",
+    "ChatPacket",
     "HotPathCommands",
     "JsonBodyParser",
+    "PacketGuard",
+    "SOCKET_REFUSED",
     "commit_keeping_loaded",
     "detached",
     "install_gunicorn_error_answers",
@@ -60,8 +66,11 @@ __all__ = [
 _LAZY = {
     "ONCE_SECONDS": ("redis_queue", "ONCE_SECONDS"),
     "REDIS_ERRORS": ("redis_connections", "REDIS_ERRORS"),
+    "ChatPacket": ("socketio_packets", "ChatPacket"),
     "HotPathCommands": ("redis_commands", "HotPathCommands"),
     "JsonBodyParser": ("json_parsing", "JsonBodyParser"),
+    "PacketGuard": ("socketio_packets", "PacketGuard"),
+    "SOCKET_REFUSED": ("socketio_packets", "REFUSED"),
     "commit_keeping_loaded": ("sqlalchemy_rows", "commit_keeping_loaded"),
     "detached": ("sqlalchemy_rows", "detached"),
     "install_gunicorn_error_answers": ("gunicorn_errors", "install"),
@@ -81,6 +90,8 @@ if TYPE_CHECKING:
     from app.library_hooks.redis_commands import HotPathCommands
     from app.library_hooks.redis_connections import REDIS_ERRORS, redis_client
     from app.library_hooks.redis_queue import ONCE_SECONDS
+    from app.library_hooks.socketio_packets import REFUSED as SOCKET_REFUSED
+    from app.library_hooks.socketio_packets import ChatPacket, PacketGuard
     from app.library_hooks.sqlalchemy_rows import commit_keeping_loaded, detached, set_loaded
 
 

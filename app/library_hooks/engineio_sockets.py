@@ -37,11 +37,21 @@ Under eventlet, every frame a client sends is unmasked (RFC 6455 5.3) by
 byte: a cost that grows with the frame and holds the whole worker for a large
 one that any client can send (docs/performance.md, "Limits"; `bench.unmask`).
 
+What a client sends is bounded as it arrives: a WebSocket message is counted
+piece by piece (each frame of a fragmented message, each read of a frame) and
+the connection failed with close code 1009 past the largest packet, whatever
+the frames announce (eventlet: `_counted_message_class`; gevent and threading:
+`_MessageSizeLimit`, which also stops simple-websocket's reading thread while
+MAX_WAITING_MESSAGES messages wait for the reader). An Engine.IO packet or a
+polling body that does not decode is dropped and counted (STATS), never
+logged with a traceback.
+
 A hook into a pinned library's internals (python-engineio 4.x's
-`Socket._websocket_handler`, `schedule_ping`, `send`, `poll` and `close`;
-eventlet's `RFC6455WebSocket._pack_message`, `_sendlock` and `_apply_mask`;
-simple-websocket 1.1's `Base.sock`, `ws` and `close`, wsproto's negotiated
-extensions, gevent's socket's `_sock`), kept to this module.
+`Socket._websocket_handler`, `schedule_ping`, `send`, `poll`, `close` and
+`handle_post_request`; eventlet's `RFC6455WebSocket._pack_message`,
+`_sendlock`, `_apply_mask` and `Message`; simple-websocket 1.1's `Base.sock`,
+`ws`, `close`, `input_buffer` and `connected`, wsproto's negotiated extensions
+and events, gevent's socket's `_sock`), kept to this module.
 tests/integration/test_library_hooks.py serves it under gunicorn's real
 eventlet and gevent workers and reads its frames off the wire, and the
 integration suite runs every real-time test through it.
@@ -65,6 +75,9 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 FLUSH_ON_CLOSE = 5  # seconds a closing socket's unsent frames get to go out
+# Whole messages simple-websocket may hold for the reader before it stops reading
+# (gevent, threading): with the largest packet, about 1 MiB per socket.
+MAX_WAITING_MESSAGES = 16
 
 # What one socket may have waiting behind the oldest frame its client has not
 # taken before the server drops it (the client reconnects and syncs): without a
@@ -80,7 +93,12 @@ MAX_UNSENT_BYTES = 1 << 20
 # For /metrics: the WebSocket connections written directly now, the frames that
 # have had to wait for a slow socket, and the sockets dropped for falling more
 # than MAX_UNSENT_BYTES behind, since the process started.
-STATS = {"open": 0, "deferred": 0, "dropped_behind": 0}
+# And the WebSocket messages refused for going over the largest packet as they
+# arrived (closed with 1009), and the Engine.IO packets (WebSocket) and polling
+# bodies that did not decode (dropped).
+STATS = {"open": 0, "deferred": 0, "dropped_behind": 0, "too_large": 0, "undecodable": 0}
+LOG_EVERY = 10.0  # seconds: at most one line about undecodable input in that time
+_undecodable_logged = [-LOG_EVERY, 0]  # the time of the last line, the ones not written since
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +115,24 @@ class _SpentQueue:
 
 
 _SPENT_QUEUE = _SpentQueue()
+
+
+def _undecodable(sid, exc):
+    """Counts input that does not decode and logs it, at most once every LOG_EVERY s."""
+    STATS["undecodable"] += 1
+    now = time.monotonic()
+    last, skipped = _undecodable_logged
+    if now - last < LOG_EVERY:
+        _undecodable_logged[1] = skipped + 1
+        return
+    _undecodable_logged[:] = [now, 0]
+    log.warning(
+        "%s: undecodable Engine.IO input refused: %s (and %d more not logged in the last %g s)",
+        sid,
+        exc,
+        skipped,
+        LOG_EVERY,
+    )
 
 
 def _packet_length(pkt):
@@ -135,6 +171,15 @@ class BoundedQueueSocket(_LibrarySocket):
         packets = super().poll()
         self._queued = None
         return packets
+
+    def handle_post_request(self, environ):
+        """A polling POST: a body that does not decode (not UTF-8, a packet type
+        that is not a digit, an empty packet, bad base64) is dropped whole and
+        counted, rather than logged with a traceback."""
+        try:
+            return super().handle_post_request(environ)
+        except ValueError as exc:
+            _undecodable(self.sid, exc)
 
     def _fell_behind(self, waiting):
         """Drops a client that does not take what it is sent. The close runs in a
@@ -364,6 +409,7 @@ class DirectSocket(BoundedQueueSocket):
         def receive():
             data = ws.wait()
             if data and len(data) > server.max_http_buffer_size:
+                STATS["too_large"] += 1
                 raise ValueError("packet is too large")
             return data
 
@@ -432,7 +478,12 @@ class DirectSocket(BoundedQueueSocket):
             if data is None:
                 return  # the client closed the connection
             try:
-                self.receive(eio_packet.Packet(encoded_packet=data))
+                pkt = eio_packet.Packet(encoded_packet=data)
+            except (ValueError, TypeError, IndexError) as exc:
+                _undecodable(self.sid, exc)
+                continue
+            try:
+                self.receive(pkt)
             except engineio.exceptions.UnknownPacketError:
                 pass
             except engineio.exceptions.SocketIsClosedError:
@@ -456,23 +507,71 @@ class WholeFrameSocket(BoundedQueueSocket):
     _connection = None  # simple-websocket's, once on WebSocket
 
     def _websocket_handler(self, ws):
-        self._connection = _whole_frames(ws)
+        self._connection = _whole_frames(ws, self.server.max_http_buffer_size)
         return super()._websocket_handler(ws)
 
     def _abandon_transport(self):
         _shut_down_connection(self._connection)
 
 
-def _whole_frames(ws):
-    """Makes `ws` (python-engineio's simple-websocket wrapper) write whole frames;
-    returns simple-websocket's connection, or None for another kind of WebSocket."""
+def _whole_frames(ws, max_message):
+    """Makes `ws` (python-engineio's simple-websocket wrapper) write whole frames
+    and count what it reads (_MessageSizeLimit); returns simple-websocket's
+    connection, or None for another kind of WebSocket."""
     import simple_websocket.ws
 
     connection = getattr(ws, "ws", None)
     if not isinstance(connection, simple_websocket.ws.Base):
         return None
+    # Before simple-websocket's reading thread first runs (gevent: it has not
+    # been switched to yet; threads: at most the one read it is in is not counted).
+    connection.ws = _MessageSizeLimit(connection.ws, max_message, connection)
     ws.send = functools.partial(_send_whole_frame, connection)
     return connection
+
+
+class _MessageSizeLimit:
+    """wsproto's connection as simple-websocket's reading thread sees it: the
+    pieces of each data message added up in bytes as they arrive (wsproto hands
+    a frame over in pieces, as read, whatever length its header announces);
+    past `limit`, what comes instead is a close with code 1009, which
+    simple-websocket answers with the same and then ends the connection. Its
+    own `max_message_size` would count characters of text (up to four bytes each).
+
+    And while MAX_WAITING_MESSAGES whole messages wait in `reader`'s input
+    buffer (simple-websocket's connection; python-engineio's reader takes one
+    message at a time) and it is open, the reading thread stops reading: the
+    client's data waits in the kernel, not in the worker (the thread reads as
+    long as data is there, and a client sending faster than the reader handles
+    would fill the buffer)."""
+
+    def __init__(self, connection, limit, reader):
+        self._connection = connection
+        self._limit = limit
+        self._size = 0
+        self._reader = reader
+
+    def events(self):
+        from wsproto.events import BytesMessage, CloseConnection, TextMessage
+
+        for event in self._connection.events():
+            while len(self._reader.input_buffer) >= MAX_WAITING_MESSAGES and self._reader.connected:
+                time.sleep(0.005)  # a green thread's sleep (gevent's worker patched time)
+            if isinstance(event, (TextMessage, BytesMessage)):
+                data = event.data
+                if isinstance(data, str) and not data.isascii():
+                    data = data.encode()
+                self._size += len(data)
+                if self._size > self._limit:
+                    STATS["too_large"] += 1
+                    yield CloseConnection(1009, "Message is too big")
+                    return
+                if event.message_finished:
+                    self._size = 0
+            yield event
+
+    def __getattr__(self, name):
+        return getattr(self._connection, name)
 
 
 def _shut_down_connection(connection):
@@ -501,7 +600,7 @@ class GeventDirectSocket(DirectSocket):
     _connection = None  # simple-websocket's, once on WebSocket
 
     def _websocket_handler(self, ws):
-        self._connection = connection = _whole_frames(ws)
+        self._connection = connection = _whole_frames(ws, self.server.max_http_buffer_size)
         raw = getattr(getattr(connection, "sock", None), "_sock", None)
         if (
             connection is None
@@ -669,3 +768,29 @@ def install(async_mode: str, max_unsent_bytes: int = MAX_UNSENT_BYTES) -> None:
         from eventlet.websocket import RFC6455WebSocket
 
         RFC6455WebSocket._apply_mask = staticmethod(unmask)
+        if not getattr(RFC6455WebSocket.Message, "counts_pieces", False):
+            RFC6455WebSocket.Message = _counted_message_class(RFC6455WebSocket.Message)
+
+
+def _counted_message_class(message_class):
+    """eventlet's RFC6455WebSocket.Message, whose pieces (the frames of a fragmented
+    message, each frame as read) are added up as they arrive: past the largest
+    frame (python-engineio makes it max_http_buffer_size), the connection is
+    failed with close code 1009. eventlet checks each frame's announced length
+    but keeps every frame of a message, however many."""
+    from eventlet.websocket import FailedConnectionError
+
+    class CountedMessage(message_class):
+        counts_pieces = True
+        size = 0
+
+        def push(self, data, final=False):
+            self.size += len(data)
+            if self.size > self.max_frame_length:
+                STATS["too_large"] += 1
+                raise FailedConnectionError(
+                    1009, f"Message is over the limit of {self.max_frame_length} bytes."
+                )
+            super().push(data, final)
+
+    return CountedMessage

@@ -18,7 +18,6 @@ from app import chat, metrics
 from app.auth import SESSION_ENDED_MESSAGES, authenticate
 from app.errors import ApiError, unexpected_error
 from app.extensions import db
-from app.jsonlimits import INVALID_PACKET_EVENT, MAX_DEPTH
 from app.library_hooks import tell_if_not_live
 from app.models import User
 from app.ratelimit import LIMITED_SOCKET_EVENTS, check_allowed
@@ -212,15 +211,6 @@ def on_react(user: User, data: dict[str, Any]) -> Any:
     """A client adds (on) or takes back its reaction to a message."""
     message = chat.react(user, data["message_id"], data["emoji"], data["on"])
     return {"message": message_schema.dump(message)}
-
-
-@socketio.on(INVALID_PACKET_EVENT)
-def on_invalid_packet(*args: Any) -> dict[str, Any]:
-    """A packet whose JSON nests too deep to decode (app/jsonlimits.py)."""
-    metrics.SOCKET_EVENTS.labels("unknown", "error").inc()
-    return ApiError(
-        "bad_request", f"The payload nests JSON deeper than {MAX_DEPTH} levels."
-    ).to_dict()
 
 
 @socketio.on("*")

@@ -10,6 +10,7 @@ tests/integration/test_realtime_cluster.py.
 
 import inspect
 import time
+import types
 
 import engineio.socket
 import pytest
@@ -60,6 +61,7 @@ def test_install_chooses_the_class_by_async_mode():
 
     original = engineio.socket.Socket
     original_mask = RFC6455WebSocket.__dict__["_apply_mask"]
+    original_message = RFC6455WebSocket.Message
     original_cap = engineio_sockets.MAX_UNSENT_BYTES
     try:
         engineio_sockets.install("gevent", max_unsent_bytes=123_456)
@@ -70,9 +72,14 @@ def test_install_chooses_the_class_by_async_mode():
         engineio_sockets.install("eventlet")
         assert engineio.socket.Socket is engineio_sockets.DirectSocket
         assert RFC6455WebSocket._apply_mask is engineio_sockets.unmask
+        assert RFC6455WebSocket.Message.counts_pieces
+        assert RFC6455WebSocket.Message.__bases__ == (original_message,)
+        engineio_sockets.install("eventlet")  # once is enough
+        assert RFC6455WebSocket.Message.__bases__ == (original_message,)
     finally:
         engineio.socket.Socket = original
         RFC6455WebSocket._apply_mask = original_mask
+        RFC6455WebSocket.Message = original_message
         engineio_sockets.MAX_UNSENT_BYTES = original_cap
 
 
@@ -211,3 +218,73 @@ def test_a_frame_packed_once_is_what_wsproto_packs_for_a_server(data):
     assert engineio_sockets._server_frame(data) == FrameProtocol(
         client=False, extensions=[]
     ).send_data(data, fin=True)
+
+
+# --- a WebSocket message counted as it arrives --------------------------------------
+
+
+def client_frame(opcode, payload, fin=True):
+    """A masked client frame (RFC 6455 5.2) with a zero mask."""
+    first = (0x80 if fin else 0) | opcode
+    length = len(payload)
+    if length < 126:
+        header = bytes((first, 0x80 | length))
+    else:
+        header = bytes((first, 0x80 | 126)) + length.to_bytes(2, "big")
+    return header + b"\0\0\0\0" + payload
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_eventlets_websocket_fails_a_fragmented_message_past_its_frame_limit_with_1009():
+    """What the hook relies on: a Message made per message with the frame limit,
+    pushed each piece, and a FailedConnectionError that closes with its status."""
+    import socket
+
+    from eventlet.websocket import RFC6455WebSocket
+
+    server, client = socket.socketpair()
+    counted = engineio_sockets._counted_message_class(RFC6455WebSocket.Message)
+    ws = RFC6455WebSocket(server, {}, max_frame_length=100)
+    ws.Message = counted
+    client.sendall(
+        client_frame(0x1, b"4" * 60, fin=False)
+        + client_frame(0x0, b"x" * 30, fin=False)
+        + client_frame(0x0, b"x" * 30)
+    )
+    before = engineio_sockets.STATS["too_large"]
+    assert ws.wait() is None
+    assert engineio_sockets.STATS["too_large"] == before + 1
+    closing = client.recv(200)
+    assert closing[0] == 0x88 and int.from_bytes(closing[2:4], "big") == 1009, closing
+    client.close()
+
+    server, client = socket.socketpair()  # 100 bytes in pieces still make a message
+    ws = RFC6455WebSocket(server, {}, max_frame_length=100)
+    ws.Message = counted
+    client.sendall(client_frame(0x1, b"4" * 50, fin=False) + client_frame(0x0, b"x" * 50))
+    assert ws.wait() == "4" * 50 + "x" * 50
+    client.close()
+    server.close()
+
+
+def test_wsproto_pieces_are_counted_in_bytes_and_close_with_1009():
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
+
+    server = WSConnection(ConnectionType.SERVER)
+    client = WSConnection(ConnectionType.CLIENT)
+    server.receive_data(client.send(Request(host="chat", target="/")))
+    assert isinstance(next(server.events()), Request)
+    client.receive_data(server.send(AcceptConnection()))
+    assert isinstance(next(client.events()), AcceptConnection)
+    limited = engineio_sockets._MessageSizeLimit(
+        server, 100, types.SimpleNamespace(input_buffer=[], connected=True)
+    )
+    # 40 two-byte characters: 80 bytes, then 30 more in a second piece.
+    limited.receive_data(client.send(TextMessage(data="é" * 40, message_finished=False)))
+    assert [type(e) for e in limited.events()] == [TextMessage]
+    limited.receive_data(client.send(TextMessage(data="x" * 30, message_finished=True)))
+    events = list(limited.events())
+    assert len(events) == 1 and isinstance(events[0], CloseConnection), events
+    assert events[0].code == 1009
+    assert limited.send(events[0].response())  # a close frame, through the connection
