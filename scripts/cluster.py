@@ -4,7 +4,8 @@
 A private PostgreSQL and Redis, N app instances started through entrypoint.sh
 (instance 1 in the `migrate` role, the rest in the `serve` role, all at once,
 so the replicas really wait for the migrator), and nginx rendered from
-nginx/cluster.conf.template with ip_hash in front of them.
+nginx/cluster.conf.template in front of them, sticky by client address
+(ip_hash) or by a cookie (`--sticky cookie`).
 
     scripts/cluster.py up --instances 4 --port 8080 --state-dir .cluster [--async-mode gevent]
     scripts/cluster.py status --state-dir .cluster      # JSON
@@ -52,6 +53,8 @@ from app.config import env_names  # noqa: E402  (the standard library only)
 
 SERVER_COMMAND = ["gunicorn", "-c", "python:app.gunicorn_conf", "wsgi:app"]
 TEMPLATE = os.path.join(ROOT, "nginx", "cluster.conf.template")
+# nginx's stickiness modes: nginx/sticky/<mode>/{http,upstream}.conf.
+STICKY_MODES = ("ip_hash", "cookie")
 # What the app and gunicorn read: never inherited, the cluster sets those itself.
 INHERITED_SETTINGS_DROPPED = env_names("app", "gunicorn")
 
@@ -123,9 +126,13 @@ class Cluster:
         extra_env=None,
         access_log=False,
         redis_cluster=False,
+        sticky="ip_hash",
     ):
         if instances < 1:
             raise ValueError("at least one instance")
+        if sticky not in STICKY_MODES:
+            raise ValueError(f"sticky must be one of {', '.join(STICKY_MODES)}")
+        self.sticky = sticky
         self.count = instances
         self.port = port or free_port()
         self._own_dir = state_dir is None
@@ -301,6 +308,7 @@ class Cluster:
             STATE_DIR=nginx_dir,
             PORT=self.port,
             UPSTREAM_SERVERS=servers,
+            STICKY_DIR=os.path.join(ROOT, "nginx", "sticky", self.sticky),
             ACCESS_LOG=f"{os.path.join(nginx_dir, 'access.log')} chat"
             if self.access_log
             else "off",
@@ -315,6 +323,7 @@ class Cluster:
             "nginx_url": self.url,
             "nginx_pid": self.nginx.pid if self.nginx else None,
             "async_mode": self.async_mode,
+            "sticky": self.sticky,
             "instances": [i.to_dict() for i in self.instances],
             "database_url": self.database_url,
             "redis_url": self.redis.url() if self.redis else None,
@@ -515,7 +524,10 @@ def _wait_gone(pids, timeout):
 
 
 def _print_summary(cluster):
-    print(f"chat cluster ready: {cluster.url}  ({cluster.count} instances, {cluster.async_mode})")
+    print(
+        f"chat cluster ready: {cluster.url}  "
+        f"({cluster.count} instances, {cluster.async_mode}, sticky {cluster.sticky})"
+    )
     for i in cluster.instances:
         print(f"  {i.id:8} {i.role:8} {i.url}  pid {i.pid}  log {i.log_path}")
     print(f"  database {cluster.database_url}")
@@ -535,6 +547,7 @@ def cmd_up(args, foreground=False):
         async_mode=args.async_mode,
         access_log=args.access_log,
         redis_cluster=args.redis_cluster,
+        sticky=args.sticky,
     )
     cluster.start()
     _print_summary(cluster)
@@ -580,6 +593,13 @@ def main(argv=None):
             "--redis-cluster",
             action="store_true",
             help="a local 3-master Redis Cluster instead of one Redis server",
+        )
+        p.add_argument(
+            "--sticky",
+            choices=STICKY_MODES,
+            default=os.environ.get("STICKY") or "ip_hash",
+            help="nginx's session affinity: by client address (ip_hash, the default) "
+            "or by a cookie it sets (cookie); default from $STICKY",
         )
     for name in ("status", "down"):
         p = sub.add_parser(name)

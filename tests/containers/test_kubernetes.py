@@ -124,12 +124,18 @@ def test_nginx_kubernetes_config_is_the_compose_one_but_for_dns():
     kube = body(KUSTOMIZE_DIR / "nginx.conf")
     only_compose = [ln.strip() for ln in compose if ln not in kube]
     only_kube = [ln.strip() for ln in kube if ln not in compose]
+    # Compose chooses its session affinity (STICKY: nginx/sticky/); here it is
+    # ip_hash in place (docs/kubernetes.md: cookie affinity).
     assert [ln for ln in only_compose if not ln.startswith("#")] == [
         "resolver 127.0.0.11 valid=10s ipv6=off;",
+        "include /etc/nginx/sticky/http.conf;",
+        "include /etc/nginx/sticky/upstream.conf;",
         "server migrator:5000 resolve max_fails=1 fail_timeout=2s;",
         "server api:5000 resolve max_fails=1 fail_timeout=2s;",
+        "add_header Set-Cookie $chat_affinity_cookie always;",
     ]
     assert [ln for ln in only_kube if not ln.startswith("#")] == [
         "resolver kube-dns.kube-system.svc.cluster.local valid=10s ipv6=off;",
+        "ip_hash;",
         "server api.chat.svc.cluster.local:5000 resolve max_fails=1 fail_timeout=2s;",
     ]
