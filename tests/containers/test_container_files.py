@@ -483,7 +483,14 @@ def test_nginx_conf_balances_every_app_instance_with_ip_hash():
     upstream = re.search(r"upstream chat \{(.*?)\}", text, re.S)
     assert upstream, "no `upstream chat` block"
     body = upstream.group(1)
-    assert re.search(r"^\s*ip_hash;", body, re.M)
+    # The stickiness mode's file (compose mounts nginx/sticky/$STICKY there),
+    # ip_hash unless STICKY says otherwise.
+    assert re.search(r"^\s*include /etc/nginx/sticky/upstream\.conf;", body, re.M)
+    assert re.search(r"^\s*include /etc/nginx/sticky/http\.conf;", text, re.M)
+    compose = COMPOSE.read_text()
+    assert "./nginx/sticky/${STICKY:-ip_hash}:/etc/nginx/sticky:ro" in compose
+    default = (ROOT / "nginx" / "sticky" / "ip_hash" / "upstream.conf").read_text()
+    assert re.search(r"^ip_hash;", default, re.M)
     assert re.search(r"^\s*zone \w+ \d+[km];", body, re.M), "`resolve` needs a shared zone"
     for name in APP_SERVICES:
         assert re.search(rf"^\s*server {name}:{APP_PORT} resolve\b", body, re.M), (
@@ -508,7 +515,8 @@ def test_nginx_conf_proxies_like_the_local_cluster():
     assert timeouts and all(int(v.rstrip("s")) >= 3600 for v in timeouts.values())
 
 
-def test_nginx_accepts_the_config_rendered_for_loopback(tmp_path):
+@pytest.mark.parametrize("sticky", ["ip_hash", "cookie"])
+def test_nginx_accepts_the_config_rendered_for_loopback(tmp_path, sticky):
     """`nginx -t` on nginx.conf with the upstream's service names on loopback.
 
     What this cannot check here: the local nginx is Debian's 1.22, older than
@@ -527,6 +535,7 @@ def test_nginx_accepts_the_config_rendered_for_loopback(tmp_path):
     )
     assert count == len(APP_SERVICES)
     assert not re.search(r"^\s*server .*\bresolve\b", rendered, re.M)
+    rendered = rendered.replace("/etc/nginx/sticky/", f"{ROOT / 'nginx' / 'sticky' / sticky}/")
     config = tmp_path / "nginx.conf"
     config.write_text(rendered)
     code, output = run_tool(
