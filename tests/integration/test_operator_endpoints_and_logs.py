@@ -14,7 +14,7 @@ import threading
 
 import pytest
 import requests
-from cluster import TEMPLATE, render_template
+from cluster import ROOT, TEMPLATE, render_template
 from localservices import Nginx, free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
@@ -62,6 +62,7 @@ def proxied(tmp_path_factory):
             PORT=port,
             ACCESS_LOG=f"{access_log} chat",
             UPSTREAM_SERVERS=f"        server 127.0.0.1:{upstream.server_address[1]};",
+            STICKY_DIR=os.path.join(ROOT, "nginx", "sticky", "ip_hash"),
         )
     with Nginx(config, nginx_dir, port=port) as nginx:
         yield nginx, upstream, access_log
