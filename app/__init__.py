@@ -22,17 +22,22 @@ def called_in_python(wsgi_app):
 
 
 def instance_header(wsgi_app, instance_id):
-    """WSGI middleware: X-Instance on every response, Socket.IO's included.
+    """WSGI middleware: X-Instance and X-Request-ID on every response, Socket.IO's included.
 
     A function, not a callable object: CPython runs a call to a Python function
     in the same C frame, where an object's __call__ recurses in C, and an idle
     WebSocket's green thread stays parked under every layer of that recursion
     (its C stack is copied to the heap: docs/performance.md)."""
+    from app.logs import REQUEST_ID_HEADER, request_id
+
     header = ("X-Instance", instance_id)
 
     def with_instance_header(environ, start_response):
+        # The request's id too (nginx's X-Request-ID, else a new one: app/logs.py).
+        rid = (REQUEST_ID_HEADER, request_id(environ))
+
         def start(status, headers, exc_info=None):
-            return start_response(status, [*headers, header], exc_info)
+            return start_response(status, [*headers, header, rid], exc_info)
 
         return wsgi_app(environ, start)
 
@@ -67,9 +72,9 @@ def create_app(config=None):
     from app.cookie_session import CookieSessionInterface
 
     app.session_interface = CookieSessionInterface()
-    logging.basicConfig(
-        level=config.LOG_LEVEL, format="%(asctime)s %(levelname)s [%(name)s] %(message)s"
-    )
+    from app import logs
+
+    logs.configure(config.LOG_LEVEL, config.LOG_FORMAT, config.INSTANCE_ID)
     for quiet in ("alembic.runtime.plugins", "alembic.runtime.migration"):
         logging.getLogger(quiet).setLevel(logging.WARNING)
 

@@ -20,6 +20,8 @@ APP_ENVS = ("development", "production", "testing")
 ASYNC_MODES = ("eventlet", "gevent", "threading")
 # The Socket.IO queue over Redis: one channel per room, or python-socketio's one channel.
 QUEUE_MODES = ("sharded", "classic")
+# One line a record as text, or one JSON object a line (app/logs.py).
+LOG_FORMATS = ("text", "json")
 # The modes a gunicorn worker class serves (threading is for CLI commands and tests).
 SERVER_ASYNC_MODES = ("eventlet", "gevent")
 # The largest request body and Socket.IO packet, and how errors and docs say it.
@@ -111,6 +113,7 @@ class Config:
     INSTANCE_ID: str = _setting(_default_instance_id, "INSTANCE_ID")
     ASYNC_MODE: str = _setting("eventlet", "ASYNC_MODE", empty_is_default=False)
     LOG_LEVEL: str = _setting("INFO", "LOG_LEVEL", str.upper, empty_is_default=False)
+    LOG_FORMAT: str = _setting("text", "LOG_FORMAT", str.lower)
     TOKEN_TTL_SECONDS: int = _setting(7 * 24 * 3600, "TOKEN_TTL_SECONDS", int)
     PASSWORD_HASH_METHOD: str = _setting("scrypt", "PASSWORD_HASH_METHOD")
     CORS_ORIGINS: str = _setting("", "CORS_ORIGINS", empty_is_default=False)
@@ -178,6 +181,10 @@ class Config:
         if self.ASYNC_MODE not in ASYNC_MODES:
             raise ConfigError(
                 f"ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, got {self.ASYNC_MODE!r}"
+            )
+        if self.LOG_FORMAT not in LOG_FORMATS:
+            raise ConfigError(
+                f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.LOG_FORMAT!r}"
             )
         if self.QUEUE_MODE not in QUEUE_MODES:
             raise ConfigError(

@@ -1,11 +1,16 @@
 """Registration, login and logout."""
 
+import logging
+
 from flask import current_app, g
 
 from app import chat
 from app.api import api_blueprint, authenticated, documented_errors
+from app.errors import ApiError
 from app.extensions import limiter
 from app.schemas import AuthResponseSchema, LoginSchema, RegisterSchema
+
+log = logging.getLogger(__name__)
 
 blp = api_blueprint("auth", __name__, "/api/auth", "Register, log in and out")
 
@@ -22,6 +27,7 @@ def _auth_limit():
 def register(data):
     """Create a user and return it with a token."""
     user, token = chat.register(data["username"], data["password"], data.get("display_name"))
+    log.info("registered", extra={"user_id": user.id})
     return {"user": user, "token": token}
 
 
@@ -32,7 +38,12 @@ def register(data):
 @blp.response(200, AuthResponseSchema)
 def login(data):
     """Log in with a username and password; returns a token."""
-    user, token = chat.login(data["username"], data["password"])
+    try:
+        user, token = chat.login(data["username"], data["password"])
+    except ApiError:
+        log.info("login failed")
+        raise
+    log.info("logged in", extra={"user_id": user.id})
     return {"user": user, "token": token}
 
 
@@ -42,3 +53,4 @@ def login(data):
 def logout():
     """End this token's session: it stops working everywhere, and its sockets close."""
     chat.logout(g.token_claims)
+    log.info("logged out")
