@@ -55,11 +55,13 @@ unit: $(VENV)/.dev-installed
 
 ## make cluster: the compose topology as local processes; a dead instance is
 ## restarted on its port (Ctrl-C stops it all); REDIS_CLUSTER=1: on a local
-## 3-master Redis Cluster instead of one Redis; STICKY=cookie: nginx's affinity by a
+## 3-master Redis Cluster instead of one Redis; REDIS_SENTINEL=1: on Redis watched by
+## Sentinel (a primary, a replica, three sentinels); STICKY=cookie: nginx's affinity by a
 ## cookie it sets instead of by client address (ip_hash)
 cluster: system-deps $(VENV)/.dev-installed
 	$(BIN)/python scripts/cluster.py run --instances $(INSTANCES) --port $(CLUSTER_PORT) \
-		$(if $(REDIS_CLUSTER),--redis-cluster) $(if $(STICKY),--sticky $(STICKY)) $(CLUSTER_ARGS)
+		$(if $(REDIS_CLUSTER),--redis-cluster) $(if $(REDIS_SENTINEL),--redis-sentinel) \
+		$(if $(STICKY),--sticky $(STICKY)) $(CLUSTER_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -199,6 +199,17 @@ class Config:
                 "QUEUE_MODE=classic needs a single Redis server; a Redis "
                 "Cluster (redis+cluster://) needs QUEUE_MODE=sharded"
             )
+        if self.REDIS_URL and self.REDIS_URL.startswith("redis+sentinel://"):
+            from app.redis_urls import parse_sentinel_url
+
+            try:
+                parse_sentinel_url(self.REDIS_URL)
+            except ValueError as exc:
+                raise ConfigError(
+                    "REDIS_URL: a Redis Sentinel URL is "
+                    "redis+sentinel://[[user]:password@]host:port[,host:port...]"
+                    f"/service_name[/db] ({exc})"
+                ) from None
         if self.SOCKET_MAX_UNSENT_BYTES < MAX_REQUEST_BYTES:
             raise ConfigError(
                 f"SOCKET_MAX_UNSENT_BYTES must be at least the largest "
@@ -212,11 +223,17 @@ class Config:
     def as_flask_config(self):
         """The settings plus the derived keys the extensions read."""
         values = dict(self.__dict__)
+        storage_uri, storage_options = self.REDIS_URL or "memory://", {}
+        if storage_uri.startswith("redis+sentinel://"):
+            from app.redis_urls import limits_storage  # limits' dialect of the URL
+
+            storage_uri, storage_options = limits_storage(storage_uri)
         values.update(
             # No pool_pre_ping: app/dbpool.py checks a connection on checkout
             # without a round trip.
             SQLALCHEMY_ENGINE_OPTIONS={},
-            RATELIMIT_STORAGE_URI=self.REDIS_URL or "memory://",
+            RATELIMIT_STORAGE_URI=storage_uri,
+            RATELIMIT_STORAGE_OPTIONS=storage_options,
             RATELIMIT_HEADERS_ENABLED=True,
             RATELIMIT_STRATEGY="moving-window",
             # Redis down: count in memory per instance rather than fail requests.

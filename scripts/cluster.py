@@ -12,6 +12,10 @@ nginx/cluster.conf.template in front of them, sticky by client address
     scripts/cluster.py down --state-dir .cluster
     scripts/cluster.py run --instances 4 --port 8080    # foreground; Ctrl-C stops all
 
+`--redis-cluster` runs a local 3-master Redis Cluster instead of one Redis,
+`--redis-sentinel` a primary, a replica and three sentinels (the app gets a
+redis+sentinel:// URL).
+
 In the foreground (`run`, what `make cluster` starts) the script supervises
 the instances like compose's `restart: unless-stopped`: an instance that dies
 is reported and started again with the same id and port, in the serve role,
@@ -44,6 +48,7 @@ from localservices import (
     Postgres,
     Redis,
     RedisCluster,
+    RedisSentinel,
     ServiceError,  # noqa: E402
     free_port,
     stop_process,
@@ -127,6 +132,7 @@ class Cluster:
         access_log=False,
         redis_cluster=False,
         sticky="ip_hash",
+        redis_sentinel=False,
     ):
         if instances < 1:
             raise ValueError("at least one instance")
@@ -141,6 +147,10 @@ class Cluster:
         self.extra_env = dict(extra_env or {})
         self.access_log = access_log
         self.redis_cluster = redis_cluster  # a 3-master Redis Cluster instead of one server
+        # A primary, a replica and three sentinels instead of one server.
+        self.redis_sentinel = redis_sentinel
+        if redis_cluster and redis_sentinel:
+            raise ValueError("a Redis Cluster or Redis Sentinel, not both")
         self.secret = secrets.token_urlsafe(32)
         self.postgres = self.redis = self.nginx = None
         self.instances = []
@@ -164,6 +174,9 @@ class Cluster:
             if self.redis_cluster:
                 self.redis = RedisCluster(os.path.join(self.state_dir, "redis")).start()
                 say(f"Redis Cluster on {self.redis.url()}")
+            elif self.redis_sentinel:
+                self.redis = RedisSentinel(os.path.join(self.state_dir, "redis")).start()
+                say(f"Redis with Sentinel: {self.redis.url()}")
             else:
                 self.redis = Redis(os.path.join(self.state_dir, "redis")).start()
                 say(f"Redis on port {self.redis.port}")
@@ -328,15 +341,20 @@ class Cluster:
             "database_url": self.database_url,
             "redis_url": self.redis.url() if self.redis else None,
             "postgres_pid": self.postgres.pid if self.postgres else None,
-            "redis_pid": (self.redis.pids[0] if self.redis_cluster else self.redis.pid)
+            "redis_pid": (self.redis.pids[0] if self._redis_group else self.redis.pid)
             if self.redis
             else None,
-            "redis_pids": (self.redis.pids if self.redis_cluster else [self.redis.pid])
+            "redis_pids": (self.redis.pids if self._redis_group else [self.redis.pid])
             if self.redis
             else [],
             "state_dir": self.state_dir,
             "supervisor_pid": self.supervisor_pid,
         }
+
+    @property
+    def _redis_group(self):
+        """Whether Redis is several processes (a Redis Cluster, or Sentinel's)."""
+        return self.redis_cluster or self.redis_sentinel
 
     def save_state(self):
         with open(os.path.join(self.state_dir, "state.json"), "w") as f:
@@ -547,6 +565,7 @@ def cmd_up(args, foreground=False):
         async_mode=args.async_mode,
         access_log=args.access_log,
         redis_cluster=args.redis_cluster,
+        redis_sentinel=args.redis_sentinel,
         sticky=args.sticky,
     )
     cluster.start()
@@ -593,6 +612,12 @@ def main(argv=None):
             "--redis-cluster",
             action="store_true",
             help="a local 3-master Redis Cluster instead of one Redis server",
+        )
+        p.add_argument(
+            "--redis-sentinel",
+            action="store_true",
+            help="Redis watched by Sentinel (a primary, a replica, three sentinels) "
+            "instead of one Redis server",
         )
         p.add_argument(
             "--sticky",

@@ -42,6 +42,10 @@ def queue_manager(redis_url, mode="sharded"):
     if not redis_url:
         return None
     if mode == "classic":
+        from app import redis_urls
+
+        if redis_urls.is_sentinel_url(redis_url):  # python-socketio's own dialect of it
+            redis_url = redis_urls.socketio_url(redis_url)
         return ChatRedisManager(redis_url, channel="chat-socketio")
     from app.realtime.sharded_queue import ShardedRedisManager
 

@@ -43,6 +43,7 @@ from redis.retry import Retry
 from socketio import PubSubManager
 from socketio.manager import Manager
 
+from app import redis_urls
 from app.realtime.queue import LiveDelivery
 from app.redis_direct import DirectCommands
 
@@ -99,7 +100,10 @@ REDIS_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException)
 
 
 def redis_client(url, **options):
-    """A redis-py client for REDIS_URL: RedisCluster for a redis+cluster:// URL."""
+    """A redis-py client for REDIS_URL: RedisCluster for a redis+cluster:// URL, a
+    client of the current primary for a redis+sentinel:// one (app/redis_urls.py)."""
+    if redis_urls.is_sentinel_url(url):
+        return redis_urls.sentinel_client(url, **options)
     if is_cluster_url(url):
         nodes, credentials = parse_cluster_url(url)
         options.pop("health_check_interval", None)
@@ -369,6 +373,10 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
         if self.cluster:
             nodes, credentials = parse_cluster_url(self.url)
             return nodes, {**credentials, **options}
+        if redis_urls.is_sentinel_url(self.url):
+            # One listener, whose every connection asks the sentinels for the primary.
+            factory = redis_urls.primary_connection_factory(self.url, **options)
+            return [redis_urls.listener_label(self.url)], {**options, "connection_class": factory}
         kwargs = redis.connection.parse_url(self.url)
         address = (kwargs.get("host", "localhost"), kwargs.get("port", 6379))
         return [address], {**kwargs, **options}
