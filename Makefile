@@ -9,6 +9,8 @@ CLUSTER_PORT ?= 8080
 CLUSTER_ARGS ?=
 SCALE ?= 4
 CHAT_PORT ?= 8080
+# REDIS_SENTINEL=1 make compose / make swarm: Redis watched by three sentinels.
+SENTINEL_URL := redis+sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/chat
 export FLASK_APP := app:create_app
 
 .PHONY: run test lint unit integration e2e cluster system-deps clean bench bench-scaleout \
@@ -87,16 +89,18 @@ bench-scaleout: system-deps $(VENV)/.runtime-installed
 ## (default 4) behind nginx on CHAT_PORT (default 8080). Prepares what is missing
 ## first and says so (scripts/docker-env.sh: engine, compose plugin, .env with
 ## random secrets, local stand-ins for base images no registry serves).
+## REDIS_SENTINEL=1: with the `sentinel` profile (a replica, three sentinels).
 compose:
 	sh scripts/docker-env.sh all
-	CHAT_PORT=$(CHAT_PORT) docker compose up --build --detach --wait --scale api=$(SCALE)
+	CHAT_PORT=$(CHAT_PORT) $(if $(REDIS_SENTINEL),COMPOSE_PROFILES=sentinel REDIS_URL=$(SENTINEL_URL)) \
+		docker compose up --build --detach --wait --scale api=$(SCALE)
 	@echo "chat: http://localhost:$(CHAT_PORT)/  ($(SCALE) api replicas and the migrator; docs/compose.md)"
 
 ## make compose-down: the stack down with its volumes (and dockerd, if `make compose` started it)
 compose-down:
 	@if docker info >/dev/null 2>&1; then \
 		SECRET_KEY="$${SECRET_KEY:-unused-by-down}" POSTGRES_PASSWORD="$${POSTGRES_PASSWORD:-unused-by-down}" \
-		docker compose down --volumes --remove-orphans; fi
+		COMPOSE_PROFILES=sentinel docker compose down --volumes --remove-orphans; fi
 	sh scripts/docker-env.sh stop-engine
 
 ## make swarm: deploy/swarm/docker-stack.yml on a single-node Docker Swarm here

@@ -6,7 +6,8 @@
 #                   created from .env, the stack deployed and waited for.
 #   swarm.sh down   the stack, its secrets, volumes and networks removed; the
 #                   swarm left if `up` created it.
-# Settings: STACK (chat), SCALE (4 api replicas), CHAT_PORT (8080), and
+# Settings: STACK (chat), SCALE (4 api replicas), CHAT_PORT (8080),
+# REDIS_SENTINEL (set: with deploy/swarm/sentinel.yml), STICKY (ip_hash or cookie), and
 # SECRET_KEY / POSTGRES_PASSWORD from the environment or else from .env.
 set -eu
 cd "$(dirname "$0")/.."
@@ -51,7 +52,13 @@ up() {
         fi
     done
     say "deploying stack $STACK: $SCALE api replicas, nginx on port $CHAT_PORT"
-    docker stack deploy --detach=true --compose-file "$STACK_FILE" "$STACK" >/dev/null
+    # REDIS_SENTINEL=1: Redis watched by three sentinels (deploy/swarm/sentinel.yml).
+    set -- --compose-file "$STACK_FILE"
+    if [ -n "${REDIS_SENTINEL:-}" ]; then
+        set -- "$@" --compose-file deploy/swarm/sentinel.yml
+        say "with Redis Sentinel: a replica and three sentinels"
+    fi
+    docker stack deploy --detach=true "$@" "$STACK" >/dev/null
     wait_ready
     say "chat: http://localhost:$CHAT_PORT/  (docker stack services $STACK)"
 }

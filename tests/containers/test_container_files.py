@@ -363,7 +363,9 @@ def test_compose_file_validates_against_the_compose_spec():
 
 
 def test_compose_has_the_five_services(services):
-    assert set(services) == {"db", "redis", "migrator", "api", "nginx"}
+    # Besides, in profiles (off unless asked for): Redis Sentinel's.
+    always = {name for name, service in services.items() if not service.get("profiles")}
+    assert always == {"db", "redis", "migrator", "api", "nginx"}
 
 
 def test_database_uses_postgres_with_a_named_volume_and_a_pg_isready_check(compose, services):
@@ -424,7 +426,7 @@ def test_app_settings_are_production_behind_one_proxy(services):
         assert str(env["PROXY_HOPS"]) == "1"
         assert env["ASYNC_MODE"] == "${ASYNC_MODE:-eventlet}"
         assert str(env.get("PORT", APP_PORT)) == str(APP_PORT)
-        assert env["REDIS_URL"].startswith("redis://redis:")
+        assert env["REDIS_URL"].startswith("${REDIS_URL:-redis://redis:")  # or the sentinels
         assert "@db:5432/" in env["DATABASE_URL"]
 
 
@@ -553,3 +555,33 @@ def test_nginx_accepts_the_config_rendered_for_loopback(tmp_path, sticky):
         ]
     )
     assert code == 0, f"nginx -t:\n{output}"
+
+
+# --- Redis Sentinel (compose profile `sentinel`, deploy/swarm/sentinel.yml) ----
+
+
+def test_the_sentinel_profile_and_the_swarm_overlay_run_a_replica_and_three_sentinels():
+    import yaml
+
+    compose = yaml.safe_load(COMPOSE.read_text())
+    overlay = yaml.safe_load((ROOT / "deploy" / "swarm" / "sentinel.yml").read_text())
+    url = "redis+sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/chat"
+    names = ["redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"]
+    for name in names:
+        assert compose["services"][name]["profiles"] == ["sentinel"], name
+        assert "profiles" not in overlay["services"][name]
+        for services in (compose["services"], overlay["services"]):
+            script = services[name]["command"][-1]
+            # By address: a Redis or sentinel resolving a dead name blocks for seconds.
+            assert "client info" in script and "master_host" in script, name
+    for name in names[1:]:
+        assert "sentinel monitor chat $$primary 6379 2" in compose["services"][name]["command"][-1]
+    assert "--protected-mode no" in compose["services"]["redis-replica"]["command"][-1]
+    # The app: one Redis by default, the sentinels' URL with the profile.
+    assert compose["x-app"]["environment"]["REDIS_URL"] == "${REDIS_URL:-redis://redis:6379/0}"
+    assert url in (ROOT / "Makefile").read_text() and url in ENV_EXAMPLE.read_text()
+    for name in ("migrator", "api"):
+        assert overlay["services"][name]["environment"]["REDIS_URL"] == url
+    from app.redis_urls import parse_sentinel_url
+
+    assert parse_sentinel_url(url).service_name == "chat"
