@@ -1,5 +1,6 @@
 """Prometheus metrics for this process, served at /metrics."""
 
+import datetime
 import gc
 import time
 
@@ -67,6 +68,52 @@ SOCKET_EVENTS = Counter(
     registry=registry,
 )
 
+# For the alert and recording rules in deploy/prometheus/ (docs/compose.md, "Monitoring").
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+SEND_SECONDS = Histogram(
+    "chat_message_send_seconds",
+    "From a send reaching this instance to its acknowledgement (stored and handed to "
+    "the queue), new messages only, REST and Socket.IO",
+    buckets=LATENCY_BUCKETS,
+    registry=registry,
+)
+DELIVERY_LAG = Histogram(
+    "chat_message_delivery_lag_seconds",
+    "From a message's created_at (the storing instance's clock) to this instance "
+    "handing it to its sockets, for messages from other instances through the queue",
+    buckets=LATENCY_BUCKETS,
+    registry=registry,
+)
+QUEUE_LIVE = Gauge(
+    "chat_queue_live",
+    "1 while this instance receives from the message queue (its sockets were told "
+    "delivery {live: true}), else 0",
+    registry=registry,
+)
+READINESS = Gauge(
+    "chat_readiness_check",
+    "1 if the readiness check passes at scrape time (database: reachable and at the "
+    "code's head; message_queue: Redis answers), else 0",
+    ["check"],
+    registry=registry,
+)
+LOGINS = Counter(
+    "chat_logins_total", "Login attempts by outcome (ok, failed)", ["outcome"], registry=registry
+)
+
+
+def observe_delivery_lag(data: dict) -> None:
+    """Records a `message` event's lag as it arrives from the queue (`data`: the
+    queue's emit record)."""
+    if data.get("event") != "message":
+        return
+    try:
+        created = datetime.datetime.fromisoformat(data["data"]["created_at"])
+    except (KeyError, TypeError, ValueError):
+        return
+    lag = time.time() - created.timestamp()
+    DELIVERY_LAG.observe(max(lag, 0.0))
+
 
 def init_app(app):
     @app.before_request
@@ -82,7 +129,19 @@ def init_app(app):
             HTTP_LATENCY.labels(endpoint).observe(time.perf_counter() - started)
         return response
 
+    from app.extensions import socketio
+
+    def queue_live():
+        manager = getattr(getattr(socketio, "server", None), "manager", None)
+        return 1.0 if getattr(manager, "live", True) else 0.0  # in-process: always live
+
+    QUEUE_LIVE.set_function(queue_live)
+
     @app.get("/metrics")
     def metrics():
         """Prometheus metrics of this instance."""
+        from app.health import readiness_checks
+
+        for check, ok in readiness_checks().items():
+            READINESS.labels(check).set(1 if ok else 0)
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

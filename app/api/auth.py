@@ -4,7 +4,7 @@ import logging
 
 from flask import current_app, g
 
-from app import chat
+from app import chat, metrics
 from app.api import api_blueprint, authenticated, documented_errors
 from app.errors import ApiError
 from app.extensions import limiter
@@ -41,8 +41,10 @@ def login(data):
     try:
         user, token = chat.login(data["username"], data["password"])
     except ApiError:
+        metrics.LOGINS.labels("failed").inc()
         log.info("login failed")
         raise
+    metrics.LOGINS.labels("ok").inc()
     log.info("logged in", extra={"user_id": user.id})
     return {"user": user, "token": token}
 

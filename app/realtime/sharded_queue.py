@@ -43,7 +43,7 @@ from redis.retry import Retry
 from socketio import PubSubManager
 from socketio.manager import Manager
 
-from app import redis_urls
+from app import metrics, redis_urls
 from app.realtime.queue import LiveDelivery
 from app.redis_direct import DirectCommands
 
@@ -504,6 +504,7 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
             return
         try:
             if method == "emit":
+                metrics.observe_delivery_lag(data)
                 self._handle_emit(data)
             elif method == "callback":
                 self._handle_callback(data)
