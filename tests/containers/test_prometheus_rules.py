@@ -75,3 +75,20 @@ def test_the_rules_use_only_metrics_the_app_serves():
     used = set(re.findall(r"\b(chat_[a-z_]+)(?=[{\[)\s])", rules))
     assert used, "no chat_ metric found in the rules"
     assert used <= served, used - served
+
+
+def test_the_grafana_dashboard_uses_the_recorded_and_served_series():
+    """deploy/grafana/chat-dashboard.json (not run here): valid JSON whose every
+    query names a recording rule of rules.yml or a metric the app serves."""
+    import json
+
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "chat-dashboard.json").read_text())
+    rules = (PROMETHEUS_DIR / "rules.yml").read_text()
+    recorded = set(re.findall(r"^\s*- record: (\S+)", rules, re.M))
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    assert len(exprs) >= 10
+    for expr in exprs:
+        names = set(re.findall(r"[a-z_:]*chat_[a-z_:0-9]+", expr))
+        assert names or expr.startswith(("sum(up{", "count(up{")), expr
+        for name in names:
+            assert name in recorded or name.startswith("chat_"), (expr, name)
