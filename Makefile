@@ -14,7 +14,7 @@ SENTINEL_URL := redis+sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26
 export FLASK_APP := app:create_app
 
 .PHONY: run test lint unit integration e2e cluster system-deps clean bench bench-scaleout \
-	compose compose-down swarm swarm-down
+	compose compose-down swarm swarm-down backup restore
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -102,6 +102,16 @@ compose-down:
 		SECRET_KEY="$${SECRET_KEY:-unused-by-down}" POSTGRES_PASSWORD="$${POSTGRES_PASSWORD:-unused-by-down}" \
 		COMPOSE_PROFILES=sentinel docker compose down --volumes --remove-orphans; fi
 	sh scripts/docker-env.sh stop-engine
+
+## make backup: the compose stack's database, pg_dump in custom format, into ./backups/.
+## make restore FILE=backups/chat-....dump: the app stopped, FILE restored, the stack
+## started again (into an empty database too: a new volume). docs/compose.md, "Backups".
+backup:
+	sh scripts/compose-backup.sh backup
+
+restore:
+	@[ -n "$(FILE)" ] || { echo "make restore FILE=backups/chat-....dump" >&2; exit 2; }
+	SCALE=$(SCALE) sh scripts/compose-backup.sh restore "$(FILE)"
 
 ## make swarm: deploy/swarm/docker-stack.yml on a single-node Docker Swarm here
 ## (initialised if needed), SCALE api replicas, nginx on CHAT_PORT; docs/swarm.md.

@@ -139,3 +139,21 @@ def test_nginx_kubernetes_config_is_the_compose_one_but_for_dns():
         "ip_hash;",
         "server api.chat.svc.cluster.local:5000 resolve max_fails=1 fail_timeout=2s;",
     ]
+
+
+def test_the_database_is_backed_up_nightly_to_a_volume(rendered):
+    _, docs = rendered
+    cron = by_kind(docs, "CronJob", "db-backup")["spec"]
+    assert cron["concurrencyPolicy"] == "Forbid"
+    pod = cron["jobTemplate"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    script = container["command"][-1]
+    assert "pg_dump --format=custom" in script
+    assert (
+        container["image"]
+        == by_kind(docs, "StatefulSet", "db")["spec"]["template"]["spec"]["containers"][0]["image"]
+    )  # pg_dump of the server's own major version
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    claim = volumes["backups"]["persistentVolumeClaim"]["claimName"]
+    by_kind(docs, "PersistentVolumeClaim", claim)
+    assert volumes["secrets"]["secret"]["secretName"].startswith("chat-secrets")
