@@ -97,10 +97,11 @@ compose:
 	@echo "chat: http://localhost:$(CHAT_PORT)/  ($(SCALE) api replicas and the migrator; docs/compose.md)"
 
 ## make compose-down: the stack down with its volumes (and dockerd, if `make compose` started it)
+## (the services of the sentinel and monitoring profiles too)
 compose-down:
 	@if docker info >/dev/null 2>&1; then \
 		SECRET_KEY="$${SECRET_KEY:-unused-by-down}" POSTGRES_PASSWORD="$${POSTGRES_PASSWORD:-unused-by-down}" \
-		COMPOSE_PROFILES=sentinel docker compose down --volumes --remove-orphans; fi
+		COMPOSE_PROFILES=sentinel,monitoring docker compose down --volumes --remove-orphans; fi
 	sh scripts/docker-env.sh stop-engine
 
 ## make backup: the compose stack's database, pg_dump in custom format, into ./backups/.
