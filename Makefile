@@ -10,10 +10,12 @@ CLUSTER_ARGS ?=
 SCALE ?= 4
 CHAT_PORT ?= 8443
 CHAT_HTTP_PORT ?= 8080
+# REDIS_SENTINEL=1 make compose / make swarm: Redis watched by three sentinels.
+SENTINEL_URL := redis+sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/chat
 export FLASK_APP := app:create_app
 
 .PHONY: run test lint unit integration e2e cluster system-deps clean bench bench-scaleout \
-	compose compose-down swarm swarm-down conformance-server
+	compose compose-down swarm swarm-down conformance-server backup restore
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,10 +58,13 @@ unit: $(VENV)/.dev-installed
 
 ## make cluster: the compose topology as local processes; a dead instance is
 ## restarted on its port (Ctrl-C stops it all); REDIS_CLUSTER=1: on a local
-## 3-master Redis Cluster instead of one Redis
+## 3-master Redis Cluster instead of one Redis; REDIS_SENTINEL=1: on Redis watched by
+## Sentinel (a primary, a replica, three sentinels); STICKY=cookie: nginx's affinity by a
+## cookie it sets instead of by client address (ip_hash)
 cluster: system-deps $(VENV)/.dev-installed
 	$(BIN)/python scripts/cluster.py run --instances $(INSTANCES) --port $(CLUSTER_PORT) \
-		$(if $(REDIS_CLUSTER),--redis-cluster) $(CLUSTER_ARGS)
+		$(if $(REDIS_CLUSTER),--redis-cluster) $(if $(REDIS_SENTINEL),--redis-sentinel) \
+		$(if $(STICKY),--sticky $(STICKY)) $(CLUSTER_ARGS)
 
 ## make conformance-server: the socket stack alone (no Flask app, database or Redis) under
 ## gunicorn's worker on HOST:PORT (127.0.0.1:3000 unless given), for protocol test suites
@@ -96,19 +101,32 @@ bench-scaleout: system-deps $(VENV)/.runtime-installed
 ## 8080) redirecting to it. Prepares what is missing
 ## first and says so (scripts/docker-env.sh: engine, compose plugin, .env with
 ## random secrets, local stand-ins for base images no registry serves).
+## REDIS_SENTINEL=1: with the `sentinel` profile (a replica, three sentinels).
 compose:
 	sh scripts/docker-env.sh all
 	CHAT_PORT=$(CHAT_PORT) CHAT_HTTP_PORT=$(CHAT_HTTP_PORT) \
+		$(if $(REDIS_SENTINEL),COMPOSE_PROFILES=sentinel REDIS_URL=$(SENTINEL_URL)) \
 		docker compose up --build --detach --wait --scale api=$(SCALE)
 	@echo "chat: https://localhost:$(CHAT_PORT)/  ($(SCALE) api replicas and the migrator; docs/compose.md;"
 	@echo "      a certificate nginx made itself unless CHAT_TLS_DIR names yours)"
 
 ## make compose-down: the stack down with its volumes (and dockerd, if `make compose` started it)
+## (the services of the sentinel and monitoring profiles too)
 compose-down:
 	@if docker info >/dev/null 2>&1; then \
 		SECRET_KEY="$${SECRET_KEY:-unused-by-down}" POSTGRES_PASSWORD="$${POSTGRES_PASSWORD:-unused-by-down}" \
-		docker compose down --volumes --remove-orphans; fi
+		COMPOSE_PROFILES=sentinel,monitoring docker compose down --volumes --remove-orphans; fi
 	sh scripts/docker-env.sh stop-engine
+
+## make backup: the compose stack's database, pg_dump in custom format, into ./backups/.
+## make restore FILE=backups/chat-....dump: the app stopped, FILE restored, the stack
+## started again (into an empty database too: a new volume). docs/compose.md, "Backups".
+backup:
+	sh scripts/compose-backup.sh backup
+
+restore:
+	@[ -n "$(FILE)" ] || { echo "make restore FILE=backups/chat-....dump" >&2; exit 2; }
+	SCALE=$(SCALE) sh scripts/compose-backup.sh restore "$(FILE)"
 
 ## make swarm: deploy/swarm/docker-stack.yml on a single-node Docker Swarm here
 ## (initialised if needed), SCALE api replicas, nginx HTTPS on CHAT_PORT (CHAT_HTTP_PORT

@@ -30,21 +30,26 @@ def called_in_python(wsgi_app: Any) -> WSGIApplication:
 
 
 def instance_header(wsgi_app: WSGIApplication, instance_id: str) -> WSGIApplication:
-    """WSGI middleware: X-Instance on every response, Socket.IO's included.
+    """WSGI middleware: X-Instance and X-Request-ID on every response, Socket.IO's included.
 
     A function, not a callable object: CPython runs a call to a Python function
     in the same C frame, where an object's __call__ recurses in C, and an idle
     WebSocket's green thread stays parked under every layer of that recursion
     (its C stack is copied to the heap)."""
+    from app.logs import REQUEST_ID_HEADER, request_id
+
     header = ("X-Instance", instance_id)
 
     def with_instance_header(
         environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
+        # The request's id too (nginx's X-Request-ID, else a new one: app/logs.py).
+        rid = (REQUEST_ID_HEADER, request_id(environ))
+
         def start(
             status: str, headers: list[tuple[str, str]], exc_info: Any = None
         ) -> Callable[[bytes], object]:
-            return start_response(status, [*headers, header], exc_info)
+            return start_response(status, [*headers, header, rid], exc_info)
 
         return wsgi_app(environ, start)
 
@@ -89,9 +94,9 @@ def create_app(config: Config | None = None) -> Flask:
     from app.cookie_session import CookieSessionInterface
 
     app.session_interface = CookieSessionInterface()
-    logging.basicConfig(
-        level=config.LOG_LEVEL, format="%(asctime)s %(levelname)s [%(name)s] %(message)s"
-    )
+    from app import logs
+
+    logs.configure(config.LOG_LEVEL, config.LOG_FORMAT, config.INSTANCE_ID)
     for quiet in ("alembic.runtime.plugins", "alembic.runtime.migration"):
         logging.getLogger(quiet).setLevel(logging.WARNING)
 
@@ -134,10 +139,13 @@ def create_app(config: Config | None = None) -> Flask:
     # server only, and a second app (tests, tools) would get none.
     # Always pass client_manager: Flask-SocketIO keeps options between init_app
     # calls, and None (the in-process manager) must replace an earlier Redis one.
-    from app import library_hooks
+    from app import library_hooks, metrics
     from app.realtime import events  # noqa: F401  (registers the handlers)
 
-    queue = library_hooks.queue_manager(config.REDIS_URL, config.QUEUE_MODE)
+    queue = library_hooks.queue_manager(
+        config.REDIS_URL, config.QUEUE_MODE, on_emit=metrics.observe_delivery_lag
+    )
+    metrics.watch_queue(queue)
     from app import security_headers
     from app.jsonlimits import SocketJSON
 
@@ -171,7 +179,6 @@ def create_app(config: Config | None = None) -> Flask:
     )
 
     # Blueprints
-    from app import metrics
     from app.api import auth, messages, reactions, rooms, search, users
     from app.health import bp as health_bp
     from app.pages import bp as pages_bp
@@ -183,7 +190,9 @@ def create_app(config: Config | None = None) -> Flask:
 
     schema_guard.init_app(app)
     app.register_blueprint(pages_bp)
-    metrics.init_app(app)
+    from app.health import readiness_checks
+
+    metrics.init_app(app, readiness=readiness_checks)
     security_headers.init_app(app)
 
     # Errors (registered after the API's own, which they replace)

@@ -22,6 +22,8 @@ APP_ENVS = ("development", "production", "testing")
 ASYNC_MODES = ("eventlet", "gevent", "threading")
 # The Socket.IO queue over Redis: one channel per room, or python-socketio's one channel.
 QUEUE_MODES = ("sharded", "classic")
+# One line a record as text, or one JSON object a line (app/logs.py).
+LOG_FORMATS = ("text", "json")
 # The modes a gunicorn worker class serves (threading is for CLI commands and tests).
 SERVER_ASYNC_MODES = ("eventlet", "gevent")
 # The largest request body and Socket.IO packet, and how errors and docs say it.
@@ -134,6 +136,7 @@ class Config:
     INSTANCE_ID: str = _setting(_default_instance_id, "INSTANCE_ID")
     ASYNC_MODE: str = _setting("eventlet", "ASYNC_MODE", empty_is_default=False)
     LOG_LEVEL: str = _setting("INFO", "LOG_LEVEL", str.upper, empty_is_default=False)
+    LOG_FORMAT: str = _setting("text", "LOG_FORMAT", str.lower)
     TOKEN_TTL_SECONDS: int = _setting(7 * 24 * 3600, "TOKEN_TTL_SECONDS", int)
     # werkzeug's method string: scrypt at N=2^17, r=8, p=1 (OWASP's minimum); a user
     # whose stored hash has other parameters gets a new one at their next login.
@@ -212,6 +215,10 @@ class Config:
             raise ConfigError(
                 f"ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, got {self.ASYNC_MODE!r}"
             )
+        if self.LOG_FORMAT not in LOG_FORMATS:
+            raise ConfigError(
+                f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.LOG_FORMAT!r}"
+            )
         if self.QUEUE_MODE not in QUEUE_MODES:
             raise ConfigError(
                 f"QUEUE_MODE must be one of {', '.join(QUEUE_MODES)}, got {self.QUEUE_MODE!r}"
@@ -225,6 +232,17 @@ class Config:
                 "QUEUE_MODE=classic needs a single Redis server; a Redis "
                 "Cluster (redis+cluster://) needs QUEUE_MODE=sharded"
             )
+        if self.REDIS_URL and self.REDIS_URL.startswith("redis+sentinel://"):
+            from app.library_hooks import parse_sentinel_url
+
+            try:
+                parse_sentinel_url(self.REDIS_URL)
+            except ValueError as exc:
+                raise ConfigError(
+                    "REDIS_URL: a Redis Sentinel URL is "
+                    "redis+sentinel://[[user]:password@]host:port[,host:port...]"
+                    f"/service_name[/db] ({exc})"
+                ) from None
         if self.SOCKET_MAX_UNSENT_BYTES < MAX_REQUEST_BYTES:
             raise ConfigError(
                 f"SOCKET_MAX_UNSENT_BYTES must be at least the largest "
@@ -242,11 +260,18 @@ class Config:
     def as_flask_config(self) -> dict[str, Any]:
         """The settings plus the derived keys the extensions read."""
         values = dict(self.__dict__)
+        storage_uri: str = self.REDIS_URL or "memory://"
+        storage_options: dict[str, Any] = {}
+        if storage_uri.startswith("redis+sentinel://"):
+            from app.library_hooks import limits_storage  # limits' dialect of the URL
+
+            storage_uri, storage_options = limits_storage(storage_uri)
         values.update(
             # No pool_pre_ping: app/dbpool.py checks a connection on checkout
             # without a round trip.
             SQLALCHEMY_ENGINE_OPTIONS={},
-            RATELIMIT_STORAGE_URI=self.REDIS_URL or "memory://",
+            RATELIMIT_STORAGE_URI=storage_uri,
+            RATELIMIT_STORAGE_OPTIONS=storage_options,
             RATELIMIT_HEADERS_ENABLED=True,
             RATELIMIT_STRATEGY="moving-window",
             # Redis down: count in memory per instance rather than fail requests.

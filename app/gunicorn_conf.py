@@ -7,6 +7,7 @@ so throughput comes from more instances behind nginx, not more workers.
 """
 
 import os
+import socket
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,25 @@ access_log_format = (
 )
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", Config.LOG_LEVEL).lower()
+if (os.environ.get("LOG_FORMAT") or Config.LOG_FORMAT).lower() == "json":
+    # gunicorn's own lines (its error and access logs) as JSON objects, like the app's.
+    from gunicorn import glogging
+
+    from app.logs import JsonFormatter, configure
+
+    _instance = os.environ.get("INSTANCE_ID") or socket.gethostname()
+    # The root logger now, before the worker class is imported: a warning it
+    # prints (eventlet's deprecation) is a JSON line as well.
+    configure(loglevel.upper(), "json", _instance)
+
+    class JsonLogger(glogging.Logger):
+        def setup(self, cfg):
+            super().setup(cfg)
+            for log in (self.error_log, self.access_log):
+                for handler in log.handlers:
+                    handler.setFormatter(JsonFormatter(_instance))
+
+    logger_class = JsonLogger
 proc_name = f"chat-{os.environ.get('INSTANCE_ID', 'app')}"
 # gunicorn 25's control socket has one default path per user: several
 # instances on one host (the local cluster) would fight over it. Unused here.

@@ -34,6 +34,25 @@ def healthz() -> dict[str, str]:
     return {"status": "ok", "instance": current_app.config["INSTANCE_ID"]}
 
 
+def _run_checks():
+    checks = {}
+    for name, check in (("database", _check_database), ("message_queue", _check_message_queue)):
+        try:
+            ok, detail = check()
+        except Exception as exc:  # the check failed: report it, never a 500
+            ok, detail = False, f"unreachable: {exc.__class__.__name__}"
+        checks[name] = {"ok": ok, "detail": detail}
+    return checks
+
+
+def readiness_checks() -> dict[str, bool]:
+    """{check: passed} for /metrics (what /readyz checks)."""
+    checks = _run_checks()
+    if not all(c["ok"] for c in checks.values()):
+        db.session.rollback()
+    return {name: c["ok"] for name, c in checks.items()}
+
+
 @bp.get("/readyz")
 def readyz() -> Response | dict[str, Any]:
     """200 when the database is at the code's head and the message queue answers."""
@@ -47,14 +66,8 @@ def readyz() -> Response | dict[str, Any]:
         )
         response.status_code = 503
         return response
-    checks, ready = {}, True
-    for name, check in (("database", _check_database), ("message_queue", _check_message_queue)):
-        try:
-            ok, detail = check()
-        except Exception as exc:  # the check failed: report it, never a 500
-            ok, detail = False, f"unreachable: {exc.__class__.__name__}"
-        checks[name] = {"ok": ok, "detail": detail}
-        ready = ready and ok
+    checks = _run_checks()
+    ready = all(c["ok"] for c in checks.values())
     if ready:
         return {"status": "ready", "checks": checks}
     db.session.rollback()

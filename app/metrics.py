@@ -1,8 +1,9 @@
 """Prometheus metrics for this process, served at /metrics."""
 
+import datetime
 import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from flask import Flask, Response, g, request
 from prometheus_client import (
@@ -92,6 +93,52 @@ SOCKET_EVENTS = Counter(
     registry=registry,
 )
 
+# For the alert and recording rules in deploy/prometheus/ (docs/compose.md, "Monitoring").
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+SEND_SECONDS = Histogram(
+    "chat_message_send_seconds",
+    "From a send reaching this instance to its acknowledgement (stored and handed to "
+    "the queue), new messages only, REST and Socket.IO",
+    buckets=LATENCY_BUCKETS,
+    registry=registry,
+)
+DELIVERY_LAG = Histogram(
+    "chat_message_delivery_lag_seconds",
+    "From a message's created_at (the storing instance's clock) to this instance "
+    "handing it to its sockets, for messages from other instances through the queue",
+    buckets=LATENCY_BUCKETS,
+    registry=registry,
+)
+QUEUE_LIVE = Gauge(
+    "chat_queue_live",
+    "1 while this instance receives from the message queue (its sockets were told "
+    "delivery {live: true}), else 0",
+    registry=registry,
+)
+READINESS = Gauge(
+    "chat_readiness_check",
+    "1 if the readiness check passes at scrape time (database: reachable and at the "
+    "code's head; message_queue: Redis answers), else 0",
+    ["check"],
+    registry=registry,
+)
+LOGINS = Counter(
+    "chat_logins_total", "Login attempts by outcome (ok, failed)", ["outcome"], registry=registry
+)
+
+
+def observe_delivery_lag(data: dict) -> None:
+    """Records a `message` event's lag as it arrives from the queue (`data`: the
+    queue's emit record)."""
+    if data.get("event") != "message":
+        return
+    try:
+        created = datetime.datetime.fromisoformat(data["data"]["created_at"])
+    except (KeyError, TypeError, ValueError):
+        return
+    lag = time.time() - created.timestamp()
+    DELIVERY_LAG.observe(max(lag, 0.0))
+
 
 # Label values come from a short known list, never from the client as sent: a made-up
 # method or path would otherwise add a label set (memory, /metrics size) per request.
@@ -114,7 +161,7 @@ def status_label(status: int) -> str:
     return str(status) if 100 <= status <= 599 else "other"
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, readiness: Callable[[], dict[str, bool]] | None = None) -> None:
     @app.before_request
     def start_timer() -> None:
         g.request_started = time.perf_counter()
@@ -133,4 +180,13 @@ def init_app(app: Flask) -> None:
     @app.get("/metrics")
     def metrics() -> Response:
         """Prometheus metrics of this instance."""
+        if readiness is not None:
+            for check, ok in readiness().items():
+                READINESS.labels(check).set(1 if ok else 0)
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def watch_queue(manager: object) -> None:
+    """chat_queue_live follows the Socket.IO client manager's `live` (1 with no
+    Redis: the in-process manager is always live)."""
+    QUEUE_LIVE.set_function(lambda: 1.0 if getattr(manager, "live", True) else 0.0)

@@ -71,7 +71,12 @@ def nginx_config(ports, state_dir, port):
     with open(TEMPLATE) as f:
         template = f.read()
     return render_template(
-        template, STATE_DIR=state_dir, PORT=port, UPSTREAM_SERVERS=servers, ACCESS_LOG="off"
+        template,
+        STATE_DIR=state_dir,
+        PORT=port,
+        UPSTREAM_SERVERS=servers,
+        ACCESS_LOG="off",
+        STICKY_DIR=os.path.join(ROOT, "nginx", "sticky", "ip_hash"),
     )
 
 

@@ -4,12 +4,17 @@
 A private PostgreSQL and Redis, N app instances started through entrypoint.sh
 (instance 1 in the `migrate` role, the rest in the `serve` role, all at once,
 so the replicas really wait for the migrator), and nginx rendered from
-nginx/cluster.conf.template with ip_hash in front of them.
+nginx/cluster.conf.template in front of them, sticky by client address
+(ip_hash) or by a cookie (`--sticky cookie`).
 
     scripts/cluster.py up --instances 4 --port 8080 --state-dir .cluster [--async-mode gevent]
     scripts/cluster.py status --state-dir .cluster      # JSON
     scripts/cluster.py down --state-dir .cluster
     scripts/cluster.py run --instances 4 --port 8080    # foreground; Ctrl-C stops all
+
+`--redis-cluster` runs a local 3-master Redis Cluster instead of one Redis,
+`--redis-sentinel` a primary, a replica and three sentinels (the app gets a
+redis+sentinel:// URL).
 
 In the foreground (`run`, what `make cluster` starts) the script supervises
 the instances like compose's `restart: unless-stopped`: an instance that dies
@@ -43,6 +48,7 @@ from localservices import (
     Postgres,
     Redis,
     RedisCluster,
+    RedisSentinel,
     ServiceError,  # noqa: E402
     free_port,
     stop_process,
@@ -52,6 +58,8 @@ from app.config import env_names  # noqa: E402  (the standard library only)
 
 SERVER_COMMAND = ["gunicorn", "-c", "python:app.gunicorn_conf", "wsgi:app"]
 TEMPLATE = os.path.join(ROOT, "nginx", "cluster.conf.template")
+# nginx's stickiness modes: nginx/sticky/<mode>/{http,upstream}.conf.
+STICKY_MODES = ("ip_hash", "cookie")
 # What the app and gunicorn read: never inherited, the cluster sets those itself.
 INHERITED_SETTINGS_DROPPED = env_names("app", "gunicorn")
 
@@ -123,9 +131,14 @@ class Cluster:
         extra_env=None,
         access_log=False,
         redis_cluster=False,
+        sticky="ip_hash",
+        redis_sentinel=False,
     ):
         if instances < 1:
             raise ValueError("at least one instance")
+        if sticky not in STICKY_MODES:
+            raise ValueError(f"sticky must be one of {', '.join(STICKY_MODES)}")
+        self.sticky = sticky
         self.count = instances
         self.port = port or free_port()
         self._own_dir = state_dir is None
@@ -134,6 +147,10 @@ class Cluster:
         self.extra_env = dict(extra_env or {})
         self.access_log = access_log
         self.redis_cluster = redis_cluster  # a 3-master Redis Cluster instead of one server
+        # A primary, a replica and three sentinels instead of one server.
+        self.redis_sentinel = redis_sentinel
+        if redis_cluster and redis_sentinel:
+            raise ValueError("a Redis Cluster or Redis Sentinel, not both")
         self.secret = secrets.token_urlsafe(32)
         self.postgres = self.redis = self.nginx = None
         self.instances = []
@@ -157,6 +174,9 @@ class Cluster:
             if self.redis_cluster:
                 self.redis = RedisCluster(os.path.join(self.state_dir, "redis")).start()
                 say(f"Redis Cluster on {self.redis.url()}")
+            elif self.redis_sentinel:
+                self.redis = RedisSentinel(os.path.join(self.state_dir, "redis")).start()
+                say(f"Redis with Sentinel: {self.redis.url()}")
             else:
                 self.redis = Redis(os.path.join(self.state_dir, "redis")).start()
                 say(f"Redis on port {self.redis.port}")
@@ -301,6 +321,7 @@ class Cluster:
             STATE_DIR=nginx_dir,
             PORT=self.port,
             UPSTREAM_SERVERS=servers,
+            STICKY_DIR=os.path.join(ROOT, "nginx", "sticky", self.sticky),
             ACCESS_LOG=f"{os.path.join(nginx_dir, 'access.log')} chat"
             if self.access_log
             else "off",
@@ -315,19 +336,25 @@ class Cluster:
             "nginx_url": self.url,
             "nginx_pid": self.nginx.pid if self.nginx else None,
             "async_mode": self.async_mode,
+            "sticky": self.sticky,
             "instances": [i.to_dict() for i in self.instances],
             "database_url": self.database_url,
             "redis_url": self.redis.url() if self.redis else None,
             "postgres_pid": self.postgres.pid if self.postgres else None,
-            "redis_pid": (self.redis.pids[0] if self.redis_cluster else self.redis.pid)
+            "redis_pid": (self.redis.pids[0] if self._redis_group else self.redis.pid)
             if self.redis
             else None,
-            "redis_pids": (self.redis.pids if self.redis_cluster else [self.redis.pid])
+            "redis_pids": (self.redis.pids if self._redis_group else [self.redis.pid])
             if self.redis
             else [],
             "state_dir": self.state_dir,
             "supervisor_pid": self.supervisor_pid,
         }
+
+    @property
+    def _redis_group(self):
+        """Whether Redis is several processes (a Redis Cluster, or Sentinel's)."""
+        return self.redis_cluster or self.redis_sentinel
 
     def save_state(self):
         with open(os.path.join(self.state_dir, "state.json"), "w") as f:
@@ -515,7 +542,10 @@ def _wait_gone(pids, timeout):
 
 
 def _print_summary(cluster):
-    print(f"chat cluster ready: {cluster.url}  ({cluster.count} instances, {cluster.async_mode})")
+    print(
+        f"chat cluster ready: {cluster.url}  "
+        f"({cluster.count} instances, {cluster.async_mode}, sticky {cluster.sticky})"
+    )
     for i in cluster.instances:
         print(f"  {i.id:8} {i.role:8} {i.url}  pid {i.pid}  log {i.log_path}")
     print(f"  database {cluster.database_url}")
@@ -535,6 +565,8 @@ def cmd_up(args, foreground=False):
         async_mode=args.async_mode,
         access_log=args.access_log,
         redis_cluster=args.redis_cluster,
+        redis_sentinel=args.redis_sentinel,
+        sticky=args.sticky,
     )
     cluster.start()
     _print_summary(cluster)
@@ -580,6 +612,19 @@ def main(argv=None):
             "--redis-cluster",
             action="store_true",
             help="a local 3-master Redis Cluster instead of one Redis server",
+        )
+        p.add_argument(
+            "--redis-sentinel",
+            action="store_true",
+            help="Redis watched by Sentinel (a primary, a replica, three sentinels) "
+            "instead of one Redis server",
+        )
+        p.add_argument(
+            "--sticky",
+            choices=STICKY_MODES,
+            default=os.environ.get("STICKY") or "ip_hash",
+            help="nginx's session affinity: by client address (ip_hash, the default) "
+            "or by a cookie it sets (cookie); default from $STICKY",
         )
     for name in ("status", "down"):
         p = sub.add_parser(name)

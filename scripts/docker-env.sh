@@ -19,8 +19,9 @@
 #
 # Stand-ins: where no image registry is reachable, the images named in
 # docker-compose.yml, docker/Dockerfile and nginx/Dockerfile
-# (python:3.11-slim-bookworm, postgres:17, redis:7-alpine, nginx:1.28-alpine)
-# are built here from the OS
+# (python:3.11-slim-bookworm, postgres:17, redis:7-alpine, nginx:1.28-alpine,
+# and prom/prometheus:v2.53.2 for the `monitoring` profile) are built here
+# from the OS
 # package archive (docker/standins/) and tagged with exactly those names. They
 # are stand-ins only: on a machine with a registry nothing is built and the
 # real images are used, unchanged files and all.
@@ -30,7 +31,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 STATE="${CHAT_DOCKER_STATE:-/var/tmp/chat-docker}"
 STANDINS="$ROOT/docker/standins"
 # Every image the container files name, and the stand-in file that builds it.
-IMAGES="python:3.11-slim-bookworm=python postgres:17=postgres redis:7-alpine=redis nginx:1.28-alpine=nginx"
+IMAGES="python:3.11-slim-bookworm=python postgres:17=postgres redis:7-alpine=redis nginx:1.28-alpine=nginx prom/prometheus:v2.53.2=prometheus"
 BASE_IMAGE="chat-standin/debian:bookworm"
 
 say() { echo "docker-env: $*"; }

@@ -3,7 +3,8 @@
 # PostgreSQL, Redis, nginx, Chromium (with a colour emoji font, so that the
 # page's reactions show in the browser tests and screenshots), and Docker
 # (docker.io, with debootstrap for the local stand-in images:
-# scripts/docker-env.sh). Needs root (or does nothing but say so).
+# scripts/docker-env.sh), and Prometheus (for promtool). Needs root (or does
+# nothing but say so).
 set -eu
 
 missing=""
@@ -19,6 +20,8 @@ have chromium || missing="$missing chromium"
 [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing="$missing fonts-noto-color-emoji"
 have dockerd || missing="$missing docker.io"
 have debootstrap || [ -x /usr/sbin/debootstrap ] || missing="$missing debootstrap"
+# promtool checks and unit-tests deploy/prometheus/rules.yml.
+have promtool || missing="$missing prometheus"
 
 if [ -z "$missing" ]; then
     echo "system deps: all present"
@@ -34,7 +37,7 @@ apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
 # The packages' own services are not used: tests start private instances.
-for svc in redis-server nginx postgresql; do
+for svc in redis-server nginx postgresql prometheus; do
     if have service; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
 echo "system deps: done"

@@ -239,6 +239,7 @@ class Postgres(Service):
 
 class Redis(Service):
     name = "redis"
+    extra_args: tuple = ()  # more redis-server options (a replica's --replicaof)
 
     def start(self):
         self._spawn(
@@ -256,6 +257,7 @@ class Redis(Service):
                 self.dir,
                 "--protected-mode",
                 "yes",
+                *self.extra_args,
             ]
         )
         wait_for_port(self.port, proc=self.proc, what="Redis", log=self.log_path)
@@ -410,6 +412,162 @@ class RedisCluster:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class RedisSentinel:
+    """Redis watched by Sentinel: a primary, a replica of it and three sentinels
+    (`redis-server --sentinel`, quorum 2), each a process on its own loopback
+    port. The sentinels call a primary down after DOWN_AFTER_MS without an
+    answer and promote the replica; url() is the app's redis+sentinel:// URL
+    (app/library_hooks/redis_urls.py). Nothing is persisted, as with the single Redis."""
+
+    name = "redis-sentinel"
+    SERVICE = "chat"
+    DOWN_AFTER_MS = 1000
+    FAILOVER_TIMEOUT_MS = 5000
+
+    def __init__(self, base_dir=None, sentinels=3):
+        self._own_dir = base_dir is None
+        self.dir = base_dir or tempfile.mkdtemp(prefix=f"chat-{self.name}-")
+        os.makedirs(self.dir, exist_ok=True)
+        self.servers = [Redis(os.path.join(self.dir, f"server-{i}")) for i in range(2)]
+        self.servers[1].extra_args = ("--replicaof", "127.0.0.1", str(self.servers[0].port))
+        self.sentinels = [
+            _Sentinel(os.path.join(self.dir, f"sentinel-{i}")) for i in range(sentinels)
+        ]
+
+    @property
+    def port(self):
+        return self.sentinels[0].port
+
+    @property
+    def pids(self):
+        return [p.pid for p in (*self.servers, *self.sentinels) if p.pid]
+
+    def start(self):
+        for server in self.servers:
+            server.start()
+        self._wait(
+            lambda: "master_link_status:up" in _cli(self.servers[1].port, "INFO", "replication"),
+            "the replica did not sync with the primary",
+        )
+        for sentinel in self.sentinels:
+            sentinel.start(
+                self.SERVICE, self.servers[0].port, self.DOWN_AFTER_MS, self.FAILOVER_TIMEOUT_MS
+            )
+        self.wait_ok()
+        return self
+
+    def wait_ok(self, timeout=30.0):
+        """Until every sentinel knows the primary, a replica and the other sentinels."""
+
+        def ok(sentinel):
+            fields = _cli(sentinel.port, "SENTINEL", "MASTER", self.SERVICE).split()
+            info = dict(zip(fields[::2], fields[1::2]))
+            return (
+                info.get("flags") == "master"
+                and int(info.get("num-slaves", 0)) >= 1
+                and int(info.get("num-other-sentinels", 0)) >= len(self.sentinels) - 1
+            )
+
+        self._wait(
+            lambda: all(ok(s) for s in self.sentinels),
+            "the sentinels did not all agree on the primary",
+            timeout,
+        )
+
+    def _wait(self, condition, what, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if condition():
+                    return
+            except (subprocess.SubprocessError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise ServiceError(
+                    what + "".join(_tail(p.log_path) for p in (*self.servers, *self.sentinels))
+                )
+            time.sleep(0.2)
+
+    def primary(self):
+        """The server the sentinels name as primary now."""
+        for sentinel in self.sentinels:
+            try:
+                host_port = _cli(
+                    sentinel.port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.SERVICE
+                ).split()
+            except subprocess.SubprocessError:
+                continue
+            if len(host_port) == 2:
+                return next((s for s in self.servers if s.port == int(host_port[1])), None)
+        return None
+
+    def kill_primary(self):
+        """SIGKILLs the primary (the sentinels then promote the replica); returns it."""
+        primary = self.primary()
+        os.killpg(primary.proc.pid, signal.SIGKILL)
+        primary.proc.wait(10)
+        return primary
+
+    def stop(self, remove=None):
+        for process in (*self.sentinels, *self.servers):
+            process.stop(remove=False)
+        if remove if remove is not None else self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def url(self):
+        """The REDIS_URL for the app: every sentinel, and the service's name."""
+        hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+        return f"redis+sentinel://{hosts}/{self.SERVICE}"
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class _Sentinel(Service):
+    name = "sentinel"
+
+    def start(self, service=None, primary_port=None, down_after_ms=1000, failover_ms=5000):
+        config = os.path.join(self.dir, "sentinel.conf")
+        if service is not None or not os.path.exists(config):
+            # Sentinel rewrites its file as it learns (replicas, other sentinels,
+            # a failover): written once, kept across a restart.
+            with open(config, "w") as f:
+                f.write(
+                    f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+                    f"sentinel monitor {service} 127.0.0.1 {primary_port} 2\n"
+                    f"sentinel down-after-milliseconds {service} {down_after_ms}\n"
+                    f"sentinel failover-timeout {service} {failover_ms}\n"
+                    f"sentinel parallel-syncs {service} 1\n"
+                )
+        self._spawn([_find_binary("redis-server", ["/usr/bin/redis-server"]), config, "--sentinel"])
+        wait_for_port(self.port, proc=self.proc, what="Redis Sentinel", log=self.log_path)
+        return self
+
+
+def _cli(port, *args):
+    return subprocess.run(
+        [
+            _find_binary("redis-cli", ["/usr/bin/redis-cli"]),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    ).stdout
 
 
 class _ClusterNode(Redis):

@@ -8,11 +8,13 @@
 #   swarm.sh down   the stack, its secrets, volumes and networks removed; the
 #                   swarm left if `up` created it.
 # Settings: STACK (chat), SCALE (4 api replicas), CHAT_PORT (HTTPS, 8443),
-# CHAT_HTTP_PORT (redirects to HTTPS, 8080), SECRET_KEY / POSTGRES_PASSWORD
-# from the environment or else from .env, REDIS_PASSWORD from the environment
-# or else the file CHAT_REDIS_PASSWORD_FILE (.secrets/redis_password), made
-# with a random one when missing; CHAT_OVERLAY_ENCRYPTION (auto: the overlay
-# networks encrypted when this kernel can, on, off).
+# CHAT_HTTP_PORT (redirects to HTTPS, 8080), REDIS_SENTINEL (set: with
+# deploy/swarm/sentinel.yml), STICKY (ip_hash or cookie), SECRET_KEY /
+# POSTGRES_PASSWORD from the environment or else from .env, REDIS_PASSWORD from
+# the environment or else the file CHAT_REDIS_PASSWORD_FILE
+# (.secrets/redis_password), made with a random one when missing;
+# CHAT_OVERLAY_ENCRYPTION (auto: the overlay networks encrypted when this
+# kernel can, on, off).
 set -eu
 cd "$(dirname "$0")/.."
 STACK="${STACK:-chat}"
@@ -88,6 +90,11 @@ up() {
     else
         say "overlay networks NOT encrypted: this kernel has no IPsec ESP with AES-GCM" \
             "(CONFIG_INET_ESP, CONFIG_CRYPTO_GCM); CHAT_OVERLAY_ENCRYPTION=on forces it"
+    fi
+    # REDIS_SENTINEL=1: Redis watched by three sentinels (deploy/swarm/sentinel.yml).
+    if [ -n "${REDIS_SENTINEL:-}" ]; then
+        files="$files --compose-file deploy/swarm/sentinel.yml"
+        say "with Redis Sentinel: a replica and three sentinels"
     fi
     say "deploying stack $STACK: $SCALE api replicas, nginx HTTPS on port $CHAT_PORT"
     # shellcheck disable=SC2086

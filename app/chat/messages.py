@@ -11,6 +11,7 @@ and cannot be edited (its mentions and reactions go, its thread stays); a page
 members. What a reply may name, and its parent's count: threads.py.
 """
 
+import time
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -212,6 +213,7 @@ def send_message(
     BEGIN, the room, the membership and an earlier send with the same client_id
     read in one statement that takes the room's row lock, the INSERT, the
     COMMIT."""
+    started = time.perf_counter()
     # Every try counts, a repeated client_id too, and before the room's lock: a
     # client repeating one send cannot take the lock more often than it may send.
     check_allowed("send", user.id)
@@ -240,6 +242,7 @@ def send_message(
     _announce(message, shaped, mentioned=mentioned)
     if reply_to is not None:
         threads.announce(message.reply_parent)
+    metrics.SEND_SECONDS.observe(time.perf_counter() - started)
     return message, True, shaped
 
 

@@ -25,6 +25,8 @@ The modules, and what they hook into:
   and back, through python-socketio's base Manager.
 - redis_connections: redis-py clients for REDIS_URL (one server or a
   Cluster), what an outage raises, and ending a blocked read.
+- redis_urls: redis+sentinel:// URLs, and redis-py clients and connections
+  that follow the primary the sentinels name.
 - redis_commands: MGET, PUBLISH and EVALSHA on redis-py's connections
   without the client's per-command machinery.
 - gunicorn_errors: gunicorn's own error answers (`util.write_error`).
@@ -40,6 +42,7 @@ uses sqlalchemy_rows, loads nothing of sockets or Redis.
 """
 
 import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
@@ -52,6 +55,8 @@ __all__ = [
     "SOCKET_REFUSED",
     "commit_keeping_loaded",
     "detached",
+    "limits_storage",
+    "parse_sentinel_url",
     "install_gunicorn_error_answers",
     "install_socket_hooks",
     "queue_manager",
@@ -73,6 +78,8 @@ _LAZY = {
     "SOCKET_REFUSED": ("socketio_packets", "REFUSED"),
     "commit_keeping_loaded": ("sqlalchemy_rows", "commit_keeping_loaded"),
     "detached": ("sqlalchemy_rows", "detached"),
+    "limits_storage": ("redis_urls", "limits_storage"),
+    "parse_sentinel_url": ("redis_urls", "parse_sentinel_url"),
     "install_gunicorn_error_answers": ("gunicorn_errors", "install"),
     "install_socket_hooks": ("engineio_sockets", "install"),
     "redis_client": ("redis_connections", "redis_client"),
@@ -90,6 +97,7 @@ if TYPE_CHECKING:
     from app.library_hooks.redis_commands import HotPathCommands
     from app.library_hooks.redis_connections import REDIS_ERRORS, redis_client
     from app.library_hooks.redis_queue import ONCE_SECONDS
+    from app.library_hooks.redis_urls import limits_storage, parse_sentinel_url
     from app.library_hooks.socketio_packets import REFUSED as SOCKET_REFUSED
     from app.library_hooks.socketio_packets import ChatPacket, PacketGuard
     from app.library_hooks.sqlalchemy_rows import commit_keeping_loaded, detached, set_loaded
@@ -105,21 +113,31 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def queue_manager(redis_url: str | None, mode: str = "sharded", write_only: bool = False) -> Any:
+def queue_manager(
+    redis_url: str | None,
+    mode: str = "sharded",
+    write_only: bool = False,
+    on_emit: Callable[[dict], None] | None = None,
+) -> Any:
     """The python-socketio client manager for REDIS_URL and QUEUE_MODE (None without
     Redis: python-socketio's in-process manager). `sharded` (the default): one Redis
-    channel per Socket.IO room, on one server or a Redis Cluster (redis_queue.py);
-    `classic`: python-socketio's one channel that every instance reads. write_only:
-    a manager that only emits, for a process that serves no socket."""
+    channel per Socket.IO room, on one server, a Redis Cluster or a primary watched
+    by Sentinel (redis_queue.py); `classic`: python-socketio's one channel that
+    every instance reads. write_only: a manager that only emits, for a process that
+    serves no socket. on_emit: called with each emit record the sharded manager
+    takes from the queue."""
     if not redis_url:
         return None
     if mode == "classic":
+        from app.library_hooks import redis_urls
         from app.library_hooks.classic_redis_queue import ChatRedisManager
 
+        if redis_urls.is_sentinel_url(redis_url):  # python-socketio's own dialect of it
+            redis_url = redis_urls.socketio_url(redis_url)
         return ChatRedisManager(redis_url, write_only=write_only)
     from app.library_hooks.redis_queue import ShardedRedisManager
 
-    return ShardedRedisManager(redis_url, write_only=write_only)
+    return ShardedRedisManager(redis_url, write_only=write_only, on_emit=on_emit)
 
 
 def socket_stats() -> dict[str, int]:

@@ -63,16 +63,23 @@ class HotPathCommands:
         if self._pid != os.getpid():  # a forked child: the parent's connections are not its own
             self._idle, self._pid = [], os.getpid()
         reused = bool(self._idle)
-        connection = self._idle.pop() if reused else self._pool.make_connection()
+        connection = self._idle.pop() if reused else self._new_connection()
         try:
             reply = self._run(connection, args)
         except redis.ConnectionError:
             if not reused:
                 raise
-            connection = self._pool.make_connection()
+            connection = self._new_connection()
             reply = self._run(connection, args)
         self._idle.append(connection)
         return reply
+
+    def _new_connection(self):
+        # Connected here, as the pool does: a Sentinel-managed connection asks the
+        # sentinels for the primary in connect() (app/library_hooks/redis_urls.py), not on a send.
+        connection = self._pool.make_connection()
+        connection.connect()
+        return connection
 
     @staticmethod
     def _run(connection, args):

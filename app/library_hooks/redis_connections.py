@@ -13,6 +13,8 @@ from urllib.parse import unquote, urlparse
 import redis
 import redis.cluster
 
+from app.library_hooks import redis_urls
+
 CLUSTER_SCHEME = "redis+cluster"
 
 # What a failing Redis raises: a Redis Cluster client also raises
@@ -49,7 +51,10 @@ def parse_cluster_url(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
 
 
 def redis_client(url: str, **options: Any) -> "redis.Redis | redis.RedisCluster":
-    """A redis-py client for REDIS_URL: RedisCluster for a redis+cluster:// URL."""
+    """A redis-py client for REDIS_URL: RedisCluster for a redis+cluster:// URL, a
+    client of the current primary for a redis+sentinel:// one (redis_urls.py)."""
+    if redis_urls.is_sentinel_url(url):
+        return redis_urls.sentinel_client(url, **options)
     if is_cluster_url(url):
         nodes, credentials = parse_cluster_url(url)
         options.pop("health_check_interval", None)

@@ -43,6 +43,7 @@ from redis.retry import Retry
 from socketio import PubSubManager
 from socketio.manager import Manager
 
+from app.library_hooks import redis_urls
 from app.library_hooks.live_delivery import LiveDelivery
 from app.library_hooks.redis_commands import HotPathCommands
 from app.library_hooks.redis_connections import (
@@ -268,10 +269,18 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
     name = "sharded-redis"
 
     def __init__(
-        self, url: str, channel: str = "chat", write_only: bool = False, logger: Any = None
+        self,
+        url: str,
+        channel: str = "chat",
+        write_only: bool = False,
+        logger: Any = None,
+        on_emit: Callable[[dict], None] | None = None,
     ) -> None:
         super().__init__(channel=channel, write_only=write_only, logger=logger)
         self.url = url
+        # Called with each emit record as it arrives from the queue (the app's
+        # delivery-lag histogram), before it is handed to the local sockets.
+        self.on_emit = on_emit
         self.cluster = is_cluster_url(url)
         self.tag = self.host_id[:12]
         self._own = self.tag.encode() + b"|"
@@ -325,6 +334,10 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
         if self.cluster:
             nodes, credentials = parse_cluster_url(self.url)
             return nodes, {**credentials, **options}
+        if redis_urls.is_sentinel_url(self.url):
+            # One listener, whose every connection asks the sentinels for the primary.
+            factory = redis_urls.primary_connection_factory(self.url, **options)
+            return [redis_urls.listener_label(self.url)], {**options, "connection_class": factory}
         kwargs = redis.connection.parse_url(self.url)
         address = (kwargs.get("host", "localhost"), kwargs.get("port", 6379))
         return [address], {**kwargs, **options}
@@ -460,6 +473,8 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
             return
         try:
             if method == "emit":
+                if self.on_emit is not None:
+                    self.on_emit(data)
                 self._handle_emit(data)
             elif method == "callback":
                 self._handle_callback(data)

@@ -21,7 +21,10 @@ if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
     pwfile="$(mktemp)"
     printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
     chown postgres "$pwfile"
+    # UTF8, as the real image (its locale is en_US.utf8): a C locale would make
+    # the databases SQL_ASCII, and every non-ASCII message fail to store.
     as_postgres initdb -D "$PGDATA" --username="$POSTGRES_USER" --pwfile="$pwfile" \
+        --encoding=UTF8 --locale=C.UTF-8 \
         --auth-local=trust --auth-host=scram-sha-256 >/dev/null
     rm -f "$pwfile"
     echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"

@@ -363,7 +363,9 @@ def test_compose_file_validates_against_the_compose_spec():
 
 
 def test_compose_has_the_five_services(services):
-    assert set(services) == {"db", "redis", "migrator", "api", "nginx"}
+    # Besides, in profiles (off unless asked for): Redis Sentinel's.
+    always = {name for name, service in services.items() if not service.get("profiles")}
+    assert always == {"db", "redis", "migrator", "api", "nginx"}
 
 
 def test_database_uses_postgres_with_a_named_volume_and_a_pg_isready_check(compose, services):
@@ -424,7 +426,7 @@ def test_app_settings_are_production_behind_one_proxy(services):
         assert str(env["PROXY_HOPS"]) == "1"
         assert env["ASYNC_MODE"] == "${ASYNC_MODE:-eventlet}"
         assert str(env.get("PORT", APP_PORT)) == str(APP_PORT)
-        assert env["REDIS_URL"].startswith("redis://redis:")
+        assert env["REDIS_URL"].startswith("${REDIS_URL:-redis://redis:")  # or the sentinels
         assert "@db:5432/" in env["DATABASE_URL"]
 
 
@@ -491,7 +493,14 @@ def test_nginx_conf_balances_every_app_instance_with_ip_hash():
     upstream = re.search(r"upstream chat \{(.*?)\}", text, re.S)
     assert upstream, "no `upstream chat` block"
     body = upstream.group(1)
-    assert re.search(r"^\s*ip_hash;", body, re.M)
+    # The stickiness mode's file (compose mounts nginx/sticky/$STICKY there),
+    # ip_hash unless STICKY says otherwise.
+    assert re.search(r"^\s*include /etc/nginx/sticky/upstream\.conf;", body, re.M)
+    assert re.search(r"^\s*include /etc/nginx/sticky/http\.conf;", text, re.M)
+    compose = COMPOSE.read_text()
+    assert "./nginx/sticky/${STICKY:-ip_hash}:/etc/nginx/sticky:ro" in compose
+    default = (ROOT / "nginx" / "sticky" / "ip_hash" / "upstream.conf").read_text()
+    assert re.search(r"^ip_hash;", default, re.M)
     assert re.search(r"^\s*zone \w+ \d+[km];", body, re.M), "`resolve` needs a shared zone"
     for name in APP_SERVICES:
         assert re.search(rf"^\s*server {name}:{APP_PORT} resolve\b", body, re.M), (
@@ -516,7 +525,8 @@ def test_nginx_conf_proxies_like_the_local_cluster():
     assert timeouts and all(int(v.rstrip("s")) >= 3600 for v in timeouts.values())
 
 
-def test_nginx_accepts_the_config_rendered_for_loopback(tmp_path):
+@pytest.mark.parametrize("sticky", ["ip_hash", "cookie"])
+def test_nginx_accepts_the_config_rendered_for_loopback(tmp_path, sticky):
     """`nginx -t` on nginx.conf with the upstream's service names on loopback.
 
     What this cannot check here: the local nginx is Debian's 1.22, older than
@@ -561,6 +571,7 @@ def test_nginx_accepts_the_config_rendered_for_loopback(tmp_path):
         ]
     )
     assert code == 0, output
+    rendered = rendered.replace("/etc/nginx/sticky/", f"{ROOT / 'nginx' / 'sticky' / sticky}/")
     config = tmp_path / "nginx.conf"
     config.write_text(rendered)
     code, output = run_tool(
@@ -816,3 +827,38 @@ def test_nginx_sets_the_forwarded_headers_itself_and_trusts_only_a_listed_proxy(
     assert headers["Strict-Transport-Security"] == "max-age=31536000"
     status, _, _ = nginx_get(ports["http"], {"X-Forwarded-Proto": "http"}, source="127.0.0.2")
     assert status == 308
+
+
+# --- Redis Sentinel (compose profile `sentinel`, deploy/swarm/sentinel.yml) ----
+
+
+def test_the_sentinel_profile_and_the_swarm_overlay_run_a_replica_and_three_sentinels():
+    import yaml
+
+    compose = yaml.safe_load(COMPOSE.read_text())
+    overlay = yaml.safe_load((ROOT / "deploy" / "swarm" / "sentinel.yml").read_text())
+    url = "redis+sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/chat"
+    names = ["redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"]
+    for name in names:
+        assert compose["services"][name]["profiles"] == ["sentinel"], name
+        assert "profiles" not in overlay["services"][name]
+        for services in (compose["services"], overlay["services"]):
+            script = services[name]["command"][-1]
+            # By address: a Redis or sentinel resolving a dead name blocks for seconds.
+            assert "client info" in script and "master_host" in script, name
+    for name in names[1:]:
+        assert "sentinel monitor chat $$primary 6379 2" in compose["services"][name]["command"][-1]
+    # The replica and the sentinels ask for the same password as the primary.
+    for name in names:
+        assert compose["services"][name]["secrets"] == ["redis_password"], name
+    assert "masterauth" in compose["services"]["redis-replica"]["command"][-1]
+    for name in names[1:]:
+        assert "sentinel auth-pass chat" in compose["services"][name]["command"][-1]
+    # The app: one Redis by default, the sentinels' URL with the profile.
+    assert compose["x-app"]["environment"]["REDIS_URL"] == "${REDIS_URL:-redis://redis:6379/0}"
+    assert url in (ROOT / "Makefile").read_text() and url in ENV_EXAMPLE.read_text()
+    for name in ("migrator", "api"):
+        assert overlay["services"][name]["environment"]["REDIS_URL"] == url
+    from app.library_hooks.redis_urls import parse_sentinel_url
+
+    assert parse_sentinel_url(url).service_name == "chat"

@@ -125,13 +125,19 @@ def test_nginx_kubernetes_config_is_the_compose_one_but_for_dns():
     kube = body(KUSTOMIZE_DIR / "nginx.conf")
     only_compose = [ln.strip() for ln in compose if ln not in kube]
     only_kube = [ln.strip() for ln in kube if ln not in compose]
+    # Compose chooses its session affinity (STICKY: nginx/sticky/); here it is
+    # ip_hash in place (docs/kubernetes.md: cookie affinity).
     assert [ln for ln in only_compose if not ln.startswith("#")] == [
         "resolver 127.0.0.11 valid=10s ipv6=off;",
+        "include /etc/nginx/sticky/http.conf;",
+        "include /etc/nginx/sticky/upstream.conf;",
         "server migrator:5000 resolve max_fails=1 fail_timeout=2s;",
         "server api:5000 resolve max_fails=1 fail_timeout=2s;",
+        "add_header Set-Cookie $chat_affinity_cookie always;",
     ]
     assert [ln for ln in only_kube if not ln.startswith("#")] == [
         "resolver kube-dns.kube-system.svc.cluster.local valid=10s ipv6=off;",
+        "ip_hash;",
         "server api.chat.svc.cluster.local:5000 resolve max_fails=1 fail_timeout=2s;",
     ]
 
@@ -226,3 +232,21 @@ def test_nginx_serves_https_with_the_operators_certificate(rendered):
     assert mount["mountPath"] == "/etc/nginx/tls"
     service = by_kind(docs, "Service", "nginx")["spec"]
     assert {p["port"] for p in service["ports"]} == {80, 443}
+
+
+def test_the_database_is_backed_up_nightly_to_a_volume(rendered):
+    _, docs = rendered
+    cron = by_kind(docs, "CronJob", "db-backup")["spec"]
+    assert cron["concurrencyPolicy"] == "Forbid"
+    pod = cron["jobTemplate"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    script = container["command"][-1]
+    assert "pg_dump --format=custom" in script
+    assert (
+        container["image"]
+        == by_kind(docs, "StatefulSet", "db")["spec"]["template"]["spec"]["containers"][0]["image"]
+    )  # pg_dump of the server's own major version
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    claim = volumes["backups"]["persistentVolumeClaim"]["claimName"]
+    by_kind(docs, "PersistentVolumeClaim", claim)
+    assert volumes["secrets"]["secret"]["secretName"].startswith("chat-secrets")

@@ -18,6 +18,9 @@ CONFIGS = {
     "swarm": ROOT / "deploy" / "swarm" / "nginx.conf",
     "kubernetes": ROOT / "deploy" / "kubernetes" / "nginx.conf",
 }
+# Session affinity: nginx/sticky/<mode>, mounted as /etc/nginx/sticky by
+# compose and Swarm (the Kubernetes config has ip_hash in place).
+STICKY_MODES = ("ip_hash", "cookie")
 # Resolved when the config is loaded: the resolver's own name.
 HOSTS = ["kube-dns.kube-system.svc.cluster.local:127.0.0.1"]
 
@@ -32,8 +35,9 @@ def nginx_image():
     return IMAGE
 
 
+@pytest.mark.parametrize("sticky", STICKY_MODES)
 @pytest.mark.parametrize("deployment", sorted(CONFIGS))
-def test_nginx_accepts_the_config(nginx_image, deployment):
+def test_nginx_accepts_the_config(nginx_image, deployment, sticky):
     args = [a for host in HOSTS for a in ("--add-host", host)]
     result = docker(
         "run",
@@ -41,6 +45,8 @@ def test_nginx_accepts_the_config(nginx_image, deployment):
         *args,
         "-v",
         f"{CONFIGS[deployment]}:/etc/nginx/nginx.conf:ro",
+        "-v",
+        f"{ROOT / 'nginx' / 'sticky' / sticky}:/etc/nginx/sticky:ro",
         nginx_image,
         "nginx",
         "-t",

@@ -43,12 +43,14 @@ class SwarmStack:
         self.name = unique_project("chatsw").replace("-", "")
         self.port = free_port()  # HTTPS
         self.http_port = free_port()
+        self.prometheus_port = free_port()
         self.subnet = free_subnet()
         self.redis_password = f"rp{time.time_ns():x}"
         self.env = {
             **TEST_ENV,
             "STACK": self.name,
             "CHAT_FRONTEND_SUBNET": str(self.subnet),
+            "PROMETHEUS_PORT": str(self.prometheus_port),
             "SECRET_KEY": f"swarm-test-{time.time_ns():x}",
             "POSTGRES_PASSWORD": f"pw{time.time_ns():x}",
             "REDIS_PASSWORD": self.redis_password,
@@ -242,8 +244,27 @@ def test_every_service_runs_its_replicas(swarm):
     out = docker("stack", "services", swarm.name, "--format", "{{.Name}} {{.Replicas}}").stdout
     replicas = dict(line.split() for line in out.splitlines())
     assert replicas[f"{swarm.name}_api"] == f"{SCALE}/{SCALE}"
-    for service in ("migrator", "nginx", "db", "redis"):
+    for service in ("migrator", "nginx", "db", "redis", "prometheus"):
         assert replicas[f"{swarm.name}_{service}"] == "1/1", replicas
+
+
+def test_prometheus_finds_and_scrapes_every_app_replica(swarm):
+    """deploy/prometheus/prometheus.yml on the stack: every api replica and the
+    migrator found through the swarm's DNS and `up`, the rules loaded."""
+    base = f"http://127.0.0.1:{swarm.prometheus_port}/api/v1"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            result = requests.get(f"{base}/query", params={"query": 'up{job="chat"}'}, timeout=5)
+            series = result.json()["data"]["result"]
+        except (requests.RequestException, ValueError, KeyError):
+            series = []
+        if len(series) == SCALE + 1 and all(s["value"][1] == "1" for s in series):
+            break
+        assert time.monotonic() < deadline, f"not every replica up in Prometheus: {series}"
+        time.sleep(3)
+    groups = requests.get(f"{base}/rules", timeout=5).json()["data"]["groups"]
+    assert {g["name"] for g in groups} == {"chat-recording", "chat-alerts"}
 
 
 def test_migrator_migrated_and_the_replicas_waited(swarm):

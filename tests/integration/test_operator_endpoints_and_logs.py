@@ -3,6 +3,8 @@
 - nginx (nginx/cluster.conf.template, rendered by scripts/cluster.py) does not
   serve the operator endpoints /metrics and /readyz; the instances still do.
 - Neither nginx's nor gunicorn's access log holds a `?token=` value.
+- nginx sends its $request_id to the instance as X-Request-ID (a client's own
+  is replaced) and logs it.
 
 nginx runs for real in front of a tiny upstream that records what reaches it;
 gunicorn runs the real app (embedded SQLite) with its access log on stdout.
@@ -14,7 +16,7 @@ import threading
 
 import pytest
 import requests
-from cluster import TEMPLATE, render_template
+from cluster import ROOT, TEMPLATE, render_template
 from localservices import Nginx, free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
@@ -23,15 +25,17 @@ SECRET = "tok3n-that-must-not-be-logged"
 
 
 class Upstream(http.server.ThreadingHTTPServer):
-    """Answers 200 to everything and remembers each request's path."""
+    """Answers 200 to everything and remembers each request's path and X-Request-ID."""
 
     def __init__(self):
         self.paths = []
+        self.request_ids = []
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 server.paths.append(self.path)
+                server.request_ids.append(self.headers.get("X-Request-ID"))
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", "2")
@@ -62,6 +66,7 @@ def proxied(tmp_path_factory):
             PORT=port,
             ACCESS_LOG=f"{access_log} chat",
             UPSTREAM_SERVERS=f"        server 127.0.0.1:{upstream.server_address[1]};",
+            STICKY_DIR=os.path.join(ROOT, "nginx", "sticky", "ip_hash"),
         )
     with Nginx(config, nginx_dir, port=port) as nginx:
         yield nginx, upstream, access_log
@@ -116,3 +121,16 @@ def test_gunicorn_access_log_keeps_tokens_out(tmp_path, spawn, service_env):
     server.wait_for_output("GET /socket.io/ HTTP/1.1", timeout=10, stream="stdout")
     assert "GET /healthz HTTP/1.1" in server.stdout
     assert SECRET not in server.stdout + server.stderr
+
+
+def test_nginx_sends_and_logs_its_request_id(proxied):
+    nginx, upstream, access_log = proxied
+    response = requests.get(
+        nginx.url() + "/api/rooms", headers={"X-Request-ID": "client-chosen"}, timeout=5
+    )
+    assert response.status_code == 200
+    sent = upstream.request_ids[-1]
+    assert sent and sent != "client-chosen" and len(sent) == 32, sent
+    assert int(sent, 16) >= 0  # nginx's $request_id: 32 hex digits
+    with open(access_log) as f:
+        assert f"rid={sent}" in f.read()

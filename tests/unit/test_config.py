@@ -170,6 +170,7 @@ def test_every_variable_the_app_reads_is_listed_once_in_env_names():
         "SECRET_KEY": "k",
         "INSTANCE_ID": "api-9",
         "LOG_LEVEL": "debug",
+        "LOG_FORMAT": "json",
         "TOKEN_TTL_SECONDS": "61",
         "PASSWORD_HASH_METHOD": "pbkdf2",
         "CORS_ORIGINS": "https://a.example",
@@ -241,3 +242,11 @@ def test_the_socket_cap_is_at_least_the_largest_request(value, ok):
     else:
         with pytest.raises(ConfigError, match="SOCKET_MAX_UNSENT_BYTES"):
             Config.from_env(env)
+
+
+def test_log_format_is_text_or_json():
+    base = {"APP_ENV": "testing", "SECRET_KEY": "s"}
+    assert Config.from_env(base).LOG_FORMAT == "text"
+    assert Config.from_env({**base, "LOG_FORMAT": "JSON"}).LOG_FORMAT == "json"
+    with pytest.raises(ConfigError, match="LOG_FORMAT"):
+        Config.from_env({**base, "LOG_FORMAT": "xml"})

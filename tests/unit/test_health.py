@@ -82,3 +82,50 @@ def test_metrics_counts_http_requests_by_endpoint_and_status(client):
     client.get("/healthz")
     text_ = client.get("/metrics").get_data(as_text=True)
     assert 'chat_http_requests_total{endpoint="health.healthz",method="GET",status="200"}' in text_
+
+
+def metric_value(client, name):
+    for line in client.get("/metrics").get_data(as_text=True).splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} missing")
+
+
+def test_metrics_for_the_alert_rules(client, make_room, send, alice):
+    """What deploy/prometheus/rules.yml alerts on: send-to-ack time, failed
+    logins, the queue being live, and the readiness checks at scrape time."""
+    make_room(alice, "metered")
+    before = metric_value(client, "chat_message_send_seconds_count")
+    send(alice, "metered")
+    assert metric_value(client, "chat_message_send_seconds_count") == before + 1
+    failed = 'chat_logins_total{outcome="failed"}'
+    before = metric_value(client, failed) if failed in client.get("/metrics").text else 0
+    response = client.post("/api/auth/login", json={"username": "alice", "password": "nope-nope"})
+    assert response.status_code == 401
+    assert metric_value(client, failed) == before + 1
+    assert metric_value(client, "chat_queue_live") == 1  # the in-process queue
+    checks = client.get("/readyz").get_json()["checks"]  # the same checks as /readyz
+    for check in ("database", "message_queue"):
+        expected = 1 if checks[check]["ok"] else 0
+        assert metric_value(client, f'chat_readiness_check{{check="{check}"}}') == expected
+    text_ = client.get("/metrics").get_data(as_text=True)
+    assert "# TYPE chat_message_delivery_lag_seconds histogram" in text_
+
+
+def test_delivery_lag_is_observed_for_messages_from_the_queue():
+    import datetime
+
+    from app import metrics
+
+    def count():
+        return metrics.DELIVERY_LAG._sum.get(), sum(b.get() for b in metrics.DELIVERY_LAG._buckets)
+
+    before = count()
+    created = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=2)
+    stamp = created.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    metrics.observe_delivery_lag({"event": "message", "data": {"created_at": stamp}})
+    metrics.observe_delivery_lag({"event": "typing", "data": {}})  # not a message
+    metrics.observe_delivery_lag({"event": "message", "data": {}})  # no time: ignored
+    total, observed = count()
+    assert observed == before[1] + 1
+    assert 1.9 < total - before[0] < 5

@@ -266,6 +266,7 @@ LAYERS = [
     (
         "app.config",
         "app.clientaddr",
+        "app.logs",
         "app.errors",
         "app.jsonlimits",
         "app.extensions",
