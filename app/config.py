@@ -127,6 +127,10 @@ class Config:
     CONNECT_RATE_LIMIT: str = _setting("30 per minute", "CONNECT_RATE_LIMIT")
     REACT_RATE_LIMIT: str = _setting("30 per 3 seconds", "REACT_RATE_LIMIT")
     SEARCH_RATE_LIMIT: str = _setting("10 per 5 seconds", "SEARCH_RATE_LIMIT")
+    UPLOAD_RATE_LIMIT: str = _setting("30 per minute", "UPLOAD_RATE_LIMIT")
+    # Uploads (app/chat/files.py): one file at most, and what one user may keep.
+    MAX_UPLOAD_BYTES: int = _setting(10 * 1024 * 1024, "MAX_UPLOAD_BYTES", int)
+    USER_QUOTA_BYTES: int = _setting(1024**3, "USER_QUOTA_BYTES", int)
     RATELIMIT_ENABLED: bool = _setting(True, "RATELIMIT_ENABLED", _flag, empty_is_default=False)
     PRESENCE_TTL_SECONDS: int = _setting(30, "PRESENCE_TTL_SECONDS", int)
     # How often each instance looks for sockets whose token expired or was

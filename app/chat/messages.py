@@ -6,7 +6,7 @@ room serialise on the room's row lock, so ids follow commit order; the
 per-user send limit (app/ratelimit.py) is counted before the room's lock is
 taken and never refuses the repeat of a stored send; only the
 author edits or deletes, and a deleted message keeps its id with an empty body
-and cannot be edited (its mentions and reactions go); a page `around` a
+and cannot be edited (its mentions, reactions and files go); a page `around` a
 message is centred on it.
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy import CursorResult, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import metrics
-from app.chat import mentions, notify
+from app.chat import files, mentions, notify
 from app.chat.rooms import member_room, membership, room_for_send
 from app.errors import ApiError
 from app.extensions import db
@@ -72,6 +72,7 @@ def history_around(
     take_older = min(len(older), max((limit - 1) // 2, limit - len(newer)))
     take_newer = min(len(newer), limit - take_older)
     page = list(reversed(older[:take_older])) + list(newer[:take_newer])
+    files.preload(page)
     return page, len(older) > take_older, len(newer) > take_newer
 
 
@@ -103,6 +104,7 @@ def messages_page(
     rows = rows[:limit]
     if after is None:
         rows.reverse()
+    files.preload(rows)
     return rows, has_more
 
 
@@ -138,7 +140,14 @@ _INSERT_MESSAGE = insert(cast(Table, Message.__table__)).returning(Message.__tab
 _INSERT_MENTIONS = insert(cast(Table, Mention.__table__))
 
 
-def _store_new(room: Room, user: User, body: str, client_id: str | None, mentioned: list[User]):
+def _store_new(
+    room: Room,
+    user: User,
+    body: str,
+    client_id: str | None,
+    mentioned: list[User],
+    attachments: list[int] | None = None,
+):
     """INSERTs a new message and its mention rows (of the users in `mentioned`,
     in order) as prepared Core statements instead of through the session's unit
     of work, whose Python cost per send was larger than the statements'.
@@ -153,10 +162,14 @@ def _store_new(room: Room, user: User, body: str, client_id: str | None, mention
         "created_at": utcnow(),
         "edited_at": None,
         "deleted_at": None,
+        "attachment_count": len(attachments) if attachments else 0,
     }
-    values["id"] = db.session.execute(_INSERT_MESSAGE, values).scalar_one()
+    message_id: int = db.session.execute(_INSERT_MESSAGE, values).scalar_one()
+    values["id"] = message_id
+    attached = files.attach(user, message_id, attachments) if attachments else []
+    values["attachment_count"] = len(attached)
     rows = [
-        {"message_id": values["id"], "user_id": u.id, "position": position}
+        {"message_id": message_id, "user_id": u.id, "position": position}
         for position, u in enumerate(mentioned)
     ]
     if rows:
@@ -166,6 +179,7 @@ def _store_new(room: Room, user: User, body: str, client_id: str | None, mention
         ("room", room),
         ("author", user),
         ("reactions", []),
+        ("attachments", attached),
         ("mentions", [_mention(row, u) for row, u in zip(rows, mentioned)]),
     ):
         set_loaded(message, key, value)
@@ -184,6 +198,7 @@ def send_message(
     body: str,
     client_id: str | None = None,
     shape: Callable[[Message], dict[str, Any]] | None = None,
+    attachments: list[int] | None = None,
 ) -> tuple[Message, bool, dict[str, Any] | None]:
     """Store a message, then announce it. Returns (message, created, shaped).
 
@@ -196,7 +211,9 @@ def send_message(
     takes the room's row lock only to learn whether it repeats a stored one
     (which is never refused). Then one transaction: BEGIN, the room, the
     membership and an earlier send with the same client_id read in one
-    statement that takes the room's row lock, the INSERT, the COMMIT."""
+    statement that takes the room's row lock, the INSERT, the COMMIT.
+    `attachments` (upload ids) are attached in the same transaction, by one more
+    statement only when there are any (app/chat/files.py)."""
     try:
         check_allowed("send", user.id)
         refused = None
@@ -215,8 +232,11 @@ def send_message(
         raise refused
     mentioned = mentions.readers_named(room, body)
     try:
-        message = _store_new(room, user, body, client_id, mentioned)
+        message = _store_new(room, user, body, client_id, mentioned, attachments)
         commit_keeping_loaded(db.session())
+    except ApiError:
+        db.session.rollback()  # an attachment refused: nothing stored
+        raise
     except IntegrityError:
         # The same client_id, sent at once through another instance, committed
         # while this send waited for the lock (room_for_send did not see it).
@@ -300,7 +320,10 @@ def edit_message(user: User, message_id: int, body: str) -> Message:
 
 def delete_message(user: User, message_id: int) -> Message:
     message = _own_message(user, message_id)
-    if not message.deleted and _claim_if_not_deleted(message, deleted_at=utcnow(), body=""):
+    if not message.deleted and _claim_if_not_deleted(
+        message, deleted_at=utcnow(), body="", attachment_count=0
+    ):
+        files.delete_files_of(message.id)
         message.reactions.clear()
         mentions.update(message, message.room)
         db.session.commit()
