@@ -22,6 +22,7 @@ from marshmallow import (
 )
 
 from app.chat.accounts import USERNAME_PATTERN
+from app.chat.files import MAX_ATTACHMENTS
 from app.chat.messages import BODY_MAX, HISTORY_PAGE, ID_MAX, PAGE_MAX, SYNC_PAGE
 from app.chat.reactions import emoji_problem
 from app.chat.rooms import DM_PREFIX, ROOM_NAME_PATTERN, is_reserved_name
@@ -207,8 +208,33 @@ class HistoryQuerySchema(InputSchema):
 
 
 class MessageCreateSchema(InputSchema):
-    body = BodyField(required=True)
+    body = BodyField(
+        load_default=None,
+        metadata={"description": "Required unless the message has attachments."},
+    )
     client_id = fields.String(validate=validate.Length(1, 64), allow_none=True)
+    attachments = fields.List(
+        StrictInt(validate=validate.Range(1, ID_MAX)),
+        validate=validate.Length(max=MAX_ATTACHMENTS),
+        metadata={"description": f"Up to {MAX_ATTACHMENTS} ids of my uploads not yet attached."},
+    )
+
+    @pre_load
+    def empty_body_with_attachments(self, data: Any, **kwargs: Any) -> Any:
+        """A blank body is allowed on a message with attachments (it is stored as "")."""
+        if (
+            isinstance(data, dict)
+            and data.get("attachments")
+            and isinstance(data.get("body"), str)
+            and not data["body"].strip()
+        ):
+            data = {key: value for key, value in data.items() if key != "body"}
+        return data
+
+    @validates_schema
+    def body_or_attachments(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("body") is None and not data.get("attachments"):
+            raise ValidationError("Missing data for required field.", "body")
 
 
 class MessageEditSchema(InputSchema):
@@ -300,6 +326,37 @@ class ReactionSchema(Schema):
     usernames = fields.List(fields.String(), metadata={"description": "In the order they reacted."})
 
 
+class AttachmentSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    content_type = fields.String(
+        metadata={"description": "What the bytes are, sniffed by the server."}
+    )
+    size = fields.Integer()
+    width = fields.Integer(metadata={"description": "Only for images."})
+    height = fields.Integer(metadata={"description": "Only for images."})
+    url = fields.Function(lambda f: f"/api/files/{f.id}")
+    thumbnail_url = fields.Function(
+        lambda f: f"/api/files/{f.id}/thumbnail", metadata={"description": "Only for images."}
+    )
+
+
+def shaped_attachment(stored: Any) -> dict[str, Any]:
+    """An attachment as the API shows it (width, height, thumbnail_url only for images)."""
+    shaped = {
+        "id": stored.id,
+        "name": stored.name,
+        "content_type": stored.content_type,
+        "size": stored.size,
+        "url": f"/api/files/{stored.id}",
+    }
+    if stored.thumbnail_size is not None:
+        shaped["width"] = stored.width
+        shaped["height"] = stored.height
+        shaped["thumbnail_url"] = f"/api/files/{stored.id}/thumbnail"
+    return shaped
+
+
 class MessageSchema(Schema):
     id = fields.Integer()
     room = fields.Function(lambda m: m.room.name)
@@ -321,6 +378,17 @@ class MessageSchema(Schema):
         fields.Nested(ReactionSchema),
         attribute="reaction_list",
         metadata={"description": "In the order each emoji was first used."},
+    )
+    attachments = fields.Function(
+        lambda m: [shaped_attachment(f) for f in m.attachment_list],
+        metadata={"type": "array", "items": {"$ref": "#/components/schemas/Attachment"}},
+    )
+
+
+class UploadFormSchema(Schema):
+    file = fields.Raw(
+        required=True,
+        metadata={"type": "string", "format": "binary", "description": "The file's bytes."},
     )
 
 

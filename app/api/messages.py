@@ -47,7 +47,12 @@ def history(args: dict[str, Any], name: str) -> dict[str, Any]:
 def send(data: dict[str, Any], name: str) -> tuple[Response, int]:
     """Send a message; it is also delivered live to the room's sockets everywhere."""
     _, created, shaped = chat.send_message(
-        g.user, name, data["body"], data.get("client_id"), shape=shaped_message
+        g.user,
+        name,
+        data["body"] or "",
+        data.get("client_id"),
+        shape=shaped_message,
+        attachments=data.get("attachments"),
     )
     # The shape its broadcast sent (one dump per send).
     return jsonify(shaped), 201 if created else 200

@@ -170,7 +170,12 @@ def on_leave(user, data):
 def on_send(user, data):
     """A client sends a message; it is stored, then broadcast, then acknowledged."""
     _, _, shaped = chat.send_message(
-        user, data["room"], data["body"], data.get("client_id"), shape=shaped_message
+        user,
+        data["room"],
+        data["body"] or "",
+        data.get("client_id"),
+        shape=shaped_message,
+        attachments=data.get("attachments"),
     )
     return {"message": shaped}
 
