@@ -13,6 +13,7 @@ MESSAGE_KEYS = {
     "deleted",
     "mentions",
     "reactions",
+    "attachments",
 }
 
 
