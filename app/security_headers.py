@@ -7,7 +7,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "default-src 'self'",
         "script-src 'self'",
         "style-src 'self'",
-        "img-src 'self' data:",
+        # blob: the images of attachments, fetched with the token (static/js/file-urls.js)
+        "img-src 'self' data: blob:",
         # 'self' covers the page's own origin over ws: and wss: too (CSP Level 3).
         "connect-src 'self'",
         "object-src 'none'",

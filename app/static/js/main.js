@@ -27,6 +27,8 @@ import { resetClient } from "./reset.js";
 import { defaultRoom, navigate, openRoom, roomFromHash } from "./room-view.js";
 import { loadRooms } from "./rooms.js";
 import { wireSearch } from "./search.js";
+import { wireUploads } from "./uploads.js";
+import { wireViewer } from "./image-viewer.js";
 
 function showMe(me) {
   $("me-name").textContent = me.display_name;
@@ -70,6 +72,8 @@ function wirePage() {
   wireReactions();
   wireSearch();
   wireNotify();
+  wireUploads();
+  wireViewer();
   // The server ends the token everywhere (its other tabs hear session_ended);
   // the request leaves with the token before this page forgets it.
   $("logout").addEventListener("click", () => {

@@ -4,6 +4,7 @@ import { $, avatar, button, el } from "./dom.js";
 import { formatDateTime, formatTime } from "./labels.js";
 import { bodyWithMentions, mentionsMe } from "./mentions.js";
 import { addReactionButton, reactionBar } from "./reactions.js";
+import { attachmentsElement } from "./attachments.js";
 import { isMine } from "./login.js";
 import { timeline } from "./state.js";
 import { onReset } from "./reset.js";
@@ -30,8 +31,10 @@ export function messageElement(m) {
   meta.appendChild(time);
   if (m.edited_at && !m.deleted) meta.appendChild(el("span", "msg-edited", "(edited)"));
   main.appendChild(meta);
-  main.appendChild(m.deleted ? el("p", "msg-body msg-deleted", "This message was deleted.")
-    : bodyWithMentions(m));
+  const files = !m.deleted && m.attachments && m.attachments.length ? m.attachments : null;
+  if (m.deleted) main.appendChild(el("p", "msg-body msg-deleted", "This message was deleted."));
+  else if (m.body || !files) main.appendChild(bodyWithMentions(m));
+  if (files) main.appendChild(attachmentsElement(m));
   if (!m.deleted) main.appendChild(reactionBar(m));
   li.appendChild(main);
   if (!m.deleted) li.appendChild(actions(m));
