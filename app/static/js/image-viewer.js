@@ -1,7 +1,7 @@
 // The full image in a modal <dialog>: the rest of the page is inert while it
 // is open and Tab keeps the focus on its controls, Escape or the close button closes it, and
 // focus goes back to the thumbnail that opened it.
-import { $, flash } from "./dom.js";
+import { $, el, flash } from "./dom.js";
 import { download, fileUrl, formatSize } from "./file-urls.js";
 
 let opener = null;
@@ -9,11 +9,13 @@ let shown = null;
 
 export function openViewer(attachment, from) {
   const dialog = $("image-viewer");
-  const img = $("viewer-image");
+  // The image element lives only while the viewer is open.
+  const img = el("img", "viewer-image");
+  img.id = "viewer-image";
+  img.alt = attachment.name;
+  $("viewer-frame").replaceChildren(img);
   opener = from;
   shown = attachment;
-  img.removeAttribute("src");
-  img.alt = attachment.name;
   $("viewer-title").textContent = attachment.name;
   $("viewer-caption").textContent = attachment.width + "×" + attachment.height + " · " +
     formatSize(attachment.size);
@@ -44,7 +46,7 @@ export function wireViewer() {
   dialog.addEventListener("click", (e) => { if (e.target === dialog) dialog.close(); });
   dialog.addEventListener("close", () => {
     shown = null;
-    $("viewer-image").removeAttribute("src");
+    $("viewer-frame").replaceChildren();
     if (opener && opener.isConnected) opener.focus();
     opener = null;
   });
