@@ -335,9 +335,10 @@ class AttachmentSchema(Schema):
     size = fields.Integer()
     width = fields.Integer(metadata={"description": "Only for images."})
     height = fields.Integer(metadata={"description": "Only for images."})
-    url = fields.Function(lambda f: f"/api/files/{f.id}")
+    url = fields.Function(lambda f: f"/api/files/{f.id}", metadata={"type": "string"})
     thumbnail_url = fields.Function(
-        lambda f: f"/api/files/{f.id}/thumbnail", metadata={"description": "Only for images."}
+        lambda f: f"/api/files/{f.id}/thumbnail",
+        metadata={"type": "string", "description": "Only for images."},
     )
 
 

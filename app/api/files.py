@@ -47,10 +47,11 @@ def upload(files: dict[str, Any]) -> tuple[Response, int]:
     return jsonify(shaped_attachment(stored)), 201
 
 
+# The type is the file's own (sniffed): any.
 BINARY = {
     "200": {
-        "description": "The bytes",
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "The bytes, as their sniffed content type",
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
 

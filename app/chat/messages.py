@@ -162,12 +162,11 @@ def _store_new(
         "created_at": utcnow(),
         "edited_at": None,
         "deleted_at": None,
-        "attachment_count": len(attachments) if attachments else 0,
+        "attachment_count": len(set(attachments)) if attachments else 0,
     }
     message_id: int = db.session.execute(_INSERT_MESSAGE, values).scalar_one()
     values["id"] = message_id
-    attached = files.attach(user, message_id, attachments) if attachments else []
-    values["attachment_count"] = len(attached)
+    attached = files.attach(user, message_id, attachments) if attachments else None
     rows = [
         {"message_id": message_id, "user_id": u.id, "position": position}
         for position, u in enumerate(mentioned)
@@ -175,11 +174,12 @@ def _store_new(
     if rows:
         db.session.execute(_INSERT_MENTIONS, rows)
     message = detached(Message, values)
+    if attached is not None:  # without any, attachment_count 0 says so: nothing to load
+        set_loaded(message, "attachments", attached)
     for key, value in (
         ("room", room),
         ("author", user),
         ("reactions", []),
-        ("attachments", attached),
         ("mentions", [_mention(row, u) for row, u in zip(rows, mentioned)]),
     ):
         set_loaded(message, key, value)

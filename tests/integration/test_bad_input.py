@@ -51,6 +51,7 @@ CLUSTER_ENV = {
     "CONNECT_RATE_LIMIT": "100000 per minute",
     "REACT_RATE_LIMIT": "100000 per second",
     "SEARCH_RATE_LIMIT": "100000 per second",
+    "UPLOAD_RATE_LIMIT": "100000 per minute",
 }
 # Every check schemathesis has for a single response, except positive_data_acceptance:
 # the API refuses some schema-valid requests by design (documented in docs/api.md):

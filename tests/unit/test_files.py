@@ -255,6 +255,14 @@ def test_only_my_unattached_uploads_can_be_attached(upload, send_with, lounge, a
     assert "attachments" in response.get_json()["error"]["fields"]
 
 
+def test_an_id_given_twice_attaches_the_file_once(upload, send_with, lounge, alice, client):
+    mine = upload(alice, b"twice").get_json()
+    message = send_with(alice, lounge, [mine["id"], mine["id"]]).get_json()
+    assert message["attachments"] == [mine]
+    page = client.get(f"/api/rooms/{lounge}/messages", headers=alice.headers).get_json()
+    assert page["messages"][-1]["attachments"] == [mine]
+
+
 def test_a_refused_attachment_stores_no_message(upload, send_with, lounge, alice, client):
     mine = upload(alice, b"a").get_json()
     assert_error(send_with(alice, lounge, [mine["id"], 424242], "hi"), 422, "validation_error")
