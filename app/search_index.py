@@ -166,29 +166,34 @@ def fts5_query(q: str) -> str | None:
 
 def matches(q: str, dialect_name: str) -> ColumnElement[bool]:
     """A WHERE condition on messages for the query `q`: its body matches, or the name
-    of a file attached to it does (a false one if nothing can match)."""
+    of a file attached to it does (a false one if nothing can match).
+
+    One `messages.id IN (body hits UNION ALL file-name hits)`, each side answered
+    by its own index: an OR of the two conditions would keep PostgreSQL from
+    using the GIN index on messages at all."""
     files = sa.table("files", sa.column("id"), sa.column("message_id"))
-    message_id: ColumnElement[Any] = sa.literal_column("messages.id")
     if dialect_name == "postgresql":
-        vector = sa.literal_column(f"messages.{PG_COLUMN}", type_=postgresql.TSVECTOR)
         query = sa.func.websearch_to_tsquery(sa.cast(TEXT_SEARCH_CONFIG, postgresql.REGCONFIG), q)
+        hits = sa.table("messages", sa.column("id"), sa.column(PG_COLUMN)).alias("body_hits")
+        vector = sa.literal_column(f"body_hits.{PG_COLUMN}", type_=postgresql.TSVECTOR)
         names = sa.literal_column(
             PG_NAME_WORDS.replace("(name,", "(files.name,"), type_=postgresql.TSVECTOR
         )
-        named = sa.select(files.c.message_id).where(
+        by_body = sa.select(hits.c.id).where(vector.op("@@")(query))
+        by_name = sa.select(files.c.message_id).where(
             files.c.message_id.is_not(None), names.op("@@")(query)
         )
-        return sa.or_(vector.op("@@")(query), message_id.in_(named))
-    expression = fts5_query(q)
-    if expression is None:
-        return sa.false()
-    fts = sa.table(FTS_TABLE, sa.column("rowid"))
-    hits = sa.select(fts.c.rowid).where(sa.literal_column(FTS_TABLE).op("MATCH")(expression))
-    files_fts = sa.table(FILES_FTS_TABLE, sa.column("rowid"))
-    file_hits = sa.select(files_fts.c.rowid).where(
-        sa.literal_column(FILES_FTS_TABLE).op("MATCH")(expression)
-    )
-    named = sa.select(files.c.message_id).where(
-        files.c.message_id.is_not(None), files.c.id.in_(file_hits)
-    )
-    return sa.or_(message_id.in_(hits), message_id.in_(named))
+    else:
+        expression = fts5_query(q)
+        if expression is None:
+            return sa.false()
+        fts = sa.table(FTS_TABLE, sa.column("rowid"))
+        by_body = sa.select(fts.c.rowid).where(sa.literal_column(FTS_TABLE).op("MATCH")(expression))
+        files_fts = sa.table(FILES_FTS_TABLE, sa.column("rowid"))
+        file_hits = sa.select(files_fts.c.rowid).where(
+            sa.literal_column(FILES_FTS_TABLE).op("MATCH")(expression)
+        )
+        by_name = sa.select(files.c.message_id).where(
+            files.c.message_id.is_not(None), files.c.id.in_(file_hits)
+        )
+    return sa.literal_column("messages.id").in_(sa.union_all(by_body, by_name))
