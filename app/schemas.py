@@ -386,7 +386,7 @@ class MessageSchema(Schema):
     )
 
 
-class UploadFormSchema(Schema):
+class UploadFormSchema(InputSchema):
     file = fields.Raw(
         required=True,
         metadata={"type": "string", "format": "binary", "description": "The file's bytes."},
