@@ -365,3 +365,45 @@ def test_a_page_loads_its_attachments_in_one_query(
     page = client.get(f"/api/rooms/{lounge}/messages", headers=alice.headers).get_json()
     assert sum(len(m["attachments"]) for m in page["messages"]) == 3
     assert len([s for s in statements if "FROM files" in s]) == 1
+
+
+def _encoded(image, fmt, **options):
+    out = io.BytesIO()
+    image.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+def _rotated_jpeg():
+    image = Image.new("RGB", (400, 100), (10, 200, 10))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned a quarter: 100 wide, 400 high
+    return _encoded(image, "JPEG", exif=exif)
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "size", "thumb"),
+    [
+        (
+            _encoded(Image.new("RGBA", (640, 320), (0, 0, 255, 128)), "PNG"),
+            "image/png",
+            (640, 320),
+            (320, 160),
+        ),
+        (_encoded(Image.new("RGB", (1000, 500)), "JPEG"), "image/jpeg", (1000, 500), (320, 160)),
+        (
+            _encoded(Image.new("P", (90, 60)), "GIF", transparency=0),
+            "image/gif",
+            (90, 60),
+            (90, 60),
+        ),
+        (_encoded(Image.new("RGB", (300, 900)), "WEBP"), "image/webp", (300, 900), (107, 320)),
+        (_rotated_jpeg(), "image/jpeg", (100, 400), (80, 320)),
+    ],
+)
+def test_each_image_type_gets_its_size_and_a_webp_thumbnail(data, content_type, size, thumb):
+    assert images.sniff(data[: images.SNIFF_BYTES]) == content_type
+    facts = images.inspect(io.BytesIO(data), content_type)
+    assert (facts.width, facts.height) == size
+    with Image.open(io.BytesIO(facts.thumbnail)) as small:
+        assert small.format == "WEBP"
+        assert small.size == thumb
