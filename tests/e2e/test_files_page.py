@@ -163,9 +163,24 @@ def test_a_file_that_is_not_an_image_is_a_chip_with_its_name_and_size(cluster, r
     )
     item = page.locator("#upload-tray .upload-item", has_text="notes.pdf")
     expect(item).to_have_attribute("data-state", "done")
+    # A second file dropped on the room.
+    page.evaluate(
+        """() => {
+            const data = new DataTransfer();
+            data.items.add(new File(["a,b\\n1,2\\n"], "table.csv", { type: "text/csv" }));
+            const room = document.getElementById("room");
+            for (const type of ["dragenter", "dragover", "drop"]) {
+                room.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true,
+                                                         cancelable: true }));
+            }
+        }"""
+    )
+    dropped = page.locator("#upload-tray .upload-item", has_text="table.csv")
+    expect(dropped).to_have_attribute("data-state", "done")
     page.locator("#composer-input").press("Enter")  # no text: the file alone
     chip = page.get_by_role("button", name="Download notes.pdf (2.0 KB)")
     expect(chip).to_be_visible()
+    expect(page.get_by_role("button", name="Download table.csv (8 B)")).to_be_visible()
     with page.expect_download() as info:
         chip.click()
     assert info.value.suggested_filename == "notes.pdf"

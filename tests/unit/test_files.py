@@ -331,6 +331,26 @@ def test_uploads_never_attached_are_removed_after_a_day(upload, send_with, loung
         assert {c.file_id for c in db.session.query(FileChunk)} == left
 
 
+def test_an_upload_also_removes_old_unattached_ones_at_most_every_ten_minutes(
+    upload, alice, app, monkeypatch
+):
+    old = upload(alice, b"old").get_json()
+    with app.app_context():
+        db.session.get(StoredFile, old["id"]).created_at = utcnow() - timedelta(hours=25)
+        db.session.commit()
+    monkeypatch.setattr(files_domain, "_last_cleanup", 0.0)  # none in this process yet
+    upload(alice, b"new")
+    with app.app_context():
+        assert db.session.get(StoredFile, old["id"]) is None
+    older = upload(alice, b"older").get_json()
+    with app.app_context():
+        db.session.get(StoredFile, older["id"]).created_at = utcnow() - timedelta(hours=25)
+        db.session.commit()
+    upload(alice, b"newer")  # within ten minutes of the last run: left for the next
+    with app.app_context():
+        assert db.session.get(StoredFile, older["id"]) is not None
+
+
 def test_search_finds_a_message_by_its_file_name(upload, send_with, lounge, alice, client):
     shaped = upload(alice, b"%PDF-1.4", "Quarterly-Budget_2026.pdf").get_json()
     message = send_with(alice, lounge, [shaped["id"]], body="see attached").get_json()
