@@ -179,11 +179,11 @@ def create_app(config: Config | None = None) -> Flask:
     )
 
     # Blueprints
-    from app.api import auth, messages, reactions, rooms, search, users
+    from app.api import auth, files, messages, reactions, rooms, search, users
     from app.health import bp as health_bp
     from app.pages import bp as pages_bp
 
-    for module in (auth, users, rooms, messages, reactions, search):
+    for module in (auth, users, rooms, messages, reactions, search, files):
         api.register_blueprint(module.blp)
     app.register_blueprint(health_bp)
     from app.schema_state import schema_guard

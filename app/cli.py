@@ -1,17 +1,19 @@
-"""Flask commands: seed, wait-db, upgrade-once, check-schema."""
+"""Flask commands: seed, wait-db, upgrade-once, check-schema, files cleanup."""
 
 import json
 import os
 import time
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import select, text
 
-from app import auth
+from app import auth, chat
 from app.extensions import db
 from app.models import Membership, Message, Room, SeedItem, User
 from app.schema_state import schema_status
@@ -209,6 +211,22 @@ def register_commands(app: Flask) -> None:
             finally:
                 lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
                 lock_conn.commit()
+
+    files_group = click.Group("files", help="Uploaded files.")
+    app.cli.add_command(files_group)
+
+    @files_group.command("cleanup")
+    @click.option(
+        "--hours",
+        default=24.0,
+        show_default=True,
+        help="Remove uploads never attached to a message that are older than this.",
+    )
+    @with_appcontext
+    def files_cleanup(hours: float) -> None:
+        """Remove uploads never attached to a message within `--hours` (24: the contract's)."""
+        removed = chat.clean_up_files(timedelta(hours=hours))
+        click.echo(f"removed {removed} unattached upload(s)")
 
     @app.cli.command("check-schema")
     @click.option(

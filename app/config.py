@@ -159,6 +159,10 @@ class Config:
     SOCKET_PACKET_RATE_LIMIT: str = _setting("60 per 3 seconds", "SOCKET_PACKET_RATE_LIMIT")
     # Seconds an Engine.IO connection has to complete its Socket.IO connect (0: no limit).
     SOCKET_CONNECT_TIMEOUT: int = _setting(10, "SOCKET_CONNECT_TIMEOUT", int)
+    UPLOAD_RATE_LIMIT: str = _setting("30 per minute", "UPLOAD_RATE_LIMIT")
+    # Uploads (app/chat/files.py): one file at most, and what one user may keep.
+    MAX_UPLOAD_BYTES: int = _setting(10 * 1024 * 1024, "MAX_UPLOAD_BYTES", int)
+    USER_QUOTA_BYTES: int = _setting(1024**3, "USER_QUOTA_BYTES", int)
     RATELIMIT_ENABLED: bool = _setting(True, "RATELIMIT_ENABLED", _flag, empty_is_default=False)
     PRESENCE_TTL_SECONDS: int = _setting(30, "PRESENCE_TTL_SECONDS", int)
     # How often each instance looks for sockets whose token expired or was

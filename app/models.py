@@ -1,5 +1,5 @@
-"""SQLAlchemy models: users, rooms, memberships, messages, reactions, mentions, and the
-seed's record.
+"""SQLAlchemy models: users, rooms, memberships, messages, reactions, mentions, uploaded
+files and their bytes, and the seed's record.
 
 The full-text index on messages is not declared here (no portable declaration
 exists for a PostgreSQL tsvector column or a SQLite FTS5 table): see
@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -144,6 +145,10 @@ class Message(Model):
     # replies and the newest one's time (None without any).
     reply_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # How many files are attached: a message with none (most) never looks for
+    # them, so neither a send nor a page of history pays for attachments it
+    # does not have (app/chat/files.py loads a page's in one query).
+    attachment_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     room: Mapped[Room] = relationship()
     author: Mapped[User] = relationship()
@@ -164,6 +169,9 @@ class Message(Model):
         passive_deletes=True,
     )
 
+    # Read only through attachment_list (never for a message without any).
+    attachments: Mapped[list["StoredFile"]] = relationship(order_by="StoredFile.id", viewonly=True)
+
     @property
     def deleted(self) -> bool:
         return self.deleted_at is not None
@@ -174,6 +182,12 @@ class Message(Model):
         if not self.reply_count:
             return None
         return {"replies": self.reply_count, "last_reply_at": self.last_reply_at}
+
+    @property
+    def attachment_list(self) -> list["StoredFile"]:
+        if not self.attachment_count or self.deleted_at is not None:
+            return []
+        return self.attachments
 
     @property
     def mentioned_usernames(self) -> list[str]:
@@ -236,6 +250,58 @@ class Mention(Model):
 
     def __repr__(self):
         return f"<Mention of {self.user_id} in {self.message_id}>"
+
+
+class StoredFile(Model):
+    """An uploaded file: who uploaded it, what its bytes are (sniffed), and the
+    message it is attached to (none yet: only its owner reads it). The bytes are
+    in file_chunks (app/file_storage.py)."""
+
+    __tablename__ = "files"
+    __table_args__ = (
+        # The cleanup of uploads never attached: WHERE message_id IS NULL AND created_at < ?
+        Index("ix_files_message_id_created_at", "message_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), nullable=True
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    thumbnail_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def is_image(self) -> bool:
+        return self.thumbnail_size is not None
+
+    def __repr__(self):
+        return f"<StoredFile {self.id} {self.content_type} {self.size}>"
+
+
+# The search index on file names comes with the table, as the messages' does.
+event.listen(StoredFile.__table__, "after_create", search_index.create_file_name_index)
+
+
+class FileChunk(Model):
+    """A piece of a file's bytes (`kind` "original" or "thumbnail"), in order of `seq`."""
+
+    __tablename__ = "file_chunks"
+
+    file_id: Mapped[int] = mapped_column(
+        ForeignKey("files.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+    def __repr__(self):
+        return f"<FileChunk {self.file_id}/{self.kind}/{self.seq}>"
 
 
 class SeedItem(Model):

@@ -1,5 +1,5 @@
 """Every per-user limit (sending, creating rooms, Socket.IO events and connects,
-reacting, searching), shared by REST and Socket.IO and by every instance.
+reacting, searching, uploading), shared by REST and Socket.IO and by every instance.
 
 One place for them all: LIMITS names each limited action and the setting
 (app/config.py) that holds its rate; callers say `check_allowed(action,
@@ -34,6 +34,7 @@ LIMITS = {
     "search": ("SEARCH_RATE_LIMIT", "You are searching too fast"),
     # Reacting, REST and Socket.IO alike (app/chat/reactions.py counts it).
     "react": ("REACT_RATE_LIMIT", "You are reacting too fast"),
+    "upload": ("UPLOAD_RATE_LIMIT", "You are uploading too fast"),
 }
 # Socket.IO events limited each on its own ("socket_event", scope=the event name).
 # `react` is limited by the domain for REST and Socket.IO together ("react").

@@ -20,9 +20,11 @@ from marshmallow import (
     pre_load,
     validate,
     validates,
+    validates_schema,
 )
 
 from app.chat.accounts import USERNAME_PATTERN
+from app.chat.files import MAX_ATTACHMENTS
 from app.chat.messages import BODY_MAX, HISTORY_PAGE, ID_MAX, PAGE_MAX, SYNC_PAGE
 from app.chat.reactions import EMOJI_MAX, emoji_problem
 from app.chat.rooms import DM_PREFIX, ROOM_NAME_PATTERN, is_reserved_name
@@ -136,8 +138,9 @@ class BodyField(fields.String):
     """A message body: trimmed, then 1 to BODY_MAX characters, line breaks and tabs
     the only control characters (BODY_PATTERN says the same in the OpenAPI document)."""
 
-    def __init__(self, **kwargs):
-        super().__init__(metadata={"pattern": BODY_PATTERN}, **kwargs)
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"pattern": BODY_PATTERN, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
@@ -271,13 +274,38 @@ class HistoryQuerySchema(InputSchema):
 
 
 class MessageCreateSchema(InputSchema):
-    body = BodyField(required=True)
+    body = BodyField(
+        load_default=None,
+        metadata={"description": "Required unless the message has attachments."},
+    )
     client_id = Text(validate=validate.Length(1, 64), allow_none=True)
     reply_to = StrictInt(
         validate=validate.Range(1, ID_MAX),
         allow_none=True,
         metadata={"description": "The id of a message of the same room this one replies to."},
     )
+    attachments = fields.List(
+        StrictInt(validate=validate.Range(1, ID_MAX)),
+        validate=validate.Length(max=MAX_ATTACHMENTS),
+        metadata={"description": f"Up to {MAX_ATTACHMENTS} ids of my uploads not yet attached."},
+    )
+
+    @pre_load
+    def empty_body_with_attachments(self, data: Any, **kwargs: Any) -> Any:
+        """A blank body is allowed on a message with attachments (it is stored as "")."""
+        if (
+            isinstance(data, dict)
+            and data.get("attachments")
+            and isinstance(data.get("body"), str)
+            and not data["body"].strip()
+        ):
+            data = {key: value for key, value in data.items() if key != "body"}
+        return data
+
+    @validates_schema
+    def body_or_attachments(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("body") is None and not data.get("attachments"):
+            raise ValidationError("Missing data for required field.", "body")
 
 
 class ThreadQuerySchema(InputSchema):
@@ -411,6 +439,38 @@ class ThreadSchema(Schema):
     last_reply_at = UTCDateTime(allow_none=True)
 
 
+class AttachmentSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    content_type = fields.String(
+        metadata={"description": "What the bytes are, sniffed by the server."}
+    )
+    size = fields.Integer()
+    width = fields.Integer(metadata={"description": "Only for images."})
+    height = fields.Integer(metadata={"description": "Only for images."})
+    url = fields.Function(lambda f: f"/api/files/{f.id}", metadata={"type": "string"})
+    thumbnail_url = fields.Function(
+        lambda f: f"/api/files/{f.id}/thumbnail",
+        metadata={"type": "string", "description": "Only for images."},
+    )
+
+
+def shaped_attachment(stored: Any) -> dict[str, Any]:
+    """An attachment as the API shows it (width, height, thumbnail_url only for images)."""
+    shaped = {
+        "id": stored.id,
+        "name": stored.name,
+        "content_type": stored.content_type,
+        "size": stored.size,
+        "url": f"/api/files/{stored.id}",
+    }
+    if stored.thumbnail_size is not None:
+        shaped["width"] = stored.width
+        shaped["height"] = stored.height
+        shaped["thumbnail_url"] = f"/api/files/{stored.id}/thumbnail"
+    return shaped
+
+
 class MessageSchema(Schema):
     id = fields.Integer()
     room = fields.Function(lambda m: m.room.name)
@@ -444,6 +504,17 @@ class MessageSchema(Schema):
         attribute="thread",
         allow_none=True,
         metadata={"description": "For a message with replies, else null."},
+    )
+    attachments = fields.Function(
+        lambda m: [shaped_attachment(f) for f in m.attachment_list],
+        metadata={"type": "array", "items": {"$ref": "#/components/schemas/Attachment"}},
+    )
+
+
+class UploadFormSchema(InputSchema):
+    file = fields.Raw(
+        required=True,
+        metadata={"type": "string", "format": "binary", "description": "The file's bytes."},
     )
 
 

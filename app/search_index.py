@@ -11,6 +11,13 @@
   syntax is translated to an FTS5 expression by `fts5_query`. Where the two
   differ is in docs/api.md ("Search").
 
+Attachments are found by their file names too: PostgreSQL through a GIN
+expression index on `files` (the name's words: every run of characters other
+than letters and digits is a space, so `q3-report.pdf` is `q3 report pdf`),
+SQLite through `files_fts`, an FTS5 table over `files.name` (its unicode61
+tokenizer splits names at the same characters), kept by triggers likewise.
+`matches` finds a message by its body or by a name of one of its files.
+
 Neither can be declared portably as a SQLAlchemy model, so they are created
 by the migration (0003) and, for databases built by `create_all` (the unit
 tests), by the DDL events below; `include_in_autogenerate` keeps them out of
@@ -29,6 +36,11 @@ TEXT_SEARCH_CONFIG = "english"
 PG_COLUMN = "search_vector"
 PG_INDEX = "ix_messages_search_vector"
 FTS_TABLE = "messages_fts"
+FILES_FTS_TABLE = "files_fts"
+PG_FILES_INDEX = "ix_files_name_search"
+# The words of a file name, as PostgreSQL indexes them (the same expression in
+# the index and in the query, so that the index is used).
+PG_NAME_WORDS = f"to_tsvector('{TEXT_SEARCH_CONFIG}'::regconfig, regexp_replace(name, '[^[:alnum:]]+', ' ', 'g'))"
 
 POSTGRESQL_DDL = [
     f"ALTER TABLE messages ADD COLUMN {PG_COLUMN} tsvector GENERATED ALWAYS AS "
@@ -48,6 +60,21 @@ SQLITE_DDL = [
     f"INSERT INTO {FTS_TABLE}(rowid, body) VALUES (new.id, new.body); END",
 ]
 
+POSTGRESQL_FILES_DDL = [f"CREATE INDEX {PG_FILES_INDEX} ON files USING gin (({PG_NAME_WORDS}))"]
+SQLITE_FILES_DDL = [
+    f"CREATE VIRTUAL TABLE {FILES_FTS_TABLE} USING fts5(name, content='files', "
+    "content_rowid='id', tokenize='porter unicode61')",
+    f"CREATE TRIGGER {FILES_FTS_TABLE}_insert AFTER INSERT ON files BEGIN "
+    f"INSERT INTO {FILES_FTS_TABLE}(rowid, name) VALUES (new.id, new.name); END",
+    f"CREATE TRIGGER {FILES_FTS_TABLE}_delete AFTER DELETE ON files BEGIN "
+    f"INSERT INTO {FILES_FTS_TABLE}({FILES_FTS_TABLE}, rowid, name) "
+    "VALUES ('delete', old.id, old.name); END",
+    f"CREATE TRIGGER {FILES_FTS_TABLE}_update AFTER UPDATE OF name ON files BEGIN "
+    f"INSERT INTO {FILES_FTS_TABLE}({FILES_FTS_TABLE}, rowid, name) "
+    "VALUES ('delete', old.id, old.name); "
+    f"INSERT INTO {FILES_FTS_TABLE}(rowid, name) VALUES (new.id, new.name); END",
+]
+
 
 def create_index(target: Table, connection: Connection, **kw: Any) -> None:
     """An `after_create` listener of the messages table (see app/models.py)."""
@@ -58,9 +85,18 @@ def create_index(target: Table, connection: Connection, **kw: Any) -> None:
         connection.exec_driver_sql(statement)
 
 
+def create_file_name_index(target: Table, connection: Connection, **kw: Any) -> None:
+    """An `after_create` listener of the files table (see app/models.py)."""
+    statements = {"postgresql": POSTGRESQL_FILES_DDL, "sqlite": SQLITE_FILES_DDL}.get(
+        connection.dialect.name, []
+    )
+    for statement in statements:
+        connection.exec_driver_sql(statement)
+
+
 def is_index_table(name: str) -> bool:
-    """True for the FTS5 table and its shadow tables (messages_fts_data, ...)."""
-    return name == FTS_TABLE or name.startswith(FTS_TABLE + "_")
+    """True for the FTS5 tables and their shadow tables (messages_fts_data, ...)."""
+    return any(name == t or name.startswith(t + "_") for t in (FTS_TABLE, FILES_FTS_TABLE))
 
 
 def include_in_autogenerate(name: str, type_: str, parent_names: Mapping[str, Any]) -> bool:
@@ -70,7 +106,7 @@ def include_in_autogenerate(name: str, type_: str, parent_names: Mapping[str, An
     if type_ == "column":
         return name != PG_COLUMN
     if type_ == "index":
-        return name != PG_INDEX
+        return name not in (PG_INDEX, PG_FILES_INDEX)
     return True
 
 
@@ -129,14 +165,35 @@ def fts5_query(q: str) -> str | None:
 
 
 def matches(q: str, dialect_name: str) -> ColumnElement[bool]:
-    """A WHERE condition on messages for the query `q` (a false one if nothing can match)."""
+    """A WHERE condition on messages for the query `q`: its body matches, or the name
+    of a file attached to it does (a false one if nothing can match).
+
+    One `messages.id IN (body hits UNION ALL file-name hits)`, each side answered
+    by its own index: an OR of the two conditions would keep PostgreSQL from
+    using the GIN index on messages at all."""
+    files = sa.table("files", sa.column("id"), sa.column("message_id"))
     if dialect_name == "postgresql":
-        vector = sa.literal_column(f"messages.{PG_COLUMN}", type_=postgresql.TSVECTOR)
         query = sa.func.websearch_to_tsquery(sa.cast(TEXT_SEARCH_CONFIG, postgresql.REGCONFIG), q)
-        return vector.op("@@")(query)
-    expression = fts5_query(q)
-    if expression is None:
-        return sa.false()
-    fts = sa.table(FTS_TABLE, sa.column("rowid"))
-    hits = sa.select(fts.c.rowid).where(sa.literal_column(FTS_TABLE).op("MATCH")(expression))
-    return sa.literal_column("messages.id").in_(hits)
+        hits = sa.table("messages", sa.column("id"), sa.column(PG_COLUMN)).alias("body_hits")
+        vector = sa.literal_column(f"body_hits.{PG_COLUMN}", type_=postgresql.TSVECTOR)
+        names = sa.literal_column(
+            PG_NAME_WORDS.replace("(name,", "(files.name,"), type_=postgresql.TSVECTOR
+        )
+        by_body = sa.select(hits.c.id).where(vector.op("@@")(query))
+        by_name = sa.select(files.c.message_id).where(
+            files.c.message_id.is_not(None), names.op("@@")(query)
+        )
+    else:
+        expression = fts5_query(q)
+        if expression is None:
+            return sa.false()
+        fts = sa.table(FTS_TABLE, sa.column("rowid"))
+        by_body = sa.select(fts.c.rowid).where(sa.literal_column(FTS_TABLE).op("MATCH")(expression))
+        files_fts = sa.table(FILES_FTS_TABLE, sa.column("rowid"))
+        file_hits = sa.select(files_fts.c.rowid).where(
+            sa.literal_column(FILES_FTS_TABLE).op("MATCH")(expression)
+        )
+        by_name = sa.select(files.c.message_id).where(
+            files.c.message_id.is_not(None), files.c.id.in_(file_hits)
+        )
+    return sa.literal_column("messages.id").in_(sa.union_all(by_body, by_name))

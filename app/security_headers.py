@@ -16,7 +16,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
         # elements with `href` alone, so no user content carries a style.
         f"style-src-elem 'self' '{EMOJI_PICKER_STYLE_HASH}'",
         "style-src-attr 'unsafe-inline'",
-        "img-src 'self' data:",
+        # blob: the images of attachments, fetched with the token (static/js/file-urls.js)
+        "img-src 'self' data: blob:",
         # 'self' covers the page's own origin over ws: and wss: too (CSP Level 3).
         "connect-src 'self'",
         "object-src 'none'",

@@ -53,10 +53,11 @@ def send(data: dict[str, Any], name: str) -> tuple[Response, int]:
     _, created, shaped = chat.send_message(
         g.user,
         name,
-        data["body"],
+        data["body"] or "",
         data.get("client_id"),
         shape=shaped_message,
         reply_to=data.get("reply_to"),
+        attachments=data.get("attachments"),
     )
     # The shape its broadcast sent (one dump per send).
     return jsonify(shaped), 201 if created else 200

@@ -9,6 +9,8 @@ A module per subject, each owning its constants and checks:
   mentions        @username in a body: who is mentioned, and telling them
   reactions       emoji on messages
   search          full-text search over the rooms a user may read
+  files           uploads: storing, attaching, who reads them, removal
+  images          what an upload's bytes are; an image's size and thumbnail
   reads           read markers and typing
   notify          the one way out: what happened, told to the realtime layer
   transactions    unique rows under races, commits that keep what is loaded
@@ -20,6 +22,8 @@ operations through this package (`chat.send_message(...)`).
 """
 
 from app.chat.accounts import change_password, find_user, login, logout, register, search_users
+from app.chat.files import clean_up as clean_up_files
+from app.chat.files import readable_file, upload
 from app.chat.messages import (
     delete_message,
     edit_message,
@@ -52,6 +56,7 @@ from app.chat.search import search
 __all__ = [
     "add_member",
     "change_password",
+    "clean_up_files",
     "create_room",
     "delete_message",
     "edit_message",
@@ -71,6 +76,7 @@ __all__ = [
     "membership",
     "messages_page",
     "react",
+    "readable_file",
     "register",
     "room_names_of",
     "room_view",
@@ -82,5 +88,6 @@ __all__ = [
     "sync",
     "thread",
     "update_settings",
+    "upload",
     "visible_room",
 ]

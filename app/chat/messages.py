@@ -6,8 +6,8 @@ room serialise on the room's row lock, so ids follow commit order; the
 per-user send limit (app/ratelimit.py) counts every send, a repeated client_id
 too, before the room's lock is taken; only the
 author edits or deletes, and a deleted message keeps its id with an empty body
-and cannot be edited (its mentions and reactions go, its thread stays); a page
-`around` a message is centred on it; a thread's page is for the room's
+and cannot be edited (its mentions, reactions and files go, its thread stays);
+a page `around` a message is centred on it; a thread's page is for the room's
 members. What a reply may name, and its parent's count: threads.py.
 """
 
@@ -19,7 +19,7 @@ from sqlalchemy import CursorResult, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import metrics
-from app.chat import mentions, notify, threads
+from app.chat import files, mentions, notify, threads
 from app.chat.rooms import member_room, membership, room_for_send
 from app.errors import ApiError
 from app.extensions import db
@@ -74,6 +74,7 @@ def history_around(
     take_older = min(len(older), max((limit - 1) // 2, limit - len(newer)))
     take_newer = min(len(newer), limit - take_older)
     page = list(reversed(older[:take_older])) + list(newer[:take_newer])
+    files.preload(page)
     return page, len(older) > take_older, len(newer) > take_newer
 
 
@@ -101,6 +102,7 @@ def messages_page(
     rows = rows[:limit]
     if after is None:
         rows.reverse()
+    files.preload(rows)
     return rows, has_more
 
 
@@ -143,6 +145,7 @@ def _store_new(
     client_id: str | None,
     mentioned: list[User],
     reply_to: int | None = None,
+    attachments: list[int] | None = None,
 ):
     """INSERTs a new message and its mention rows (of the users in `mentioned`,
     in order) as prepared Core statements instead of through the session's unit
@@ -165,15 +168,20 @@ def _store_new(
         "reply_to_id": reply_to,
         "reply_count": 0,
         "last_reply_at": None,
+        "attachment_count": len(set(attachments)) if attachments else 0,
     }
-    values["id"] = db.session.execute(_INSERT_MESSAGE, values).scalar_one()
+    message_id: int = db.session.execute(_INSERT_MESSAGE, values).scalar_one()
+    values["id"] = message_id
+    attached = files.attach(user, message_id, attachments) if attachments else None
     rows = [
-        {"message_id": values["id"], "user_id": u.id, "position": position}
+        {"message_id": message_id, "user_id": u.id, "position": position}
         for position, u in enumerate(mentioned)
     ]
     if rows:
         db.session.execute(_INSERT_MENTIONS, rows)
     message = detached(Message, values)
+    if attached is not None:  # without any, attachment_count 0 says so: nothing to load
+        set_loaded(message, "attachments", attached)
     for key, value in (
         ("room", room),
         ("author", user),
@@ -198,6 +206,7 @@ def send_message(
     client_id: str | None = None,
     shape: Callable[[Message], dict[str, Any]] | None = None,
     reply_to: int | None = None,
+    attachments: list[int] | None = None,
 ) -> tuple[Message, bool, dict[str, Any] | None]:
     """Store a message, then announce it. Returns (message, created, shaped).
 
@@ -208,6 +217,8 @@ def send_message(
 
     `reply_to`: the id of the message of the same room this one replies to
     (threads.py); its thread's new size is announced after the message.
+    `attachments` (upload ids) are attached in the same transaction, by one more
+    statement only when there are any (app/chat/files.py).
 
     Counted against the send limit first (a repeat too). Then one transaction:
     BEGIN, the room, the membership and an earlier send with the same client_id
@@ -227,8 +238,11 @@ def send_message(
         return existing, False, shaped
     mentioned = mentions.readers_named(room, body)
     try:
-        message = _store_new(room, user, body, client_id, mentioned, reply_to)
+        message = _store_new(room, user, body, client_id, mentioned, reply_to, attachments)
         commit_keeping_loaded(db.session())
+    except ApiError:
+        db.session.rollback()  # an attachment refused: nothing stored
+        raise
     except IntegrityError:
         # The same client_id, sent at once through another instance, committed
         # while this send waited for the lock (room_for_send did not see it).
@@ -333,7 +347,10 @@ def edit_message(user: User, message_id: int, body: str) -> Message:
 
 def delete_message(user: User, message_id: int) -> Message:
     message = _own_message(user, message_id)
-    if not message.deleted and _claim_if_not_deleted(message, deleted_at=utcnow(), body=""):
+    if not message.deleted and _claim_if_not_deleted(
+        message, deleted_at=utcnow(), body="", attachment_count=0
+    ):
+        files.delete_files_of(message.id)
         message.reactions.clear()
         mentions.update(message, message.room)
         parent = threads.uncount_reply(message)

@@ -3,7 +3,8 @@
 Rules here: a query is 1 to Q_MAX characters; a page is 1 to SEARCH_PAGE_MAX hits
 (SEARCH_PAGE by default); a user may read public rooms (joined or not) and
 the private rooms and DMs they are in, and searching one room needs what
-seeing it needs (404 otherwise); deleted messages are never found; the
+seeing it needs (404 otherwise); deleted messages are never found; a message is found by its body or by the
+name of a file attached to it; the
 per-user limit (app/ratelimit.py) counts every search. The matching itself
 is the database's full-text index (app/search_index.py).
 """
@@ -14,6 +15,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import joinedload
 
 from app import search_index
+from app.chat import files
 from app.chat.rooms import visible_room
 from app.extensions import db
 from app.models import Membership, Message, Room, User
@@ -51,4 +53,5 @@ def search(
     # Hits come from many rooms and authors: load those with the page, not one by one.
     query = query.options(joinedload(Message.room), joinedload(Message.author))
     rows = db.session.scalars(query.order_by(Message.id.desc()).limit(limit + 1)).all()
+    files.preload(rows[:limit])
     return rows[:limit], len(rows) > limit

@@ -179,10 +179,11 @@ def on_send(user: User, data: dict[str, Any]) -> dict[str, Any]:
     _, _, shaped = chat.send_message(
         user,
         data["room"],
-        data["body"],
+        data["body"] or "",
         data.get("client_id"),
         shape=shaped_message,
         reply_to=data.get("reply_to"),
+        attachments=data.get("attachments"),
     )
     return {"message": shaped}
 

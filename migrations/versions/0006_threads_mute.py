@@ -23,7 +23,7 @@ from alembic import op
 
 revision = "0006_threads_mute"
 # Only this line changes if the revisions before it are re-chained.
-down_revision = "0004_sessions"
+down_revision = "0005_files"
 branch_labels = None
 depends_on = None
 

@@ -45,6 +45,7 @@ CLUSTER_ENV = {
     "CONNECT_RATE_LIMIT": "100000 per minute",
     "REACT_RATE_LIMIT": "100000 per second",
     "SEARCH_RATE_LIMIT": "100000 per second",
+    "UPLOAD_RATE_LIMIT": "100000 per minute",
 }
 # Every check schemathesis has (`--checks all`): among them positive_data_acceptance,
 # so the document states every rule the server enforces (a request valid by the

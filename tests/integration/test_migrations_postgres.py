@@ -19,6 +19,8 @@ pytestmark = pytest.mark.integration
 
 CHAT_TABLES = [
     "alembic_version",
+    "file_chunks",
+    "files",
     "memberships",
     "mentions",
     "messages",

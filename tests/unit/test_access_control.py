@@ -6,6 +6,7 @@ Tokens are expired by signing them, with the app's own key and salt, at a time
 further back than TOKEN_TTL_SECONDS (itsdangerous takes the signer's timestamp).
 """
 
+import io
 import time
 
 import pytest
@@ -40,6 +41,9 @@ ENDPOINTS = [
     ("GET", "/api/messages/{msg}/thread", None),
     ("PUT", "/api/rooms/{room}/settings", {"muted": True}),
     ("POST", "/api/auth/logout", None),
+    ("POST", "/api/uploads", None),
+    ("GET", "/api/files/{file}", None),
+    ("GET", "/api/files/{file}/thumbnail", None),
 ]
 EVENTS = [
     ("join", {"room": "{room}"}),
@@ -99,7 +103,20 @@ def private(client, make_room, send, alice, bob):
     )
     assert response.status_code == 200
     message = send(alice, "hideout", "secret plans", client_id="m1").get_json()
-    return {"room": "hideout", "msg": message["id"], "user": "bob"}
+    png = b"\x89PNG\r\n\x1a\n" + b"secret plans" * 4
+    uploaded = client.post(
+        "/api/uploads",
+        headers=alice.headers,
+        data={"file": (io.BytesIO(png), "plans.png")},
+        content_type="multipart/form-data",
+    ).get_json()
+    attached = client.post(
+        "/api/rooms/hideout/messages",
+        headers=alice.headers,
+        json={"body": "the plans", "attachments": [uploaded["id"]]},
+    )
+    assert attached.status_code == 201
+    return {"room": "hideout", "msg": message["id"], "user": "bob", "file": uploaded["id"]}
 
 
 def stored_state(app):
@@ -128,6 +145,7 @@ def test_every_token_operation_is_in_the_table(client):
             .replace("{msg}", "{message_id}")
             .replace("{user}", "{username}")
             .replace("{room}", "{name}")
+            .replace("{file}", "{file_id}")
             .replace("%3Atada%3A", "{emoji}"),
         )
         for method, path, _ in ENDPOINTS
@@ -229,6 +247,9 @@ OUTSIDER_PRIVATE = {
     "GET /api/messages/{msg}/thread": 404,
     "PUT /api/rooms/{room}/settings": 404,
     "POST /api/auth/logout": 204,
+    "POST /api/uploads": 422,  # no file in it
+    "GET /api/files/{file}": 404,
+    "GET /api/files/{file}/thumbnail": 404,
 }
 
 

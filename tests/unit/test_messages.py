@@ -15,6 +15,7 @@ MESSAGE_KEYS = {
     "reactions",
     "reply_to",
     "thread",
+    "attachments",
 }
 
 

@@ -280,6 +280,8 @@ LAYERS = [
         "app.user_cache",
         "app.auth",
         "app.schema_state",
+        "app.file_storage",
+        "app.offload",
     ),
     # 2: the domain
     ("app.chat",),

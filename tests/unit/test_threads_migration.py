@@ -12,9 +12,9 @@ def migrated():
     return True
 
 
-def test_down_to_0004_and_up_again_keeps_replies_working(app, client, register, make_room, send):
+def test_down_to_0005_and_up_again_keeps_replies_working(app, client, register, make_room, send):
     with app.app_context():
-        downgrade(revision="0004_sessions")
+        downgrade(revision="0005_files")
         assert "muted" not in {c["name"] for c in inspect(db.engine).get_columns("memberships")}
         upgrade()
         assert "muted" in {c["name"] for c in inspect(db.engine).get_columns("memberships")}

@@ -4,12 +4,18 @@ import { $, autosize, flash } from "./dom.js";
 import { editLastOwn } from "./edit.js";
 import { send } from "./pending.js";
 import { noteTyping, stopTyping } from "./typing.js";
+import { clearUploads, readyAttachments, uploadsInProgress } from "./uploads.js";
 
 const BODY_MAX = 4000;
 
 function submit(input) {
   const body = input.value.trim();
-  if (!body) return;
+  const files = readyAttachments();
+  if (!body && !files.length) return;
+  if (uploadsInProgress()) {
+    flash("Wait for the uploads to finish, or cancel them.");
+    return;
+  }
   if (body.length > BODY_MAX) {
     flash("A message can be at most " + BODY_MAX + " characters.");
     return;
@@ -17,7 +23,8 @@ function submit(input) {
   input.value = "";
   autosize(input);
   stopTyping();
-  send(body);
+  send(body, files);
+  clearUploads();
   input.focus();
 }
 

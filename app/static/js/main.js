@@ -33,6 +33,8 @@ import { loadRooms } from "./rooms.js";
 import { wireSearch } from "./search.js";
 import { wireThreadPanel } from "./thread-panel.js";
 import { wireUnread } from "./unread.js";
+import { wireUploads } from "./uploads.js";
+import { wireViewer } from "./image-viewer.js";
 
 function showMe(me) {
   $("me-name").textContent = me.display_name;
@@ -83,6 +85,8 @@ function wirePage() {
   wireThreadPanel();
   setJumper((name, id) => openRoom(name, true, id));
   setAlertOpener(navigate);
+  wireUploads();
+  wireViewer();
   // The server ends the token everywhere (its other tabs hear session_ended);
   // the request leaves with the token before this page forgets it.
   $("logout").addEventListener("click", () => {

@@ -5,6 +5,7 @@ import { formatDateTime, formatTime, handle } from "./labels.js";
 import { bodyWithMentions, mentionsMe } from "./mentions.js";
 import { addReactionButton, reactionBar } from "./reactions.js";
 import { replyButton, replyQuote, threadSummary } from "./replies.js";
+import { attachmentsElement } from "./attachments.js";
 import { isMine } from "./login.js";
 import { timeline } from "./state.js";
 import { onReset } from "./reset.js";
@@ -33,8 +34,10 @@ export function messageElement(m) {
   if (m.edited_at && !m.deleted) meta.appendChild(el("span", "msg-edited", "(edited)"));
   main.appendChild(meta);
   if (m.reply_to) main.appendChild(replyQuote(m));
-  main.appendChild(m.deleted ? el("p", "msg-body msg-deleted", "This message was deleted.")
-    : bodyWithMentions(m));
+  const files = !m.deleted && m.attachments && m.attachments.length ? m.attachments : null;
+  if (m.deleted) main.appendChild(el("p", "msg-body msg-deleted", "This message was deleted."));
+  else if (m.body || !files) main.appendChild(bodyWithMentions(m));
+  if (files) main.appendChild(attachmentsElement(m));
   if (!m.deleted) main.appendChild(reactionBar(m));
   main.appendChild(threadSummary(m));   // a deleted message keeps its thread
   li.appendChild(main);

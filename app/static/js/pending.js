@@ -46,7 +46,11 @@ function pendingElement(p) {
   const main = el("div", "msg-main");
   const meta = el("div", "msg-meta");
   meta.append(el("span", "msg-author", me.display_name), el("span", "msg-handle", handle(me)));
-  main.append(meta, el("p", "msg-body", p.body), el("p", "msg-status"));
+  main.append(meta, el("p", "msg-body", p.body));
+  if (p.attachments.length) {
+    main.append(el("p", "msg-files", p.attachments.map((a) => a.name).join(", ")));
+  }
+  main.append(el("p", "msg-status"));
   li.appendChild(main);
   p.el = li;
   renderStatus(p);
@@ -106,10 +110,11 @@ export function settlePending(m) {
   return true;
 }
 
-export function send(body) {
+export function send(body, attachments = []) {
   const room = currentRoom();
   if (!room || !room.member) return;
-  const p = { clientId: uuid(), room: room.name, body, status: "queued", error: null, el: null };
+  const p = { clientId: uuid(), room: room.name, body, attachments, status: "queued", error: null,
+    el: null };
   pending.push(p);
   $("messages").appendChild(pendingElement(p));
   regroup(p.el);
@@ -137,7 +142,9 @@ export async function flushPending() {
       if (!p || !connection.connected) return;
       p.status = "sending";
       renderStatus(p);
-      const res = await emitAck("send", { room: p.room, body: p.body, client_id: p.clientId });
+      const payload = { room: p.room, body: p.body, client_id: p.clientId };
+      if (p.attachments.length) payload.attachments = p.attachments.map((a) => a.id);
+      const res = await emitAck("send", payload);
       if (!pending.includes(p)) continue;   // the broadcast got here first
       if (res && res.ok) { sent(res.message); continue; }
       const code = res && res.error ? res.error.code : "disconnected";
