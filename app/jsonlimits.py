@@ -9,16 +9,17 @@ integer longer than Python converts.
 """
 
 import json
+from typing import Any
 
 MAX_DEPTH = 32
 
 
 class TooDeep(json.JSONDecodeError):
-    def __init__(self, doc):
+    def __init__(self, doc: str) -> None:
         super().__init__(f"JSON nested deeper than {MAX_DEPTH} levels", doc, 0)
 
 
-def depth(value):
+def depth(value: Any) -> int:
     """Levels of arrays and objects in a decoded value (a scalar is 0)."""
     deepest, stack = 0, [(value, 1)]
     while stack:
@@ -32,7 +33,7 @@ def depth(value):
     return deepest
 
 
-def loads(text, **kwargs):
+def loads(text: str | bytes, **kwargs: Any) -> Any:
     """json.loads, refusing nesting deeper than MAX_DEPTH with a JSONDecodeError."""
     try:
         value = json.loads(text, **kwargs)

@@ -172,7 +172,7 @@ class BoundedQueueSocket(_LibrarySocket):
         self._queued = None
         return packets
 
-    def handle_post_request(self, environ):
+    def handle_post_request(self, environ: dict[str, Any]) -> Any:
         """A polling POST: a body that does not decode (not UTF-8, a packet type
         that is not a digit, an empty packet, bad base64) is dropped whole and
         counted, rather than logged with a traceback."""

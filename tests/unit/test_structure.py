@@ -4,6 +4,7 @@ and no import from a layer above; no private name of a library outside
 app/library_hooks."""
 
 import ast
+import pathlib
 import importlib
 import json
 import os
@@ -510,3 +511,50 @@ def test_the_fence_check_sees_a_breach(tmp_path):
             "M uses _redis_connect of its library base class",
         ]
     )
+
+
+# --- type hints ---------------------------------------------------------------
+
+
+def _public_functions(tree: ast.Module):
+    """(name, node) of the module's public functions and its public classes'
+    public methods (not nested functions, not dunders)."""
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            if not node.name.startswith("_"):
+                yield node.name, node
+        elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                    if not item.name.startswith("_"):
+                        yield f"{node.name}.{item.name}", item
+
+
+def _missing_hints(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+    args = node.args
+    params = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+    if params and params[0].arg in ("self", "cls"):
+        params = params[1:]
+    missing = [p.arg for p in params if p.annotation is None]
+    missing += [f"*{a.arg}" for a in (args.vararg, args.kwarg) if a and a.annotation is None]
+    if node.returns is None:
+        missing.append("return")
+    return missing
+
+
+def test_every_public_function_of_app_has_type_hints():
+    unhinted = []
+    for path in sorted(pathlib.Path(APP).rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for name, node in _public_functions(tree):
+            missing = _missing_hints(node)
+            if missing:
+                where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                unhinted.append(f"{where} {name}: {', '.join(missing)}")
+    assert unhinted == []
+
+
+def test_the_type_hint_check_sees_a_missing_hint():
+    tree = ast.parse("def f(a, b: int) -> int: ...\nclass C:\n    def g(self, x: int): ...\n")
+    found = {name: _missing_hints(node) for name, node in _public_functions(tree)}
+    assert found == {"f": ["a"], "C.g": ["return"]}
