@@ -43,7 +43,10 @@ def test_reply_from_the_thread_panel_and_live_counts(cluster, routes, contexts):
     # "Reply" among the message's actions (reachable from the keyboard) opens
     # the thread panel with its composer focused.
     item.hover()
-    item.get_by_role("button", name="Reply to Bob Answers: Which database shall we use?").click()
+    item.get_by_role(
+        "button",
+        name=f"Reply to Bob Answers (@{bob.user['username']}): Which database shall we use?",
+    ).click()
     panel = page.get_by_role("complementary", name="Thread")
     expect(panel).to_be_visible()
     expect(panel.locator("#thread-parent")).to_contain_text("Which database shall we use?")
@@ -114,7 +117,9 @@ def test_a_quote_jumps_to_the_original_loading_history_around_it(cluster, routes
     original = page.locator(f'#messages li.msg[data-id="{parent["id"]}"]')
     expect(original).to_have_count(0)  # not loaded yet
     message_item(page, "A late answer").get_by_role(
-        "button", name="In reply to Alice Scrolls: The original question. Show the original message"
+        "button",
+        name=f"In reply to Alice Scrolls (@{alice.user['username']}): The original question. "
+        "Show the original message",
     ).click()
     expect(original).to_have_class("msg own highlight")
     expect(original).to_be_focused()
@@ -179,7 +184,10 @@ def test_dms_and_replies_notify_a_hidden_tab_and_a_muted_room_never(cluster, rou
     # plain message in it does not.
     bob.send(dm, "are you around?")
     assert wait_for_notes(page, 1) == [
-        {"title": "Bob Busy sent you a message", "body": "are you around?"}
+        {
+            "title": f"Bob Busy (@{bob.user['username']}) sent you a message",
+            "body": "are you around?",
+        }
     ]
     bob.send(loud, "loud chatter")
     bob.call(
@@ -188,7 +196,12 @@ def test_dms_and_replies_notify_a_hidden_tab_and_a_muted_room_never(cluster, rou
         json={"body": "loud reply", "reply_to": mine_loud["id"]},
     )
     notes = wait_for_notes(page, 2)
-    assert notes[1:] == [{"title": f"Bob Busy replied to you in #{loud}", "body": "loud reply"}]
+    assert notes[1:] == [
+        {
+            "title": f"Bob Busy (@{bob.user['username']}) replied to you in #{loud}",
+            "body": "loud reply",
+        }
+    ]
     page.wait_for_timeout(500)
     assert len(page.evaluate("window.__notes")) == 2
     # The favicon carries the unread count of the rooms not muted (the DM).
