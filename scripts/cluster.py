@@ -609,6 +609,13 @@ def cmd_up(args, foreground=False):
     return 0
 
 
+def _conn_per_address(text):
+    value = int(text)
+    if not 1 <= value <= CONN_PER_ADDRESS_MAX:
+        raise argparse.ArgumentTypeError(f"must be 1 to {CONN_PER_ADDRESS_MAX}")
+    return value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -639,7 +646,7 @@ def main(argv=None):
         )
         p.add_argument(
             "--conn-per-address",
-            type=int,
+            type=_conn_per_address,
             default=CONN_PER_ADDRESS,
             help=f"nginx's limit of connections at once from one client address "
             f"(1 to {CONN_PER_ADDRESS_MAX}; default {CONN_PER_ADDRESS})",
