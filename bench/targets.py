@@ -32,7 +32,7 @@ import psutil
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
-from cluster import TEMPLATE, Cluster, render_template  # noqa: E402
+from cluster import CONN_PER_ADDRESS_MAX, TEMPLATE, Cluster, render_template  # noqa: E402
 from localservices import (
     Nginx,
     Postgres,
@@ -55,6 +55,9 @@ CHAT_BENCH_ENV = {
     "AUTH_RATE_LIMIT": "1000000 per 1 second",
     "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
 }
+# nginx's limit of connections per client address out of the way too: the load
+# comes from a few loopback addresses (bench/load.py), thousands of sockets each.
+BENCH_CONN_PER_ADDRESS = CONN_PER_ADDRESS_MAX
 
 
 def log(message):
@@ -77,6 +80,7 @@ def nginx_config(ports, state_dir, port):
         UPSTREAM_SERVERS=servers,
         ACCESS_LOG="off",
         STICKY_DIR=os.path.join(ROOT, "nginx", "sticky", "ip_hash"),
+        CONN_PER_ADDRESS=BENCH_CONN_PER_ADDRESS,
     )
 
 
@@ -215,7 +219,10 @@ class ChatTarget(Target):
     def start(self):
         log(f"starting {self.name} with {self.count} instances")
         self.cluster = Cluster(
-            instances=self.count, async_mode=self.async_mode, extra_env=self.extra_env
+            instances=self.count,
+            async_mode=self.async_mode,
+            extra_env=self.extra_env,
+            conn_per_address=BENCH_CONN_PER_ADDRESS,
         ).start(timeout=180)
         return self
 

@@ -60,6 +60,11 @@ SERVER_COMMAND = ["gunicorn", "-c", "python:app.gunicorn_conf", "wsgi:app"]
 TEMPLATE = os.path.join(ROOT, "nginx", "cluster.conf.template")
 # nginx's stickiness modes: nginx/sticky/<mode>/{http,upstream}.conf.
 STICKY_MODES = ("ip_hash", "cookie")
+# nginx's limit of connections at once per client address (`limit_conn`; nginx
+# takes 1 to 65535): room for an office behind one NAT address, where a browser
+# tab holds one WebSocket (docs/compose.md).
+CONN_PER_ADDRESS = 512
+CONN_PER_ADDRESS_MAX = 65535
 # What the app and gunicorn read: never inherited, the cluster sets those itself.
 INHERITED_SETTINGS_DROPPED = env_names("app", "gunicorn")
 
@@ -133,12 +138,16 @@ class Cluster:
         redis_cluster=False,
         sticky="ip_hash",
         redis_sentinel=False,
+        conn_per_address=CONN_PER_ADDRESS,
     ):
         if instances < 1:
             raise ValueError("at least one instance")
         if sticky not in STICKY_MODES:
             raise ValueError(f"sticky must be one of {', '.join(STICKY_MODES)}")
         self.sticky = sticky
+        if not 1 <= conn_per_address <= CONN_PER_ADDRESS_MAX:
+            raise ValueError(f"conn_per_address must be 1 to {CONN_PER_ADDRESS_MAX}")
+        self.conn_per_address = conn_per_address
         self.count = instances
         self.port = port or free_port()
         self._own_dir = state_dir is None
@@ -322,6 +331,7 @@ class Cluster:
             PORT=self.port,
             UPSTREAM_SERVERS=servers,
             STICKY_DIR=os.path.join(ROOT, "nginx", "sticky", self.sticky),
+            CONN_PER_ADDRESS=self.conn_per_address,
             ACCESS_LOG=f"{os.path.join(nginx_dir, 'access.log')} chat"
             if self.access_log
             else "off",
@@ -567,6 +577,7 @@ def cmd_up(args, foreground=False):
         redis_cluster=args.redis_cluster,
         redis_sentinel=args.redis_sentinel,
         sticky=args.sticky,
+        conn_per_address=args.conn_per_address,
     )
     cluster.start()
     _print_summary(cluster)
@@ -598,6 +609,13 @@ def cmd_up(args, foreground=False):
     return 0
 
 
+def _conn_per_address(text):
+    value = int(text)
+    if not 1 <= value <= CONN_PER_ADDRESS_MAX:
+        raise argparse.ArgumentTypeError(f"must be 1 to {CONN_PER_ADDRESS_MAX}")
+    return value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -625,6 +643,13 @@ def main(argv=None):
             default=os.environ.get("STICKY") or "ip_hash",
             help="nginx's session affinity: by client address (ip_hash, the default) "
             "or by a cookie it sets (cookie); default from $STICKY",
+        )
+        p.add_argument(
+            "--conn-per-address",
+            type=_conn_per_address,
+            default=CONN_PER_ADDRESS,
+            help=f"nginx's limit of connections at once from one client address "
+            f"(1 to {CONN_PER_ADDRESS_MAX}; default {CONN_PER_ADDRESS})",
         )
     for name in ("status", "down"):
         p = sub.add_parser(name)

@@ -525,6 +525,23 @@ def test_nginx_conf_proxies_like_the_local_cluster():
     assert timeouts and all(int(v.rstrip("s")) >= 3600 for v in timeouts.values())
 
 
+def test_nginx_conf_limits_connections_per_address_like_the_local_cluster():
+    """The same per-address connection limit, refusal and default as the local
+    cluster's template (tests/integration/test_nginx_conn_limit.py runs it)."""
+    cluster = load_cluster_module()
+    template = CLUSTER_TEMPLATE.read_text().replace(
+        "${CONN_PER_ADDRESS}", str(cluster.CONN_PER_ADDRESS)
+    )
+    pattern = re.compile(r"^\s*(limit_conn\w*\s.*|error_page 429 .*|return 429 .*)$", re.M)
+    lines = [m.group(0).strip() for m in pattern.finditer(NGINX_CONF.read_text())]
+    assert lines == [m.group(0).strip() for m in pattern.finditer(template)]
+    assert "limit_conn_zone $binary_remote_addr zone=chat_conn_per_address:10m;" in lines
+    assert f"limit_conn chat_conn_per_address {cluster.CONN_PER_ADDRESS};" in lines
+    assert {"limit_conn_status 429;", "limit_conn_log_level warn;"} <= set(lines)
+    # Every location with error_pages of its own answers the limit's 429 too.
+    assert lines.count("error_page 429 @too_many_connections;") == 2
+
+
 @pytest.mark.parametrize("sticky", ["ip_hash", "cookie"])
 def test_nginx_accepts_the_config_rendered_for_loopback(tmp_path, sticky):
     """`nginx -t` on nginx.conf with the upstream's service names on loopback.
@@ -712,6 +729,7 @@ def loopback_nginx(tmp_path):
     assert geo in text
     text = text.replace(geo, geo + "        127.0.0.2 1;\n")
     text = text.replace("/run/chat-nginx/", f"{tmp_path}/")
+    text = text.replace("/etc/nginx/sticky/", f"{ROOT / 'nginx' / 'sticky' / 'ip_hash'}/")
     text = text.replace("access_log /dev/stdout chat;", f"access_log {tmp_path}/access.log chat;")
     (tmp_path / "https-port.conf").write_text(
         f'map $host $chat_https_port_suffix {{\n    default ":{https_port}";\n}}\n'

@@ -16,7 +16,7 @@ import threading
 
 import pytest
 import requests
-from cluster import ROOT, TEMPLATE, render_template
+from cluster import CONN_PER_ADDRESS, ROOT, TEMPLATE, render_template
 from localservices import Nginx, free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
@@ -67,6 +67,7 @@ def proxied(tmp_path_factory):
             ACCESS_LOG=f"{access_log} chat",
             UPSTREAM_SERVERS=f"        server 127.0.0.1:{upstream.server_address[1]};",
             STICKY_DIR=os.path.join(ROOT, "nginx", "sticky", "ip_hash"),
+            CONN_PER_ADDRESS=CONN_PER_ADDRESS,
         )
     with Nginx(config, nginx_dir, port=port) as nginx:
         yield nginx, upstream, access_log
