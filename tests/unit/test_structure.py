@@ -4,10 +4,10 @@ and no import from a layer above; no private name of a library outside
 app/library_hooks."""
 
 import ast
-import pathlib
 import importlib
 import json
 import os
+import pathlib
 import re
 import subprocess
 import sys
