@@ -101,7 +101,7 @@ def create_app(config: Config | None = None) -> Flask:
         logging.getLogger(quiet).setLevel(logging.WARNING)
 
     # Extensions
-    from app.extensions import api, db, limiter, migrate
+    from app.extensions import SchemaExtrasPlugin, api, db, limiter, migrate
     from app.realtime.presence import presence
     from app.realtime.server import socketio
     from app.schema_state import MIGRATIONS_DIR
@@ -174,7 +174,8 @@ def create_app(config: Config | None = None) -> Flask:
     api.init_app(
         app,
         spec_kwargs={
-            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}}
+            "extra_plugins": [SchemaExtrasPlugin()],
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
         },
     )
 

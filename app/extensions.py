@@ -2,6 +2,9 @@
 server is app.realtime.server.socketio (importing this module loads nothing of
 Socket.IO)."""
 
+from typing import Any
+
+from apispec import BasePlugin
 from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_smorest import Api
@@ -24,6 +27,16 @@ class Base(DeclarativeBase):
             "pk": "pk_%(table_name)s",
         }
     )
+
+
+class SchemaExtrasPlugin(BasePlugin):
+    """apispec plugin: a schema's OPENAPI_EXTRA (a dict) is merged into its
+    component, for rules that span fields (e.g. `anyOf` of required fields),
+    which marshmallow fields cannot state."""
+
+    def schema_helper(self, name: str, definition: dict, **kwargs: Any) -> dict | None:
+        schema = kwargs.get("schema")
+        return getattr(schema, "OPENAPI_EXTRA", None)
 
 
 class ChatApi(Api):

@@ -276,6 +276,7 @@ class HistoryQuerySchema(InputSchema):
 class MessageCreateSchema(InputSchema):
     body = BodyField(
         load_default=None,
+        allow_none=False,
         metadata={"description": "Required unless the message has attachments."},
     )
     client_id = Text(validate=validate.Length(1, 64), allow_none=True)
@@ -301,6 +302,14 @@ class MessageCreateSchema(InputSchema):
         ):
             data = {key: value for key, value in data.items() if key != "body"}
         return data
+
+    # What body_or_attachments checks, for the OpenAPI document.
+    OPENAPI_EXTRA = {
+        "anyOf": [
+            {"required": ["body"]},
+            {"required": ["attachments"], "properties": {"attachments": {"minItems": 1}}},
+        ]
+    }
 
     @validates_schema
     def body_or_attachments(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -514,7 +523,12 @@ class MessageSchema(Schema):
 class UploadFormSchema(InputSchema):
     file = fields.Raw(
         required=True,
-        metadata={"type": "string", "format": "binary", "description": "The file's bytes."},
+        metadata={
+            "type": "string",
+            "format": "binary",
+            "minLength": 1,
+            "description": "The file's bytes (not empty).",
+        },
     )
 
 
