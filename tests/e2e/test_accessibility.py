@@ -6,10 +6,12 @@ and the keyboard reaches every control.
 Other parts of the page are audited the same way: `audit(page, "#selector")`.
 """
 
+import io
 import re
 
 import pytest
 from browser_kit import Api, audit, open_chat, tab_stops
+from PIL import Image
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
@@ -109,3 +111,116 @@ def test_the_keyboard_reaches_the_log_in_form(cluster, routes, contexts):
     page.keyboard.press("ArrowRight")
     expect(page.locator("#tab-register")).to_be_focused()
     expect(page.locator("#register-panel")).to_be_visible()
+
+
+def tiny_png(width=320, height=200):
+    out = io.BytesIO()
+    Image.linear_gradient("L").resize((width, height)).convert("RGB").save(out, "PNG")
+    return out.getvalue()
+
+
+def room_with_a_thread_and_an_image(cluster, routes):
+    """A room where a message has three replies and another carries an image."""
+    me = Api.register(cluster.url, "Keyboard Kim")
+    other = Api.register(routes["direct"], "Other Olga")
+    room = me.create_room("a11y-convo", title="Threads and images", members=[other])
+    parent = other.send(room, "Which **port** does the staging proxy use?")
+    for who, body in ((me, "8443, as in production"), (other, "Thanks!"), (me, "`curl -k` it")):
+        who.call(
+            "POST",
+            f"/api/rooms/{room}/messages",
+            json={"body": body, "reply_to": parent["id"]},
+        )
+    upload = other.call(
+        "POST", "/api/uploads", files={"file": ("chart.png", tiny_png(), "image/png")}
+    )
+    other.call(
+        "POST",
+        f"/api/rooms/{room}/messages",
+        json={"body": "the latency chart", "attachments": [upload["id"]]},
+    )
+    return me, other, room, parent
+
+
+def test_the_thread_panel_and_the_image_viewer_have_no_serious_violation(cluster, routes, contexts):
+    me, _, room, parent = room_with_a_thread_and_an_image(cluster, routes)
+    page = open_chat(contexts(token=me.token), routes["nginx"], room)
+    item = page.locator(f'#messages li.msg[data-id="{parent["id"]}"]')
+    item.locator(".thread-summary").click()
+    panel = page.get_by_role("complementary", name="Thread")
+    expect(panel.locator("#thread-replies li")).to_have_count(3)
+    expect(panel.locator("#thread-status")).to_have_text("3 replies")
+    audit(page, "#thread-panel")
+    audit(page)  # the room beside it too
+    page.get_by_role("button", name="Close the thread").click()
+    expect(panel).to_be_hidden()
+
+    page.get_by_role("button", name="View image chart.png (320×200)").click()
+    viewer = page.get_by_role("dialog", name="chart.png")
+    expect(viewer).to_be_visible()
+    page.wait_for_function(
+        "() => { const i = document.getElementById('viewer-image');"
+        " return i && i.complete && i.naturalWidth === 320; }"
+    )
+    audit(page, "#image-viewer")
+    page.keyboard.press("Escape")
+    expect(viewer).to_be_hidden()
+
+
+def test_the_keyboard_opens_uses_and_closes_the_thread_panel_and_the_viewer(
+    cluster, routes, contexts
+):
+    me, _, room, parent = room_with_a_thread_and_an_image(cluster, routes)
+    page = open_chat(contexts(token=me.token), routes["nginx"], room)
+    item = page.locator(f'#messages li.msg[data-id="{parent["id"]}"]')
+    expect(item.locator(".thread-summary")).to_contain_text("3 replies")
+    stops = "\n".join(tab_stops(page, 60))
+    assert "[action=reply]" in stops
+    assert '"View image chart.png (320×200)"' in stops
+    assert "3 replies" in stops
+
+    # The reply count, with Enter: the panel opens on its heading.
+    summary = item.locator(".thread-summary")
+    summary.focus()
+    page.keyboard.press("Enter")
+    panel = page.get_by_role("complementary", name="Thread")
+    expect(panel).to_be_visible()
+    expect(panel.locator("#thread-heading")).to_be_focused()
+    expect(panel.locator("#thread-replies li")).to_have_count(3)
+    # Tab goes on to the panel's controls, the reply box among them.
+    for _ in range(10):
+        if page.evaluate("document.activeElement.id") == "thread-input":
+            break
+        page.keyboard.press("Tab")
+    expect(panel.get_by_role("textbox", name="Reply in the thread")).to_be_focused()
+    page.keyboard.type("sent from the keyboard")
+    page.keyboard.press("Enter")
+    expect(panel.locator("#thread-replies li")).to_have_count(4)
+    expect(panel.locator("#thread-replies li").last).to_contain_text("sent from the keyboard")
+    expect(summary).to_contain_text("4 replies")
+    # Esc closes it and gives the focus back to the reply count.
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    expect(summary).to_be_focused()
+
+    # The message's Reply button, with Enter: the panel opens on its reply box.
+    item.get_by_role("button", name=re.compile(r"^Reply to Other Olga\b")).focus()
+    page.keyboard.press("Enter")
+    expect(panel).to_be_visible()
+    expect(panel.get_by_role("textbox", name="Reply in the thread")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    expect(item.get_by_role("button", name=re.compile(r"^Reply to Other Olga\b"))).to_be_focused()
+
+    # The image, with Enter; Esc closes the viewer and the focus comes back.
+    thumb = page.get_by_role("button", name="View image chart.png (320×200)")
+    thumb.focus()
+    page.keyboard.press("Enter")
+    viewer = page.get_by_role("dialog", name="chart.png")
+    expect(viewer).to_be_visible()
+    expect(viewer.get_by_role("button", name="Close the image")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(viewer.get_by_role("button", name="Download")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(viewer).to_be_hidden()
+    expect(thumb).to_be_focused()

@@ -43,12 +43,14 @@ export function threadSummary(m) {
     const time = el("time", "thread-last", "last reply " + formatTime(last));
     time.dateTime = m.thread.last_reply_at;
     time.title = formatDateTime(last);
-    b.append(time);
+    b.append(" ", time);  // a space between the words, for what reads the text
   }
   const about = m.deleted ? "a deleted message" : personLabel(m.author) + ": " +
     (m.body || "").slice(0, 40);
-  b.setAttribute("aria-label", "Open the thread of " + about + " (" + repliesText(m.thread) +
-    (last ? ", last reply " + formatDateTime(last) : "") + ")");
+  // The name starts with the text shown (speech input says what it sees).
+  b.setAttribute("aria-label", repliesText(m.thread) +
+    (last ? ", last reply " + formatTime(last) + " (" + formatDateTime(last) + ")" : "") +
+    ": open the thread of " + about);
   return b;
 }
 
@@ -70,7 +72,16 @@ export function onThread(data) {
       m.thread = data.thread;
       const old = $("messages").querySelector('li.msg[data-id="' + data.message_id +
         '"] .thread-summary');
-      if (old) old.replaceWith(threadSummary(m));
+      // Updated in place: the same button keeps the focus, and stays the
+      // place the thread panel gives the focus back to.
+      if (old) {
+        const fresh = threadSummary(m);
+        old.replaceChildren(...fresh.childNodes);
+        old.hidden = fresh.hidden;
+        if (fresh.hasAttribute("aria-label")) {
+          old.setAttribute("aria-label", fresh.getAttribute("aria-label"));
+        } else old.removeAttribute("aria-label");
+      }
     }
   }
   threadListeners.forEach((fn) => fn(data));
