@@ -152,12 +152,25 @@ def create_app(config: Config | None = None) -> Flask:
 
     # Blueprints
     from app import metrics, security_headers
-    from app.api import auth, messages, reactions, rooms, search, users
+    from app.api import (
+        auth,
+        bots,
+        export,
+        invites,
+        messages,
+        moderation,
+        reactions,
+        rooms,
+        search,
+        users,
+    )
     from app.health import bp as health_bp
     from app.pages import bp as pages_bp
 
-    for module in (auth, users, rooms, messages, reactions, search):
+    for module in (auth, users, rooms, messages, reactions, search, moderation, invites, bots):
         api.register_blueprint(module.blp)
+    api.register_blueprint(export.blp)
+    api.register_blueprint(bots.hooks)
     app.register_blueprint(health_bp)
     from app.schema_state import schema_guard
 

@@ -51,6 +51,8 @@ accesslog = server_setting("ACCESS_LOG") or None
 access_log_format = (
     '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
 )
+# A webhook's secret URL path is logged as /hooks/- (app/library_hooks/gunicorn_access.py).
+logger_class = "app.library_hooks.gunicorn_access.MaskedLogger"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", Config.LOG_LEVEL).lower()
 proc_name = f"chat-{os.environ.get('INSTANCE_ID', 'app')}"

@@ -34,6 +34,8 @@ LIMITS = {
     "search": ("SEARCH_RATE_LIMIT", "You are searching too fast"),
     # Reacting, REST and Socket.IO alike (app/chat/reactions.py counts it).
     "react": ("REACT_RATE_LIMIT", "You are reacting too fast"),
+    # Posts through one incoming webhook (counted under the webhook's id).
+    "webhook": ("WEBHOOK_RATE_LIMIT", "This webhook is posting too fast"),
 }
 # Socket.IO events limited each on its own ("socket_event", scope=the event name).
 # `react` is limited by the domain for REST and Socket.IO together ("react").

@@ -17,8 +17,8 @@ from sqlalchemy import CursorResult, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import metrics
-from app.chat import mentions, notify
-from app.chat.rooms import member_room, membership, room_for_send
+from app.chat import audit, mentions, notify
+from app.chat.rooms import is_moderator, member_room, membership, room_for_send
 from app.errors import ApiError
 from app.extensions import db
 from app.library_hooks import commit_keeping_loaded, detached, set_loaded
@@ -149,6 +149,8 @@ def _store_new(room: Room, user: User, body: str, client_id: str | None, mention
         "created_at": utcnow(),
         "edited_at": None,
         "deleted_at": None,
+        "deleted_by": None,
+        "pinned_at": None,
     }
     values["id"] = db.session.execute(_INSERT_MESSAGE, values).scalar_one()
     rows = [
@@ -289,10 +291,22 @@ def edit_message(user: User, message_id: int, body: str) -> Message:
 
 
 def delete_message(user: User, message_id: int) -> Message:
-    message = _own_message(user, message_id)
-    if not message.deleted and _claim_if_not_deleted(message, deleted_at=utcnow(), body=""):
+    """The author deletes their message; an owner or admin of its room (not a DM)
+    deletes anyone's, which then says `deleted_by: moderator` and is written to
+    the room's audit log in the same transaction."""
+    message = visible_message(user, message_id)
+    by = "author"
+    if message.author_id != user.id:
+        if not is_moderator(user, message.room):
+            raise ApiError("forbidden", "Only the author or a moderator may delete a message.")
+        by = "moderator"
+    if not message.deleted and _claim_if_not_deleted(
+        message, deleted_at=utcnow(), body="", deleted_by=by, pinned_at=None
+    ):
         message.reactions.clear()
         mentions.update(message, message.room)
+        if by == "moderator":
+            audit.record(message.room, user, "message_deleted", str(message.id))
         db.session.commit()
         notify.listener().message_deleted(message)
     return message

@@ -192,6 +192,8 @@ def test_every_variable_the_app_reads_is_listed_once_in_env_names():
         "SEED_DEMO": "1",
         "SOCKET_MAX_UNSENT_BYTES": "2000000",
         "PASSWORD_HASH_THREADS": "3",
+        "BOT_TOKEN_TTL_SECONDS": "3600",
+        "WEBHOOK_RATE_LIMIT": "5 per second",
     }
     assert env_names("app") == set(env)
     base = {"APP_ENV": "testing", "SECRET_KEY": "s", "INSTANCE_ID": "api-8"}
