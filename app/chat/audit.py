@@ -37,9 +37,11 @@ def entries(
     """A page of the room's log, newest first, and whether older entries remain."""
     room = db.session.scalar(select(Room).where(Room.name == name)) if "\x00" not in name else None
     member = None if room is None else db.session.get(Membership, (room.id, user.id))
-    if room is None or (room.private and member is None and not user.site_admin):
+    # As stored now: `user` may be a cached copy from before a promotion.
+    site_admin = bool(db.session.scalar(select(User.site_admin).where(User.id == user.id)))
+    if room is None or (room.private and member is None and not site_admin):
         raise ApiError("not_found", f"No room named {name!r}.")
-    if not user.site_admin and (member is None or member.role not in MODERATOR_ROLES):
+    if not site_admin and (member is None or member.role not in MODERATOR_ROLES):
         raise ApiError("forbidden", "Only the room's owner and admins read its audit log.")
     query = select(AuditEntry).where(AuditEntry.room_id == room.id)
     if before is not None:

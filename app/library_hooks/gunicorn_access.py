@@ -22,11 +22,10 @@ def mask(text: str) -> str:
 
 class MaskedLogger(Logger):
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict:
-        """gunicorn's atoms, with the path (`U`), the request line (`r`) and the
-        raw URI masked."""
+        """gunicorn's atoms, every one that holds a webhook path masked (the path
+        `U`, the request line `r`, the environ's `{raw_uri}e`, `{path_info}e`...)."""
         atoms = super().atoms(resp, req, environ, request_time)
-        for key in ("U", "r", "{raw_uri}e"):
-            value = atoms.get(key)
+        for key, value in list(atoms.items()):
             if isinstance(value, str) and "/hooks/" in value:
                 atoms[key] = mask(value)
         return atoms
