@@ -114,8 +114,12 @@ def _hash(secret: str) -> str:
 
 def create_webhook(user: User, name: str, bot_name: str) -> tuple[Webhook, str]:
     """(webhook, its secret): the secret is shown this once."""
-    bot = _my_bot(user, bot_name)
     room, _ = _moderated(user, name)
+    try:
+        bot = _my_bot(user, bot_name)
+    except ApiError:
+        db.session.rollback()
+        raise
     count = db.session.scalar(
         select(db.func.count()).select_from(Webhook).where(Webhook.room_id == room.id)
     )
