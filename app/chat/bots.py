@@ -25,11 +25,11 @@ from app.chat import audit, notify
 from app.chat.accounts import user_named
 from app.chat.messages import send_message
 from app.chat.moderation import _moderated
-from app.chat.rooms import _add_member, membership, refuse_if_banned
+from app.chat.rooms import _add_member, leave_room, membership, refuse_if_banned, room_names_of
 from app.chat.transactions import add_unique
 from app.errors import ApiError
 from app.extensions import db
-from app.models import Membership, Message, Room, User, Webhook, utcnow
+from app.models import Message, User, Webhook, utcnow
 from app.ratelimit import check_allowed
 
 BOTS_MAX = 20
@@ -88,21 +88,17 @@ def rotate_token(owner: User, username: str) -> str:
 
 
 def delete_bot(owner: User, username: str) -> None:
+    """The bot leaves each of its rooms as a member would (a room it owns passes
+    to the next in line), its webhooks go, its tokens end and its sockets close."""
     bot = _my_bot(owner, username)
+    for name in room_names_of(bot.id):
+        leave_room(bot, name)
     db.session.refresh(bot, with_for_update=True)
-    rooms = db.session.scalars(
-        select(Room)
-        .join(Membership, Membership.room_id == Room.id)
-        .where(Membership.user_id == bot.id)
-    ).all()
     db.session.execute(delete(Webhook).where(Webhook.bot_id == bot.id))
-    db.session.execute(delete(Membership).where(Membership.user_id == bot.id))
     bot.deactivated_at = utcnow()
     auth.end_all_sessions(bot)
     db.session.commit()
     notify.listener().sessions_ended(bot, "revoked")
-    for room in rooms:
-        notify.listener().member_left(room, bot)
 
 
 # --- webhooks ---------------------------------------------------------------

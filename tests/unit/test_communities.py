@@ -407,7 +407,7 @@ def test_a_webhook_posts_json_and_slack_form_bodies_as_its_bot(
 
 def test_webhooks_are_for_moderators_and_at_most_10_a_room(client, robo, alice, carol, team):
     assert_error(
-        call(client, "POST", "/api/rooms/team/webhooks", carol, {"bot": "robo"}), 404, "not_found"
+        call(client, "POST", "/api/rooms/team/webhooks", carol, {"bot": "robo"}), 403, "forbidden"
     )
     for _ in range(10):
         assert (
@@ -467,3 +467,11 @@ def test_deactivate_ends_sessions_and_logins(client, runner, bob, socket_for):
     assert login.status_code == 401
     assert not sock.is_connected()
     assert runner.invoke(args=["users", "promote", "nobody"]).exit_code != 0
+
+
+def test_deleting_a_bot_that_owns_a_room_hands_the_room_on(client, robo, alice, bob):
+    assert call(client, "POST", "/api/rooms", token=robo, body={"name": "botroom"}).status_code == 201
+    assert call(client, "POST", "/api/rooms/botroom/members", bob).status_code == 200
+    assert call(client, "DELETE", "/api/bots/robo", alice).status_code == 204
+    assert role_of(client, bob, "botroom") == "owner"
+    assert call(client, "GET", "/api/rooms/botroom", bob).get_json()["member_count"] == 1
