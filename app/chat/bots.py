@@ -157,13 +157,18 @@ def delete_webhook(user: User, name: str, webhook_id: int) -> None:
     db.session.commit()
 
 
-def post_through(secret: str, text: str, shape: Any = None) -> Message:
-    """POST /hooks/<secret>: `text` into the webhook's room as its bot."""
+def find_webhook(secret: str) -> Webhook:
+    """The webhook of a secret URL, or 404 (before its body is even read)."""
     if "\x00" in secret or len(secret) > 200:
         raise ApiError("not_found", "No such webhook.")
     hook = db.session.scalar(select(Webhook).where(Webhook.secret_hash == _hash(secret)))
     if hook is None:
         raise ApiError("not_found", "No such webhook.")
+    return hook
+
+
+def post_through(hook: Webhook, text: str, shape: Any = None) -> Message:
+    """POST /hooks/<secret>: `text` into the webhook's room as its bot."""
     bot, room_name = hook.bot, hook.room.name
     check_allowed("webhook", hook.id)
     db.session.commit()  # no transaction held over the send
