@@ -11,6 +11,15 @@ from unit_helpers import assert_error
 
 from app.extensions import db
 from app.models import AuditEntry, Invite, Membership, utcnow
+from app.revocations import revocations
+
+
+@pytest.fixture(autouse=True)
+def forget_announced_generations():
+    """Rotations and deactivations announce token generations in this process's
+    memory (no Redis here); SQLite gives the next test's users the same ids."""
+    yield
+    revocations.clear_local()
 
 
 def call(client, method, path, user=None, body=None, token=None, **kwargs):
