@@ -449,6 +449,11 @@ def test_a_rotated_bot_token_is_refused_everywhere_and_its_sockets_close(cluster
     assert old != bot.token
     for n in (1, 2, 3):
         assert bot.request("GET", "/api/me", base_url=on(cluster, n)).status_code == 200
+    # The new token sends over Socket.IO as well as REST.
+    fresh = connect(bot, 1)
+    fresh.join(room)
+    ack = fresh.call("send", {"room": room, "body": "over the socket", "client_id": "b-1"})
+    assert ack["ok"] is True and ack["message"]["author"]["username"] == bot.username
     # Its owner's logout leaves the bot's token working.
     assert owner.request("POST", "/api/auth/logout").status_code == 204
     assert (
@@ -580,8 +585,12 @@ def test_an_export_of_200000_messages_streams_in_constant_memory(cluster, user):
         tracemalloc.stop()
         done.set()
         watcher.join()
+    grown = peak[0] - before
+    print(
+        f"export: {count} lines, {size / 2**20:.1f} MiB; this process's peak "
+        f"{client_peak / 2**20:.2f} MiB; the worker grew {grown / 2**20:.1f} MiB"
+    )
     assert count == EXPORT_ROWS
     assert size > 40 * 2**20  # the whole export is far larger than either bound below
     assert client_peak < 8 * 2**20, client_peak
-    grown = peak[0] - before
     assert grown < 40 * 2**20, f"the worker grew by {grown / 2**20:.1f} MiB"
