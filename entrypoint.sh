@@ -4,6 +4,9 @@
 #       migration lock, `flask db upgrade`, `flask seed`, then exec the server.
 #   entrypoint.sh serve <server command...>     wait until the database is at the
 #       code's head revision, then exec the server; exit 3 on an unknown revision.
+#   entrypoint.sh users promote|demote|deactivate NAME   site administration
+#       (`flask users ...`): a site admin reads every room's audit log; a
+#       deactivated user cannot log in and their sessions end on every instance.
 # Without a server command, gunicorn with the project's settings is started.
 set -eu
 
@@ -41,6 +44,9 @@ fi
 
 role="${1:-}"
 [ $# -gt 0 ] && shift
+if [ "$role" = "users" ]; then
+    exec flask users "$@"
+fi
 if [ $# -eq 0 ]; then
     set -- gunicorn -c python:app.gunicorn_conf wsgi:app
 fi
@@ -57,7 +63,7 @@ case "$role" in
         flask check-schema --wait "$SCHEMA_WAIT_SECONDS"
         ;;
     *)
-        echo "usage: entrypoint.sh migrate|serve [server command...]" >&2
+        echo "usage: entrypoint.sh migrate|serve [server command...] | users promote|demote|deactivate NAME" >&2
         exit 2
         ;;
 esac

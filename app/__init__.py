@@ -180,12 +180,37 @@ def create_app(config: Config | None = None) -> Flask:
     )
 
     # Blueprints
-    from app.api import auth, files, messages, reactions, rooms, search, users
+    from app.api import (
+        auth,
+        bots,
+        export,
+        files,
+        invites,
+        messages,
+        moderation,
+        reactions,
+        rooms,
+        search,
+        users,
+    )
     from app.health import bp as health_bp
     from app.pages import bp as pages_bp
 
-    for module in (auth, users, rooms, messages, reactions, search, files):
+    for module in (
+        auth,
+        users,
+        rooms,
+        messages,
+        reactions,
+        search,
+        files,
+        moderation,
+        invites,
+        bots,
+    ):
         api.register_blueprint(module.blp)
+    api.register_blueprint(export.blp)
+    api.register_blueprint(bots.hooks)
     app.register_blueprint(health_bp)
     from app.schema_state import schema_guard
 

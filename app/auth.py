@@ -120,9 +120,11 @@ class Claims:
 
 
 def issue_token(user: User) -> str:
-    return _serializer().dumps(
-        {"uid": user.id, "gen": user.token_generation or 0, "jti": secrets.token_urlsafe(16)}
-    )
+    """A token for the user; a bot's (its API token) lives BOT_TOKEN_TTL_SECONDS."""
+    claims = {"uid": user.id, "gen": user.token_generation or 0, "jti": secrets.token_urlsafe(16)}
+    if user.bot:
+        claims["bot"] = True
+    return _serializer().dumps(claims)
 
 
 def read_token(token: str | None) -> Claims:
@@ -130,14 +132,19 @@ def read_token(token: str | None) -> Claims:
     if not token:
         raise ApiError("unauthorized", "A bearer token is required.")
     ttl = current_app.config["TOKEN_TTL_SECONDS"]
+    bot_ttl = current_app.config["BOT_TOKEN_TTL_SECONDS"]
     try:
-        data, issued = _serializer().loads(token, max_age=ttl, return_timestamp=True)
+        data, issued = _serializer().loads(token, max_age=max(ttl, bot_ttl), return_timestamp=True)
     except SignatureExpired:
         raise ApiError("unauthorized", "The token has expired; log in again.") from None
     except BadSignature:
         raise ApiError("unauthorized", "The token is not valid.") from None
     if not isinstance(data, dict) or not isinstance(data.get("uid"), int):
         raise ApiError("unauthorized", "The token is not valid.")
+    if data.get("bot") is True:
+        ttl = bot_ttl
+    if issued.timestamp() + ttl <= time.time():
+        raise ApiError("unauthorized", "The token has expired; log in again.")
     jti = data.get("jti")
     return Claims(
         data["uid"],
@@ -151,7 +158,7 @@ def session_problem(user: User | None, claims: Claims, logged_out: bool) -> str 
     """Why a token's session has ended ("expired", "revoked", "logged_out"), or None.
 
     logged_out: whether the token's id is known to be revoked (app/revocations.py)."""
-    if user is None or user.token_generation != claims.generation:
+    if user is None or user.token_generation != claims.generation or user.deactivated_at:
         return "revoked"
     if claims.expires_at <= time.time():
         return "expired"

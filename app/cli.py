@@ -1,4 +1,4 @@
-"""Flask commands: seed, wait-db, upgrade-once, check-schema, files cleanup."""
+"""Flask commands: seed, wait-db, upgrade-once, check-schema, files cleanup, users."""
 
 import json
 import os
@@ -9,11 +9,13 @@ from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import select, text
 
 from app import auth, chat
+from app.chat import accounts
+from app.errors import ApiError
 from app.extensions import db
 from app.models import Membership, Message, Room, SeedItem, User
 from app.schema_state import schema_status
@@ -251,6 +253,36 @@ def register_commands(app: Flask) -> None:
 
         _wait("the schema to reach the code's head revision", probe, wait_seconds)
         click.echo("schema is at the code's head revision")
+
+    users = AppGroup("users", help="Site administration: promote, demote, deactivate.")
+
+    @users.command("promote")
+    @click.argument("name")
+    def promote(name: str) -> None:
+        """Make NAME a site admin (reads every room's audit log)."""
+        _user_command(lambda: accounts.set_site_admin(name, True), "is a site admin")
+
+    @users.command("demote")
+    @click.argument("name")
+    def demote(name: str) -> None:
+        """NAME is no longer a site admin."""
+        _user_command(lambda: accounts.set_site_admin(name, False), "is no longer a site admin")
+
+    @users.command("deactivate")
+    @click.argument("name")
+    def deactivate(name: str) -> None:
+        """NAME cannot log in; their sessions end on every instance."""
+        _user_command(lambda: accounts.deactivate(name), "is deactivated; their sessions ended")
+
+    app.cli.add_command(users)
+
+
+def _user_command(action: Callable[[], User], done: str) -> None:
+    try:
+        user = action()
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{user.username} {done}")
 
 
 def _refuse(detail: str):

@@ -138,6 +138,10 @@ class Config:
     LOG_LEVEL: str = _setting("INFO", "LOG_LEVEL", str.upper, empty_is_default=False)
     LOG_FORMAT: str = _setting("text", "LOG_FORMAT", str.lower)
     TOKEN_TTL_SECONDS: int = _setting(7 * 24 * 3600, "TOKEN_TTL_SECONDS", int)
+    # A bot's API token lives this long unless rotated (POST /api/bots/{username}/token).
+    BOT_TOKEN_TTL_SECONDS: int = _setting(365 * 24 * 3600, "BOT_TOKEN_TTL_SECONDS", int)
+    # Per webhook, cluster-wide (app/ratelimit.py): a burst of 20, 10 a second.
+    WEBHOOK_RATE_LIMIT: str = _setting("20 per 2 seconds", "WEBHOOK_RATE_LIMIT")
     # werkzeug's method string: scrypt at N=2^17, r=8, p=1 (OWASP's minimum); a user
     # whose stored hash has other parameters gets a new one at their next login.
     PASSWORD_HASH_METHOD: str = _setting("scrypt:131072:8:1", "PASSWORD_HASH_METHOD")

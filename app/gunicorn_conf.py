@@ -9,7 +9,7 @@ so throughput comes from more instances behind nginx, not more workers.
 import os
 import socket
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 # Safe before the worker's monkey-patching: app and app.config import only the
 # standard library (tests/unit/test_gunicorn_conf.py checks).
@@ -52,12 +52,13 @@ accesslog = server_setting("ACCESS_LOG") or None
 access_log_format = (
     '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
 )
+# A webhook's secret URL path is logged as /hooks/- (app/library_hooks/gunicorn_access.py).
+logger_class = "app.library_hooks.gunicorn_access.MaskedLogger"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", Config.LOG_LEVEL).lower()
 if (os.environ.get("LOG_FORMAT") or Config.LOG_FORMAT).lower() == "json":
     # gunicorn's own lines (its error and access logs) as JSON objects, like the app's.
-    from gunicorn import glogging
-
+    from app.library_hooks.gunicorn_access import MaskedLogger
     from app.logs import JsonFormatter, configure
 
     _instance = os.environ.get("INSTANCE_ID") or socket.gethostname()
@@ -65,14 +66,16 @@ if (os.environ.get("LOG_FORMAT") or Config.LOG_FORMAT).lower() == "json":
     # prints (eventlet's deprecation) is a JSON line as well.
     configure(loglevel.upper(), "json", _instance)
 
-    class JsonLogger(glogging.Logger):
-        def setup(self, cfg):
+    class JsonLogger(MaskedLogger):
+        """The access log's webhook paths masked, every line a JSON object."""
+
+        def setup(self, cfg: Any) -> None:
             super().setup(cfg)
             for log in (self.error_log, self.access_log):
                 for handler in log.handlers:
                     handler.setFormatter(JsonFormatter(_instance))
 
-    logger_class = JsonLogger
+    logger_class = JsonLogger  # type: ignore[assignment]
 proc_name = f"chat-{os.environ.get('INSTANCE_ID', 'app')}"
 # gunicorn 25's control socket has one default path per user: several
 # instances on one host (the local cluster) would fight over it. Unused here.

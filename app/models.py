@@ -73,6 +73,15 @@ class User(Model):
     # Tokens carry the generation they were issued under; a password change
     # increments it, which ends every older token (app/auth.py).
     token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A bot logs in only with its API token; owner_id is the user who made it.
+    bot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    # A site admin reads every room's audit log (`flask users promote`).
+    site_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A deactivated user (or a deleted bot) cannot log in; its tokens are ended.
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     def __repr__(self):
         return f"<User {self.username}>"
@@ -86,6 +95,7 @@ class Room(Model):
     title: Mapped[str] = mapped_column(String(120), default="")
     kind: Mapped[str] = mapped_column(String(16), default="public", index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    topic: Mapped[str] = mapped_column(String(250), default="", server_default="")
 
     memberships: Mapped[list["Membership"]] = relationship(
         back_populates="room", cascade="all, delete-orphan"
@@ -112,6 +122,8 @@ class Membership(Model):
     last_read_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     # A muted room raises no notifications for this user (the page decides).
     muted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # owner, admin or member (app/chat/moderation.py); one owner per room, none in a DM.
+    role: Mapped[str] = mapped_column(String(8), default="member", server_default="member")
 
     room: Mapped[Room] = relationship(back_populates="memberships")
     user: Mapped[User] = relationship()
@@ -149,6 +161,10 @@ class Message(Model):
     # them, so neither a send nor a page of history pays for attachments it
     # does not have (app/chat/files.py loads a page's in one query).
     attachment_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # "author" or "moderator" once deleted.
+    deleted_by: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # Pinned by an owner or admin: columns of the row, so a page reads no more.
+    pinned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     room: Mapped[Room] = relationship()
     author: Mapped[User] = relationship()
@@ -188,6 +204,10 @@ class Message(Model):
         if not self.attachment_count or self.deleted_at is not None:
             return []
         return self.attachments
+
+    @property
+    def pinned(self) -> bool:
+        return self.pinned_at is not None
 
     @property
     def mentioned_usernames(self) -> list[str]:
@@ -302,6 +322,78 @@ class FileChunk(Model):
 
     def __repr__(self):
         return f"<FileChunk {self.file_id}/{self.kind}/{self.seq}>"
+
+
+class Ban(Model):
+    """A user banned from a room: not a member, and cannot join or be added."""
+
+    __tablename__ = "bans"
+
+    room_id: Mapped[int] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class Invite(Model):
+    """A link that makes whoever accepts it a member of a private room."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    max_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    uses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    room: Mapped[Room] = relationship()
+
+
+class AuditEntry(Model):
+    """What an owner or admin did in a room, written in the same transaction."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_room_id_id", "room_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(200), default="")
+
+    actor: Mapped[User | None] = relationship(lazy="joined")
+
+
+class Webhook(Model):
+    """An incoming webhook: POST /hooks/<secret> posts into the room as the bot.
+    Only the secret's SHA-256 is stored."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    room: Mapped[Room] = relationship()
+    bot: Mapped[User] = relationship(foreign_keys=[bot_id], lazy="joined")
 
 
 class SeedItem(Model):

@@ -35,6 +35,8 @@ LIMITS = {
     # Reacting, REST and Socket.IO alike (app/chat/reactions.py counts it).
     "react": ("REACT_RATE_LIMIT", "You are reacting too fast"),
     "upload": ("UPLOAD_RATE_LIMIT", "You are uploading too fast"),
+    # Posts through one incoming webhook (counted under the webhook's id).
+    "webhook": ("WEBHOOK_RATE_LIMIT", "This webhook is posting too fast"),
 }
 # Socket.IO events limited each on its own ("socket_event", scope=the event name).
 # `react` is limited by the domain for REST and Socket.IO together ("react").

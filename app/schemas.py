@@ -382,6 +382,49 @@ class SyncEventSchema(RoomRefSchema):
     limit = StrictInt(validate=validate.Range(1, PAGE_MAX), load_default=SYNC_PAGE)
 
 
+class RoomUpdateSchema(InputSchema):
+    title = fields.String(validate=[validate.Length(max=120), ONE_LINE])
+    topic = fields.String(validate=[validate.Length(max=250), ONE_LINE])
+
+
+class RoleSchema(InputSchema):
+    role = fields.String(required=True, validate=validate.OneOf(["owner", "admin", "member"]))
+
+
+class InviteCreateSchema(InputSchema):
+    expires_in = StrictInt(
+        validate=validate.Range(60, 30 * 24 * 3600),
+        load_default=7 * 24 * 3600,
+        metadata={"description": "Seconds until it expires (default 7 days, at most 30)."},
+    )
+    max_uses = StrictInt(
+        validate=validate.Range(1, 1000),
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "How many people may accept it (default: no limit)."},
+    )
+
+
+class AuditQuerySchema(InputSchema):
+    before = fields.Integer(validate=validate.Range(1, ID_MAX))
+    limit = fields.Integer(validate=validate.Range(1, 100), load_default=50)
+
+
+class BotCreateSchema(InputSchema):
+    """A bot has no password."""
+
+    username = fields.String(required=True, validate=USERNAME)
+    display_name = fields.String(validate=DISPLAY_NAME, allow_none=True)
+
+
+class WebhookCreateSchema(InputSchema):
+    bot = fields.String(required=True, validate=USERNAME)
+
+
+class HookPostSchema(InputSchema):
+    text = BodyField(required=True)
+
+
 # --- responses ------------------------------------------------------------
 
 
@@ -390,6 +433,7 @@ class UserSchema(Schema):
     username = fields.String()
     display_name = fields.String()
     created_at = UTCDateTime()
+    bot = fields.Boolean(metadata={"description": "A bot: logs in only with its API token."})
 
 
 class AuthorSchema(Schema):
@@ -403,11 +447,15 @@ class RoomSchema(Schema):
     id = fields.Integer()
     name = fields.String()
     title = fields.String()
+    topic = fields.String()
     private = fields.Boolean()
     kind = fields.String(metadata={"enum": ["public", "private", "dm"]})
     created_at = UTCDateTime()
     member_count = fields.Integer()
     member = fields.Boolean()
+    role = fields.String(
+        metadata={"enum": ["owner", "admin", "member"], "description": "Only for members."}
+    )
     unread = fields.Integer(metadata={"description": "Only for members."})
     last_read_id = fields.Integer(allow_none=True, metadata={"description": "Only for members."})
     mentions = fields.Integer(
@@ -492,6 +540,11 @@ class MessageSchema(Schema):
     created_at = UTCDateTime()
     edited_at = UTCDateTime(allow_none=True)
     deleted = fields.Boolean()
+    deleted_by = fields.String(
+        allow_none=True,
+        metadata={"enum": ["author", "moderator", None], "description": "Null unless deleted."},
+    )
+    pinned = fields.Boolean()
     mentions = fields.List(
         fields.String(),
         attribute="mentioned_usernames",
@@ -566,6 +619,66 @@ class ThreadEventSchema(Schema):
     room = fields.String()
     message_id = fields.Integer()
     thread = fields.Nested(ThreadSchema, allow_none=True)
+
+
+class RoleResponseSchema(Schema):
+    user = fields.Nested(UserSchema)
+    role = fields.String()
+
+
+class PinnedListSchema(Schema):
+    messages = fields.List(
+        fields.Nested(MessageSchema), metadata={"description": "Newest pin first."}
+    )
+
+
+class InviteSchema(Schema):
+    token = fields.String()
+    url = fields.String(metadata={"description": "The page's link that accepts it."})
+    expires_at = UTCDateTime()
+    max_uses = fields.Integer(allow_none=True)
+    uses = fields.Integer()
+
+
+class InviteListSchema(Schema):
+    invites = fields.List(fields.Nested(InviteSchema))
+
+
+class AuditEntrySchema(Schema):
+    id = fields.Integer()
+    at = UTCDateTime()
+    actor = fields.String(allow_none=True, metadata={"description": "A username."})
+    action = fields.String()
+    target = fields.String()
+
+
+class AuditPageSchema(Schema):
+    entries = fields.List(fields.Nested(AuditEntrySchema))
+    has_more = fields.Boolean()
+
+
+class BotListSchema(Schema):
+    bots = fields.List(fields.Nested(UserSchema))
+
+
+class TokenSchema(Schema):
+    token = fields.String()
+
+
+class WebhookSchema(Schema):
+    id = fields.Integer()
+    url = fields.String(metadata={"description": "Only when created: the secret URL to post to."})
+    bot = fields.Nested(UserSchema)
+    created_at = UTCDateTime()
+
+
+class WebhookListSchema(Schema):
+    webhooks = fields.List(fields.Nested(WebhookSchema))
+
+
+class HookResultSchema(Schema):
+    ok = fields.Boolean()
+    message_id = fields.Integer()
 
 
 user_schema = UserSchema()

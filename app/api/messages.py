@@ -76,7 +76,8 @@ def edit(data: dict[str, Any], message_id: int) -> Message:
 @authenticated(blp, 403, 404)
 @blp.response(200, MessageSchema)
 def delete(message_id: int) -> Message:
-    """Delete my message; it keeps its id, with an empty body."""
+    """Delete my message, or, as the room's owner or an admin, anyone's (it then says
+    `deleted_by: moderator`); it keeps its id, with an empty body."""
     return chat.delete_message(g.user, message_id)
 
 

@@ -14,6 +14,11 @@ A module per subject, each owning its constants and checks:
   reads           read markers and typing
   notify          the one way out: what happened, told to the realtime layer
   transactions    unique rows under races, commits that keep what is loaded
+  moderation      roles, title and topic, kicks, bans, pins
+  audit           the room's audit log of what owners and admins did
+  invites         invite links to private rooms
+  bots            bots, their API tokens, incoming webhooks
+  export          a room's whole history, streamed
 
 Each operation authorises, changes state, commits, and then announces the
 result through notify, so a change made through REST reaches Socket.IO
@@ -36,7 +41,7 @@ from app.chat.messages import (
 )
 from app.chat.reactions import react
 from app.chat.reads import mark_read, set_typing
-from app.chat.room_summaries import list_rooms, room_view, room_views
+from app.chat.room_summaries import list_rooms, room_public_view, room_view, room_views
 from app.chat.rooms import (
     add_member,
     create_room,
@@ -79,6 +84,7 @@ __all__ = [
     "readable_file",
     "register",
     "room_names_of",
+    "room_public_view",
     "room_view",
     "room_views",
     "search",

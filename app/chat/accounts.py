@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from sqlalchemy import select
 
 from app import auth
+from app.chat import notify
 from app.chat.transactions import add_unique
 from app.errors import ApiError
 from app.extensions import db
-from app.models import User
+from app.models import User, utcnow
 
 # \Z, not $: "$" also matches before a final line break ("bob\n").
 USERNAME_PATTERN = r"^[a-z0-9_]{3,32}\Z"
@@ -36,7 +37,8 @@ def register(username: str, password: str, display_name: str | None = None) -> t
 
 def login(username: str, password: str) -> tuple[User, str]:
     user = db.session.scalar(select(User).where(User.username == username.strip().lower()))
-    if not auth.password_matches(user, password):
+    if not auth.password_matches(user, password) or user.bot or user.deactivated_at:
+        # A bot logs in only with its API token; a deactivated user not at all.
         raise ApiError("unauthorized", "Wrong username or password.")
     if auth.needs_rehash(user.password_hash):  # stored with older parameters
         user.password_hash = auth.hash_password(password)
@@ -64,6 +66,26 @@ def change_password(user: User, current_password: str, new_password: str) -> tup
     auth.end_all_sessions(user)
     db.session.commit()
     return user, auth.issue_token(user)
+
+
+def set_site_admin(username: str, on: bool) -> User:
+    """`flask users promote|demote NAME`: a site admin reads every room's audit log."""
+    user = find_user(username)
+    user.site_admin = on
+    db.session.commit()
+    return user
+
+
+def deactivate(username: str) -> User:
+    """`flask users deactivate NAME`: cannot log in; every session ends on every
+    instance (its sockets are closed)."""
+    user = find_user(username)
+    db.session.refresh(user, with_for_update=True)
+    user.deactivated_at = user.deactivated_at or utcnow()
+    auth.end_all_sessions(user)
+    db.session.commit()
+    notify.listener().sessions_ended(user, "revoked")
+    return user
 
 
 def user_named(username: str) -> User | None:

@@ -19,8 +19,8 @@ from sqlalchemy import CursorResult, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import metrics
-from app.chat import files, mentions, notify, threads
-from app.chat.rooms import member_room, membership, room_for_send
+from app.chat import audit, files, mentions, notify, threads
+from app.chat.rooms import is_moderator, member_room, membership, room_for_send
 from app.errors import ApiError
 from app.extensions import db
 from app.library_hooks import commit_keeping_loaded, detached, set_loaded
@@ -169,6 +169,8 @@ def _store_new(
         "reply_count": 0,
         "last_reply_at": None,
         "attachment_count": len(set(attachments)) if attachments else 0,
+        "deleted_by": None,
+        "pinned_at": None,
     }
     message_id: int = db.session.execute(_INSERT_MESSAGE, values).scalar_one()
     values["id"] = message_id
@@ -346,14 +348,31 @@ def edit_message(user: User, message_id: int, body: str) -> Message:
 
 
 def delete_message(user: User, message_id: int) -> Message:
-    message = _own_message(user, message_id)
+    """The author deletes their message; an owner or admin of its room (not a DM)
+    deletes anyone's, which then says `deleted_by: moderator` and is written to
+    the room's audit log in the same transaction. Its files go with it; its
+    thread stays, and a deleted reply no longer counts in its parent's."""
+    message = visible_message(user, message_id)
+    by = "author"
+    if message.author_id != user.id:
+        if not is_moderator(user, message.room):
+            raise ApiError("forbidden", "Only the author or a moderator may delete a message.")
+        by = "moderator"
+    parent = None
     if not message.deleted and _claim_if_not_deleted(
-        message, deleted_at=utcnow(), body="", attachment_count=0
+        message,
+        deleted_at=utcnow(),
+        body="",
+        attachment_count=0,
+        deleted_by=by,
+        pinned_at=None,
     ):
         files.delete_files_of(message.id)
         message.reactions.clear()
         mentions.update(message, message.room)
         parent = threads.uncount_reply(message)
+        if by == "moderator":
+            audit.record(message.room, user, "message_deleted", str(message.id))
         db.session.commit()
         notify.listener().message_deleted(message)
         threads.announce(parent)

@@ -43,6 +43,23 @@ class Listener:
     def member_left(self, room: Room, user: User) -> None:
         """A user left a room."""
 
+    def member_removed(self, room: Room, user: User, reason: str) -> None:
+        """An owner or admin removed a user from a room (`reason`: kicked or
+        banned). Returns once the user's sockets on every instance have stopped
+        getting the room's events."""
+
+    def room_updated(self, room: Room, user: User | None = None) -> None:
+        """The room's title or topic changed (user None: told to its members), or
+        `user`'s own role in it did (told to that user)."""
+
+    def pinned(self, message: Message) -> None:
+        """A message was pinned or unpinned (message.pinned says which)."""
+
+    def sessions_ended(self, user: User, reason: str) -> None:
+        """Every token of the user issued so far stopped working (a bot's token
+        rotated or the bot deleted, a user deactivated): close their sockets on
+        every instance now."""
+
     def mentioned(self, user: User, message: Message, shaped: dict[str, Any] | None = None) -> None:
         """A message (new, or edited) newly mentions a user who may read its room
         (`shaped`, as in message_created)."""

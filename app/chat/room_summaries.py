@@ -88,6 +88,7 @@ def room_views(user: User, rooms: Sequence[Room]) -> list[dict[str, Any]]:
             "id": room.id,
             "name": room.name,
             "title": room.title,
+            "topic": room.topic or "",
             "private": room.private,
             "kind": room.kind,
             "created_at": room.created_at,
@@ -99,10 +100,26 @@ def room_views(user: User, rooms: Sequence[Room]) -> list[dict[str, Any]]:
             view["last_read_id"] = mine[room.id].last_read_id
             view["mentions"] = mentions.get(room.id, 0)
             view["muted"] = bool(mine[room.id].muted)
+            view["role"] = mine[room.id].role
         if room.kind == "dm":
             view["peer"] = peers.get(room.id) or dm_peer_from_name(user, room)
         views.append(view)
     return views
+
+
+def room_public_view(room: Room) -> dict[str, Any]:
+    """The room as every member sees it, without anyone's own fields (for an
+    event to all of its members)."""
+    return {
+        "id": room.id,
+        "name": room.name,
+        "title": room.title,
+        "topic": room.topic or "",
+        "private": room.private,
+        "kind": room.kind,
+        "created_at": room.created_at,
+        "member_count": _member_counts([room.id]).get(room.id, 0),
+    }
 
 
 def room_view(user: User, room: Room) -> dict[str, Any]:

@@ -14,13 +14,13 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from app.chat import notify
+from app.chat import audit, notify
 from app.chat.accounts import find_user, user_named
 from app.chat.transactions import add_unique
 from app.errors import ApiError
 from app.extensions import db
 from app.library_hooks import detached
-from app.models import Membership, Message, Room, User
+from app.models import Ban, Membership, Message, Room, User
 from app.ratelimit import check_allowed
 
 # \Z, not $: "$" also matches before a final line break ("general\n").
@@ -150,6 +150,29 @@ def room_for_send(user: User, name: str, client_id: str | None) -> tuple[Any, in
     return room, row.earlier_id
 
 
+def is_moderator(user: User, room: Any) -> bool:
+    """An owner or admin of the room (a DM has none)."""
+    if room.kind == "dm":
+        return False
+    member = membership(user, room)
+    return member is not None and member.role in audit.MODERATOR_ROLES
+
+
+def is_banned(user: User, room: Any) -> bool:
+    return db.session.get(Ban, (room.id, user.id)) is not None
+
+
+def refuse_if_banned(user: User, room: Any) -> None:
+    if is_banned(user, room):
+        raise ApiError("forbidden", f"{user.username!r} is banned from {room.name!r}.")
+
+
+def lock_room(room: Any) -> None:
+    """Takes the room's row lock until the transaction ends: role changes, removals
+    and an owner's succession serialise on it (as sends do)."""
+    db.session.execute(select(Room.id).where(Room.id == room.id).with_for_update())
+
+
 def is_member_now(user: User, room: Room) -> bool:
     """Membership as committed now (a fresh query, not the session's copy)."""
     return (
@@ -190,7 +213,7 @@ def room_names_of(user_id: int) -> Sequence[str]:
 def create_room(user: User, name: str, title: str = "", private: bool = False) -> Room:
     check_allowed("create_room", user.id)
     room = Room(name=name, title=title.strip(), kind="private" if private else "public")
-    room.memberships.append(Membership(user_id=user.id))
+    room.memberships.append(Membership(user_id=user.id, role="owner"))
     add_unique(
         room, select(Room.id).where(Room.name == name), f"A room named {name!r} already exists."
     )
@@ -221,6 +244,7 @@ def join_room(user: User, name: str) -> Room:
     room, member = _room_and_membership(user, name)
     room = _visible(room, member, name)
     if member is None:  # so a public room: a private one was 404 above
+        refuse_if_banned(user, room)
         _add_member(room, user)
     return room
 
@@ -233,17 +257,42 @@ def add_member(user: User, name: str, username: str) -> Room:
     if room.kind == "public":
         raise ApiError("forbidden", "People join public rooms themselves.")
     other = find_user(username)
+    refuse_if_banned(other, room)
     _add_member(room, other)
     return room
 
 
+def _next_owner(room: Any) -> Membership | None:
+    """The longest-standing admin, else the longest-standing member."""
+    return db.session.scalar(
+        select(Membership)
+        .where(Membership.room_id == room.id)
+        .order_by((Membership.role != "admin"), Membership.joined_at, Membership.user_id)
+        .limit(1)
+    )
+
+
 def leave_room(user: User, name: str) -> None:
+    """Leave a room; when its owner leaves, the longest-standing admin (else
+    member) becomes owner, in the same transaction."""
     room = visible_room(user, name)
-    member = membership(user, room)
-    if member is not None:
-        db.session.delete(member)
-        db.session.commit()
-        notify.listener().member_left(room, user)
+    lock_room(room)
+    member = db.session.get(Membership, (room.id, user.id), populate_existing=True)
+    if member is None:
+        db.session.rollback()
+        return
+    successor = None
+    db.session.delete(member)
+    if member.role == "owner" and room.kind != "dm":
+        db.session.flush()
+        successor = _next_owner(room)
+        if successor is not None:
+            successor.role = "owner"
+            audit.record(room, user, "owner_left", successor.user.username)
+    db.session.commit()
+    notify.listener().member_left(room, user)
+    if successor is not None:
+        notify.listener().room_updated(room, successor.user)
 
 
 def update_settings(user: User, name: str, muted: bool) -> Room:

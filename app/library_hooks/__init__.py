@@ -30,6 +30,8 @@ The modules, and what they hook into:
 - redis_commands: MGET, PUBLISH and EVALSHA on redis-py's connections
   without the client's per-command machinery.
 - gunicorn_errors: gunicorn's own error answers (`util.write_error`).
+- gunicorn_access: gunicorn's access log with webhook secrets masked (a
+  `logger_class` named by app/gunicorn_conf.py; `Logger.atoms`).
 - json_parsing: webargs' JSON body decoding.
 - socketio_packets: python-socketio's packet decoding and its Engine.IO
   handlers (connect, message, disconnect): undecodable and binary packets

@@ -393,7 +393,7 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
         namespace = data.get("namespace") or "/"
         if method == "callback":
             return self.host_channel(data["host_id"][:12])
-        if method == "room_entered":
+        if method in ("room_entered", "room_left"):
             return self.host_channel(data["reply_to"])
         if method in ("disconnect", "enter_room", "leave_room"):
             owner = self._owner_tag(data["sid"])
@@ -478,7 +478,7 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
                 self._handle_emit(data)
             elif method == "callback":
                 self._handle_callback(data)
-            elif method == "room_entered":
+            elif method in ("room_entered", "room_left"):
                 event = self._replies.pop(data.get("request"), None)
                 if event is not None:
                     event.set()
@@ -487,6 +487,15 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
                 self.server.start_background_task(self._handle_enter_room, data)
             elif method == "leave_room":
                 self._handle_leave_room(data)
+                if data.get("request") and data.get("reply_to"):
+                    self._publish(
+                        {
+                            "method": "room_left",
+                            "request": data["request"],
+                            "reply_to": data["reply_to"],
+                            "host_id": self.host_id,
+                        }
+                    )
             elif method == "close_room":
                 self._handle_close_room(data)
             elif method == "disconnect":
@@ -563,6 +572,33 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
         if not event.wait(ENTER_TIMEOUT):
             self._replies.pop(request, None)
             log.warning("message queue: no answer putting remote socket %s in %s", sid, room)
+
+    def leave_room(self, sid: str, namespace: str, room: str) -> None:
+        """As python-socketio's, but for a socket on another instance it waits (up to
+        ENTER_TIMEOUT) until that instance has taken it out of the room: a kick or a
+        ban returns only once the removed user's sockets get nothing more."""
+        if self.is_connected(sid, namespace) or self.is_pre_connected(sid, namespace):
+            return super().leave_room(sid, namespace, room)
+        request = uuid.uuid4().hex
+        event = self.server.eio.create_event()
+        self._replies[request] = event
+        self._publish(
+            {
+                "method": "leave_room",
+                "sid": sid,
+                "room": room,
+                "namespace": namespace or "/",
+                "host_id": self.host_id,
+                "request": request,
+                "reply_to": self.tag,
+            }
+        )
+        if not self.live:
+            self._replies.pop(request, None)
+            return
+        if not event.wait(ENTER_TIMEOUT):
+            self._replies.pop(request, None)
+            log.warning("message queue: no answer taking remote socket %s out of %s", sid, room)
 
     def basic_enter_room(
         self, sid: str, namespace: str, room: str | None, eio_sid: str | None = None

@@ -119,10 +119,55 @@ class SocketIOListener(notify.Listener):
     def member_left(self, room: Room, user: User) -> None:
         """A user who left a room stops getting its live events, on every instance,
         and each of their sockets hears `room_removed`."""
+        self._take_out(room, user, {"room": room.name})
+
+    def _take_out(self, room, user, removed):
+        """The user's sockets leave the room's channel on every instance: for a
+        socket elsewhere, the manager waits until its instance confirms
+        (ShardedRedisManager.leave_room), so nothing emitted to the room after
+        this returns reaches them; then `room_removed` to each of them."""
         channel = room_channel(room.name)
         for sid in _sockets_of(user, channel):
             socketio.server.leave_room(sid, channel, namespace="/")
-        socketio.emit("room_removed", {"room": room.name}, to=user_channel(user.id))
+        socketio.emit("room_removed", removed, to=user_channel(user.id))
+
+    def member_removed(self, room: Room, user: User, reason: str) -> None:
+        self._take_out(room, user, {"room": room.name, "reason": reason})
+        socketio.emit(
+            "member_removed",
+            {"room": room.name, "username": user.username, "reason": reason},
+            to=room_channel(room.name),
+        )
+
+    def room_updated(self, room: Room, user: User | None = None) -> None:
+        if user is None:
+            socketio.emit(
+                "room_updated",
+                room_schema.dump(chat.room_public_view(room)),
+                to=room_channel(room.name),
+            )
+        else:
+            socketio.emit(
+                "room_updated",
+                room_schema.dump(chat.room_view(user, room)),
+                to=user_channel(user.id),
+            )
+
+    def pinned(self, message: Message) -> None:
+        socketio.emit(
+            "pinned",
+            {"room": message.room.name, "message": shaped_message(message)},
+            to=room_channel(message.room.name),
+        )
+
+    def sessions_ended(self, user: User, reason: str) -> None:
+        """`session_ended` then a close, to each of the user's sockets on every
+        instance (the periodic check in app/realtime/sessions.py would close them
+        within SESSION_CHECK_SECONDS anyway)."""
+        sids = _sockets_of(user, user_channel(user.id))
+        socketio.emit("session_ended", {"reason": reason}, to=user_channel(user.id))
+        for sid in sids:
+            socketio.server.disconnect(sid, namespace="/")
 
     def mentioned(self, user: User, message: Message, shaped: dict[str, Any] | None = None) -> None:
         """To every socket of the user, whether or not it has joined the room."""

@@ -19,8 +19,11 @@ pytestmark = pytest.mark.integration
 
 CHAT_TABLES = [
     "alembic_version",
+    "audit_entries",
+    "bans",
     "file_chunks",
     "files",
+    "invites",
     "memberships",
     "mentions",
     "messages",
@@ -28,6 +31,7 @@ CHAT_TABLES = [
     "rooms",
     "seed_items",
     "users",
+    "webhooks",
 ]
 HEAD = sorted(code_heads())
 
@@ -173,3 +177,75 @@ def test_a_seed_never_puts_back_what_an_operator_deleted(database, run, service_
     assert seeded(again) == {"users": 0, "rooms": 0, "memberships": 0, "messages": 0}
     assert database.counts() == before
     assert database.psql("SELECT count(*) FROM users WHERE username = 'carol'") == "0"
+
+
+# The rooms and memberships of a database at 0006_threads_mute, before roles existed:
+# (room, kind, [(username, days ago joined)]).
+POPULATED = [
+    ("oldest-first", "public", [("bob", 5), ("alice", 9), ("carol", 1)]),
+    ("tied", "private", [("carol", 3), ("bob", 3)]),  # same time: lowest user id
+    ("dm-alice-bob", "dm", [("alice", 4), ("bob", 2)]),
+    ("empty", "public", []),
+]
+
+
+def test_the_communities_migration_gives_existing_rooms_owners(database, make_app):
+    """At the previous head with data in it, then upgraded: each room but a DM is
+    owned by its earliest member, everyone else is a member, and nothing is lost;
+    and the migration goes down again."""
+    app = make_app(database.url)
+    with app.app_context():
+        upgrade(revision="0006_threads_mute")
+    database.psql(
+        "INSERT INTO users (username, display_name, password_hash, created_at) VALUES "
+        "('alice', 'Alice', 'x', now()), ('bob', 'Bob', 'x', now()), "
+        "('carol', 'Carol', 'x', now())"
+    )
+    for room, kind, members in POPULATED:
+        database.psql(
+            f"INSERT INTO rooms (name, title, kind, created_at) VALUES ('{room}', '', '{kind}', now())"
+        )
+        for username, days in members:
+            database.psql(
+                "INSERT INTO memberships (room_id, user_id, joined_at) SELECT r.id, u.id, "
+                f"timestamp with time zone '2026-11-01 12:00:00+00' - interval '{days} days' "
+                f"FROM rooms r, users u WHERE r.name = '{room}' AND u.username = '{username}'"
+            )
+        database.psql(
+            "INSERT INTO messages (room_id, author_id, body, created_at) "
+            "SELECT r.id, u.id, 'hello', now() FROM rooms r, users u "
+            f"WHERE r.name = '{room}' AND u.username = 'alice'"
+        )
+    before = database.counts()
+
+    with app.app_context():
+        upgrade()
+    assert database.revisions() == HEAD
+    roles = database.psql(
+        "SELECT r.name || ':' || u.username || ':' || m.role FROM memberships m "
+        "JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.user_id ORDER BY 1"
+    ).split()
+    assert roles == [
+        "dm-alice-bob:alice:member",  # a DM has no owner
+        "dm-alice-bob:bob:member",
+        "oldest-first:alice:owner",
+        "oldest-first:bob:member",
+        "oldest-first:carol:member",
+        "tied:bob:owner",  # joined at the same time as carol: the lower user id
+        "tied:carol:member",
+    ]
+    assert database.counts() == before
+    assert (
+        database.psql(
+            "SELECT count(*) FROM messages WHERE pinned_at IS NULL AND deleted_by IS NULL"
+        )
+        == "4"
+    )
+    assert database.psql("SELECT string_agg(DISTINCT topic, ',') FROM rooms") == ""
+    assert database.psql("SELECT bool_or(bot) OR bool_or(site_admin) FROM users") == "f"
+    assert model_differences(app) == []
+
+    with app.app_context():
+        downgrade(revision="0006_threads_mute")
+    assert database.revisions() == ["0006_threads_mute"]
+    assert database.counts() == before

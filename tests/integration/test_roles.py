@@ -196,3 +196,28 @@ def test_serve_gives_up_after_the_schema_wait_on_an_empty_database(database, run
     assert "after 2s" in serve.stderr and "no migration has run yet" in serve.stderr
     assert "server started" not in serve.stdout
     assert database.tables() == []
+
+
+# --- users --------------------------------------------------------------------
+
+
+def test_the_users_role_promotes_demotes_and_deactivates(database, run, service_env):
+    """`entrypoint.sh users ...` is `flask users ...` in a container: a site admin
+    is recorded; a deactivated user cannot log in."""
+    env = service_env(database.url, SEED_DEMO="1")
+    assert run(["flask", "upgrade-once"], env, timeout=120, name="migrate").returncode == 0
+    promoted = run([ENTRYPOINT, "users", "promote", "alice"], env, timeout=60, name="promote")
+    assert promoted.returncode == 0, promoted.report()
+    assert "alice is a site admin" in promoted.stdout
+    assert database.psql("SELECT site_admin FROM users WHERE username = 'alice'") == "t"
+    demoted = run([ENTRYPOINT, "users", "demote", "alice"], env, timeout=60, name="demote")
+    assert demoted.returncode == 0, demoted.report()
+    assert database.psql("SELECT site_admin FROM users WHERE username = 'alice'") == "f"
+    done = run([ENTRYPOINT, "users", "deactivate", "bob"], env, timeout=60, name="deactivate")
+    assert done.returncode == 0, done.report()
+    assert (
+        database.psql("SELECT deactivated_at IS NOT NULL FROM users WHERE username = 'bob'") == "t"
+    )
+    unknown = run([ENTRYPOINT, "users", "promote", "nobody"], env, timeout=60, name="unknown")
+    assert unknown.returncode != 0
+    assert "nobody" in unknown.stderr

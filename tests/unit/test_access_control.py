@@ -44,6 +44,28 @@ ENDPOINTS = [
     ("POST", "/api/uploads", None),
     ("GET", "/api/files/{file}", None),
     ("GET", "/api/files/{file}/thumbnail", None),
+    ("PATCH", "/api/rooms/{room}", {"topic": "new topic"}),
+    ("PUT", "/api/rooms/{room}/members/{user}", {"role": "admin"}),
+    ("DELETE", "/api/rooms/{room}/members/{user}", None),
+    ("GET", "/api/rooms/{room}/bans", None),
+    ("PUT", "/api/rooms/{room}/bans/{user}", None),
+    ("DELETE", "/api/rooms/{room}/bans/{user}", None),
+    ("GET", "/api/rooms/{room}/pins", None),
+    ("PUT", "/api/rooms/{room}/pins/{msg}", None),
+    ("DELETE", "/api/rooms/{room}/pins/{msg}", None),
+    ("GET", "/api/rooms/{room}/audit", None),
+    ("POST", "/api/rooms/{room}/invites", {"max_uses": 1}),
+    ("GET", "/api/rooms/{room}/invites", None),
+    ("DELETE", "/api/rooms/{room}/invites/nosuchtoken", None),
+    ("POST", "/api/invites/nosuchtoken", None),
+    ("GET", "/api/rooms/{room}/export", None),
+    ("POST", "/api/bots", {"username": "newbot"}),
+    ("GET", "/api/bots", None),
+    ("DELETE", "/api/bots/{user}", None),
+    ("POST", "/api/bots/{user}/token", None),
+    ("POST", "/api/rooms/{room}/webhooks", {"bot": "nosuchbot"}),
+    ("GET", "/api/rooms/{room}/webhooks", None),
+    ("DELETE", "/api/rooms/{room}/webhooks/1", None),
 ]
 EVENTS = [
     ("join", {"room": "{room}"}),
@@ -146,7 +168,9 @@ def test_every_token_operation_is_in_the_table(client):
             .replace("{user}", "{username}")
             .replace("{room}", "{name}")
             .replace("{file}", "{file_id}")
-            .replace("%3Atada%3A", "{emoji}"),
+            .replace("%3Atada%3A", "{emoji}")
+            .replace("nosuchtoken", "{token}")
+            .replace("/webhooks/1", "/webhooks/{webhook_id}"),
         )
         for method, path, _ in ENDPOINTS
     }
@@ -250,6 +274,28 @@ OUTSIDER_PRIVATE = {
     "POST /api/uploads": 422,  # no file in it
     "GET /api/files/{file}": 404,
     "GET /api/files/{file}/thumbnail": 404,
+    "PATCH /api/rooms/{room}": 404,
+    "PUT /api/rooms/{room}/members/{user}": 404,
+    "DELETE /api/rooms/{room}/members/{user}": 404,
+    "GET /api/rooms/{room}/bans": 404,
+    "PUT /api/rooms/{room}/bans/{user}": 404,
+    "DELETE /api/rooms/{room}/bans/{user}": 404,
+    "GET /api/rooms/{room}/pins": 404,
+    "PUT /api/rooms/{room}/pins/{msg}": 404,
+    "DELETE /api/rooms/{room}/pins/{msg}": 404,
+    "GET /api/rooms/{room}/audit": 404,
+    "POST /api/rooms/{room}/invites": 404,
+    "GET /api/rooms/{room}/invites": 404,
+    "DELETE /api/rooms/{room}/invites/nosuchtoken": 404,
+    "POST /api/invites/nosuchtoken": 404,
+    "GET /api/rooms/{room}/export": 404,
+    "POST /api/bots": 201,
+    "GET /api/bots": 200,
+    "DELETE /api/bots/{user}": 404,  # not the caller's bot
+    "POST /api/bots/{user}/token": 404,
+    "POST /api/rooms/{room}/webhooks": 404,
+    "GET /api/rooms/{room}/webhooks": 404,
+    "DELETE /api/rooms/{room}/webhooks/1": 404,
 }
 
 

@@ -16,7 +16,7 @@ def test_register_returns_201_with_user_and_token(client):
     assert response.status_code == 201
     body = response.get_json()
     assert set(body) == {"user", "token"}
-    assert set(body["user"]) == {"id", "username", "display_name", "created_at"}
+    assert set(body["user"]) == {"id", "username", "display_name", "created_at", "bot"}
     assert body["user"]["username"] == "alice"
     assert body["user"]["display_name"] == "Alice A."
     assert body["user"]["created_at"].endswith("Z")

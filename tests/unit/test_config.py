@@ -198,6 +198,8 @@ def test_every_variable_the_app_reads_is_listed_once_in_env_names():
         "UPLOAD_RATE_LIMIT": "5 per minute",
         "MAX_UPLOAD_BYTES": "1000",
         "USER_QUOTA_BYTES": "5000",
+        "BOT_TOKEN_TTL_SECONDS": "3600",
+        "WEBHOOK_RATE_LIMIT": "5 per second",
     }
     assert env_names("app") == set(env)
     base = {"APP_ENV": "testing", "SECRET_KEY": "s", "INSTANCE_ID": "api-8"}

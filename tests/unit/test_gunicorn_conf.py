@@ -58,3 +58,37 @@ def test_loading_the_settings_imports_nothing_that_must_be_monkey_patched_first(
 
 def test_the_per_user_control_socket_is_disabled_so_instances_can_share_a_host():
     assert json.loads(load_conf().stdout)["control_socket_disable"] is True
+
+
+def test_the_access_log_masks_a_webhook_secret():
+    """The access log line, formatted by gunicorn with the configured logger class
+    and format, never holds a webhook's secret."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    import app.gunicorn_conf as conf
+
+    cfg = Config()
+    cfg.set("logger_class", conf.logger_class)
+    cfg.set("access_log_format", conf.access_log_format)
+    logger = cfg.logger_class(cfg)
+    secret = "s3cr3t-webhook-value"
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": f"/hooks/{secret}",
+        "QUERY_STRING": "",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "RAW_URI": f"/hooks/{secret}",
+        "REMOTE_ADDR": "127.0.0.1",
+    }
+    resp = SimpleNamespace(status="200 OK", sent=10, headers=[], response_length=10)
+    req = SimpleNamespace(
+        headers=[], method="POST", path=f"/hooks/{secret}", uri=f"/hooks/{secret}"
+    )
+    atoms = logger.atoms(resp, req, environ, timedelta(seconds=0.01))
+    line = conf.access_log_format % atoms
+    assert secret not in line
+    assert "/hooks/-" in line
+    assert secret not in json.dumps({k: str(v) for k, v in atoms.items()})

@@ -11,6 +11,8 @@ MESSAGE_KEYS = {
     "created_at",
     "edited_at",
     "deleted",
+    "deleted_by",
+    "pinned",
     "mentions",
     "reactions",
     "reply_to",

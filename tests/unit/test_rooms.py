@@ -3,7 +3,17 @@
 import pytest
 from unit_helpers import assert_error
 
-ROOM_KEYS = {"id", "name", "title", "private", "kind", "created_at", "member_count", "member"}
+ROOM_KEYS = {
+    "id",
+    "name",
+    "title",
+    "topic",
+    "private",
+    "kind",
+    "created_at",
+    "member_count",
+    "member",
+}
 
 
 # --- POST /api/rooms ------------------------------------------------------
@@ -15,7 +25,7 @@ def test_create_room_returns_201_with_the_room(client, alice):
     )
     assert response.status_code == 201
     room = response.get_json()
-    assert set(room) == ROOM_KEYS | {"unread", "last_read_id", "mentions", "muted"}
+    assert set(room) == ROOM_KEYS | {"unread", "last_read_id", "mentions", "muted", "role"}
     assert room["name"] == "lounge"
     assert room["title"] == "The lounge"
     assert room["private"] is False
