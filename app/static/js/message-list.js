@@ -6,6 +6,7 @@ import { bodyWithMentions, mentionsMe } from "./mentions.js";
 import { addReactionButton, reactionBar } from "./reactions.js";
 import { replyButton, replyQuote, threadSummary } from "./replies.js";
 import { isMine } from "./login.js";
+import { decorateMessage, moderatorActions } from "./roles.js";
 import { timeline } from "./state.js";
 import { onReset } from "./reset.js";
 
@@ -39,6 +40,7 @@ export function messageElement(m) {
   main.appendChild(threadSummary(m));   // a deleted message keeps its thread
   li.appendChild(main);
   if (!m.deleted) li.appendChild(actions(m));
+  decorateMessage(li, m);
   return li;
 }
 
@@ -48,6 +50,7 @@ function actions(m) {
   bar.appendChild(addReactionButton(m));
   bar.appendChild(replyButton(m));
   if (isMine(m)) bar.append(...ownActions(m));
+  bar.append(...moderatorActions(m));
   return bar;
 }
 
@@ -95,6 +98,7 @@ export function insertMessage(m) {
   if (existing) {
     const changed = existing.body !== m.body || existing.deleted !== m.deleted ||
       existing.edited_at !== m.edited_at ||
+      Boolean(existing.pinned) !== Boolean(m.pinned) || existing.deleted_by !== m.deleted_by ||
       JSON.stringify(existing.reactions || []) !== JSON.stringify(m.reactions || []) ||
       JSON.stringify(existing.thread || null) !== JSON.stringify(m.thread || null) ||
       JSON.stringify(existing.reply_to || null) !== JSON.stringify(m.reply_to || null);
