@@ -137,7 +137,7 @@ def test_settings_topic_promote_kick_and_ban(cluster, routes, contexts, needs_ad
     # Promote Bob: his role shows, the server has it, and his page gets the
     # moderator's actions (his own role came by room_updated).
     expect(member_row(dialog, owner).locator(".role-badge")).to_have_text("Owner")
-    dialog.get_by_role("button", name=f"Make {person(bob.user)} an admin").click()
+    dialog.get_by_role("button", name=f"Make admin: {person(bob.user)}").click()
     expect(member_row(dialog, bob).locator(".role-badge")).to_have_text("Admin")
     roles = {
         m["user"]["username"]: m.get("role")
@@ -202,7 +202,7 @@ def test_invite_copied_and_accepted_in_another_browser(cluster, routes, contexts
     expect(link).to_have_value(re.compile(r"/#/invite/[^/]+$"))
     expect(dialog.locator("#settings-invite-list")).to_contain_text("0 of 1 uses")
     dialog.get_by_role("button", name="Copy invite link 1").click()
-    expect(dialog.get_by_role("button", name="Copy invite link 1")).to_have_text("Copied")
+    expect(dialog.locator("#settings-invite-list .copy-status")).to_have_text("Copied")
     url = link.input_value()
     assert page.evaluate("() => navigator.clipboard.readText()") == url
     assert owner.call("GET", f"/api/rooms/{room}/invites")["invites"][0]["max_uses"] == 1
@@ -277,7 +277,7 @@ def test_pinned_list_live_and_moderator_remove(cluster, routes, contexts, needs_
     expect(listed.first).to_contain_text("Freeze starts Monday")  # newest pin first
     owner.call("DELETE", f"/api/rooms/{room}/pins/{later['id']}")
     expect(listed).to_have_count(1, timeout=LIVE_MS)
-    pins.get_by_role("button", name="Show the message by Bob Reads in the room").click()
+    pins.get_by_role("button", name="Show in the room: message by Bob Reads").click()
     expect(pins).to_be_hidden()
     expect(bob_page.locator(f'#messages li.msg[data-id="{first["id"]}"]')).to_have_class(
         re.compile(r"\bhighlight\b")
@@ -323,7 +323,7 @@ def test_bots_page_creates_rotates_and_deletes(cluster, routes, contexts, needs_
     assert Api(cluster.url, token, None).call("GET", "/api/me")["username"] == name
     expect(dialog.locator(f'#bot-list li[data-username="{name}"]')).to_contain_text("Deploy Bot")
 
-    dialog.get_by_role("button", name=f"New API token for @{name}").click()
+    dialog.get_by_role("button", name=f"New token for @{name}").click()
     dialog.get_by_role("button", name="New token", exact=True).click()
     expect(dialog.locator("#bot-token h3")).to_have_text(f"New API token of @{name}")
     fresh = dialog.get_by_role("textbox", name=f"API token of @{name}").input_value()

@@ -54,7 +54,7 @@ function botRow(bot) {
   names.append(el("span", "member-name", bot.display_name), el("span", "member-handle", handle(bot)));
   const actions = el("span", "settings-actions");
   const rotate = button("btn btn-small", "New token");
-  rotate.setAttribute("aria-label", "New API token for " + handle(bot));
+  rotate.setAttribute("aria-label", "New token for " + handle(bot));
   rotate.addEventListener("click", () => ask(li, "Give " + handle(bot) +
     " a new token? The old one stops working at once.", "New token", async () => {
     const data = await api("POST", botPath(bot.username) + "/token");

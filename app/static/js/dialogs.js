@@ -3,7 +3,6 @@
 // close button ([data-close]) or a click on the backdrop closes one, and the
 // focus goes back to the control that opened it. Copying a secret or a link
 // to the clipboard is here too.
-import { announce } from "./dom.js";
 import { onReset } from "./reset.js";
 
 const openers = new WeakMap();
@@ -36,7 +35,7 @@ export function wireDialog(dialog, onClose) {
   });
 }
 
-// Copies `text`; the button says "Copied" for a moment. Where the Clipboard
+// Copies `text`; "Copied" shows beside the button for a moment (a status). Where the Clipboard
 // API is refused, the text is selected in `fallback` (an input) and copied
 // with the older command.
 export async function copyText(text, buttonNode, fallback) {
@@ -54,11 +53,17 @@ export async function copyText(text, buttonNode, fallback) {
     try { done = document.execCommand("copy"); } catch { done = false; }
   }
   if (!buttonNode) return done;
-  const label = buttonNode.dataset.label || buttonNode.textContent;
-  buttonNode.dataset.label = label;
-  buttonNode.textContent = done ? "Copied" : "Select and copy it";
-  announce(done ? "Copied to the clipboard." : "Could not copy; the text is selected.");
-  setTimeout(() => { buttonNode.textContent = label; }, 2000);
+  // Said beside the button (its own name stays as it is).
+  let status = buttonNode.nextElementSibling;
+  if (!status || !status.classList.contains("copy-status")) {
+    status = document.createElement("span");
+    status.className = "copy-status";
+    status.setAttribute("role", "status");
+    buttonNode.after(status);
+  }
+  status.textContent = done ? "Copied" : "Selected: copy it";
+  clearTimeout(Number(status.dataset.timer));
+  status.dataset.timer = String(setTimeout(() => { status.textContent = ""; }, 3000));
   return done;
 }
 

@@ -13,6 +13,7 @@
 import { setAlertOpener } from "./alerts.js";
 import { api } from "./api.js";
 import { showAuth, wireAuth } from "./auth.js";
+import { wireBots } from "./bots.js";
 import { wireComposer } from "./composer.js";
 import { goOnline } from "./connection.js";
 import { $, avatar, flash } from "./dom.js";

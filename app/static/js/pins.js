@@ -32,7 +32,7 @@ function pinItem(m) {
   const actions = el("div", "pin-actions");
   const go = button("btn btn-small", "Show in the room");
   go.dataset.pinAction = "jump";
-  go.setAttribute("aria-label", "Show the message by " + m.author.display_name + " in the room");
+  go.setAttribute("aria-label", "Show in the room: message by " + m.author.display_name);
   actions.appendChild(go);
   if (canModerate(m.room)) {
     const unpin = button("btn btn-small", "Unpin");

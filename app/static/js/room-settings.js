@@ -187,9 +187,9 @@ function memberRow(room, m) {
   };
   if (m.role !== "owner" && !isMe(m.user.username) && canModerate(room.name)) {
     if (isOwner(room.name)) {
-      if (m.role === "admin") add("Make member", "Make " + who + " a member", () => setRole(m, "member"));
-      else add("Make admin", "Make " + who + " an admin", () => setRole(m, "admin"));
-      add("Make owner", "Hand the room over to " + who, (row) =>
+      if (m.role === "admin") add("Make member", "Make member: " + who, () => setRole(m, "member"));
+      else add("Make admin", "Make admin: " + who, () => setRole(m, "admin"));
+      add("Make owner", "Make owner: " + who + " (hand the room over)", (row) =>
         confirmIn(row, "Hand the room over to " + handle(m.user) + "? You become an admin.",
           "Hand over", () => setRole(m, "owner")));
     }
