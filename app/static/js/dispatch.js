@@ -9,7 +9,7 @@ import { insertMessage } from "./message-list.js";
 import { notify } from "./notify.js";
 import { settlePending } from "./pending.js";
 import { onMemberRemoved, onRoomChanged, tellRemoval } from "./moderation.js";
-import { onPinned } from "./pins.js";
+import { notePin, onPinned } from "./pins.js";
 import { onPresence } from "./presence.js";
 import { onReaction } from "./reactions.js";
 import { onThread, requote } from "./replies.js";
@@ -45,6 +45,7 @@ function onMessageEdited(m) {
 
 function onMessageDeleted(m) {
   threadMessage(m);
+  notePin(m);   // a deleted message leaves the pinned list
   if (isOpen(m.room)) { insertMessage(m); requote(m); return; }
   uncountUnread(m);
   uncountMention(m);

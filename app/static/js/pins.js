@@ -9,7 +9,7 @@ import { formatDateTime, formatTime, handle, roomLabel } from "./labels.js";
 import { insertMessage } from "./message-list.js";
 import { jumpTo } from "./replies.js";
 import { canModerate } from "./roles.js";
-import { currentRoom, isOpen } from "./state.js";
+import { currentRoom, isOpen, timeline } from "./state.js";
 
 // The room whose pins the dialog shows, and them (newest pin first).
 let shown = null;   // {room, messages: [message]}
@@ -89,11 +89,17 @@ export function notePin(m) {
   render();
 }
 
+// A message of the open room shown again with its pin (only if it is loaded:
+// an older one pinned is not pulled into the list out of its place).
+function redraw(m) {
+  if (isOpen(m.room) && timeline.messages.has(m.id)) insertMessage(m);
+}
+
 // Server event `pinned` {room, message}.
 export function onPinned(data) {
   if (!data || !data.message) return;
   const m = { ...data.message, room: data.message.room || data.room };
-  if (isOpen(m.room)) insertMessage(m);
+  redraw(m);
   notePin(m);
 }
 
@@ -101,10 +107,10 @@ async function unpin(id, node) {
   node.disabled = true;
   try {
     const m = await api("DELETE", roomPath(shown.room) + "/pins/" + id);
-    if (isOpen(m.room)) insertMessage(m);
+    redraw(m);
     notePin(m);
     const first = $("pins-list").querySelector("button");
-    ($("pins-list").contains(first) && first ? first : $("pins-heading")).focus();
+    (first || $("pins-heading")).focus();
   } catch (err) {
     node.disabled = false;
     flash(err.message);
