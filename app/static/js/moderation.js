@@ -11,7 +11,9 @@ import { insertMessage, messageElement, messageNode, replaceNode } from "./messa
 import { onRoomUpdated } from "./mute.js";
 import { closePins, notePin, renderPinsButton } from "./pins.js";
 import { dropMember } from "./presence.js";
-import { closeSettings, reloadSettings, renderRoomTools, settingsRoom } from "./room-settings.js";
+import {
+  closeSettings, refreshPeople, reloadSettings, renderRoomTools, settingsRoom,
+} from "./room-settings.js";
 import { isOpen, rooms, timeline } from "./state.js";
 
 async function pin(li, on) {
@@ -117,7 +119,7 @@ export function onMemberRemoved(data) {
     announce(handle({ username: data.username }) +
       (data.reason === "banned" ? " was banned." : " was removed from the room."));
   }
-  if (settingsRoom() === data.room) reloadSettings();
+  if (settingsRoom() === data.room) refreshPeople();
 }
 
 const REMOVED = {

@@ -218,6 +218,7 @@ async function loadMembersInto(state, list, focusUser) {
     members.forEach((m) => list.appendChild(memberRow(room, m)));
     const row = focusUser && list.querySelector('li[data-username="' + focusUser + '"] button');
     if (row) row.focus();
+    else if (document.activeElement === document.body) $("settings-members-heading").focus();
   } catch (err) {
     if (!stale(state)) list.replaceChildren(el("li", "settings-empty", err.message));
   }
@@ -561,6 +562,14 @@ export function openSettings() {
 // The room shown, if the dialog is open.
 export function settingsRoom() {
   return open ? open.room : null;
+}
+
+// The members and the banned asked again (someone was kicked or banned).
+export function refreshPeople() {
+  if (!open) return;
+  const members = $("settings-member-list");
+  if (members && !members.querySelector(".confirm-text")) loadMembersInto(open, members);
+  loadBansInto(open, $("settings-ban-list"));
 }
 
 // Everything drawn again (my role changed, someone was removed).
