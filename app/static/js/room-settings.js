@@ -94,6 +94,11 @@ function userName(x) {
 
 function stale(state) { return open !== state; }
 
+// Something I did in the dialog: the audit log (if shown) is asked again.
+function audited(state) {
+  if (!stale(state) && state.reloadAudit) state.reloadAudit();
+}
+
 // An inline "are you sure" in `row`: its actions give way to a question.
 function confirmIn(row, question, yesLabel, action) {
   const actions = row.querySelector(".settings-actions");
@@ -147,6 +152,7 @@ function aboutSection(room) {
       const view = await api("PATCH", roomPath(room.name), { title: title.value.trim(), topic: topic.value.trim() });
       applyRoom(view);
       announce("Saved.");
+      audited(open);
     } catch (err) {
       showErrors(form, err);
     } finally {
@@ -239,6 +245,7 @@ async function setRole(m, role) {
   try {
     await api("PUT", roomPath(state.room) + "/members/" + encodeURIComponent(m.user.username), { role });
     announce(handle(m.user) + " is now " + (role === "admin" ? "an admin" : role === "owner" ? "the owner" : "a member") + ".");
+    audited(state);
     if (role === "owner") {
       const room = rooms.get(state.room);
       if (room) applyRoom({ ...room, role: "admin" });
@@ -258,6 +265,7 @@ async function removeMember(m, ban) {
   try {
     await api(ban ? "PUT" : "DELETE", roomPath(state.room) + path + encodeURIComponent(m.user.username));
     announce(handle(m.user) + (ban ? " was banned." : " was removed from the room."));
+    audited(state);
   } catch (err) {
     flash(err.message);
   }
@@ -289,6 +297,7 @@ async function loadBansInto(state, list) {
         try {
           await api("DELETE", roomPath(state.room) + "/bans/" + encodeURIComponent(user.username));
           announce(handle(user) + " was unbanned.");
+          audited(state);
           await loadBansInto(state, list);
           $("settings-bans-heading").focus();
         } catch (err) {
@@ -360,6 +369,7 @@ async function loadInvitesInto(state, list) {
         async () => {
           await api("DELETE", roomPath(state.room) + "/invites/" + encodeURIComponent(inv.token));
           announce("Invite revoked.");
+          audited(state);
           await loadInvitesInto(state, list);
           $("settings-invites-heading").focus();
         }, "Revoke invite link " + (i + 1)));
@@ -401,6 +411,7 @@ function invitesSection(state) {
     try {
       await api("POST", roomPath(state.room) + "/invites", body);
       announce("Invite link created.");
+      audited(state);
       uses.value = "";
       await loadInvitesInto(state, list);
       const first = list.querySelector("button");
@@ -500,12 +511,17 @@ function auditSection(state) {
   const more = button("btn btn-small", "Load older entries");
   more.hidden = true;
   let before = null;
-  const load = async () => {
+  let run = 0;   // a reload drops the answers of the loads before it
+  const load = async (fresh) => {
+    if (fresh) { run += 1; before = null; }
+    const mine = run;
     more.disabled = true;
     try {
       const data = await api("GET", roomPath(state.room) + "/audit?limit=" + AUDIT_PAGE +
         (before !== null ? "&before=" + before : ""));
-      if (stale(state)) return;
+      if (stale(state) || mine !== run) return;
+      if (fresh) list.textContent = "";
+      list.querySelectorAll(".settings-empty").forEach((n) => n.remove());
       (data.entries || []).forEach((entry) => {
         const li = el("li", "audit-entry");
         const time = el("time", "msg-time", entry.at ? formatDateTime(new Date(entry.at)) : "");
@@ -519,14 +535,15 @@ function auditSection(state) {
       if (!list.childNodes.length) list.appendChild(el("li", "settings-empty", "Nothing yet."));
       more.hidden = !data.has_more;
     } catch (err) {
-      if (!stale(state)) list.appendChild(el("li", "settings-empty", err.message));
+      if (!stale(state) && mine === run) list.appendChild(el("li", "settings-empty", err.message));
     } finally {
       more.disabled = false;
     }
   };
-  more.addEventListener("click", load);
+  more.addEventListener("click", () => load(false));
+  state.reloadAudit = () => load(true);
   box.append(list, more);
-  load();
+  load(true);
   return box;
 }
 
@@ -570,6 +587,7 @@ export function refreshPeople() {
   const members = $("settings-member-list");
   if (members && !members.querySelector(".confirm-text")) loadMembersInto(open, members);
   loadBansInto(open, $("settings-ban-list"));
+  audited(open);
 }
 
 // Everything drawn again (my role changed, someone was removed).
