@@ -597,6 +597,7 @@ class RoomListSchema(Schema):
 class MemberSchema(Schema):
     user = fields.Nested(UserSchema)
     online = fields.Boolean()
+    role = fields.String()
 
 
 class MemberListSchema(Schema):

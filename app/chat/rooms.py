@@ -308,14 +308,14 @@ def update_settings(user: User, name: str, muted: bool) -> Room:
 
 def list_members(user: User, name: str) -> list[dict[str, Any]]:
     room = visible_room(user, name)
-    users = db.session.scalars(
-        select(User)
+    rows = db.session.execute(
+        select(User, Membership.role)
         .join(Membership, Membership.user_id == User.id)
         .where(Membership.room_id == room.id)
         .order_by(User.username)
     ).all()
-    online = notify.listener().online_user_ids([u.id for u in users])
-    return [{"user": u, "online": u.id in online} for u in users]
+    online = notify.listener().online_user_ids([u.id for u, _ in rows])
+    return [{"user": u, "online": u.id in online, "role": r} for u, r in rows]
 
 
 def get_or_create_dm(user: User, username: str) -> Any:

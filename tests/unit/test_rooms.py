@@ -267,13 +267,16 @@ def test_leave_unknown_room_is_404(client, alice):
 # --- GET /api/rooms/{name}/members ----------------------------------------
 
 
-def test_members_lists_users_with_presence(client, make_room, join, alice, bob):
+def test_members_lists_users_with_presence_and_role(client, make_room, join, alice, bob):
     make_room(alice, "lounge")
     join(bob, "lounge")
     response = client.get("/api/rooms/lounge/members", headers=alice.headers)
     assert response.status_code == 200
     members = response.get_json()["members"]
-    assert members == [{"user": alice.user, "online": False}, {"user": bob.user, "online": False}]
+    assert members == [
+        {"user": alice.user, "online": False, "role": "owner"},
+        {"user": bob.user, "online": False, "role": "member"},
+    ]
 
 
 def test_members_shows_a_connected_user_online(client, make_room, join, socket_for, alice, bob):

@@ -8,7 +8,8 @@ import { countMention, uncountMention } from "./mentions.js";
 import { insertMessage } from "./message-list.js";
 import { notify } from "./notify.js";
 import { settlePending } from "./pending.js";
-import { onRoomUpdated } from "./mute.js";
+import { onMemberRemoved, onRoomChanged, tellRemoval } from "./moderation.js";
+import { notePin, onPinned } from "./pins.js";
 import { onPresence } from "./presence.js";
 import { onReaction } from "./reactions.js";
 import { onThread, requote } from "./replies.js";
@@ -44,6 +45,7 @@ function onMessageEdited(m) {
 
 function onMessageDeleted(m) {
   threadMessage(m);
+  notePin(m);   // a deleted message leaves the pinned list
   if (isOpen(m.room)) { insertMessage(m); requote(m); return; }
   uncountUnread(m);
   uncountMention(m);
@@ -61,6 +63,7 @@ function onRoomAdded(room) {
 // I left a room (e.g. on another tab): if it was open, another one opens.
 function onRoomRemoved(data) {
   if (!data || !data.room) return;
+  tellRemoval(data);   // kicked or banned: says so
   forgetJoin(data.room);
   removeRoom(data.room);
   if (!isOpen(data.room)) return;
@@ -99,7 +102,9 @@ export const serverEvents = {
   room_removed: onRoomRemoved,
   mention: onMention,
   thread: onThread,
-  room_updated: onRoomUpdated,
+  room_updated: onRoomChanged,
+  pinned: onPinned,
+  member_removed: onMemberRemoved,
   delivery: onDelivery,
   session_ended: (data) => endLogin(loginEndedText(data && data.reason)),
 };

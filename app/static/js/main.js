@@ -13,20 +13,25 @@
 import { setAlertOpener } from "./alerts.js";
 import { api } from "./api.js";
 import { showAuth, wireAuth } from "./auth.js";
+import { wireBots } from "./bots.js";
 import { wireComposer } from "./composer.js";
 import { wireDrafts } from "./drafts.js";
 import { goOnline } from "./connection.js";
 import { $, avatar, flash } from "./dom.js";
 import { wireMessageActions } from "./edit.js";
 import { wireHistory } from "./history.js";
+import { captureInvite, takeInvite, wireInvites } from "./invites.js";
 import { wireDrawers } from "./layout.js";
 import { login, onLoginEnd, startLogin } from "./login.js";
+import { wireModeration } from "./moderation.js";
 import { wireMute } from "./mute.js";
 import { wireNotify } from "./notify.js";
+import { wirePins } from "./pins.js";
 import { wireReactions } from "./reactions.js";
 import { setJumper, wireReplies } from "./replies.js";
 import { markRead } from "./reads.js";
 import { wireRoomForms } from "./room-forms.js";
+import { wireRoomSettings } from "./room-settings.js";
 import { resetClient } from "./reset.js";
 import { defaultRoom, navigate, openRoom, roomFromHash } from "./room-view.js";
 import { loadRooms } from "./rooms.js";
@@ -54,7 +59,7 @@ async function startChat() {
     if (login.token) flash(err.message);
     return;
   }
-  const name = defaultRoom();
+  const name = (await takeInvite()) || defaultRoom();   // an invite link lands in its room
   if (name) navigate(name);
   goOnline();
   $("composer-input").focus();
@@ -83,6 +88,11 @@ function wirePage() {
   wireMute();
   wireReplies($("messages"));
   wireThreadPanel();
+  wireModeration();
+  wirePins();
+  wireRoomSettings();
+  wireBots();
+  wireInvites(navigate, () => Boolean(login.me));
   setJumper((name, id) => openRoom(name, true, id));
   setAlertOpener(navigate);
   wireUploads();
@@ -105,6 +115,7 @@ function wirePage() {
 
 async function init() {
   wirePage();
+  captureInvite();
   if (!login.token) { showAuth(); return; }
   try {
     login.me = await api("GET", "/api/me");

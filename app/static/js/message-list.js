@@ -7,6 +7,7 @@ import { addReactionButton, reactionBar } from "./reactions.js";
 import { replyButton, replyQuote, threadSummary } from "./replies.js";
 import { attachmentsElement } from "./attachments.js";
 import { isMine } from "./login.js";
+import { decorateMessage, moderatorActions } from "./roles.js";
 import { timeline } from "./state.js";
 import { onReset } from "./reset.js";
 
@@ -42,6 +43,7 @@ export function messageElement(m) {
   main.appendChild(threadSummary(m));   // a deleted message keeps its thread
   li.appendChild(main);
   if (!m.deleted) li.appendChild(actions(m));
+  decorateMessage(li, m);
   return li;
 }
 
@@ -51,6 +53,7 @@ function actions(m) {
   bar.appendChild(addReactionButton(m));
   bar.appendChild(replyButton(m));
   if (isMine(m)) bar.append(...ownActions(m));
+  bar.append(...moderatorActions(m));
   return bar;
 }
 
@@ -98,6 +101,7 @@ export function insertMessage(m) {
   if (existing) {
     const changed = existing.body !== m.body || existing.deleted !== m.deleted ||
       existing.edited_at !== m.edited_at ||
+      Boolean(existing.pinned) !== Boolean(m.pinned) || existing.deleted_by !== m.deleted_by ||
       JSON.stringify(existing.reactions || []) !== JSON.stringify(m.reactions || []) ||
       JSON.stringify(existing.thread || null) !== JSON.stringify(m.thread || null) ||
       JSON.stringify(existing.reply_to || null) !== JSON.stringify(m.reply_to || null);

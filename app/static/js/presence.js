@@ -42,6 +42,11 @@ export function onPresence(data) {
   renderMembers();
 }
 
+// Someone left the open room's people (kicked or banned: `member_removed`).
+export function dropMember(username) {
+  if (members.delete(username)) renderMembers();
+}
+
 function memberItem(m) {
   const li = el("li", "member");
   li.dataset.username = m.user.username;

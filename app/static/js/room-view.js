@@ -9,7 +9,9 @@ import { closeDrawers } from "./layout.js";
 import { clearList, showEmpty } from "./message-list.js";
 import { renderMute } from "./mute.js";
 import { renderPendingOf } from "./pending.js";
+import { renderPinsButton } from "./pins.js";
 import { clearMembers, loadMembers } from "./presence.js";
+import { renderRoomTools } from "./room-settings.js";
 import { markOpened, putRoom, renderRooms, updateTitle } from "./rooms.js";
 import { connection } from "./socket.js";
 import { current, resetTimeline, rooms } from "./state.js";
@@ -45,9 +47,8 @@ export function navigate(name) {
 
 function renderHeader(room) {
   $("room-title").textContent = roomLabel(room);
-  $("room-subtitle").textContent = room.kind === "dm" ?
-    "Direct message with @" + (room.peer ? room.peer.username : "?") :
-    (room.title || (room.private ? "Private room" : "Public room"));
+  renderRoomTools(room);   // subtitle, topic, settings
+  renderPinsButton(room);
   renderMute();
   updateTitle();
 }

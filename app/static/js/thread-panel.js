@@ -9,6 +9,7 @@ import { bodyWithMentions } from "./mentions.js";
 import { uuid } from "./pending.js";
 import { onThreadChange, setThreadOpener } from "./replies.js";
 import { onReset } from "./reset.js";
+import { deletedText } from "./roles.js";
 import { connection, emitAck } from "./socket.js";
 import { current } from "./state.js";
 
@@ -33,7 +34,7 @@ function replyElement(m) {
   time.title = formatDateTime(created);
   meta.appendChild(time);
   main.appendChild(meta);
-  main.appendChild(m.deleted ? el("p", "msg-body msg-deleted", "This message was deleted.")
+  main.appendChild(m.deleted ? el("p", "msg-body msg-deleted", deletedText(m))
     : bodyWithMentions(m));
   li.appendChild(main);
   return li;
@@ -43,7 +44,7 @@ function renderParent(m) {
   const box = $("thread-parent");
   box.textContent = "";
   box.appendChild(el("p", "thread-parent-author", personLabel(m.author)));
-  box.appendChild(m.deleted ? el("p", "msg-body msg-deleted", "This message was deleted.")
+  box.appendChild(m.deleted ? el("p", "msg-body msg-deleted", deletedText(m))
     : bodyWithMentions(m));
 }
 
