@@ -62,20 +62,29 @@ class _SocketRefusals:
     """chat_socketio_refused_total{reason}: what the Socket.IO edge refused since
     the process started (app/library_hooks/socketio_packets.py and engineio_sockets.py)."""
 
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        """The family without samples: what the registry learns at registration
+        (prometheus_client otherwise collects once to find the names)."""
+        yield self._family()
+
     def collect(self) -> Iterator[CounterMetricFamily]:
-        family = CounterMetricFamily(
-            "chat_socketio_refused",
-            "Socket.IO packets and connections refused: undecodable, binary, "
-            "over_budget (the per-socket budget), connect_timeout (no Socket.IO "
-            "connect in time), too_large (a WebSocket message over the limit)",
-            labels=["reason"],
-        )
+        family = self._family()
         stats = library_hooks.socket_stats()
         counts = dict(library_hooks.SOCKET_REFUSED, too_large=stats["too_large"])
         counts["undecodable"] += stats["undecodable"]  # Engine.IO's
         for reason, count in counts.items():
             family.add_metric([reason], count)
         yield family
+
+    @staticmethod
+    def _family() -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "chat_socketio_refused",
+            "Socket.IO packets and connections refused: undecodable, binary, "
+            "over_budget (the per-socket budget), connect_timeout (no Socket.IO "
+            "connect in time), too_large (a WebSocket message over the limit)",
+            labels=["reason"],
+        )
 
 
 registry.register(_SocketRefusals())

@@ -23,9 +23,15 @@ def stack(tmp_path_factory):
     stack = ComposeStack(tmp_path_factory.mktemp("backup"))
     stack.backups = tmp_path_factory.mktemp("backups")
     # Every later compose call (make backup, make restore) keeps the stack's port.
-    stack.env.update(BACKUP_DIR=str(stack.backups), CHAT_PORT=str(stack.port))
+    stack.env.update(
+        BACKUP_DIR=str(stack.backups),
+        CHAT_PORT=str(stack.port),
+        CHAT_HTTP_PORT=str(stack.http_port),
+    )
     try:
-        stack.make("compose", SCALE=1, CHAT_PORT=stack.port)
+        stack.make("compose", SCALE=1, CHAT_PORT=stack.port, CHAT_HTTP_PORT=stack.http_port)
+        # HTTPS, verified against the CA nginx made at its first start.
+        stack.compose("cp", "nginx:/etc/nginx/tls/ca.crt", str(stack.ca_file))
         yield stack
     finally:
         if any(project_resources(stack.project).values()):
@@ -34,7 +40,9 @@ def stack(tmp_path_factory):
 
 def api(stack, method, path, token=None, **kwargs):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return requests.request(method, stack.url(path), headers=headers, timeout=15, **kwargs)
+    return requests.request(
+        method, stack.url(path), headers=headers, timeout=15, verify=str(stack.ca_file), **kwargs
+    )
 
 
 def user(stack, name):

@@ -23,11 +23,12 @@ def stack(tmp_path_factory):
     stack.prometheus = f"http://127.0.0.1:{free_port()}/api/v1"
     stack.env.update(
         CHAT_PORT=str(stack.port),
+        CHAT_HTTP_PORT=str(stack.http_port),
         COMPOSE_PROFILES="monitoring",
         PROMETHEUS_PORT=stack.prometheus.split(":")[2].split("/")[0],
     )
     try:
-        stack.make("compose", SCALE=SCALE, CHAT_PORT=stack.port)
+        stack.make("compose", SCALE=SCALE, CHAT_PORT=stack.port, CHAT_HTTP_PORT=stack.http_port)
         yield stack
     finally:
         if any(project_resources(stack.project).values()):

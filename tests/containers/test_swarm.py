@@ -190,7 +190,7 @@ def test_stack_file_locks_every_service_down():
 def test_every_task_is_limited_read_only_and_without_capabilities(swarm):
     label = f"label=com.docker.stack.namespace={swarm.name}"
     ids = docker("ps", "-q", "--filter", label).stdout.split()
-    assert len(ids) == 4 + SCALE, ids
+    assert len(ids) == 5 + SCALE, ids  # db, redis, migrator, nginx, prometheus, the api
     for info in json.loads(docker("inspect", *ids).stdout):
         service = info["Config"]["Labels"]["com.docker.swarm.service.name"].split("_", 1)[1]
         host = info["HostConfig"]
