@@ -422,6 +422,11 @@ class DirectSocket(BoundedQueueSocket):
                 return []
             ws.send(eio_packet.Packet(eio_packet.PONG, data="probe").encode())
             self.queue.put(eio_packet.Packet(eio_packet.NOOP))  # ends the pending poll
+            # Let that poll take it now: the client's UPGRADE may already be
+            # readable, and then nothing below yields before _send_queued would
+            # drain the queue, NOOP and all, leaving the poll waiting until its
+            # timeout closes the session.
+            server.sleep(0)
             if eio_packet.Packet(encoded_packet=receive()).packet_type != eio_packet.UPGRADE:
                 self.upgrading = False
                 return []
