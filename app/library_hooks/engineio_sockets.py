@@ -42,9 +42,10 @@ piece by piece (each frame of a fragmented message, each read of a frame) and
 the connection failed with close code 1009 past the largest packet, whatever
 the frames announce (eventlet: `_counted_message_class`; gevent and threading:
 `_MessageSizeLimit`, which also stops simple-websocket's reading thread while
-MAX_WAITING_MESSAGES messages wait for the reader). An Engine.IO packet or a
-polling body that does not decode is dropped and counted (STATS), never
-logged with a traceback.
+MAX_WAITING_MESSAGES messages wait for the reader). A polling body that does
+not decode is dropped, a WebSocket message that is no Engine.IO packet ends
+its connection (as the protocol says); both are counted (STATS), never logged
+with a traceback.
 
 A hook into a pinned library's internals (python-engineio 4.x's
 `Socket._websocket_handler`, `schedule_ping`, `send`, `poll`, `close` and
@@ -485,8 +486,10 @@ class DirectSocket(BoundedQueueSocket):
             try:
                 pkt = eio_packet.Packet(encoded_packet=data)
             except (ValueError, TypeError, IndexError) as exc:
+                # Counted and logged (at most once every LOG_EVERY s), never a
+                # traceback; the connection ends, as the protocol says.
                 _undecodable(self.sid, exc)
-                continue
+                return
             try:
                 self.receive(pkt)
             except engineio.exceptions.UnknownPacketError:

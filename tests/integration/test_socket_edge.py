@@ -383,8 +383,8 @@ UNDECODABLE = [
     '40{"token":' + BIG + "}",
 ]
 REPEATS = 500 // len(UNDECODABLE) + 1
-# Engine.IO packets that do not decode (no packet type, an empty one, bad base64).
-UNDECODABLE_ENGINEIO = ["x", "", "b!"]
+# WebSocket messages that are no Engine.IO packet (no packet type, an empty one).
+UNDECODABLE_ENGINEIO = ["x", ""]
 
 
 def assert_refused_quietly(instance, log, count_before, sent):
@@ -407,8 +407,6 @@ def test_undecodable_packets_on_a_websocket_that_never_connected_are_dropped_qui
         for _ in range(REPEATS):
             for packet in UNDECODABLE:
                 ws.send_text(packet)
-            for packet in UNDECODABLE_ENGINEIO:
-                ws.send_text(packet)
         ws.send_binary(b"\x01\x02\x03")
         # An Engine.IO UPGRADE on the WebSocket: answered (NOOP) once everything
         # before it is read.
@@ -418,9 +416,24 @@ def test_undecodable_packets_on_a_websocket_that_never_connected_are_dropped_qui
             pass
     finally:
         ws.close()
-    assert_refused_quietly(
-        instance, log, counted, REPEATS * (len(UNDECODABLE) + len(UNDECODABLE_ENGINEIO))
-    )
+    assert_refused_quietly(instance, log, counted, REPEATS * len(UNDECODABLE))
+
+
+def test_an_undecodable_engineio_packet_ends_its_websocket_quietly(instance):
+    """Below Socket.IO: a WebSocket message that is no Engine.IO packet closes the
+    connection (the Engine.IO protocol), counted, without a traceback."""
+    log = LogWatch(instance)
+    counted = refused(instance, "undecodable")
+    for packet in UNDECODABLE_ENGINEIO:
+        ws = RawWebSocket(instance.port)
+        try:
+            ws.send_text(packet)
+            assert ws.closed_within(5), packet
+        finally:
+            ws.close()
+    text = log.text()
+    assert "Traceback" not in text, text[-3000:]
+    assert refused(instance, "undecodable") - counted >= len(UNDECODABLE_ENGINEIO)
 
 
 def test_undecodable_packets_over_polling_are_dropped_quietly(instance):
