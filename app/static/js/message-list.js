@@ -13,6 +13,19 @@ import { onReset } from "./reset.js";
 
 const GROUP_GAP_MS = 5 * 60 * 1000;
 
+// A message's author line: display name, @username, and when it was sent.
+export function messageMeta(m) {
+  const meta = el("div", "msg-meta");
+  meta.append(el("span", "msg-author", m.author.display_name),
+    el("span", "msg-handle", handle(m.author)));
+  const created = new Date(m.created_at);
+  const time = el("time", "msg-time", formatTime(created));
+  time.dateTime = m.created_at;
+  time.title = formatDateTime(created);
+  meta.appendChild(time);
+  return meta;
+}
+
 export function messageElement(m) {
   const li = el("li", "msg");
   li.dataset.id = String(m.id);
@@ -24,14 +37,7 @@ export function messageElement(m) {
   li.appendChild(avatar(m.author));
 
   const main = el("div", "msg-main");
-  const meta = el("div", "msg-meta");
-  meta.append(el("span", "msg-author", m.author.display_name),
-    el("span", "msg-handle", handle(m.author)));
-  const created = new Date(m.created_at);
-  const time = el("time", "msg-time", formatTime(created));
-  time.dateTime = m.created_at;
-  time.title = formatDateTime(created);
-  meta.appendChild(time);
+  const meta = messageMeta(m);
   if (m.edited_at && !m.deleted) meta.appendChild(el("span", "msg-edited", "(edited)"));
   main.appendChild(meta);
   if (m.reply_to) main.appendChild(replyQuote(m));

@@ -5,8 +5,8 @@
 import { api, roomPath } from "./api.js";
 import { closeDialog, showDialog, wireDialog } from "./dialogs.js";
 import { $, avatar, button, el, flash } from "./dom.js";
-import { formatDateTime, formatTime, handle, roomLabel } from "./labels.js";
-import { insertMessage } from "./message-list.js";
+import { roomLabel } from "./labels.js";
+import { insertMessage, messageMeta } from "./message-list.js";
 import { jumpTo } from "./replies.js";
 import { canModerate } from "./roles.js";
 import { currentRoom, isOpen, timeline } from "./state.js";
@@ -19,14 +19,7 @@ function pinItem(m) {
   li.dataset.id = String(m.id);
   li.appendChild(avatar(m.author));
   const main = el("div", "pin-main");
-  const meta = el("div", "msg-meta");
-  meta.append(el("span", "msg-author", m.author.display_name),
-    el("span", "msg-handle", handle(m.author)));
-  const created = new Date(m.created_at);
-  const time = el("time", "msg-time", formatTime(created));
-  time.dateTime = m.created_at;
-  time.title = formatDateTime(created);
-  meta.appendChild(time);
+  const meta = messageMeta(m);
   main.appendChild(meta);
   main.appendChild(el("p", "pin-body", m.body));
   const actions = el("div", "pin-actions");

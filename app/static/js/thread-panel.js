@@ -4,7 +4,8 @@
 // `reply_to`. Esc or the close button closes it; focus goes back where it was.
 import { api, roomPath } from "./api.js";
 import { $, avatar, el, flash } from "./dom.js";
-import { formatDateTime, formatTime, handle, personLabel } from "./labels.js";
+import { personLabel } from "./labels.js";
+import { messageMeta } from "./message-list.js";
 import { bodyWithMentions } from "./mentions.js";
 import { uuid } from "./pending.js";
 import { onThreadChange, setThreadOpener } from "./replies.js";
@@ -25,14 +26,7 @@ function replyElement(m) {
   li.dataset.id = String(m.id);
   li.appendChild(avatar(m.author));
   const main = el("div", "msg-main");
-  const meta = el("div", "msg-meta");
-  meta.append(el("span", "msg-author", m.author.display_name),
-    el("span", "msg-handle", handle(m.author)));
-  const created = new Date(m.created_at);
-  const time = el("time", "msg-time", formatTime(created));
-  time.dateTime = m.created_at;
-  time.title = formatDateTime(created);
-  meta.appendChild(time);
+  const meta = messageMeta(m);
   main.appendChild(meta);
   main.appendChild(m.deleted ? el("p", "msg-body msg-deleted", deletedText(m))
     : bodyWithMentions(m));
