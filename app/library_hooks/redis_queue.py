@@ -552,12 +552,25 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
             return super().enter_room(sid, namespace, room, eio_sid=eio_sid)
         # A socket on another instance: ask its instance and wait until it has
         # subscribed, so that the caller's next emit to the room reaches it.
+        self._ask_remote("enter_room", sid, namespace, room)
+
+    def leave_room(self, sid: str, namespace: str, room: str) -> None:
+        """As python-socketio's, but for a socket on another instance it waits (up to
+        ENTER_TIMEOUT) until that instance has taken it out of the room: a kick or a
+        ban returns only once the removed user's sockets get nothing more."""
+        if self.is_connected(sid, namespace) or self.is_pre_connected(sid, namespace):
+            return super().leave_room(sid, namespace, room)
+        self._ask_remote("leave_room", sid, namespace, room)
+
+    def _ask_remote(self, method: str, sid: str, namespace: str, room: str) -> None:
+        """Asks the instance that holds `sid` to run `method` (enter_room or
+        leave_room) and waits, up to ENTER_TIMEOUT, for its answer."""
         request = uuid.uuid4().hex
         event = self.server.eio.create_event()
         self._replies[request] = event
         self._publish(
             {
-                "method": "enter_room",
+                "method": method,
                 "sid": sid,
                 "room": room,
                 "namespace": namespace or "/",
@@ -571,34 +584,9 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
             return
         if not event.wait(ENTER_TIMEOUT):
             self._replies.pop(request, None)
-            log.warning("message queue: no answer putting remote socket %s in %s", sid, room)
-
-    def leave_room(self, sid: str, namespace: str, room: str) -> None:
-        """As python-socketio's, but for a socket on another instance it waits (up to
-        ENTER_TIMEOUT) until that instance has taken it out of the room: a kick or a
-        ban returns only once the removed user's sockets get nothing more."""
-        if self.is_connected(sid, namespace) or self.is_pre_connected(sid, namespace):
-            return super().leave_room(sid, namespace, room)
-        request = uuid.uuid4().hex
-        event = self.server.eio.create_event()
-        self._replies[request] = event
-        self._publish(
-            {
-                "method": "leave_room",
-                "sid": sid,
-                "room": room,
-                "namespace": namespace or "/",
-                "host_id": self.host_id,
-                "request": request,
-                "reply_to": self.tag,
-            }
-        )
-        if not self.live:
-            self._replies.pop(request, None)
-            return
-        if not event.wait(ENTER_TIMEOUT):
-            self._replies.pop(request, None)
-            log.warning("message queue: no answer taking remote socket %s out of %s", sid, room)
+            log.warning(
+                "message queue: no answer to %s for remote socket %s (%s)", method, sid, room
+            )
 
     def basic_enter_room(
         self, sid: str, namespace: str, room: str | None, eio_sid: str | None = None
