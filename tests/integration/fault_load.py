@@ -136,8 +136,18 @@ class Member:
             raise
         return client
 
-    def start(self):
-        self.clients.append(self._connect_once())
+    def start(self, attempts=3):
+        """Connects and joins, as a client does: a try that times out on a
+        machine the tests share is tried again (the load's figures start after)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                client = self._connect_once()
+                break
+            except Exception:
+                if attempt == attempts:
+                    raise
+                time.sleep(RECONNECT_DELAY)
+        self.clients.append(client)
         self._thread = threading.Thread(target=self._supervise, name=self.name, daemon=True)
         self._thread.start()
         return self
