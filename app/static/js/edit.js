@@ -72,32 +72,33 @@ export function editLastOwn() {
   return true;
 }
 
-function confirmDelete(li) {
+// Deleting a message asks first, in its actions bar: `word` on the button,
+// `question` beside it, `back` the action whose button takes the focus again
+// when kept; `shown` gets the deleted message from the server.
+export function confirmDeleteIn(li, { word, question, back, shown }) {
   const id = Number(li.dataset.id);
   const actions = li.querySelector(".msg-actions");
   if (!actions || actions.dataset.confirming) return;
   actions.dataset.confirming = "1";
   const saved = Array.from(actions.childNodes);
-  const yes = button("msg-action danger", "Delete");
+  const yes = button("msg-action danger", word);
   const no = button("msg-action", "Keep");
   actions.textContent = "";
-  actions.append(el("span", "confirm-text", "Delete this message?"), yes, no);
+  actions.append(el("span", "confirm-text", question), yes, no);
   li.classList.add("confirming");
   const restore = () => {
     li.classList.remove("confirming");
     actions.textContent = "";
     actions.append(...saved);
     delete actions.dataset.confirming;
-    const del = actions.querySelector('[data-action="delete"]');
-    if (del) del.focus();
+    const again = actions.querySelector(`[data-action="${back}"]`);
+    if (again) again.focus();
   };
   no.addEventListener("click", restore);
   yes.addEventListener("click", async () => {
     yes.disabled = true;
     try {
-      const deleted = await api("DELETE", "/api/messages/" + id);
-      timeline.messages.set(deleted.id, deleted);
-      replaceNode(li, messageElement(deleted));
+      shown(await api("DELETE", "/api/messages/" + id));
       $("composer-input").focus();
     } catch (err) {
       restore();
@@ -105,6 +106,18 @@ function confirmDelete(li) {
     }
   });
   yes.focus();
+}
+
+function confirmDelete(li) {
+  confirmDeleteIn(li, {
+    word: "Delete",
+    question: "Delete this message?",
+    back: "delete",
+    shown: (deleted) => {
+      timeline.messages.set(deleted.id, deleted);
+      replaceNode(li, messageElement(deleted));
+    },
+  });
 }
 
 export function wireMessageActions() {

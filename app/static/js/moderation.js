@@ -5,7 +5,8 @@
 // `member_removed` (someone was kicked or banned) and the reason of my own
 // `room_removed` (I was).
 import { api, roomPath } from "./api.js";
-import { $, announce, button, el, flash } from "./dom.js";
+import { $, announce, flash } from "./dom.js";
+import { confirmDeleteIn } from "./edit.js";
 import { handle, roomLabel } from "./labels.js";
 import { insertMessage, messageElement, messageNode, replaceNode } from "./message-list.js";
 import { onRoomUpdated } from "./mute.js";
@@ -34,41 +35,17 @@ async function pin(li, on) {
   }
 }
 
-// Removing someone's message asks first, in its actions bar (as edit.js does
-// for my own).
+// Removing someone's message asks first, in its actions bar (as for my own).
 function confirmRemove(li) {
-  const id = Number(li.dataset.id);
-  const actions = li.querySelector(".msg-actions");
-  if (!actions || actions.dataset.confirming) return;
-  actions.dataset.confirming = "1";
-  const saved = Array.from(actions.childNodes);
-  const yes = button("msg-action danger", "Remove");
-  const no = button("msg-action", "Keep");
-  actions.textContent = "";
-  actions.append(el("span", "confirm-text", "Remove this message for everyone?"), yes, no);
-  li.classList.add("confirming");
-  const restore = () => {
-    li.classList.remove("confirming");
-    actions.textContent = "";
-    actions.append(...saved);
-    delete actions.dataset.confirming;
-    const again = actions.querySelector('[data-action="mod-delete"]');
-    if (again) again.focus();
-  };
-  no.addEventListener("click", restore);
-  yes.addEventListener("click", async () => {
-    yes.disabled = true;
-    try {
-      const deleted = await api("DELETE", "/api/messages/" + id);
+  confirmDeleteIn(li, {
+    word: "Remove",
+    question: "Remove this message for everyone?",
+    back: "mod-delete",
+    shown: (deleted) => {
       insertMessage(deleted);
       notePin(deleted);
-      $("composer-input").focus();
-    } catch (err) {
-      restore();
-      flash(err.message);
-    }
+    },
   });
-  yes.focus();
 }
 
 export function wireModeration() {
