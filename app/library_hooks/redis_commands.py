@@ -11,15 +11,19 @@ data on the connection: one more system call), the retry and
 argument-deprecation wrappers, the metrics hooks and the pool's release: more
 Python than the command itself.
 
-`HotPathCommands` keeps its own idle connections, made by the client's pool
-with the client's settings (time-outs, the health check's PING after 15 idle
-seconds), and runs a command as one send and one read. A connection that fails
-is dropped. A command that failed to reach Redis on a reused connection (Redis
+`HotPathCommands` keeps its own idle connections, made with the client's
+connection class and settings (time-outs, the health check's PING after 15
+idle seconds) but outside the client's pool: they do not count against its
+`max_connections` (100 by default), so a burst of callers cannot leave the
+client itself without connections. Each caller at a time has a connection of
+its own (a burst of disconnects runs hundreds of presence scripts at once);
+after a burst at most IDLE_CONNECTIONS stay open. A command runs as one send
+and one read. A connection that fails is dropped. A command that failed to reach Redis on a reused connection (Redis
 restarted since it was last used) is sent once more on a new one, as redis-py's
 retry would; every other failure is raised as the client raises it. A Redis
 Cluster client has no single pool: its own methods run. It calls redis-py's
-Connection methods (`send_command`, `read_response`, the pool's
-`make_connection`) itself, bypassing the client's.
+Connection methods (`send_command`, `read_response`) itself, bypassing the
+client's.
 """
 
 import os
@@ -27,6 +31,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
+
+# Connections kept open for the next callers once a burst is over.
+IDLE_CONNECTIONS = 16
 
 
 class HotPathCommands:
@@ -71,13 +78,17 @@ class HotPathCommands:
                 raise
             connection = self._new_connection()
             reply = self._run(connection, args)
-        self._idle.append(connection)
+        if len(self._idle) < IDLE_CONNECTIONS:
+            self._idle.append(connection)
+        else:
+            connection.disconnect()
         return reply
 
     def _new_connection(self):
-        # Connected here, as the pool does: a Sentinel-managed connection asks the
-        # sentinels for the primary in connect() (app/library_hooks/redis_urls.py), not on a send.
-        connection = self._pool.make_connection()
+        # As the pool's make_connection, without its count. Connected here, as the
+        # pool does: a Sentinel-managed connection asks the sentinels for the
+        # primary in connect() (app/library_hooks/redis_urls.py), not on a send.
+        connection = self._pool.connection_class(**self._pool.connection_kwargs)
         connection.connect()
         return connection
 

@@ -4,12 +4,15 @@ the caller, a Redis that is down raised as redis-py raises it, and a forked chil
 that opens its own connection."""
 
 import os
+import threading
+import time
 
 import pytest
 import redis
 from localservices import Redis
 
 from app.library_hooks import HotPathCommands
+from app.library_hooks.redis_commands import IDLE_CONNECTIONS
 
 
 @pytest.fixture
@@ -99,3 +102,39 @@ def test_a_script_runs_as_one_evalsha_and_is_loaded_again_after_a_flush(server):
     assert direct.run_script(script, ["n"], [10]) == 12
     client.script_flush()  # as after a restart without persistence
     assert direct.run_script(script, ["n"], [10]) == 13
+
+
+def test_a_burst_of_concurrent_commands_leaves_the_client_usable(server):
+    """More callers at once than the client's pool may hold (redis-py's default
+    is 100): each gets a connection of its own, the burst leaves at most
+    IDLE_CONNECTIONS open, and the client's own pool is not used up by it."""
+    client = redis.Redis.from_url(server.url(), socket_timeout=10)
+    direct = HotPathCommands(client)
+    callers = client.connection_pool.max_connections + 50
+    start = threading.Barrier(callers + 1)
+    errors = []
+
+    def call():
+        start.wait()
+        try:
+            direct.mget(["k"])
+        except Exception as exc:  # collected: the test says which
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    with redis.Redis.from_url(server.url()) as blocker:
+        # Redis busy for a moment: every caller's command waits on its own connection.
+        busy = "local t0 = redis.call('TIME') repeat local t = redis.call('TIME') until (t[1] - t0[1]) * 1e6 + (t[2] - t0[2]) > 1000000"
+        blocker_thread = threading.Thread(target=blocker.eval, args=(busy, 0))
+        blocker_thread.start()
+        time.sleep(0.2)  # the script is running: the callers' commands queue behind it
+        start.wait()
+        blocker_thread.join()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert connections(server.url()) <= IDLE_CONNECTIONS
+    assert client.set("after", "1") and client.get("after") == b"1"
+    assert direct.mget(["after"]) == [b"1"]
