@@ -11,29 +11,32 @@ data on the connection: one more system call), the retry and
 argument-deprecation wrappers, the metrics hooks and the pool's release: more
 Python than the command itself.
 
-`HotPathCommands` keeps its own idle connections, made with the client's
+`HotPathCommands` keeps its own connections, made with the client's
 connection class and settings (time-outs, the health check's PING after 15
 idle seconds) but outside the client's pool: they do not count against its
 `max_connections` (100 by default), so a burst of callers cannot leave the
-client itself without connections. Each caller at a time has a connection of
-its own (a burst of disconnects runs hundreds of presence scripts at once);
-after a burst at most IDLE_CONNECTIONS stay open. A command runs as one send
-and one read. A connection that fails is dropped. A command that failed to reach Redis on a reused connection (Redis
-restarted since it was last used) is sent once more on a new one, as redis-py's
-retry would; every other failure is raised as the client raises it. A Redis
+client itself without connections. At most MAX_CONNECTIONS are open at once;
+a caller beyond them waits for one to be free (a burst of thousands of
+disconnects runs as many presence scripts at once: a connection each would
+take Redis to its client limit). A command runs as one send and one read. A
+connection that fails is dropped. A command that failed to reach Redis on a
+reused connection (Redis restarted since it was last used) is sent once more
+on a new one, as redis-py's retry would; every other failure is raised as the
+client raises it. A Redis
 Cluster client has no single pool: its own methods run. It calls redis-py's
 Connection methods (`send_command`, `read_response`) itself, bypassing the
 client's.
 """
 
 import os
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 import redis
 
-# Connections kept open for the next callers once a burst is over.
-IDLE_CONNECTIONS = 16
+# Connections open at once per HotPathCommands; callers beyond wait for one.
+MAX_CONNECTIONS = 32
 
 
 class HotPathCommands:
@@ -44,6 +47,8 @@ class HotPathCommands:
         self._pool = client.connection_pool if isinstance(client, redis.Redis) else None
         self._idle: list[redis.Connection] = []
         self._pid = os.getpid()
+        # Green under eventlet and gevent: the worker patches threading first.
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
 
     def mget(self, keys: Sequence[str]) -> list[Any]:
         if self._pool is None:
@@ -69,6 +74,11 @@ class HotPathCommands:
     def _execute(self, *args):
         if self._pid != os.getpid():  # a forked child: the parent's connections are not its own
             self._idle, self._pid = [], os.getpid()
+            self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        with self._slots:
+            return self._execute_on_a_free_connection(args)
+
+    def _execute_on_a_free_connection(self, args):
         reused = bool(self._idle)
         connection = self._idle.pop() if reused else self._new_connection()
         try:
@@ -78,10 +88,7 @@ class HotPathCommands:
                 raise
             connection = self._new_connection()
             reply = self._run(connection, args)
-        if len(self._idle) < IDLE_CONNECTIONS:
-            self._idle.append(connection)
-        else:
-            connection.disconnect()
+        self._idle.append(connection)
         return reply
 
     def _new_connection(self):

@@ -3,6 +3,7 @@ local cluster (scripts/cluster.py): 4 instances behind nginx, Redis, PostgreSQL,
 started once for the module. Sockets connect straight to a chosen instance, so
 that each event has to cross the message queue to reach them."""
 
+import os
 import time
 import uuid
 
@@ -57,6 +58,34 @@ def test_a_dm_opened_on_one_instance_reaches_the_peers_sockets_on_others_and_is_
     sent = alice.post_message(dm, "are you there?", base_url=on(cluster, 4)).json()
     for tab in tabs:  # no join needed
         assert tab.wait_for("message", message_with(sent["id"])) == sent
+
+
+def test_a_closed_socket_left_in_presence_is_not_asked_for_by_its_own_instance(
+    cluster, user, connect, redis_client
+):
+    """A socket whose disconnect never reached presence (Redis refused the
+    update) is still listed as the user's. Its own instance knows it is gone:
+    adding the user to a room does not wait for an answer about it."""
+    alice, bob = user(), user()
+    tab = connect(bob, 2)
+    stale_sid = tab.sid
+    key = next(
+        k
+        for k in redis_client.scan_iter("{presence}:user:*")
+        if any(m.endswith("|" + stale_sid) for m in redis_client.smembers(k))
+    )
+    member = next(m for m in redis_client.smembers(key) if m.endswith("|" + stale_sid))
+    tab.disconnect()
+    deadline = time.monotonic() + 10
+    while redis_client.sismember(key, member) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    redis_client.sadd(key, member)  # as if the disconnect's update had failed
+    other = connect(bob, 3)
+    response = alice.request("POST", f"/api/dm/{bob.username}", base_url=on(cluster, 2))
+    assert response.status_code == 200, response.text
+    other.wait_for("room_added", named(response.json()["name"]))
+    with open(os.path.join(cluster.state_dir, "logs", "api-2.log"), encoding="utf-8") as log:
+        assert f"no answer to enter_room for remote socket {stale_sid}" not in log.read()
 
 
 def test_a_join_on_one_tab_adds_the_room_live_on_a_tab_on_another_instance(cluster, user, connect):
