@@ -6,13 +6,22 @@ the reserved `p-` prefix), and its members use the name like any other.
 A user-chosen name can still be probed one creation attempt at a time (`409`,
 the same for a public room, a private room and a DM)."""
 
+import json
+import pathlib
 import re
 
 import pytest
 from test_access_control import ENDPOINTS, EVENTS, call, fill
 from unit_helpers import assert_error, assert_error_ack
 
-from app.chat.rooms import SERVER_NAME_LENGTH, SERVER_NAMED_PREFIX, server_chosen_name
+from app.chat.rooms import (
+    SERVER_NAME_LENGTH,
+    SERVER_NAMED_PREFIX,
+    is_reserved_name,
+    server_chosen_name,
+)
+from app.extensions import db
+from app.models import Membership, Room
 
 SERVER_NAME = re.compile(rf"{SERVER_NAMED_PREFIX}[a-z0-9]{{{SERVER_NAME_LENGTH}}}")
 
@@ -87,6 +96,31 @@ def test_names_starting_with_p_are_reserved_for_everyone(client, alice, name, pr
     response = call(client, "POST", "/api/rooms", {"name": name, "private": private}, alice.token)
     error = assert_error(response, 422, "validation_error")
     assert "'p-'" in str(error["fields"]["name"])
+
+
+def test_no_seeded_room_has_a_reserved_name():
+    seeds = pathlib.Path(__file__).resolve().parents[2] / "seeds" / "rooms.json"
+    names = [room["name"] for room in json.loads(seeds.read_text())]
+    assert names and not [name for name in names if is_reserved_name(name)]
+
+
+def test_a_room_that_already_holds_a_p_name_keeps_working(app, client, alice, bob):
+    """A `p-` name a user chose while the prefix was free (a room already in the
+    database): its members use it as before; nobody can create it again, and the
+    answer (422) does not say that it exists."""
+    with app.app_context():
+        room = Room(name="p-team", title="", kind="private")
+        room.memberships.append(Membership(user_id=alice.user["id"], role="owner"))
+        db.session.add(room)
+        db.session.commit()
+    assert call(client, "GET", "/api/rooms/p-team", token=alice.token).status_code == 200
+    sent = call(client, "POST", "/api/rooms/p-team/messages", {"body": "still here"}, alice.token)
+    assert sent.status_code == 201
+    held = call(client, "POST", "/api/rooms", {"name": "p-team"}, bob.token)
+    free = call(client, "POST", "/api/rooms", {"name": "p-teams"}, bob.token)
+    assert_error(held, 422, "validation_error")
+    assert held.get_json() == free.get_json()
+    assert_error(call(client, "GET", "/api/rooms/p-team", token=bob.token), 404, "not_found")
 
 
 def test_names_merely_containing_p_are_still_free(client, alice):
