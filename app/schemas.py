@@ -27,7 +27,7 @@ from app.chat.accounts import USERNAME_PATTERN
 from app.chat.files import MAX_ATTACHMENTS
 from app.chat.messages import BODY_MAX, HISTORY_PAGE, ID_MAX, PAGE_MAX, SYNC_PAGE
 from app.chat.reactions import EMOJI_MAX, emoji_problem
-from app.chat.rooms import DM_PREFIX, ROOM_NAME_PATTERN, SERVER_NAMED_PREFIX
+from app.chat.rooms import DM_PREFIX, ROOM_NAME_PATTERN, SERVER_NAME_LENGTH, SERVER_NAMED_PREFIX
 from app.chat.search import Q_MAX, SEARCH_PAGE, SEARCH_PAGE_MAX
 from app.chat.threads import EXCERPT_CHARS, reply_fields
 from app.errors import ApiError, validation_error
@@ -251,8 +251,8 @@ class RoomCreateSchema(InputSchema):
         validate=NEW_ROOM_NAME,
         metadata={
             "description": "Required unless `private` is true: a private room created "
-            f"without a name gets one the server chooses ({SERVER_NAMED_PREFIX!r} and 22 "
-            "random characters of a-z and 0-9), returned in the answer. A name "
+            f"without a name gets one the server chooses ({SERVER_NAMED_PREFIX!r} and "
+            f"{SERVER_NAME_LENGTH} random characters of a-z and 0-9), returned in the answer. A name "
             f"starting with {DM_PREFIX!r} or {SERVER_NAMED_PREFIX!r} is `422` for everyone, "
             "whether a room has it or not."
         },

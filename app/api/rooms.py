@@ -38,7 +38,7 @@ def create_room(data: dict[str, Any]) -> dict[str, Any]:
     (`p-` and 22 random characters), which nobody outside the room can guess
     or probe: a name starting with `p-` or `dm-` is `422` for everyone, so the
     answer never says whether a room holds it. A name already taken is `409`,
-    the same for a public room, a private room or a DM."""
+    the same for a public room and a private room."""
     room = chat.create_room(g.user, data.get("name"), data["title"], data["private"])
     return chat.room_view(g.user, room)
 
