@@ -27,7 +27,7 @@ from app.chat.accounts import USERNAME_PATTERN
 from app.chat.files import MAX_ATTACHMENTS
 from app.chat.messages import BODY_MAX, HISTORY_PAGE, ID_MAX, PAGE_MAX, SYNC_PAGE
 from app.chat.reactions import EMOJI_MAX, emoji_problem
-from app.chat.rooms import DM_PREFIX, ROOM_NAME_PATTERN, is_reserved_name
+from app.chat.rooms import DM_PREFIX, ROOM_NAME_PATTERN, SERVER_NAME_LENGTH, SERVER_NAMED_PREFIX
 from app.chat.search import Q_MAX, SEARCH_PAGE, SEARCH_PAGE_MAX
 from app.chat.threads import EXCERPT_CHARS, reply_fields
 from app.errors import ApiError, validation_error
@@ -122,10 +122,13 @@ EMOJI_PATTERN = f"^[^\\s\x00-\x1f\x7f-\x9f]{{1,{EMOJI_MAX}}}$"
 ONE_LINE = WholeRegexp(
     "^[^\x00-\x1f\x7f]*$", error="Must not contain control characters or line breaks."
 )
+RESERVED_NAME_RULE = (
+    f"not starting with {DM_PREFIX!r} (reserved for direct messages) or "
+    f"{SERVER_NAMED_PREFIX!r} (reserved for private rooms named by the server)"
+)
 NEW_ROOM_NAME = WholeRegexp(
-    f"^(?!{DM_PREFIX}){ROOM_NAME_PATTERN[1:].replace(chr(92) + 'Z', '$')}",
-    error=f"1 to 64 characters of a-z, 0-9, - and _, not starting with {DM_PREFIX!r} "
-    "(reserved for direct messages).",
+    f"^(?!{DM_PREFIX}|{SERVER_NAMED_PREFIX}){ROOM_NAME_PATTERN[1:].replace(chr(92) + 'Z', '$')}",
+    error=f"1 to 64 characters of a-z, 0-9, - and _, {RESERVED_NAME_RULE}.",
 )
 
 
@@ -244,15 +247,32 @@ class PasswordChangeSchema(InputSchema):
 
 
 class RoomCreateSchema(InputSchema):
-    name = fields.String(required=True, validate=NEW_ROOM_NAME)
+    name = fields.String(
+        validate=NEW_ROOM_NAME,
+        metadata={
+            "description": "Required unless `private` is true: a private room created "
+            f"without a name gets one the server chooses ({SERVER_NAMED_PREFIX!r} and "
+            f"{SERVER_NAME_LENGTH} random characters of a-z and 0-9), returned in the answer. A name "
+            f"starting with {DM_PREFIX!r} or {SERVER_NAMED_PREFIX!r} is `422` for everyone, "
+            "whether a room has it or not."
+        },
+    )
     title = fields.String(validate=[validate.Length(max=120), ONE_LINE], load_default="")
     private = StrictBool(load_default=False)
 
-    @validates("name")
-    def not_reserved(self, value: str, **kwargs: Any) -> None:
-        if is_reserved_name(value):
+    # What name_unless_private checks, for the OpenAPI document.
+    OPENAPI_EXTRA = {
+        "anyOf": [
+            {"required": ["name"]},
+            {"required": ["private"], "properties": {"private": {"enum": [True]}}},
+        ]
+    }
+
+    @validates_schema
+    def name_unless_private(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("name") is None and not data.get("private"):
             raise ValidationError(
-                f"Names starting with {DM_PREFIX!r} are reserved for direct messages."
+                "Missing data for required field (a public room needs a name).", "name"
             )
 
 

@@ -32,8 +32,14 @@ def list_rooms() -> dict[str, Any]:
 @blp.arguments(RoomCreateSchema)
 @blp.response(201, RoomSchema)
 def create_room(data: dict[str, Any]) -> dict[str, Any]:
-    """Create a room; its creator joins it."""
-    room = chat.create_room(g.user, data["name"], data["title"], data["private"])
+    """Create a room; its creator joins it.
+
+    A private room created without `name` gets a name the server chooses
+    (`p-` and 22 random characters), which nobody outside the room can guess
+    or probe: a name starting with `p-` or `dm-` is `422` for everyone, so the
+    answer never says whether a room holds it. A name already taken is `409`,
+    the same for a public room and a private room."""
+    room = chat.create_room(g.user, data.get("name"), data["title"], data["private"])
     return chat.room_view(g.user, room)
 
 

@@ -5,9 +5,14 @@ invisible (404) to non-members; members add people to private rooms, people
 join public rooms themselves; a DM has exactly two people and the name
 `dm-<a>-<b>` (the two usernames sorted), a prefix no other room may take
 (usernames have no hyphen, so a DM's name always says who its two people are);
-a member's own settings (muted) are theirs to change.
+a private room created without a name gets one the server chooses, `p-` and
+random characters, a prefix nobody may create a name with either (so that
+nobody can probe for such a name or take one first); a member's own settings
+(muted) are theirs to change.
 """
 
+import secrets
+import string
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +31,12 @@ from app.ratelimit import check_allowed
 # \Z, not $: "$" also matches before a final line break ("general\n").
 ROOM_NAME_PATTERN = r"^[a-z0-9_-]{1,64}\Z"
 DM_PREFIX = "dm-"
+# A private room named by the server: the prefix and SERVER_NAME_LENGTH characters
+# drawn at random from a-z and 0-9, 36**22 (about 2**113) names, too many to guess.
+SERVER_NAMED_PREFIX = "p-"
+SERVER_NAME_ALPHABET = string.ascii_lowercase + string.digits
+SERVER_NAME_LENGTH = 22
+RESERVED_PREFIXES = (DM_PREFIX, SERVER_NAMED_PREFIX)
 
 
 # --- direct message names -----------------------------------------------------
@@ -37,8 +48,14 @@ def dm_name(a: User, b: User) -> str:
 
 
 def is_reserved_name(name: str) -> bool:
-    """True for a name only a DM may have."""
-    return name.startswith(DM_PREFIX)
+    """True for a name nobody may choose: a DM's, or a server-named private room's."""
+    return name.startswith(RESERVED_PREFIXES)
+
+
+def server_chosen_name() -> str:
+    """A new name for a private room named by the server (unguessable)."""
+    random_part = "".join(secrets.choice(SERVER_NAME_ALPHABET) for _ in range(SERVER_NAME_LENGTH))
+    return SERVER_NAMED_PREFIX + random_part
 
 
 def dm_peer_from_name(user: User, room: Room) -> User | None:
@@ -210,8 +227,14 @@ def room_names_of(user_id: int) -> Sequence[str]:
 # --- changing membership --------------------------------------------------------
 
 
-def create_room(user: User, name: str, title: str = "", private: bool = False) -> Room:
+def create_room(user: User, name: str | None, title: str = "", private: bool = False) -> Room:
+    """Create a room; its creator is its owner. Without a name (a private room
+    only: RoomCreateSchema refuses a public one), the server chooses it. Two equal
+    server-chosen names are as unlikely as guessing one; the second would be a
+    409 like any taken name."""
     check_allowed("create_room", user.id)
+    if name is None:
+        name = server_chosen_name()
     room = Room(name=name, title=title.strip(), kind="private" if private else "public")
     room.memberships.append(Membership(user_id=user.id, role="owner"))
     add_unique(

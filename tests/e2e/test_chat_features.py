@@ -138,6 +138,36 @@ def test_a_room_added_while_the_list_reloads_stays_listed(cluster, routes, conte
     expect(link).to_be_visible()
 
 
+def test_a_private_room_with_a_secret_name_from_the_form(cluster, routes, contexts):
+    """The form's "Private, with a secret name" leaves the name to the server (`p-`
+    and random characters): the page opens and uses the room under that name;
+    someone not in it gets the 404 of a room that does not exist."""
+    me = Api.register(cluster.url, "Secret Sam")
+    outsider = Api.register(routes["direct"], "Outside Otis")
+    page = open_chat(contexts(token=me.token), routes["nginx"], me.create_room("secrethome"))
+    page.get_by_role("button", name="Create a room").click()
+    form = page.locator("#new-room-form")
+    form.get_by_role("checkbox", name="Private, with a secret name").check()
+    expect(form.get_by_role("textbox", name="Name")).to_be_disabled()
+    expect(form.get_by_role("checkbox", name="Private", exact=True)).to_be_checked()
+    form.get_by_role("textbox", name="Title").fill("Surprise party")
+    form.get_by_role("button", name="Create", exact=True).click()
+    title = page.locator("#room-title")
+    expect(title).to_have_text(re.compile(r"^#p-[a-z0-9]{22}$"))
+    name = title.inner_text()[1:]
+    expect(page.locator(f'#room-list a[data-room="{name}"]')).to_be_visible()
+    send_from_page(page, "cake at five")
+    expect_once(page, "cake at five")
+    room = me.call("GET", f"/api/rooms/{name}")
+    assert (room["private"], room["title"], room["role"]) == (True, "Surprise party", "owner")
+    hidden = outsider.session.get(f"{outsider.base}/api/rooms/{name}", timeout=10)
+    assert hidden.status_code == 404
+    # The form is back to a chosen name for the next room.
+    page.get_by_role("button", name="Create a room").click()
+    expect(form.get_by_role("textbox", name="Name")).to_be_enabled()
+    expect(form.get_by_role("checkbox", name="Private, with a secret name")).not_to_be_checked()
+
+
 # --- reactions ---------------------------------------------------------------------
 
 

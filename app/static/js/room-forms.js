@@ -22,7 +22,7 @@ function toggleSideForm(prefix, open) {
   toggle.setAttribute("aria-expanded", String(open));
   if (!open) { toggle.focus(); return; }
   clearErrors(form);
-  const input = form.querySelector("input");
+  const input = form.querySelector("input:not(:disabled)");
   if (input) input.focus();
 }
 
@@ -33,16 +33,29 @@ function enter(room) {
   navigate(room.name);
 }
 
+// "Private, with a secret name": the server chooses the name (`p-` and random
+// characters nobody outside the room can guess or probe), so the name field is
+// off and Private on.
+function secretNameChanged() {
+  const secret = $("new-room-secret").checked;
+  const name = $("new-room-name");
+  name.disabled = secret;
+  name.placeholder = secret ? "chosen by the server" : "e.g. design-team";
+  if (secret) $("new-room-private").checked = true;
+}
+
 async function createRoom(form) {
+  const secret = $("new-room-secret").checked;
   const payload = {
-    name: $("new-room-name").value.trim().toLowerCase(),
     title: $("new-room-title").value.trim(),
-    private: $("new-room-private").checked,
+    private: secret || $("new-room-private").checked,
   };
+  if (!secret) payload.name = $("new-room-name").value.trim().toLowerCase();
   clearErrors(form);
   try {
     const room = await api("POST", "/api/rooms", payload);
     form.reset();
+    secretNameChanged();
     toggleSideForm("new-room", false);
     enter(room);
   } catch (err) {
@@ -110,6 +123,13 @@ export function wireRoomForms() {
   $("new-dm-toggle").addEventListener("click", () => toggleSideForm("new-dm"));
   const newRoom = $("new-room-form");
   newRoom.addEventListener("submit", (e) => { e.preventDefault(); createRoom(newRoom); });
+  $("new-room-secret").addEventListener("change", secretNameChanged);
+  $("new-room-private").addEventListener("change", () => {
+    if (!$("new-room-private").checked && $("new-room-secret").checked) {
+      $("new-room-secret").checked = false;
+      secretNameChanged();
+    }
+  });
   newRoom.querySelector("[data-cancel]").addEventListener("click", () => {
     toggleSideForm("new-room", false);
   });
