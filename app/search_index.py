@@ -164,31 +164,35 @@ def fts5_query(q: str) -> str | None:
     return " OR ".join(parts) or None
 
 
-def matches(q: str, dialect_name: str) -> ColumnElement[bool]:
-    """A WHERE condition on messages for the query `q`: its body matches, or the name
-    of a file attached to it does (a false one if nothing can match).
+def matches(q: str, dialect_name: str) -> list[ColumnElement[bool]]:
+    """WHERE conditions on messages for the query `q`, one for each way a message
+    can match: its body, and the name of a file attached to it (none if nothing
+    can match).
 
-    One `messages.id IN (body hits UNION ALL file-name hits)`, each side answered
-    by its own index: an OR of the two conditions would keep PostgreSQL from
-    using the GIN index on messages at all."""
+    The caller asks each separately, newest first with its own limit, and
+    merges the pages: PostgreSQL then answers the body side as it would alone
+    (the GIN index for a rare word; for a common word the primary key walked
+    backwards, stopping at the page's last hit). One condition over both (an
+    OR, or an IN over their UNION) made it read every hit of a common word."""
     files = sa.table("files", sa.column("id"), sa.column("message_id"))
     if dialect_name == "postgresql":
         query = sa.func.websearch_to_tsquery(sa.cast(TEXT_SEARCH_CONFIG, postgresql.REGCONFIG), q)
-        hits = sa.table("messages", sa.column("id"), sa.column(PG_COLUMN)).alias("body_hits")
-        vector = sa.literal_column(f"body_hits.{PG_COLUMN}", type_=postgresql.TSVECTOR)
+        vector = sa.literal_column(f"messages.{PG_COLUMN}", type_=postgresql.TSVECTOR)
         names = sa.literal_column(
             PG_NAME_WORDS.replace("(name,", "(files.name,"), type_=postgresql.TSVECTOR
         )
-        by_body = sa.select(hits.c.id).where(vector.op("@@")(query))
+        by_body = vector.op("@@")(query)
         by_name = sa.select(files.c.message_id).where(
             files.c.message_id.is_not(None), names.op("@@")(query)
         )
     else:
         expression = fts5_query(q)
         if expression is None:
-            return sa.false()
+            return []
         fts = sa.table(FTS_TABLE, sa.column("rowid"))
-        by_body = sa.select(fts.c.rowid).where(sa.literal_column(FTS_TABLE).op("MATCH")(expression))
+        by_body = sa.literal_column("messages.id").in_(
+            sa.select(fts.c.rowid).where(sa.literal_column(FTS_TABLE).op("MATCH")(expression))
+        )
         files_fts = sa.table(FILES_FTS_TABLE, sa.column("rowid"))
         file_hits = sa.select(files_fts.c.rowid).where(
             sa.literal_column(FILES_FTS_TABLE).op("MATCH")(expression)
@@ -196,4 +200,4 @@ def matches(q: str, dialect_name: str) -> ColumnElement[bool]:
         by_name = sa.select(files.c.message_id).where(
             files.c.message_id.is_not(None), files.c.id.in_(file_hits)
         )
-    return sa.literal_column("messages.id").in_(sa.union_all(by_body, by_name))
+    return [by_body, sa.literal_column("messages.id").in_(by_name)]

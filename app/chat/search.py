@@ -11,7 +11,7 @@ is the database's full-text index (app/search_index.py).
 
 from collections.abc import Sequence
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select, union_all
 from sqlalchemy.orm import joinedload
 
 from app import search_index
@@ -43,13 +43,24 @@ def search(
     room = visible_room(user, room_name) if room_name is not None else None
     check_allowed("search", user.id)
     dialect = db.session.get_bind().dialect.name
-    query = select(Message).where(search_index.matches(q, dialect), Message.deleted_at.is_(None))
+    conditions = search_index.matches(q, dialect)
+    if not conditions:
+        return [], False
+    scope: list[ColumnElement[bool]] = [Message.deleted_at.is_(None)]
     if room is not None:
-        query = query.where(Message.room_id == room.id)
+        scope.append(Message.room_id == room.id)
     else:
-        query = query.where(Message.room_id.in_(readable_room_ids(user)))
+        scope.append(Message.room_id.in_(readable_room_ids(user)))
     if before is not None:
-        query = query.where(Message.id < before)
+        scope.append(Message.id < before)
+    # Each way of matching gives its own newest limit + 1 (search_index.matches);
+    # the page is the newest limit + 1 of them all.
+    sides = [
+        select(Message.id).where(condition, *scope).order_by(Message.id.desc()).limit(limit + 1)
+        for condition in conditions
+    ]
+    hits = union_all(*(select(side.subquery().c.id) for side in sides)).subquery()
+    query = select(Message).where(Message.id.in_(select(hits.c.id)))
     # Hits come from many rooms and authors: load those with the page, not one by one.
     query = query.options(joinedload(Message.room), joinedload(Message.author))
     rows = db.session.scalars(query.order_by(Message.id.desc()).limit(limit + 1)).all()

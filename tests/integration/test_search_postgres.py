@@ -95,6 +95,37 @@ def test_search_uses_the_gin_index_over_many_messages(database, make_app):
     assert "Seq Scan on messages" not in plan, plan
 
 
+def test_a_common_word_stops_at_the_page_instead_of_reading_every_hit(database, make_app):
+    """A word in a fifth of 50,000 messages: the page is the newest 20 of them,
+    found walking back from the newest message, not all 10,000 hits read and
+    sorted (as one condition over both the body and file names made it)."""
+    app = _migrated(make_app, database.url)
+    alice = Api(app, "alice")
+    room = alice.call("POST", "/api/rooms", status=201, json={"name": "big"})
+    database.psql(
+        "INSERT INTO messages (room_id, author_id, body, created_at) "
+        f"SELECT {room['id']}, {alice.user_id}, "
+        "'w' || (i::bigint * 7919) % 3000 || ' about ' || "
+        "(ARRAY['cats', 'dogs', 'birds', 'fish', 'trains'])[1 + i % 5], now() "
+        "FROM generate_series(1, 50000) AS i"
+    )
+    database.psql("VACUUM ANALYZE messages")
+    page, [(statement, parameters)] = _search_statements(app, lambda: alice.search(q="cats"))
+    assert len(page["messages"]) == 20 and page["has_more"] is True
+    with app.app_context(), db.engine.connect() as connection:
+        [[plan]] = connection.exec_driver_sql(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters
+        ).all()
+
+    def rows_read(node):
+        own = node.get("Actual Rows", 0) * node.get("Actual Loops", 1)
+        if node.get("Relation Name") != "messages":
+            own = 0
+        return own + sum(rows_read(child) for child in node.get("Plans", []))
+
+    assert rows_read(plan[0]["Plan"]) < 1000, plan
+
+
 def test_without_the_index_the_same_query_scans_the_table(database, make_app):
     """The check above can fail: drop the index and the plan changes."""
     app = _migrated(make_app, database.url)
