@@ -468,6 +468,17 @@ def losses(
     return expected, lost, dup
 
 
+def events_delta(before: list[dict], after: list[dict]) -> dict[str, int]:
+    """Events other than `message` the clients got between two rounds of stats."""
+    out: dict[str, int] = {}
+    for b, a in zip(before, after):
+        for name, n in a["events"].items():
+            d = n - b["events"].get(name, 0)
+            if d:
+                out[name] = out.get(name, 0) + d
+    return out
+
+
 def merge_acked(results: list[dict]) -> dict[str, list]:
     acked: dict[str, list] = {}
     for r in results:
@@ -538,13 +549,17 @@ async def run_target(name: str, args: argparse.Namespace, p: dict[str, int]) -> 
         # 1. hold
         log(f"{name}: connecting {n:,} sockets")
         t0 = time.monotonic()
+        meter = CpuMeter(comps, loadgen_pids)
         connected = await all_workers(workers, "connect", concurrency=args.concurrency)
         connect_s = time.monotonic() - t0
+        connect_cpu = meter.read()
         ok = sum(r["ok"] for r in connected)
         log(f"{name}: {ok:,} connected in {connect_s:.1f} s; joining 3 rooms each")
         t0 = time.monotonic()
+        meter = CpuMeter(comps, loadgen_pids)
         joined_r = await all_workers(workers, "join", concurrency=args.concurrency)
         join_s = time.monotonic() - t0
+        join_cpu = meter.read()
         await asyncio.sleep(args.settle_s)
         stats = await all_workers(workers, "stats")
         per_instance: dict[str, int] = {}
@@ -588,6 +603,12 @@ async def run_target(name: str, args: argparse.Namespace, p: dict[str, int]) -> 
                 (r["first_error"] for r in joined_r if r["first_error"]), None
             ),
             "join_per_s": round(sum(r["ok"] for r in joined_r) * 3 / join_s, 1),
+            "connect_cpu_cores": connect_cpu,
+            "app_cpu_ms_per_connect": round(connect_cpu["app"] * connect_s / max(1, ok) * 1e3, 2),
+            "join_cpu_cores": join_cpu,
+            "app_cpu_ms_per_join": round(
+                join_cpu["app"] * join_s / max(1, sum(r["ok"] for r in joined_r) * 3) * 1e3, 2
+            ),
             "sockets_per_instance": dict(sorted(per_instance.items())),
             "kib_per_socket": kib,
             "kib_per_socket_by_instance": per_socket,
@@ -598,7 +619,7 @@ async def run_target(name: str, args: argparse.Namespace, p: dict[str, int]) -> 
             "idle_s": args.hold_s,
             "idle_cpu_cores": idle["cluster"],
             "idle_cpu_by_component": idle,
-            "events_while_idle": stats2[0]["events"] if stats2 else {},
+            "events_while_idle": events_delta(stats, stats2),
             "loadgen": {
                 "processes": procs,
                 "rss_mib": rss_mib(loadgen_pids),
@@ -763,16 +784,19 @@ async def storm(
     await asyncio.sleep(args.drain_s)
     acked = merge_acked(sent)
     checks = await all_workers(workers, "storm_result", acked=acked)
+    stats_after = await all_workers(workers, "stats")
     rows = [v for c in checks for v in c["victims"]]
     back = [r[1] - kill_at for r in rows if r[1] is not None]
     synced = [r[2] - kill_at for r in rows if r[2] is not None]
     dropped = [r[0] - kill_at for r in rows if r[0] is not None]
+    rejoined = [r[4] - kill_at for r in rows if r[4] is not None]
     out = {
         "killed": victim,
         "sockets": victims,
         "complete": complete,
         "disconnect_detected_s": summarize(dropped, digits=3),
         "back_s": summarize(back, digits=3),
+        "joined_s": summarize(rejoined, digits=3),
         "synced_s": summarize(synced, digits=3),
         "p50_s": summarize(synced, digits=3)["p50"],
         "p99_s": summarize(synced, digits=3)["p99"] if complete else None,
@@ -787,6 +811,7 @@ async def storm(
         "duplicated": sum(c["live_duplicates"] + c["stored_duplicates"] for c in checks),
         "live_duplicates": sum(c["live_duplicates"] for c in checks),
         "stored_duplicates": sum(c["stored_duplicates"] for c in checks),
+        "events": events_delta(stats, stats_after),
         "timeline": timeline,
         "cpu_cores": cpu,
     }
@@ -811,7 +836,9 @@ def get(d: Any, *path: str) -> Any:
 ROWS = [
     ("sockets held", ("hold", "sockets"), "{:,.0f}"),
     ("connects/s to get there", ("hold", "connect_per_s"), "{:,.0f}"),
+    ("  app CPU per connect (ms)", ("hold", "app_cpu_ms_per_connect"), "{:.2f}"),
     ("joins/s", ("hold", "join_per_s"), "{:,.0f}"),
+    ("  app CPU per join (ms)", ("hold", "app_cpu_ms_per_join"), "{:.2f}"),
     ("worker RSS per idle socket (KiB)", ("hold", "kib_per_socket"), "{:.1f}"),
     ("nginx RSS (MiB)", ("hold", "nginx_rss_mib"), "{:,.0f}"),
     ("Redis used memory (MiB)", ("hold", "redis", "used_mib"), "{:,.1f}"),
@@ -974,7 +1001,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--storm-big-rate", type=float, default=0.5, help="messages/s into big rooms")
     ap.add_argument("--storm-before-s", type=float, default=3.0)
     ap.add_argument("--storm-after-s", type=float, default=3.0)
-    ap.add_argument("--storm-timeout-s", type=float, default=180.0)
+    ap.add_argument("--storm-timeout-s", type=float, default=600.0)
     ap.add_argument("--settle-s", type=float, default=10.0)
     ap.add_argument("--drain-s", type=float, default=5.0)
     ap.add_argument("--concurrency", type=int, default=64, help="connects at once per process")

@@ -92,6 +92,7 @@ class Member:
         "live_dups",
         "lost_at",
         "back_at",
+        "joined_at",
         "synced_at",
         "attempts",
         "victim",
@@ -111,7 +112,7 @@ class Member:
         self.storm_seen: dict[int, str] | None = None  # message id -> client_id
         self.storm_live: set[int] = set()  # ids delivered live on the current socket
         self.live_dups = 0
-        self.lost_at = self.back_at = self.synced_at = None
+        self.lost_at = self.back_at = self.joined_at = self.synced_at = None
         self.attempts = 0
         self.victim = False
 
@@ -400,6 +401,7 @@ class Worker:
                 await self.open(m)
                 m.back_at = time.time()
                 await self.join(m, timeout=30)
+                m.joined_at = time.time()
                 for room in m.rooms:
                     await self.sync(m, room, after[room])
                 m.synced_at = time.time()
@@ -450,7 +452,9 @@ class Worker:
             "live_duplicates": live_dups,
             "stored_duplicates": stored_dups,
             "reconnect_errors": self.reconnect_errors,
-            "victims": [[m.lost_at, m.back_at, m.synced_at, m.attempts] for m in victims],
+            "victims": [
+                [m.lost_at, m.back_at, m.synced_at, m.attempts, m.joined_at] for m in victims
+            ],
         }
 
     def cmd_close(self) -> dict:
