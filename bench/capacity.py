@@ -936,12 +936,68 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     return out
 
 
+def model(results: dict[str, Any], sockets: int = 1_000_000) -> list[dict[str, Any]]:
+    """The capacity model (a model, not a measurement): `sockets` over 16 and 64
+    instances of one core each, from one run's figures per socket, per connect
+    and per recovered client, scaled linearly."""
+    rows = []
+    held_at = results["config"]["sockets"]
+    for t, r in results["targets"].items():
+        hold, storm = r.get("hold") or {}, r.get("storm") or {}
+        kib, idle = hold.get("kib_per_socket"), hold.get("idle_cpu_cores")
+        held = hold.get("sockets") or held_at
+        storm_cpu = get(storm, "cpu_cores", "app")
+        storm_s = get(storm, "synced_s", "max")
+        victims = storm.get("sockets")
+        per_client_ms = (
+            storm_cpu * storm_s / victims * 1e3 if storm_cpu and storm_s and victims else None
+        )
+        for n in (16, 64):
+            per = math.ceil(sockets / n)
+            row: dict[str, Any] = {
+                "target": t,
+                "instances": n,
+                "sockets_per_instance": per,
+                "open_files_per_instance": per + FD_SLACK,
+                "worker_gib_per_instance": round(per * kib / 2**20, 2) if kib else None,
+                "idle_cores_per_instance": round(idle / held * per, 3) if idle else None,
+                # The killed instance's clients, re-connected, re-joined and synced on
+                # the n - 1 others at the storm's measured app CPU per client.
+                "storm_app_cpu_ms_per_client": round(per_client_ms, 1) if per_client_ms else None,
+                "storm_s": round(per * per_client_ms / 1e3 / (n - 1), 1) if per_client_ms else None,
+            }
+            rows.append(row)
+    return rows
+
+
+def model_table(results: dict[str, Any]) -> str:
+    rows = model(results)
+    if not rows:
+        return ""
+    lines = [
+        "Capacity model (a model, not a measurement): 1,000,000 sockets, one core per instance",
+        "",
+        "| target | instances | sockets each | open files each | worker GiB each "
+        "| idle cores each | storm: app ms per client | storm: s to recover |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['target']} | {r['instances']} | {r['sockets_per_instance']:,} "
+            f"| {r['open_files_per_instance']:,} | {fmt(r['worker_gib_per_instance'], '{:.2f}')} "
+            f"| {fmt(r['idle_cores_per_instance'], '{:.3f}')} "
+            f"| {fmt(r['storm_app_cpu_ms_per_client'], '{:.1f}')} | {fmt(r['storm_s'], '{:.1f}')} |"
+        )
+    return "\n".join(lines)
+
+
 def markdown(results: dict[str, Any]) -> str:
     lines = [table(results), "", "| target | goal | |", "|---|---|---|"]
     for t, label, met in goals(results):
         lines.append(
             f"| {t} | {label} | {'met' if met else 'not met' if met is False else 'no figure'} |"
         )
+    lines += ["", model_table(results)]
     return "\n".join(lines)
 
 
