@@ -949,8 +949,11 @@ def model(results: dict[str, Any], sockets: int = 1_000_000) -> list[dict[str, A
         storm_cpu = get(storm, "cpu_cores", "app")
         storm_s = get(storm, "synced_s", "max")
         victims = storm.get("sockets")
+        # Only from a storm every client recovered from.
         per_client_ms = (
-            storm_cpu * storm_s / victims * 1e3 if storm_cpu and storm_s and victims else None
+            storm_cpu * storm_s / victims * 1e3
+            if storm.get("complete") and storm_cpu and storm_s and victims
+            else None
         )
         for n in (16, 64):
             per = math.ceil(sockets / n)
