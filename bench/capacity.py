@@ -722,6 +722,16 @@ async def run_target(name: str, args: argparse.Namespace, p: dict[str, int]) -> 
         for w in workers:
             await w.stop()
         if nginx is not None:
+            # Its error log (refusals, upstreams marked failed) beside the results.
+            try:
+                import shutil
+
+                shutil.copy(
+                    os.path.join(nginx.dir, "error.log"),
+                    os.path.join(args.out, f"nginx-error-{name}.log"),
+                )
+            except OSError:
+                pass
             nginx.stop(remove=True)
         target.stop()
     result["wall_s"] = round(time.monotonic() - t_start, 1)
