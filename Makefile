@@ -14,7 +14,7 @@ CHAT_HTTP_PORT ?= 8080
 SENTINEL_URL := redis+sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/chat
 export FLASK_APP := app:create_app
 
-.PHONY: run test lint unit integration e2e cluster system-deps clean bench bench-scaleout \
+.PHONY: run test lint unit integration e2e cluster system-deps clean bench bench-scaleout bench-capacity \
 	compose compose-down swarm swarm-down conformance-server backup restore
 
 $(BIN)/python:
@@ -95,6 +95,18 @@ bench-scaleout: system-deps $(VENV)/.runtime-installed
 	cd bench/peers/node && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
 		npm ci --no-audit --no-fund --loglevel=error; }
 	$(BIN)/python -m bench.scaleout $(if $(FULL),--full)
+
+## make bench-capacity: 100,000 idle sockets held, a 10,000-member room, chatter, and a
+## reconnect storm, chat (eventlet, gevent) against the Node peer; bench/results/capacity/.
+## Smaller: make bench-capacity SOCKETS=20000 TARGETS=eventlet,node (CAPACITY_ARGS: more
+## options of bench/capacity.py). It checks the machine first (docs/performance.md, "Capacity").
+bench-capacity: system-deps $(VENV)/.runtime-installed
+	sh bench/install-deps.sh
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	cd bench/peers/node && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
+		npm ci --no-audit --no-fund --loglevel=error; }
+	$(BIN)/python -m bench.capacity --sockets $(or $(SOCKETS),100000) \
+		--targets $(or $(TARGETS),eventlet,gevent,node) $(CAPACITY_ARGS)
 
 ## make compose: docker-compose.yml up for real on this machine, SCALE api replicas
 ## (default 4) behind nginx: HTTPS on CHAT_PORT (default 8443), CHAT_HTTP_PORT (default

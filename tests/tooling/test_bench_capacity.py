@@ -1,0 +1,100 @@
+"""The capacity bench's pure parts: its plan, room layout, tokens, counting and report."""
+
+import json
+
+from flask import Flask
+from itsdangerous import URLSafeTimedSerializer
+
+from app.auth import read_token
+from bench import capacity
+from bench.capacity_worker import TOKEN_SALT, first_int_field, make_token, parse_cid
+
+
+def test_plan_keeps_every_process_under_the_open_file_limit():
+    p = capacity.plan(100_000, None, 20_000)
+    assert p["instances"] == 8
+    assert p["sockets_per_instance_after_storm"] <= 20_000 - capacity.FD_SLACK
+    # Each proxied WebSocket holds two of nginx's connections.
+    assert p["nginx_workers"] * p["nginx_worker_connections"] >= 2 * 100_000
+    assert p["loadgen_processes"] * 18_000 >= 100_000
+    # Two instances of 10,000 would leave 20,000 on one after the storm.
+    assert capacity.plan(20_000, None, 20_000)["instances"] == 3
+
+
+def test_each_user_is_in_one_big_room_and_two_small_ones():
+    n, big, small = 1000, 100, 20
+    members: dict[str, set[int]] = {}
+    for i in range(n):
+        rooms = capacity.user_rooms(i, n, big, small, "t")
+        assert len(set(rooms)) == 3
+        for room in rooms:
+            members.setdefault(room, set()).add(i)
+    bigs = [r for r in members if r.startswith("cbt-")]
+    smalls = [r for r in members if r.startswith("cst-")]
+    assert len(bigs) == 10 and all(len(members[r]) == big for r in bigs)
+    assert len(smalls) == 100 and all(len(members[r]) == small for r in smalls)
+    # The second small rooms mix the users of the first.
+    assert members["cst-0"] != members["cst-50"]
+
+
+def test_tokens_are_the_ones_the_app_reads():
+    app = Flask("t")
+    app.config.update(SECRET_KEY="s3cret", TOKEN_TTL_SECONDS=3600, BOT_TOKEN_TTL_SECONDS=3600)
+    token = make_token(URLSafeTimedSerializer("s3cret", salt=TOKEN_SALT), 42)
+    with app.app_context():
+        claims = read_token(token)
+    assert (claims.user_id, claims.generation) == (42, 0)
+
+
+def test_client_ids_and_fields_are_read_without_json():
+    assert parse_cid(b"big:3:17:1700000000123456") == (b"big", 1700000000123456)
+    assert parse_cid(b"somebody-else") is None
+    assert parse_cid(b"a:b:c:notanumber") is None
+    raw = b'42["message",{"id": 991,"room":"r","author":{"id":7}}]'
+    assert first_int_field(raw, b"id") == 991
+    assert first_int_field(raw, b"missing") is None
+
+
+def test_losses_count_every_joined_member_once():
+    acked = {"a:0:1:1": ["r1", 10], "a:0:2:1": ["r2", 11]}
+    parts = [{"counts": {"a:0:1:1": 2, "a:0:2:1": 1}}, {"counts": {"a:0:1:1": 1}}]
+    # r1 has 3 members (all got it), r2 has 2 (one missed it).
+    assert capacity.losses(parts, acked, {"r1": 3, "r2": 2}) == (5, 1, 0)
+    parts.append({"counts": {"a:0:1:1": 1}})
+    assert capacity.losses(parts, acked, {"r1": 3, "r2": 2}) == (5, 1, 1)
+
+
+def _results():
+    def target(kib, p99):
+        return {
+            "hold": {"sockets": 100_000, "kib_per_socket": kib, "idle_cpu_cores": 0.2},
+            "big_room": {"members": 10_000, "p99_ms": 300.0, "lost": 0, "duplicated": 0},
+            "storm": {"sockets": 12_500, "p99_s": p99, "lost": 0, "duplicated": 0},
+        }
+
+    return {
+        "config": {"sockets": 100_000},
+        "targets": {
+            "eventlet": target(15.0, 9.0),
+            "gevent": target(30.0, 3.0),
+            "node": target(5.0, 4.0),
+        },
+    }
+
+
+def test_goals_are_met_or_not_per_target():
+    met = {(t, g): ok for t, g, ok in capacity.goals(_results())}
+    assert met[("eventlet", "≤ 16 KiB per idle socket")] is True
+    assert met[("gevent", "≤ 24 KiB per idle socket")] is False
+    assert met[("eventlet", "storm within 1.5× the peer's time")] is False
+    assert met[("gevent", "storm within 1.5× the peer's time")] is True
+    assert ("node", "storm within 1.5× the peer's time") not in met
+
+
+def test_table_has_ratios_against_the_peer_and_survives_a_failed_target():
+    results = _results()
+    results["targets"]["gevent"] = {"error": "RuntimeError('boom')"}
+    text = capacity.markdown(results)
+    assert "eventlet ÷ node" in text and "3.00×" in text  # 15 KiB against 5
+    assert "| gevent | 100,000 sockets held | no figure |" in text
+    json.dumps(results)  # what results.json holds
