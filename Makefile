@@ -99,7 +99,7 @@ bench-scaleout: system-deps $(VENV)/.runtime-installed
 ## make bench-capacity: 100,000 idle sockets held, a 10,000-member room, chatter, and a
 ## reconnect storm, chat (eventlet, gevent) against the Node peer; bench/results/capacity/.
 ## Smaller: make bench-capacity SOCKETS=20000 TARGETS=eventlet,node (CAPACITY_ARGS: more
-## options of bench/capacity.py). It checks the machine first (docs/performance.md, "Capacity").
+## options of bench/capacity.py). It checks the machine first (docs/capacity.md, "Capacity").
 bench-capacity: system-deps $(VENV)/.runtime-installed
 	sh bench/install-deps.sh
 	$(BIN)/pip install --quiet -r bench/requirements.txt

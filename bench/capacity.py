@@ -1096,7 +1096,7 @@ def main(argv: list[str] | None = None) -> int:
         print("bench-capacity: this machine cannot run the asked size:", file=sys.stderr)
         for line in problems:
             print(f"  - {line}", file=sys.stderr)
-        print('  (docs/performance.md, "Capacity", says what the bench needs)', file=sys.stderr)
+        print('  (docs/capacity.md, "Capacity", says what the bench needs)', file=sys.stderr)
         return 2
     if args.check_only:
         return 0

@@ -22,7 +22,7 @@ Messages go round-robin over the rooms (acknowledged sends, a few in flight);
 each instance's CPU (its gunicorn worker or node process, from psutil) and
 Redis's are read before and after, less what the same process spends idle over
 as long (measured just before). The machine is shared and has two cores, so
-the figure is CPU time per message, not throughput; docs/performance.md turns
+the figure is CPU time per message, not throughput; docs/capacity.md turns
 it into a capacity model.
 
 Results: bench/results/scaleout-<mode>.json and .md.
