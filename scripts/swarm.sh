@@ -57,6 +57,10 @@ up() {
     sh scripts/docker-env.sh engine
     [ -n "${SECRET_KEY:-}${COMPOSE_ENV_FILES:-}" ] || sh scripts/docker-env.sh env-file
     sh scripts/docker-env.sh standins
+    if [ "$NODES" -le 1 ] && sh scripts/swarm-nodes.sh host >/dev/null; then
+        say "a swarm of several nodes is up here (make swarm-down first)" >&2
+        exit 1
+    fi
     if [ "$NODES" -le 1 ] && [ "$(swarm_state)" != active ]; then
         say "this engine is in no swarm: initialising a single-node one (on loopback)"
         docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 >/dev/null
