@@ -27,6 +27,8 @@
 # from node 3 on a node runs only app replicas (and perhaps the migrator).
 set -eu
 cd "$(dirname "$0")/.."
+# This machine's engine, even in a shell where DOCKER_HOST names a node's.
+case "${DOCKER_HOST:-}" in */swarm-nodes/*) unset DOCKER_HOST ;; esac
 NODES="${NODES:-3}"
 if [ -z "${SWARM_MANAGERS:-}" ]; then
     if [ "$NODES" -ge 3 ]; then SWARM_MANAGERS=3; else SWARM_MANAGERS=1; fi
@@ -215,5 +217,5 @@ case "${1:-}" in
         shift
         load "$@"
         ;;
-    *) sed -n '2,26p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,27p' "$0" >&2; exit 2 ;;
 esac

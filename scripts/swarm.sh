@@ -19,6 +19,8 @@
 # kernel can, on, off).
 set -eu
 cd "$(dirname "$0")/.."
+# This machine's engine, even in a shell where DOCKER_HOST names a node's.
+case "${DOCKER_HOST:-}" in */swarm-nodes/*) unset DOCKER_HOST ;; esac
 STACK="${STACK:-chat}"
 SCALE="${SCALE:-4}"
 CHAT_PORT="${CHAT_PORT:-8443}"
