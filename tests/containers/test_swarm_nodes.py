@@ -314,12 +314,13 @@ def test_node_lost_under_load_replicas_rescheduled_nothing_acknowledged_lost(swa
         "first_client_back_s": min((round(r["synced"] - killed, 1) for r in synced), default=None),
     }
     print(f"\nnode {VICTIM} lost under load: {json.dumps(summary)}")
+    (TESTS / "artifacts").mkdir(exist_ok=True)
+    (TESTS / "artifacts" / "swarm-nodes.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(
         f"audit: {json.dumps({k: v for k, v in figures.items() if k != 'reconnect_times'})[:800]}"
     )
     assert node_down is not None, swarm.node_states()
     assert rescheduled is not None, swarm.tasks("api")
-    assert sorted(t["node"] for t in swarm.tasks("api")) != [], "no api task"
     assert VICTIM not in swarm.service_nodes("api")
     assert len({r["member"] for r in synced}) >= on_lost_node, (on_lost_node, moved)
     assert not set(figures["distribution_after"]) & victim_instances, figures
