@@ -8,6 +8,7 @@ CLUSTER_PORT ?= 8080
 # e.g. CLUSTER_ARGS="--state-dir .cluster --async-mode gevent"
 CLUSTER_ARGS ?=
 SCALE ?= 4
+NODES ?= 1
 CHAT_PORT ?= 8443
 CHAT_HTTP_PORT ?= 8080
 # REDIS_SENTINEL=1 make compose / make swarm: Redis watched by three sentinels.
@@ -142,10 +143,13 @@ restore:
 
 ## make swarm: deploy/swarm/docker-stack.yml on a single-node Docker Swarm here
 ## (initialised if needed), SCALE api replicas, nginx HTTPS on CHAT_PORT (CHAT_HTTP_PORT
-## redirecting); docs/swarm.md.
-## make swarm-down: the stack, its secrets and volumes removed; the swarm left if make swarm made it.
+## redirecting); docs/swarm.md. NODES=3: on a swarm of three Docker-in-Docker nodes
+## (scripts/swarm-nodes.sh), nginx on this machine's loopback.
+## make swarm-down: the stack, its secrets and volumes removed; the swarm left if make swarm
+## made it; the nodes of NODES=3 removed with everything on them.
 swarm:
-	SCALE=$(SCALE) CHAT_PORT=$(CHAT_PORT) CHAT_HTTP_PORT=$(CHAT_HTTP_PORT) sh scripts/swarm.sh up
+	SCALE=$(SCALE) CHAT_PORT=$(CHAT_PORT) CHAT_HTTP_PORT=$(CHAT_HTTP_PORT) NODES=$(NODES) \
+		sh scripts/swarm.sh up
 
 swarm-down:
 	sh scripts/swarm.sh down

@@ -1,12 +1,14 @@
 #!/bin/sh
-# The chat service on a single-node Docker Swarm here (docs/swarm.md):
+# The chat service on a Docker Swarm here (docs/swarm.md):
 #   swarm.sh up     engine and images ready (scripts/docker-env.sh), a swarm
 #                   initialised if this engine is in none (remembered, so that
 #                   `down` leaves it again), the app and nginx images built,
 #                   the secrets created from .env, the stack deployed and
-#                   waited for.
+#                   waited for. NODES=3 (more than 1): on a swarm of that many
+#                   Docker-in-Docker nodes instead (scripts/swarm-nodes.sh),
+#                   with deploy/swarm/placement.yml.
 #   swarm.sh down   the stack, its secrets, volumes and networks removed; the
-#                   swarm left if `up` created it.
+#                   swarm left if `up` created it; the nodes removed, if any.
 # Settings: STACK (chat), SCALE (4 api replicas), CHAT_PORT (HTTPS, 8443),
 # CHAT_HTTP_PORT (redirects to HTTPS, 8080), REDIS_SENTINEL (set: with
 # deploy/swarm/sentinel.yml), STICKY (ip_hash or cookie), SECRET_KEY /
@@ -17,6 +19,8 @@
 # kernel can, on, off).
 set -eu
 cd "$(dirname "$0")/.."
+# This machine's engine, even in a shell where DOCKER_HOST names a node's.
+case "${DOCKER_HOST:-}" in */swarm-nodes/*) unset DOCKER_HOST ;; esac
 STACK="${STACK:-chat}"
 SCALE="${SCALE:-4}"
 CHAT_PORT="${CHAT_PORT:-8443}"
@@ -26,7 +30,9 @@ CHAT_NGINX_IMAGE="${CHAT_NGINX_IMAGE:-chat-nginx:latest}"
 STATE="${CHAT_DOCKER_STATE:-/var/tmp/chat-docker}"
 STACK_FILE=deploy/swarm/docker-stack.yml
 ENCRYPTION_FILE=deploy/swarm/encrypted-networks.yml
-export STACK SCALE CHAT_PORT CHAT_HTTP_PORT CHAT_IMAGE CHAT_NGINX_IMAGE
+PLACEMENT_FILE=deploy/swarm/placement.yml
+NODES="${NODES:-1}"
+export STACK SCALE CHAT_PORT CHAT_HTTP_PORT CHAT_IMAGE CHAT_NGINX_IMAGE NODES
 
 say() { echo "swarm: $*"; }
 
@@ -53,7 +59,11 @@ up() {
     sh scripts/docker-env.sh engine
     [ -n "${SECRET_KEY:-}${COMPOSE_ENV_FILES:-}" ] || sh scripts/docker-env.sh env-file
     sh scripts/docker-env.sh standins
-    if [ "$(swarm_state)" != active ]; then
+    if [ "$NODES" -le 1 ] && sh scripts/swarm-nodes.sh host >/dev/null; then
+        say "a swarm of several nodes is up here (make swarm-down first)" >&2
+        exit 1
+    fi
+    if [ "$NODES" -le 1 ] && [ "$(swarm_state)" != active ]; then
         say "this engine is in no swarm: initialising a single-node one (on loopback)"
         docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 >/dev/null
         mkdir -p "$STATE"
@@ -66,6 +76,16 @@ up() {
     docker tag chat-swarm-build-api "$CHAT_IMAGE"
     say "building $CHAT_NGINX_IMAGE (nginx/Dockerfile)"
     docker build --quiet -t "$CHAT_NGINX_IMAGE" nginx >/dev/null
+    files="--compose-file $STACK_FILE"
+    if [ "$NODES" -gt 1 ]; then
+        # Several nodes: Docker-in-Docker containers here, their swarm driven
+        # from now on through node 1's engine (a manager).
+        say "a swarm of $NODES nodes (scripts/swarm-nodes.sh)"
+        sh scripts/swarm-nodes.sh up
+        DOCKER_HOST="$(sh scripts/swarm-nodes.sh host)"
+        export DOCKER_HOST
+        files="$files --compose-file $PLACEMENT_FILE"
+    fi
     secret_key="${SECRET_KEY:-$(from_env_file SECRET_KEY)}"
     password="${POSTGRES_PASSWORD:-$(from_env_file POSTGRES_PASSWORD)}"
     [ -n "$secret_key" ] && [ -n "$password" ] || {
@@ -83,7 +103,6 @@ up() {
             say "secret $name created"
         fi
     done
-    files="--compose-file $STACK_FILE"
     if overlay_encryption; then
         files="$files --compose-file $ENCRYPTION_FILE"
         say "overlay networks encrypted (IPsec)"
@@ -97,6 +116,7 @@ up() {
         say "with Redis Sentinel: a replica and three sentinels"
     fi
     say "deploying stack $STACK: $SCALE api replicas, nginx HTTPS on port $CHAT_PORT"
+    [ "$NODES" -le 1 ] || say "the swarm's CLI: DOCKER_HOST=$DOCKER_HOST docker ..."
     # shellcheck disable=SC2086
     docker stack deploy --detach=true $files "$STACK" >/dev/null
     wait_ready
@@ -135,6 +155,12 @@ EOF
 
 down() {
     if ! docker info >/dev/null 2>&1; then
+        return
+    fi
+    if sh scripts/swarm-nodes.sh host >/dev/null; then
+        # The stack lives in the nodes' swarm: it goes with them.
+        sh scripts/swarm-nodes.sh down
+        say "stack $STACK removed with the swarm's nodes"
         return
     fi
     if [ "$(swarm_state)" = active ]; then

@@ -324,6 +324,18 @@ def load(sources):
     chat_load.wait_delivered(timeout=30)
     figures = chat_load.audit()
     figures["distribution_after"] = chat_load.distribution()
+    # Each lost socket's times (time.monotonic(), the kernel's clock, which the
+    # test outside the container reads too), to time a fault from outside.
+    figures["reconnect_times"] = [
+        {
+            "member": member.name,
+            "from": entry["from"],
+            "to": entry.get("to"),
+            **{k: entry.get(k) for k in ("disconnected", "connected", "synced")},
+        }
+        for member in chat_load.members
+        for entry in member.reconnects
+    ]
     for member in chat_load.members:
         member.stop()
     emit(figures, prefix="AUDIT ")
