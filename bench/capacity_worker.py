@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from bench import sio
-from bench.sio import find_string_field
+from bench.sio import find_string_field, first_int_field
 
 TOKEN_SALT = "auth-token"  # app/auth.py's serializer salt
 RECONNECT_DELAY = 1.0  # socket.io-client's reconnectionDelay
@@ -45,21 +45,6 @@ def parse_cid(cid: bytes) -> tuple[bytes, int] | None:
     if len(parts) != 4 or not parts[3].isdigit():
         return None
     return parts[0], int(parts[3])
-
-
-def first_int_field(payload: bytes, key: bytes) -> int | None:
-    """The first integer field `key` in a JSON text, without parsing it."""
-    marker = b'"' + key + b'":'
-    i = payload.find(marker)
-    if i < 0:
-        return None
-    i += len(marker)
-    while payload[i : i + 1] == b" ":
-        i += 1
-    j = i
-    while payload[j : j + 1].isdigit():
-        j += 1
-    return int(payload[i:j]) if j > i else None
 
 
 class Client(sio.SioClient):

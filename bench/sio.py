@@ -94,6 +94,21 @@ def find_string_field(payload, key):
     return None if end < 0 else payload[i + 1 : end]
 
 
+def first_int_field(payload: bytes, key: bytes) -> int | None:
+    """The first integer field `key` in a JSON text, without parsing it."""
+    marker = b'"' + key + b'":'
+    i = payload.find(marker)
+    if i < 0:
+        return None
+    i += len(marker)
+    while payload[i : i + 1] == b" ":
+        i += 1
+    j = i
+    while payload[j : j + 1].isdigit():
+        j += 1
+    return int(payload[i:j]) if j > i else None
+
+
 # --- WebSocket framing ---------------------------------------------------------
 
 

@@ -11,26 +11,12 @@ import random
 import time
 
 from bench import load, sio
-from bench.sio import find_string_field
+from bench.sio import find_string_field, first_int_field
 from bench.stats import summarize
 
 RECONNECT_DELAY = 1.0  # socket.io-client's reconnectionDelay
 RECONNECT_DELAY_MAX = 5.0  # reconnectionDelayMax
 RANDOMIZATION = 0.5  # randomizationFactor
-
-
-def first_int_field(payload, key):
-    marker = b'"' + key + b'":'
-    i = payload.find(marker)
-    if i < 0:
-        return None
-    i += len(marker)
-    while payload[i : i + 1] == b" ":
-        i += 1
-    j = i
-    while payload[j : j + 1].isdigit():
-        j += 1
-    return int(payload[i:j]) if j > i else None
 
 
 class Member:
