@@ -550,8 +550,6 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
     def enter_room(self, sid: str, namespace: str, room: str, eio_sid: str | None = None) -> None:
         if self.is_connected(sid, namespace) or self.is_pre_connected(sid, namespace):
             return super().enter_room(sid, namespace, room, eio_sid=eio_sid)
-        if self._owner_tag(sid) == self.tag:
-            return  # a socket of this instance that has closed: nobody to ask
         # A socket on another instance: ask its instance and wait until it has
         # subscribed, so that the caller's next emit to the room reaches it.
         self._ask_remote("enter_room", sid, namespace, room)
@@ -562,13 +560,14 @@ class ShardedRedisManager(LiveDelivery, PubSubManager):
         ban returns only once the removed user's sockets get nothing more."""
         if self.is_connected(sid, namespace) or self.is_pre_connected(sid, namespace):
             return super().leave_room(sid, namespace, room)
-        if self._owner_tag(sid) == self.tag:
-            return  # a socket of this instance that has closed
         self._ask_remote("leave_room", sid, namespace, room)
 
     def _ask_remote(self, method: str, sid: str, namespace: str, room: str) -> None:
         """Asks the instance that holds `sid` to run `method` (enter_room or
-        leave_room) and waits, up to ENTER_TIMEOUT, for its answer."""
+        leave_room) and waits, up to ENTER_TIMEOUT, for its answer. A socket of
+        this instance that has closed (presence may still list it) needs nothing."""
+        if self._owner_tag(sid) == self.tag:
+            return
         request = uuid.uuid4().hex
         event = self.server.eio.create_event()
         self._replies[request] = event
