@@ -27,7 +27,13 @@ from app.chat.accounts import USERNAME_PATTERN
 from app.chat.files import MAX_ATTACHMENTS
 from app.chat.messages import BODY_MAX, HISTORY_PAGE, ID_MAX, PAGE_MAX, SYNC_PAGE
 from app.chat.reactions import EMOJI_MAX, emoji_problem
-from app.chat.rooms import DM_PREFIX, ROOM_NAME_PATTERN, SERVER_NAME_LENGTH, SERVER_NAMED_PREFIX
+from app.chat.rooms import (
+    DM_PREFIX,
+    RESERVED_PREFIXES,
+    ROOM_NAME_PATTERN,
+    SERVER_NAME_LENGTH,
+    SERVER_NAMED_PREFIX,
+)
 from app.chat.search import Q_MAX, SEARCH_PAGE, SEARCH_PAGE_MAX
 from app.chat.threads import EXCERPT_CHARS, reply_fields
 from app.errors import ApiError, validation_error
@@ -127,7 +133,7 @@ RESERVED_NAME_RULE = (
     f"{SERVER_NAMED_PREFIX!r} (reserved for private rooms named by the server)"
 )
 NEW_ROOM_NAME = WholeRegexp(
-    f"^(?!{DM_PREFIX}|{SERVER_NAMED_PREFIX}){ROOM_NAME_PATTERN[1:].replace(chr(92) + 'Z', '$')}",
+    f"^(?!{'|'.join(RESERVED_PREFIXES)}){ROOM_NAME_PATTERN[1:].replace(chr(92) + 'Z', '$')}",
     error=f"1 to 64 characters of a-z, 0-9, - and _, {RESERVED_NAME_RULE}.",
 )
 

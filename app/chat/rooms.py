@@ -36,6 +36,7 @@ DM_PREFIX = "dm-"
 SERVER_NAMED_PREFIX = "p-"
 SERVER_NAME_ALPHABET = string.ascii_lowercase + string.digits
 SERVER_NAME_LENGTH = 22
+# Names nobody may choose (app/schemas.py's NEW_ROOM_NAME refuses them).
 RESERVED_PREFIXES = (DM_PREFIX, SERVER_NAMED_PREFIX)
 
 
@@ -45,11 +46,6 @@ RESERVED_PREFIXES = (DM_PREFIX, SERVER_NAMED_PREFIX)
 def dm_name(a: User, b: User) -> str:
     first, second = sorted([a.username, b.username])
     return f"{DM_PREFIX}{first}-{second}"
-
-
-def is_reserved_name(name: str) -> bool:
-    """True for a name nobody may choose: a DM's, or a server-named private room's."""
-    return name.startswith(RESERVED_PREFIXES)
 
 
 def server_chosen_name() -> str:
