@@ -26,12 +26,9 @@ import time
 from typing import Any
 
 from bench import sio
-from bench.sio import find_string_field, first_int_field
+from bench.sio import find_string_field, first_int_field, reconnect_pauses
 
 TOKEN_SALT = "auth-token"  # app/auth.py's serializer salt
-RECONNECT_DELAY = 1.0  # socket.io-client's reconnectionDelay
-RECONNECT_DELAY_MAX = 5.0  # reconnectionDelayMax
-RANDOMIZATION = 0.5  # randomizationFactor
 
 
 def make_token(serializer: Any, user_id: int) -> str:
@@ -376,10 +373,8 @@ class Worker:
 
     async def reconnect(self, m: Member) -> None:
         after = {room: m.last_id.get(room, 0) for room in m.rooms}
-        delay = RECONNECT_DELAY
-        while True:
-            jitter = delay * RANDOMIZATION * (2 * random.random() - 1)
-            await asyncio.sleep(delay + jitter)
+        for pause in reconnect_pauses():
+            await asyncio.sleep(pause)
             m.attempts += 1
             try:
                 m.storm_live = set()
@@ -397,7 +392,6 @@ class Worker:
                 if m.client is not None:
                     m.client.close()
                 m.back_at = None
-                delay = min(delay * 2, RECONNECT_DELAY_MAX)
 
     def cmd_storm_status(self) -> dict:
         victims = [m for m in self.members if m.victim]

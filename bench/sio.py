@@ -17,6 +17,7 @@ import asyncio
 import base64
 import json
 import os
+import random
 import time
 
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -71,6 +72,21 @@ def decode_packet(text):
     rest = text[pos:]
     data = json.loads(rest) if rest else None
     return eio, sio, namespace, ack_id, data
+
+
+# How socket.io-client spaces its reconnection attempts (its defaults).
+RECONNECT_DELAY = 1.0  # reconnectionDelay
+RECONNECT_DELAY_MAX = 5.0  # reconnectionDelayMax
+RANDOMIZATION = 0.5  # randomizationFactor
+
+
+def reconnect_pauses():
+    """The waits before each reconnection attempt, as socket.io-client makes them:
+    the first after 0.5-1.5 s, then doubling up to 5 s, each randomised by half."""
+    delay = RECONNECT_DELAY
+    while True:
+        yield delay + delay * RANDOMIZATION * (2 * random.random() - 1)
+        delay = min(delay * 2, RECONNECT_DELAY_MAX)
 
 
 def find_string_field(payload, key):

@@ -7,16 +7,11 @@ until all of them are connected again and until all are synced, and whether
 any acknowledged message is missing from any client afterwards."""
 
 import asyncio
-import random
 import time
 
 from bench import load, sio
-from bench.sio import find_string_field, first_int_field
+from bench.sio import find_string_field, first_int_field, reconnect_pauses
 from bench.stats import summarize
-
-RECONNECT_DELAY = 1.0  # socket.io-client's reconnectionDelay
-RECONNECT_DELAY_MAX = 5.0  # reconnectionDelayMax
-RANDOMIZATION = 0.5  # randomizationFactor
 
 
 class Member:
@@ -110,10 +105,8 @@ async def storm(
 
     async def reconnect(m):
         after = m.last_id
-        delay = RECONNECT_DELAY
-        while True:
-            jitter = delay * RANDOMIZATION * (2 * random.random() - 1)
-            await asyncio.sleep(delay + jitter)
+        for pause in reconnect_pauses():
+            await asyncio.sleep(pause)
             m.attempts += 1
             try:
                 await open_member(m)
@@ -124,7 +117,6 @@ async def storm(
             except Exception:
                 if m.client is not None:
                     m.client.close()
-                delay = min(delay * 2, RECONNECT_DELAY_MAX)
         pending.discard(m.index)
         if not pending:
             recovered.set()
