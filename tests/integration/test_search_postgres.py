@@ -65,13 +65,14 @@ def _plan(app, statement, parameters):
     return "\n".join(row[0] for row in rows)
 
 
-def test_search_uses_the_gin_index_over_many_messages(database, make_app):
+def _fifty_thousand_messages(database, make_app):
+    """An app and its user alice, with 50,000 messages of hers in one room: words
+    from a vocabulary of 3,000 (so that the planner's statistics know how rare a
+    word is, as they do for real text), a common word ('cats' and four others,
+    each in a fifth of them), and a rare word ('zeppelin') in five."""
     app = _migrated(make_app, database.url)
     alice = Api(app, "alice")
     room = alice.call("POST", "/api/rooms", status=201, json={"name": "big"})
-    # 50,000 messages of words from a vocabulary of 3,000 (so that the planner's
-    # statistics know how rare a word is, as they do for real text), and a rare
-    # word in five of them.
     database.psql(
         "INSERT INTO messages (room_id, author_id, body, created_at) "
         f"SELECT {room['id']}, {alice.user_id}, "
@@ -83,6 +84,11 @@ def test_search_uses_the_gin_index_over_many_messages(database, make_app):
     )
     # As autovacuum would: index entries leave the GIN pending list, and statistics.
     database.psql("VACUUM ANALYZE messages")
+    return app, alice
+
+
+def test_search_uses_the_gin_index_over_many_messages(database, make_app):
+    app, alice = _fifty_thousand_messages(database, make_app)
 
     page, statements = _search_statements(app, lambda: alice.search(q="zeppelins"))
 
@@ -99,17 +105,7 @@ def test_a_common_word_stops_at_the_page_instead_of_reading_every_hit(database, 
     """A word in a fifth of 50,000 messages: the page is the newest 20 of them,
     found walking back from the newest message, not all 10,000 hits read and
     sorted (as one condition over both the body and file names made it)."""
-    app = _migrated(make_app, database.url)
-    alice = Api(app, "alice")
-    room = alice.call("POST", "/api/rooms", status=201, json={"name": "big"})
-    database.psql(
-        "INSERT INTO messages (room_id, author_id, body, created_at) "
-        f"SELECT {room['id']}, {alice.user_id}, "
-        "'w' || (i::bigint * 7919) % 3000 || ' about ' || "
-        "(ARRAY['cats', 'dogs', 'birds', 'fish', 'trains'])[1 + i % 5], now() "
-        "FROM generate_series(1, 50000) AS i"
-    )
-    database.psql("VACUUM ANALYZE messages")
+    app, alice = _fifty_thousand_messages(database, make_app)
     page, [(statement, parameters)] = _search_statements(app, lambda: alice.search(q="cats"))
     assert len(page["messages"]) == 20 and page["has_more"] is True
     with app.app_context(), db.engine.connect() as connection:
