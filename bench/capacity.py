@@ -548,18 +548,20 @@ async def run_target(name: str, args: argparse.Namespace, p: dict[str, int]) -> 
 
         # 1. hold
         log(f"{name}: connecting {n:,} sockets")
-        t0 = time.monotonic()
-        meter = CpuMeter(comps, loadgen_pids)
-        connected = await all_workers(workers, "connect", concurrency=args.concurrency)
-        connect_s = time.monotonic() - t0
-        connect_cpu = meter.read()
+
+        async def measured(command):
+            """Every load generator's answers to `command`, the seconds it took and
+            the CPU of each component meanwhile."""
+            t0 = time.monotonic()
+            meter = CpuMeter(comps, loadgen_pids)
+            answers = await all_workers(workers, command, concurrency=args.concurrency)
+            return answers, time.monotonic() - t0, meter.read()
+
+        connected, connect_s, connect_cpu = await measured("connect")
         ok = sum(r["ok"] for r in connected)
         log(f"{name}: {ok:,} connected in {connect_s:.1f} s; joining 3 rooms each")
-        t0 = time.monotonic()
-        meter = CpuMeter(comps, loadgen_pids)
-        joined_r = await all_workers(workers, "join", concurrency=args.concurrency)
-        join_s = time.monotonic() - t0
-        join_cpu = meter.read()
+        joined_r, join_s, join_cpu = await measured("join")
+        joins = sum(r["ok"] for r in joined_r) * 3
         await asyncio.sleep(args.settle_s)
         stats = await all_workers(workers, "stats")
         per_instance: dict[str, int] = {}
@@ -597,18 +599,16 @@ async def run_target(name: str, args: argparse.Namespace, p: dict[str, int]) -> 
             ),
             "connect_per_s": round(ok / connect_s, 1),
             "connect_s": round(connect_s, 1),
-            "joins": sum(r["ok"] for r in joined_r) * 3,
+            "joins": joins,
             "join_failed": sum(r["failed"] for r in joined_r),
             "join_first_error": next(
                 (r["first_error"] for r in joined_r if r["first_error"]), None
             ),
-            "join_per_s": round(sum(r["ok"] for r in joined_r) * 3 / join_s, 1),
+            "join_per_s": round(joins / join_s, 1),
             "connect_cpu_cores": connect_cpu,
             "app_cpu_ms_per_connect": round(connect_cpu["app"] * connect_s / max(1, ok) * 1e3, 2),
             "join_cpu_cores": join_cpu,
-            "app_cpu_ms_per_join": round(
-                join_cpu["app"] * join_s / max(1, sum(r["ok"] for r in joined_r) * 3) * 1e3, 2
-            ),
+            "app_cpu_ms_per_join": round(join_cpu["app"] * join_s / max(1, joins) * 1e3, 2),
             "sockets_per_instance": dict(sorted(per_instance.items())),
             "kib_per_socket": kib,
             "kib_per_socket_by_instance": per_socket,
