@@ -169,6 +169,9 @@ class Config:
     USER_QUOTA_BYTES: int = _setting(1024**3, "USER_QUOTA_BYTES", int)
     RATELIMIT_ENABLED: bool = _setting(True, "RATELIMIT_ENABLED", _flag, empty_is_default=False)
     PRESENCE_TTL_SECONDS: int = _setting(30, "PRESENCE_TTL_SECONDS", int)
+    # Rooms of more members get no `presence` events (0: every room gets them):
+    # one user's reconnect would otherwise be a delivery to each of them.
+    PRESENCE_MAX_ROOM_MEMBERS: int = _setting(1000, "PRESENCE_MAX_ROOM_MEMBERS", int)
     # How often each instance looks for sockets whose token expired or was
     # revoked, and closes them (app/realtime/sessions.py).
     SESSION_CHECK_SECONDS: int = _setting(5, "SESSION_CHECK_SECONDS", int)

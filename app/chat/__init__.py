@@ -53,6 +53,7 @@ from app.chat.rooms import (
     member_room,
     membership,
     room_names_of,
+    small_room_names_of,
     update_settings,
     visible_room,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "readable_file",
     "register",
     "room_names_of",
+    "small_room_names_of",
     "room_public_view",
     "room_view",
     "room_views",

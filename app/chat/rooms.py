@@ -16,7 +16,7 @@ import string
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.chat import audit, notify
@@ -218,6 +218,31 @@ _ROOM_NAMES_OF = (
 def room_names_of(user_id: int) -> Sequence[str]:
     """The names of the rooms a user is a member of."""
     return db.session.scalars(_ROOM_NAMES_OF, {"user_id": user_id}).all()
+
+
+# A room's members counted up to one past the limit at most: a room of 10,000
+# costs the same look as a room of limit + 1.
+_COUNTED = _MEMBERS.alias("counted")
+_FIRST_MEMBERS = (
+    select(_COUNTED.c.user_id)
+    .where(_COUNTED.c.room_id == _ROOMS.c.id)
+    .limit(bindparam("over"))
+    .correlate(_ROOMS)
+    .subquery()
+)
+_SMALL_ROOM_NAMES_OF = _ROOM_NAMES_OF.where(
+    select(func.count()).select_from(_FIRST_MEMBERS).scalar_subquery() <= bindparam("most")
+)
+
+
+def small_room_names_of(user_id: int, most: int) -> Sequence[str]:
+    """The names of the rooms a user is a member of that have at most `most`
+    members (all of them when `most` is 0)."""
+    if most <= 0:
+        return room_names_of(user_id)
+    return db.session.scalars(
+        _SMALL_ROOM_NAMES_OF, {"user_id": user_id, "over": most + 1, "most": most}
+    ).all()
 
 
 # --- changing membership --------------------------------------------------------

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Collection
 from typing import Any, cast
 
-from flask import Flask
+from flask import Flask, current_app
 
 from app import chat
 from app.extensions import db
@@ -290,8 +290,11 @@ presence = Presence()
 
 
 def announce(user: User, online: bool) -> None:
-    """Tells every room the user is in that they came online or went offline."""
-    for name in chat.room_names_of(user.id):
+    """Tells every room the user is in that they came online or went offline,
+    but for rooms of more than PRESENCE_MAX_ROOM_MEMBERS members (their members
+    read who is online from the member list)."""
+    most = current_app.config["PRESENCE_MAX_ROOM_MEMBERS"]
+    for name in chat.small_room_names_of(user.id, most):
         socketio.emit(
             "presence",
             {"room": name, "user": author_schema.dump(user), "online": online},

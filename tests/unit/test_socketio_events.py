@@ -73,6 +73,27 @@ def test_disconnect_announces_offline(joined, socket_for, alice, bob):
     ]
 
 
+def test_presence_goes_to_rooms_up_to_the_member_limit_and_not_past_it(
+    app, joined, socket_for, make_room, join, alice, bob, carol
+):
+    """The lounge has 2 members, a second room 3: with a limit of 2 only the
+    lounge hears bob come online and go offline; the member lists still say it."""
+    make_room(alice, "crowd")
+    join(bob, "crowd")
+    join(carol, "crowd")
+    app.config["PRESENCE_MAX_ROOM_MEMBERS"] = 2
+    watcher = joined(alice)
+    assert watcher.emit("join", {"room": "crowd"}, callback=True)["ok"] is True
+    watcher.get_received()
+    sock = socket_for(bob)
+    assert [e["room"] for e in watcher.events("presence")] == ["lounge"]
+    sock.disconnect()
+    assert [(e["room"], e["online"]) for e in watcher.events("presence")] == [("lounge", False)]
+    app.config["PRESENCE_MAX_ROOM_MEMBERS"] = 0  # no limit
+    sock = socket_for(bob)
+    assert sorted(e["room"] for e in watcher.events("presence")) == ["crowd", "lounge"]
+
+
 # --- join / leave ---------------------------------------------------------
 
 
