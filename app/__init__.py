@@ -140,7 +140,9 @@ def create_app(config: Config | None = None) -> Flask:
     # Always pass client_manager: Flask-SocketIO keeps options between init_app
     # calls, and None (the in-process manager) must replace an earlier Redis one.
     from app import library_hooks, metrics
-    from app.realtime import events  # noqa: F401  (registers the handlers)
+    from app.realtime import events, gate  # noqa: F401  (events registers the handlers)
+
+    gate.init_app(app)
 
     queue = library_hooks.queue_manager(
         config.REDIS_URL, config.QUEUE_MODE, on_emit=metrics.observe_delivery_lag

@@ -95,6 +95,11 @@ FROZEN_OBJECTS = Gauge(
     registry=registry,
 )
 FROZEN_OBJECTS.set_function(gc.get_freeze_count)
+SOCKET_HANDLERS_WAITING = Gauge(
+    "chat_socketio_handlers_waiting",
+    "Socket.IO events and connects waiting for a turn (SOCKET_HANDLERS_AT_ONCE are at work)",
+    registry=registry,
+)
 SOCKET_EVENTS = Counter(
     "chat_socketio_events_total",
     "Socket.IO events handled",

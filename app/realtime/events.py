@@ -21,7 +21,7 @@ from app.extensions import db
 from app.library_hooks import tell_if_not_live
 from app.models import User
 from app.ratelimit import LIMITED_SOCKET_EVENTS, check_allowed
-from app.realtime import room_channel, sessions, user_channel
+from app.realtime import gate, room_channel, sessions, user_channel
 from app.realtime.lifecycle import start_heartbeat
 from app.realtime.presence import announce, presence
 from app.realtime.server import socketio
@@ -73,17 +73,18 @@ def event(name: str, schema: Schema | None = None) -> Callable[[Handler], Callab
         @socketio.on(name)
         @functools.wraps(handler)
         def wrapper(payload: Any = None, *extra: Any) -> dict[str, Any]:
-            try:
-                user = _current_user()
-                if name in LIMITED_SOCKET_EVENTS:
-                    check_allowed("socket_event", user.id, scope=name)
-                data = load_or_raise(schema, payload) if schema is not None else None
-                result = handler(user, data) or {}
-                metrics.SOCKET_EVENTS.labels(name, "ok").inc()
-                return {"ok": True, **result}
-            except Exception as exc:  # every failure becomes an error ack
-                metrics.SOCKET_EVENTS.labels(name, "error").inc()
-                return _error_ack(exc)
+            with gate.turn():
+                try:
+                    user = _current_user()
+                    if name in LIMITED_SOCKET_EVENTS:
+                        check_allowed("socket_event", user.id, scope=name)
+                    data = load_or_raise(schema, payload) if schema is not None else None
+                    result = handler(user, data) or {}
+                    metrics.SOCKET_EVENTS.labels(name, "ok").inc()
+                    return {"ok": True, **result}
+                except Exception as exc:  # every failure becomes an error ack
+                    metrics.SOCKET_EVENTS.labels(name, "error").inc()
+                    return _error_ack(exc)
 
         return wrapper
 
@@ -110,6 +111,11 @@ def on_connect(auth: Any = None) -> Any:
     """A client connects with {"token": ...} as auth (or ?token=)."""
     if _reserved_name_sent_as_event():
         return _reserved_event_ack("connect")
+    with gate.turn():
+        return _connect(auth)
+
+
+def _connect(auth: Any) -> None:
     token = auth.get("token") if isinstance(auth, dict) else None
     token = token or request.args.get("token")
     try:

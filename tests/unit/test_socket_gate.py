@@ -1,0 +1,87 @@
+"""The gate in front of Socket.IO handlers (app/realtime/gate.py): at most
+SOCKET_HANDLERS_AT_ONCE at work, the rest waiting their turn in order."""
+
+import threading
+import time
+
+import pytest
+from unit_helpers import assert_error_ack
+
+from app import metrics
+from app.realtime.gate import Gate
+
+
+def test_no_more_than_the_limit_work_at_once_and_the_waiting_are_counted():
+    gate = Gate(2)
+    at_work, most, lock = [0], [0], threading.Lock()
+    waiting_seen = []
+
+    def handler():
+        with gate.turn():
+            with lock:
+                at_work[0] += 1
+                most[0] = max(most[0], at_work[0])
+            waiting_seen.append(metrics.SOCKET_HANDLERS_WAITING._value.get())
+            time.sleep(0.05)
+            with lock:
+                at_work[0] -= 1
+
+    threads = [threading.Thread(target=handler) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert most[0] == 2
+    assert max(waiting_seen) >= 1
+    assert metrics.SOCKET_HANDLERS_WAITING._value.get() == 0
+
+
+def test_zero_means_no_limit():
+    gate = Gate(0)
+    entered = threading.Barrier(5, timeout=5)
+
+    def handler():
+        with gate.turn():
+            entered.wait()  # all five inside at once, or the barrier breaks
+
+    threads = [threading.Thread(target=handler) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert not entered.broken
+
+
+@pytest.fixture
+def config_overrides():
+    return {"SOCKET_HANDLERS_AT_ONCE": 1}
+
+
+@pytest.mark.parametrize("what", ["connect", "event"])
+def test_connects_and_events_wait_for_the_gate(app, socket_for, alice, what):
+    """With the one turn taken, a connect or an event does not run until it is given back."""
+    sock = socket_for(alice) if what == "event" else None
+    slots = app.extensions["socket_gate"]._slots
+    slots.acquire()
+    done = threading.Event()
+    result = {}
+
+    def client():
+        if what == "event":
+            result["ack"] = sock.emit("join", {"room": "general-nope"}, callback=True)
+        else:
+            result["sock"] = socket_for(alice)
+        done.set()
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    try:
+        assert not done.wait(0.5), "the handler ran while the gate was shut"
+    finally:
+        slots.release()
+    assert done.wait(5)
+    thread.join(5)
+    if what == "event":
+        assert_error_ack(result["ack"], "not_found")  # the join ran: no such room
+    else:
+        assert result["sock"].is_connected()
