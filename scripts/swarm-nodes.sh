@@ -18,7 +18,12 @@
 # SWARM_HEARTBEAT (the dispatcher heartbeat, 2s), SWARM_NODES_SUBNET (the
 # nodes' bridge, 10.210.0.0/24), CHAT_PORT, CHAT_HTTP_PORT, PROMETHEUS_PORT
 # (node 1 publishes them on 127.0.0.1 of this machine), CHAT_IMAGE,
-# CHAT_NGINX_IMAGE, NODE_STORAGE_DRIVER (overlay2), CHAT_DOCKER_STATE.
+# CHAT_NGINX_IMAGE, NODE_STORAGE_DRIVER (overlay2), NODE_DOCKERD_ARGS (further
+# dockerd flags; deploy/swarm/node/node-entrypoint.sh), CHAT_DOCKER_STATE.
+#
+# Each node's engine runs every container with no-new-privileges (its
+# /etc/docker/daemon.json, deploy/swarm/node/daemon.json): the stack file
+# cannot ask for it, as `docker stack deploy` ignores security_opt.
 #
 # Roles, by node labels that deploy/swarm/placement.yml pins services to:
 # node 1 is the edge (nginx, Prometheus: chat.edge=true) and holds PostgreSQL
@@ -94,6 +99,7 @@ start_node() {  # start_node NAME [docker run options]
     docker run -d --name "$PREFIX-$name" --hostname "$name" --label "$LABEL=$name" \
         --network "$NETWORK" --init --cgroupns private \
         --volume "$PREFIX-$name:/var/lib/docker" --volume "$STATE/$name:/run/chat-node" \
+        --env NODE_STORAGE_DRIVER --env NODE_DOCKERD_ARGS \
         "$@" "$NODE_IMAGE" >/dev/null
 }
 
@@ -217,5 +223,5 @@ case "${1:-}" in
         shift
         load "$@"
         ;;
-    *) sed -n '2,27p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,32p' "$0" >&2; exit 2 ;;
 esac

@@ -13,6 +13,7 @@ every client is back) are printed; docs/swarm.md gives them.
 
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -97,6 +98,11 @@ class NodesSwarm:
             }
             for task in json.loads(self.docker("inspect", *ids).stdout)
         ]
+
+    def on_node(self, node, *args, **kwargs):
+        """The docker CLI against one node's own engine (its socket beside node 1's)."""
+        host = self.node_env["DOCKER_HOST"].replace("/node-1/", f"/{node}/")
+        return docker(*args, env={**self.node_env, "DOCKER_HOST": host}, **kwargs)
 
     def node_ids(self):
         return self.docker("node", "ls", "-q").stdout.split()
@@ -255,6 +261,60 @@ def test_three_managers_with_labels_and_the_stack_placed_by_them(swarm):
         f"https://127.0.0.1:{swarm.port}/healthz", timeout=10, verify=str(swarm.ca_file)
     ) as response:
         assert response.status_code == 200
+
+
+def engine_sets_no_new_privileges(node):
+    """Whether the node's engine runs its containers with no-new-privileges by
+    default: in its daemon.json or on dockerd's command line."""
+    config = docker(
+        "exec", f"chat-swarm-{node}", "sh", "-c",
+        "cat /etc/docker/daemon.json 2>/dev/null || echo '{}'",
+    ).stdout  # fmt: skip
+    command_line = docker(
+        "exec", f"chat-swarm-{node}", "sh", "-c",
+        'tr "\\0" " " </proc/"$(pgrep -xo dockerd)"/cmdline',
+    ).stdout  # fmt: skip
+    return json.loads(config).get("no-new-privileges") is True or (
+        "--no-new-privileges" in command_line.split()
+    )
+
+
+def test_every_task_runs_with_no_new_privileges(swarm):
+    """`docker stack deploy` ignores security_opt, so each node's engine sets
+    no-new-privileges for all its containers (docs/swarm.md, "Locked down"):
+    every task of every service has it, on whichever node it runs."""
+    services = swarm.docker("stack", "services", "--format", "{{.Name}}", swarm.name).stdout.split()
+    names = sorted(s.removeprefix(f"{swarm.name}_") for s in services)
+    assert {"db", "redis", "migrator", "api", "nginx"} <= set(names), names
+    engine_default = {node: engine_sets_no_new_privileges(node) for node in swarm.node_states()}
+    rows = []
+    for service in names:
+        tasks = [t for t in swarm.tasks(service) if t["state"] == "running"]
+        assert tasks, (service, swarm.tasks(service))
+        for task in tasks:
+            node, container = task["node"], task["container"]
+            (info,) = json.loads(swarm.on_node(node, "inspect", container).stdout)
+            # What the process really has: the kernel's no_new_privs bit.
+            status = swarm.on_node(node, "exec", container, "cat", "/proc/1/status").stdout
+            bit = re.search(r"^NoNewPrivs:\s+(\d+)$", status, re.M)
+            rows.append(
+                {
+                    "service": service,
+                    "node": node,
+                    "security_opt": info["HostConfig"]["SecurityOpt"] or [],
+                    "engine_default": engine_default[node],
+                    "NoNewPrivs": bit and bit.group(1),
+                }
+            )
+    print(f"\nno-new-privileges of every task: {json.dumps(rows)}")
+    assert len([r for r in rows if r["service"] == "api"]) == SCALE, rows
+    without = [
+        r
+        for r in rows
+        if not ("no-new-privileges:true" in r["security_opt"] or r["engine_default"])
+        or r["NoNewPrivs"] != "1"
+    ]
+    assert not without, without
 
 
 def test_clients_on_many_networks_reach_replicas_on_every_node(swarm, client):

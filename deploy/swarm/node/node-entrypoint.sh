@@ -4,7 +4,10 @@
 # that the host's docker CLI can drive the node (DOCKER_HOST=unix://...).
 # NODE_STORAGE_DRIVER: overlay2 (the default; /var/lib/docker must be a volume,
 # not the container's own overlay root) or vfs (works anywhere, copies every
-# layer). Further dockerd flags in NODE_DOCKERD_ARGS.
+# layer). Further dockerd flags in NODE_DOCKERD_ARGS; none may repeat a setting
+# of /etc/docker/daemon.json (deploy/swarm/node/daemon.json: no-new-privileges
+# for every container), or dockerd refuses to start ("specified both as a flag
+# and in the configuration file").
 #
 # The container may run without --privileged (scripts/swarm-nodes.sh says
 # why): with every capability it can have, no seccomp or AppArmor profile, its
