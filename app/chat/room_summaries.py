@@ -10,7 +10,7 @@ left).
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, select
 
 from app.chat.rooms import dm_peer_from_name, visible_rooms
 from app.extensions import db
@@ -122,8 +122,66 @@ def room_public_view(room: Room) -> dict[str, Any]:
     }
 
 
+# One room as one of its members sees it, in one prebuilt statement (every
+# Socket.IO `join` answers with it): the member count, the member's own row, and
+# the unread and unread-mention counts as _unread_counts reads them.
+_MINE = Membership.__table__.alias("mine")
+_COUNTED = Membership.__table__.alias("counted")
+_MESSAGES = Message.__table__.alias("msgs")
+_MENTIONS = Mention.__table__.alias("men")
+_UNREAD_WHERE = (
+    _MESSAGES.c.room_id == _MINE.c.room_id,
+    _MESSAGES.c.id > func.coalesce(_MINE.c.last_read_id, 0),
+    _MESSAGES.c.author_id != _MINE.c.user_id,
+    _MESSAGES.c.deleted_at.is_(None),
+)
+_MEMBER_VIEW = select(
+    select(func.count())
+    .select_from(_COUNTED)
+    .where(_COUNTED.c.room_id == _MINE.c.room_id)
+    .scalar_subquery(),
+    _MINE.c.last_read_id,
+    _MINE.c.muted,
+    _MINE.c.role,
+    select(func.count()).select_from(_MESSAGES).where(*_UNREAD_WHERE).scalar_subquery(),
+    select(func.count())
+    .select_from(
+        _MESSAGES.join(
+            _MENTIONS,
+            and_(_MENTIONS.c.message_id == _MESSAGES.c.id, _MENTIONS.c.user_id == _MINE.c.user_id),
+        )
+    )
+    .where(*_UNREAD_WHERE)
+    .scalar_subquery(),
+).where(_MINE.c.room_id == bindparam("room_id"), _MINE.c.user_id == bindparam("user_id"))
+
+
 def room_view(user: User, room: Room) -> dict[str, Any]:
-    return room_views(user, [room])[0]
+    """One room as the user sees it (what room_views gives for it)."""
+    db.session.flush()  # a plain-table statement does not flush the session first
+    row = db.session.execute(_MEMBER_VIEW, {"room_id": room.id, "user_id": user.id}).first()
+    if row is None:  # not a member: no fields of one
+        return room_views(user, [room])[0]
+    member_count, last_read_id, muted, role, unread, mentions = row
+    view = {
+        "id": room.id,
+        "name": room.name,
+        "title": room.title,
+        "topic": room.topic or "",
+        "private": room.private,
+        "kind": room.kind,
+        "created_at": room.created_at,
+        "member_count": member_count,
+        "member": True,
+        "unread": unread,
+        "last_read_id": last_read_id,
+        "mentions": mentions,
+        "muted": bool(muted),
+        "role": role,
+    }
+    if room.kind == "dm":
+        view["peer"] = _dm_peers(user, [room]).get(room.id) or dm_peer_from_name(user, room)
+    return view
 
 
 def list_rooms(user: User) -> list[dict[str, Any]]:
