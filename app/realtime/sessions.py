@@ -4,7 +4,8 @@ A socket keeps the claims of the token it connected with. Its session ends
 when that token expires, is logged out (app/revocations.py) or is revoked by a
 password change (users.token_generation); each instance checks its own open
 sockets every SESSION_CHECK_SECONDS (one Redis MGET for the logged-out ids, one
-query for the users' generations) and on each event a socket sends, and closes
+query for the users' generations, their ids as one array on PostgreSQL) and on
+each event a socket sends, and closes
 the ended ones: this works on every instance without a message between them.
 """
 
@@ -14,7 +15,7 @@ import time
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app import auth
 from app.auth import Claims
@@ -48,9 +49,17 @@ def end_socket(sid: str, reason: str) -> None:
     socketio.server.disconnect(sid, namespace="/", ignore_queue=True)
 
 
+# On PostgreSQL the ids go as one array parameter: an IN list of 500 bind
+# parameters is built, bound and parsed again on every pass.
+_GENERATIONS_PG = text("SELECT id, token_generation FROM users WHERE id = ANY(:ids)")
+
+
 def _generations(user_ids):
-    found = {}
+    """{id: token_generation} of those of user_ids that still exist."""
     ids = sorted(user_ids)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return dict(db.session.execute(_GENERATIONS_PG, {"ids": ids}).all())
+    found = {}
     for start in range(0, len(ids), CHUNK):
         found.update(
             db.session.execute(

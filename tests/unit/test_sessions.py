@@ -172,3 +172,26 @@ def test_without_redis_a_logout_is_refused_as_unavailable_and_checks_fail_open(a
         finally:
             app.config["REDIS_URL"] = None
             revocations.clear_local()
+
+
+def test_the_check_reads_generations_from_the_database_and_ends_the_deleted_users_sockets(
+    app, alice, bob, carol, socket_for
+):
+    """Changed behind the app's back (no announcement): bob's generation bumped and
+    carol's row gone; only their sockets end, alice's (generation 0) stays."""
+    from sqlalchemy import delete, update
+
+    from app.extensions import db
+    from app.models import Membership, User
+
+    sockets = {user.username: socket_for(user) for user in (alice, bob, carol)}
+    with app.app_context():
+        db.session.execute(update(User).where(User.username == "bob").values(token_generation=3))
+        carol_id = db.session.scalar(db.select(User.id).where(User.username == "carol"))
+        db.session.execute(delete(Membership).where(Membership.user_id == carol_id))
+        db.session.execute(delete(User).where(User.id == carol_id))
+        db.session.commit()
+    app.extensions["chat_user_cache"].clear()
+    assert sorted(check_sockets(app).values()) == ["revoked", "revoked"]
+    assert sockets["alice"].is_connected()
+    assert not sockets["bob"].is_connected() and not sockets["carol"].is_connected()
