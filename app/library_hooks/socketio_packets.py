@@ -142,12 +142,18 @@ class PacketGuard:
 
     def on_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         result = self._eio_connect(eio_sid, environ)
-        if result is not False and self.connect_timeout and eio_sid in self.server.eio.sockets:
+        if result is not False:
+            self._arm(eio_sid)
+        return result
+
+    def _arm(self, eio_sid):
+        """Gives the connection SOCKET_CONNECT_TIMEOUT (from now) to connect."""
+        if self.connect_timeout and eio_sid in self.server.eio.sockets:
+            self._pending.pop(eio_sid, None)  # to the end: the deadlines stay in order
             self._pending[eio_sid] = time.monotonic() + self.connect_timeout
             if not self._sweeping:
                 self._sweeping = True
                 self.server.start_background_task(self._sweep)
-        return result
 
     def on_disconnect(self, eio_sid: str, *reason: Any) -> Any:
         self._pending.pop(eio_sid, None)
@@ -188,7 +194,13 @@ class PacketGuard:
         if kind == socketio.packet.EVENT:
             server._handle_event(eio_sid, namespace, pkt.id, pkt.data)
         elif kind == socketio.packet.CONNECT:
+            # The deadline is for connections that never ask: one whose connect
+            # waits for its turn (a reconnect storm) must not be closed meanwhile.
+            # Refused, it has the deadline again.
+            self._pending.pop(eio_sid, None)
             server._handle_connect(eio_sid, namespace, pkt.data)
+            if not self._connected(eio_sid):
+                self._arm(eio_sid)
         elif kind == socketio.packet.DISCONNECT:
             server._handle_disconnect(eio_sid, namespace, server.reason.CLIENT_DISCONNECT)
         else:

@@ -534,6 +534,35 @@ def test_connections_without_a_socketio_connect_are_closed_after_10_s(instance, 
     assert refused(instance, "connect_timeout") >= len(idle) + 1
 
 
+def test_a_connect_still_at_work_when_the_deadline_passes_is_not_closed(instance, cluster):
+    """The deadline is for connections that never send the connect. A new user's
+    connect reads their rooms to announce them online; with that table locked
+    past the deadline the connect waits, and completes once the lock goes."""
+    account = register(instance.url)
+    lock = threading.Thread(
+        target=cluster.postgres.psql,
+        args=(
+            "BEGIN; LOCK TABLE memberships IN ACCESS EXCLUSIVE MODE;"
+            f" SELECT pg_sleep({CONNECT_TIMEOUT + 3}); COMMIT;",
+            "chat",
+        ),
+        daemon=True,
+    )
+    lock.start()
+    try:
+        time.sleep(1)  # the lock is held
+        ws = RawWebSocket(instance.port, timeout=CONNECT_TIMEOUT + 20)
+        ws.send_text("40" + json.dumps({"token": account.token}))
+        answer = ws.text()
+        assert answer.startswith("40{"), answer
+        ws.send_text('421["join",{"room":"general"}]')
+        assert ack(ws, 1).get("ok") is True
+        ws.close()
+    finally:
+        lock.join(CONNECT_TIMEOUT + 10)
+        account.session.close()
+
+
 # --- 11: a budget per socket ----------------------------------------------------
 
 
