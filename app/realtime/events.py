@@ -74,6 +74,9 @@ def event(name: str, schema: Schema | None = None) -> Callable[[Handler], Callab
         @functools.wraps(handler)
         def wrapper(payload: Any = None, *extra: Any) -> dict[str, Any]:
             with gate.turn():
+                if _socket_gone():  # closed while it waited: nobody to answer
+                    metrics.SOCKET_EVENTS.labels(name, "error").inc()
+                    return ApiError("unavailable", "The connection closed.").to_dict()
                 try:
                     user = _current_user()
                     if name in LIMITED_SOCKET_EVENTS:
@@ -112,7 +115,22 @@ def on_connect(auth: Any = None) -> Any:
     if _reserved_name_sent_as_event():
         return _reserved_event_ack("connect")
     with gate.turn():
-        return _connect(auth)
+        if _socket_gone():  # closed while it waited for its turn
+            return False
+        _connect(auth)
+        if _socket_gone():  # closed while connecting: no disconnect will follow
+            _forget_socket(session["user_id"])
+            return False
+        return None
+
+
+def _socket_gone() -> bool:
+    """True once the client's connection has closed (its Engine.IO session is
+    over): a handler that waited for its turn has nobody to answer, and a
+    connect that finished after it would leave a socket nothing ever closes."""
+    server = socketio.server
+    eio_sid = server.manager.eio_sid_from_sid(request.sid, request.namespace or "/")  # type: ignore[attr-defined]
+    return eio_sid is None or eio_sid not in server.environ
 
 
 def _connect(auth: Any) -> None:
@@ -146,8 +164,12 @@ def on_disconnect(*reason: Any) -> Any:
     if _reserved_name_sent_as_event():
         return _reserved_event_ack("disconnect")
     user_id = session.get("user_id")
-    if user_id is None:
-        return
+    if user_id is not None:
+        _forget_socket(user_id)
+
+
+def _forget_socket(user_id: int) -> None:
+    """Undoes what a connect recorded: the session's socket, the gauge, presence."""
     sessions.forget(request.sid)  # type: ignore[attr-defined]
     metrics.SOCKETS.dec()
     try:

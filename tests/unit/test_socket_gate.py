@@ -85,3 +85,50 @@ def test_connects_and_events_wait_for_the_gate(app, socket_for, alice, what):
         assert_error_ack(result["ack"], "not_found")  # the join ran: no such room
     else:
         assert result["sock"].is_connected()
+
+
+def test_an_event_whose_socket_closed_while_it_waited_does_nothing(
+    app, socket_for, make_room, alice, bob, client
+):
+    make_room(alice, "later")
+    sock = socket_for(bob)
+    slots = app.extensions["socket_gate"]._slots
+    slots.acquire()
+    thread = threading.Thread(
+        target=lambda: sock.emit("join", {"room": "later"}, callback=True), daemon=True
+    )
+    thread.start()
+    time.sleep(0.3)  # the join waits for the gate
+    sock.disconnect()
+    slots.release()
+    thread.join(5)
+    members = client.get("/api/rooms/later/members", headers=alice.headers).get_json()["members"]
+    assert [m["user"]["username"] for m in members] == ["alice"]  # bob's join never ran
+
+
+def test_a_connect_whose_connection_closed_while_it_waited_is_refused_and_leaves_nothing(
+    app, socket_for, alice
+):
+    from app.realtime import sessions
+    from app.realtime.presence import presence
+    from app.realtime.server import socketio
+
+    server = socketio.server
+    before = set(server.environ)
+    slots = app.extensions["socket_gate"]._slots
+    slots.acquire()
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(sock=socket_for(alice)), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not set(server.environ) - before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [eio_sid] = set(server.environ) - before  # the connect waiting at the gate
+    time.sleep(0.1)
+    server._handle_eio_disconnect(eio_sid, "transport close")  # its connection closes
+    slots.release()
+    thread.join(5)
+    assert not result["sock"].is_connected()
+    with app.app_context():
+        assert presence.online_user_ids([alice.user["id"]]) == set()
+    assert not [uid for uid, _ in sessions._open.values() if uid == alice.user["id"]]
