@@ -27,29 +27,8 @@ for _path in (ROOT, os.path.join(ROOT, "scripts")):
 
 from localservices import Postgres, Redis  # noqa: E402
 
+from bench.send_cpu import make_app  # noqa: E402
 from bench.stats import summarize  # noqa: E402
-
-
-def _app(db_url, redis_url):
-    from flask_migrate import upgrade
-
-    from app import create_app
-    from app.config import Config, database_uri
-
-    app = create_app(
-        Config(
-            APP_ENV="testing",
-            SECRET_KEY="bench-session-check",
-            SQLALCHEMY_DATABASE_URI=database_uri(db_url),
-            REDIS_URL=redis_url,
-            ASYNC_MODE="threading",
-            INSTANCE_ID="bench-session-check",
-            RATELIMIT_ENABLED=False,
-        )
-    )
-    with app.app_context():
-        upgrade()
-    return app
 
 
 def _cpu_of(pid):
@@ -92,7 +71,7 @@ def run(sockets=12_500, passes=20):
     pg = Postgres().start()
     redis = Redis().start()
     try:
-        app = _app(pg.create_database("bench_session_check"), redis.url())
+        app = make_app(pg.create_database("bench_session_check"), redis.url())
         pg.psql(
             "INSERT INTO users (username, display_name, password_hash, created_at,"
             " token_generation, bot, site_admin)"

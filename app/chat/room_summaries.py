@@ -70,6 +70,20 @@ def _dm_peers(user: User, rooms: Sequence[Room]):
     return {room_id: peer for room_id, peer in rows.all()}
 
 
+def _shared_fields(room: Room, member_count: int) -> dict[str, Any]:
+    """What every member sees of a room alike."""
+    return {
+        "id": room.id,
+        "name": room.name,
+        "title": room.title,
+        "topic": room.topic or "",
+        "private": room.private,
+        "kind": room.kind,
+        "created_at": room.created_at,
+        "member_count": member_count,
+    }
+
+
 def room_views(user: User, rooms: Sequence[Room]) -> list[dict[str, Any]]:
     """Rooms as the user sees them: counts, membership, unread, DM peer."""
     ids = [r.id for r in rooms]
@@ -84,17 +98,7 @@ def room_views(user: User, rooms: Sequence[Room]) -> list[dict[str, Any]]:
     peers = _dm_peers(user, rooms)
     views = []
     for room in rooms:
-        view = {
-            "id": room.id,
-            "name": room.name,
-            "title": room.title,
-            "topic": room.topic or "",
-            "private": room.private,
-            "kind": room.kind,
-            "created_at": room.created_at,
-            "member_count": counts.get(room.id, 0),
-            "member": room.id in mine,
-        }
+        view = {**_shared_fields(room, counts.get(room.id, 0)), "member": room.id in mine}
         if room.id in mine:
             view["unread"] = unread.get(room.id, 0)
             view["last_read_id"] = mine[room.id].last_read_id
@@ -110,16 +114,7 @@ def room_views(user: User, rooms: Sequence[Room]) -> list[dict[str, Any]]:
 def room_public_view(room: Room) -> dict[str, Any]:
     """The room as every member sees it, without anyone's own fields (for an
     event to all of its members)."""
-    return {
-        "id": room.id,
-        "name": room.name,
-        "title": room.title,
-        "topic": room.topic or "",
-        "private": room.private,
-        "kind": room.kind,
-        "created_at": room.created_at,
-        "member_count": _member_counts([room.id]).get(room.id, 0),
-    }
+    return _shared_fields(room, _member_counts([room.id]).get(room.id, 0))
 
 
 # One room as one of its members sees it, in one prebuilt statement (every
@@ -164,14 +159,7 @@ def room_view(user: User, room: Room) -> dict[str, Any]:
         return room_views(user, [room])[0]
     member_count, last_read_id, muted, role, unread, mentions = row
     view = {
-        "id": room.id,
-        "name": room.name,
-        "title": room.title,
-        "topic": room.topic or "",
-        "private": room.private,
-        "kind": room.kind,
-        "created_at": room.created_at,
-        "member_count": member_count,
+        **_shared_fields(room, member_count),
         "member": True,
         "unread": unread,
         "last_read_id": last_read_id,
