@@ -101,7 +101,11 @@ def open_chat(context, base, room=None):
 
 
 def log_in(page, username, password=PASSWORD):
-    page.get_by_role("textbox", name="Username").fill(username)
+    # The first paint of a page can wait on a machine busy with the container
+    # tests' image builds: the form gets longer than an action's timeout.
+    username_box = page.get_by_role("textbox", name="Username")
+    expect(username_box).to_be_visible(timeout=60_000)
+    username_box.fill(username)
     page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Log in", exact=True).click()
     expect(page.locator("#chat-view")).to_be_visible()
