@@ -42,6 +42,12 @@ bind = f"{server_setting('HOST')}:{server_setting('PORT')}"
 workers = 1
 worker_class = _mode  # gunicorn's worker classes are named after the modes
 worker_connections = _int_setting("WORKER_CONNECTIONS")
+# Connections the kernel completes before the worker accepts them: when an
+# instance dies its clients reconnect to the others within a second or two, and
+# a connect beyond the queue waits for a SYN retransmit (1 s, then 3 s), past
+# nginx's proxy_connect_timeout of 2 s (net.core.somaxconn caps it; 4,096 on
+# current kernels). gunicorn's default is 2,048.
+backlog = 4096
 # Long-lived sockets: the worker's heartbeat, not a request, is what timeout watches.
 timeout = _int_setting("GUNICORN_TIMEOUT")
 graceful_timeout = _int_setting("GRACEFUL_TIMEOUT")

@@ -20,6 +20,8 @@ have chromium || missing="$missing chromium"
 [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing="$missing fonts-noto-color-emoji"
 have dockerd || missing="$missing docker.io"
 have debootstrap || [ -x /usr/sbin/debootstrap ] || missing="$missing debootstrap"
+# ss reads a listening socket's backlog (tests/integration/test_listen_backlog.py).
+have ss || [ -x /usr/sbin/ss ] || missing="$missing iproute2"
 # promtool checks and unit-tests deploy/prometheus/rules.yml.
 have promtool || missing="$missing prometheus"
 

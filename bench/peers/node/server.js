@@ -205,7 +205,8 @@ async function main() {
     });
   });
 
-  httpServer.listen(PORT, HOST, () => {
+  // The chat's gunicorn listens with the same backlog (app/gunicorn_conf.py).
+  httpServer.listen({ port: PORT, host: HOST, backlog: 4096 }, () => {
     console.log(`node peer ${INSTANCE_ID} on ${HOST}:${PORT} (store ${STORE}, redis ${REDIS_URL})`);
   });
   const stop = () => {
