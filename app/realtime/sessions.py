@@ -5,8 +5,8 @@ when that token expires, is logged out (app/revocations.py) or is revoked by a
 password change (users.token_generation); each instance checks its own open
 sockets every SESSION_CHECK_SECONDS (one Redis MGET for the logged-out ids, one
 query for the users' generations, their ids as one array on PostgreSQL) and on
-each event a socket sends, and closes
-the ended ones: this works on every instance without a message between them.
+each event a socket sends, and closes the ended ones: this works on every
+instance without a message between them.
 """
 
 import logging

@@ -21,7 +21,7 @@ import time
 import uuid
 
 import pytest
-from localservices import Postgres
+from localservices import Postgres, free_port, wait_for_port
 from socket_clients import ChatClient, register
 
 from app.config import env_names
@@ -270,6 +270,29 @@ def spawn(tmp_path):
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture
+def gunicorn_on_sqlite(tmp_path, spawn, service_env):
+    """gunicorn_on_sqlite(**env) -> (the running gunicorn Process, its port): the
+    app under gunicorn's config, on SQLite in tmp_path, listening on loopback."""
+
+    def start(**more):
+        port = free_port()
+        env = service_env(
+            f"sqlite:///{tmp_path}/chat.db",
+            APP_ENV="development",
+            HOST="127.0.0.1",
+            PORT=port,
+            XDG_RUNTIME_DIR=str(tmp_path),
+            **more,
+        )
+        argv = ["gunicorn", "-c", "python:app.gunicorn_conf", "wsgi:app"]
+        server = spawn(argv, env, name="gunicorn")
+        wait_for_port(port, timeout=60, proc=server.popen, what="gunicorn", log=server.stderr_path)
+        return server, port
+
+    return start
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import threading
 import pytest
 import requests
 from cluster import CONN_PER_ADDRESS, ROOT, TEMPLATE, render_template
-from localservices import Nginx, free_port, wait_for_port
+from localservices import Nginx, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -104,18 +104,8 @@ def test_nginx_access_log_keeps_tokens_out(proxied):
     assert SECRET not in log
 
 
-def test_gunicorn_access_log_keeps_tokens_out(tmp_path, spawn, service_env):
-    port = free_port()
-    env = service_env(
-        f"sqlite:///{tmp_path}/chat.db",
-        APP_ENV="development",
-        ACCESS_LOG="-",
-        HOST="127.0.0.1",
-        PORT=port,
-        XDG_RUNTIME_DIR=str(tmp_path),
-    )
-    server = spawn(["gunicorn", "-c", "python:app.gunicorn_conf", "wsgi:app"], env, name="gunicorn")
-    wait_for_port(port, timeout=60, proc=server.popen, what="gunicorn", log=server.stderr_path)
+def test_gunicorn_access_log_keeps_tokens_out(gunicorn_on_sqlite):
+    server, port = gunicorn_on_sqlite(ACCESS_LOG="-")
     base = f"http://127.0.0.1:{port}"
     assert requests.get(f"{base}/healthz?token={SECRET}", timeout=5).status_code == 200
     requests.get(f"{base}/socket.io/?EIO=4&transport=polling&token={SECRET}", timeout=5)
