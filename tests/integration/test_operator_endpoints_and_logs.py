@@ -13,6 +13,7 @@ gunicorn runs the real app (embedded SQLite) with its access log on stdout.
 import http.server
 import os
 import threading
+import time
 
 import pytest
 import requests
@@ -46,6 +47,20 @@ class Upstream(http.server.ThreadingHTTPServer):
                 pass
 
         super().__init__(("127.0.0.1", free_port()), Handler)
+
+
+def access_log_holding(access_log, text, timeout=5.0):
+    """The access log's text once it holds `text`, or as it stands after `timeout`.
+
+    nginx writes a request's line after it has sent the response, so a client
+    can read the log before the line of its own request is there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(access_log) as f:
+            log = f.read()
+        if text in log or time.monotonic() > deadline:
+            return log
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +113,7 @@ def test_nginx_access_log_keeps_tokens_out(proxied):
     url = f"{nginx.url()}/socket.io/?EIO=4&transport=polling&token={SECRET}"
     assert requests.get(url, timeout=5).status_code == 200
     assert upstream.paths[-1].endswith(f"token={SECRET}")  # the app still gets it
-    with open(access_log) as f:
-        log = f.read()
+    log = access_log_holding(access_log, "GET /socket.io/ HTTP/1.1")
     assert "GET /socket.io/ HTTP/1.1" in log
     assert SECRET not in log
 
@@ -123,5 +137,4 @@ def test_nginx_sends_and_logs_its_request_id(proxied):
     sent = upstream.request_ids[-1]
     assert sent and sent != "client-chosen" and len(sent) == 32, sent
     assert int(sent, 16) >= 0  # nginx's $request_id: 32 hex digits
-    with open(access_log) as f:
-        assert f"rid={sent}" in f.read()
+    assert f"rid={sent}" in access_log_holding(access_log, f"rid={sent}")
