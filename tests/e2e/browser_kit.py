@@ -33,6 +33,9 @@ SHOTS = os.path.join(ROOT, "tests", "artifacts", "screenshots")
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 TIMEOUT_MS = 15000
+# The first paint of a page can wait on a machine busy with the container
+# tests' image builds (its modules and first requests): longer than an action's timeout.
+FIRST_PAINT_MS = 60_000
 SETTLE = 1.0  # seconds for a duplicate to show up before we say there is none
 
 expect.set_options(timeout=TIMEOUT_MS)
@@ -93,7 +96,7 @@ class Api:
 def open_chat(context, base, room=None):
     page = context.new_page()
     page.goto(base + "/" + (f"#{room}" if room else ""))
-    expect(page.locator("#chat-view")).to_be_visible()
+    expect(page.locator("#chat-view")).to_be_visible(timeout=FIRST_PAINT_MS)
     expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
     if room:
         expect(page.locator("#room-title")).to_have_text(f"#{room}")
@@ -101,10 +104,8 @@ def open_chat(context, base, room=None):
 
 
 def log_in(page, username, password=PASSWORD):
-    # The first paint of a page can wait on a machine busy with the container
-    # tests' image builds: the form gets longer than an action's timeout.
     username_box = page.get_by_role("textbox", name="Username")
-    expect(username_box).to_be_visible(timeout=60_000)
+    expect(username_box).to_be_visible(timeout=FIRST_PAINT_MS)
     username_box.fill(username)
     page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Log in", exact=True).click()
