@@ -204,8 +204,11 @@ def client_addresses(subnet, count, first=1):
 class LoadRun:
     """fault_load.ChatLoad running in a client container until stop()."""
 
-    def __init__(self, client, sources):
-        self.process = client.popen("load", *sources)
+    def __init__(self, client, sources, give_up=None):
+        """give_up: seconds each sender keeps retrying one message (None: the
+        fault tests' GIVE_UP)."""
+        options = [] if give_up is None else [f"--give-up={give_up}"]
+        self.process = client.popen("load", *options, *sources)
         line = self.process.stdout.readline()
         if not line.startswith("STARTED "):
             self.process.kill()

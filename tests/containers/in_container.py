@@ -26,6 +26,7 @@ import uuid
 import fault_load
 import requests
 import socket_clients
+import socketio
 from socket_clients import ChatClient, http_session, register, unique_name
 
 URL = "https://nginx"
@@ -268,8 +269,14 @@ def tls(source, redirect_prefix):
     r = handshake("https://evil.example", **{"X-Forwarded-Host": "evil.example"})
     c.check("a client's X-Forwarded-Host is ignored", r.status_code == 400, r.status_code)
     alice = register(URL, source=source)
-    sock = ChatClient(URL, alice.token, source=source, transports=["websocket"]).connect()
+    sock = ChatClient(URL, alice.token, source=source, transports=["websocket"])
+    started = time.monotonic()
     try:
+        sock.connect()
+    except socketio.exceptions.ConnectionError as exc:
+        waited = time.monotonic() - started
+        c.check("Socket.IO over wss://", False, f"{exc!r} after {waited:.1f} s")
+    else:
         c.check(
             "Socket.IO over wss://",
             sock.transport() == "websocket" and sock.sio.eio.base_url.startswith("wss://"),
@@ -311,8 +318,14 @@ class NginxCluster:
     url = URL
 
 
-def load(sources):
-    fault_load.SOURCES = list(sources)
+def load(args):
+    """The fault tests' load from these source addresses until "stop" on stdin;
+    `--give-up=S` first: senders keep retrying one message S seconds (not
+    fault_load.GIVE_UP)."""
+    sources = list(args)
+    if sources and sources[0].startswith("--give-up="):
+        fault_load.GIVE_UP = float(sources.pop(0).split("=", 1)[1])
+    fault_load.SOURCES = sources
     chat_load = ContainerChatLoad(
         NginxCluster(), "load", members=len(sources), socket_senders=2, rest_senders=2, interval=0.3
     ).start()
@@ -336,6 +349,11 @@ def load(sources):
         for member in chat_load.members
         for entry in member.reconnects
     ]
+    # Each failed try's time (the same clock) and kind, per sender.
+    figures["failure_times"] = {
+        sender.name: [[round(t, 3), kind] for t, kind in sender.failure_log]
+        for sender in chat_load.senders
+    }
     for member in chat_load.members:
         member.stop()
     emit(figures, prefix="AUDIT ")
