@@ -1,13 +1,17 @@
 """The whole suite (`make test`) as two pytest processes side by side.
 
 tests/containers/ spends most of its minutes waiting on Docker (images, stacks
-coming up, rolling updates), so it runs beside the other folders instead of
-after them: `make test` takes the longer of the two instead of their sum. Its
-report goes to tests/artifacts/containers.log while it runs and is printed after
-the other report. Arguments are passed to both pytest runs. The exit status is
-0 only if both runs pass. Last of all come both runs' short summaries (their
-failures and errors, one line each, and their counts), so that the end of the
-output, which is all a CI log may keep, names every failure.
+coming up, rolling updates), so it runs beside the others instead of before or
+after them. The second process then goes on with the browser tests, the unit
+tests and the tooling tests (SECOND, in that order), which takes it to about
+the time the first takes over the rest (tests/integration and tests/protocol,
+and any folder SECOND does not name): `make test` takes the longer of the two.
+The second's report goes to tests/artifacts/second.log while it runs and is
+printed after the first's. Arguments are passed to both pytest runs. The exit
+status is 0 only if both runs pass. Last of all come both runs' short
+summaries (their failures and errors, one line each, and their counts), so
+that the end of the output, which is all a CI log may keep, names every
+failure.
 
 Ctrl-C reaches both pytest processes (they are in the terminal's foreground
 process group), and each stops the way pytest does: its fixtures tear down
@@ -20,8 +24,9 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONTAINERS = "tests/containers"
-LOG = os.path.join(ROOT, "tests", "artifacts", "containers.log")
+# The second process's folders, in the order it runs them.
+SECOND = ["tests/containers", "tests/e2e", "tests/unit", "tests/tooling"]
+LOG = os.path.join(ROOT, "tests", "artifacts", "second.log")
 
 
 def pytest(*args, **kwargs):
@@ -73,41 +78,42 @@ def relay(pipe):
 
 def main(argv):
     os.makedirs(os.path.dirname(LOG), exist_ok=True)
+    first_name = "the first (tests/ but " + ", ".join(SECOND) + ")"
+    second_name = "the second (" + ", then ".join(SECOND) + ")"
     with open(LOG, "w") as log:
         # No cache plugin in this one: two runs would write .pytest_cache at once.
-        containers = pytest(
-            "-p", "no:cacheprovider", CONTAINERS, *argv, stdout=log, stderr=subprocess.STDOUT
+        second = pytest(
+            "-p", "no:cacheprovider", *SECOND, *argv, stdout=log, stderr=subprocess.STDOUT
         )
         # Through a pipe (to keep its summary): colours only if ours is a terminal.
         color = ["--color=yes"] if sys.stdout.isatty() else []
-        others = pytest(
-            f"--ignore={CONTAINERS}",
+        first = pytest(
+            *(f"--ignore={folder}" for folder in SECOND),
             *color,
             *argv,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
-        others_output = relay(others.stdout)
-        (others_code,) = wait_for(others)
+        first_output = relay(first.stdout)
+        (first_code,) = wait_for(first)
         print(
-            f"\n== {CONTAINERS} (run beside the others; its log: {os.path.relpath(LOG, ROOT)}) ==",
+            f"\n== {second_name}, run beside the first; its log: {os.path.relpath(LOG, ROOT)} ==",
             flush=True,
         )
-        (containers_code,) = wait_for(containers)
+        (second_code,) = wait_for(second)
     with open(LOG) as log:
-        containers_report = log.read()
-    sys.stdout.write(containers_report)
+        second_report = log.read()
+    sys.stdout.write(second_report)
     print("\n== make test: both runs' summaries ==")
-    print(f"-- the other folders (pytest exited {others_code}):")
-    print(short_summary(others_output))
-    print(f"-- {CONTAINERS} (pytest exited {containers_code}):")
-    print(short_summary(containers_report))
+    print(f"-- {first_name} (pytest exited {first_code}):")
+    print(short_summary(first_output))
+    print(f"-- {second_name} (pytest exited {second_code}):")
+    print(short_summary(second_report))
     print(
-        f"\nmake test: the other folders' pytest exited {others_code}, "
-        f"{CONTAINERS}' exited {containers_code}",
+        f"\nmake test: the first pytest exited {first_code}, the second {second_code}",
         flush=True,
     )
-    return 0 if others_code == 0 and containers_code == 0 else 1
+    return 0 if first_code == 0 and second_code == 0 else 1
 
 
 if __name__ == "__main__":
