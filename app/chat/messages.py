@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from app import metrics
 from app.chat import audit, files, mentions, notify, threads
@@ -62,7 +63,7 @@ def history_around(
     """
     room, _ = member_room(user, name)
     require_in_room(room, message_id, field="around")
-    in_room = select(Message).where(Message.room_id == room.id)
+    in_room = _page_of(room)
     older = db.session.scalars(
         in_room.where(Message.id < message_id).order_by(Message.id.desc()).limit(limit)
     ).all()
@@ -87,10 +88,16 @@ def require_in_room(room: Room, message_id: int, field: str) -> None:
         raise ApiError("not_found", f"No message {message_id} in {room.name!r} ({field}).")
 
 
+def _page_of(room: Room):
+    """A page's statement: the room's messages, each with its author in the same
+    row (one statement for the page, however many wrote it)."""
+    return select(Message).where(Message.room_id == room.id).options(joinedload(Message.author))
+
+
 def messages_page(
     room: Room, before: int | None = None, after: int | None = None, limit: int = HISTORY_PAGE
 ) -> tuple[list[Message], bool]:
-    query = select(Message).where(Message.room_id == room.id)
+    query = _page_of(room)
     if before is not None:
         query = query.where(Message.id < before)
     if after is not None:

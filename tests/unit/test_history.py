@@ -177,3 +177,24 @@ def test_history_of_an_unknown_room_is_404(history, alice):
 
 def test_history_needs_a_token(client, lounge):
     assert_error(client.get("/api/rooms/lounge/messages"), 401, "unauthorized")
+
+
+@pytest.mark.parametrize("params", [{}, {"after": 0}], ids=["newest", "after"])
+def test_a_page_reads_its_authors_with_its_messages(
+    history, send, register, join, lounge, alice, statements, params
+):
+    """The authors come in the page's own statement: a page by many authors
+    reads no more than a page by one (each author read by itself was one more
+    statement per author, on every history page and every `sync`)."""
+    send(alice, "lounge", "by alice")
+    statements.clear()
+    assert ids_of(history(**params))
+    by_one = len(statements)
+    for n in range(4):
+        writer = register(f"writer{n}")
+        join(writer, "lounge")
+        assert send(writer, "lounge", f"by writer {n}").status_code == 201
+    statements.clear()
+    page = history(**params).get_json()["messages"]
+    assert {m["author"]["username"] for m in page} == {"alice", *(f"writer{n}" for n in range(4))}
+    assert len(statements) == by_one, statements
