@@ -4,6 +4,11 @@
     python -m bench.profile fanout    # one room of 200 clients, senders at a fixed rate
     python -m bench.profile sends --instances 1   # a room of 8, all sending, 150 messages/s
     python -m bench.profile connect   # connections opening and closing
+    python -m bench.profile reconnect --instances 1   # as in a reconnect storm: each
+        # client connects, joins its 3 rooms and syncs each from 10 messages back
+
+The reconnect scenario also prints the worker's CPU per reconnect (its CPU
+time over the load divided by the reconnects completed).
 
 Prints the functions with the most samples (inclusive and self) of instance 1's
 worker and keeps the collapsed stacks (flamegraph input) in bench/results/raw/.
@@ -15,9 +20,12 @@ import collections
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
+
+import psutil
 
 from bench import load
 from bench.fanout import run_step
@@ -68,6 +76,9 @@ def pyspy(pid, seconds, out, native=False, gil=False):
             "100",
             "-f",
             "raw",
+            # Without it py-spy stops the process for every sample, which here froze
+            # the worker for good (connects timed out until py-spy ended).
+            "--nonblocking",
             "-o",
             out,
             *(["--native"] if native else []),
@@ -147,6 +158,75 @@ async def connect_load(target, tokens, seconds, ready=lambda: None):
     return f"{n / seconds:.0f} connects/s"
 
 
+RECONNECT_ROOMS = 3
+RECONNECT_MISSED = 10  # messages each sync returns
+
+
+async def reconnect_load(target, tokens, seconds, ready=lambda: None, batch=100):
+    """Batches of `batch` clients, each doing what a client does after its
+    instance went away: connect, join its rooms, sync each from where it was."""
+    rooms = [f"prof-{run_token()}-{n}" for n in range(RECONNECT_ROOMS)]
+    conn = HttpConnection(target.host, target.port, timeout=30)
+    after = {}
+    try:
+        for room in rooms:
+            await target.create_room(room, tokens[0])
+            for t in tokens[1:]:
+                await target.join_room(room, t, conn)
+            ids = []
+            for n in range(3 * RECONNECT_MISSED):
+                sent = await conn.json(
+                    "POST",
+                    f"/api/rooms/{room}/messages",
+                    {"body": f"history {n}", "client_id": f"h-{room}-{n}"},
+                    tokens[n % len(tokens)],
+                )
+                ids.append(sent["id"])
+            after[room] = ids[-RECONNECT_MISSED - 1]
+    finally:
+        conn.close()
+    mapping = await load.probe_sources(target.host, target.port)
+    worker = psutil.Process(target.worker_pid(1))
+    ready()
+    cpu = worker.cpu_times()
+    started = time.monotonic()
+    stop = started + seconds
+    done = 0
+    problems = []  # what failed: connects' exceptions, error acks
+    while time.monotonic() < stop:
+        placement = load.balanced(mapping, batch)
+        conns = await load.connect_many(
+            target.host,
+            target.port,
+            [(s, tokens[i % len(tokens)], {}) for i, (_, s) in enumerate(placement)],
+        )
+        live = [c for c in conns if not isinstance(c, Exception)]
+        problems += [repr(c) for c in conns if isinstance(c, Exception)]
+        for room in rooms:
+            acks = await load.call_all(live, "join", lambda c, room=room: {"room": room})
+            problems += [repr(a) for a in acks if not (isinstance(a, dict) and a.get("ok"))]
+        for room in rooms:
+            acks = await load.call_all(
+                live,
+                "sync",
+                lambda c, room=room: {"room": room, "after": after[room], "limit": 100},
+            )
+            problems += [repr(a) for a in acks if not (isinstance(a, dict) and a.get("ok"))]
+        done += len(live)
+        load.close_all(conns)
+    elapsed = time.monotonic() - started
+    used = worker.cpu_times()
+    cpu_s = (used.user + used.system) - (cpu.user + cpu.system)
+    # The clients are spread evenly over the instances (all on it with --instances 1).
+    per = cpu_s / (done / len(mapping)) * 1000 if done else float("nan")
+    return (
+        f"{done / elapsed:.1f} reconnects/s ({len(problems)} connects or calls failed"
+        f"{', the first: ' + problems[0][:200] if problems else ''}); "
+        f"instance 1's worker: {per:.2f} ms of CPU per reconnect "
+        f"({RECONNECT_ROOMS} joins, {RECONNECT_ROOMS} syncs of {RECONNECT_MISSED} messages)"
+    )
+
+
 async def main_async(args):
     target = make_target(args.target, args.instances)
     target.start()
@@ -166,12 +246,17 @@ async def main_async(args):
             "rest": rest_load,
             "fanout": fanout_load,
             "connect": connect_load,
+            "reconnect": reconnect_load,
             "sends": functools.partial(fanout_load, clients=8, rate=150.0),
         }
         summary = await load_fn[args.scenario](target, tokens, args.seconds + 1, ready=ready)
+        print(f"load: {summary}", flush=True)
         spy = spies[0]
-        spy.wait(60)
-        print(f"load: {summary}")
+        try:
+            spy.wait(args.seconds + 60)
+        except subprocess.TimeoutExpired:  # Ctrl-C makes py-spy write what it has
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
         if os.path.exists(out):
             print(summarize_collapsed(out, args.top))
             print(f"collapsed stacks: {os.path.relpath(out, ROOT)}")
@@ -183,7 +268,7 @@ async def main_async(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("scenario", choices=("rest", "fanout", "connect", "sends"))
+    parser.add_argument("scenario", choices=("rest", "fanout", "connect", "reconnect", "sends"))
     parser.add_argument("--target", default="eventlet", choices=("eventlet", "gevent"))
     parser.add_argument("--instances", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=8.0)
