@@ -43,8 +43,9 @@ run: $(VENV)/.runtime-installed
 system-deps:
 	sh scripts/install-system-deps.sh
 
-## make test: everything, installing what is missing first. tests/containers runs
-## beside the other folders in a second pytest (scripts/run-tests.py).
+## make test: everything, installing what is missing first, as two pytest processes
+## side by side (scripts/run-tests.py): tests/integration in one, the other folders
+## (tests/containers first) in the other.
 test: system-deps lint
 	$(BIN)/python scripts/run-tests.py
 

@@ -2,10 +2,10 @@
 
 tests/containers/ spends most of its minutes waiting on Docker (images, stacks
 coming up, rolling updates), so it runs beside the others instead of before or
-after them. The second process then goes on with the browser tests, the unit
-tests and the tooling tests (SECOND, in that order), which takes it to about
-the time the first takes over the rest (tests/integration and tests/protocol,
-and any folder SECOND does not name): `make test` takes the longer of the two.
+after them. The second process then goes on with the browser, unit, tooling
+and protocol tests (SECOND, in that order), which takes it to about the time
+the first takes over the rest (tests/integration, and any folder SECOND does
+not name): `make test` takes the longer of the two.
 The second's report goes to tests/artifacts/second.log while it runs and is
 printed after the first's. Arguments are passed to both pytest runs. The exit
 status is 0 only if both runs pass. Last of all come both runs' short
@@ -25,7 +25,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The second process's folders, in the order it runs them.
-SECOND = ["tests/containers", "tests/e2e", "tests/unit", "tests/tooling"]
+SECOND = ["tests/containers", "tests/e2e", "tests/unit", "tests/tooling", "tests/protocol"]
 LOG = os.path.join(ROOT, "tests", "artifacts", "second.log")
 
 
