@@ -92,10 +92,14 @@ def test_healthz_stays_fast_while_eight_logins_hash(mode, tmp_path, run, spawn, 
         },
     )
     # With the hash on the event loop, a /healthz waits for the hashes running ahead
-    # of it (several hash times: only a few get through while the logins run).
-    assert statistics.median(busy) < one_hash / 10, (one_hash, sorted(busy))
-    assert max(busy) < one_hash / 2, (one_hash, sorted(busy))
+    # of it (several hash times: only a few get through while the logins run, each
+    # slower than a hash). Off the loop, nearly all are fast; one may still wait
+    # a few hundred ms for a core when the machine is busy with other work (eight
+    # scrypt threads on two cores, and whatever else runs), so the bound is on
+    # the 90th percentile rather than the slowest.
     assert len(busy) >= 5, busy
+    assert statistics.median(busy) < one_hash / 10, (one_hash, sorted(busy))
+    assert statistics.quantiles(busy, n=10)[-1] < one_hash / 2, (one_hash, sorted(busy))
 
 
 def _has_ipv6_loopback():
