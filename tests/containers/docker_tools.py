@@ -231,9 +231,25 @@ def assert_nothing_lost(figures, logs=None):
         _assert_nothing_lost(figures)
     except AssertionError:
         if logs is not None:
-            print("warnings and errors in the stack's logs (the last 60):")
-            print("\n".join(problem_lines(logs())[-60:]))
+            print_problems(logs())
         raise
+
+
+def print_problems(logs):
+    """Prints the last 60 warnings and errors of a stack's logs (pytest shows them
+    with a failure)."""
+    print("warnings and errors in the stack's logs (the last 60):")
+    print("\n".join(problem_lines(logs)[-60:]))
+
+
+def stack_logs(stack, docker_cli=docker, services=("api", "migrator", "nginx")):
+    """The stack's services' logs, as one text; docker_cli: the docker CLI to ask
+    (the local engine's by default)."""
+    out = []
+    for service in services:
+        result = docker_cli("service", "logs", "--raw", f"{stack}_{service}", check=False)
+        out.append(result.stdout + result.stderr)
+    return "\n".join(out)
 
 
 PROBLEM_WORDS = re.compile(

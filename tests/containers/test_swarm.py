@@ -26,8 +26,9 @@ from docker_tools import (
     free_port,
     free_subnet,
     prepare_docker,
-    problem_lines,
+    print_problems,
     run,
+    stack_logs,
     unique_project,
 )
 
@@ -77,14 +78,6 @@ class SwarmStack:
         return requests.get(
             f"https://127.0.0.1:{self.port}{path}", timeout=10, verify=str(self.ca_file)
         )
-
-    def logs(self):
-        """The api, migrator and nginx services' logs, as one text."""
-        out = []
-        for service in ("api", "migrator", "nginx"):
-            result = docker("service", "logs", "--raw", f"{self.name}_{service}", check=False)
-            out.append(result.stdout + result.stderr)
-        return "\n".join(out)
 
     def leftovers(self):
         label = f"label=com.docker.stack.namespace={self.name}"
@@ -297,8 +290,7 @@ def test_black_box_chat_through_the_swarm_nginx(swarm, client):
     tls = client.python("tls", client.addresses[0], f"https://nginx:{swarm.port}")
     failed = [r for r in tls["results"] if not r["ok"]]
     if failed:
-        print("warnings and errors in the stack's logs (the last 60):")
-        print("\n".join(problem_lines(swarm.logs())[-60:]))
+        print_problems(stack_logs(swarm.name))
     assert not failed, tls
     report = client.python("contract", client.addresses[0])
     failed = [r for r in report["results"] if not r["ok"]]

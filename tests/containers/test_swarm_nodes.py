@@ -31,6 +31,7 @@ from docker_tools import (
     free_subnet,
     prepare_docker,
     run,
+    stack_logs,
     unique_project,
 )
 
@@ -119,11 +120,7 @@ class NodesSwarm:
         return sorted(t["node"] for t in self.tasks(service) if t["state"] == "running")
 
     def logs(self):
-        out = []
-        for service in ("api", "migrator", "nginx"):
-            result = self.docker("service", "logs", "--raw", f"{self.name}_{service}", check=False)
-            out.append(result.stdout + result.stderr)
-        return "\n".join(out)
+        return stack_logs(self.name, self.docker)
 
 
 class NodeClient:
