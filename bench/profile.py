@@ -202,16 +202,14 @@ async def reconnect_load(target, tokens, seconds, ready=lambda: None, batch=100)
         )
         live = [c for c in conns if not isinstance(c, Exception)]
         problems += [repr(c) for c in conns if isinstance(c, Exception)]
-        for room in rooms:
-            acks = await load.call_all(live, "join", lambda c, room=room: {"room": room})
-            problems += [repr(a) for a in acks if not (isinstance(a, dict) and a.get("ok"))]
-        for room in rooms:
-            acks = await load.call_all(
-                live,
-                "sync",
-                lambda c, room=room: {"room": room, "after": after[room], "limit": 100},
-            )
-            problems += [repr(a) for a in acks if not (isinstance(a, dict) and a.get("ok"))]
+        # Every room joined, then every room synced, as the clients of a storm do.
+        for event in ("join", "sync"):
+            for room in rooms:
+                payload = {"room": room}
+                if event == "sync":
+                    payload.update(after=after[room], limit=100)
+                acks = await load.call_all(live, event, lambda c, payload=payload: payload)
+                problems += [repr(a) for a in acks if not (isinstance(a, dict) and a.get("ok"))]
         done += len(live)
         load.close_all(conns)
     elapsed = time.monotonic() - started
