@@ -179,6 +179,11 @@ class Config:
     # How often each instance looks for sockets whose token expired or was
     # revoked, and closes them (app/realtime/sessions.py).
     SESSION_CHECK_SECONDS: int = _setting(5, "SESSION_CHECK_SECONDS", int)
+    # How often that check asks about every socket (the database for each user's
+    # token generation, Redis for each token) rather than only reading what was
+    # announced since its last pass: for changes made behind the app's back or
+    # while Redis was out of reach.
+    SESSION_FULL_CHECK_SECONDS: int = _setting(60, "SESSION_FULL_CHECK_SECONDS", int)
     # How long a process may use the user row it read for a token (app/user_cache.py);
     # a password change is seen at once all the same. 0: read it on every request.
     USER_CACHE_SECONDS: int = _setting(30, "USER_CACHE_SECONDS", int)

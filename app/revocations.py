@@ -11,12 +11,17 @@ The password change does not depend on this: it ends tokens through the
 database (users.token_generation, app/auth.py). It also announces the new
 generation here, read with the logout check in the same round trip, so that an
 instance holding an older copy of the user (app/user_cache.py) reads it again.
+
+Both are also appended to a Redis stream (the feed, kept FEED_KEEP_SECONDS), so
+that an instance's periodic check of its open sockets (app/realtime/sessions.py)
+reads only what changed since its last pass instead of asking about every socket.
 """
 
 import logging
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
@@ -28,6 +33,31 @@ log = logging.getLogger(__name__)
 
 # One hash tag: on a Redis Cluster every key is in one slot, so MGET works.
 PREFIX = "{revoked-token}:"
+FEED = PREFIX + "feed"
+# How long the feed keeps an entry. A reader whose last entry has been trimmed
+# away (it has not read for that long, or Redis lost the stream) is told so and
+# checks every socket instead.
+FEED_KEEP_SECONDS = 600
+FEED_PAGE = 1000  # entries per read
+FEED_START = "0-0"  # the position of a reader of an empty feed
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _stream_id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass
+class FeedChanges:
+    """What the feed says happened after a reader's position."""
+
+    position: str  # the newest entry read (the next read starts after it)
+    logged_out: set[str] = field(default_factory=set)  # token ids
+    generations: dict[int, int] = field(default_factory=dict)  # user id -> newest generation
 
 
 class Revocations:
@@ -73,7 +103,10 @@ class Revocations:
         if client is not None:
             ttl = max(1, int(expires_at - time.time()) + 1)
             try:
-                client.set(PREFIX + jti, "1", ex=ttl)
+                pipe = client.pipeline(transaction=False)
+                pipe.set(PREFIX + jti, "1", ex=ttl)
+                self._append(pipe, {"jti": jti})
+                pipe.execute()
             except library_hooks.REDIS_ERRORS:
                 raise ApiError(
                     "unavailable",
@@ -91,7 +124,10 @@ class Revocations:
         client = self._redis()
         if client is not None:
             try:
-                client.set(f"{PREFIX}gen:{user_id}", str(generation), ex=max(1, keep_seconds))
+                pipe = client.pipeline(transaction=False)
+                pipe.set(f"{PREFIX}gen:{user_id}", str(generation), ex=max(1, keep_seconds))
+                self._append(pipe, {"uid": user_id, "gen": generation})
+                pipe.execute()
             except library_hooks.REDIS_ERRORS as exc:
                 log.warning(
                     "could not announce a password change (%s); other instances "
@@ -150,6 +186,67 @@ class Revocations:
                 found.add(jti)
                 self._remember(jti, time.time() + ttl)
         return found
+
+    @staticmethod
+    def _append(pipe: Any, fields: dict[str, Any]) -> None:
+        """Adds an entry to the feed, trimming what is older than FEED_KEEP_SECONDS."""
+        oldest = int((time.time() - FEED_KEEP_SECONDS) * 1000)
+        pipe.xadd(FEED, fields, minid=f"{oldest}-0", approximate=True)
+
+    def feed_position(self) -> str | None:
+        """The newest entry of the feed (FEED_START if it is empty): where a reader
+        about to look at every socket starts reading afterwards. None without
+        Redis or when Redis cannot be asked."""
+        client = self._redis()
+        if client is None:
+            return None
+        try:
+            newest = client.xrevrange(FEED, "+", "-", count=1)
+        except library_hooks.REDIS_ERRORS as exc:
+            log.warning("session feed unavailable (%s)", exc.__class__.__name__)
+            return None
+        return _text(newest[0][0]) if newest else FEED_START
+
+    def changes_since(self, position: str) -> FeedChanges | None:
+        """The logouts and password changes added to the feed after `position`, or
+        None when the feed cannot tell them all: no Redis, Redis cannot be asked,
+        or entries after `position` may have been trimmed (the oldest left is
+        newer than it)."""
+        client = self._redis()
+        if client is None:
+            return None
+        changes = FeedChanges(position)
+        try:
+            pipe = client.pipeline(transaction=False)
+            pipe.xrange(FEED, "-", "+", count=1)
+            pipe.xrange(FEED, "(" + position, "+", count=FEED_PAGE)
+            oldest, page = pipe.execute()
+            if position != FEED_START and (
+                not oldest or _stream_id(_text(oldest[0][0])) > _stream_id(position)
+            ):
+                return None
+            while True:
+                for entry_id, raw in page:
+                    changes.position = _text(entry_id)
+                    fields = {_text(k): _text(v) for k, v in raw.items()}
+                    if "jti" in fields:
+                        changes.logged_out.add(fields["jti"])
+                    elif "uid" in fields:
+                        uid, gen = int(fields["uid"]), int(fields["gen"])
+                        changes.generations[uid] = max(gen, changes.generations.get(uid, gen))
+                if len(page) < FEED_PAGE:
+                    break
+                page = client.xrange(FEED, "(" + changes.position, "+", count=FEED_PAGE)
+        except library_hooks.REDIS_ERRORS as exc:
+            log.warning("session feed unavailable (%s)", exc.__class__.__name__)
+            return None
+        except (KeyError, ValueError):
+            log.warning("session feed has an entry this version cannot read")
+            return None
+        ttl = current_app.config["TOKEN_TTL_SECONDS"]
+        for jti in changes.logged_out:
+            self._remember(jti, time.time() + ttl)
+        return changes
 
     def clear_local(self) -> None:
         """Forget what this process remembers (tests)."""

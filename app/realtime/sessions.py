@@ -2,11 +2,17 @@
 
 A socket keeps the claims of the token it connected with. Its session ends
 when that token expires, is logged out (app/revocations.py) or is revoked by a
-password change (users.token_generation); each instance checks its own open
-sockets every SESSION_CHECK_SECONDS (one Redis MGET for the logged-out ids, one
-query for the users' generations, their ids as one array on PostgreSQL) and on
-each event a socket sends, and closes the ended ones: this works on every
-instance without a message between them.
+password change (users.token_generation). Each instance checks its own open
+sockets every SESSION_CHECK_SECONDS, and on each event a socket sends, and
+closes the ended ones: this works on every instance without a message between
+them. A pass reads only the logouts and password changes announced since the
+one before (the Redis feed of app/revocations.py: one round trip, nothing per
+socket). Every SESSION_FULL_CHECK_SECONDS, at start, and whenever the feed
+cannot say for sure what changed (no Redis, Redis out of reach, entries
+trimmed), a full pass asks about every socket instead: one Redis MGET for the
+logged-out ids and one query for the users' generations, their ids as one
+array on PostgreSQL. The full pass is what sees a change nobody announced: a
+row changed or deleted behind the app's back, or during a Redis outage.
 """
 
 import logging
@@ -72,7 +78,7 @@ def _generations(user_ids):
 
 
 def check_open_sockets() -> dict[str, str]:
-    """One pass over this instance's sockets; returns {sid: reason} of those closed."""
+    """A full pass over this instance's sockets; returns {sid: reason} of those closed."""
     with _lock:
         sockets = dict(_open)
     if not sockets:
@@ -91,6 +97,33 @@ def check_open_sockets() -> dict[str, str]:
             ended[sid] = "expired"
         elif claims.token_id in logged_out:
             ended[sid] = "logged_out"
+    return _end(ended)
+
+
+def check_announced_changes(position: str) -> tuple[str, dict[str, str]] | None:
+    """A pass that reads the feed after `position`: (the new position, {sid:
+    reason} of the sockets closed), or None when the feed cannot tell (then a
+    full pass is needed)."""
+    changes = revocations.changes_since(position)
+    if changes is None:
+        return None
+    with _lock:
+        sockets = dict(_open)
+    if changes.generations:
+        users().sync(changes.generations, changes.generations)
+    now = time.time()
+    ended = {}
+    for sid, (uid, claims) in sockets.items():
+        if claims.generation < changes.generations.get(uid, claims.generation):
+            ended[sid] = "revoked"
+        elif claims.expires_at <= now:
+            ended[sid] = "expired"
+        elif claims.token_id in changes.logged_out:
+            ended[sid] = "logged_out"
+    return changes.position, _end(ended)
+
+
+def _end(ended: dict[str, str]) -> dict[str, str]:
     for sid, reason in ended.items():
         try:
             end_socket(sid, reason)
@@ -101,14 +134,45 @@ def check_open_sockets() -> dict[str, str]:
     return ended
 
 
+class SessionChecks:
+    """The passes of one process: a full pass first and every `full_every`
+    seconds, and whenever the feed cannot tell; feed passes in between."""
+
+    def __init__(self, full_every: float) -> None:
+        self.full_every = full_every
+        self.position: str | None = None  # in the feed; None: the next pass is full
+        self.last_full = 0.0  # time.monotonic() of the last full pass
+        self.full_passes = 0
+        self.feed_passes = 0
+
+    def step(self) -> dict[str, str]:
+        """One pass (in an app context); returns {sid: reason} of the sockets closed."""
+        if self.position is not None and time.monotonic() - self.last_full < self.full_every:
+            done = check_announced_changes(self.position)
+            if done is not None:
+                self.position, ended = done
+                self.feed_passes += 1
+                return ended
+        self.position = None
+        # The feed's position is taken first: what is announced during the full
+        # pass is read again by the next feed pass (ending a socket twice is a no-op).
+        position = revocations.feed_position()
+        ended = check_open_sockets()
+        self.position, self.last_full = position, time.monotonic()
+        self.full_passes += 1
+        return ended
+
+
 def session_check_loop(app: Flask) -> None:
     interval = app.config["SESSION_CHECK_SECONDS"]
+    checks = SessionChecks(app.config["SESSION_FULL_CHECK_SECONDS"])
     while True:
         socketio.sleep(interval)
         try:
             with app.app_context():
-                check_open_sockets()
+                checks.step()
         except Exception:
+            checks.position = None
             log.exception("session check failed; retrying")
 
 

@@ -188,6 +188,7 @@ def test_every_variable_the_app_reads_is_listed_once_in_env_names():
         "SOCKET_EVENT_RATE_LIMIT": "1 per second",
         "CONNECT_RATE_LIMIT": "1 per minute",
         "SESSION_CHECK_SECONDS": "1",
+        "SESSION_FULL_CHECK_SECONDS": "7",
         "SCHEMA_CHECK_SECONDS": "1",
         "USER_CACHE_SECONDS": "0",
         "SEED_DEMO": "1",
