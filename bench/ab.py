@@ -3,15 +3,20 @@
     git worktree add /tmp/before HEAD        # or any copy of the tree without the change
     python -m bench.ab /tmp/before . --rounds 2 --targets eventlet --scenarios fanout,scaling
 
-Runs `python -m bench.run` from each tree in turn (before, after, before, after
-...), so both see the same machine and the same load from others, and prints
-each round's headline figures side by side. The bench code itself comes from
-each tree: copy bench/ into the "before" tree so that only the app differs.
+    python -m bench.ab /tmp/before . --capacity "--sockets 10000 --instances 1 \
+        --targets eventlet --phases hold --hold-s 60 --big-room 5000"
+
+Runs `python -m bench.run` (with --capacity, `python -m bench.capacity` with
+those options) from each tree in turn (before, after, before, after ...), so
+both see the same machine and the same load from others, and prints each
+round's headline figures side by side. The bench code itself comes from each
+tree: copy bench/ into the "before" tree so that only the app differs.
 """
 
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -67,6 +72,31 @@ def headline(results):
     return out
 
 
+CAPACITY_FIGURES = (
+    ("sockets held", ("hold", "sockets")),
+    ("app CPU ms/connect", ("hold", "app_cpu_ms_per_connect")),
+    ("app CPU ms/join", ("hold", "app_cpu_ms_per_join")),
+    ("KiB per idle socket", ("hold", "kib_per_socket")),
+    ("idle CPU of the cluster (cores)", ("hold", "idle_cpu_cores")),
+    ("idle CPU of the app (cores)", ("hold", "idle_cpu_by_component", "app")),
+    ("big room p99 ms", ("big_room", "p99_ms")),
+    ("chatter messages/s", ("chatter", "best_messages_per_s")),
+    ("storm synced p99 s", ("storm", "p99_s")),
+)
+
+
+def capacity_headline(results):
+    out = {}
+    for name, r in results["targets"].items():
+        for label, path in CAPACITY_FIGURES:
+            value = r
+            for key in path:
+                value = value.get(key) if isinstance(value, dict) else None
+            if value is not None:
+                out[f"{name} {label}"] = value
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("before")
@@ -75,34 +105,35 @@ def main(argv=None):
     parser.add_argument("--targets", default="eventlet")
     parser.add_argument("--scenarios", default="fanout,scaling")
     parser.add_argument("--out", default=None, help="where to keep the JSON of every run")
+    parser.add_argument(
+        "--capacity",
+        default=None,
+        metavar="OPTIONS",
+        help="run bench.capacity with these options instead of bench.run",
+    )
     args = parser.parse_args(argv)
     out = args.out or tempfile.mkdtemp(prefix="bench-ab-")
     table = {}
     for r in range(args.rounds):
         for label, tree in (("before", args.before), ("after", args.after)):
             run_dir = os.path.join(out, f"{label}-{r}")
+            if args.capacity is not None:
+                bench = ["bench.capacity", *shlex.split(args.capacity)]
+            else:
+                bench = ["bench.run", "--targets", args.targets, "--scenarios", args.scenarios]
             subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "bench.run",
-                    "--targets",
-                    args.targets,
-                    "--scenarios",
-                    args.scenarios,
-                    "--out",
-                    run_dir,
-                ],
+                [sys.executable, "-m", *bench, "--out", run_dir],
                 cwd=os.path.abspath(tree),
                 check=True,
             )
             with open(os.path.join(run_dir, "results.json")) as f:
                 results = json.load(f)
-            for key, value in headline(results).items():
+            figures = capacity_headline(results) if args.capacity is not None else headline(results)
+            for key, value in figures.items():
                 table.setdefault(key, {})[f"{label} {r + 1}"] = value
-            table.setdefault("load average (1 min)", {})[f"{label} {r + 1}"] = results["meta"][
-                "loadavg_before"
-            ]
+            table.setdefault("load average (1 min)", {})[f"{label} {r + 1}"] = (
+                results.get("meta") or {}
+            ).get("loadavg_before")
     columns = [f"{label} {r + 1}" for r in range(args.rounds) for label in ("before", "after")]
     lines = ["| figure | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for key, row in table.items():

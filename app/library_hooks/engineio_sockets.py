@@ -21,13 +21,20 @@ bytes leave, once the connection is on WebSocket (eventlet; under gevent,
   into one write. A slow client blocks only that thread, never the emitter;
   frames keep their order, and none is written in the middle of another
   (the WebSocket's own send lock is held while anything is unsent).
-- The next ping is a hub timer rather than a sleeping green thread (eventlet).
+- Every socket's next ping waits in a slot of `_PingWheel`, whose one green
+  thread per process sends the pings that are due, rather than a sleeping
+  green thread (or a hub timer and a green thread) per socket and ping; the
+  ping packet is one object, its frame packed once.
+- python-engineio's check for clients that missed their pong
+  (`Server._service_task`) goes over every socket in one pass each quarter of
+  the ping timeout, rather than sleeping between one socket and the next (a
+  timer and a switch per socket: 500 a second for 10,000 sockets).
 - More than MAX_UNSENT_BYTES waiting behind the oldest unsent frame drops
   the socket (its client reconnects and syncs); `BoundedQueueSocket` does
   the same for the library's queue (threading, polling).
 
 So an idle connection parks only its own reader (under gevent, also
-simple-websocket's reading thread and python-engineio's ping thread). The
+simple-websocket's reading thread). The
 polling transport, and the packets queued before the upgrade, go through the
 library's queue as before. threading keeps the library's writer, with one
 fix (`WholeFrameSocket`: frames written whole).
@@ -48,8 +55,8 @@ its connection (as the protocol says); both are counted (STATS), never logged
 with a traceback.
 
 A hook into a pinned library's internals (python-engineio 4.x's
-`Socket._websocket_handler`, `schedule_ping`, `send`, `poll`, `close` and
-`handle_post_request`; eventlet's `RFC6455WebSocket._pack_message`,
+`Socket._websocket_handler`, `schedule_ping`, `last_ping`, `send`, `poll`,
+`close` and `handle_post_request`, and `Server._service_task`; eventlet's `RFC6455WebSocket._pack_message`,
 `_sendlock`, `_apply_mask` and `Message`; simple-websocket 1.1's `Base.sock`,
 `ws`, `close`, `input_buffer` and `connected`, wsproto's negotiated extensions
 and events, gevent's socket's `_sock`), kept to this module.
@@ -330,19 +337,12 @@ class DirectSocket(BoundedQueueSocket):
         if not self.last_ping:
             return  # the previous ping's wait has not ended
         self.last_ping = None
-        from eventlet.hubs import get_hub
+        _ping_wheel(self.server).add(self)
 
-        get_hub().schedule_call_global(self.server.ping_interval, self._ping_due)
-
-    def _ping_due(self):
-        # Runs in the hub, which must not block: a green thread that ends at once sends.
-        if not self.closing and not self.closed:
-            self.server.start_background_task(self._send_ping_now)
-
-    def _send_ping_now(self):
+    def send_ping(self) -> None:
         if not self.closing and not self.closed:
             self.last_ping = time.time()
-            self.send(eio_packet.Packet(eio_packet.PING))
+            self.send(_PING)
 
     # --- closing ---------------------------------------------------------
 
@@ -600,8 +600,7 @@ class GeventDirectSocket(DirectSocket):
     the rest. A frame is packed here, once per packet for every socket of a
     room (`_server_frame`), unless the connection negotiated an extension
     (permessage-deflate): then simple-websocket's wsproto packs it for each
-    socket. Pings stay python-engineio's (a green thread each). Other kinds of
-    WebSocket (none under gunicorn's gevent worker) get WholeFrameSocket's
+    socket. Other kinds of WebSocket (none under gunicorn's gevent worker) get WholeFrameSocket's
     writer.
     """
 
@@ -625,9 +624,6 @@ class GeventDirectSocket(DirectSocket):
 
     def _wait_readable(self):
         pass  # simple-websocket's own thread reads; receive() waits for it
-
-    def schedule_ping(self) -> None:
-        _LibrarySocket.schedule_ping(self)
 
     def _abandon_transport(self):
         if self._ws is None:  # still on the library's writer
@@ -763,6 +759,72 @@ def unmask(
     ).to_bytes(length, "little")
 
 
+_PING = eio_packet.Packet(eio_packet.PING)  # every ping sent; its frame is packed once
+
+
+class _PingWheel:
+    """The sockets of one Engine.IO server waiting for their next ping, in slots
+    of TICK seconds, and the one green thread that sends each slot's pings when
+    it is due (never before the ping interval has passed, at most TICK after)."""
+
+    TICK = 0.25
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.slots: dict[int, list[Any]] = {}
+        self.running = False
+
+    def add(self, sock: Any) -> None:
+        due = time.monotonic() + self.server.ping_interval
+        self.slots.setdefault(-int(-due // self.TICK), []).append(sock)
+        if not self.running:
+            self.running = True
+            self.server.start_background_task(self._run)
+
+    def _run(self) -> None:
+        done = int(time.monotonic() // self.TICK)  # every slot up to this one is sent
+        while True:
+            self.server.sleep(self.TICK)
+            now = int(time.monotonic() // self.TICK)
+            for slot in range(done + 1, now + 1):
+                for sock in self.slots.pop(slot, ()):
+                    try:
+                        sock.send_ping()
+                    except Exception:  # noqa: BLE001  (one socket's failure is not the others')
+                        log.exception("could not ping %s", getattr(sock, "sid", "?"))
+            done = now
+
+
+def _ping_wheel(server: Any) -> _PingWheel:
+    wheel = server.__dict__.get("_chat_ping_wheel")
+    if wheel is None:
+        wheel = server._chat_ping_wheel = _PingWheel(server)
+    return wheel
+
+
+def _service_task(self: Any) -> None:
+    """python-engineio's Server._service_task, in one pass over the sockets each
+    quarter of the ping timeout (yielding every SERVICE_BATCH sockets): closes the
+    clients that did not answer a ping within the timeout, and forgets the
+    sockets that closed."""
+    self.service_task_event = self.create_event()
+    while not self.service_task_event.wait(timeout=self.ping_timeout / 4):
+        try:
+            for n, sock in enumerate(list(self.sockets.values())):
+                if sock.closed:
+                    self.sockets.pop(sock.sid, None)
+                elif not sock.closing:
+                    sock.check_ping_timeout()
+                if n % SERVICE_BATCH == SERVICE_BATCH - 1:
+                    self.sleep(0)
+        except Exception:  # noqa: BLE001  (as the library's: log it and go on)
+            self.logger.exception("service task exception")
+    self.logger.info("service task canceled")
+
+
+SERVICE_BATCH = 1000
+
+
 def install(async_mode: str, max_unsent_bytes: int = MAX_UNSENT_BYTES) -> None:
     """New Engine.IO connections in this process get DirectSocket (eventlet),
     GeventDirectSocket (gevent) or WholeFrameSocket (threading), each dropped
@@ -772,6 +834,7 @@ def install(async_mode: str, max_unsent_bytes: int = MAX_UNSENT_BYTES) -> None:
     engineio.socket.Socket = {"eventlet": DirectSocket, "gevent": GeventDirectSocket}.get(
         async_mode, WholeFrameSocket
     )
+    engineio.Server._service_task = _service_task
     if async_mode == "eventlet":
         from eventlet.websocket import RFC6455WebSocket
 
