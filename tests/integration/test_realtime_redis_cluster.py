@@ -12,10 +12,10 @@ from test_realtime_cluster import (  # noqa: F401  (collected here)
     INSTANCES,
     test_logout_on_one_instance_closes_that_tokens_sockets_on_every_other,
     test_message_sent_on_one_instance_reaches_each_other_instance_exactly_once,
+    test_password_change_closes_every_older_socket_on_every_instance,
     test_presence_follows_a_users_sockets_across_instances_and_a_killed_instance,
     test_private_room_non_member_receives_nothing_from_it,
     test_reconnected_client_gets_exactly_the_missed_messages_from_sync,
-    test_password_change_closes_every_older_socket_on_every_instance,
     test_rest_post_on_one_instance_arrives_live_on_the_others,
     test_typing_and_read_events_reach_other_instances,
 )
