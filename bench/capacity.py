@@ -594,6 +594,7 @@ async def run_target(name: str, args: argparse.Namespace, p: dict[str, int]) -> 
             "asked": n,
             "connected": ok,
             "connect_failed": sum(r["failed"] for r in connected),
+            "connect_retries": sum(r.get("retries", 0) for r in connected),
             "connect_first_error": next(
                 (r["first_error"] for r in connected if r["first_error"]), None
             ),
@@ -846,6 +847,7 @@ def get(d: Any, *path: str) -> Any:
 ROWS = [
     ("sockets held", ("hold", "sockets"), "{:,.0f}"),
     ("connects/s to get there", ("hold", "connect_per_s"), "{:,.0f}"),
+    ("  connects tried again", ("hold", "connect_retries"), "{:,.0f}"),
     ("  app CPU per connect (ms)", ("hold", "app_cpu_ms_per_connect"), "{:.2f}"),
     ("joins/s", ("hold", "join_per_s"), "{:,.0f}"),
     ("  app CPU per join (ms)", ("hold", "app_cpu_ms_per_join"), "{:.2f}"),

@@ -29,6 +29,9 @@ from bench import sio
 from bench.sio import find_string_field, first_int_field, reconnect_pauses
 
 TOKEN_SALT = "auth-token"  # app/auth.py's serializer salt
+# A client of the hold whose connect is refused or times out tries again, as a
+# returning crowd's clients would; after this many tries in all it is counted failed.
+CONNECT_TRIES = 5
 
 
 def make_token(serializer: Any, user_id: int) -> str:
@@ -142,6 +145,7 @@ class Worker:
         self.storm_victim: str | None = None
         self.sending = False
         self.reconnect_errors: list[str] = []
+        self.connect_retries = 0
         self.tasks: set[asyncio.Task] = set()
 
     def token(self, uid: int) -> str:
@@ -193,11 +197,30 @@ class Worker:
         await asyncio.gather(*(run() for _ in range(max(1, min(concurrency, len(members))))))
         return {"ok": ok, "failed": failed, "first_error": first_error}
 
+    async def open_retrying(self, m: Member) -> None:
+        """A connect that, refused or timed out, is tried again after the pauses
+        socket.io-client makes, CONNECT_TRIES times in all (each retry counted)."""
+        pauses = reconnect_pauses()
+        for attempt in range(1, CONNECT_TRIES + 1):
+            try:
+                await self.open(m)
+                return
+            except Exception:
+                if m.client is not None:
+                    m.client.close()
+                    m.client = None
+                if attempt == CONNECT_TRIES:
+                    raise
+                self.connect_retries += 1
+                await asyncio.sleep(next(pauses))
+
     async def cmd_connect(self, concurrency: int = 64) -> dict:
         todo = [m for m in self.members if m.client is None or not m.client.is_open]
         t0 = time.monotonic()
-        out = await self.limited(todo, self.open, concurrency)
+        self.connect_retries = 0
+        out = await self.limited(todo, self.open_retrying, concurrency)
         out["elapsed_s"] = round(time.monotonic() - t0, 3)
+        out["retries"] = self.connect_retries
         return out
 
     async def cmd_join(self, concurrency: int = 32) -> dict:
