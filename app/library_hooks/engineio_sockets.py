@@ -26,9 +26,10 @@ bytes leave, once the connection is on WebSocket (eventlet; under gevent,
   green thread (or a hub timer and a green thread) per socket and ping; the
   ping packet is one object, its frame packed once.
 - python-engineio's check for clients that missed their pong
-  (`Server._service_task`) goes over every socket in one pass each quarter of
-  the ping timeout, rather than sleeping between one socket and the next (a
-  timer and a switch per socket: 500 a second for 10,000 sockets).
+  (`Server._service_task`) goes over every socket in one pass each ping
+  timeout, rather than sleeping between one socket and the next (a timer and
+  a switch per socket: 500 a second for 10,000 sockets); each socket is
+  looked at as often as before, so a pong has the same slack.
 - More than MAX_UNSENT_BYTES waiting behind the oldest unsent frame drops
   the socket (its client reconnects and syncs); `BoundedQueueSocket` does
   the same for the library's queue (threading, polling).
@@ -764,28 +765,33 @@ _PING = eio_packet.Packet(eio_packet.PING)  # every ping sent; its frame is pack
 
 class _PingWheel:
     """The sockets of one Engine.IO server waiting for their next ping, in slots
-    of TICK seconds, and the one green thread that sends each slot's pings when
-    it is due (never before the ping interval has passed, at most TICK after)."""
+    of `tick` seconds, and the one green thread that sends each slot's pings when
+    it is due (never before the ping interval has passed, at most a tick after).
+
+    A tick is a quarter second, or a quarter of the ping timeout if that is
+    shorter: a polling client's long poll waits ping interval + ping timeout for
+    the ping, and python-engineio closes the session if nothing came by then."""
 
     TICK = 0.25
 
     def __init__(self, server: Any) -> None:
         self.server = server
+        self.tick = min(self.TICK, server.ping_timeout / 4)
         self.slots: dict[int, list[Any]] = {}
         self.running = False
 
     def add(self, sock: Any) -> None:
         due = time.monotonic() + self.server.ping_interval
-        self.slots.setdefault(-int(-due // self.TICK), []).append(sock)
+        self.slots.setdefault(-int(-due // self.tick), []).append(sock)
         if not self.running:
             self.running = True
             self.server.start_background_task(self._run)
 
     def _run(self) -> None:
-        done = int(time.monotonic() // self.TICK)  # every slot up to this one is sent
+        done = int(time.monotonic() // self.tick)  # every slot up to this one is sent
         while True:
-            self.server.sleep(self.TICK)
-            now = int(time.monotonic() // self.TICK)
+            self.server.sleep(self.tick)
+            now = int(time.monotonic() // self.tick)
             for slot in range(done + 1, now + 1):
                 for sock in self.slots.pop(slot, ()):
                     try:
@@ -804,11 +810,12 @@ def _ping_wheel(server: Any) -> _PingWheel:
 
 def _service_task(self: Any) -> None:
     """python-engineio's Server._service_task, in one pass over the sockets each
-    quarter of the ping timeout (yielding every SERVICE_BATCH sockets): closes the
-    clients that did not answer a ping within the timeout, and forgets the
-    sockets that closed."""
+    ping timeout (yielding every SERVICE_BATCH sockets): closes the clients that
+    did not answer a ping within the timeout, and forgets the sockets that
+    closed. (A pass more often would close a client whose pong is a little late
+    sooner than the library does.)"""
     self.service_task_event = self.create_event()
-    while not self.service_task_event.wait(timeout=self.ping_timeout / 4):
+    while not self.service_task_event.wait(timeout=self.ping_timeout):
         try:
             for n, sock in enumerate(list(self.sockets.values())):
                 if sock.closed:
