@@ -21,7 +21,7 @@ import time
 import uuid
 
 import pytest
-from localservices import Postgres, free_port, wait_for_port
+from localservices import Postgres, Redis, free_port, wait_for_port
 from socket_clients import ChatClient, register
 
 from app.config import env_names
@@ -69,6 +69,14 @@ class Database:
 @pytest.fixture(scope="session")
 def postgres():
     server = Postgres().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_server():
+    """A private Redis server for the module (a test that needs its own makes one)."""
+    server = Redis().start()
     yield server
     server.stop()
 

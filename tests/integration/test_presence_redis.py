@@ -3,16 +3,8 @@ connect or a disconnect costs (one round trip each: docs/performance.md)."""
 
 import pytest
 import redis
-from localservices import Redis
 
 from app.realtime.presence import RedisPresence
-
-
-@pytest.fixture(scope="module")
-def redis_server():
-    server = Redis().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

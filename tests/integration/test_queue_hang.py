@@ -17,7 +17,6 @@ import subprocess
 import sys
 
 import pytest
-from localservices import Redis
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -65,13 +64,6 @@ def heard(probe, timeout=20):
 def tell(probe, what):
     probe.stdin.write(what + "\n")
     probe.stdin.flush()
-
-
-@pytest.fixture(scope="module")
-def redis_server():
-    server = Redis().start()
-    yield server
-    server.stop()
 
 
 @pytest.mark.parametrize("worker", ["eventlet", "gevent"])

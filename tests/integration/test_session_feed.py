@@ -9,7 +9,6 @@ import time
 import pytest
 import redis
 from flask_migrate import upgrade
-from localservices import Redis
 
 from app import auth
 from app.realtime import sessions
@@ -19,13 +18,6 @@ from app.revocations import FEED, revocations
 
 PASSWORD = "password123"
 NAMES = ("alice", "bob", "carol")
-
-
-@pytest.fixture(scope="module")
-def redis_server():
-    server = Redis().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
