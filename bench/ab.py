@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 
+from bench import capacity
 from bench.report import per_send
 
 
@@ -89,9 +90,7 @@ def capacity_headline(results):
     out = {}
     for name, r in results["targets"].items():
         for label, path in CAPACITY_FIGURES:
-            value = r
-            for key in path:
-                value = value.get(key) if isinstance(value, dict) else None
+            value = capacity.get(r, *path)
             if value is not None:
                 out[f"{name} {label}"] = value
     return out

@@ -35,9 +35,8 @@ bytes leave, once the connection is on WebSocket (eventlet; under gevent,
   the same for the library's queue (threading, polling).
 
 So an idle connection parks only its own reader (under gevent, also
-simple-websocket's reading thread). The
-polling transport, and the packets queued before the upgrade, go through the
-library's queue as before. threading keeps the library's writer, with one
+simple-websocket's reading thread). The polling transport, and the packets
+queued before the upgrade, go through the library's queue as before. threading keeps the library's writer, with one
 fix (`WholeFrameSocket`: frames written whole).
 
 Under eventlet, every frame a client sends is unmasked (RFC 6455 5.3) by
@@ -57,8 +56,8 @@ with a traceback.
 
 A hook into a pinned library's internals (python-engineio 4.x's
 `Socket._websocket_handler`, `schedule_ping`, `last_ping`, `send`, `poll`,
-`close` and `handle_post_request`, and `Server._service_task`; eventlet's `RFC6455WebSocket._pack_message`,
-`_sendlock`, `_apply_mask` and `Message`; simple-websocket 1.1's `Base.sock`,
+`close` and `handle_post_request`, and `Server._service_task`; eventlet's
+`RFC6455WebSocket._pack_message`, `_sendlock`, `_apply_mask` and `Message`; simple-websocket 1.1's `Base.sock`,
 `ws`, `close`, `input_buffer` and `connected`, wsproto's negotiated extensions
 and events, gevent's socket's `_sock`), kept to this module.
 tests/integration/test_library_hooks.py serves it under gunicorn's real
@@ -601,8 +600,8 @@ class GeventDirectSocket(DirectSocket):
     the rest. A frame is packed here, once per packet for every socket of a
     room (`_server_frame`), unless the connection negotiated an extension
     (permessage-deflate): then simple-websocket's wsproto packs it for each
-    socket. Other kinds of WebSocket (none under gunicorn's gevent worker) get WholeFrameSocket's
-    writer.
+    socket. Other kinds of WebSocket (none under gunicorn's gevent worker) get
+    WholeFrameSocket's writer.
     """
 
     _connection = None  # simple-websocket's, once on WebSocket
@@ -761,6 +760,7 @@ def unmask(
 
 
 _PING = eio_packet.Packet(eio_packet.PING)  # every ping sent; its frame is packed once
+SERVICE_BATCH = 1000  # sockets the missed-pong pass looks at between two yields
 
 
 class _PingWheel:
@@ -827,9 +827,6 @@ def _service_task(self: Any) -> None:
         except Exception:  # noqa: BLE001  (as the library's: log it and go on)
             self.logger.exception("service task exception")
     self.logger.info("service task canceled")
-
-
-SERVICE_BATCH = 1000
 
 
 def install(async_mode: str, max_unsent_bytes: int = MAX_UNSENT_BYTES) -> None:

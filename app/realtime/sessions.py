@@ -18,6 +18,7 @@ row changed or deleted behind the app's back, or during a Redis outage.
 import logging
 import threading
 import time
+from collections.abc import Callable, Collection
 from typing import Any
 
 from flask import Flask
@@ -88,16 +89,12 @@ def check_open_sockets() -> dict[str, str]:
     generations = _generations(user_ids)
     db.session.remove()
     users().sync(user_ids, generations)
-    now = time.time()
-    ended = {}
-    for sid, (uid, claims) in sockets.items():
-        if generations.get(uid) != claims.generation:
-            ended[sid] = "revoked"
-        elif claims.expires_at <= now:
-            ended[sid] = "expired"
-        elif claims.token_id in logged_out:
-            ended[sid] = "logged_out"
-    return _end(ended)
+    # A user gone from the table has no generation: their sockets are revoked too.
+    return _end(
+        _ended_among(
+            sockets, lambda uid, claims: generations.get(uid) != claims.generation, logged_out
+        )
+    )
 
 
 def check_announced_changes(position: str) -> tuple[str, dict[str, str]] | None:
@@ -109,18 +106,35 @@ def check_announced_changes(position: str) -> tuple[str, dict[str, str]] | None:
         return None
     with _lock:
         sockets = dict(_open)
-    if changes.generations:
-        users().sync(changes.generations, changes.generations)
+    newest = changes.generations
+    if newest:
+        users().sync(newest, newest)
+    # Only a newer generation ends a token: the feed may hold an older announcement.
+    ended = _ended_among(
+        sockets,
+        lambda uid, claims: claims.generation < newest.get(uid, claims.generation),
+        changes.logged_out,
+    )
+    return changes.position, _end(ended)
+
+
+def _ended_among(
+    sockets: dict[str, tuple[int, Claims]],
+    revoked: Callable[[int, Claims], bool],
+    logged_out: Collection[str],
+) -> dict[str, str]:
+    """{sid: reason} of the sockets whose session ended: revoked (by `revoked`),
+    expired, or logged out (their token id in `logged_out`), in that order."""
     now = time.time()
     ended = {}
     for sid, (uid, claims) in sockets.items():
-        if claims.generation < changes.generations.get(uid, claims.generation):
+        if revoked(uid, claims):
             ended[sid] = "revoked"
         elif claims.expires_at <= now:
             ended[sid] = "expired"
-        elif claims.token_id in changes.logged_out:
+        elif claims.token_id in logged_out:
             ended[sid] = "logged_out"
-    return changes.position, _end(ended)
+    return ended
 
 
 def _end(ended: dict[str, str]) -> dict[str, str]:
