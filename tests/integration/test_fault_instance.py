@@ -180,14 +180,21 @@ def test_sigkill_of_an_instance_under_load_loses_no_acknowledged_message(
     assert_nothing_lost(figures)
 
 
-def probe_draining(instance, started, timeout=10):
-    """Polls the instance's /readyz on fresh connections until it refuses them;
-    returns when each state was first seen (seconds after `started`)."""
+def probe_draining(instance, started, session, timeout=10):
+    """Polls the instance's /readyz until it refuses connections; returns when
+    each state was first seen (seconds after `started`).
+
+    The first request goes over `session`'s connection, opened before the
+    signal: the worker still answers on a connection it holds, and a fresh
+    connection is refused once its acceptor stops (at the worker's next
+    one-second tick, so a fresh connection may see the draining answer or
+    may not). The draining answer closes the connection; the polls after it
+    open fresh ones."""
     seen = {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and instance.alive():
         try:
-            response = requests.get(instance.url + "/readyz", timeout=1)
+            response = session.get(instance.url + "/readyz", timeout=1)
             state = f"{response.status_code}:{response.json().get('status')}"
         except requests.ConnectionError:
             state = "refused"
@@ -206,6 +213,8 @@ def test_rolling_restart_under_load_drains_each_instance_and_loses_nothing(clust
     steps = []
     for instance in cluster.instances:
         victims = chat.members_on(instance.id)
+        probe = requests.Session()
+        assert probe.get(instance.url + "/readyz", timeout=5).ok
         started = time.monotonic()
         step = {
             "instance": instance.id,
@@ -213,7 +222,8 @@ def test_rolling_restart_under_load_drains_each_instance_and_loses_nothing(clust
             "at_load_s": rounded(started - chat.started_at),
         }
         cluster.kill_instance(instance.index, signal.SIGTERM, wait=False)
-        seen = probe_draining(instance, started)
+        seen = probe_draining(instance, started, probe)
+        probe.close()
         step["readyz"] = {k: rounded(v) for k, v in seen.items()}
 
         def moved(started=started, victims=victims):
