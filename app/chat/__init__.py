@@ -41,12 +41,17 @@ from app.chat.messages import (
 )
 from app.chat.reactions import react
 from app.chat.reads import mark_read, set_typing
-from app.chat.room_summaries import list_rooms, room_public_view, room_view, room_views
+from app.chat.room_summaries import (
+    list_rooms,
+    member_view,
+    room_public_view,
+    room_view,
+    room_views,
+)
 from app.chat.rooms import (
     add_member,
     create_room,
     get_or_create_dm,
-    is_member_now,
     join_room,
     leave_room,
     list_members,
@@ -70,7 +75,6 @@ __all__ = [
     "get_or_create_dm",
     "history",
     "history_around",
-    "is_member_now",
     "join_room",
     "leave_room",
     "list_members",
@@ -87,6 +91,7 @@ __all__ = [
     "room_names_of",
     "small_room_names_of",
     "room_public_view",
+    "member_view",
     "room_view",
     "room_views",
     "search",

@@ -109,6 +109,10 @@ def messages_page(
     rows = rows[:limit]
     if after is None:
         rows.reverse()
+    for message in rows:
+        # Their room is `room`: without it, shaping the page read the room again
+        # (the session holds it weakly, and nothing else held it by then).
+        set_loaded(message, "room", room)
     files.preload(rows)
     return rows, has_more
 

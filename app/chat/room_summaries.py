@@ -151,12 +151,13 @@ _MEMBER_VIEW = select(
 ).where(_MINE.c.room_id == bindparam("room_id"), _MINE.c.user_id == bindparam("user_id"))
 
 
-def room_view(user: User, room: Room) -> dict[str, Any]:
-    """One room as the user sees it (what room_views gives for it)."""
+def member_view(user: User, room: Room) -> dict[str, Any] | None:
+    """One room as its member sees it, read now (a plain-table statement, not the
+    session's copy); None when the user is not a member as committed now."""
     db.session.flush()  # a plain-table statement does not flush the session first
     row = db.session.execute(_MEMBER_VIEW, {"room_id": room.id, "user_id": user.id}).first()
-    if row is None:  # not a member: no fields of one
-        return room_views(user, [room])[0]
+    if row is None:
+        return None
     member_count, last_read_id, muted, role, unread, mentions = row
     view = {
         **_shared_fields(room, member_count),
@@ -170,6 +171,12 @@ def room_view(user: User, room: Room) -> dict[str, Any]:
     if room.kind == "dm":
         view["peer"] = _dm_peers(user, [room]).get(room.id) or dm_peer_from_name(user, room)
     return view
+
+
+def room_view(user: User, room: Room) -> dict[str, Any]:
+    """One room as the user sees it (what room_views gives for it)."""
+    view = member_view(user, room)
+    return view if view is not None else room_views(user, [room])[0]
 
 
 def list_rooms(user: User) -> list[dict[str, Any]]:

@@ -186,18 +186,6 @@ def lock_room(room: Any) -> None:
     db.session.execute(select(Room.id).where(Room.id == room.id).with_for_update())
 
 
-def is_member_now(user: User, room: Room) -> bool:
-    """Membership as committed now (a fresh query, not the session's copy)."""
-    return (
-        db.session.scalar(
-            select(Membership.user_id).where(
-                Membership.room_id == room.id, Membership.user_id == user.id
-            )
-        )
-        is not None
-    )
-
-
 def visible_rooms(user: User) -> Sequence[Room]:
     """Public rooms and the rooms the user is in, by name."""
     mine = select(Membership.room_id).where(Membership.user_id == user.id)

@@ -187,12 +187,14 @@ def on_join(user: User, data: dict[str, Any]) -> dict[str, Any]:
     room = chat.join_room(user, data["room"])
     # Enter the channel first, then check: a leave committed in between removes
     # the socket from the channel (or is seen here); checking first could miss it.
+    # The room's view, read now, is the check: none when not a member.
     channel = room_channel(room.name)
     join_room(channel)
-    if not chat.is_member_now(user, room):
+    view = chat.member_view(user, room)
+    if view is None:
         leave_room(channel)
         raise ApiError("forbidden", f"Join {room.name!r} first.")
-    return {"room": room_schema.dump(chat.room_view(user, room))}
+    return {"room": room_schema.dump(view)}
 
 
 @event("leave", RoomRefSchema())

@@ -104,6 +104,17 @@ def test_join_acks_with_the_room(socket_for, lounge, alice):
     assert ack["room"]["member"] is True
 
 
+def test_join_checks_membership_with_the_view_it_answers(socket_for, lounge, alice, statements):
+    """A join by a member reads the room with the membership, then the room's view
+    as committed now, which is also the check that the member has not left in
+    between: two statements (a separate check was a third)."""
+    sock = socket_for(alice)
+    statements.clear()
+    ack = sock.emit("join", {"room": "lounge"}, callback=True)
+    assert ack["ok"] is True and ack["room"]["role"] == "owner", ack
+    assert len(statements) == 2, statements
+
+
 def test_join_joins_a_public_room_not_yet_joined(client, socket_for, lounge, carol):
     ack = socket_for(carol).emit("join", {"room": "lounge"}, callback=True)
     assert ack["ok"] is True
@@ -375,6 +386,17 @@ def test_sync_pages_with_has_more(joined, send, alice, bob):
     ack = sock.emit("sync", {"room": "lounge", "after": 0, "limit": 3}, callback=True)
     assert ack["messages"] == sent[:3]
     assert ack["has_more"] is True
+
+
+def test_sync_reads_its_room_once(joined, send, alice, bob, statements):
+    """The membership check reads the room, and the page's messages are shaped
+    with it (a page read it a second time, by id, to name it in each message)."""
+    sock = joined(alice)
+    sent = [send(bob, "lounge", f"m{i}").get_json() for i in range(3)]
+    statements.clear()
+    ack = sock.emit("sync", {"room": "lounge", "after": 0}, callback=True)
+    assert [m["room"] for m in ack["messages"]] == ["lounge"] * len(sent)
+    assert sum(" FROM rooms" in s for s in statements) == 1, statements
 
 
 def test_sync_needs_membership(socket_for, lounge, carol):
