@@ -3,10 +3,14 @@ blocked read on a connection.
 
 REDIS_URL is `redis://...` for one server or `redis+cluster://host:port[,...]`
 for a Redis Cluster (docs/deployment.md); redis_client() gives the redis-py
-client for either. end_read() reaches into redis-py's Connection for its socket.
+client for either. end_read() and has_unread() reach into redis-py's
+Connection for its socket.
 """
 
+import array
+import fcntl
 import socket
+import termios
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -81,3 +85,20 @@ def end_read(conn: redis.Connection) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass  # already closed: the reader has heard
+
+
+def has_unread(conn: redis.Connection) -> bool:
+    """Whether bytes from Redis wait on `conn`'s socket, not yet read by anyone.
+
+    It asks the kernel how many (FIONREAD), which takes nothing from the socket
+    and involves no hub: eventlet's green select refuses a second waiter on a
+    descriptor that the listener already waits on."""
+    sock = conn._sock
+    if sock is None:
+        return False
+    count = array.array("i", [0])
+    try:
+        fcntl.ioctl(sock.fileno(), termios.FIONREAD, count, True)
+    except (OSError, ValueError):  # closed meanwhile
+        return False
+    return count[0] > 0

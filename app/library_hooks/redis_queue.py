@@ -49,6 +49,7 @@ from app.library_hooks.redis_commands import HotPathCommands
 from app.library_hooks.redis_connections import (
     REDIS_ERRORS,
     end_read,
+    has_unread,
     is_cluster_url,
     parse_cluster_url,
     redis_client,
@@ -62,7 +63,9 @@ ENTER_TIMEOUT = 3.0  # how long enter_room waits for a remote socket's instance
 SID_SEP = "~"  # <instance tag>~<engine.io id>: a socket id says where it lives
 RESUBSCRIBE_BATCH = 500  # channels per SUBSCRIBE command after a reconnect
 HEALTH_INTERVAL = 5.0  # seconds between PINGs on an idle-looking pub/sub connection
-HEALTH_TIMEOUT = 5.0  # a PING unanswered this long means Redis is unreachable
+HEALTH_TIMEOUT = (
+    5.0  # a PING unanswered this long, with nothing read meanwhile, means Redis is unreachable
+)
 ONCE_SECONDS = 120  # how long Redis remembers that an emit_once went out
 
 # emit_once: the record that an emit went out and its PUBLISH, in one script, so
@@ -107,6 +110,8 @@ class _Shard:
         self.tokens: dict[str, Any] = {}  # PING token -> event
         self.leaving: dict[str, int] = {}  # channel -> UNSUBSCRIBEs sent and not yet confirmed
         self.ready = None  # the event of the PING that ends a (re)subscription
+        self.replies = 0  # replies the listener has handled (watch() sees it go on)
+        self.handling = False  # the listener is handling a reply, not waiting for one
 
     # --- callers (request and event handlers) ------------------------------
 
@@ -164,7 +169,13 @@ class _Shard:
                 self._connect()
                 retry = 0.1
                 while True:
-                    self._dispatch(self.conn.read_response(disconnect_on_error=False))
+                    reply = self.conn.read_response(disconnect_on_error=False)
+                    self.handling = True
+                    try:
+                        self._dispatch(reply)
+                    finally:
+                        self.handling = False
+                        self.replies += 1
             except Exception as exc:
                 self._lost(exc)
             time.sleep(retry)
@@ -174,7 +185,13 @@ class _Shard:
         """PINGs Redis every HEALTH_INTERVAL seconds and closes a connection whose
         PING goes unanswered for HEALTH_TIMEOUT (a hung Redis or a lost network
         closes nothing by itself), so that the listener starts over and local
-        sockets hear that delivery is off."""
+        sockets hear that delivery is off.
+
+        A listener that is behind is not a hung Redis: while it handles replies,
+        or bytes wait on its socket, the PING's reply may be among them, and the
+        watch waits another HEALTH_TIMEOUT. (A worker too busy to read for a few
+        seconds had its connection closed, and subscribed every channel again
+        at the worst time.)"""
         while True:
             time.sleep(HEALTH_INTERVAL)
             with self.lock:
@@ -182,13 +199,18 @@ class _Shard:
                 if conn is None:
                     continue
                 event = self._send([])
-            if not event.wait(HEALTH_TIMEOUT) and self.conn is conn:
+            handled = self.replies
+            while not event.wait(HEALTH_TIMEOUT) and self.conn is conn:
+                if self.replies != handled or self.handling or has_unread(conn):
+                    handled = self.replies  # behind, and Redis answers: wait on
+                    continue
                 log.error(
                     "message queue: Redis %s:%s did not answer a PING in %.0f s; reconnecting",
                     *self.address,
                     HEALTH_TIMEOUT,
                 )
                 end_read(conn)
+                break
 
     def _connect(self):
         conn = self.connection_class(**self.kwargs)

@@ -1,7 +1,9 @@
 """The sharded queue notices a hung Redis on its own (app/library_hooks/redis_queue.py,
 _Shard.watch), under each worker class: a real Redis is stopped (SIGSTOP, so its
 connections stay open and nothing answers) and the manager must turn not live
-within a PING's interval and timeout, then live again once Redis answers.
+within a PING's interval and timeout, then live again once Redis answers. And
+it does not take a listener that is behind for a hung Redis: a listener held
+longer than the timeout by a message it handles keeps its connection.
 
 Each run is a fresh interpreter patched for eventlet or gevent that opens no
 other socket meanwhile: with nothing else going on, a listener that is only
@@ -94,3 +96,69 @@ def test_a_hung_redis_is_noticed_with_nothing_else_going_on(redis_server, worker
         probe.kill()
         _, errors = probe.communicate()
         print(errors)  # the probe's log, shown with a failure
+
+
+# The listener handles one broadcast for HELD seconds (a green sleep: the
+# watcher runs meanwhile and PINGs); prints whether the manager stayed live and
+# on its first connection throughout.
+BEHIND = r"""
+import sys
+worker = sys.argv[1]
+if worker == "eventlet":
+    import eventlet; eventlet.monkey_patch()
+else:
+    from gevent import monkey; monkey.patch_all()
+import json, time
+import socketio
+import app.library_hooks.redis_queue as sq
+sq.HEALTH_INTERVAL, sq.HEALTH_TIMEOUT = 0.5, 1.0
+HELD = 4.0
+manager = sq.ShardedRedisManager(sys.argv[2], channel="behindtest")
+server = socketio.Server(client_manager=manager, async_mode=worker)
+manager.initialize()
+server.manager_initialized = True
+deadline = time.monotonic() + 10
+while manager.live is not True and time.monotonic() < deadline:
+    time.sleep(0.05)
+shard = next(iter(manager._shards.values()))
+first = shard.conn
+real = manager.on_queue_message
+handled = []
+def held(payload):
+    time.sleep(HELD)
+    real(payload)
+    handled.append(time.monotonic())
+manager.on_queue_message = held
+manager.emit("held", {}, namespace="/")
+started = time.monotonic()
+always_live = True
+while not handled and time.monotonic() < started + HELD + 5:
+    always_live = always_live and manager.live is True and shard.conn is first
+    time.sleep(0.05)
+time.sleep(2 * sq.HEALTH_TIMEOUT)  # and a PING or two after it
+print(json.dumps({
+    "handled_after": round(handled[0] - started, 2) if handled else None,
+    "always_live": always_live and manager.live is True and shard.conn is first,
+}), flush=True)
+"""
+
+
+@pytest.mark.parametrize("worker", ["eventlet", "gevent"])
+def test_a_listener_behind_is_not_taken_for_a_hung_redis(redis_server, worker):
+    probe = subprocess.Popen(
+        [sys.executable, "-c", BEHIND, worker, redis_server.url()],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seen = heard(probe)
+    finally:
+        probe.kill()
+        _, errors = probe.communicate()
+        print(errors)
+    # Held 4 s, four times the PING timeout: the PINGs' replies waited unread.
+    assert seen.get("handled_after", 0) >= 4.0, seen
+    assert seen.get("always_live") is True, seen
+    assert "did not answer a PING" not in errors, errors
