@@ -81,14 +81,15 @@ conformance-server: $(VENV)/.runtime-installed
 clean:
 	rm -rf $(VENV) instance .pytest_cache
 
-## make bench: the short benchmark (5–7 minutes); `make bench FULL=1` the whole sweep.
+## make bench: the short benchmark (5–7 minutes); `make bench FULL=1` the whole sweep;
+## `make bench RUNS=3` three short runs and each figure's median and range (runs.md).
 ## Figures, table and plots land in bench/results/; docs/performance.md explains them.
 bench: system-deps $(VENV)/.runtime-installed
 	sh bench/install-deps.sh
 	$(BIN)/pip install --quiet -r bench/requirements.txt
 	cd bench/peers/node && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
 		npm ci --no-audit --no-fund --loglevel=error; }
-	$(BIN)/python -m bench.run $(if $(FULL),--full)
+	$(BIN)/python -m bench.run $(if $(FULL),--full) $(if $(RUNS),--runs $(RUNS))
 
 ## make bench-scaleout: CPU per message at 2 and 4 instances (FULL=1: 2, 4, 8), chat
 ## classic vs sharded queue beside the Node peer's two adapters; bench/results/scaleout-*.

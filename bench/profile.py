@@ -37,7 +37,7 @@ def summarize_collapsed(path, top=25):
     inclusive = collections.Counter()
     own = collections.Counter()
     total = 0
-    with open(path) as f:
+    with open(path, errors="replace") as f:  # py-spy may write undecodable names
         for line in f:
             stack, _, count = line.rstrip().rpartition(" ")
             if not count.isdigit():

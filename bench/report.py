@@ -44,10 +44,15 @@ def _per(cores, rate, scale):
     return cores / rate * scale
 
 
+def _ratio_of(a, b):
+    """a ÷ b, or None unless both are numbers and b is not 0."""
+    ok = isinstance(a, (int, float)) and isinstance(b, (int, float)) and b
+    return a / b if ok else None
+
+
 def _ratio(a, b):
-    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or not b:
-        return "–"
-    return f"{a / b:.2f}×"
+    r = _ratio_of(a, b)
+    return "–" if r is None else f"{r:.2f}×"
 
 
 def per_send(r):
@@ -439,3 +444,119 @@ def plots(results, out_dir):
     plt.close(fig)
     written.append(path)
     return written
+
+
+# --- several runs: `make bench RUNS=3` ------------------------------------------
+
+# The short bench's goals against the fair peer, each ours ÷ the peer's in the
+# same run (an absolute figure does not travel between machines): (goal, the
+# row of `rows` it reads, the bound, whether the figure must stay at or below).
+RATIO_GOALS = [
+    ("app CPU per Socket.IO send, with its deliveries", "app CPU per send, with its", 1.0, True),
+    ("send→ack p50 of those sends", "send→ack p50 (ms)", 1.0, True),
+    ("app CPU per delivery (fan-out)", "app CPU per delivery at that rate", 0.75, True),
+    ("connects per second", "connections: connects/s", 1.0, False),
+    ("app CPU per message with its deliveries (small room)", "app CPU per message sent", 1.0, True),
+]
+POST_MS_GOAL = 1.5  # a REST post's app CPU in one process (ms), at most
+
+
+def _spread(values, digits, unit=""):
+    """'median (min–max)' of the numbers among `values`, or '–'."""
+    numbers = sorted(v for v in values if isinstance(v, (int, float)))
+    if not numbers:
+        words = list(dict.fromkeys(v for v in values if isinstance(v, str)))
+        return "; ".join(words) or "–"  # e.g. "0 / 0" lost / duplicated
+    middle = f"{_fmt(_median(numbers), digits)}{unit}"
+    if len(numbers) == 1:
+        return middle
+    return f"{middle} ({_fmt(numbers[0], digits)}–{_fmt(numbers[-1], digits)}{unit})"
+
+
+def _median(numbers):
+    numbers = sorted(numbers)
+    half = len(numbers) // 2
+    return numbers[half] if len(numbers) % 2 else (numbers[half - 1] + numbers[half]) / 2
+
+
+def _row_values(results, start):
+    """{target: value} of the first row whose label (stripped) starts with `start`."""
+    for label, values, _ in rows(results):
+        if label.strip().startswith(start):
+            return values
+    return {}
+
+
+def _run_ratios(runs, start, target):
+    """ours ÷ the peer's for one row, per run (None where either is missing)."""
+    return [
+        _ratio_of(_row_values(r, start).get(target), _row_values(r, start).get("node"))
+        for r in runs
+    ]
+
+
+def runs_markdown(runs):
+    """Several runs of the bench side by side: each figure's median and range
+    over the runs, the ratios to the peer taken within each run, and the
+    goals judged on the medians."""
+    first = runs[0]
+    targets = list(first["targets"])
+    ours = [x for x in targets if not is_peer(x)]
+    has_node = "node" in targets
+    head = ["figure", *[LABELS.get(x, x) for x in targets]]
+    if has_node:
+        head += [f"{x} ÷ node" for x in ours]
+    lines = [
+        f"# Bench results: {len(runs)} runs ({first['config']['mode']})",
+        "",
+        "Each cell is the median over the runs, with the lowest and highest in "
+        "brackets. A ratio is taken within each run (ours ÷ the Node peer's of "
+        "the same run), then summarised the same way. Runs started at "
+        + ", ".join(r["meta"]["started_at"] for r in runs)
+        + "; load average before each "
+        + ", ".join(str(r["meta"]["loadavg_before"]) for r in runs)
+        + ".",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    per_run = [rows(r) for r in runs]
+    for i, (label, _, digits) in enumerate(per_run[0]):
+        cells = [label]
+        for x in targets:
+            cells.append(_spread([r[i][1].get(x) for r in per_run if i < len(r)], digits))
+        if has_node:
+            for x in ours:
+                ratios = [_ratio_of(r[i][1].get(x), r[i][1].get("node")) for r in per_run]
+                cells.append(_spread(ratios, 2, "×"))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "| goal | target | median (range) over the runs | |", "|---|---|---|---|"]
+    for goal, start, bound, at_most in RATIO_GOALS if has_node else []:
+        sign = "≤" if at_most else "≥"
+        for x in ours:
+            ratios = _run_ratios(runs, start, x)
+            numbers = [v for v in ratios if v is not None]
+            if not numbers:
+                verdict = "no figure"
+            else:
+                middle = _median(numbers)
+                verdict = "met" if (middle <= bound if at_most else middle >= bound) else "not met"
+            lines.append(
+                f"| {goal}: {sign} {bound:g}× the peer's | {x} | {_spread(ratios, 2, '×')} | {verdict} |"
+            )
+    cluster_posts = {
+        x: [_row_values(r, "app CPU per post, 1 instance").get(x) for r in runs] for x in ours
+    }
+    for where, posts in [
+        *((f"{x}, 1 instance through nginx", v) for x, v in cluster_posts.items() if any(v)),
+        ("in one process (bench/send_cpu.py)", [_get(r, "send", "cpu_ms_per_post") for r in runs]),
+    ]:
+        numbers = [v for v in posts if isinstance(v, (int, float))]
+        verdict = "no figure"
+        if numbers:
+            verdict = "met" if _median(numbers) <= POST_MS_GOAL else "not met"
+        lines.append(
+            f"| a REST post's app CPU: ≤ {POST_MS_GOAL:g} ms | {where} | "
+            f"{_spread(posts, 2)} | {verdict} |"
+        )
+    return "\n".join(lines) + "\n"

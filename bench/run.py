@@ -3,6 +3,8 @@
     python -m bench.run            # short: a few minutes, small sizes
     python -m bench.run --full     # the whole sweep
     python -m bench.run --targets eventlet,node --scenarios fanout,storm
+    python -m bench.run --runs 3   # three short runs, then each figure's median
+                                   # and range (bench/results/short-3/runs.md)
 
 Targets: eventlet and gevent (the chat, scripts/cluster.py), node (the Node
 Socket.IO peer on the chat's PostgreSQL tables) and node-redis (the same peer
@@ -277,7 +279,17 @@ def main(argv=None):
         metavar="RESULTS_JSON",
         help="only render results.md and the plots again from a results.json",
     )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="run the bench this many times (each in run-<n>/ of the results "
+        "directory, default bench/results/<mode>-<runs>), then write runs.md: "
+        "each figure's median and range",
+    )
     args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
     if args.report:
         with open(args.report) as f:
             results = json.load(f)
@@ -292,8 +304,6 @@ def main(argv=None):
     cfg = MODES[mode]
     targets = [t for t in args.targets.split(",") if t]
     scenarios = set(s for s in args.scenarios.split(",") if s)
-    out_dir = args.out or os.path.join(RESULTS, mode)
-    os.makedirs(out_dir, exist_ok=True)
     fds = raise_fd_limit()
     # Ctrl-C or a kill stops the run, and every target's processes with it.
     signal.signal(signal.SIGINT, _interrupt)
@@ -305,6 +315,31 @@ def main(argv=None):
         loop_name = "uvloop"
     except ImportError:
         loop_name = "asyncio"
+    if args.runs == 1:
+        out_dir = args.out or os.path.join(RESULTS, mode)
+        run_once(mode, cfg, targets, scenarios, args.instances, out_dir, fds, loop_name)
+        return 0
+    out_dir = args.out or os.path.join(RESULTS, f"{mode}-{args.runs}")
+    runs = []
+    for n in range(1, args.runs + 1):
+        log(f"run {n} of {args.runs}")
+        run_dir = os.path.join(out_dir, f"run-{n}")
+        runs.append(
+            run_once(mode, cfg, targets, scenarios, args.instances, run_dir, fds, loop_name)
+        )
+    text = report.runs_markdown(runs)
+    with open(os.path.join(out_dir, "runs.md"), "w") as f:
+        f.write(text)
+    print()
+    print(text)
+    print(f"written: {os.path.relpath(out_dir, ROOT)}/runs.md and run-1 to run-{args.runs}")
+    return 0
+
+
+def run_once(mode, cfg, targets, scenarios, instances, out_dir, fds, loop_name):
+    """One run of the bench: writes results.json, results.md and the plots into
+    `out_dir` (and the JSON into bench/results/raw/); returns the results."""
+    os.makedirs(out_dir, exist_ok=True)
     started = datetime.datetime.now(datetime.UTC)
     t0 = time.monotonic()
     load_before = round(os.getloadavg()[0], 2)
@@ -322,7 +357,7 @@ def main(argv=None):
         },
         "config": {
             "mode": mode,
-            "instances": args.instances,
+            "instances": instances,
             **cfg,
             "scenarios": sorted(scenarios),
         },
@@ -350,7 +385,7 @@ def main(argv=None):
             results["send"] = {"error": repr(exc)[:500]}
     for name in targets:
         try:
-            results["targets"][name] = asyncio.run(run_target(name, cfg, scenarios, args.instances))
+            results["targets"][name] = asyncio.run(run_target(name, cfg, scenarios, instances))
         except Exception as exc:
             traceback.print_exc()
             results["targets"][name] = {"error": repr(exc)[:500]}
@@ -372,7 +407,7 @@ def main(argv=None):
         f"written: {os.path.relpath(out_dir, ROOT)}/results.json, results.md"
         + "".join(f", {os.path.basename(p)}" for p in pngs)
     )
-    return 0
+    return results
 
 
 if __name__ == "__main__":

@@ -253,3 +253,44 @@ def test_the_sends_rows_give_cpu_per_send_and_less_its_deliveries():
     less = next(line for line in lines if "less 8 deliveries" in line)
     assert "| 1.68 |" in less, less  # 2.00 - 8 × 0.04
     assert headline(results)["eventlet Socket.IO app CPU ms/send (8 deliveries, less idle)"] == 2.0
+
+
+def _short_run(started, ours_connects, node_connects, post_ms):
+    """A run's results holding only the connects row and the in-process post."""
+    return {
+        "meta": {"started_at": started, "loadavg_before": 1.0},
+        "config": {
+            "mode": "short",
+            "fanout": {"clients": 200},
+            "instances": 4,
+            "connections": {"cap_per_instance": 400},
+        },
+        "targets": {
+            "eventlet": {"connections": {"connect_per_s": ours_connects}},
+            "node": {"connections": {"connect_per_s": node_connects}},
+        },
+        "send": {"cpu_ms_per_post": post_ms},
+    }
+
+
+def test_several_runs_give_medians_ranges_and_ratios_within_each_run():
+    from bench.report import runs_markdown
+
+    runs = [
+        _short_run("A", 300, 400, 1.6),  # 0.75×
+        _short_run("B", 500, 400, 1.4),  # 1.25×
+        _short_run("C", 450, 500, 1.45),  # 0.90×
+    ]
+    text = runs_markdown(runs)
+    row = next(line for line in text.splitlines() if line.startswith("| connections: connects/s"))
+    # medians 450 and 400, and the ratio's median taken run by run (not 450 ÷ 400)
+    assert row == (
+        "| connections: connects/s (through nginx) | 450 (300–500) | 400 (400–500) "
+        "| 0.90× (0.75–1.25×) |"
+    )
+    goal = next(line for line in text.splitlines() if line.startswith("| connects per second"))
+    assert goal.endswith("| eventlet | 0.90× (0.75–1.25×) | not met |"), goal
+    post = next(line for line in text.splitlines() if "in one process" in line)
+    assert post.endswith("| 1.45 (1.40–1.60) | met |"), post
+    socketio_send = next(line for line in text.splitlines() if "Socket.IO send" in line)
+    assert socketio_send.endswith("| no figure |"), socketio_send
