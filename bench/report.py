@@ -243,14 +243,19 @@ def rows(results):
     return out
 
 
-def table(results):
+def _head(results):
+    """(targets, ours, whether the fair peer ran, the table's two head lines)."""
     targets = list(results["targets"])
     ours = [x for x in targets if not is_peer(x)]
     has_node = "node" in targets
     head = ["figure", *[LABELS.get(x, x) for x in targets]]
     if has_node:
         head += [f"{x} ÷ node" for x in ours]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return targets, ours, has_node, ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+
+def table(results):
+    targets, ours, has_node, lines = _head(results)
     for label, values, digits in rows(results):
         cells = [label, *[_fmt(values[x], digits) for x in targets]]
         if has_node:
@@ -500,12 +505,7 @@ def runs_markdown(runs):
     over the runs, the ratios to the peer taken within each run, and the
     goals judged on the medians."""
     first = runs[0]
-    targets = list(first["targets"])
-    ours = [x for x in targets if not is_peer(x)]
-    has_node = "node" in targets
-    head = ["figure", *[LABELS.get(x, x) for x in targets]]
-    if has_node:
-        head += [f"{x} ÷ node" for x in ours]
+    targets, ours, has_node, head = _head(first)
     lines = [
         f"# Bench results: {len(runs)} runs ({first['config']['mode']})",
         "",
@@ -517,8 +517,7 @@ def runs_markdown(runs):
         + ", ".join(str(r["meta"]["loadavg_before"]) for r in runs)
         + ".",
         "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
+        *head,
     ]
     per_run = [rows(r) for r in runs]
     for i, (label, _, digits) in enumerate(per_run[0]):

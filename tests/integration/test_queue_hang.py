@@ -22,9 +22,10 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# Prints one JSON line per change of `live`, with the seconds since the start;
-# reads "stopped" and "continued" on stdin to know when to look.
-PROBE = r"""
+# Both probes start so: patched for the worker class in argv[1], a manager on
+# the Redis in argv[2] with a PING every 0.5 s and a 1 s timeout, and
+# wait_for(live, timeout) to wait until it is live or not.
+START = r"""
 import sys
 worker = sys.argv[1]
 if worker == "eventlet":
@@ -35,7 +36,7 @@ import json, time
 import socketio
 import app.library_hooks.redis_queue as sq
 sq.HEALTH_INTERVAL, sq.HEALTH_TIMEOUT = 0.5, 1.0
-manager = sq.ShardedRedisManager(sys.argv[2], channel="hangtest")
+manager = sq.ShardedRedisManager(sys.argv[2], channel="probe")
 server = socketio.Server(client_manager=manager, async_mode=worker)
 manager.initialize()   # as the server does at its first connection
 server.manager_initialized = True
@@ -44,6 +45,13 @@ def wait_for(live, timeout):
     while manager.live is not live and time.monotonic() < deadline:
         time.sleep(0.05)
     return manager.live is live
+"""
+
+# Prints one JSON line per change of `live`, with the seconds since the start;
+# reads "stopped" and "continued" on stdin to know when to look.
+PROBE = (
+    START
+    + r"""
 started = time.monotonic()
 def say(**fields):
     print(json.dumps({"t": round(time.monotonic() - started, 2), **fields}), flush=True)
@@ -55,12 +63,24 @@ sys.stdin.readline()               # Redis answers again
 t0 = time.monotonic()
 say(back=wait_for(True, 10), after=round(time.monotonic() - t0, 2))
 """
+)
 
 
 def heard(probe, timeout=20):
     """The probe's next line, as JSON ({} if it says nothing in time)."""
     ready, _, _ = select.select([probe.stdout], [], [], timeout)
     return json.loads(probe.stdout.readline() or "{}") if ready else {}
+
+
+def start(script, worker, redis_server):
+    return subprocess.Popen(
+        [sys.executable, "-c", script, worker, redis_server.url()],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def tell(probe, what):
@@ -70,14 +90,7 @@ def tell(probe, what):
 
 @pytest.mark.parametrize("worker", ["eventlet", "gevent"])
 def test_a_hung_redis_is_noticed_with_nothing_else_going_on(redis_server, worker):
-    probe = subprocess.Popen(
-        [sys.executable, "-c", PROBE, worker, redis_server.url()],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    probe = start(PROBE, worker, redis_server)
     try:
         up = heard(probe)
         assert up.get("up") is True, up
@@ -101,25 +114,11 @@ def test_a_hung_redis_is_noticed_with_nothing_else_going_on(redis_server, worker
 # The listener handles one broadcast for HELD seconds (a green sleep: the
 # watcher runs meanwhile and PINGs); prints whether the manager stayed live and
 # on its first connection throughout.
-BEHIND = r"""
-import sys
-worker = sys.argv[1]
-if worker == "eventlet":
-    import eventlet; eventlet.monkey_patch()
-else:
-    from gevent import monkey; monkey.patch_all()
-import json, time
-import socketio
-import app.library_hooks.redis_queue as sq
-sq.HEALTH_INTERVAL, sq.HEALTH_TIMEOUT = 0.5, 1.0
+BEHIND = (
+    START
+    + r"""
 HELD = 4.0
-manager = sq.ShardedRedisManager(sys.argv[2], channel="behindtest")
-server = socketio.Server(client_manager=manager, async_mode=worker)
-manager.initialize()
-server.manager_initialized = True
-deadline = time.monotonic() + 10
-while manager.live is not True and time.monotonic() < deadline:
-    time.sleep(0.05)
+wait_for(True, 10)
 shard = next(iter(manager._shards.values()))
 first = shard.conn
 real = manager.on_queue_message
@@ -141,17 +140,12 @@ print(json.dumps({
     "always_live": always_live and manager.live is True and shard.conn is first,
 }), flush=True)
 """
+)
 
 
 @pytest.mark.parametrize("worker", ["eventlet", "gevent"])
 def test_a_listener_behind_is_not_taken_for_a_hung_redis(redis_server, worker):
-    probe = subprocess.Popen(
-        [sys.executable, "-c", BEHIND, worker, redis_server.url()],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    probe = start(BEHIND, worker, redis_server)
     try:
         seen = heard(probe)
     finally:
