@@ -82,7 +82,12 @@ CAPACITY_FIGURES = (
     ("idle CPU of the app (cores)", ("hold", "idle_cpu_by_component", "app")),
     ("big room p99 ms", ("big_room", "p99_ms")),
     ("chatter messages/s", ("chatter", "best_messages_per_s")),
+    ("storm sockets of the killed instance", ("storm", "sockets")),
+    ("storm synced p50 s", ("storm", "p50_s")),
     ("storm synced p99 s", ("storm", "p99_s")),
+    ("storm synced max s", ("storm", "max_s")),
+    ("storm acked lost", ("storm", "lost")),
+    ("storm duplicated", ("storm", "duplicated")),
 )
 
 

@@ -114,7 +114,7 @@ def on_connect(auth: Any = None) -> Any:
     """A client connects with {"token": ...} as auth (or ?token=)."""
     if _reserved_name_sent_as_event():
         return _reserved_event_ack("connect")
-    with gate.turn():
+    with gate.turn(connect=True):
         if _socket_gone():  # closed while it waited for its turn
             return False
         _connect(auth)

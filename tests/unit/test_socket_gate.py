@@ -1,5 +1,6 @@
 """The gate in front of Socket.IO handlers (app/realtime/gate.py): at most
-SOCKET_HANDLERS_AT_ONCE at work, the rest waiting their turn in order."""
+SOCKET_HANDLERS_AT_ONCE at work, the rest waiting their turn in order, the
+events of connected sockets before connects."""
 
 import threading
 import time
@@ -36,6 +37,45 @@ def test_no_more_than_the_limit_work_at_once_and_the_waiting_are_counted():
     assert metrics.SOCKET_HANDLERS_WAITING._value.get() == 0
 
 
+def _waiting(gate, what, order):
+    """Starts a thread that waits for a turn (a connect's or an event's) and
+    notes `what` when it gets it; returns once it waits."""
+    before = metrics.SOCKET_HANDLERS_WAITING._value.get()
+
+    def handler():
+        with gate.turn(connect=what.startswith("connect")):
+            order.append(what)
+
+    thread = threading.Thread(target=handler)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while metrics.SOCKET_HANDLERS_WAITING._value.get() == before:
+        assert time.monotonic() < deadline, "it never waited"
+        time.sleep(0.005)
+    return thread
+
+
+def test_a_free_turn_goes_to_the_oldest_event_before_any_connect():
+    """Connects that came first still go after every waiting event: in a storm the
+    `join` and `sync` of a client that is in must not wait behind the connects."""
+    gate = Gate(1)
+    order = []
+    gate.acquire()
+    threads = [
+        _waiting(gate, what, order) for what in ["connect 1", "event 1", "connect 2", "event 2"]
+    ]
+    gate.release()
+    for t in threads:
+        t.join(5)
+    assert order == ["event 1", "event 2", "connect 1", "connect 2"]
+    assert metrics.SOCKET_HANDLERS_WAITING._value.get() == 0
+    # every turn came back: both can be taken again at once with no wait
+    gate.acquire()
+    assert gate._free == 0
+    gate.release()
+    assert gate._free == 1
+
+
 def test_zero_means_no_limit():
     gate = Gate(0)
     entered = threading.Barrier(5, timeout=5)
@@ -61,7 +101,7 @@ def config_overrides():
 def test_connects_and_events_wait_for_the_gate(app, socket_for, alice, what):
     """With the one turn taken, a connect or an event does not run until it is given back."""
     sock = socket_for(alice) if what == "event" else None
-    slots = app.extensions["socket_gate"]._slots
+    slots = app.extensions["socket_gate"]
     slots.acquire()
     done = threading.Event()
     result = {}
@@ -92,7 +132,7 @@ def test_an_event_whose_socket_closed_while_it_waited_does_nothing(
 ):
     make_room(alice, "later")
     sock = socket_for(bob)
-    slots = app.extensions["socket_gate"]._slots
+    slots = app.extensions["socket_gate"]
     slots.acquire()
     thread = threading.Thread(
         target=lambda: sock.emit("join", {"room": "later"}, callback=True), daemon=True
@@ -115,7 +155,7 @@ def test_a_connect_whose_connection_closed_while_it_waited_is_refused_and_leaves
 
     server = socketio.server
     before = set(server.environ)
-    slots = app.extensions["socket_gate"]._slots
+    slots = app.extensions["socket_gate"]
     slots.acquire()
     result = {}
     thread = threading.Thread(target=lambda: result.update(sock=socket_for(alice)), daemon=True)
