@@ -36,8 +36,9 @@ bytes leave, once the connection is on WebSocket (eventlet; under gevent,
 
 So an idle connection parks only its own reader (under gevent, also
 simple-websocket's reading thread). The polling transport, and the packets
-queued before the upgrade, go through the library's queue as before. threading keeps the library's writer, with one
-fix (`WholeFrameSocket`: frames written whole).
+queued before the upgrade, go through the library's queue as before.
+threading keeps the library's writer, with one fix (`WholeFrameSocket`:
+frames written whole).
 
 Under eventlet, every frame a client sends is unmasked (RFC 6455 5.3) by
 `unmask` instead of eventlet's `_apply_mask`, which makes a bytes object per
@@ -57,9 +58,10 @@ with a traceback.
 A hook into a pinned library's internals (python-engineio 4.x's
 `Socket._websocket_handler`, `schedule_ping`, `last_ping`, `send`, `poll`,
 `close` and `handle_post_request`, and `Server._service_task`; eventlet's
-`RFC6455WebSocket._pack_message`, `_sendlock`, `_apply_mask` and `Message`; simple-websocket 1.1's `Base.sock`,
-`ws`, `close`, `input_buffer` and `connected`, wsproto's negotiated extensions
-and events, gevent's socket's `_sock`), kept to this module.
+`RFC6455WebSocket._pack_message`, `_sendlock`, `_apply_mask` and `Message`;
+simple-websocket 1.1's `Base.sock`, `ws`, `close`, `input_buffer` and
+`connected`, wsproto's negotiated extensions and events, gevent's socket's
+`_sock`), kept to this module.
 tests/integration/test_library_hooks.py serves it under gunicorn's real
 eventlet and gevent workers and reads its frames off the wire, and the
 integration suite runs every real-time test through it.

@@ -63,9 +63,8 @@ ENTER_TIMEOUT = 3.0  # how long enter_room waits for a remote socket's instance
 SID_SEP = "~"  # <instance tag>~<engine.io id>: a socket id says where it lives
 RESUBSCRIBE_BATCH = 500  # channels per SUBSCRIBE command after a reconnect
 HEALTH_INTERVAL = 5.0  # seconds between PINGs on an idle-looking pub/sub connection
-HEALTH_TIMEOUT = (
-    5.0  # a PING unanswered this long, with nothing read meanwhile, means Redis is unreachable
-)
+# A PING unanswered this long, with nothing read meanwhile, means Redis is unreachable.
+HEALTH_TIMEOUT = 5.0
 ONCE_SECONDS = 120  # how long Redis remembers that an emit_once went out
 
 # emit_once: the record that an emit went out and its PUBLISH, in one script, so
