@@ -10,13 +10,12 @@ uses it: that request fails with 503 `unavailable` (app/errors.py) and the pool
 starts over, as a failed ping would have made it.
 """
 
-import _socket  # the C module: not replaced by eventlet's or gevent's green socket
 from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import DisconnectionError
 
-_PEEK = _socket.MSG_PEEK | _socket.MSG_DONTWAIT
+from app import library_hooks
 
 
 def server_has_hung_up(dbapi_connection: Any) -> bool:
@@ -26,16 +25,9 @@ def server_has_hung_up(dbapi_connection: Any) -> bool:
     fileno = getattr(dbapi_connection, "fileno", None)
     if fileno is None:  # SQLite: no socket
         return False
-    sock = _socket.socket(fileno=fileno())
-    try:
-        sock.recv(1, _PEEK)  # b"" (closed) or a message: either way it is done
-        return True
-    except BlockingIOError:
-        return False  # nothing to read: alive as far as anyone can tell
-    except OSError:
-        return True
-    finally:
-        sock.detach()  # the fd stays the driver's
+    # The end of the connection or a message: either way it is done. Nothing to
+    # read: alive as far as anyone can tell.
+    return library_hooks.has_input(fileno())
 
 
 def _on_checkout(dbapi_connection: Any, connection_record: Any, connection_proxy: Any):

@@ -25,6 +25,8 @@ The modules, and what they hook into:
   and back, through python-socketio's base Manager.
 - redis_connections: redis-py clients for REDIS_URL (one server or a
   Cluster), what an outage raises, and ending a blocked read.
+- raw_sockets: whether a socket has input, looked at through the C socket
+  module that eventlet and gevent do not replace.
 - redis_urls: redis+sentinel:// URLs, and redis-py clients and connections
   that follow the primary the sentinels name.
 - redis_commands: MGET, PUBLISH and EVALSHA on redis-py's connections
@@ -57,6 +59,7 @@ __all__ = [
     "SOCKET_REFUSED",
     "commit_keeping_loaded",
     "detached",
+    "has_input",
     "limits_storage",
     "parse_sentinel_url",
     "install_gunicorn_error_answers",
@@ -80,6 +83,7 @@ _LAZY = {
     "SOCKET_REFUSED": ("socketio_packets", "REFUSED"),
     "commit_keeping_loaded": ("sqlalchemy_rows", "commit_keeping_loaded"),
     "detached": ("sqlalchemy_rows", "detached"),
+    "has_input": ("raw_sockets", "has_input"),
     "limits_storage": ("redis_urls", "limits_storage"),
     "parse_sentinel_url": ("redis_urls", "parse_sentinel_url"),
     "install_gunicorn_error_answers": ("gunicorn_errors", "install"),
@@ -96,6 +100,7 @@ if TYPE_CHECKING:
     from app.library_hooks.gunicorn_errors import install as install_gunicorn_error_answers
     from app.library_hooks.json_parsing import JsonBodyParser
     from app.library_hooks.live_delivery import tell_if_not_live
+    from app.library_hooks.raw_sockets import has_input
     from app.library_hooks.redis_commands import HotPathCommands
     from app.library_hooks.redis_connections import REDIS_ERRORS, redis_client
     from app.library_hooks.redis_queue import ONCE_SECONDS

@@ -7,10 +7,7 @@ client for either. end_read() and has_unread() reach into redis-py's
 Connection for its socket.
 """
 
-import array
-import fcntl
 import socket
-import termios
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -18,6 +15,7 @@ import redis
 import redis.cluster
 
 from app.library_hooks import redis_urls
+from app.library_hooks.raw_sockets import has_input
 
 CLUSTER_SCHEME = "redis+cluster"
 
@@ -88,17 +86,10 @@ def end_read(conn: redis.Connection) -> None:
 
 
 def has_unread(conn: redis.Connection) -> bool:
-    """Whether bytes from Redis wait on `conn`'s socket, not yet read by anyone.
-
-    It asks the kernel how many (FIONREAD), which takes nothing from the socket
-    and involves no hub: eventlet's green select refuses a second waiter on a
-    descriptor that the listener already waits on."""
+    """Whether something from Redis waits on `conn`'s socket, not yet read by
+    anyone: bytes, or the end of the connection (raw_sockets.has_input)."""
     sock = conn._sock
     if sock is None:
         return False
-    count = array.array("i", [0])
-    try:
-        fcntl.ioctl(sock.fileno(), termios.FIONREAD, count, True)
-    except (OSError, ValueError):  # closed meanwhile
-        return False
-    return count[0] > 0
+    fileno = sock.fileno()
+    return fileno >= 0 and has_input(fileno)

@@ -72,9 +72,9 @@ def heard(probe, timeout=20):
     return json.loads(probe.stdout.readline() or "{}") if ready else {}
 
 
-def start(script, worker, redis_server):
+def start(script, worker, redis_server, *args):
     return subprocess.Popen(
-        [sys.executable, "-c", script, worker, redis_server.url()],
+        [sys.executable, "-c", script, worker, redis_server.url(), *args],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -111,9 +111,11 @@ def test_a_hung_redis_is_noticed_with_nothing_else_going_on(redis_server, worker
         print(errors)  # the probe's log, shown with a failure
 
 
-# The listener handles one broadcast for HELD seconds (a green sleep: the
-# watcher runs meanwhile and PINGs); prints whether the manager stayed live and
-# on its first connection throughout.
+# The listener is held for HELD seconds after one broadcast (a green sleep:
+# the watcher runs meanwhile and PINGs), either while it handles that
+# broadcast (argv[3] "handling") or before its next read ("reading": bytes wait
+# unread on its socket, as for a listener not scheduled); prints whether the
+# manager stayed live and on its first connection throughout.
 BEHIND = (
     START
     + r"""
@@ -121,13 +123,24 @@ HELD = 4.0
 wait_for(True, 10)
 shard = next(iter(manager._shards.values()))
 first = shard.conn
-real = manager.on_queue_message
 handled = []
-def held(payload):
-    time.sleep(HELD)
-    real(payload)
-    handled.append(time.monotonic())
-manager.on_queue_message = held
+if sys.argv[3] == "handling":
+    real = manager.on_queue_message
+    def held(payload):
+        time.sleep(HELD)
+        real(payload)
+        handled.append(time.monotonic())
+    manager.on_queue_message = held
+else:
+    real_read = first.read_response
+    calls = []
+    def late(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the read after the broadcast's
+            time.sleep(HELD)
+            handled.append(time.monotonic())
+        return real_read(*args, **kwargs)
+    first.read_response = late
 manager.emit("held", {}, namespace="/")
 started = time.monotonic()
 always_live = True
@@ -143,9 +156,10 @@ print(json.dumps({
 )
 
 
+@pytest.mark.parametrize("held", ["handling", "reading"])
 @pytest.mark.parametrize("worker", ["eventlet", "gevent"])
-def test_a_listener_behind_is_not_taken_for_a_hung_redis(redis_server, worker):
-    probe = start(BEHIND, worker, redis_server)
+def test_a_listener_behind_is_not_taken_for_a_hung_redis(redis_server, worker, held):
+    probe = start(BEHIND, worker, redis_server, held)
     try:
         seen = heard(probe)
     finally:
