@@ -21,6 +21,9 @@ The modules, and what they hook into:
   sharded queue, QUEUE_MODE=sharded).
 - classic_redis_queue: python-socketio's RedisManager with a listener that
   comes back within a second (QUEUE_MODE=classic).
+- room_index: python-socketio's base Manager, keeping each socket's rooms
+  so that a disconnect leaves only its own (every manager above, and the
+  in-process one without Redis).
 - live_delivery: `delivery {live}` to local sockets when the queue is lost
   and back, through python-socketio's base Manager.
 - redis_connections: redis-py clients for REDIS_URL (one server or a
@@ -126,15 +129,17 @@ def queue_manager(
     write_only: bool = False,
     on_emit: Callable[[dict], None] | None = None,
 ) -> Any:
-    """The python-socketio client manager for REDIS_URL and QUEUE_MODE (None without
-    Redis: python-socketio's in-process manager). `sharded` (the default): one Redis
+    """The python-socketio client manager for REDIS_URL and QUEUE_MODE (without
+    Redis: python-socketio's in-process manager, room_index.py). `sharded` (the default): one Redis
     channel per Socket.IO room, on one server, a Redis Cluster or a primary watched
     by Sentinel (redis_queue.py); `classic`: python-socketio's one channel that
     every instance reads. write_only: a manager that only emits, for a process that
     serves no socket. on_emit: called with each emit record the sharded manager
     takes from the queue."""
     if not redis_url:
-        return None
+        from app.library_hooks.room_index import ChatManager
+
+        return ChatManager()
     if mode == "classic":
         from app.library_hooks import redis_urls
         from app.library_hooks.classic_redis_queue import ChatRedisManager

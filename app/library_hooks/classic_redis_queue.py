@@ -21,6 +21,7 @@ from typing import Any
 from socketio import RedisManager
 
 from app.library_hooks.live_delivery import LiveDelivery
+from app.library_hooks.room_index import RoomIndex
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ REDIS_OPTIONS = {
 }
 
 
-class ChatRedisManager(LiveDelivery, RedisManager):
+class ChatRedisManager(RoomIndex, LiveDelivery, RedisManager):
     """python-socketio's RedisManager, re-subscribing within RETRY_MAX seconds."""
 
     def __init__(self, url: str, channel: str = CHANNEL, write_only: bool = False) -> None:

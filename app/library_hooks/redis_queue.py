@@ -54,6 +54,7 @@ from app.library_hooks.redis_connections import (
     parse_cluster_url,
     redis_client,
 )
+from app.library_hooks.room_index import RoomIndex
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +285,7 @@ class _Shard:
         self.manager.shard_changed()
 
 
-class ShardedRedisManager(LiveDelivery, PubSubManager):
+class ShardedRedisManager(RoomIndex, LiveDelivery, PubSubManager):
     """A PubSubManager with one Redis (or Redis Cluster shard) channel per room."""
 
     name = "sharded-redis"

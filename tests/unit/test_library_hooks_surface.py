@@ -42,13 +42,15 @@ def test_an_unknown_name_is_an_attribute_error():
 def test_the_queue_picker():
     from app.library_hooks.classic_redis_queue import ChatRedisManager
     from app.library_hooks.redis_queue import ShardedRedisManager
+    from app.library_hooks.room_index import ChatManager, RoomIndex
 
-    assert library_hooks.queue_manager(None) is None
+    assert isinstance(library_hooks.queue_manager(None), ChatManager)
     sharded = library_hooks.queue_manager("redis://127.0.0.1:1/0")
     assert isinstance(sharded, ShardedRedisManager) and sharded.channel == "chat"
     classic = library_hooks.queue_manager("redis://127.0.0.1:1/0", "classic", write_only=True)
     assert isinstance(classic, ChatRedisManager) and classic.channel == "chat-socketio"
     assert classic.write_only
+    assert isinstance(sharded, RoomIndex) and isinstance(classic, RoomIndex)
 
 
 @pytest.fixture
