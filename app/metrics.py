@@ -15,6 +15,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily
+from prometheus_client.gc_collector import GCCollector
 
 from app import library_hooks
 
@@ -95,6 +96,29 @@ FROZEN_OBJECTS = Gauge(
     registry=registry,
 )
 FROZEN_OBJECTS.set_function(gc.get_freeze_count)
+GC_PAUSE = Histogram(
+    "chat_gc_pause_seconds",
+    "Garbage collections of this process by generation (2: a full one), each from its "
+    "start to its end: while one runs, nothing else in the process does",
+    ["generation"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    registry=registry,
+)
+_gc_pauses = [GC_PAUSE.labels(str(generation)) for generation in range(3)]
+_gc_started = [0.0]
+
+
+def _time_collection(phase: str, info: dict) -> None:
+    if phase == "start":
+        _gc_started[0] = time.perf_counter()
+    else:
+        _gc_pauses[info["generation"]].observe(time.perf_counter() - _gc_started[0])
+
+
+gc.callbacks.append(_time_collection)
+# python_gc_collections_total, python_gc_objects_collected_total{generation}: how
+# many collections ran, and how much cyclic garbage each generation found.
+GCCollector(registry=registry)
 SOCKET_HANDLERS_WAITING = Gauge(
     "chat_socketio_handlers_waiting",
     "Socket.IO events and connects waiting for a turn (SOCKET_HANDLERS_AT_ONCE are at work)",

@@ -38,6 +38,7 @@ import signal
 import sys
 import tempfile
 import time
+import urllib.request
 from typing import Any
 
 import psutil
@@ -326,6 +327,70 @@ class CpuMeter:
         return out
 
 
+def gc_pauses(target: Any) -> dict[str, dict[str, float]]:
+    """Each chat instance's full collections so far (`chat_gc_pause_seconds`,
+    generation 2, from its /metrics): count, seconds in all, and the upper
+    bound of the highest bucket one fell into. An instance that does not
+    answer (killed, or too busy for 10 s) is left out; none for the peer."""
+    out: dict[str, dict[str, float]] = {}
+    if target.kind != "chat":
+        return out
+    for i, port in enumerate(target.instance_ports(), 1):
+        try:
+            with urllib.request.urlopen(f"http://{target.host}:{port}/metrics", timeout=10) as r:
+                body = r.read()
+        except OSError:
+            continue
+        seen = {"count": 0.0, "seconds": 0.0, "longest_le": 0.0}
+        below = 0.0
+        for line in body.decode().splitlines():
+            if 'generation="2"' not in line or line.startswith("#"):
+                continue
+            name, value = line.rsplit(" ", 1)
+            if name.startswith("chat_gc_pause_seconds_count"):
+                seen["count"] = float(value)
+            elif name.startswith("chat_gc_pause_seconds_sum"):
+                seen["seconds"] = float(value)
+            elif name.startswith("chat_gc_pause_seconds_bucket"):
+                le = name.split('le="', 1)[1].split('"', 1)[0]
+                if float(value) > below and le != "+Inf":
+                    seen["longest_le"], below = float(le), float(value)
+                elif float(value) > below:
+                    seen["longest_le"] = math.inf
+        out[target.instance_id(i)] = seen
+    return out
+
+
+class GcMeter:
+    """The chat instances' full collections over an interval (those that
+    answered at both ends): how many, their seconds per instance, and the
+    longest (a histogram bucket's upper bound)."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self.before = gc_pauses(target)
+
+    def read(self) -> dict[str, Any] | None:
+        after = gc_pauses(self.target)
+        both = [k for k in after if k in self.before]
+        if not both:
+            return None
+        count = sum(after[k]["count"] - self.before[k]["count"] for k in both)
+        seconds = sum(after[k]["seconds"] - self.before[k]["seconds"] for k in both)
+        # The bucket of the longest since the start; the histogram cannot say
+        # whether that one fell inside the interval unless the count grew there.
+        longest = max(
+            (after[k]["longest_le"] for k in both if after[k]["count"] > self.before[k]["count"]),
+            default=0.0,
+        )
+        return {
+            "instances": len(both),
+            "full_collections": int(count),
+            "seconds_per_instance": round(seconds / len(both), 3),
+            "longest_s_at_most": longest,
+        }
+
+
 class WorkerProc:
     """One bench/capacity_worker.py process and its command channel."""
 
@@ -557,11 +622,13 @@ async def run_target(name: str, args: argparse.Namespace, p: dict[str, int]) -> 
             answers = await all_workers(workers, command, concurrency=args.concurrency)
             return answers, time.monotonic() - t0, meter.read()
 
+        gc_meter = GcMeter(target)
         connected, connect_s, connect_cpu = await measured("connect")
         ok = sum(r["ok"] for r in connected)
         log(f"{name}: {ok:,} connected in {connect_s:.1f} s; joining 3 rooms each")
         joined_r, join_s, join_cpu = await measured("join")
         joins = sum(r["ok"] for r in joined_r) * 3
+        connect_and_join_gc = gc_meter.read()
         await asyncio.sleep(args.settle_s)
         stats = await all_workers(workers, "stats")
         per_instance: dict[str, int] = {}
@@ -574,9 +641,9 @@ async def run_target(name: str, args: argparse.Namespace, p: dict[str, int]) -> 
         held = sum(s["open"] for s in stats)
         log(f"{name}: {held:,} sockets open; idle for {args.hold_s:.0f} s")
         lg_cpu0 = sum(s["cpu_s"] for s in stats)
-        meter = CpuMeter(comps, loadgen_pids)
+        meter, gc_meter = CpuMeter(comps, loadgen_pids), GcMeter(target)
         await asyncio.sleep(args.hold_s)
-        idle = meter.read()
+        idle, idle_gc = meter.read(), gc_meter.read()
         stats2 = await all_workers(workers, "stats")
         still = sum(s["open"] for s in stats2)
         after = {
@@ -621,6 +688,8 @@ async def run_target(name: str, args: argparse.Namespace, p: dict[str, int]) -> 
             "idle_cpu_cores": idle["cluster"],
             "idle_cpu_by_component": idle,
             "events_while_idle": events_delta(stats, stats2),
+            "gc_connect_and_join": connect_and_join_gc,
+            "gc_idle": idle_gc,
             "loadgen": {
                 "processes": procs,
                 "rss_mib": rss_mib(loadgen_pids),
@@ -640,12 +709,12 @@ async def run_target(name: str, args: argparse.Namespace, p: dict[str, int]) -> 
                 f"{name}: big room ({joined.get(big, 0):,} members joined), {args.big_room_s:.0f} s"
             )
             await all_workers(workers, "phase", name="big")
-            meter = CpuMeter(comps, loadgen_pids)
+            meter, gc_meter = CpuMeter(comps, loadgen_pids), GcMeter(target)
             sent = await workers[0].call(
                 "send", phase="big", rate=1.0, seconds=args.big_room_s, room=big
             )
             await asyncio.sleep(args.drain_s)
-            cpu = meter.read()
+            cpu, big_gc = meter.read(), gc_meter.read()
             parts = await all_workers(workers, "collect")
             acked = sent["acked"]
             expected, lost, dup = losses(parts, acked, joined)
@@ -658,6 +727,7 @@ async def run_target(name: str, args: argparse.Namespace, p: dict[str, int]) -> 
                 "duplicated": dup,
                 "latency_ms": latency_summary(parts),
                 "cpu_cores": cpu,
+                "gc": big_gc,
             }
             result["big_room"]["p50_ms"] = result["big_room"]["latency_ms"]["p50"]
             result["big_room"]["p99_ms"] = result["big_room"]["latency_ms"]["p99"]
@@ -670,12 +740,12 @@ async def run_target(name: str, args: argparse.Namespace, p: dict[str, int]) -> 
             for k in range(args.chatter_steps):
                 phase = f"chat{k}"
                 await all_workers(workers, "phase", name=phase)
-                meter = CpuMeter(comps, loadgen_pids)
+                meter, gc_meter = CpuMeter(comps, loadgen_pids), GcMeter(target)
                 sent_r = await all_workers(
                     workers, "send", phase=phase, rate=rate / procs, seconds=args.chatter_s
                 )
                 await asyncio.sleep(args.drain_s)
-                cpu = meter.read()
+                cpu, step_gc = meter.read(), gc_meter.read()
                 parts = await all_workers(workers, "collect")
                 acked = merge_acked(sent_r)
                 expected, lost, dup = losses(parts, acked, joined)
@@ -697,6 +767,7 @@ async def run_target(name: str, args: argparse.Namespace, p: dict[str, int]) -> 
                         "duplicated": dup,
                         "latency_ms": lat,
                         "cpu_cores": cpu,
+                        "gc": step_gc,
                         "passed": passed,
                     }
                 )
@@ -772,7 +843,7 @@ async def storm(
         for w in workers
     ]
     await asyncio.sleep(args.storm_before_s)
-    meter = CpuMeter(comps, loadgen_pids)
+    meter, gc_meter = CpuMeter(comps, loadgen_pids), GcMeter(target)
     kill_at = time.time()
     target.kill_instance(index)
     timeline = []
@@ -787,7 +858,7 @@ async def storm(
         if synced >= victims:
             complete = True
             break
-    cpu = meter.read()
+    cpu, storm_gc = meter.read(), gc_meter.read()
     await asyncio.sleep(args.storm_after_s)
     # The same worker serves both sends, so one stop ends both.
     await all_workers(workers, "stop_send")
@@ -825,6 +896,7 @@ async def storm(
         "events": events_delta(stats, stats_after),
         "timeline": timeline,
         "cpu_cores": cpu,
+        "gc_survivors": storm_gc,
     }
     log(
         f"{name}: storm: {len(synced):,}/{victims:,} synced, p99 {out['p99_s']} s, "

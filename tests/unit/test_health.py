@@ -1,5 +1,7 @@
 """/healthz, /readyz (on a database built without migrations) and /metrics."""
 
+import gc
+
 from sqlalchemy import text
 from unit_helpers import test_config
 
@@ -129,3 +131,18 @@ def test_delivery_lag_is_observed_for_messages_from_the_queue():
     total, observed = count()
     assert observed == before[1] + 1
     assert 1.9 < total - before[0] < 5
+
+
+def test_garbage_collections_are_timed_by_generation(client):
+    """chat_gc_pause_seconds: each collection's length, by generation, since a
+    full collection holds every socket of the process while it runs."""
+    name = 'chat_gc_pause_seconds_count{{generation="{}"}}'
+    before = [metric_value(client, name.format(g)) for g in range(3)]
+    gc.collect(0)
+    gc.collect(2)
+    after = [metric_value(client, name.format(g)) for g in range(3)]
+    assert after[0] >= before[0] + 1
+    assert after[2] >= before[2] + 1
+    text_ = client.get("/metrics").get_data(as_text=True)
+    assert 'chat_gc_pause_seconds_bucket{generation="2",le="0.001"}' in text_
+    assert 'python_gc_objects_collected_total{generation="2"}' in text_
