@@ -164,7 +164,7 @@ class Config:
     # Seconds an Engine.IO connection has to complete its Socket.IO connect (0: no limit).
     SOCKET_CONNECT_TIMEOUT: int = _setting(10, "SOCKET_CONNECT_TIMEOUT", int)
     # Socket.IO events and connects at work at once in one process; the rest wait
-    # their turn in order, events before connects (app/realtime/gate.py). 0: no
+    # their turn, events before connects (app/realtime/gate.py). 0: no
     # limit. Below the database pool's 15 connections, so that REST requests
     # still find one.
     SOCKET_HANDLERS_AT_ONCE: int = _setting(10, "SOCKET_HANDLERS_AT_ONCE", int)

@@ -124,6 +124,11 @@ SOCKET_HANDLERS_WAITING = Gauge(
     "Socket.IO events and connects waiting for a turn (SOCKET_HANDLERS_AT_ONCE are at work)",
     registry=registry,
 )
+SOCKET_CONNECTS_WAITING = Gauge(
+    "chat_socketio_connects_waiting",
+    "Socket.IO connects among chat_socketio_handlers_waiting",
+    registry=registry,
+)
 SOCKET_EVENTS = Counter(
     "chat_socketio_events_total",
     "Socket.IO events handled",

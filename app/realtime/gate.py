@@ -17,26 +17,46 @@ queue by the thousand; an event queued behind all of them (the `join` and
 and connected again, so the survivors worked for clients that were gone and
 few ever finished. Served first, a client that is in finishes, and the next
 connect is worth serving.
+
+Two bounds keep connects moving when the line is long:
+- While connects wait, at most EVENTS_IN_A_ROW events go before one of them:
+  with the other clients' sends always waiting, no connect would ever be served.
+- Once the oldest waiting connect has waited LONG_WAIT seconds, the newest goes
+  first. A client gives up on a connect that is not answered in time (its
+  timeout: socket.io-client's is 20 s) and tries again; served oldest first, a
+  line longer than that timeout only ever serves connects whose clients are
+  about to give up or already have, and no client gets in. Newest first, the
+  client served still waits for its answer; one that gave up is served last, or
+  finds its connection closed when its turn comes and does nothing.
 """
 
 import threading
+import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 from flask import Flask, current_app
 
 from app import metrics
 
+# Events served one after another while connects wait, before one connect goes.
+EVENTS_IN_A_ROW = 8
+# Seconds the oldest waiting connect has waited when the newest starts to go first.
+LONG_WAIT = 5.0
+
 
 class Gate:
-    def __init__(self, size: int):
+    def __init__(self, size: int, clock: Callable[[], float] = time.monotonic):
         self._limited = size > 0
         self._free = size
         self._lock = threading.Lock()
-        # Waiters, oldest first: each an Event set when a turn is handed to it.
+        self._clock = clock
+        # Waiters, oldest first: each an Event set when a turn is handed to it;
+        # a connect's with the time it started to wait.
         self._events: deque[threading.Event] = deque()
-        self._connects: deque[threading.Event] = deque()
+        self._connects: deque[tuple[float, threading.Event]] = deque()
+        self._events_in_a_row = 0  # served while connects waited
 
     def acquire(self, connect: bool = False) -> None:
         """Takes a turn, waiting in the connects' line or the events' line."""
@@ -47,32 +67,63 @@ class Gate:
                 self._free -= 1
                 return
             waiter = threading.Event()
-            (self._connects if connect else self._events).append(waiter)
+            if connect:
+                self._connects.append((self._clock(), waiter))
+            else:
+                self._events.append(waiter)
         metrics.SOCKET_HANDLERS_WAITING.inc()
+        if connect:
+            metrics.SOCKET_CONNECTS_WAITING.inc()
         try:
             waiter.wait()
         except BaseException:  # killed while it waited: give up its place or its turn
             with self._lock:
-                line = self._connects if connect else self._events
-                handed_over = waiter not in line
-                if not handed_over:
-                    line.remove(waiter)
+                handed_over = not self._drop(waiter, connect)
             if handed_over:
                 self.release()
             raise
         finally:
             metrics.SOCKET_HANDLERS_WAITING.dec()
+            if connect:
+                metrics.SOCKET_CONNECTS_WAITING.dec()
+
+    def _drop(self, waiter: threading.Event, connect: bool) -> bool:
+        """Takes a waiter out of its line; False if it is not there (its turn was
+        handed to it)."""
+        if not connect:
+            if waiter in self._events:
+                self._events.remove(waiter)
+                return True
+            return False
+        for place, (_, queued) in enumerate(self._connects):
+            if queued is waiter:
+                del self._connects[place]
+                return True
+        return False
+
+    def _next(self) -> threading.Event | None:
+        """The waiter a free turn goes to (taken out of its line), or None."""
+        if self._events and (not self._connects or self._events_in_a_row < EVENTS_IN_A_ROW):
+            if self._connects:
+                self._events_in_a_row += 1
+            return self._events.popleft()
+        self._events_in_a_row = 0
+        if not self._connects:
+            return None
+        oldest_since, _ = self._connects[0]
+        if self._clock() - oldest_since >= LONG_WAIT:
+            return self._connects.pop()[1]
+        return self._connects.popleft()[1]
 
     def release(self) -> None:
-        """Gives a turn back: to the oldest waiting event, else the oldest connect."""
+        """Gives a turn back: to the waiter `_next` picks, else it is free."""
         if not self._limited:
             return
         with self._lock:
-            line = self._events or self._connects
-            if not line:
+            waiter = self._next()
+            if waiter is None:
                 self._free += 1
                 return
-            waiter = line.popleft()
         waiter.set()  # the turn passes straight to it
 
     @contextmanager

@@ -1,6 +1,7 @@
 """The gate in front of Socket.IO handlers (app/realtime/gate.py): at most
 SOCKET_HANDLERS_AT_ONCE at work, the rest waiting their turn in order, the
-events of connected sockets before connects."""
+events of connected sockets before connects (but not all of them), and the
+newest connect first once the line is long."""
 
 import threading
 import time
@@ -9,7 +10,7 @@ import pytest
 from unit_helpers import assert_error_ack
 
 from app import metrics
-from app.realtime.gate import Gate
+from app.realtime.gate import EVENTS_IN_A_ROW, LONG_WAIT, Gate
 
 
 def test_no_more_than_the_limit_work_at_once_and_the_waiting_are_counted():
@@ -46,12 +47,14 @@ def _waiting(gate, what, order):
         with gate.turn(connect=what.startswith("connect")):
             order.append(what)
 
+    connects = metrics.SOCKET_CONNECTS_WAITING._value.get()
     thread = threading.Thread(target=handler)
     thread.start()
     deadline = time.monotonic() + 5
     while metrics.SOCKET_HANDLERS_WAITING._value.get() == before:
         assert time.monotonic() < deadline, "it never waited"
         time.sleep(0.005)
+    assert metrics.SOCKET_CONNECTS_WAITING._value.get() == connects + what.startswith("connect")
     return thread
 
 
@@ -69,11 +72,58 @@ def test_a_free_turn_goes_to_the_oldest_event_before_any_connect():
         t.join(5)
     assert order == ["event 1", "event 2", "connect 1", "connect 2"]
     assert metrics.SOCKET_HANDLERS_WAITING._value.get() == 0
+    assert metrics.SOCKET_CONNECTS_WAITING._value.get() == 0
     # every turn came back: both can be taken again at once with no wait
     gate.acquire()
     assert gate._free == 0
     gate.release()
     assert gate._free == 1
+
+
+def test_connects_still_get_a_turn_while_events_keep_coming():
+    """While connects wait, at most EVENTS_IN_A_ROW events go before one of them:
+    the other clients' sends alone must not keep every connect out."""
+    gate = Gate(1)
+    order = []
+    gate.acquire()
+    threads = [_waiting(gate, "connect 1", order)]
+    events = [f"event {i}" for i in range(1, EVENTS_IN_A_ROW + 3)]
+    threads += [_waiting(gate, what, order) for what in events]
+    gate.release()
+    for t in threads:
+        t.join(5)
+    assert order == [*events[:EVENTS_IN_A_ROW], "connect 1", *events[EVENTS_IN_A_ROW:]]
+
+
+def test_the_newest_connect_goes_first_once_the_oldest_has_waited_long():
+    """A line of connects longer than the clients' timeout would otherwise serve
+    only clients that are giving up; under LONG_WAIT it is served in order."""
+    now = [0.0]
+    gate = Gate(1, clock=lambda: now[0])
+    order = []
+    gate.acquire()
+    threads = []
+    for what in ["connect 1", "connect 2", "connect 3"]:
+        threads.append(_waiting(gate, what, order))
+        now[0] += 1.0
+    now[0] = LONG_WAIT  # the oldest has waited LONG_WAIT - 0 seconds
+    gate.release()
+    for t in threads:
+        t.join(5)
+    assert order == ["connect 3", "connect 2", "connect 1"]
+
+    order.clear()
+    now[0] = 100.0
+    gate.acquire()
+    threads = []
+    for what in ["connect 1", "connect 2", "connect 3"]:
+        threads.append(_waiting(gate, what, order))
+        now[0] += 1.0
+    now[0] = 100.0 + LONG_WAIT - 0.5  # the oldest has not waited that long yet
+    gate.release()
+    for t in threads:
+        t.join(5)
+    assert order == ["connect 1", "connect 2", "connect 3"]
 
 
 def test_zero_means_no_limit():
