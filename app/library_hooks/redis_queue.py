@@ -54,7 +54,7 @@ from app.library_hooks.redis_connections import (
     parse_cluster_url,
     redis_client,
 )
-from app.library_hooks.room_index import RoomIndex
+from app.library_hooks.room_index import RoomIndex, SidSet
 
 log = logging.getLogger(__name__)
 
@@ -566,7 +566,7 @@ class ShardedRedisManager(RoomIndex, LiveDelivery, PubSubManager):
         except ValueDuplicationError:
             return None  # already connected
         self.basic_enter_room(sid, namespace, sid, eio_sid=eio_sid)
-        self.pending_connect.setdefault(namespace, []).append(sid)
+        self.pending_connect.setdefault(namespace, SidSet()).append(sid)
         return sid
 
     def enter_room(self, sid: str, namespace: str, room: str, eio_sid: str | None = None) -> None:

@@ -14,6 +14,13 @@ requirements.txt) to keep socket -> rooms as well, so a disconnect leaves just
 its socket's rooms. Every change to the rooms goes through `basic_enter_room`
 and `basic_leave_room` (the Manager's `basic_close_room` and the queues'
 remote enter and leave call them too), so the two maps cannot drift apart.
+The Manager also keeps the sockets of a namespace whose connect handler has
+not returned yet (and those whose disconnect is under way) in a list, which
+`is_connected` searches for every event: in a storm a survivor holds thousands
+of connects waiting for their turn (app/realtime/gate.py), and each search
+walked them all. `pre_connect` and `pre_disconnect` give the Manager a
+SidSet instead (the sharded queue's own `pre_connect` too) (the list's append and remove, found without a search).
+
 ChatManager is the in-process manager (no REDIS_URL) with the index;
 redis_queue's and classic_redis_queue's managers put RoomIndex first in their
 bases. tests/unit/test_room_index.py checks it against the Manager's own
@@ -25,19 +32,39 @@ from typing import Any
 from socketio.manager import Manager
 
 
+class SidSet(dict[str, None]):
+    """The sids python-socketio keeps in a list per namespace: the list's
+    `append` and `remove` (the Manager checks `in` first), `in` and `len`
+    without a search."""
+
+    def append(self, sid: str) -> None:
+        self[sid] = None
+
+    def remove(self, sid: str) -> None:
+        del self[sid]
+
+
 class RoomIndex:
     """socket -> rooms beside the Manager's room -> sockets, per namespace."""
 
     rooms: dict[str, dict[Any, Any]]  # the Manager's
     callbacks: dict[str, Any]
-    pending_connect: dict[str, list[str]]
-    pending_disconnect: dict[str, list[str]]
+    pending_connect: dict[str, Any]
+    pending_disconnect: dict[str, Any]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # (namespace, sid) -> its rooms, in the order it entered them (a dict as
         # an ordered set: the room None, its sid's room, then the others).
         self.rooms_of: dict[tuple[str, str], dict[Any, None]] = {}
         super().__init__(*args, **kwargs)
+
+    def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
+        self.pending_connect.setdefault(namespace, SidSet())
+        return super().pre_connect(eio_sid, namespace)  # type: ignore[misc]
+
+    def pre_disconnect(self, sid: str, namespace: str) -> str | None:
+        self.pending_disconnect.setdefault(namespace, SidSet())
+        return super().pre_disconnect(sid, namespace)  # type: ignore[misc]
 
     def basic_enter_room(
         self, sid: str, namespace: str, room: Any, eio_sid: str | None = None

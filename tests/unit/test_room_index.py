@@ -105,3 +105,33 @@ def test_a_disconnect_leaves_its_own_rooms_without_walking_the_others(queue):
     assert manager.eio_sid_from_sid(sids[0], "/") is None
     assert sids[0] not in manager.callbacks
     assert manager.get_rooms(sids[1], "/") == [sids[1], "user:1", "lobby"]
+
+
+
+@pytest.mark.parametrize("queue", ["in-process", "sharded", "classic"])
+def test_sockets_whose_connect_is_under_way_are_found_without_a_search(queue):
+    """Thousands of connects wait for their turn in a storm, and every event asks
+    whether its socket is connected: the Manager's own list of them was searched
+    each time; a SidSet is a dict."""
+    from app import library_hooks
+
+    url = None if queue == "in-process" else "redis://127.0.0.1:1/0"  # never connected
+    manager = server_with(library_hooks.queue_manager(url, queue if url else "sharded"))
+    pending = [manager.pre_connect(f"eio-{i}", "/") for i in range(50)]
+    connected = manager.connect("eio-x", "/")
+    assert isinstance(manager.pending_connect["/"], dict)
+    assert not manager.is_connected(pending[7], "/")
+    assert manager.is_pre_connected(pending[7], "/")
+    assert manager.is_connected(connected, "/")
+    manager.connect(pending[7], "/")  # its connect handler accepted it
+    assert manager.is_connected(pending[7], "/")
+    assert pending[7] not in manager.pending_connect["/"]
+    assert len(manager.pending_connect["/"]) == 49
+    manager.pre_disconnect(connected, "/")
+    assert isinstance(manager.pending_disconnect["/"], dict)
+    assert not manager.is_connected(connected, "/")
+    manager.disconnect(connected, "/", ignore_queue=True)
+    assert "/" not in manager.pending_disconnect
+    for sid in pending:  # refused or gone before their connect ended
+        manager.disconnect(sid, "/", ignore_queue=True)
+    assert "/" not in manager.pending_connect
