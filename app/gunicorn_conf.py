@@ -142,3 +142,6 @@ def post_worker_init(worker: "Worker") -> None:
     # collection walks only what requests and sockets made since.
     gc.collect()
     gc.freeze()
+    from app import collector
+
+    collector.install(flask_app.config["GC_DEEP_GROWTH"])

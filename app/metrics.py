@@ -17,7 +17,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.gc_collector import GCCollector
 
-from app import library_hooks
+from app import collector, library_hooks
 
 registry = CollectorRegistry()
 
@@ -91,11 +91,25 @@ class _SocketRefusals:
 registry.register(_SocketRefusals())
 FROZEN_OBJECTS = Gauge(
     "chat_gc_frozen_objects",
-    "Objects the worker moved out of the garbage collector's way once it had started "
-    "(app/gunicorn_conf.py)",
+    "Objects out of the garbage collector's way: what the worker loaded at start, and "
+    "each full collection's survivors (app/gunicorn_conf.py, app/collector.py)",
     registry=registry,
 )
 FROZEN_OBJECTS.set_function(gc.get_freeze_count)
+DEEP_COLLECTIONS = Gauge(
+    "chat_gc_deep_collections",
+    "Full collections that walked every object again since the worker started "
+    "(the others walk only what survived since the last; app/collector.py)",
+    registry=registry,
+)
+DEEP_COLLECTIONS.set_function(collector.deep_collections)
+DEEP_GROWTH = Gauge(
+    "chat_gc_deep_growth",
+    "GC_DEEP_GROWTH as the worker installed it (app/collector.py); 0: the "
+    "interpreter's own collections",
+    registry=registry,
+)
+DEEP_GROWTH.set_function(collector.deep_growth)
 GC_PAUSE = Histogram(
     "chat_gc_pause_seconds",
     "Garbage collections of this process by generation (2: a full one), each from its "
