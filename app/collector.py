@@ -38,6 +38,7 @@ class _Collector:
         self.deep_growth = deep_growth
         self.clock = clock
         self.after_deep = gc.get_freeze_count()  # what the process froze at start
+        self.frozen = self.after_deep  # as last counted
         self.counted_at = clock()
         self.deep = False
         self.deep_collections = 0
@@ -50,14 +51,15 @@ class _Collector:
             if now - self.counted_at < COUNT_EVERY:
                 return
             self.counted_at = now
-            if gc.get_freeze_count() >= self.deep_growth * max(self.after_deep, 1):
+            self.frozen = gc.get_freeze_count()
+            if self.frozen >= self.deep_growth * max(self.after_deep, 1):
                 gc.unfreeze()  # this collection is a deep one
                 self.deep = True
             return
         gc.freeze()  # the survivors: a full collection has just emptied the young generations
         if self.deep:
             self.deep = False
-            self.after_deep = gc.get_freeze_count()
+            self.after_deep = self.frozen = gc.get_freeze_count()
             self.deep_collections += 1
 
 
@@ -90,3 +92,10 @@ def deep_collections() -> int:
 def deep_growth() -> float:
     """The installed `deep_growth`; 0 when the interpreter's own collections run."""
     return _installed[0].deep_growth if _installed else 0.0
+
+
+def frozen_objects() -> int:
+    """The frozen objects as last counted (at most COUNT_EVERY seconds ago, before
+    the last full collection's survivors joined them), without walking them;
+    counted now when the interpreter's own collections run."""
+    return _installed[0].frozen if _installed else gc.get_freeze_count()

@@ -92,10 +92,11 @@ registry.register(_SocketRefusals())
 FROZEN_OBJECTS = Gauge(
     "chat_gc_frozen_objects",
     "Objects out of the garbage collector's way: what the worker loaded at start, and "
-    "each full collection's survivors (app/gunicorn_conf.py, app/collector.py)",
+    "each full collection's survivors, as last counted (app/gunicorn_conf.py, "
+    "app/collector.py)",
     registry=registry,
 )
-FROZEN_OBJECTS.set_function(gc.get_freeze_count)
+FROZEN_OBJECTS.set_function(collector.frozen_objects)  # a count walks them all
 DEEP_COLLECTIONS = Gauge(
     "chat_gc_deep_collections",
     "Full collections that walked every object again since the worker started "

@@ -71,9 +71,11 @@ def test_the_frozen_objects_are_counted_at_most_every_count_every_seconds():
     gc.collect()  # freezes everything: far past twice what was frozen at install
     gc.collect()  # but no count yet
     assert collector.deep_collections() == 0
+    assert collector.frozen_objects() == 0  # as counted at install, not walked since
     now[0] = collector.COUNT_EVERY
     gc.collect()
     assert collector.deep_collections() == 1
+    assert collector.frozen_objects() == gc.get_freeze_count()
 
 
 def test_zero_leaves_the_interpreters_collections():
