@@ -18,8 +18,9 @@ The Manager also keeps the sockets of a namespace whose connect handler has
 not returned yet (and those whose disconnect is under way) in a list, which
 `is_connected` searches for every event: in a storm a survivor holds thousands
 of connects waiting for their turn (app/realtime/gate.py), and each search
-walked them all. `pre_connect` and `pre_disconnect` give the Manager a
-SidSet instead (the sharded queue's own `pre_connect` too) (the list's append and remove, found without a search).
+walked them all. `pre_connect` and `pre_disconnect` (and the sharded queue's
+own `pre_connect`) give the Manager a SidSet instead: the list's append and
+remove, and a sid found without a search.
 
 ChatManager is the in-process manager (no REDIS_URL) with the index;
 redis_queue's and classic_redis_queue's managers put RoomIndex first in their

@@ -107,7 +107,6 @@ def test_a_disconnect_leaves_its_own_rooms_without_walking_the_others(queue):
     assert manager.get_rooms(sids[1], "/") == [sids[1], "user:1", "lobby"]
 
 
-
 @pytest.mark.parametrize("queue", ["in-process", "sharded", "classic"])
 def test_sockets_whose_connect_is_under_way_are_found_without_a_search(queue):
     """Thousands of connects wait for their turn in a storm, and every event asks
