@@ -168,10 +168,11 @@ class Config:
     # limit. Below the database pool's 15 connections, so that REST requests
     # still find one.
     SOCKET_HANDLERS_AT_ONCE: int = _setting(10, "SOCKET_HANDLERS_AT_ONCE", int)
-    # A gunicorn worker freezes each full garbage collection's survivors, and
-    # walks them all again once they have grown this many times (app/collector.py).
+    # Above 0, a gunicorn worker freezes each full garbage collection's survivors,
+    # and walks them all again once they have grown this many times
+    # (app/collector.py; docs/capacity.md says when it helps and when it hurts).
     # 0: the interpreter's own collections.
-    GC_DEEP_GROWTH: float = _setting(2.0, "GC_DEEP_GROWTH", float)
+    GC_DEEP_GROWTH: float = _setting(0.0, "GC_DEEP_GROWTH", float)
     UPLOAD_RATE_LIMIT: str = _setting("30 per minute", "UPLOAD_RATE_LIMIT")
     # Uploads (app/chat/files.py): one file at most, and what one user may keep.
     MAX_UPLOAD_BYTES: int = _setting(10 * 1024 * 1024, "MAX_UPLOAD_BYTES", int)
