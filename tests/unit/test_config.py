@@ -197,6 +197,7 @@ def test_every_variable_the_app_reads_is_listed_once_in_env_names():
         "SOCKET_PACKET_RATE_LIMIT": "5 per second",
         "SOCKET_CONNECT_TIMEOUT": "3",
         "SOCKET_HANDLERS_AT_ONCE": "4",
+        "GC_DEEP_GROWTH": "2",
         "PRESENCE_MAX_ROOM_MEMBERS": "50",
         "UPLOAD_RATE_LIMIT": "5 per minute",
         "MAX_UPLOAD_BYTES": "1000",

@@ -275,6 +275,7 @@ LAYERS = [
         "app.search_index",
         "app.dbpool",
         "app.cookie_session",
+        "app.collector",
         "app.metrics",
         "app.ratelimit",
         "app.revocations",
