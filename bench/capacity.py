@@ -42,6 +42,7 @@ import urllib.request
 from typing import Any
 
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.httpclient import HttpConnection
 from bench.stats import summarize
@@ -341,24 +342,30 @@ def gc_pauses(target: Any) -> dict[str, dict[str, float]]:
                 body = r.read()
         except OSError:
             continue
-        seen = {"count": 0.0, "seconds": 0.0, "longest_le": 0.0}
-        below = 0.0
-        for line in body.decode().splitlines():
-            if 'generation="2"' not in line or line.startswith("#"):
-                continue
-            name, value = line.rsplit(" ", 1)
-            if name.startswith("chat_gc_pause_seconds_count"):
-                seen["count"] = float(value)
-            elif name.startswith("chat_gc_pause_seconds_sum"):
-                seen["seconds"] = float(value)
-            elif name.startswith("chat_gc_pause_seconds_bucket"):
-                le = name.split('le="', 1)[1].split('"', 1)[0]
-                if float(value) > below and le != "+Inf":
-                    seen["longest_le"], below = float(le), float(value)
-                elif float(value) > below:
-                    seen["longest_le"] = math.inf
-        out[target.instance_id(i)] = seen
+        out[target.instance_id(i)] = full_collections(body.decode())
     return out
+
+
+def full_collections(metrics_text: str) -> dict[str, float]:
+    """`chat_gc_pause_seconds{generation="2"}` of one /metrics text: count, sum,
+    and the smallest bucket bound that holds every one (0 with none)."""
+    seen = {"count": 0.0, "seconds": 0.0, "longest_le": 0.0}
+    bounds = []
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name != "chat_gc_pause_seconds":
+            continue
+        for sample in family.samples:
+            if sample.labels.get("generation") != "2":
+                continue
+            if sample.name.endswith("_count"):
+                seen["count"] = sample.value
+            elif sample.name.endswith("_sum"):
+                seen["seconds"] = sample.value
+            elif sample.name.endswith("_bucket"):
+                bounds.append((float(sample.labels["le"]), sample.value))  # "+Inf": inf
+    if seen["count"]:
+        seen["longest_le"] = min(le for le, below in bounds if below >= seen["count"])
+    return seen
 
 
 class GcMeter:
