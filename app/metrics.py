@@ -91,9 +91,9 @@ class _SocketRefusals:
 registry.register(_SocketRefusals())
 FROZEN_OBJECTS = Gauge(
     "chat_gc_frozen_objects",
-    "Objects out of the garbage collector's way: what the worker loaded at start, and "
-    "each full collection's survivors, as last counted (app/gunicorn_conf.py, "
-    "app/collector.py)",
+    "Objects out of the garbage collector's way: what the worker loaded at start "
+    "(app/gunicorn_conf.py), and with GC_DEEP_GROWTH above 0 each full collection's "
+    "survivors, as last counted (app/collector.py)",
     registry=registry,
 )
 FROZEN_OBJECTS.set_function(collector.frozen_objects)  # a count walks them all
