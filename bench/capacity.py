@@ -1131,6 +1131,29 @@ def plot(results: dict[str, Any], out_dir: str) -> str | None:
 # --- main ------------------------------------------------------------------------------
 
 
+def add_earlier_run(results: dict[str, Any], path: str) -> str | None:
+    """Put the targets of the earlier run in `path` into `results` (this run's
+    own figures replace a target measured in both); `meta.earlier_runs` keeps
+    each earlier run's `meta` (when it started, `targets_run`). Runs of a
+    different size or plan are not put side by side: the reason, or None."""
+    try:
+        with open(path) as f:
+            earlier = json.load(f)
+    except (OSError, ValueError) as exc:
+        return f"cannot read {path}: {exc}"
+    for key in ("sockets", "big_room", "small_room"):
+        if earlier.get("config", {}).get(key) != results["config"][key]:
+            theirs, ours = earlier.get("config", {}).get(key), results["config"][key]
+            return f"{path} is a run with {key}={theirs}, this one {key}={ours}"
+    if earlier.get("plan") != results["plan"]:
+        return f"{path} ran on another plan ({earlier.get('plan')}), this one {results['plan']}"
+    runs = earlier["meta"].pop("earlier_runs", [])
+    runs.append(earlier["meta"])
+    results["meta"]["earlier_runs"] = runs
+    results["targets"].update(earlier["targets"])
+    return None
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -1160,6 +1183,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--out", default=RESULTS)
     ap.add_argument("--check-only", action="store_true", help="only the machine check")
     ap.add_argument("--report", metavar="RESULTS_JSON", help="only print the table again")
+    ap.add_argument(
+        "--add-to",
+        metavar="RESULTS_JSON",
+        help="keep the targets of an earlier run of the same size beside this run's",
+    )
     return ap.parse_args(argv)
 
 
@@ -1203,7 +1231,14 @@ def main(argv: list[str] | None = None) -> int:
         "plan": p,
         "targets": {},
     }
-    for name in [t for t in args.targets.split(",") if t]:
+    if args.add_to:
+        problem = add_earlier_run(results, args.add_to)
+        if problem:
+            print(f"bench-capacity: --add-to: {problem}", file=sys.stderr)
+            return 2
+    names = [t for t in args.targets.split(",") if t]
+    results["meta"]["targets_run"] = names
+    for name in names:
         try:
             results["targets"][name] = asyncio.run(run_target(name, args, p))
         except Exception as exc:

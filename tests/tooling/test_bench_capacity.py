@@ -98,3 +98,37 @@ def test_table_has_ratios_against_the_peer_and_survives_a_failed_target():
     assert "eventlet ÷ node" in text and "3.00×" in text  # 15 KiB against 5
     assert "| gevent | 100,000 sockets held | no figure |" in text
     json.dumps(results)  # what results.json holds
+
+
+def test_an_earlier_run_of_the_same_size_is_kept_beside_this_one(tmp_path):
+    p = capacity.plan(100_000, None, 20_000)
+    config = {"sockets": 100_000, "big_room": 10_000, "small_room": 20}
+
+    def run(started, targets):
+        meta = {"started_at": started, "targets_run": sorted(targets)}
+        return {"meta": meta, "config": dict(config), "plan": dict(p), "targets": targets}
+
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps(run("10:00", {"eventlet": {"hold": {"sockets": 1}}})))
+    second = run("11:00", {})
+    assert capacity.add_earlier_run(second, str(first)) is None
+    second["targets"]["node"] = {"hold": {"sockets": 2}}
+    second_path = tmp_path / "second.json"
+    second_path.write_text(json.dumps(second))
+
+    # A third run measures eventlet again: its own figures win, both earlier
+    # runs are named in the order they ran.
+    third = run("12:00", {})
+    assert capacity.add_earlier_run(third, str(second_path)) is None
+    third["targets"]["eventlet"] = {"hold": {"sockets": 3}}
+    assert {t: r["hold"]["sockets"] for t, r in third["targets"].items()} == {
+        "eventlet": 3,
+        "node": 2,
+    }
+    assert [m["started_at"] for m in third["meta"]["earlier_runs"]] == ["10:00", "11:00"]
+
+    smaller = run("13:00", {})
+    smaller["config"]["sockets"] = 20_000
+    problem = capacity.add_earlier_run(smaller, str(second_path))
+    assert problem and "sockets=100000" in problem and smaller["targets"] == {}
+    assert "cannot read" in capacity.add_earlier_run(run("14:00", {}), str(tmp_path / "none"))
