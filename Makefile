@@ -103,13 +103,15 @@ bench-scaleout: system-deps $(VENV)/.runtime-installed
 ## reconnect storm, chat (eventlet, gevent) against the Node peer; bench/results/capacity/.
 ## Smaller: make bench-capacity SOCKETS=20000 TARGETS=eventlet,node (CAPACITY_ARGS: more
 ## options of bench/capacity.py). It checks the machine first (docs/capacity.md, "Capacity").
+# A variable: inside $(or ...) the commas of a literal list would part its arguments.
+CAPACITY_TARGETS := eventlet,gevent,node
 bench-capacity: system-deps $(VENV)/.runtime-installed
 	sh bench/install-deps.sh
 	$(BIN)/pip install --quiet -r bench/requirements.txt
 	cd bench/peers/node && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
 		npm ci --no-audit --no-fund --loglevel=error; }
 	$(BIN)/python -m bench.capacity --sockets $(or $(SOCKETS),100000) \
-		--targets $(or $(TARGETS),eventlet,gevent,node) $(CAPACITY_ARGS)
+		--targets $(or $(TARGETS),$(CAPACITY_TARGETS)) $(CAPACITY_ARGS)
 
 ## make compose: docker-compose.yml up for real on this machine, SCALE api replicas
 ## (default 4) behind nginx: HTTPS on CHAT_PORT (default 8443), CHAT_HTTP_PORT (default

@@ -1,6 +1,8 @@
 """The capacity bench's pure parts: its plan, room layout, tokens, counting and report."""
 
 import json
+import os
+import subprocess
 
 from flask import Flask
 from itsdangerous import URLSafeTimedSerializer
@@ -132,3 +134,22 @@ def test_an_earlier_run_of_the_same_size_is_kept_beside_this_one(tmp_path):
     problem = capacity.add_earlier_run(smaller, str(second_path))
     assert problem and "sockets=100000" in problem and smaller["targets"] == {}
     assert "cannot read" in capacity.add_earlier_run(run("14:00", {}), str(tmp_path / "none"))
+
+
+def test_make_bench_capacity_runs_every_target_unless_told_otherwise():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+    def command(*assignments):
+        out = subprocess.run(
+            ["make", "-n", "-C", root, "bench-capacity", *assignments],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return " ".join(out.split()).split("-m bench.capacity ")[1]
+
+    assert "--targets eventlet,gevent,node " in command()
+    assert "--sockets 100000 " in command()
+    assert "--targets node --add-to x.json" in command(
+        "TARGETS=node", "CAPACITY_ARGS=--add-to x.json"
+    )
