@@ -1142,8 +1142,8 @@ def add_earlier_run(results: dict[str, Any], path: str) -> str | None:
     except (OSError, ValueError) as exc:
         return f"cannot read {path}: {exc}"
     for key in ("sockets", "big_room", "small_room"):
-        if earlier.get("config", {}).get(key) != results["config"][key]:
-            theirs, ours = earlier.get("config", {}).get(key), results["config"][key]
+        theirs, ours = earlier.get("config", {}).get(key), results["config"][key]
+        if theirs != ours:
             return f"{path} is a run with {key}={theirs}, this one {key}={ours}"
     if earlier.get("plan") != results["plan"]:
         return f"{path} ran on another plan ({earlier.get('plan')}), this one {results['plan']}"
