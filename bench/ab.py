@@ -86,6 +86,14 @@ CAPACITY_FIGURES = (
         "full GC s per instance, connects and joins",
         ("hold", "gc_connect_and_join", "seconds_per_instance"),
     ),
+    (
+        "GC CPU s per instance, connects and joins",
+        ("hold", "gc_connect_and_join", "every_generation", "cpu_seconds_per_instance"),
+    ),
+    (
+        "GC wall s per instance, connects and joins",
+        ("hold", "gc_connect_and_join", "every_generation", "seconds_per_instance"),
+    ),
     ("full GC s per instance, idle", ("hold", "gc_idle", "seconds_per_instance")),
     ("full GC s per instance, big room", ("big_room", "gc", "seconds_per_instance")),
     ("storm sockets of the killed instance", ("storm", "sockets")),

@@ -328,12 +328,13 @@ class CpuMeter:
         return out
 
 
-def gc_pauses(target: Any) -> dict[str, dict[str, float]]:
-    """Each chat instance's full collections so far (`chat_gc_pause_seconds`,
-    generation 2, from its /metrics): count, seconds in all, and the upper
-    bound of the highest bucket one fell into. An instance that does not
-    answer (killed, or too busy for 10 s) is left out; none for the peer."""
-    out: dict[str, dict[str, float]] = {}
+def gc_pauses(target: Any) -> dict[str, dict[str, dict[str, float]]]:
+    """Each chat instance's collections so far, by generation ("0", "1", "2": a
+    full one), from its /metrics: count, wall seconds (`chat_gc_pause_seconds`),
+    CPU seconds (`chat_gc_cpu_seconds`) and the upper bound of the highest
+    bucket one fell into. An instance that does not answer (killed, or too
+    busy for 10 s) is left out; none for the peer."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
     if target.kind != "chat":
         return out
     for i, port in enumerate(target.instance_ports(), 1):
@@ -342,36 +343,47 @@ def gc_pauses(target: Any) -> dict[str, dict[str, float]]:
                 body = r.read()
         except OSError:
             continue
-        out[target.instance_id(i)] = full_collections(body.decode())
+        out[target.instance_id(i)] = collections(body.decode())
     return out
 
 
-def full_collections(metrics_text: str) -> dict[str, float]:
-    """`chat_gc_pause_seconds{generation="2"}` of one /metrics text: count, sum,
-    and the smallest bucket bound that holds every one (0 with none)."""
-    seen = {"count": 0.0, "seconds": 0.0, "longest_le": 0.0}
-    bounds = []
+def collections(metrics_text: str) -> dict[str, dict[str, float]]:
+    """One /metrics text's collections by generation: count and sum of
+    `chat_gc_pause_seconds`, `chat_gc_cpu_seconds_total` (0 from a chat that
+    does not count it), and the smallest bucket bound that holds every one
+    (0 with none)."""
+    seen = {g: {"count": 0.0, "seconds": 0.0, "cpu_seconds": 0.0} for g in ("0", "1", "2")}
+    bounds: dict[str, list[tuple[float, float]]] = {g: [] for g in seen}
     for family in text_string_to_metric_families(metrics_text):
-        if family.name != "chat_gc_pause_seconds":
+        if family.name not in ("chat_gc_pause_seconds", "chat_gc_cpu_seconds"):
             continue
         for sample in family.samples:
-            if sample.labels.get("generation") != "2":
+            of = seen.get(sample.labels.get("generation", ""))
+            if of is None:
                 continue
-            if sample.name.endswith("_count"):
-                seen["count"] = sample.value
+            if sample.name == "chat_gc_cpu_seconds_total":
+                of["cpu_seconds"] = sample.value
+            elif sample.name.endswith("_count"):
+                of["count"] = sample.value
             elif sample.name.endswith("_sum"):
-                seen["seconds"] = sample.value
+                of["seconds"] = sample.value
             elif sample.name.endswith("_bucket"):
-                bounds.append((float(sample.labels["le"]), sample.value))  # "+Inf": inf
-    if seen["count"]:
-        seen["longest_le"] = min(le for le, below in bounds if below >= seen["count"])
+                bounds[sample.labels["generation"]].append(
+                    (float(sample.labels["le"]), sample.value)  # "+Inf": inf
+                )
+    for generation, of in seen.items():
+        of["longest_le"] = min(
+            (le for le, below in bounds[generation] if of["count"] and below >= of["count"]),
+            default=0.0,
+        )
     return seen
 
 
 class GcMeter:
-    """The chat instances' full collections over an interval (those that
-    answered at both ends): how many, their seconds per instance, and the
-    longest (a histogram bucket's upper bound)."""
+    """The chat instances' collections over an interval (those that answered at
+    both ends): how many full ones, their wall and CPU seconds per instance,
+    the longest (a histogram bucket's upper bound), and the same wall and CPU
+    figures for every generation together."""
 
     def __init__(self, target: Any) -> None:
         self.target = target
@@ -382,19 +394,34 @@ class GcMeter:
         both = [k for k in after if k in self.before]
         if not both:
             return None
-        count = sum(after[k]["count"] - self.before[k]["count"] for k in both)
-        seconds = sum(after[k]["seconds"] - self.before[k]["seconds"] for k in both)
+
+        def grew(generations: tuple[str, ...], field: str) -> float:
+            return sum(
+                after[k][g][field] - self.before[k][g][field] for k in both for g in generations
+            )
+
+        full, every = ("2",), ("0", "1", "2")
         # The bucket of the longest since the start; the histogram cannot say
         # whether that one fell inside the interval unless the count grew there.
         longest = max(
-            (after[k]["longest_le"] for k in both if after[k]["count"] > self.before[k]["count"]),
+            (
+                after[k]["2"]["longest_le"]
+                for k in both
+                if after[k]["2"]["count"] > self.before[k]["2"]["count"]
+            ),
             default=0.0,
         )
         return {
             "instances": len(both),
-            "full_collections": int(count),
-            "seconds_per_instance": round(seconds / len(both), 3),
+            "full_collections": int(grew(full, "count")),
+            "seconds_per_instance": round(grew(full, "seconds") / len(both), 3),
+            "cpu_seconds_per_instance": round(grew(full, "cpu_seconds") / len(both), 3),
             "longest_s_at_most": longest,
+            "every_generation": {
+                "collections": int(grew(every, "count")),
+                "seconds_per_instance": round(grew(every, "seconds") / len(both), 3),
+                "cpu_seconds_per_instance": round(grew(every, "cpu_seconds") / len(both), 3),
+            },
         }
 
 
@@ -930,6 +957,11 @@ ROWS = [
     ("  app CPU per connect (ms)", ("hold", "app_cpu_ms_per_connect"), "{:.2f}"),
     ("joins/s", ("hold", "join_per_s"), "{:,.0f}"),
     ("  app CPU per join (ms)", ("hold", "app_cpu_ms_per_join"), "{:.2f}"),
+    (
+        "  GC CPU per instance, connects and joins (s)",
+        ("hold", "gc_connect_and_join", "every_generation", "cpu_seconds_per_instance"),
+        "{:.1f}",
+    ),
     ("worker RSS per idle socket (KiB)", ("hold", "kib_per_socket"), "{:.1f}"),
     ("nginx RSS (MiB)", ("hold", "nginx_rss_mib"), "{:,.0f}"),
     ("Redis used memory (MiB)", ("hold", "redis", "used_mib"), "{:,.1f}"),

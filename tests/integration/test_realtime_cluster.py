@@ -661,10 +661,11 @@ def test_the_worker_freezes_what_it_loaded_at_start(cluster):
 
 
 def test_the_worker_times_its_collections_and_leaves_them_to_the_interpreter(cluster):
-    """Every collection of a real worker is timed (chat_gc_pause_seconds), and
-    app/collector.py is not installed unless GC_DEEP_GROWTH asks for it (its
-    gauge would read the factor)."""
+    """Every collection of a real worker is timed (chat_gc_pause_seconds, and
+    its CPU in chat_gc_cpu_seconds), and app/collector.py is not installed
+    unless GC_DEEP_GROWTH asks for it (its gauge would read the factor)."""
     assert metric(cluster, 1, 'chat_gc_pause_seconds_count{generation="0"}') > 0
+    assert metric(cluster, 1, 'chat_gc_cpu_seconds_total{generation="0"}') > 0
     assert metric(cluster, 1, "chat_gc_deep_growth") == 0
 
 

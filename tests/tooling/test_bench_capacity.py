@@ -153,3 +153,29 @@ def test_make_bench_capacity_runs_every_target_unless_told_otherwise():
     assert "--targets node --add-to x.json" in command(
         "TARGETS=node", "CAPACITY_ARGS=--add-to x.json"
     )
+
+
+def test_collections_are_read_by_generation_with_their_cpu():
+    """The bench reads the app's own /metrics text: each generation's count,
+    wall and CPU seconds, and the bucket that holds the longest."""
+    import gc
+
+    from prometheus_client import generate_latest
+
+    from app import metrics
+
+    keep = [[i] for i in range(200_000)]  # something for the full collections to walk
+    gc.collect(2)
+    gc.collect(2)
+    seen = capacity.collections(generate_latest(metrics.registry).decode())
+    del keep
+    full = seen["2"]
+    assert full["count"] >= 2
+    assert 0 < full["cpu_seconds"] <= full["seconds"] + 0.001
+    assert full["longest_le"] > 0
+    assert set(seen) == {"0", "1", "2"}
+    # A chat that does not count the CPU (or any collection) reads as zeros.
+    assert capacity.collections("") == {
+        g: {"count": 0.0, "seconds": 0.0, "cpu_seconds": 0.0, "longest_le": 0.0}
+        for g in ("0", "1", "2")
+    }

@@ -146,3 +146,22 @@ def test_garbage_collections_are_timed_by_generation(client):
     text_ = client.get("/metrics").get_data(as_text=True)
     assert 'chat_gc_pause_seconds_bucket{generation="2",le="0.001"}' in text_
     assert 'python_gc_objects_collected_total{generation="2"}' in text_
+
+
+def test_garbage_collections_cpu_is_counted_by_generation(client):
+    """chat_gc_cpu_seconds: the CPU each generation's collections took, which on
+    a busy machine is less than their wall time (chat_gc_pause_seconds)."""
+    cpu = 'chat_gc_cpu_seconds_total{{generation="{}"}}'
+    wall = 'chat_gc_pause_seconds_sum{{generation="{}"}}'
+    before = [metric_value(client, cpu.format(g)) for g in range(3)]
+    before_wall = metric_value(client, wall.format(2))
+    keep = [[i] for i in range(300_000)]  # a full collection has these to walk
+    for _ in range(3):
+        gc.collect(2)
+    after = [metric_value(client, cpu.format(g)) for g in range(3)]
+    spent = after[2] - before[2]
+    assert spent > 0.001, f"3 full collections of 300,000 lists took {spent} s of CPU"
+    # The thread's CPU clock cannot run faster than the wall clock around it.
+    assert spent <= metric_value(client, wall.format(2)) - before_wall + 0.001
+    assert after[0] >= before[0] and after[1] >= before[1]
+    del keep
