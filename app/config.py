@@ -66,11 +66,33 @@ def _flag(raw: str) -> bool:
     raise ValueError(f"must be one of {'/'.join(TRUE_WORDS + FALSE_WORDS)}")
 
 
+# A young collection every 7,000 new objects rather than the interpreter's 700:
+# fewer objects in flight are caught alive and promoted, so far fewer full
+# collections, each of which walks every object of a process holding thousands
+# of sockets (docs/capacity.md, item 16). The other two are the interpreter's.
+DEFAULT_GC_THRESHOLDS = (7000, 10, 10)
+
+
+def _gc_thresholds(raw: str) -> tuple[int, int, int]:
+    """Three positive integers separated by commas, for `gc.set_threshold`."""
+    parts = raw.split(",")
+    if len(parts) != 3:
+        raise ValueError("not three values")
+    values = tuple(int(part.strip()) for part in parts)
+    if min(values) < 1:
+        raise ValueError("not positive")
+    return values[0], values[1], values[2]
+
+
 def _expected(parse: object) -> str:
     """What a setting's value must be, for the refusal of a malformed one."""
     if parse is _flag:
         words = "/".join(TRUE_WORDS + FALSE_WORDS)
         return f"must be a boolean ({words}, in any case)"
+    if parse is _gc_thresholds:
+        return "must be three positive integers separated by commas (700,10,10, say)"
+    if parse is float:
+        return "must be a number"
     return "must be an integer"
 
 
@@ -173,6 +195,13 @@ class Config:
     # (app/collector.py; docs/capacity.md says when it helps and when it hurts).
     # 0: the interpreter's own collections.
     GC_DEEP_GROWTH: float = _setting(0.0, "GC_DEEP_GROWTH", float)
+    # A gunicorn worker's `gc.set_threshold`: new objects before a young
+    # collection, young collections before a middle one, middle ones before a
+    # full one may start (the interpreter then also waits until what survived
+    # since the last full collection is a quarter of what that one kept).
+    GC_THRESHOLDS: tuple[int, int, int] = _setting(
+        DEFAULT_GC_THRESHOLDS, "GC_THRESHOLDS", _gc_thresholds
+    )
     UPLOAD_RATE_LIMIT: str = _setting("30 per minute", "UPLOAD_RATE_LIMIT")
     # Uploads (app/chat/files.py): one file at most, and what one user may keep.
     MAX_UPLOAD_BYTES: int = _setting(10 * 1024 * 1024, "MAX_UPLOAD_BYTES", int)

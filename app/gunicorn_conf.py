@@ -142,6 +142,7 @@ def post_worker_init(worker: "Worker") -> None:
     # collection walks only what requests and sockets made since.
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*flask_app.config["GC_THRESHOLDS"])
     from app import collector
 
     collector.install(flask_app.config["GC_DEEP_GROWTH"])

@@ -127,6 +127,18 @@ GC_CPU = Counter(
     ["generation"],
     registry=registry,
 )
+GC_THRESHOLD = Gauge(
+    "chat_gc_threshold",
+    "The garbage collector's thresholds (gc.get_threshold; a gunicorn worker sets "
+    "them from GC_THRESHOLDS): 0: new objects before a young collection; 1, 2: "
+    "collections of the generation below before one of this generation",
+    ["generation"],
+    registry=registry,
+)
+for _generation in range(3):
+    GC_THRESHOLD.labels(str(_generation)).set_function(
+        lambda generation=_generation: gc.get_threshold()[generation]
+    )
 _gc_pauses = [GC_PAUSE.labels(str(generation)) for generation in range(3)]
 _gc_cpu = [GC_CPU.labels(str(generation)) for generation in range(3)]
 _gc_started = [0.0, 0.0]  # wall clock, thread CPU clock

@@ -595,6 +595,7 @@ async def run_target(name: str, args: argparse.Namespace, p: dict[str, int]) -> 
     target = make_target(name, p["instances"])
     if target.kind == "chat":
         target.extra_env.update(extra)
+        target.extra_env.update(setting.split("=", 1) for setting in args.chat_env)
     result: dict[str, Any] = {"instances": p["instances"]}
     workers: list[WorkerProc] = []
     nginx = None
@@ -1190,6 +1191,14 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def chat_setting(text: str) -> str:
+    """NAME=VALUE, for --chat-env."""
+    name, eq, _ = text.partition("=")
+    if not eq or not name or name != name.strip() or not name.replace("_", "").isalnum():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return text
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sockets", type=int, default=100_000)
@@ -1212,6 +1221,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--concurrency", type=int, default=64, help="connects at once per process")
     ap.add_argument("--sources-per-worker", type=int, default=256)
     ap.add_argument("--phases", default="hold,big_room,chatter,storm", help="hold always runs")
+    ap.add_argument(
+        "--chat-env",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        type=chat_setting,
+        help="a setting for the chat's instances (GC_THRESHOLDS=7000,10,100, say); repeatable",
+    )
     ap.add_argument("--out", default=RESULTS)
     ap.add_argument("--check-only", action="store_true", help="only the machine check")
     ap.add_argument("--report", metavar="RESULTS_JSON", help="only print the table again")

@@ -45,6 +45,8 @@ CLUSTER_ENV = {
     # 8 MiB behind (default 1): the stalled reader's test holds up to 4.8 MB
     # back and must get all of it; the next one goes past this.
     "SOCKET_MAX_UNSENT_BYTES": str(MAX_UNSENT),
+    # The interpreter's own thresholds but one, to see the worker apply them.
+    "GC_THRESHOLDS": "700,10,11",
 }
 SESSION_END_BOUND = 5  # seconds for every instance to close an ended session's sockets
 INSTANCES = 4
@@ -667,6 +669,8 @@ def test_the_worker_times_its_collections_and_leaves_them_to_the_interpreter(clu
     assert metric(cluster, 1, 'chat_gc_pause_seconds_count{generation="0"}') > 0
     assert metric(cluster, 1, 'chat_gc_cpu_seconds_total{generation="0"}') > 0
     assert metric(cluster, 1, "chat_gc_deep_growth") == 0
+    thresholds = [metric(cluster, 1, f'chat_gc_threshold{{generation="{g}"}}') for g in range(3)]
+    assert thresholds == [700, 10, 11]  # GC_THRESHOLDS in CLUSTER_ENV
 
 
 FILLER = "\U0001f600" * 3995  # an emoji: 4 bytes in UTF-8, 12 as a JSON escape pair

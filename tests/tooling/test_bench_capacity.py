@@ -179,3 +179,16 @@ def test_collections_are_read_by_generation_with_their_cpu():
         g: {"count": 0.0, "seconds": 0.0, "cpu_seconds": 0.0, "longest_le": 0.0}
         for g in ("0", "1", "2")
     }
+
+
+def test_chat_settings_are_name_equals_value(capsys):
+    args = capacity.parse_args(["--chat-env", "GC_THRESHOLDS=7000,10,100", "--chat-env", "A_B="])
+    assert args.chat_env == ["GC_THRESHOLDS=7000,10,100", "A_B="]
+    for bad in ("GC_THRESHOLDS", "=7000", "GC THRESHOLDS=1"):
+        try:
+            capacity.parse_args(["--chat-env", bad])
+        except SystemExit as exc:
+            assert exc.code == 2
+        else:
+            raise AssertionError(f"{bad!r} was taken")
+    assert "is not NAME=VALUE" in capsys.readouterr().err

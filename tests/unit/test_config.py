@@ -85,6 +85,16 @@ def test_non_integer_setting_raises_naming_it():
         Config.from_env({"TOKEN_TTL_SECONDS": "a week"})
 
 
+def test_gc_thresholds_are_three_positive_integers():
+    assert Config.from_env({}).GC_THRESHOLDS == (7000, 10, 10)
+    assert Config.from_env({"GC_THRESHOLDS": "7000, 10,100"}).GC_THRESHOLDS == (7000, 10, 100)
+    for raw in ("7000,10", "7000,10,10,10", "0,10,10", "a,b,c", "7000;10;10"):
+        with pytest.raises(ConfigError, match="GC_THRESHOLDS must be three positive integers"):
+            Config.from_env({"GC_THRESHOLDS": raw})
+    with pytest.raises(ConfigError, match="GC_DEEP_GROWTH must be a number"):
+        Config.from_env({"GC_DEEP_GROWTH": "twice"})
+
+
 def test_integer_settings_are_parsed():
     config = Config.from_env({"TOKEN_TTL_SECONDS": "60", "PROXY_HOPS": "1"})
     assert (config.TOKEN_TTL_SECONDS, config.PROXY_HOPS) == (60, 1)
@@ -198,6 +208,7 @@ def test_every_variable_the_app_reads_is_listed_once_in_env_names():
         "SOCKET_CONNECT_TIMEOUT": "3",
         "SOCKET_HANDLERS_AT_ONCE": "4",
         "GC_DEEP_GROWTH": "2",
+        "GC_THRESHOLDS": "700,10,10",
         "PRESENCE_MAX_ROOM_MEMBERS": "50",
         "UPLOAD_RATE_LIMIT": "5 per minute",
         "MAX_UPLOAD_BYTES": "1000",

@@ -148,6 +148,16 @@ def test_garbage_collections_are_timed_by_generation(client):
     assert 'python_gc_objects_collected_total{generation="2"}' in text_
 
 
+def test_garbage_collector_thresholds_are_shown(client):
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(7000, 10, 100)
+        name = 'chat_gc_threshold{{generation="{}"}}'
+        assert [metric_value(client, name.format(g)) for g in range(3)] == [7000, 10, 100]
+    finally:
+        gc.set_threshold(*before)
+
+
 def test_garbage_collections_cpu_is_counted_by_generation(client):
     """chat_gc_cpu_seconds: the CPU each generation's collections took, which on
     a busy machine is less than their wall time (chat_gc_pause_seconds)."""
