@@ -135,10 +135,14 @@ GC_THRESHOLD = Gauge(
     ["generation"],
     registry=registry,
 )
+
+
+def _threshold(generation: int) -> Callable[[], float]:
+    return lambda: gc.get_threshold()[generation]
+
+
 for _generation in range(3):
-    GC_THRESHOLD.labels(str(_generation)).set_function(
-        lambda generation=_generation: gc.get_threshold()[generation]
-    )
+    GC_THRESHOLD.labels(str(_generation)).set_function(_threshold(_generation))
 _gc_pauses = [GC_PAUSE.labels(str(generation)) for generation in range(3)]
 _gc_cpu = [GC_CPU.labels(str(generation)) for generation in range(3)]
 _gc_started = [0.0, 0.0]  # wall clock, thread CPU clock
