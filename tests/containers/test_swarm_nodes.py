@@ -366,7 +366,20 @@ def test_node_lost_under_load_replicas_rescheduled_nothing_acknowledged_lost(swa
     figures = load.stop(timeout=SENDERS_GIVE_UP_S + 90)
     back = [r for r in figures["reconnect_times"] if r["disconnected"] >= killed - 1]
     moved = [r for r in back if r["from"] in victim_instances]
-    synced = [r for r in moved if r["synced"] is not None]
+    # A client of the lost node is back once it has synced: on its first new
+    # socket, or on a later one when that socket was lost too before its sync
+    # (the later loss is another entry, from the instance it had moved to).
+    synced = []
+    for r in moved:
+        after = [
+            x
+            for x in back
+            if x["member"] == r["member"]
+            and x["disconnected"] >= r["disconnected"]
+            and x["synced"] is not None
+        ]
+        if after:
+            synced.append(min(after, key=lambda x: x["synced"]))
     every_client_back = max((r["synced"] - killed for r in synced), default=None)
     summary = {
         "node_marked_down_s": node_down and round(node_down, 1),
@@ -398,10 +411,17 @@ def loss_timeline(figures, killed, victim_instances):
     def since(t):
         return None if t is None else round(t - killed, 1)
 
+    after = [r for r in figures["reconnect_times"] if r["disconnected"] >= killed - 1]
+    members = {r["member"] for r in after if r["from"] in victim_instances}
+    # The lost node's sockets, and any later loss of the same clients (again).
     sockets = [
-        {"member": r["member"], **{k: since(r[k]) for k in ("disconnected", "connected", "synced")}}
-        for r in figures["reconnect_times"]
-        if r["from"] in victim_instances and r["disconnected"] >= killed - 1
+        {
+            "member": r["member"],
+            **{k: since(r[k]) for k in ("disconnected", "connected", "synced")},
+            **({} if r["from"] in victim_instances else {"again": True}),
+        }
+        for r in after
+        if r["member"] in members
     ]
     failures = {
         sender: {
