@@ -343,11 +343,11 @@ def gc_pauses(target: Any) -> dict[str, dict[str, dict[str, float]]]:
                 body = r.read()
         except OSError:
             continue
-        out[target.instance_id(i)] = collections(body.decode())
+        out[target.instance_id(i)] = gc_collections(body.decode())
     return out
 
 
-def collections(metrics_text: str) -> dict[str, dict[str, float]]:
+def gc_collections(metrics_text: str) -> dict[str, dict[str, float]]:
     """One /metrics text's collections by generation: count and sum of
     `chat_gc_pause_seconds`, `chat_gc_cpu_seconds_total` (0 from a chat that
     does not count it), and the smallest bucket bound that holds every one

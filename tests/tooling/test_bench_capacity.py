@@ -167,7 +167,7 @@ def test_collections_are_read_by_generation_with_their_cpu():
     keep = [[i] for i in range(200_000)]  # something for the full collections to walk
     gc.collect(2)
     gc.collect(2)
-    seen = capacity.collections(generate_latest(metrics.registry).decode())
+    seen = capacity.gc_collections(generate_latest(metrics.registry).decode())
     del keep
     full = seen["2"]
     assert full["count"] >= 2
@@ -175,7 +175,7 @@ def test_collections_are_read_by_generation_with_their_cpu():
     assert full["longest_le"] > 0
     assert set(seen) == {"0", "1", "2"}
     # A chat that does not count the CPU (or any collection) reads as zeros.
-    assert capacity.collections("") == {
+    assert capacity.gc_collections("") == {
         g: {"count": 0.0, "seconds": 0.0, "cpu_seconds": 0.0, "longest_le": 0.0}
         for g in ("0", "1", "2")
     }
